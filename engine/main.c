@@ -1,21 +1,25 @@
 /*
- * engine/main.c: the edm command (serve, send, render, status, check-config,
- * migrate, version). Parses arguments and hands off to the modules.
+ * engine/main.c: the edm command. Dispatches to one engine/cmd_NAME.c per
+ * subcommand (see cmd.h); adding a subcommand is one line in `commands`.
  */
-#include "edm_version.h"
+#include "engine/cmd.h"
 
 #include <stdio.h>
 #include <string.h>
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"version", edm_cmd_version, "print the version"},
+};
+
 static void usage(FILE *f)
 {
-    fputs("usage: edm <command> [options]\n"
-          "commands:\n"
-          "  serve [-c edm.json]     run the engine and the API\n"
-          "  migrate [-c edm.json]   apply schema migrations and exit\n"
-          "  check-config [-c FILE]  print the effective config or its errors\n"
-          "  version                 print the version\n",
-          f);
+    fputs("usage: edm <command> [options]   (edm <command> --help for each)\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv)
@@ -24,14 +28,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("edm %s\n", EDM_VERSION);
-        return 0;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--version") == 0)
+        return edm_cmd_version(1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "edm: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
