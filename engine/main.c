@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"version", edm_cmd_version, "print the version"},
+    {"render", edm_cmd_render, "render a template with one recipient's data"},
 };
 
 static void usage(FILE *f)
