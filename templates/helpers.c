@@ -21,12 +21,14 @@ static const struct {
     const char *name;
     enum tpl_helper id;
 } helpers[] = {
-    {"if", TPL_H_IF},           {"unless", TPL_H_UNLESS},   {"each", TPL_H_EACH},
-    {"with", TPL_H_WITH},       {"default", TPL_H_DEFAULT}, {"upper", TPL_H_UPPER},
-    {"lower", TPL_H_LOWER},     {"urlencode", TPL_H_URLENCODE}, {"date", TPL_H_DATE},
-    {"eq", TPL_H_EQ},           {"ne", TPL_H_NE},           {"gt", TPL_H_GT},
-    {"lt", TPL_H_LT},           {"and", TPL_H_AND},         {"or", TPL_H_OR},
-    {"not", TPL_H_NOT},
+    {"if", TPL_H_IF},           {"unless", TPL_H_UNLESS},
+    {"each", TPL_H_EACH},       {"with", TPL_H_WITH},
+    {"default", TPL_H_DEFAULT}, {"upper", TPL_H_UPPER},
+    {"lower", TPL_H_LOWER},     {"urlencode", TPL_H_URLENCODE},
+    {"date", TPL_H_DATE},       {"eq", TPL_H_EQ},
+    {"ne", TPL_H_NE},           {"gt", TPL_H_GT},
+    {"lt", TPL_H_LT},           {"and", TPL_H_AND},
+    {"or", TPL_H_OR},           {"not", TPL_H_NOT},
 };
 
 enum tpl_helper tpl_helper_lookup(const char *name, size_t n)

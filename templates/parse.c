@@ -89,8 +89,8 @@ static int push_open(struct parser *ps, const struct tpl_tok *t, const char *nam
                      int implicit)
 {
     if (ps->depth == TPL_MAX_NEST)
-        return tpl_lex_error(ps->err, EDM_EINVAL, t->line, t->col,
-                             "sections nested deeper than %d", TPL_MAX_NEST);
+        return tpl_lex_error(ps->err, EDM_EINVAL, t->line, t->col, "sections nested deeper than %d",
+                             TPL_MAX_NEST);
     struct open *o = &ps->stack[ps->depth++];
     o->op = ps->prog->nops - 1;
     o->tok = t;
@@ -249,8 +249,8 @@ static int else_tag(struct parser *ps, const struct tpl_tok *t)
     struct tpl_prog *p = ps->prog;
     struct open *o = ps->depth ? &ps->stack[ps->depth - 1] : NULL;
     struct tpl_op *top = o ? &p->ops[o->op] : NULL;
-    if (top == NULL || (top->kind != TPL_OP_SECTION && top->kind != TPL_OP_INVERTED &&
-                        top->kind != TPL_OP_HELPER))
+    if (top == NULL ||
+        (top->kind != TPL_OP_SECTION && top->kind != TPL_OP_INVERTED && top->kind != TPL_OP_HELPER))
         return tpl_lex_error(ps->err, EDM_EINVAL, t->line, t->col,
                              "{{else}} outside a section or block helper");
     if (top->else_at)
@@ -421,8 +421,8 @@ int tpl_parse(struct tpl_prog **out, const char *src, size_t len, edm_tpl_error 
             ps.depth--;
         if (ps.depth > 0) {
             const struct open *o = &ps.stack[ps.depth - 1];
-            rc = tpl_lex_error(err, EDM_EINVAL, o->tok->line, o->tok->col,
-                               "unclosed %s \"%.*s\"", open_what(p->ops[o->op].kind),
+            rc = tpl_lex_error(err, EDM_EINVAL, o->tok->line, o->tok->col, "unclosed %s \"%.*s\"",
+                               open_what(p->ops[o->op].kind),
                                (int)(o->namelen > 60 ? 60 : o->namelen), o->name);
         }
     }

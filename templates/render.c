@@ -199,7 +199,7 @@ static void eval(struct rs *r, const struct tpl_expr *e, tpl_val *out, int track
         out->n = e->len;
         return;
     case TPL_E_NUM:
-        if (e->num == (double)(long long)e->num) {
+        if (e->num > -9e18 && e->num < 9e18 && e->num == (double)(long long)e->num) {
             out->kind = TPL_V_INT;
             out->i = (long long)e->num;
         } else {
@@ -384,14 +384,13 @@ static int iterate(struct rs *r, const struct tpl_op *ops, uint32_t at, const js
 
 static int is_empty_coll(const tpl_val *v)
 {
-    return v->kind == TPL_V_JSON && (json_is_array(v->j) ? json_array_size(v->j) == 0
-                                                         : json_object_size(v->j) == 0);
+    return v->kind == TPL_V_JSON &&
+           (json_is_array(v->j) ? json_array_size(v->j) == 0 : json_object_size(v->j) == 0);
 }
 
 static int mustache_falsy(const tpl_val *v)
 {
-    return v->kind == TPL_V_MISSING || v->kind == TPL_V_NULL ||
-           (v->kind == TPL_V_BOOL && !v->i) ||
+    return v->kind == TPL_V_MISSING || v->kind == TPL_V_NULL || (v->kind == TPL_V_BOOL && !v->i) ||
            (v->kind == TPL_V_JSON && json_is_array(v->j) && json_array_size(v->j) == 0);
 }
 
@@ -452,7 +451,8 @@ static int indented(struct rs *r, const char *ind, size_t n, const struct tpl_op
     size_t old = r->indn;
     if (n > sizeof r->indent - old)
         return fail(r, EDM_ETOOBIG, "indentation deeper than the limit");
-    memcpy(r->indent + old, ind, n);
+    if (n)
+        memcpy(r->indent + old, ind, n);
     r->indn = old + n;
     int rc = enter(r);
     if (rc == 0)
@@ -546,8 +546,8 @@ static int run(struct rs *r, const struct tpl_op *ops, uint32_t from, uint32_t t
 }
 
 int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t *data,
-               const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out,
-               edm_tpl_error *err, struct tpl_missing *miss)
+               const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out, edm_tpl_error *err,
+               struct tpl_missing *miss)
 {
     struct rs r;
     r.lib = lib;

@@ -151,11 +151,11 @@ static int report_missing(const struct tpl_missing *m, edm_tpl_error *err)
     if (err == NULL)
         return EDM_ENOTFOUND;
     err->code = EDM_ENOTFOUND;
-    size_t k = (size_t)snprintf(err->msg, sizeof err->msg, "missing variable%s: ",
-                                m->n > 1 ? "s" : "");
+    size_t k =
+        (size_t)snprintf(err->msg, sizeof err->msg, "missing variable%s: ", m->n > 1 ? "s" : "");
     for (int i = 0; i < m->n && k < sizeof err->msg; i++)
-        k += (size_t)snprintf(err->msg + k, sizeof err->msg - k, "%s%s", i ? ", " : "",
-                              m->names[i]);
+        k +=
+            (size_t)snprintf(err->msg + k, sizeof err->msg - k, "%s%s", i ? ", " : "", m->names[i]);
     if (m->more && k < sizeof err->msg)
         snprintf(err->msg + k, sizeof err->msg - k, ", ...");
     return EDM_ENOTFOUND;
@@ -175,8 +175,8 @@ int edm_tpl_render(const edm_tpl *t, const json_t *data, const edm_tpl_opts *opt
 
 /* ---- message template sets ---- */
 
-static int compile_part(const json_t *tmpl, const char *name, int required,
-                        struct tpl_prog **out, edm_tpl_error *err)
+static int compile_part(const json_t *tmpl, const char *name, int required, struct tpl_prog **out,
+                        edm_tpl_error *err)
 {
     const json_t *v = json_object_get(tmpl, name);
     if (v == NULL || json_is_null(v)) {

@@ -41,10 +41,10 @@ struct tpl_seg {
 };
 
 struct tpl_path {
-    uint8_t kind;       /* tpl_path_kind */
-    uint8_t up;         /* number of ../ */
+    uint8_t kind; /* tpl_path_kind */
+    uint8_t up;   /* number of ../ */
     uint16_t nseg;
-    const char *text;   /* as written, for strict-mode reports */
+    const char *text; /* as written, for strict-mode reports */
     struct tpl_seg *seg;
 };
 
@@ -82,7 +82,15 @@ struct tpl_expr {
 };
 
 /* A value during rendering: a JSON value or something computed. */
-enum tpl_val_kind { TPL_V_MISSING, TPL_V_NULL, TPL_V_BOOL, TPL_V_INT, TPL_V_REAL, TPL_V_STR, TPL_V_JSON };
+enum tpl_val_kind {
+    TPL_V_MISSING,
+    TPL_V_NULL,
+    TPL_V_BOOL,
+    TPL_V_INT,
+    TPL_V_REAL,
+    TPL_V_STR,
+    TPL_V_JSON
+};
 
 typedef struct tpl_val {
     uint8_t kind;
@@ -173,7 +181,7 @@ struct tpl_tok {
     uint8_t keepnl;     /* ...except its newline ({{$b}}{{/b}} pair) */
     uint8_t dynamic;    /* {{>*x}} {{<*x}} */
     uint8_t trim_l, trim_r;
-    uint8_t closes;   /* TPL_T_CLOSE: kind of the tag it closes (or 0) */
+    uint8_t closes;    /* TPL_T_CLOSE: kind of the tag it closes (or 0) */
     size_t start, end; /* text: its bytes; tag: the whole tag */
     size_t cs, ce;     /* tag content, trimmed */
     size_t ls;         /* standalone: indentation is [ls, start of its line's first tag) */
@@ -208,8 +216,8 @@ struct tpl_missing {
     int n, more;
 };
 int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t *data,
-               const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out,
-               edm_tpl_error *err, struct tpl_missing *miss);
+               const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out, edm_tpl_error *err,
+               struct tpl_missing *miss);
 
 /* escape.c: append s escaped for mode (raw: the value was {{{...}}}). */
 int tpl_escape_html(edm_buf *b, const char *s, size_t n);

@@ -26,8 +26,8 @@ static void render_all(const edm_tpl *t, const json_t *data)
     edm_tpl_error err;
     for (int mode = 0; mode < 3; mode++)
         for (int strict = 0; strict < 2; strict++) {
-            edm_tpl_opts o = {.mode = (enum edm_tpl_mode)mode, .strict = strict,
-                              .max_output = 1 << 16};
+            edm_tpl_opts o = {
+                .mode = (enum edm_tpl_mode)mode, .strict = strict, .max_output = 1 << 16};
             edm_buf_reset(&out);
             int rc = edm_tpl_render(t, data, &o, &out, &err);
             if (rc != 0 && err.msg[0] == '\0')

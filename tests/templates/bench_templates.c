@@ -74,8 +74,8 @@ int main(int argc, char **argv)
                 char path[4096];
                 snprintf(path, sizeof path, "%s/edm-%zu.json", argv[3], i);
                 json_t *o = json_pack("{s:s%, s:s%, s:s%}", "subject", msg.subject.data,
-                                      msg.subject.len, "html", msg.html.data, msg.html.len,
-                                      "text", msg.text.data, msg.text.len);
+                                      msg.subject.len, "html", msg.html.data, msg.html.len, "text",
+                                      msg.text.data, msg.text.len);
                 json_dump_file(o, path, JSON_SORT_KEYS);
                 json_decref(o);
             }

@@ -63,8 +63,8 @@ static void test_set_parts(void **state)
     json_t *tmpl = json_pack("{s:s, s:s, s:s, s:{s:s}}", "subject", "{{subject}}\r\n{{>sig}}",
                              "html", "<p>{{subject}}</p>{{>sig}}", "text", "{{subject}} {{>sig}}",
                              "partials", "sig", "\n-- {{name}}");
-    json_t *vars = json_pack("{s:s, s:s}", "subject", "Hi\r\nBcc: victim@example.com", "name",
-                             "<Ann>");
+    json_t *vars =
+        json_pack("{s:s, s:s}", "subject", "Hi\r\nBcc: victim@example.com", "name", "<Ann>");
     edm_tpl_set *set = NULL;
     edm_tpl_error err;
     assert_int_equal(edm_tpl_set_compile(&set, tmpl, &err), 0);

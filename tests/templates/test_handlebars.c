@@ -44,8 +44,8 @@ static const struct hb_case cases[] = {
     {"{{#each items}}{{../title}}-{{name}} {{/each}}",
      "{\"title\":\"T\",\"items\":[{\"name\":\"a\"},{\"name\":\"b\"}]}", "T-a T-b "},
     /* with, this, paths */
-    {"{{#with user}}{{first}} {{last}}{{/with}}",
-     "{\"user\":{\"first\":\"Ann\",\"last\":\"Lee\"}}", "Ann Lee"},
+    {"{{#with user}}{{first}} {{last}}{{/with}}", "{\"user\":{\"first\":\"Ann\",\"last\":\"Lee\"}}",
+     "Ann Lee"},
     {"{{#with user}}x{{else}}no user{{/with}}", "{}", "no user"},
     {"{{this.a}} {{./a}} {{a}}", "{\"a\":\"v\"}", "v v v"},
     {"{{items.1.name}} {{items.[0].name}} {{items.length}}",
@@ -71,10 +71,8 @@ static const struct hb_case cases[] = {
     {"{{#if (lt n 3)}}small{{else}}big{{/if}}", "{\"n\":5}", "big"},
     {"{{#if (and a (not b))}}ok{{/if}}", "{\"a\":true,\"b\":false}", "ok"},
     {"{{#if (or a b)}}ok{{else}}none{{/if}}", "{\"a\":0,\"b\":\"\"}", "none"},
-    {"{{#if (and (gt n 1) (lt n 10) (eq t \"vip\"))}}vip{{/if}}", "{\"n\":5,\"t\":\"vip\"}",
-     "vip"},
-    {"{{#unless (eq status \"active\")}}inactive{{/unless}}", "{\"status\":\"gone\"}",
-     "inactive"},
+    {"{{#if (and (gt n 1) (lt n 10) (eq t \"vip\"))}}vip{{/if}}", "{\"n\":5,\"t\":\"vip\"}", "vip"},
+    {"{{#unless (eq status \"active\")}}inactive{{/unless}}", "{\"status\":\"gone\"}", "inactive"},
     {"{{eq a 1}}", "{\"a\":1}", "true"},
     /* values (objects and arrays print nothing; Handlebars prints
      * "[object Object]" and "1,2") */
@@ -115,8 +113,8 @@ static void test_cases(void **state)
         edm_tpl_opts opts = {.mode = EDM_TPL_HTML};
         int rc = edm_tpl_render(t, data, &opts, &out, &err);
         if (rc != 0 || strcmp(edm_buf_cstr(&out), c->expected) != 0) {
-            print_message("case %zu %s\n  expected [%s]\n  got      [%s] (rc %d %s)\n", i,
-                          c->tmpl, c->expected, edm_buf_cstr(&out), rc, err.msg);
+            print_message("case %zu %s\n  expected [%s]\n  got      [%s] (rc %d %s)\n", i, c->tmpl,
+                          c->expected, edm_buf_cstr(&out), rc, err.msg);
             failed++;
         }
         edm_buf_free(&out);

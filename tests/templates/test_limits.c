@@ -76,8 +76,7 @@ static void test_limits(void **state)
     /* Output size: 10 x 10 x 10 x 8 bytes > 4000. */
     edm_tpl *t = compile("{{#a}}{{#a}}{{#a}}12345678{{/a}}{{/a}}{{/a}}", NULL);
     edm_tpl_opts small = {.max_output = 4000};
-    assert_int_equal(render(t, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}", &small, &out, &err),
-                     EDM_ETOOBIG);
+    assert_int_equal(render(t, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}", &small, &out, &err), EDM_ETOOBIG);
     assert_true(out.len <= 4000);
     assert_string_equal(err.msg, "output larger than the limit");
     edm_buf_reset(&out);
@@ -222,8 +221,8 @@ static void test_cmd_render(void **state)
     snprintf(cmd, sizeof cmd, "%s render --strict %s %s/none.json 2>&1", edm_test_bin(), tp, dir);
     assert_int_equal(edm_test_run(cmd, &out), 1); /* unreadable data file */
     free(out);
-    snprintf(cmd, sizeof cmd, "echo '{}' > %s && %s render --strict %s %s 2>&1", dp,
-             edm_test_bin(), tp, dp);
+    snprintf(cmd, sizeof cmd, "echo '{}' > %s && %s render --strict %s %s 2>&1", dp, edm_test_bin(),
+             tp, dp);
     assert_int_equal(edm_test_run(cmd, &out), 1);
     assert_non_null(strstr(out, "missing variable: name"));
     free(out);
@@ -238,8 +237,8 @@ static void test_cmd_render(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strict),         cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_threads),        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_strict),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_threads),    cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_cmd_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
