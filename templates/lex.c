@@ -163,44 +163,32 @@ static int tokenize(struct lexer *lx, edm_tpl_error *err)
             t->trim_l = 1;
             q++;
         }
+        /* {{{x}}}, {{=a b=}} and {{!-- x --}} end with a prefix + close. */
+        const char *prefix = NULL, *what = NULL;
+        size_t plen = 0, skip = 0;
         if (q < len && src[q] == '{') {
-            needle[0] = '}';
-            memcpy(needle + 1, close, clen);
-            size_t r = find(src, len, q + 1, needle, clen + 1);
-            if (r == (size_t)-1)
-                return tpl_lex_error(err, EDM_EINVAL, t->line, t->col,
-                                     "unclosed tag (expected \"}%.*s\")", (int)clen, close);
-            kind = TPL_T_RAW;
-            cs = q + 1;
-            ce = r;
-            end = r + 1 + clen;
+            prefix = "}", plen = 1, skip = 1, kind = TPL_T_RAW, what = "tag";
         } else if (q < len && src[q] == '=') {
-            needle[0] = '=';
-            memcpy(needle + 1, close, clen);
-            size_t r = find(src, len, q + 1, needle, clen + 1);
+            prefix = "=", plen = 1, skip = 1, kind = TPL_T_DELIM, what = "delimiter tag";
+        } else if (q + 2 < len && src[q] == '!' && src[q + 1] == '-' && src[q + 2] == '-') {
+            prefix = "--", plen = 2, skip = 3, kind = TPL_T_COMMENT, what = "comment";
+        }
+        if (prefix) {
+            memcpy(needle, prefix, plen);
+            memcpy(needle + plen, close, clen);
+            size_t r = find(src, len, q + skip, needle, plen + clen);
             if (r == (size_t)-1)
                 return tpl_lex_error(err, EDM_EINVAL, t->line, t->col,
-                                     "unclosed delimiter tag (expected \"=%.*s\")", (int)clen,
-                                     close);
-            kind = TPL_T_DELIM;
-            cs = q + 1;
+                                     "unclosed %s (expected \"%.*s\")", what, (int)(plen + clen),
+                                     needle);
+            cs = q + skip;
             ce = r;
-            end = r + 1 + clen;
-            if (set_delims(src + cs, ce - cs, open, &olen, close, &clen) != 0)
+            end = r + plen + clen;
+            if (kind == TPL_T_DELIM &&
+                set_delims(src + cs, ce - cs, open, &olen, close, &clen) != 0)
                 return tpl_lex_error(err, EDM_EINVAL, t->line, t->col,
                                      "invalid delimiter tag (expected two delimiters "
                                      "without spaces or '=')");
-        } else if (q + 2 < len && src[q] == '!' && src[q + 1] == '-' && src[q + 2] == '-') {
-            needle[0] = needle[1] = '-';
-            memcpy(needle + 2, close, clen);
-            size_t r = find(src, len, q + 3, needle, clen + 2);
-            if (r == (size_t)-1)
-                return tpl_lex_error(err, EDM_EINVAL, t->line, t->col,
-                                     "unclosed comment (expected \"--%.*s\")", (int)clen, close);
-            kind = TPL_T_COMMENT;
-            cs = q + 3;
-            ce = r;
-            end = r + 2 + clen;
         } else {
             size_t r = find(src, len, q, close, clen);
             if (r == (size_t)-1)

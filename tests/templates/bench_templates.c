@@ -7,7 +7,8 @@
  * timed), compiles once, renders every recipient (subject + html + text)
  * once to warm up, then again timed, and prints "edm renders/s: N". The
  * parts rendered for the first 3 recipients are written to OUTDIR/edm-<i>.json
- * so the script can compare them with handlebars.js's.
+ * so the script can compare them with handlebars.js's. EDM_BENCH_PASSES=N
+ * renders everything N-1 times untimed first (for profilers).
  */
 #include "templates/template.h"
 
@@ -61,7 +62,9 @@ int main(int argc, char **argv)
     edm_tpl_msg msg;
     edm_tpl_msg_init(&msg);
     size_t bytes = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    /* EDM_BENCH_PASSES > 2 repeats the untimed warm-up (for profiling). */
+    int passes = getenv("EDM_BENCH_PASSES") ? atoi(getenv("EDM_BENCH_PASSES")) : 2;
+    for (int pass = 2 - (passes > 2 ? passes : 2); pass < 2; pass++) {
         double t0 = now();
         bytes = 0;
         for (size_t i = 0; i < n; i++) {
