@@ -87,7 +87,7 @@ static int step(tpl_val *v, const struct tpl_seg *seg)
 {
     const json_t *j = NULL;
     if (v->kind == TPL_V_JSON && json_is_object(v->j)) {
-        j = json_object_get(v->j, seg->key);
+        j = json_object_getn(v->j, seg->key, seg->len);
     } else if (v->kind == TPL_V_JSON) {
         if (seg->idx >= 0) {
             j = json_array_get(v->j, (size_t)seg->idx);
@@ -161,7 +161,7 @@ static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int tra
             const tpl_val *fv = &r->frames[f].v;
             if (fv->kind != TPL_V_JSON || !json_is_object(fv->j))
                 continue;
-            const json_t *j = json_object_get(fv->j, p->seg[0].key);
+            const json_t *j = json_object_getn(fv->j, p->seg[0].key, p->seg[0].len);
             if (j) {
                 from_json(j, out);
                 first = 1;

@@ -37,7 +37,8 @@ enum tpl_path_kind {
 
 struct tpl_seg {
     const char *key; /* NUL-terminated */
-    long idx;        /* >= 0 when the key is a decimal array index */
+    size_t len;
+    long idx; /* >= 0 when the key is a decimal array index */
 };
 
 struct tpl_path {
