@@ -17,8 +17,28 @@ static const char *const html_ent[256] = {
     ['\''] = "&#x27;", ['`'] = "&#x60;", ['='] = "&#x3D;",
 };
 
+static const uint8_t html_len[256] = {
+    ['&'] = 5, ['<'] = 4, ['>'] = 4, ['"'] = 6, ['\''] = 6, ['`'] = 6, ['='] = 6,
+};
+
 int tpl_escape_html(edm_buf *b, const char *s, size_t n)
 {
+    /* Fast path: room for the worst case (6 bytes per byte) is there. */
+    if (n < ((size_t)1 << 28) && 6 * n < b->cap - b->len && b->limit &&
+        6 * n <= b->limit - b->len) {
+        char *p = b->data + b->len;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (html_len[c] == 0) {
+                *p++ = (char)c;
+            } else {
+                memcpy(p, html_ent[c], html_len[c]);
+                p += html_len[c];
+            }
+        }
+        b->len = (size_t)(p - b->data);
+        return 0;
+    }
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         const char *ent = html_ent[(unsigned char)s[i]];

@@ -53,7 +53,6 @@ static int fail(struct rs *r, int code, const char *what)
 
 static void from_json(const json_t *j, tpl_val *v)
 {
-    memset(v, 0, sizeof *v);
     switch (json_typeof(j)) {
     case JSON_OBJECT:
     case JSON_ARRAY:
@@ -236,7 +235,7 @@ static int put(struct rs *r, const char *s, size_t n)
 {
     if (r->mode == EDM_TPL_HEADER)
         return tpl_escape_header(r->out, s, n);
-    return edm_buf_append(r->out, s, n);
+    return tpl_put(r->out, s, n);
 }
 
 static int put_val(struct rs *r, const char *s, size_t n, int raw)
@@ -251,7 +250,7 @@ static int text(struct rs *r, const struct tpl_op *op)
     if (r->indn == 0) {
         if (r->mode == EDM_TPL_HEADER && (op->flags & TPL_F_CTL))
             return tpl_escape_header(r->out, op->s, op->n);
-        return edm_buf_append(r->out, op->s, op->n);
+        return tpl_put(r->out, op->s, op->n);
     }
     int rc = 0;
     if (op->flags & TPL_F_BOL)
@@ -525,7 +524,12 @@ static int run(struct rs *r, const struct tpl_op *ops, uint32_t from, uint32_t t
             if ((rc = put(r, r->indent, r->indn)) != 0)
                 break;
         switch (op->kind) {
-        case TPL_OP_TEXT: rc = text(r, op); break;
+        case TPL_OP_TEXT:
+            if (r->indn == 0 && !(op->flags & TPL_F_CTL))
+                rc = tpl_put(r->out, op->s, op->n);
+            else
+                rc = text(r, op);
+            break;
         case TPL_OP_VAR: rc = var(r, op); break;
         case TPL_OP_SECTION:
         case TPL_OP_INVERTED:
@@ -575,6 +579,8 @@ int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t
     else
         r.frames[0].v.kind = TPL_V_MISSING;
     int rc = run(&r, p->ops, 0, p->nops);
+    if (out->data)
+        out->data[out->len] = '\0';
     out->limit = old_limit;
     return rc;
 }

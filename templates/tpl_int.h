@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- arena: stable allocations freed at once (tpl_arena_*) ---- */
 struct tpl_chunk;
@@ -38,6 +39,7 @@ enum tpl_path_kind {
 struct tpl_seg {
     const char *key; /* NUL-terminated */
     size_t len;
+    uint32_t id; /* same id for the same key across a compiled object; 0: none */
     long idx; /* >= 0 when the key is a decimal array index */
 };
 
@@ -219,6 +221,19 @@ struct tpl_missing {
 int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t *data,
                const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out, edm_tpl_error *err,
                struct tpl_missing *miss);
+
+/* Appends n bytes to b: the fast path of edm_buf_append for renders, which
+ * always run with b->limit set. Leaves b unterminated on the fast path
+ * (tpl_render terminates it when done). */
+static inline int tpl_put(edm_buf *b, const char *s, size_t n)
+{
+    if (n < b->cap - b->len && n <= b->limit - b->len) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        return 0;
+    }
+    return edm_buf_append(b, s, n);
+}
 
 /* escape.c: append s escaped for mode (raw: the value was {{{...}}}). */
 int tpl_escape_html(edm_buf *b, const char *s, size_t n);

@@ -44,21 +44,26 @@ if (cmd === 'gen') {
   const html = H.compile(t.html);
   const text = H.compile(t.text, { noEscape: true });
   const recips = fs.readFileSync(b, 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l));
-  let bytes = 0;
-  for (let pass = 0; pass < 2; pass++) {
-    const t0 = process.hrtime.bigint();
+  // Round 0 warms up (and writes the samples); the best of the others
+  // counts, by wall clock and by CPU time (process.cpuUsage: all threads).
+  const rounds = parseInt(process.env.EDM_BENCH_ROUNDS || '5', 10);
+  let bytes = 0, bestWall = 0, bestCpu = 0;
+  for (let round = 0; round <= rounds; round++) {
+    const w0 = process.hrtime.bigint(), c0 = process.cpuUsage();
     bytes = 0;
     for (let i = 0; i < recips.length; i++) {
       const r = recips[i];
       const m = { subject: subject(r), html: html(r), text: text(r) };
       bytes += m.subject.length + m.html.length + m.text.length;
-      if (pass === 1 && i < 3) fs.writeFileSync(path.join(c, `hbs-${i}.json`), JSON.stringify(m));
+      if (round === 0 && i < 3) fs.writeFileSync(path.join(c, `hbs-${i}.json`), JSON.stringify(m));
     }
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (pass === 1)
-      console.log(`handlebars.js renders/s: ${(recips.length / dt).toFixed(0)} ` +
-        `(${recips.length} recipients in ${dt.toFixed(3)} s, ${(bytes / recips.length).toFixed(0)} chars/message)`);
+    const wall = recips.length / (Number(process.hrtime.bigint() - w0) / 1e9);
+    const cu = process.cpuUsage(c0);
+    const cpu = recips.length / ((cu.user + cu.system) / 1e6);
+    if (round > 0) { bestWall = Math.max(bestWall, wall); bestCpu = Math.max(bestCpu, cpu); }
   }
+  console.log(`handlebars.js renders/s: ${bestWall.toFixed(0)} cpu-renders/s: ${bestCpu.toFixed(0)} ` +
+    `(best of ${rounds} rounds of ${recips.length} recipients, ${(bytes / recips.length).toFixed(0)} chars/message)`);
 } else {
   console.error('usage: bench.js gen N OUT | run TEMPLATE DATA OUTDIR');
   process.exit(2);
