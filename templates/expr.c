@@ -90,6 +90,7 @@ static int add_seg(struct xp *x, struct tpl_path *p, const char *s, size_t n, si
     struct tpl_seg *g = &p->seg[p->nseg++];
     g->key = tpl_arena_strndup(x->a, s, n);
     g->len = n;
+    g->id = 0;
     if (g->key == NULL) {
         x->msg = "out of memory";
         return -1;

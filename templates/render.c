@@ -33,6 +33,7 @@ struct rs {
     enum edm_tpl_mode mode;
     int strict;
     struct tpl_missing *miss;
+    struct tpl_memo *memo;
     edm_tpl_error *err;
     int depth, max_depth, pdepth, max_pdepth;
     int nframes;
@@ -81,13 +82,44 @@ static void from_json(const json_t *j, tpl_val *v)
     }
 }
 
+/* *v = obj[seg] (remembered in the memo); 0 if found, -1 if not. */
+static int oget(struct rs *r, const json_t *obj, const struct tpl_seg *seg, tpl_val *v)
+{
+    struct tpl_memo *m = r->memo;
+    if (m == NULL || seg->id == 0) {
+        const json_t *j = json_object_getn(obj, seg->key, seg->len);
+        if (j == NULL)
+            return -1;
+        from_json(j, v);
+        return 0;
+    }
+    size_t h = ((uintptr_t)obj >> 4 ^ seg->id * 0x9e3779b1u) & (TPL_MEMO_SIZE - 1);
+    if (m->e[h].epoch == m->epoch && m->e[h].obj == obj && m->e[h].id == seg->id) {
+        if (m->e[h].v.kind == TPL_V_MISSING)
+            return -1;
+        *v = m->e[h].v;
+        return 0;
+    }
+    const json_t *j = json_object_getn(obj, seg->key, seg->len);
+    m->e[h].epoch = m->epoch;
+    m->e[h].obj = obj;
+    m->e[h].id = seg->id;
+    if (j == NULL) {
+        m->e[h].v.kind = TPL_V_MISSING;
+        return -1;
+    }
+    from_json(j, v);
+    m->e[h].v = *v;
+    return 0;
+}
+
 /* v = v[seg]; 0 if found. */
-static int step(tpl_val *v, const struct tpl_seg *seg)
+static int step(struct rs *r, tpl_val *v, const struct tpl_seg *seg)
 {
     const json_t *j = NULL;
-    if (v->kind == TPL_V_JSON && json_is_object(v->j)) {
-        j = json_object_getn(v->j, seg->key, seg->len);
-    } else if (v->kind == TPL_V_JSON) {
+    if (v->kind == TPL_V_JSON && json_is_object(v->j))
+        return oget(r, v->j, seg, v);
+    if (v->kind == TPL_V_JSON) {
         if (seg->idx >= 0) {
             j = json_array_get(v->j, (size_t)seg->idx);
         } else if (strcmp(seg->key, "length") == 0) {
@@ -160,9 +192,7 @@ static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int tra
             const tpl_val *fv = &r->frames[f].v;
             if (fv->kind != TPL_V_JSON || !json_is_object(fv->j))
                 continue;
-            const json_t *j = json_object_getn(fv->j, p->seg[0].key, p->seg[0].len);
-            if (j) {
-                from_json(j, out);
+            if (oget(r, fv->j, &p->seg[0], out) == 0) {
                 first = 1;
                 break;
             }
@@ -179,7 +209,7 @@ static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int tra
         return;
     }
     for (uint16_t i = first; i < p->nseg; i++)
-        if (step(out, &p->seg[i]) != 0) {
+        if (step(r, out, &p->seg[i]) != 0) {
             memset(out, 0, sizeof *out);
             if (track)
                 missing(r, p);
@@ -551,9 +581,10 @@ static int run(struct rs *r, const struct tpl_op *ops, uint32_t from, uint32_t t
 
 int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t *data,
                const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out, edm_tpl_error *err,
-               struct tpl_missing *miss)
+               struct tpl_missing *miss, struct tpl_memo *memo)
 {
     struct rs r;
+    r.memo = memo;
     r.lib = lib;
     r.out = out;
     r.mode = mode;

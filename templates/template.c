@@ -117,6 +117,20 @@ static int lib_build(struct tpl_lib *lib, const json_t *partials, edm_tpl_error 
     return 0;
 }
 
+/* Numbers the keys of the n programs at progs and of the partials. */
+static int intern(const struct tpl_lib *lib, struct tpl_prog **progs, size_t n, edm_tpl_error *err)
+{
+    struct tpl_prog **all = edm_malloc((lib->n + n) * sizeof *all);
+    if (all == NULL)
+        return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+    memcpy(all, progs, n * sizeof *all);
+    for (size_t i = 0; i < lib->n; i++)
+        all[n + i] = lib->e[i].prog;
+    int rc = tpl_intern_keys(all, lib->n + n);
+    edm_free(all);
+    return rc ? tpl_lex_error(err, rc, 0, 0, "out of memory") : 0;
+}
+
 int edm_tpl_compile(edm_tpl **out, const char *src, size_t len, const json_t *partials,
                     edm_tpl_error *err)
 {
@@ -128,6 +142,8 @@ int edm_tpl_compile(edm_tpl **out, const char *src, size_t len, const json_t *pa
     int rc = lib_build(&t->lib, partials, err);
     if (rc == 0)
         rc = tpl_parse(&t->main, src, len, err);
+    if (rc == 0)
+        rc = intern(&t->lib, &t->main, 1, err);
     if (rc != 0) {
         edm_tpl_free(t);
         return rc;
@@ -167,7 +183,7 @@ int edm_tpl_render(const edm_tpl *t, const json_t *data, const edm_tpl_opts *opt
     clear_err(err);
     struct tpl_missing miss = {.n = 0};
     enum edm_tpl_mode mode = opts ? opts->mode : EDM_TPL_HTML;
-    int rc = tpl_render(&t->lib, t->main, data, opts, mode, out, err, &miss);
+    int rc = tpl_render(&t->lib, t->main, data, opts, mode, out, err, &miss, NULL);
     if (rc == 0 && miss.n > 0)
         return report_missing(&miss, err);
     return rc;
@@ -213,6 +229,9 @@ int edm_tpl_set_compile(edm_tpl_set **out, const json_t *tmpl, edm_tpl_error *er
         rc = tpl_lex_error(err, EDM_EINVAL, 0, 0, "a template needs \"html\" or \"text\"");
     if (rc == 0)
         rc = lib_build(&s->lib, json_object_get(tmpl, "partials"), err);
+    struct tpl_prog *parts[3] = {s->subject, s->html, s->text};
+    if (rc == 0)
+        rc = intern(&s->lib, parts, 3, err);
     if (rc != 0) {
         edm_tpl_set_free(s);
         return rc;
@@ -242,8 +261,17 @@ int edm_tpl_set_has_text(const edm_tpl_set *s)
     return s->text != NULL;
 }
 
+void tpl_memo_next(struct tpl_memo *m)
+{
+    if (++m->epoch == 0) {
+        memset(m, 0, sizeof *m);
+        m->epoch = 1;
+    }
+}
+
 void edm_tpl_msg_init(edm_tpl_msg *m)
 {
+    m->cache = NULL;
     edm_buf_init(&m->subject);
     edm_buf_init(&m->html);
     edm_buf_init(&m->text);
@@ -254,6 +282,8 @@ void edm_tpl_msg_free(edm_tpl_msg *m)
     edm_buf_free(&m->subject);
     edm_buf_free(&m->html);
     edm_buf_free(&m->text);
+    edm_free(m->cache);
+    m->cache = NULL;
 }
 
 int edm_tpl_set_render(const edm_tpl_set *s, const json_t *vars, const edm_tpl_opts *opts,
@@ -265,15 +295,81 @@ int edm_tpl_set_render(const edm_tpl_set *s, const json_t *vars, const edm_tpl_o
     edm_buf *bufs[3] = {&out->subject, &out->html, &out->text};
     struct tpl_missing miss = {.n = 0};
     clear_err(err);
+    if (out->cache == NULL && (out->cache = edm_calloc(1, sizeof(struct tpl_memo))) == NULL)
+        return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+    tpl_memo_next(out->cache);
     for (int i = 0; i < 3; i++) {
         edm_buf_reset(bufs[i]);
         if (progs[i] == NULL)
             continue;
-        int rc = tpl_render(&s->lib, progs[i], vars, opts, modes[i], bufs[i], err, &miss);
+        int rc =
+            tpl_render(&s->lib, progs[i], vars, opts, modes[i], bufs[i], err, &miss, out->cache);
         if (rc != 0) {
             set_part(err, "%s", names[i]);
             return rc;
         }
     }
     return miss.n > 0 ? report_missing(&miss, err) : 0;
+}
+
+/* ---- key numbering ---- */
+
+struct seg_list {
+    struct tpl_seg **v;
+    size_t n, cap;
+};
+
+static int add_segs(struct seg_list *l, const struct tpl_path *p)
+{
+    for (uint16_t i = 0; i < p->nseg; i++) {
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 64;
+            struct tpl_seg **v = edm_realloc(l->v, cap * sizeof *v);
+            if (v == NULL)
+                return EDM_ENOMEM;
+            l->v = v;
+            l->cap = cap;
+        }
+        l->v[l->n++] = &p->seg[i];
+    }
+    return 0;
+}
+
+static int add_expr(struct seg_list *l, const struct tpl_expr *e)
+{
+    if (e == NULL)
+        return 0;
+    if (e->kind == TPL_E_PATH)
+        return add_segs(l, &e->path);
+    for (int i = 0; e->kind == TPL_E_CALL && i < e->nargs; i++)
+        if (add_expr(l, e->args[i]) != 0)
+            return EDM_ENOMEM;
+    return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const struct tpl_seg *x = *(struct tpl_seg *const *)a, *y = *(struct tpl_seg *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+int tpl_intern_keys(struct tpl_prog *const *progs, size_t n)
+{
+    struct seg_list l = {NULL, 0, 0};
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0; progs[i] && j < progs[i]->nops; j++)
+            if (add_expr(&l, progs[i]->ops[j].expr) != 0) {
+                edm_free(l.v);
+                return EDM_ENOMEM;
+            }
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, seg_cmp);
+    uint32_t id = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (i == 0 || strcmp(l.v[i - 1]->key, l.v[i]->key) != 0)
+            id++;
+        l.v[i]->id = id;
+    }
+    edm_free(l.v);
+    return 0;
 }

@@ -13,8 +13,9 @@
  *
  * Threads: a compiled edm_tpl / edm_tpl_set is never written after compile;
  * any number of threads may render it at once. Rendering keeps its state on
- * the caller's stack and appends to caller-owned buffers: with buffers that
- * are reused (edm_tpl_msg_reset) a render does not allocate.
+ * the caller's stack and in caller-owned buffers: with an edm_tpl_msg (or
+ * edm_buf) reused from one recipient to the next, a render does not
+ * allocate.
  *
  * Errors: functions return 0 or a negative EDM_E* code (engine/err.h) and
  * fill the edm_tpl_error given (which may be NULL):
@@ -95,6 +96,7 @@ typedef struct edm_tpl_msg {
     edm_buf subject;
     edm_buf html; /* empty when the set has no html part */
     edm_buf text; /* empty when the set has no text part */
+    void *cache;  /* private: lookups remembered within one recipient */
 } edm_tpl_msg;
 
 void edm_tpl_msg_init(edm_tpl_msg *m);

@@ -40,7 +40,7 @@ struct tpl_seg {
     const char *key; /* NUL-terminated */
     size_t len;
     uint32_t id; /* same id for the same key across a compiled object; 0: none */
-    long idx; /* >= 0 when the key is a decimal array index */
+    long idx;    /* >= 0 when the key is a decimal array index */
 };
 
 struct tpl_path {
@@ -218,9 +218,28 @@ struct tpl_missing {
     const char *names[TPL_MAX_MISSING];
     int n, more;
 };
+/* Remembers (object, key id) -> value lookups during the renders of one
+ * recipient (data never changes under a render): entries count only when
+ * their epoch is the memo's; tpl_memo_next() starts a new recipient. */
+#define TPL_MEMO_SIZE 256
+struct tpl_memo {
+    uint32_t epoch;
+    struct {
+        const json_t *obj;
+        uint32_t id, epoch;
+        tpl_val v;
+    } e[TPL_MEMO_SIZE];
+};
+
+void tpl_memo_next(struct tpl_memo *m);
+
 int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t *data,
                const edm_tpl_opts *opts, enum edm_tpl_mode mode, edm_buf *out, edm_tpl_error *err,
-               struct tpl_missing *miss);
+               struct tpl_missing *miss, struct tpl_memo *memo);
+
+/* template.c: numbers the keys of progs (tpl_seg.id) so the renderer can
+ * memoize lookups. Returns 0 or EDM_ENOMEM. */
+int tpl_intern_keys(struct tpl_prog *const *progs, size_t n);
 
 /* Appends n bytes to b: the fast path of edm_buf_append for renders, which
  * always run with b->limit set. Leaves b unterminated on the fast path
