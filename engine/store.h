@@ -56,7 +56,7 @@ enum edm_cstate {
     EDM_CSTATE_COMPLETED = 4,
     EDM_CSTATE_CANCELLED = 5,
 };
-#define EDM_CSTATE_COUNT 6
+#define EDM_CSTATE_COUNT  6
 #define EDM_CSTATE_BIT(s) (1u << (s))
 const char *edm_cstate_name(enum edm_cstate s);
 int edm_cstate_parse(const char *name);
@@ -82,8 +82,8 @@ typedef struct edm_job {
     char *email;
     char *domain;
     char *vars_json;
-    int attempts;         /* attempts made before this one */
-    int64_t queued_at;    /* unix seconds */
+    int attempts;             /* attempts made before this one */
+    int64_t queued_at;        /* unix seconds */
     int64_t first_attempt_at; /* 0 if never attempted */
 } edm_job;
 
@@ -102,7 +102,7 @@ typedef struct edm_result {
     const char *mx_host;
     const char *mx_ip;
     const char *source_ip;
-    const char *tls;           /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
+    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
     const char *message_id;
     const char *remote_queue_id;
     int64_t duration_ms;
@@ -113,10 +113,10 @@ typedef struct edm_receipt_filter {
     const char *status; /* public state name */
     const char *domain;
     const char *email;
-    int64_t since;      /* last_attempt_at >= since (or queued_at when never attempted) */
+    int64_t since; /* last_attempt_at >= since (or queued_at when never attempted) */
     int64_t until;
-    int64_t after;      /* cursor: receipts with id > after */
-    int limit;          /* 1..1000 */
+    int64_t after; /* cursor: receipts with id > after */
+    int limit;     /* 1..1000 */
 } edm_receipt_filter;
 
 /* A page: items plus the cursor of the next page (0 = last page). */
@@ -157,8 +157,8 @@ struct edm_store_ops {
     /* Compare-and-set of the campaign state: succeeds only if the current
      * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
      * it (seconds), -1 leaves it. Stamps started_at/completed_at. */
-    int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask,
-                               enum edm_cstate to, int64_t send_at);
+    int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask, enum edm_cstate to,
+                               int64_t send_at);
     /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
     int (*campaign_ids)(edm_store *st, enum edm_cstate state, int64_t due, int64_t **ids,
                         size_t *n);
