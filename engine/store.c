@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const dstate_names[EDM_DSTATE_COUNT] = {
-    "queued", "deferred", "sending", "delivered", "bounced", "suppressed", "failed", "cancelled",
+    "queued", "deferred", "delivered", "bounced", "suppressed", "failed", "cancelled",
 };
 
 static const char *const cstate_names[EDM_CSTATE_COUNT] = {
@@ -26,7 +26,7 @@ const char *edm_dstate_name(enum edm_dstate s)
 int edm_dstate_parse(const char *name)
 {
     for (int i = 0; i < EDM_DSTATE_COUNT; i++)
-        if (i != EDM_DSTATE_SENDING && strcmp(name, dstate_names[i]) == 0)
+        if (strcmp(name, dstate_names[i]) == 0)
             return i;
     return -1;
 }

@@ -36,10 +36,15 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_UPLOAD_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     [SQ_UPLOAD_INSERT] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain, vars, "
                          "status, queued_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
-    [SQ_CLAIM] = "UPDATE deliveries SET status = 2 WHERE id IN (SELECT id FROM deliveries "
-                 "WHERE campaign_id = ?1 AND status IN (0, 1) AND next_attempt_at <= ?2 "
-                 "ORDER BY next_attempt_at LIMIT ?3) "
-                 "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at",
+    [SQ_CLAIM_RETRY] = "UPDATE deliveries SET next_attempt_at = ?4 WHERE id IN (SELECT id FROM "
+                       "deliveries WHERE campaign_id = ?1 AND status = 1 AND "
+                       "next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3) "
+                       "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at",
+    [SQ_CLAIM_QUEUED] = "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at "
+                        "FROM deliveries WHERE campaign_id = ?1 AND status = 0 AND id > ?2 "
+                        "ORDER BY id LIMIT ?3",
+    [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND status = 1",
+    [SQ_SUPPRESSION_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
     [SQ_RECORD] = "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, "
                   "smtp_code = ?4, enhanced_code = ?5, response = ?6, bounce_category = ?7, "
                   "mx_host = coalesce(?8, mx_host), mx_ip = coalesce(?9, mx_ip), "
@@ -48,7 +53,7 @@ static const char *const stmt_sql[SQ_COUNT] = {
                   "first_attempt_at = CASE WHEN ?3 THEN coalesce(first_attempt_at, ?14) "
                   "ELSE first_attempt_at END, "
                   "last_attempt_at = CASE WHEN ?3 THEN ?14 ELSE last_attempt_at END, "
-                  "delivered_at = CASE WHEN ?2 = 3 THEN ?14 ELSE delivered_at END, "
+                  "delivered_at = CASE WHEN ?2 = 2 THEN ?14 ELSE delivered_at END, "
                   "next_attempt_at = ?15 WHERE id = ?1",
     [SQ_EVENT] = "INSERT INTO delivery_events(delivery_id, attempted_at, status, smtp_code, "
                  "enhanced_code, response, mx_host, mx_ip, source_ip, tls, duration_ms) "
@@ -391,6 +396,7 @@ struct edm_upload {
     int64_t campaign_id;
     int64_t now;
     size_t in_batch;
+    int any_suppressions; /* 0: skip the per-row look-up */
 };
 
 static int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
@@ -411,6 +417,15 @@ static int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
         edm_free(u);
         return rc;
     }
+    /* Inside the transaction: no suppression can appear until it ends. */
+    sqlite3_stmt *q = sq_stmt(s, SQ_SUPPRESSION_ANY);
+    if (q == NULL || sqlite3_step(q) != SQLITE_ROW) {
+        sq_rollback(s);
+        edm_free(u);
+        return sq_fail(s, "suppressions");
+    }
+    u->any_suppressions = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
     *up = u;
     return 0;
 }
@@ -418,16 +433,19 @@ static int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
 static int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
 {
     sq_store *s = u->s;
-    sqlite3_stmt *q = sq_stmt(s, SQ_UPLOAD_SUPPRESSED);
-    if (q == NULL)
-        return EDM_EDB;
-    sq_bind_text(q, 1, r->email);
-    sq_bind_text(q, 2, r->domain);
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_fail(s, "suppression check");
-    int suppressed = rc == SQLITE_ROW;
+    int rc, suppressed = 0;
+    if (u->any_suppressions) {
+        sqlite3_stmt *q = sq_stmt(s, SQ_UPLOAD_SUPPRESSED);
+        if (q == NULL)
+            return EDM_EDB;
+        sq_bind_text(q, 1, r->email);
+        sq_bind_text(q, 2, r->domain);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_fail(s, "suppression check");
+        suppressed = rc == SQLITE_ROW;
+    }
 
     sqlite3_stmt *ins = sq_stmt(s, SQ_UPLOAD_INSERT);
     if (ins == NULL)
@@ -473,35 +491,13 @@ static char *col_dup(sqlite3_stmt *q, int i)
     return t ? edm_strndup(t, (size_t)sqlite3_column_bytes(q, i)) : NULL;
 }
 
-static int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, size_t limit, edm_job **jobs,
-                    size_t *n)
+/* Appends the rows of a claim statement to v[*cnt..limit). */
+static int collect_jobs(sq_store *s, sqlite3_stmt *q, int64_t campaign_id, edm_job *v, size_t *cnt,
+                        size_t limit, const char *what)
 {
-    sq_store *s = SQ(st);
-    *jobs = NULL;
-    *n = 0;
-    if (limit == 0)
-        return 0;
-    edm_job *v = edm_calloc(limit, sizeof *v);
-    if (v == NULL)
-        return EDM_ENOMEM;
-    int rc = sq_begin(s);
-    if (rc != 0) {
-        edm_free(v);
-        return rc;
-    }
-    sqlite3_stmt *q = sq_stmt(s, SQ_CLAIM);
-    if (q == NULL) {
-        sq_rollback(s);
-        edm_free(v);
-        return EDM_EDB;
-    }
-    sqlite3_bind_int64(q, 1, campaign_id);
-    sqlite3_bind_int64(q, 2, now);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
-    size_t cnt = 0;
-    int oom = 0;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW && cnt < limit) {
-        edm_job *j = &v[cnt++];
+    int rc = SQLITE_DONE, oom = 0;
+    while (*cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        edm_job *j = &v[(*cnt)++];
         j->id = sqlite3_column_int64(q, 0);
         j->campaign_id = campaign_id;
         j->email = col_dup(q, 1);
@@ -513,18 +509,55 @@ static int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, size_t limi
         if (j->email == NULL || j->domain == NULL)
             oom = 1;
     }
+    /* RETURNING rows must all be stepped for the UPDATE to finish. */
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(q);
     sqlite3_reset(q);
-    if ((rc != SQLITE_DONE && rc != SQLITE_ROW) || oom) {
-        int err = oom ? EDM_ENOMEM : sq_fail(s, "claim");
-        sq_rollback(s);
-        edm_store_jobs_free(v, cnt);
-        return err;
+    if (oom)
+        return EDM_ENOMEM;
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, what);
+}
+
+static int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+                    size_t limit, edm_job **jobs, size_t *n)
+{
+    sq_store *s = SQ(st);
+    *jobs = NULL;
+    *n = 0;
+    if (limit == 0)
+        return 0;
+    edm_job *v = edm_calloc(limit, sizeof *v);
+    if (v == NULL)
+        return EDM_ENOMEM;
+    size_t cnt = 0;
+    int rc = sq_begin(s);
+    sqlite3_stmt *q = rc == 0 ? sq_stmt(s, SQ_CLAIM_RETRY) : NULL;
+    if (q == NULL) {
+        rc = EDM_EDB;
+        goto fail;
     }
-    if ((rc = sq_commit(s)) != 0) {
-        sq_rollback(s);
-        edm_store_jobs_free(v, cnt);
-        return rc;
+    sqlite3_bind_int64(q, 1, campaign_id);
+    sqlite3_bind_int64(q, 2, now);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    sqlite3_bind_int64(q, 4, now + lease);
+    if ((rc = collect_jobs(s, q, campaign_id, v, &cnt, limit, "claim deferred")) != 0)
+        goto fail;
+    if (cnt < limit) {
+        if ((q = sq_stmt(s, SQ_CLAIM_QUEUED)) == NULL) {
+            rc = EDM_EDB;
+            goto fail;
+        }
+        sqlite3_bind_int64(q, 1, campaign_id);
+        sqlite3_bind_int64(q, 2, *cursor);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)(limit - cnt));
+        size_t first = cnt;
+        if ((rc = collect_jobs(s, q, campaign_id, v, &cnt, limit, "claim queued")) != 0)
+            goto fail;
+        if (cnt > first)
+            *cursor = v[cnt - 1].id;
     }
+    if ((rc = sq_commit(s)) != 0)
+        goto fail;
     if (cnt == 0) {
         edm_free(v);
         v = NULL;
@@ -532,6 +565,31 @@ static int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, size_t limi
     *jobs = v;
     *n = cnt;
     return 0;
+fail:
+    sq_rollback(s);
+    edm_store_jobs_free(v, cnt);
+    return rc;
+}
+
+static int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
+{
+    sq_store *s = SQ(st);
+    int rc = sq_begin(s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *q = sq_stmt(s, SQ_UNCLAIM);
+        if (q == NULL) {
+            rc = EDM_EDB;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, ids[i]);
+        sqlite3_bind_int64(q, 2, now);
+        rc = step_done(s, q, "unclaim");
+    }
+    if (rc == 0)
+        rc = sq_commit(s);
+    if (rc != 0)
+        sq_rollback(s);
+    return rc;
 }
 
 static int cmp_result_id(const void *a, const void *b)
@@ -597,7 +655,7 @@ static int sq_record(edm_store *st, const edm_result *results, size_t n)
     qsort(order, n, sizeof *order, cmp_result_id);
     int rc = sq_begin(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        EDM_ASSERT(order[i]->status != EDM_DSTATE_SENDING && order[i]->status != EDM_DSTATE_QUEUED);
+        EDM_ASSERT(order[i]->status != EDM_DSTATE_QUEUED);
         rc = record_one(s, order[i]);
     }
     edm_free(order);
@@ -608,32 +666,12 @@ static int sq_record(edm_store *st, const edm_result *results, size_t n)
     return rc;
 }
 
-static int sq_release_claims(edm_store *st, int64_t campaign_id)
-{
-    sq_store *s = SQ(st);
-    sqlite3_stmt *q;
-    const char *sql = campaign_id
-                          ? "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 1 ELSE 0 "
-                            "END WHERE campaign_id = ?1 AND status = 2"
-                          : "UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 1 ELSE 0 "
-                            "END WHERE campaign_id IN (SELECT id FROM campaigns) AND status = 2";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return sq_fail(s, "prepare release");
-    if (campaign_id)
-        sqlite3_bind_int64(q, 1, campaign_id);
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return sq_fail(s, "release claims");
-    return sqlite3_changes(s->db);
-}
-
 static int sq_cancel_pending(edm_store *st, int64_t campaign_id)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db,
-                           "UPDATE deliveries SET status = 7, next_attempt_at = 0 "
+                           "UPDATE deliveries SET status = 6, next_attempt_at = 0 "
                            "WHERE campaign_id = ?1 AND status IN (0, 1)",
                            -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare cancel");
@@ -670,7 +708,7 @@ static const struct edm_store_ops sqlite_ops = {
     .upload_end = sq_upload_end,
     .claim = sq_claim,
     .record = sq_record,
-    .release_claims = sq_release_claims,
+    .unclaim = sq_unclaim,
     .cancel_pending = sq_cancel_pending,
     .receipt_list = sq_receipt_list,
     .receipt_get = sq_receipt_get,
@@ -696,8 +734,9 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
         rc = EDM_ENOMEM;
         goto fail;
     }
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(s->err, sizeof s->err, "%s: cannot open: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;

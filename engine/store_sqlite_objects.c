@@ -279,7 +279,7 @@ int sq_template_delete(edm_store *st, int64_t id)
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT count(*) FROM campaigns WHERE template_id = ?1 AND "
-                           "status NOT IN (0, 4, 5)",
+                           "status NOT IN (0, 4, 5)", /* draft, completed, cancelled */
                            -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare template use");
     sqlite3_bind_int64(q, 1, id);
@@ -351,8 +351,8 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
         return rc;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT status, attempts > 0, count(*) FROM deliveries "
-                           "WHERE campaign_id = ?1 GROUP BY 1, 2",
+                           "SELECT status, count(*) FROM deliveries "
+                           "WHERE campaign_id = ?1 GROUP BY 1",
                            -1, &q, NULL) != SQLITE_OK) {
         json_decref(c);
         return sq_fail(s, "prepare stats");
@@ -362,9 +362,7 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
     int64_t total = 0;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         int stt = sqlite3_column_int(q, 0);
-        int64_t n = sqlite3_column_int64(q, 2);
-        if (stt == EDM_DSTATE_SENDING)
-            stt = sqlite3_column_int(q, 1) ? EDM_DSTATE_DEFERRED : EDM_DSTATE_QUEUED;
+        int64_t n = sqlite3_column_int64(q, 1);
         if (stt >= 0 && stt < EDM_DSTATE_COUNT)
             counts[stt] += n;
         total += n;
@@ -373,8 +371,6 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
     json_t *states = json_object();
     int64_t done = 0;
     for (int i = 0; i < EDM_DSTATE_COUNT; i++) {
-        if (i == EDM_DSTATE_SENDING)
-            continue;
         json_object_set_new(states, edm_dstate_name(i), json_integer(counts[i]));
         if (edm_dstate_is_terminal(i))
             done += counts[i];
@@ -429,9 +425,6 @@ static json_t *receipt_object(sqlite3_stmt *q)
                                         "next_attempt_at"};
     json_t *o = json_object();
     int status = sqlite3_column_int(q, 3);
-    int attempts = sqlite3_column_int(q, 4);
-    if (status == EDM_DSTATE_SENDING)
-        status = attempts ? EDM_DSTATE_DEFERRED : EDM_DSTATE_QUEUED;
     for (int i = 0; i < 20; i++) {
         json_t *v;
         if (i == 3)
@@ -456,8 +449,7 @@ static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
         edm_buf_append_str(&sql, "SELECT " RECEIPT_COLUMNS
                                  " FROM deliveries WHERE campaign_id = ?1 AND id > ?2");
         if (mask & RF_STATUS)
-            edm_buf_append_str(&sql, " AND status IN (?3, ?4) AND (status != 2 OR "
-                                     "(attempts > 0) = ?5)");
+            edm_buf_append_str(&sql, " AND status = ?3");
         if (mask & RF_DOMAIN)
             edm_buf_append_str(&sql, " AND domain = ?6");
         if (mask & RF_EMAIL)
@@ -497,13 +489,8 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
         return EDM_EDB;
     sqlite3_bind_int64(q, 1, campaign_id);
     sqlite3_bind_int64(q, 2, f->after);
-    if (mask & RF_STATUS) {
-        /* In-flight rows (2) show as queued (no attempt yet) or deferred. */
-        int inflight = status == EDM_DSTATE_QUEUED || status == EDM_DSTATE_DEFERRED;
+    if (mask & RF_STATUS)
         sqlite3_bind_int(q, 3, status);
-        sqlite3_bind_int(q, 4, inflight ? EDM_DSTATE_SENDING : status);
-        sqlite3_bind_int(q, 5, status == EDM_DSTATE_DEFERRED);
-    }
     sq_bind_text(q, 6, f->domain);
     sq_bind_text(q, 7, f->email);
     sqlite3_bind_int64(q, 8, f->since);
