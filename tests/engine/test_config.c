@@ -596,6 +596,79 @@ static void cli(void **state)
     free(err);
 }
 
+/* Collects into missing every leaf key path of j ("pools[].ips[].addr")
+ * that docs/config.md does not mention as `path`. */
+static void check_documented(json_t *j, const char *path, const char *docs, edm_buf *missing)
+{
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v)
+        {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+            check_documented(v, sub, docs, missing);
+        }
+        return;
+    }
+    if (json_is_array(j) && json_is_object(json_array_get(j, 0))) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s[]", path);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) check_documented(v, sub, docs, missing);
+        return;
+    }
+    char quoted[260];
+    snprintf(quoted, sizeof quoted, "`%s`", path);
+    if (strstr(docs, quoted) == NULL && strstr(edm_buf_cstr(missing), quoted) == NULL)
+        edm_buf_appendf(missing, " %s", quoted);
+}
+
+/* docs/config.md documents every key the effective config has, and its
+ * example is PRODUCT.md's. */
+static void docs_cover_every_key(void **state)
+{
+    (void)state;
+    char *docs = edm_test_read_file(edm_test_src("docs/config.md"), NULL);
+    assert_non_null(docs);
+    const char *full = "{\"routes\": [{\"match\": \"*\", \"relay\": \"r.example:587\","
+                       " \"auth\": {\"username\": \"u\", \"password_env\": \"P\"}}],"
+                       " \"pools\": [{\"name\": \"p\", \"ips\": [{\"addr\": \"10.0.0.1\"}]}],"
+                       " \"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s\", \"key\": "
+                       "\"keys/s1.pem\"}]}";
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(full, strlen(full), "t", tmp, &cfg, &errs), 0);
+    char *text = edm_config_to_json(&cfg);
+    edm_config_free(&cfg);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    edm_buf missing = EDM_BUF_INIT;
+    edm_buf_append_str(&missing, "");
+    check_documented(j, "", docs, &missing);
+    if (missing.len > 0)
+        fail_msg("docs/config.md does not document:%s", missing.data);
+    json_decref(j);
+    edm_free(text);
+    edm_buf_free(&missing);
+
+    const char *start = strstr(docs, "```json\n");
+    assert_non_null(start);
+    start += 8;
+    const char *end = strstr(start, "```");
+    assert_non_null(end);
+    json_t *doc_example = json_loadb(start, (size_t)(end - start), 0, &je);
+    json_t *product = json_loads(product_example, 0, &je);
+    assert_non_null(doc_example);
+    assert_non_null(product);
+    assert_true(json_equal(doc_example, product));
+    json_decref(doc_example);
+    json_decref(product);
+    free(docs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +681,7 @@ int main(void)
         cmocka_unit_test(too_many_errors),
         cmocka_unit_test(pattern_matching),
         cmocka_unit_test(cli),
+        cmocka_unit_test(docs_cover_every_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
