@@ -127,7 +127,9 @@ static bool get_enum(struct config_ctx *c, json_t *obj, const char *key, const c
             *out = i;
             ok = true;
         }
-    if (!ok)
+    if (!json_is_string(v))
+        config_error(c, "expected a string");
+    else if (!ok)
         config_error(c, "must be one of %s", list);
     config_leave(c, old);
     return ok;
@@ -182,20 +184,22 @@ static json_t *item_obj(struct config_ctx *c, json_t *arr, size_t i, const char 
     return v;
 }
 
+/* A host name or an RFC 5321 address literal: [192.0.2.1], [IPv6:2001:db8::1]. */
 static bool check_helo(struct config_ctx *c, const char *s)
 {
     size_t n = strlen(s);
-    if (config_is_domain(s))
+    if (config_is_hostname(s))
         return true;
     if (s[0] == '[' && s[n - 1] == ']' && n < 64) {
         char ip[64];
         memcpy(ip, s + 1, n - 2);
         ip[n - 2] = '\0';
+        bool v6 = strncmp(ip, "IPv6:", 5) == 0;
         unsigned char bin[16];
-        if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, bin) == 1)
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? ip + 5 : ip, bin) == 1)
             return true;
     }
-    config_error(c, "not a host name or address literal ([192.0.2.1])");
+    config_error(c, "not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])");
     return false;
 }
 

@@ -136,9 +136,14 @@ static void bad_configs(void **state)
          "smtp.tls: must be one of none, opportunistic, required"},
         {"{\"smtp\": {\"timeouts\": {\"data_end\": 0}}}",
          "smtp.timeouts.data_end: must be between 1 and 86400"},
+        {"{\"smtp\": {\"tls\": true}}", "smtp.tls: expected a string"},
         {"{\"smtp\": {\"timeouts\": 5}}", "smtp.timeouts: expected an object"},
         {"{\"smtp\": {\"helo\": \"bad host!\"}}",
-         "smtp.helo: not a host name or address literal ([192.0.2.1])"},
+         "smtp.helo: not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])"},
+        {"{\"smtp\": {\"helo\": \"[::1]\"}}",
+         "smtp.helo: not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])"},
+        {"{\"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.999:25\"}]}",
+         "routes[0].relay: expected host:port (or [IPv6]:port)"},
         {"{\"api\": {\"listen\": \"localhost:8025\"}}",
          "api.listen: expected IP:port (or [IPv6]:port)"},
         {"{\"api\": {\"listen\": \"127.0.0.1\"}}", "api.listen: expected IP:port (or [IPv6]:port)"},
@@ -392,6 +397,7 @@ static void round_trip(void **state)
         "{}",
         "{\"api\": {\"listen\": \"[::1]:9000\"}, \"dns\": {\"servers\": [\"::1\", \"[::1]:53\"]},"
         " \"bounce_domain\": \"bounces.example.com\", \"log\": {\"level\": \"debug\"},"
+        " \"smtp\": {\"helo\": \"[IPv6:2001:db8::2]\"},"
         " \"pools\": [{\"name\": \"v6\", \"ips\": [{\"addr\": \"2001:DB8::0:1\", \"weight\": 3,"
         " \"warmup\": [[1, 50], [7, 5000]]}]}],"
         " \"routes\": [{\"match\": \"*\", \"relay\": \"smart.example.net:587\","
