@@ -22,7 +22,7 @@
 
 typedef bool (*str_check)(struct config_ctx *c, const char *s);
 
-enum { OPTIONAL = 0, REQUIRED = 1, NULLABLE = 2 };
+enum { OPTIONAL = 0, REQUIRED = 1, NULLABLE = 2, LOWER = 4 /* store in lower case */ };
 
 static void check_keys(struct config_ctx *c, json_t *obj, const char *const *allowed)
 {
@@ -108,6 +108,8 @@ static void get_str(struct config_ctx *c, json_t *obj, const char *key, int flag
     } else if (check == NULL || check(c, json_string_value(v))) {
         edm_free(*out);
         *out = edm_xstrdup(json_string_value(v));
+        if (flags & LOWER)
+            config_lower(*out);
     }
     config_leave(c, old);
 }
@@ -495,11 +497,8 @@ static void parse_domains(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *dj = item_obj(c, arr, i, keys, &o2);
         if (dj == NULL)
             continue;
-        get_str(c, dj, "match", REQUIRED, config_check_pattern, &d->match);
-        if (d->match) {
-            config_lower(d->match);
-            has_any |= strcmp(d->match, "*") == 0;
-        }
+        get_str(c, dj, "match", REQUIRED | LOWER, config_check_pattern, &d->match);
+        has_any |= d->match && strcmp(d->match, "*") == 0;
         check_dup_match(c, "domains", d->match, &ds[0].match, sizeof *ds, i);
         get_int(c, dj, "max_connections", 1, 10000, &d->max_connections);
         get_int(c, dj, "max_messages_per_connection", 1, 1000000, &d->max_messages_per_connection);
@@ -531,9 +530,7 @@ static void parse_routes(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *rj = item_obj(c, arr, i, keys, &o2);
         if (rj == NULL)
             continue;
-        get_str(c, rj, "match", REQUIRED, config_check_pattern, &r->match);
-        if (r->match)
-            config_lower(r->match);
+        get_str(c, rj, "match", REQUIRED | LOWER, config_check_pattern, &r->match);
         check_dup_match(c, "routes", r->match, &cfg->routes[0].match, sizeof *r, i);
         json_t *v = enter(c, rj, "relay", REQUIRED, &o3);
         if (v != NULL) {
@@ -580,9 +577,7 @@ static void parse_dkim(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *dj = item_obj(c, arr, i, keys, &o2);
         if (dj == NULL)
             continue;
-        get_str(c, dj, "domain", REQUIRED, config_check_domain, &d->domain);
-        if (d->domain)
-            config_lower(d->domain);
+        get_str(c, dj, "domain", REQUIRED | LOWER, config_check_domain, &d->domain);
         get_str(c, dj, "selector", REQUIRED, check_selector, &d->selector);
         for (size_t k = 0; d->domain && d->selector && k < i; k++)
             if (cfg->dkim[k].domain && cfg->dkim[k].selector &&
@@ -690,12 +685,9 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
         edm_free(db);
     }
     parse_log(c, root, cfg);
-    get_str(c, root, "bounce_domain", NULLABLE, config_check_domain, &cfg->bounce_domain);
-    get_str(c, root, "message_id_domain", NULLABLE, config_check_domain, &cfg->message_id_domain);
-    if (cfg->bounce_domain)
-        config_lower(cfg->bounce_domain);
-    if (cfg->message_id_domain)
-        config_lower(cfg->message_id_domain);
+    get_str(c, root, "bounce_domain", NULLABLE | LOWER, config_check_domain, &cfg->bounce_domain);
+    get_str(c, root, "message_id_domain", NULLABLE | LOWER, config_check_domain,
+            &cfg->message_id_domain);
     parse_api(c, root, cfg);
     parse_dns(c, root, cfg);
     parse_smtp(c, root, cfg);

@@ -366,12 +366,14 @@ static void defaults_filled(void **state)
     edm_free(b);
     /* Per-address HELO and route TLS are filled from smtp. */
     const char *j = "{\"smtp\": {\"helo\": \"mx.example.org\", \"tls\": \"required\"},"
+                    " \"message_id_domain\": \"Mail.Example.ORG\","
                     " \"pools\": [{\"name\": \"p\", \"ips\": [{\"addr\": \"10.1.1.1\"}]}],"
                     " \"routes\": [{\"match\": \"a.example\", \"relay\": \"Relay.Example:25\"},"
                     " {\"match\": \"*.example\", \"relay\": \"10.0.0.1:587\","
                     " \"auth\": {\"username\": \"u\", \"password_env\": \"P\"}}]}";
     assert_int_equal(edm_config_load_string(j, strlen(j), "t", NULL, &cfg, &errs), 0);
     assert_string_equal(cfg.pools[0].ips[0].helo, "mx.example.org");
+    assert_string_equal(cfg.message_id_domain, "mail.example.org");
     assert_int_equal(cfg.pools[0].ips[0].weight, 1);
     assert_int_equal(cfg.pools[0].ips[0].max_per_hour, 0);
     assert_string_equal(cfg.routes[0].relay, "relay.example:25");
