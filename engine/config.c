@@ -41,7 +41,7 @@ const char *edm_dkim_alg_name(enum edm_dkim_alg alg)
 static char *default_helo(void)
 {
     char name[256] = "";
-    if (gethostname(name, sizeof name - 1) != 0 || !config_is_domain(name))
+    if (gethostname(name, sizeof name - 1) != 0 || !config_is_hostname(name))
         return edm_xstrdup("localhost");
     return config_lower(edm_xstrdup(name));
 }
