@@ -23,15 +23,32 @@
 #include <uv.h>
 
 typedef struct edm_relay edm_relay;
-typedef struct edm_dns edm_dns;
 
 typedef void (*edm_relay_done_fn)(void *ctx, edm_outmsg *m, const edm_outcome *o);
+
+/* Where a domain's mail goes: hosts in order of preference, each with one
+ * address. */
+typedef struct edm_mx_host {
+    char host[256];
+    char ip[64];
+} edm_mx_host;
+
+/* Resolution result: rc 0 with hosts; EDM_ENOTFOUND permanent (NXDOMAIN,
+ * null MX: category in `category`, "bad_domain" or "dns"); EDM_EDNS
+ * temporary. why describes failures. */
+typedef void (*edm_resolve_cb)(void *arg, int rc, const char *category, const char *why,
+                               const edm_mx_host *hosts, size_t n);
+/* Starts resolving domain's MX hosts (or an A/AAAA host name); cb may run
+ * before this returns. The engine plugs engine/dns.c in; tests may plug a
+ * table. */
+typedef int (*edm_resolve_fn)(void *ctx, const char *domain, edm_resolve_cb cb, void *arg);
 
 typedef struct edm_relay_opts {
     uv_loop_t *loop;
     const edm_config *cfg;
     edm_pools *pools;
-    edm_dns *dns;
+    edm_resolve_fn resolve;
+    void *resolve_ctx;
     SSL_CTX *tls_ctx;
     edm_relay_done_fn done;
     void *ctx;
