@@ -25,5 +25,6 @@ int edm_cmd_config_opt(int argc, char **argv, int *i, const char **path);
 int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);
 /* Opens cfg->db (applying migrations); prints the error and returns -1. */
 int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st);
+int edm_cmd_render(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
     {"serve", edm_cmd_serve, "run the engine and the API"},
     {"migrate", edm_cmd_migrate, "create or upgrade the database, then exit"},
     {"check-config", edm_cmd_check_config, "check a config file, print the effective config"},
+    {"render", edm_cmd_render, "render a template with one recipient's data"},
 };
 
 static void usage(FILE *f)
