@@ -329,12 +329,14 @@ int mime_hdr_address(edm_buf *out, edm_buf *scratch, const char *name, const cha
         mime_fold_atom(&f, addr, strlen(addr));
         return mime_fold_end(&f);
     }
-    if (dn <= QUOTED_MAX && mime_hdr_is_plain(scratch->data, dn)) {
-        /* Reserve first: append_quoted reads from the same buffer. */
+    if (mime_hdr_is_plain(scratch->data, dn)) {
+        /* A quoted-string, folded at its spaces (FWS inside quotes unfolds
+         * to the one space sanitising left there). Reserve first:
+         * append_quoted reads from the same buffer. */
         if ((rc = edm_buf_reserve(scratch, 2 * dn + 2)) != 0 ||
             (rc = append_quoted(scratch, scratch->data, dn)) != 0)
             return rc;
-        mime_fold_atom(&f, scratch->data + dn, scratch->len - dn);
+        plain_words(&f, scratch->data + dn, scratch->len - dn);
     } else {
         mime_hdr_encoded_words(&f, scratch->data, dn);
     }
