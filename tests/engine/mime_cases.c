@@ -391,6 +391,8 @@ char *mime_run_checker(const char *cmd)
     int st = edm_test_run(cmd, &out);
     if (st != 0)
         fail_msg("%s exited %d:\n%s", cmd, st, out ? out : "");
+    if (getenv("EDM_TEST_VERBOSE"))
+        fprintf(stderr, "$ %s\n%s", cmd, out);
     return out;
 }
 
