@@ -43,7 +43,7 @@ struct edm_dkim_signer {
     EVP_MD_CTX *body, *head, *one;
     dkim_field *fields;
     size_t fields_cap;
-    edm_buf canon, sig, hlist;
+    edm_buf canon, sig, hlist, bodybuf;
     struct {
         const edm_dkim_key *key;
         unsigned long serial;
@@ -244,6 +244,7 @@ void edm_dkim_signer_free(edm_dkim_signer *s)
     edm_buf_free(&s->canon);
     edm_buf_free(&s->sig);
     edm_buf_free(&s->hlist);
+    edm_buf_free(&s->bodybuf);
     edm_free(s);
 }
 
@@ -343,7 +344,7 @@ static int sign_one(edm_dkim_signer *s, const edm_dkim_key *key, const edm_buf *
     if (slot < 0)
         return slot;
     size_t start = out->len, col = 15;
-    char tag[320];
+    char tag[400];
     int rc = edm_buf_append_str(out, "DKIM-Signature:");
     int n = snprintf(tag, sizeof tag, "v=1; a=%s; c=relaxed/relaxed;", edm_dkim_alg_name(key->alg));
     rc = rc ? rc : put(out, &col, tag, (size_t)n, 1);
@@ -416,7 +417,7 @@ int edm_dkim_sign(edm_dkim_signer *s, edm_dkim_key *const *keys, size_t nkeys, c
     unsigned char bh[EVP_MAX_MD_SIZE];
     unsigned int bhlen = 0;
     if (EVP_DigestInit_ex(s->body, s->sha256, NULL) != 1 ||
-        dkim_canon_body(s->body, msg + body, len - body) != 0 ||
+        dkim_canon_body(s->body, &s->bodybuf, msg + body, len - body) != 0 ||
         EVP_DigestFinal_ex(s->body, bh, &bhlen) != 1)
         return EDM_EIO;
     char bh64[EDM_BASE64_LEN(EVP_MAX_MD_SIZE) + 1];

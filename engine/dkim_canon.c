@@ -111,57 +111,68 @@ int dkim_canon_header(edm_buf *out, const char *p, size_t len, int crlf)
     return 0;
 }
 
-int dkim_canon_body(EVP_MD_CTX *ctx, const char *p, size_t len)
+/* 1 if the line (without its CRLF) is its own relaxed form: no tab, no
+ * two spaces in a row, no space at its end. */
+static int line_is_canonical(const char *p, const char *end)
 {
-    unsigned char buf[8192];
-    size_t bl = 0, empties = 0, line = 0;
+    if (p == end)
+        return 1;
+    if (end[-1] == ' ' || memchr(p, '\t', (size_t)(end - p)) != NULL)
+        return 0;
+    for (const char *q = p; (q = memchr(q, ' ', (size_t)(end - q))) != NULL; q++)
+        if (q + 1 < end && q[1] == ' ')
+            return 0;
+    return 1;
+}
+
+/* Writes the relaxed form of one line (no CRLF) at o; returns the end. */
+static char *canon_line(char *o, const char *p, const char *end)
+{
     int ws = 0;
-#define PUT(ch)                                                                                    \
-    do {                                                                                           \
-        if (bl == sizeof buf) {                                                                    \
-            if (EVP_DigestUpdate(ctx, buf, bl) != 1)                                               \
-                return EDM_EIO;                                                                    \
-            bl = 0;                                                                                \
-        }                                                                                          \
-        buf[bl++] = (unsigned char)(ch);                                                           \
-    } while (0)
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (c == '\r' && i + 1 < len && p[i + 1] == '\n') {
-            i++;
-            if (line == 0) {
-                empties++;
-            } else {
-                PUT('\r');
-                PUT('\n');
-            }
-            line = 0;
-            ws = 0;
-            continue;
-        }
-        if (is_wsp(c)) {
+    for (; p < end; p++) {
+        if (is_wsp(*p)) {
             ws = 1;
             continue;
         }
-        if (line == 0)
-            for (; empties > 0; empties--) {
-                PUT('\r');
-                PUT('\n');
-            }
-        if (ws) {
-            PUT(' ');
-            line++;
-            ws = 0;
+        if (ws)
+            *o++ = ' ';
+        ws = 0;
+        *o++ = *p;
+    }
+    return o;
+}
+
+int dkim_canon_body(EVP_MD_CTX *ctx, edm_buf *scratch, const char *p, size_t len)
+{
+    edm_buf_reset(scratch);
+    int rc = edm_buf_reserve(scratch, len + 2);
+    if (rc != 0)
+        return rc;
+    char *start = scratch->data, *o = start;
+    const char *end = p + len;
+    while (p < end) {
+        const char *crlf = find_crlf(p, end);
+        const char *le = crlf ? crlf : end;
+        if (line_is_canonical(p, le)) {
+            memcpy(o, p, (size_t)(le - p));
+            o += le - p;
+        } else {
+            o = canon_line(o, p, le);
         }
-        PUT(c);
-        line++;
+        if (crlf == NULL)
+            break;
+        *o++ = '\r';
+        *o++ = '\n';
+        p = crlf + 2;
     }
-    if (line > 0) {
-        PUT('\r');
-        PUT('\n');
+    /* Empty lines at the end go; a non-empty body ends with one CRLF. */
+    while (o - start >= 2 && o[-2] == '\r' && o[-1] == '\n')
+        o -= 2;
+    if (o > start) {
+        *o++ = '\r';
+        *o++ = '\n';
     }
-#undef PUT
-    if (bl > 0 && EVP_DigestUpdate(ctx, buf, bl) != 1)
+    if (o > start && EVP_DigestUpdate(ctx, start, (size_t)(o - start)) != 1)
         return EDM_EIO;
     return 0;
 }

@@ -27,7 +27,8 @@ int dkim_canon_split(const char *msg, size_t len, dkim_field **fields, size_t *c
                      size_t *body);
 /* Appends the relaxed form of one field ("name:value"), plus CRLF if crlf. */
 int dkim_canon_header(edm_buf *out, const char *p, size_t len, int crlf);
-/* Feeds the relaxed form of a body to ctx. Returns 0 or EDM_EIO. */
-int dkim_canon_body(EVP_MD_CTX *ctx, const char *p, size_t len);
+/* Feeds the relaxed form of a body to ctx, built in scratch. Returns 0,
+ * EDM_ENOMEM or EDM_EIO. */
+int dkim_canon_body(EVP_MD_CTX *ctx, edm_buf *scratch, const char *p, size_t len);
 
 #endif

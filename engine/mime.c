@@ -34,6 +34,7 @@ struct edm_mime {
     edm_buf scratch; /* header sanitising */
     edm_buf tmp;     /* small formatted pieces */
     uint64_t counter;
+    uint64_t rng; /* splitmix64 state, seeded from RAND_bytes */
     char boundary[2][40];
     char msgid[320];
     char error[200];
@@ -42,6 +43,8 @@ struct edm_mime {
 edm_mime *edm_mime_new(void)
 {
     edm_mime *m = edm_calloc(1, sizeof *m);
+    if (m != NULL && RAND_bytes((unsigned char *)&m->rng, sizeof m->rng) != 1)
+        EDM_PANIC("RAND_bytes failed");
     return m;
 }
 
@@ -122,12 +125,24 @@ static void hex(char *dst, const unsigned char *p, size_t n)
     dst[2 * n] = '\0';
 }
 
+/* splitmix64: a bijection of a counter, so a composer never repeats a
+ * value; the seed makes composers (threads, processes) differ. Unique
+ * and unpredictable enough for boundaries and Message-IDs, not a secret. */
+static uint64_t next_random(edm_mime *m)
+{
+    uint64_t z = (m->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 /* Message-ID and boundaries for one message. */
 static int new_ids(edm_mime *m, const edm_mime_msg *msg)
 {
     unsigned char rnd[16];
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        EDM_PANIC("RAND_bytes failed");
+    uint64_t r0 = next_random(m), r1 = next_random(m);
+    memcpy(rnd, &r0, 8);
+    memcpy(rnd + 8, &r1, 8);
     char h[33];
     hex(h, rnd, 8);
     snprintf(m->boundary[0], sizeof m->boundary[0], "=_m%s%llx", h, (unsigned long long)m->counter);

@@ -12,6 +12,7 @@
 #include "engine/mime_int.h"
 #include "engine/err.h"
 
+#include <pthread.h>
 #include <string.h>
 
 const char *mime_cte_name(enum mime_cte cte)
@@ -49,37 +50,61 @@ static int is_eol(const char *s, size_t n, size_t i)
     return i >= n || s[i] == '\r' || s[i] == '\n';
 }
 
+/* Byte classes for the encoder: 0 literal, 1 always escaped, 2 space or
+ * tab (escaped before a line end), 3 CR or LF, 4 'F' (escaped when it
+ * starts "From " at the start of a line). */
+static unsigned char qp_class[256];
+
+static void qp_class_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        qp_class[c] = (c >= 33 && c <= 126 && c != '=') ? 0 : 1;
+    qp_class[' '] = qp_class['\t'] = 2;
+    qp_class['\r'] = qp_class['\n'] = 3;
+    qp_class['F'] = 4;
+}
+
 int mime_enc_qp(edm_buf *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, qp_class_init);
     if (n > ((size_t)-1 - 16) / 4)
         return EDM_ETOOBIG;
     int rc = edm_buf_reserve(out, 4 * n + 16);
     if (rc != 0)
         return rc;
+    const unsigned char *u = (const unsigned char *)s;
     char *o = out->data + out->len;
     size_t col = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n') {
-            if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
-                i++;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        unsigned cls = qp_class[c];
+        /* Fast path: a literal that cannot need a soft break here. */
+        if (col < 74 && (cls == 0 || (cls == 2 && i + 1 < n && qp_class[u[i + 1]] != 3) ||
+                         (cls == 4 && col > 0))) {
+            *o++ = (char)c;
+            col++;
+            i++;
+            continue;
+        }
+        if (cls == 3) {
+            i += (c == '\r' && i + 1 < n && u[i + 1] == '\n') ? 2 : 1;
             *o++ = '\r';
             *o++ = '\n';
             col = 0;
             continue;
         }
         int last = is_eol(s, n, i + 1);
-        int esc = c == '=' || c > 126 || (c < 32 && c != '\t') ||
-                  ((c == ' ' || c == '\t') && last) ||
-                  (c == 'F' && col == 0 && n - i >= 5 && memcmp(s + i, "From ", 5) == 0);
+        int from = cls == 4 && n - i >= 5 && memcmp(s + i, "From ", 5) == 0;
+        int esc = cls == 1 || (cls == 2 && last) || (from && col == 0);
         size_t w = esc ? 3 : 1;
         if (col + w > (last ? 76u : 75u)) {
             *o++ = '=';
             *o++ = '\r';
             *o++ = '\n';
             col = 0;
-            if (c == 'F' && !esc && n - i >= 5 && memcmp(s + i, "From ", 5) == 0) {
+            if (from && !esc) {
                 esc = 1;
                 w = 3;
             }
@@ -92,6 +117,7 @@ int mime_enc_qp(edm_buf *out, const char *s, size_t n)
             *o++ = (char)c;
         }
         col += w;
+        i++;
     }
     out->len = (size_t)(o - out->data);
     out->data[out->len] = '\0';

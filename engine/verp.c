@@ -159,13 +159,11 @@ int edm_verp_address_parse(const char *addr, enum edm_verp_kind kind, const char
     return edm_verp_token_check(tok, (size_t)(at - tok), kind, secret, secret_len, id);
 }
 
-int edm_verp_unsub_url(edm_buf *out, const char *base_url, const void *secret, size_t secret_len,
-                       uint64_t id)
+int edm_verp_unsub_url(edm_buf *out, const char *base_url, const char *token)
 {
-    char tok[EDM_VERP_TOKEN_MAX];
-    int n = edm_verp_token(tok, EDM_VERP_UNSUB, secret, secret_len, id);
-    if (n < 0)
-        return n;
+    for (const char *p = token; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return EDM_EINVAL;
     if (strncasecmp(base_url, "https://", 8) != 0 && strncasecmp(base_url, "http://", 7) != 0)
         return EDM_EINVAL;
     const char *hash = strchr(base_url, '#');
@@ -174,5 +172,5 @@ int edm_verp_unsub_url(edm_buf *out, const char *base_url, const void *secret, s
     const char *sep = q == NULL                                                          ? "?"
                       : (bn > 0 && (base_url[bn - 1] == '?' || base_url[bn - 1] == '&')) ? ""
                                                                                          : "&";
-    return edm_buf_appendf(out, "%.*s%st=%s", (int)bn, base_url, sep, tok);
+    return edm_buf_appendf(out, "%.*s%st=%s", (int)bn, base_url, sep, token);
 }

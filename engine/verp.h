@@ -43,9 +43,10 @@ int edm_verp_address(edm_buf *out, enum edm_verp_kind kind, const char *prefix, 
 int edm_verp_address_parse(const char *addr, enum edm_verp_kind kind, const char *prefix,
                            const void *secret, size_t secret_len, uint64_t *id);
 
-/* Appends base_url with the unsubscribe token as its "t" query parameter
- * ("?t=" or "&t=" as the URL needs). Returns 0, EDM_EINVAL or EDM_ENOMEM. */
-int edm_verp_unsub_url(edm_buf *out, const char *base_url, const void *secret, size_t secret_len,
-                       uint64_t id);
+/* Appends base_url (http or https; a #fragment is dropped) with token (an
+ * EDM_VERP_UNSUB token from edm_verp_token, the same one the mailto
+ * address carries) as its "t" query parameter ("?t=" or "&t=" as the URL
+ * needs). Returns 0, EDM_EINVAL or EDM_ENOMEM. */
+int edm_verp_unsub_url(edm_buf *out, const char *base_url, const char *token);
 
 #endif
