@@ -53,9 +53,9 @@ static int mentions(const char *text, const char *const *words)
 }
 
 static const char *const spam_words[] = {
-    "spam",      "blacklist", "blocklist", "block list", "black list", "listed at", "listed on",
-    "listed in", "rbl",       "dnsbl",     "spamhaus",   "spamcop",    "barracuda", "reputation",
-    "junk",      "bulk mail", "phish",     "virus",      "malware",    NULL};
+    "spam",      "blacklist",   "blocklist", "block list", "black list", "listed at", "listed on",
+    "listed in", "rbl",         "dnsbl",     "spamhaus",   "spamcop",    "barracuda", "reputation",
+    "junk",      "unsolicited", "bulk mail", "phish",      "virus",      "malware",   NULL};
 static const char *const rate_words[] = {"rate limit",
                                          "rate-limit",
                                          "ratelimit",
