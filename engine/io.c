@@ -294,8 +294,11 @@ static void write_cb(uv_write_t *req, int status)
         return;
     }
     if (io->out.len > 0) {
-        if (io_flush(io) != 0)
-            fail(io, EDM_EIO, "%s", io->errmsg);
+        if (io_flush(io) != 0) {
+            char why[sizeof io->errmsg];
+            memcpy(why, io->errmsg, sizeof why);
+            fail(io, EDM_EIO, "%s", why);
+        }
         return;
     }
     emit(io, IO_DRAINED);

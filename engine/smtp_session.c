@@ -362,7 +362,8 @@ static void report(smtp_session *s, struct slot *sl)
 }
 
 /* Failure text: "mx.test[1.2.3.4]: lost connection while sending RCPT TO: why". */
-static void describe(smtp_session *s, char *out, size_t n, const char *what, const char *why)
+__attribute__((noinline)) static void describe(smtp_session *s, char *out, size_t n,
+                                               const char *what, const char *why)
 {
     snprintf(out, n, "%s[%s]: %s %s%s%s", s->mx_host[0] ? s->mx_host : "?",
              s->mx_ip[0] ? s->mx_ip : "?", what, states[s->state].phrase, why && *why ? ": " : "",
