@@ -32,11 +32,6 @@ const char *edm_tls_mode_name(enum edm_tls_mode mode)
     return (unsigned)mode <= EDM_TLS_REQUIRED ? names[mode] : "?";
 }
 
-const char *edm_dkim_alg_name(enum edm_dkim_alg alg)
-{
-    return alg == EDM_DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256";
-}
-
 /* The host name as EHLO name, or "localhost" if it is not a valid one. */
 static char *default_helo(void)
 {

@@ -118,10 +118,15 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     }
     edm_buf_append_char(&w->scratch, '\0');
     size_t url_off = w->scratch.len;
-    if (c->unsub_url && (rc = edm_verp_unsub_url(&w->scratch, c->unsub_url, c->secret,
-                                                 c->secret_len, (uint64_t)delivery_id)) != 0) {
-        snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
-        return rc;
+    char token[EDM_VERP_TOKEN_MAX];
+    if (c->unsub_url) {
+        rc = edm_verp_token(token, EDM_VERP_UNSUB, c->secret, c->secret_len, (uint64_t)delivery_id);
+        if (rc >= 0)
+            rc = edm_verp_unsub_url(&w->scratch, c->unsub_url, token);
+        if (rc != 0) {
+            snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
+            return rc;
+        }
     }
     if (edm_buf_append_char(&w->scratch, '\0') != 0)
         return EDM_ENOMEM;
