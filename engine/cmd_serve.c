@@ -7,8 +7,8 @@
  * stays queued in the store and is sent after the next start.
  */
 #include "engine/cmd.h"
+#include "engine/engine.h"
 #include "engine/log.h"
-#include "engine/sched.h"
 #include "engine/version.h"
 
 #include <signal.h>
@@ -25,7 +25,7 @@ static const char usage_text[] =
 struct serve {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
-    edm_sched *sched;
+    edm_engine *engine;
     int stopping;
 };
 
@@ -43,8 +43,9 @@ static void on_signal(uv_signal_t *sig, int signum)
         return;
     sv->stopping = 1;
     edm_log(EDM_LOG_INFO, "serve", "event=stopping signal=%s", strsignal(signum));
-    edm_sched_stop(sv->sched);
-    sv->sched = NULL;
+    if (sv->engine)
+        edm_engine_stop(sv->engine, NULL, NULL);
+    sv->engine = NULL;
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
 }
@@ -82,8 +83,9 @@ int edm_cmd_serve(int argc, char **argv)
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
 
     int rc = 0;
-    if (edm_sched_start(&sv.loop, st, NULL, &sv.sched) != 0) {
-        fprintf(stderr, "edm serve: cannot start the scheduler\n");
+    char err[512];
+    if (edm_engine_start(&sv.loop, &cfg, st, &sv.engine, err, sizeof err) != 0) {
+        fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;
         on_signal(&sv.sigterm, SIGTERM);
     } else {

@@ -111,8 +111,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     size_t sender_len = w->scratch.len;
     edm_buf_append_char(&w->scratch, '\0');
     size_t mailto_off = w->scratch.len;
-    if ((rc = edm_verp_address(&w->scratch, EDM_VERP_UNSUB, "unsubscribe", bounce_domain,
-                               c->secret, c->secret_len, (uint64_t)delivery_id)) != 0) {
+    if ((rc = edm_verp_address(&w->scratch, EDM_VERP_UNSUB, "unsubscribe", bounce_domain, c->secret,
+                               c->secret_len, (uint64_t)delivery_id)) != 0) {
         snprintf(err, errlen, "unsubscribe address: %s", edm_strerror(rc));
         return rc;
     }
@@ -156,9 +156,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         return rc;
     }
     size_t start = out->len;
-    if (c->nkeys &&
-        (rc = edm_dkim_sign(w->signer, c->keys, c->nkeys, w->composed.data, w->composed.len, now,
-                            out)) != 0) {
+    if (c->nkeys && (rc = edm_dkim_sign(w->signer, c->keys, c->nkeys, w->composed.data,
+                                        w->composed.len, now, out)) != 0) {
         snprintf(err, errlen, "dkim: %s", edm_strerror(rc));
         return rc;
     }

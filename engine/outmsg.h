@@ -22,30 +22,30 @@ enum edm_outcome_kind {
 typedef struct edm_outmsg {
     int64_t delivery_id;
     int64_t campaign_id;
-    int attempts;     /* attempts before this one */
+    int attempts;      /* attempts before this one */
     int64_t queued_at; /* unix seconds */
-    char *rcpt;       /* envelope recipient */
-    char *domain;     /* recipient domain, lower case */
-    char *sender;     /* envelope sender (VERP) */
-    char *message_id; /* without <> */
-    const char *pool; /* source IP pool name (owned by the campaign, which outlives the message) */
-    edm_buf data;     /* the message, CRLF, not dot-stuffed */
-    unsigned smtp_flags; /* SMTP_MSG_* */
+    char *rcpt;        /* envelope recipient */
+    char *domain;      /* recipient domain, lower case */
+    char *sender;      /* envelope sender (VERP) */
+    char *message_id;  /* without <> */
+    const char *pool;  /* source IP pool name (owned by the campaign, which outlives the message) */
+    edm_buf data;      /* the message, CRLF, not dot-stuffed */
+    unsigned smtp_flags;     /* SMTP_MSG_* */
     struct edm_outmsg *next; /* queue link, owned by whoever queues it */
 } edm_outmsg;
 
 typedef struct edm_outcome {
     enum edm_outcome_kind kind;
-    int attempted;           /* an SMTP transaction was tried for it */
-    const char *category;    /* bounce_category or NULL */
-    int code;                /* SMTP reply code, 0 if none */
-    const char *enhanced;    /* "4.7.1" or NULL */
-    const char *text;        /* reply text or failure description */
+    int attempted;        /* an SMTP transaction was tried for it */
+    const char *category; /* bounce_category or NULL */
+    int code;             /* SMTP reply code, 0 if none */
+    const char *enhanced; /* "4.7.1" or NULL */
+    const char *text;     /* reply text or failure description */
     const char *mx_host, *mx_ip, *source_ip;
-    const char *tls;         /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
+    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
     const char *remote_queue_id;
     int64_t duration_ms;
-    int64_t not_before;      /* deferred: do not retry before (unix s), 0 = by schedule */
+    int64_t not_before; /* deferred: do not retry before (unix s), 0 = by schedule */
 } edm_outcome;
 
 #endif

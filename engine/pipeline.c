@@ -26,10 +26,10 @@
 #include <string.h>
 
 #define RENDER_BATCH 32
-#define FLUSH_MS 100
-#define FLUSH_AT 1000
-#define RETRY_LEASE 3600
-#define SECRET_LEN 32
+#define FLUSH_MS     100
+#define FLUSH_AT     1000
+#define RETRY_LEASE  3600
+#define SECRET_LEN   32
 
 /* ---- a set of int64 ids (open addressing, tombstones) ---- */
 
@@ -111,11 +111,11 @@ static void idset_del(idset *s, int64_t id)
 typedef struct pl_campaign {
     int64_t id;
     int refs;
-    int running;   /* in the scheduler's running set */
-    int broken;    /* template or From unusable: its recipients fail */
+    int running; /* in the scheduler's running set */
+    int broken;  /* template or From unusable: its recipients fail */
     char *broken_reason;
-    int64_t cursor; /* claim cursor over queued ids */
-    size_t pending; /* claimed, outcome not yet recorded */
+    int64_t cursor;  /* claim cursor over queued ids */
+    size_t pending;  /* claimed, outcome not yet recorded */
     edm_bucket rate; /* max_per_hour */
     edm_window sent_minute;
     char *from_addr, *from_name, *reply_to, *pool, *unsub_url, *feedback_id;
@@ -137,9 +137,9 @@ struct edm_pipeline {
     edm_pipeline_opts o;
     pl_campaign *campaigns;
     idset in_flight;
-    size_t pending;         /* all campaigns */
-    size_t rendering;       /* jobs in render batches */
-    pl_result *results;     /* buffered outcomes */
+    size_t pending;     /* all campaigns */
+    size_t rendering;   /* jobs in render batches */
+    pl_result *results; /* buffered outcomes */
     size_t nresults, capresults;
     uv_timer_t flush_timer;
     int timer_armed;
@@ -540,8 +540,8 @@ static void render_work(uv_work_t *req)
         if (m == NULL) {
             j->rc = EDM_ENOMEM;
         } else {
-            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now,
-                                      &m->data, &m->sender, msgid, j->err, sizeof j->err);
+            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now, &m->data,
+                                      &m->sender, msgid, j->err, sizeof j->err);
         }
         json_decref(vars);
         if (j->rc != 0) {
@@ -566,8 +566,8 @@ static void render_work(uv_work_t *req)
         edm_message_worker_free(&w);
 }
 
-static void fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job,
-                     enum edm_dstate status, const char *reason)
+static void fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,
+                     const char *reason)
 {
     edm_result r = {.id = job->id,
                     .status = status,

@@ -455,7 +455,9 @@ static void resolve(edm_relay *r, site *st)
     if (r->o.resolve(r->o.resolve_ctx, name, on_resolved, arg) != 0) {
         edm_free(arg);
         st->dns = SITE_DNS_NONE;
-        edm_outcome o = {.kind = EDM_OUTCOME_DEFERRED, .attempted = 1, .category = "dns",
+        edm_outcome o = {.kind = EDM_OUTCOME_DEFERRED,
+                         .attempted = 1,
+                         .category = "dns",
                          .text = "cannot start a DNS query"};
         site_flush_queue(r, st, &o);
     }
@@ -503,6 +505,11 @@ int edm_relay_new(const edm_relay_opts *o, edm_relay **out)
     r->timer.data = r;
     *out = r;
     return 0;
+}
+
+void edm_relay_set_ctx(edm_relay *r, void *ctx)
+{
+    r->o.ctx = ctx;
 }
 
 static char *lower_dup(const char *s)
@@ -610,14 +617,15 @@ json_t *edm_relay_json(const edm_relay *r)
     json_t *sites = json_array(), *paused = json_array();
     uint64_t now = edm_time_mono_ms();
     for (const site *st = r->sites; st; st = st->next) {
-        json_int_t left = st->paused_until > now ? (json_int_t)((st->paused_until - now) / 1000) : 0;
-        json_array_append_new(sites, json_pack("{s:s, s:s, s:I, s:I, s:I}", "domain", st->domain,
-                                               "pool", st->pool, "queued", (json_int_t)st->queued,
-                                               "sessions", (json_int_t)st->sessions,
-                                               "paused_seconds", left));
+        json_int_t left =
+            st->paused_until > now ? (json_int_t)((st->paused_until - now) / 1000) : 0;
+        json_array_append_new(sites,
+                              json_pack("{s:s, s:s, s:I, s:I, s:I}", "domain", st->domain, "pool",
+                                        st->pool, "queued", (json_int_t)st->queued, "sessions",
+                                        (json_int_t)st->sessions, "paused_seconds", left));
         if (left > 0)
-            json_array_append_new(paused, json_pack("{s:s, s:s, s:I}", "domain", st->domain,
-                                                    "pool", st->pool, "seconds_left", left));
+            json_array_append_new(paused, json_pack("{s:s, s:s, s:I}", "domain", st->domain, "pool",
+                                                    st->pool, "seconds_left", left));
     }
     return json_pack("{s:o, s:o, s:I, s:I}", "sites", sites, "paused_domains", paused, "queued",
                      (json_int_t)r->queued, "active", (json_int_t)r->active);

@@ -55,6 +55,8 @@ typedef struct edm_relay_opts {
 } edm_relay_opts;
 
 int edm_relay_new(const edm_relay_opts *o, edm_relay **out);
+/* Sets the done callback's ctx (when the receiver is created after the relay). */
+void edm_relay_set_ctx(edm_relay *r, void *ctx);
 /* Queues m for delivery (ownership passes until done is called). */
 void edm_relay_submit(edm_relay *r, edm_outmsg *m);
 /* Messages waiting in site queues (not yet in a session). */

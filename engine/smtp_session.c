@@ -123,6 +123,7 @@ struct rcpt_state {
 
 struct slot {
     const smtp_message *m;
+    size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
     struct rcpt_state *rs;
     size_t rcpt_sent, rcpt_recv, accepted;
     int mail_sent, data_sent, mail_failed, discard;
@@ -278,7 +279,7 @@ static void base64(edm_buf *out, const void *p, size_t n)
 static void slot_clear(struct slot *sl)
 {
     if (sl->rs) {
-        for (size_t i = 0; i < sl->m->nrcpts; i++)
+        for (size_t i = 0; i < sl->nrcpts; i++)
             edm_free(sl->rs[i].text);
         edm_free(sl->rs);
     }
@@ -290,6 +291,7 @@ static void slot_take(struct slot *sl, const smtp_message *m)
 {
     memset(sl, 0, sizeof *sl);
     sl->m = m;
+    sl->nrcpts = m->nrcpts;
     sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
     sl->body_bol = 1;
     sl->t0 = edm_time_mono_ms();
