@@ -8,5 +8,6 @@
 #define EDM_CMD_H
 
 int edm_cmd_version(int argc, char **argv);
+int edm_cmd_check_config(int argc, char **argv);
 
 #endif

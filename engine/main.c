@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"version", edm_cmd_version, "print the version"},
+    {"check-config", edm_cmd_check_config, "check a config file, print the effective config"},
 };
 
 static void usage(FILE *f)

@@ -27,21 +27,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-recipient delivery states. PRODUCT.md names them; SENDING is internal
- * (claimed, in flight) and shows as "queued" or "deferred" outside. */
+/* Per-recipient delivery states, as PRODUCT.md names them. Being in flight
+ * is not a stored state: a claimed row stays queued (or deferred) in the
+ * store until its outcome is recorded, so a crash loses nothing and at most
+ * re-sends what was in flight. */
 enum edm_dstate {
     EDM_DSTATE_QUEUED = 0,
     EDM_DSTATE_DEFERRED = 1,
-    EDM_DSTATE_SENDING = 2,
-    EDM_DSTATE_DELIVERED = 3,
-    EDM_DSTATE_BOUNCED = 4,
-    EDM_DSTATE_SUPPRESSED = 5,
-    EDM_DSTATE_FAILED = 6,
-    EDM_DSTATE_CANCELLED = 7,
+    EDM_DSTATE_DELIVERED = 2,
+    EDM_DSTATE_BOUNCED = 3,
+    EDM_DSTATE_SUPPRESSED = 4,
+    EDM_DSTATE_FAILED = 5,
+    EDM_DSTATE_CANCELLED = 6,
 };
-#define EDM_DSTATE_COUNT 8
+#define EDM_DSTATE_COUNT 7
 const char *edm_dstate_name(enum edm_dstate s);
-/* Parses a public state name; returns -1 if unknown (and for "sending"). */
+/* Parses a state name; returns -1 if unknown. */
 int edm_dstate_parse(const char *name);
 int edm_dstate_is_terminal(enum edm_dstate s);
 
@@ -56,7 +57,7 @@ enum edm_cstate {
     EDM_CSTATE_COMPLETED = 4,
     EDM_CSTATE_CANCELLED = 5,
 };
-#define EDM_CSTATE_COUNT 6
+#define EDM_CSTATE_COUNT  6
 #define EDM_CSTATE_BIT(s) (1u << (s))
 const char *edm_cstate_name(enum edm_cstate s);
 int edm_cstate_parse(const char *name);
@@ -82,8 +83,8 @@ typedef struct edm_job {
     char *email;
     char *domain;
     char *vars_json;
-    int attempts;         /* attempts made before this one */
-    int64_t queued_at;    /* unix seconds */
+    int attempts;             /* attempts made before this one */
+    int64_t queued_at;        /* unix seconds */
     int64_t first_attempt_at; /* 0 if never attempted */
 } edm_job;
 
@@ -102,7 +103,7 @@ typedef struct edm_result {
     const char *mx_host;
     const char *mx_ip;
     const char *source_ip;
-    const char *tls;           /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
+    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
     const char *message_id;
     const char *remote_queue_id;
     int64_t duration_ms;
@@ -113,10 +114,10 @@ typedef struct edm_receipt_filter {
     const char *status; /* public state name */
     const char *domain;
     const char *email;
-    int64_t since;      /* last_attempt_at >= since (or queued_at when never attempted) */
+    int64_t since; /* last_attempt_at >= since (or queued_at when never attempted) */
     int64_t until;
-    int64_t after;      /* cursor: receipts with id > after */
-    int limit;          /* 1..1000 */
+    int64_t after; /* cursor: receipts with id > after */
+    int limit;     /* 1..1000 */
 } edm_receipt_filter;
 
 /* A page: items plus the cursor of the next page (0 = last page). */
@@ -157,8 +158,8 @@ struct edm_store_ops {
     /* Compare-and-set of the campaign state: succeeds only if the current
      * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
      * it (seconds), -1 leaves it. Stamps started_at/completed_at. */
-    int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask,
-                               enum edm_cstate to, int64_t send_at);
+    int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask, enum edm_cstate to,
+                               int64_t send_at);
     /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
     int (*campaign_ids)(edm_store *st, enum edm_cstate state, int64_t due, int64_t **ids,
                         size_t *n);
@@ -173,15 +174,19 @@ struct edm_store_ops {
     int (*upload_add)(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
     int (*upload_end)(edm_upload *up, int commit);
 
-    /* hot path: claim due deliveries of a running campaign (queued, or
-     * deferred with next_attempt_at <= now), mark them SENDING. */
-    int (*claim)(edm_store *st, int64_t campaign_id, int64_t now, size_t limit, edm_job **jobs,
-                 size_t *n);
+    /* hot path: claim up to `limit` due deliveries of a campaign: first
+     * deferred rows whose next_attempt_at <= now (leased: their
+     * next_attempt_at moves to now + lease so the next claim skips them),
+     * then queued rows with id > *cursor in id order (*cursor advances to
+     * the last one handed out; the caller keeps it, 0 to start over).
+     * Queued rows are not written: the caller must not hand out a row it
+     * already has in flight when it starts a cursor over. */
+    int (*claim)(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+                 size_t limit, edm_job **jobs, size_t *n);
     /* record outcomes in one transaction (and one event per attempt). */
     int (*record)(edm_store *st, const edm_result *results, size_t n);
-    /* put SENDING rows back (queued/deferred by attempts): at start-up after
-     * a crash, and for jobs handed back unsent. campaign_id 0 = all. */
-    int (*release_claims)(edm_store *st, int64_t campaign_id);
+    /* hand back claimed rows unsent: deferred ones become due at `now`. */
+    int (*unclaim)(edm_store *st, const int64_t *ids, size_t n, int64_t now);
     /* mark every non-terminal delivery of a campaign cancelled. */
     int (*cancel_pending)(edm_store *st, int64_t campaign_id);
 

@@ -46,7 +46,7 @@ CREATE TABLE deliveries (
     email            TEXT NOT NULL,
     domain           TEXT NOT NULL,
     vars             TEXT,                -- JSON object, NULL = {}
-    status           INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 7),
+    status           INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 6),
     attempts         INTEGER NOT NULL DEFAULT 0,
     smtp_code        INTEGER,
     enhanced_code    TEXT,
@@ -66,11 +66,14 @@ CREATE TABLE deliveries (
 );
 -- One recipient once per campaign; also serves look-ups by email.
 CREATE UNIQUE INDEX deliveries_email ON deliveries(email, campaign_id);
--- The due-work claim: only queued (0) and deferred (1) rows are in it.
-CREATE INDEX deliveries_due ON deliveries(campaign_id, next_attempt_at)
-    WHERE status IN (0, 1);
--- Receipts by campaign and state, by campaign and recipient domain.
+-- Receipts by campaign and state (in id order), and the due-work claim of
+-- queued rows (campaign, state 0, id after a cursor).
 CREATE INDEX deliveries_status ON deliveries(campaign_id, status);
+-- The due-work claim of deferred rows: only they are in it, so uploads
+-- (all queued) never touch it.
+CREATE INDEX deliveries_retry ON deliveries(campaign_id, next_attempt_at)
+    WHERE status = 1;
+-- Receipts by campaign and recipient domain.
 CREATE INDEX deliveries_domain ON deliveries(campaign_id, domain);
 
 CREATE TABLE delivery_events (
@@ -107,9 +110,8 @@ CREATE TABLE idempotency (
 CREATE VIEW receipts AS
 SELECT d.id, d.campaign_id, d.email,
        CASE d.status WHEN 0 THEN 'queued' WHEN 1 THEN 'deferred'
-            WHEN 2 THEN (CASE WHEN d.attempts > 0 THEN 'deferred' ELSE 'queued' END)
-            WHEN 3 THEN 'delivered' WHEN 4 THEN 'bounced' WHEN 5 THEN 'suppressed'
-            WHEN 6 THEN 'failed' ELSE 'cancelled' END AS status,
+            WHEN 2 THEN 'delivered' WHEN 3 THEN 'bounced' WHEN 4 THEN 'suppressed'
+            WHEN 5 THEN 'failed' ELSE 'cancelled' END AS status,
        d.attempts, d.smtp_code, d.enhanced_code, d.response, d.bounce_category,
        d.mx_host, d.mx_ip, d.source_ip, d.tls, d.message_id, d.remote_queue_id,
        d.queued_at, d.first_attempt_at, d.last_attempt_at, d.delivered_at,
