@@ -26,11 +26,13 @@ static void on_stopped(void *arg)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+    static int stopping;
     (void)s;
     (void)signum;
-    uv_signal_stop(&sigterm);
-    uv_signal_stop(&sigint);
-    edm_api_stop(api, on_stopped, NULL);
+    /* the watchers stay on until the API is down: a second SIGTERM (to the
+     * process and to its group) must not kill us half way */
+    if (!stopping++)
+        edm_api_stop(api, on_stopped, NULL);
 }
 
 int main(int argc, char **argv)
