@@ -8,6 +8,7 @@
 #include "engine/dkim.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "engine/message.h"
 #include "engine/pipeline.h"
 #include "engine/pool.h"
 #include "engine/relay.h"
@@ -155,7 +156,59 @@ json_t *edm_engine_pools_json(edm_engine *e)
 {
     json_t *pools = edm_pools_json(&e->pools, edm_time_mono_ms(), edm_time_now());
     json_t *relay = edm_relay_json(e->relay);
-    return json_pack("{s:o, s:o}", "pools", pools, "relay", relay);
+    json_t *paused = json_object_get(relay, "paused_domains");
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *pool, *ip;
+    json_array_foreach(pools, i, pool)
+    {
+        const char *name = json_string_value(json_object_get(pool, "name"));
+        json_array_foreach(json_object_get(pool, "ips"), k, ip)
+        {
+            json_t *o = json_deep_copy(ip);
+            json_object_set_new(o, "pool", json_string(name));
+            json_object_set(o, "sent_this_hour", json_object_get(ip, "sent_last_hour"));
+            json_object_set(o, "rate", json_object_get(ip, "rate_per_minute"));
+            json_t *pd = json_array();
+            size_t m;
+            json_t *d;
+            json_array_foreach(paused, m, d)
+            {
+                if (strcmp(json_string_value(json_object_get(d, "pool")), name) == 0)
+                    json_array_append_new(
+                        pd, json_pack("{s:O, s:O}", "domain", json_object_get(d, "domain"),
+                                      "seconds_left", json_object_get(d, "seconds_left")));
+            }
+            json_object_set_new(o, "paused_domains", pd);
+            json_array_append_new(out, o);
+        }
+    }
+    json_decref(pools);
+    json_decref(relay);
+    return out;
+}
+
+void edm_engine_wake(edm_engine *e)
+{
+    if (e->sched)
+        edm_sched_tick(e->sched);
+}
+
+int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *from,
+                          const char *to, char **msg, size_t *len, char *err, size_t errlen)
+{
+    edm_buf out = EDM_BUF_INIT;
+    const edm_config *cfg = e->cfg;
+    int rc = edm_message_preview(tpl, vars, from, to, e->keys, e->nkeys, cfg->unsubscribe.url,
+                                 cfg->bounce_domain, cfg->message_id_domain,
+                                 edm_pipeline_secret(e->pipeline),
+                                 edm_pipeline_secret_len(e->pipeline), &out, err, errlen);
+    if (rc != 0) {
+        edm_buf_free(&out);
+        return rc;
+    }
+    *msg = edm_buf_detach(&out, len);
+    return *msg ? 0 : EDM_ENOMEM;
 }
 
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)

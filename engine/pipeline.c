@@ -30,6 +30,7 @@
 #define FLUSH_AT     1000
 #define RETRY_LEASE  3600
 #define SECRET_LEN   32
+#define SECRET_MAX   256
 
 /* ---- a set of int64 ids (open addressing, tombstones) ---- */
 
@@ -146,7 +147,8 @@ struct edm_pipeline {
     int stopping;
     void (*stop_cb)(void *);
     void *stop_arg;
-    unsigned char secret[SECRET_LEN];
+    unsigned char secret[SECRET_MAX];
+    size_t secret_len;
     edm_window sent_minute;
 };
 
@@ -271,7 +273,7 @@ static pl_campaign *campaign_load(edm_pipeline *p, int64_t id)
         .keys = c->keys,
         .nkeys = c->nkeys,
         .secret = p->secret,
-        .secret_len = SECRET_LEN,
+        .secret_len = p->secret_len,
         .strict = 1,
     };
     json_decref(cj);
@@ -766,10 +768,21 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
         p->o.max_pending = 4000;
     if (p->o.claim_batch == 0)
         p->o.claim_batch = 500;
-    int rc = o->st->ops->setting_get_or_create(o->st, "secret", p->secret, SECRET_LEN);
-    if (rc != 0) {
-        edm_free(p);
-        return rc;
+    const char *env =
+        o->cfg->unsubscribe.secret_env ? getenv(o->cfg->unsubscribe.secret_env) : NULL;
+    if (env && strlen(env) >= 16) {
+        p->secret_len = strlen(env) < SECRET_MAX ? strlen(env) : SECRET_MAX;
+        memcpy(p->secret, env, p->secret_len);
+    } else {
+        int rc = o->st->ops->setting_get_or_create(o->st, "secret", p->secret, SECRET_LEN);
+        if (rc != 0) {
+            edm_free(p);
+            return rc;
+        }
+        p->secret_len = SECRET_LEN;
+        if (env)
+            edm_log(EDM_LOG_WARN, "pipeline", "event=secret_too_short env=%s min=16",
+                    o->cfg->unsubscribe.secret_env);
     }
     edm_window_init(&p->sent_minute, 60000);
     uv_timer_init(o->loop, &p->flush_timer);
@@ -808,6 +821,16 @@ void edm_pipeline_free(edm_pipeline *p)
         edm_free(p->results[i].strs);
     p->nresults = 0;
     uv_close((uv_handle_t *)&p->flush_timer, on_timer_closed);
+}
+
+const unsigned char *edm_pipeline_secret(const edm_pipeline *p)
+{
+    return p->secret;
+}
+
+size_t edm_pipeline_secret_len(const edm_pipeline *p)
+{
+    return p->secret_len;
 }
 
 size_t edm_pipeline_pending(const edm_pipeline *p)
