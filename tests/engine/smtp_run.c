@@ -25,7 +25,8 @@ void run_init(smtp_run *r)
 
 size_t run_add(smtp_run *r, const char *sender, const char *const *rcpts, const char *data)
 {
-    r->msgs = edm_xrealloc(r->msgs, (r->nmsgs + 1) * sizeof *r->msgs);
+    if ((r->nmsgs & (r->nmsgs - 1)) == 0) /* capacity: powers of two */
+        r->msgs = edm_xrealloc(r->msgs, (r->nmsgs ? 2 * r->nmsgs : 1) * sizeof *r->msgs);
     run_msg *m = &r->msgs[r->nmsgs];
     memset(m, 0, sizeof *m);
     size_t n = 0;
