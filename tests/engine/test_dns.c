@@ -15,13 +15,16 @@
 
 #include "engine/dns.h"
 #include "engine/log.h"
+#include "tests/engine/smtp_run.h"
 #include "tests/testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pid_t dnsmasq_pid;
+static char live_ip[32], dead_ip[32];
 static char server[64];
 static char *dir;
 
@@ -34,6 +37,14 @@ static int setup(void **state)
     char portarg[32], log[600];
     snprintf(portarg, sizeof portarg, "--port=%d", port);
     snprintf(log, sizeof log, "%s/dnsmasq.log", dir);
+    /* deliver.test: a dead MX (preference 5) and a live one (10) where the
+     * test's fake SMTP server listens. */
+    int x = 30 + (int)(getpid() % 100);
+    snprintf(live_ip, sizeof live_ip, "127.0.1.%d", x);
+    snprintf(dead_ip, sizeof dead_ip, "127.0.1.%d", x + 100);
+    char live_rec[80], dead_rec[80];
+    snprintf(live_rec, sizeof live_rec, "--host-record=mx-live.deliver.test,%s", live_ip);
+    snprintf(dead_rec, sizeof dead_rec, "--host-record=mx-dead.deliver.test,%s", dead_ip);
     char *argv[] = {"dnsmasq",
                     "--no-daemon",
                     "--conf-file=/dev/null",
@@ -59,6 +70,10 @@ static int setup(void **state)
                     "--host-record=implicit.test,127.0.1.5",
                     "--mx-host=noaddr.test,ghost.noaddr.test,10",
                     "--server=/sf.test/127.0.0.1#1",
+                    "--mx-host=deliver.test,mx-dead.deliver.test,5",
+                    "--mx-host=deliver.test,mx-live.deliver.test,10",
+                    live_rec,
+                    dead_rec,
                     NULL};
     dnsmasq_pid = edm_test_spawn(argv, log);
     if (dnsmasq_pid < 0 || edm_test_wait_port("127.0.0.1", port, 10000) != 0)
@@ -71,6 +86,13 @@ static int teardown(void **state)
     (void)state;
     if (dnsmasq_pid > 0)
         edm_test_stop(dnsmasq_pid, 2000);
+    if (getenv("EDM_TEST_DEBUG")) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/dnsmasq.log", dir);
+        char *text = edm_test_read_file(path, NULL);
+        fprintf(stderr, "%s", text ? text : "(no dnsmasq log)\n");
+        free(text);
+    }
     edm_test_rmtree(dir);
     free(dir);
     return 0;
@@ -306,6 +328,61 @@ static void unreachable_server_is_temporary(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* DNS and the SMTP session together, as the relay uses them: the MX list
+ * flattened into targets in preference order; the dead MX is skipped. */
+static smtp_target targets[16];
+static char target_ips[16][64], target_hosts[16][64];
+static size_t ntargets;
+
+static void on_mx_targets(uint64_t id, const dns_mx_result *res, void *arg)
+{
+    (void)id;
+    (void)arg;
+    if (res->status != DNS_OK)
+        fail_msg("%s: %s (%s)", res->domain, dns_status_name(res->status), res->error);
+    ntargets = 0;
+    for (size_t i = 0; i < res->nhosts; i++)
+        for (size_t k = 0; k < res->hosts[i].naddrs && ntargets < 16; k++) {
+            snprintf(target_hosts[ntargets], 64, "%s", res->hosts[i].name);
+            snprintf(target_ips[ntargets], 64, "%s", res->hosts[i].addrs[k]);
+            targets[ntargets].host = target_hosts[ntargets];
+            targets[ntargets].ip = target_ips[ntargets];
+            ntargets++;
+        }
+}
+
+static void delivers_to_the_mx_found(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_fake_config cfg = {0};
+    cfg.ip = live_ip;
+    smtp_fake *f = run_fake(&r, &cfg);
+    const char *servers[] = {server};
+    dns_options o = {servers, 1, 0, 0, 0};
+    char err[200];
+    dns_resolver *d = dns_new(&r.loop, &o, on_mx_targets, NULL, err, sizeof err);
+    assert_non_null(d);
+    dns_resolve_mx(d, "deliver.test");
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+    while (ntargets == 0)
+        uv_run(&r.loop, UV_RUN_ONCE);
+    dns_close(d);
+    assert_int_equal(ntargets, 2);
+    assert_string_equal(targets[0].host, "mx-dead.deliver.test");
+    static const char *const rc[] = {"someone@deliver.test", NULL};
+    run_add(&r, "s@edm.test", rc, "Subject: via MX\r\n\r\nhello\r\n");
+    smtp_options so = run_options(targets, ntargets, smtp_fake_port(f));
+    run_session(&r, &so);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+    assert_string_equal(r.msgs[0].mx_host, "mx-live.deliver.test");
+    assert_string_equal(r.msgs[0].mx_ip, live_ip);
+    assert_int_equal(smtp_fake_messages(f), 1);
+    run_free(&r);
+}
+
 int main(void)
 {
     edm_log_set_level(EDM_LOG_ERROR);
@@ -314,6 +391,7 @@ int main(void)
         cmocka_unit_test(cache_coalescing_and_shuffle),
         cmocka_unit_test(ttl_cap_cancel_and_close),
         cmocka_unit_test(unreachable_server_is_temporary),
+        cmocka_unit_test(delivers_to_the_mx_found),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
