@@ -2,9 +2,9 @@
  * engine/smtp_session.c: the ESMTP client state machine (see
  * smtp_session.h).
  *
- * One enum of states; enter_state() logs "old -> new", arms the state's
+ * One enum of states; smtp_session_enter() logs "old -> new", arms the state's
  * timeout and sends the state's command unless PIPELINING already sent it;
- * on_reply() switches on the state (the receive cursor); on_io() switches
+ * on_reply() switches on the state (the receive cursor); smtp_session_on_io() switches
  * on the I/O layer's events. With PIPELINING the send cursor runs ahead:
  * MAIL, every RCPT and DATA leave in one write, and after a message's
  * final "." the next message's MAIL/RCPT/DATA go in the same write
@@ -72,16 +72,11 @@ static const struct {
     [SMTP_S_DONE] = {"DONE", "after the end", T_NONE, CLASSIFY_AT_MAIL},
 };
 
-static const char *smtp_state_name(enum smtp_state st)
+const char *smtp_session_state_name(enum smtp_state st)
 {
     EDM_ASSERT((unsigned)st < sizeof states / sizeof states[0]);
     return states[st].name;
 }
-
-static void enter_state(smtp_session *s, enum smtp_state st);
-static void fail_now(smtp_session *s, classify_result cls, int code, const char *enh,
-                     const char *text, int next_target);
-static void finish_session(smtp_session *s);
 
 /* ---- invariants ---------------------------------------------------- */
 
@@ -168,8 +163,8 @@ static int send_staged(smtp_session *s)
     if (rc == 0)
         rc = io_flush(s->io);
     if (rc != 0) {
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "",
-                 s->io->errmsg[0] ? s->io->errmsg : edm_strerror(rc), 0);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "",
+                       s->io->errmsg[0] ? s->io->errmsg : edm_strerror(rc), 0);
         return -1;
     }
     return 0;
@@ -184,132 +179,12 @@ static void base64(edm_buf *out, const void *p, size_t n)
 }
 
 /* Failure text: "mx.test[1.2.3.4]: lost connection while sending RCPT TO: why". */
-__attribute__((noinline)) static void describe(smtp_session *s, char *out, size_t n,
-                                               const char *what, const char *why)
+__attribute__((noinline)) void smtp_session_describe(smtp_session *s, char *out, size_t n,
+                                                     const char *what, const char *why)
 {
     snprintf(out, n, "%s[%s]: %s %s%s%s", s->mx_host[0] ? s->mx_host : "?",
              s->mx_ip[0] ? s->mx_ip : "?", what, states[s->state].phrase, why && *why ? ": " : "",
              why ? why : "");
-}
-
-/* ---- connection management ----------------------------------------- */
-
-static void on_io(io_conn *io, enum io_event ev, void *arg);
-
-static void connect_target(smtp_session *s)
-{
-    for (;;) {
-        if (s->target_i >= s->o.ntargets) {
-            finish_session(s);
-            return;
-        }
-        const smtp_target *t = &s->targets[s->target_i];
-        snprintf(s->mx_host, sizeof s->mx_host, "%s", t->host ? t->host : t->ip);
-        snprintf(s->mx_ip, sizeof s->mx_ip, "%s", t->ip);
-        s->caps = 0;
-        s->size_max = 0;
-        s->tls_done = 0;
-        s->tls_protocol[0] = s->tls_cipher[0] = '\0';
-        s->conn_msgs = 0;
-        s->failed = 0;
-        s->io = edm_xmalloc(sizeof *s->io);
-        io_init(s->io, s->loop, on_io, s);
-        s->state = SMTP_S_INIT;
-        int rc = io_connect(s->io, s->o.source_ip, t->ip, s->o.port ? s->o.port : 25);
-        if (rc == 0) {
-            enter_state(s, SMTP_S_CONNECT);
-            return;
-        }
-        /* Could not even start: close this io, then go on to the next target. */
-        char why[200];
-        describe(s, why, sizeof why, "cannot connect", s->io->errmsg);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 1);
-        return;
-    }
-}
-
-/* Called once the last io has closed and nothing is left to try. */
-static void finish_session(smtp_session *s)
-{
-    s->state = SMTP_S_DONE;
-    if (!s->failed && s->slot[0].m == NULL && s->slot[1].m == NULL) {
-        s->cb.closed(s, NULL, s->arg);
-        return;
-    }
-    if (!s->failed) {
-        s->fail_cls = classify_failure(CLASSIFY_FAIL_NETWORK);
-        snprintf(s->fail_text, sizeof s->fail_text, "no usable mail exchanger");
-        s->failed = 1;
-    }
-    for (int k = 0; k < 2; k++) {
-        struct slot *sl = &s->slot[(s->cur + k) % 2];
-        if (sl->m)
-            smtp_msg_defer(s, sl);
-    }
-    smtp_result f = {0};
-    f.status = s->fail_cls.status;
-    f.category = s->fail_cls.category;
-    f.code = s->fail_code;
-    memcpy(f.enhanced, s->fail_enhanced, sizeof f.enhanced);
-    f.text = s->fail_text;
-    f.mx_host = s->mx_host;
-    f.mx_ip = s->mx_ip;
-    f.source_ip = s->source_ip;
-    f.tls_protocol = s->tls_protocol;
-    f.tls_cipher = s->tls_cipher;
-    s->cb.closed(s, &f, s->arg);
-}
-
-/* Ends this connection because of a failure. Before any message
- * transaction on this connection, next_target lets the next target (or,
- * with tls_skip set, the same one in plaintext) have a try; otherwise the
- * messages in flight are deferred (or bounced, per cls) now. */
-static void fail_now(smtp_session *s, classify_result cls, int code, const char *enh,
-                     const char *text, int next_target)
-{
-    if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DONE)
-        return;
-    s->failed = 1;
-    s->fail_cls = cls;
-    s->fail_code = code;
-    snprintf(s->fail_enhanced, sizeof s->fail_enhanced, "%s", enh ? enh : "");
-    snprintf(s->fail_text, sizeof s->fail_text, "%s", text);
-    edm_log(EDM_LOG_WARN, "smtp", "session=%u mx=%s ip=%s state=%s failure=%s code=%d", s->o.id,
-            s->mx_host, s->mx_ip, smtp_state_name(s->state), classify_category_name(cls.category),
-            code);
-    int begun = s->conn_msgs > 0;
-    for (int k = 0; k < 2; k++) {
-        struct slot *sl = &s->slot[(s->cur + k) % 2];
-        if (sl->m && sl->mail_sent)
-            begun = 1;
-    }
-    s->retry = next_target && !begun && !s->abort_req;
-    if (begun) {
-        for (int k = 0; k < 2; k++) {
-            struct slot *sl = &s->slot[(s->cur + k) % 2];
-            if (sl->m && sl->mail_sent)
-                smtp_msg_defer(s, sl);
-        }
-    }
-    enter_state(s, SMTP_S_CLOSING);
-}
-
-static void on_closed(smtp_session *s)
-{
-    edm_free(s->io);
-    s->io = NULL;
-    if (s->retry && !s->abort_req) {
-        s->retry = 0;
-        if (s->tls_skip == 1)
-            s->tls_skip = 2; /* same target, plaintext this time */
-        else {
-            s->tls_skip = 0;
-            s->target_i++;
-        }
-        connect_target(s);
-        return;
-    }
-    finish_session(s);
 }
 
 /* ---- sending ------------------------------------------------------- */
@@ -361,13 +236,13 @@ static void send_auth(smtp_session *s)
     send_staged(s);
 }
 
-static void enter_state(smtp_session *s, enum smtp_state st)
+void smtp_session_enter(smtp_session *s, enum smtp_state st)
 {
     enum smtp_state old = s->state;
     s->state = st;
     if (old != st)
-        EDM_DEBUG("smtp", "session=%u mx=%s state=%s->%s", s->o.id, s->mx_ip, smtp_state_name(old),
-                  smtp_state_name(st));
+        EDM_DEBUG("smtp", "session=%u mx=%s state=%s->%s", s->o.id, s->mx_ip,
+                  smtp_session_state_name(old), smtp_session_state_name(st));
     if (s->io && st != SMTP_S_CLOSING)
         io_set_timeout(s->io, timeout_ms(s, states[st].tmo));
     struct slot *c = &s->slot[s->cur];
@@ -387,15 +262,15 @@ static void enter_state(smtp_session *s, enum smtp_state st)
     case SMTP_S_READY:
         io_set_timeout(s->io, 0);
         if (c->m == NULL && take_next(s, c) == NULL) {
-            enter_state(s, SMTP_S_QUIT);
+            smtp_session_enter(s, SMTP_S_QUIT);
             break;
         }
         if (smtp_msg_refusal(s, c)) { /* the first message, taken before EHLO */
             smtp_msg_report(s, c);
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
             break;
         }
-        enter_state(s, SMTP_S_MAIL);
+        smtp_session_enter(s, SMTP_S_MAIL);
         break;
     case SMTP_S_MAIL:
         if (!c->mail_sent) {
@@ -442,7 +317,7 @@ static void enter_state(smtp_session *s, enum smtp_state st)
         break;
     case SMTP_S_INIT:
     case SMTP_S_DONE:
-    default: EDM_PANIC("enter_state: bad state %d", (int)st);
+    default: EDM_PANIC("smtp_session_enter: bad state %d", (int)st);
     }
 }
 
@@ -452,29 +327,29 @@ static void after_hello(smtp_session *s)
     char why[300];
     if (!s->tls_done && s->o.tls != SMTP_TLS_NONE && s->tls_skip != 2 &&
         (s->caps & SMTP_CAP_STARTTLS)) {
-        enter_state(s, SMTP_S_STARTTLS);
+        smtp_session_enter(s, SMTP_S_STARTTLS);
         return;
     }
     if (!s->tls_done && s->o.tls == SMTP_TLS_REQUIRED) {
-        describe(s, why, sizeof why, "TLS is required but not offered", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why, "TLS is required but not offered", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
         return;
     }
     if (s->o.auth_user) {
         if (!s->tls_done) {
-            describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
             return;
         }
         if (!(s->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
-            describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
-        enter_state(s, SMTP_S_AUTH);
+        smtp_session_enter(s, SMTP_S_AUTH);
         return;
     }
-    enter_state(s, SMTP_S_READY);
+    smtp_session_enter(s, SMTP_S_READY);
 }
 
 /* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...). */
@@ -484,11 +359,11 @@ static void fail_reply(smtp_session *s, int next_target)
     char q[400];
     snprintf(q, sizeof q, "%d %s%s%s", s->reply.code, s->reply.enhanced,
              s->reply.enhanced[0] ? " " : "", edm_buf_cstr(&s->reply.text));
-    describe(s, why, sizeof why, "host refused", q);
+    smtp_session_describe(s, why, sizeof why, "host refused", q);
     const smtp_reply *r = &s->reply;
-    fail_now(s,
-             classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-             r->code, r->enhanced, why, next_target);
+    smtp_conn_fail(
+        s, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
+        r->code, r->enhanced, why, next_target);
 }
 
 static void reply_to_rcpt(smtp_session *s, struct rcpt_state *rs)
@@ -519,12 +394,12 @@ static void end_transaction(smtp_session *s, int need_rset)
     if (o->m && o->mail_sent) {
         EDM_ASSERT(!need_rset);
         s->cur = !s->cur;
-        enter_state(s, SMTP_S_MAIL); /* already sent: wait for its reply */
+        smtp_session_enter(s, SMTP_S_MAIL); /* already sent: wait for its reply */
         return;
     }
     if (o->m) /* taken but not sent: make it current */
         s->cur = !s->cur;
-    enter_state(s, need_rset ? SMTP_S_RSET : SMTP_S_READY);
+    smtp_session_enter(s, need_rset ? SMTP_S_RSET : SMTP_S_READY);
 }
 
 static void on_reply(smtp_session *s)
@@ -535,7 +410,7 @@ static void on_reply(smtp_session *s)
     switch (s->state) {
     case SMTP_S_GREETING:
         if (ok)
-            enter_state(s, SMTP_S_EHLO);
+            smtp_session_enter(s, SMTP_S_EHLO);
         else
             fail_reply(s, 1);
         break;
@@ -544,7 +419,7 @@ static void on_reply(smtp_session *s)
             s->caps = smtp_ehlo_parse(edm_buf_cstr(&s->reply.text), &s->size_max);
             after_hello(s);
         } else if (r->code >= 500 && !s->tls_done) {
-            enter_state(s, SMTP_S_HELO);
+            smtp_session_enter(s, SMTP_S_HELO);
         } else {
             fail_reply(s, 1);
         }
@@ -562,15 +437,16 @@ static void on_reply(smtp_session *s)
             int rc = io_start_tls(s->io, s->o.tls_ctx, 0, s->mx_host);
             if (rc != 0) {
                 char why[300];
-                describe(s, why, sizeof why,
-                         rc == EDM_EPROTO ? "data after STARTTLS reply" : "cannot start TLS", NULL);
-                fail_now(
+                smtp_session_describe(
+                    s, why, sizeof why,
+                    rc == EDM_EPROTO ? "data after STARTTLS reply" : "cannot start TLS", NULL);
+                smtp_conn_fail(
                     s,
                     classify_failure(rc == EDM_EPROTO ? CLASSIFY_FAIL_PROTOCOL : CLASSIFY_FAIL_TLS),
                     0, "", why, 1);
                 break;
             }
-            enter_state(s, SMTP_S_TLS);
+            smtp_session_enter(s, SMTP_S_TLS);
         } else if (s->o.tls == SMTP_TLS_REQUIRED) {
             fail_reply(s, 1);
         } else {
@@ -580,12 +456,12 @@ static void on_reply(smtp_session *s)
         break;
     case SMTP_S_AUTH:
         if (r->code == 235) {
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
         } else if (r->code == 334 && !(s->caps & SMTP_CAP_AUTH_PLAIN)) {
             base64(&s->stage, s->o.auth_user, strlen(s->o.auth_user));
             smtp_session_stage(s, "\r\n");
             send_staged(s);
-            enter_state(s, SMTP_S_AUTH_USER);
+            smtp_session_enter(s, SMTP_S_AUTH_USER);
         } else {
             fail_reply(s, 1);
         }
@@ -596,14 +472,14 @@ static void on_reply(smtp_session *s)
             smtp_session_stage(s, "\r\n");
             send_staged(s);
             OPENSSL_cleanse(s->stage.data, s->stage.cap);
-            enter_state(s, SMTP_S_AUTH_PASS);
+            smtp_session_enter(s, SMTP_S_AUTH_PASS);
         } else {
             fail_reply(s, 1);
         }
         break;
     case SMTP_S_AUTH_PASS:
         if (r->code == 235)
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
         else
             fail_reply(s, 1);
         break;
@@ -618,7 +494,7 @@ static void on_reply(smtp_session *s)
                 break;
             }
         }
-        enter_state(s, SMTP_S_RCPT);
+        smtp_session_enter(s, SMTP_S_RCPT);
         break;
     case SMTP_S_RCPT: {
         struct rcpt_state *rs = &c->rs[c->rcpt_recv++];
@@ -631,11 +507,11 @@ static void on_reply(smtp_session *s)
             }
         }
         if (c->rcpt_recv < c->m->nrcpts) {
-            enter_state(s, SMTP_S_RCPT);
+            smtp_session_enter(s, SMTP_S_RCPT);
         } else if (c->data_sent) {
-            enter_state(s, SMTP_S_DATA);
+            smtp_session_enter(s, SMTP_S_DATA);
         } else if (c->accepted > 0) {
-            enter_state(s, SMTP_S_DATA);
+            smtp_session_enter(s, SMTP_S_DATA);
         } else {
             smtp_msg_outcome_from_rcpt(c);
             end_transaction(s, 1);
@@ -645,13 +521,13 @@ static void on_reply(smtp_session *s)
     case SMTP_S_DATA:
         if (r->code == 354) {
             if (c->accepted > 0 && !c->mail_failed) {
-                enter_state(s, SMTP_S_BODY);
+                smtp_session_enter(s, SMTP_S_BODY);
             } else {
                 /* Nothing to deliver but the server wants data: end it empty. */
                 c->discard = 1;
                 smtp_session_stage(s, ".\r\n");
                 if (send_staged(s) == 0)
-                    enter_state(s, SMTP_S_DOT);
+                    smtp_session_enter(s, SMTP_S_DOT);
             }
             break;
         }
@@ -683,11 +559,11 @@ static void on_reply(smtp_session *s)
         break;
     case SMTP_S_RSET:
         if (ok)
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
         else
-            enter_state(s, SMTP_S_QUIT);
+            smtp_session_enter(s, SMTP_S_QUIT);
         break;
-    case SMTP_S_QUIT: enter_state(s, SMTP_S_CLOSING); break;
+    case SMTP_S_QUIT: smtp_session_enter(s, SMTP_S_CLOSING); break;
     case SMTP_S_INIT:
     case SMTP_S_CONNECT:
     case SMTP_S_TLS:
@@ -695,7 +571,7 @@ static void on_reply(smtp_session *s)
     case SMTP_S_BODY:
     case SMTP_S_CLOSING:
     case SMTP_S_DONE:
-    default: EDM_PANIC("on_reply in state %s", smtp_state_name(s->state));
+    default: EDM_PANIC("on_reply in state %s", smtp_session_state_name(s->state));
     }
 }
 
@@ -732,17 +608,17 @@ static void read_replies(smtp_session *s)
             return;
         if (n < 0) {
             char why[300];
-            describe(s, why, sizeof why, n == EDM_ETOOBIG ? "over-long reply" : "malformed reply",
-                     NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why,
+                                  n == EDM_ETOOBIG ? "over-long reply" : "malformed reply", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
         io_consume(s->io, (size_t)n);
         if (s->state == SMTP_S_STARTTLS && io_data(s->io, &len) && len > 0 &&
             s->reply.code == 220) {
             char why[300];
-            describe(s, why, sizeof why, "data after STARTTLS reply", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why, "data after STARTTLS reply", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
         on_reply(s);
@@ -756,55 +632,56 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
     switch (ev) {
     case IO_CONNECTED:
         snprintf(s->source_ip, sizeof s->source_ip, "%s", io->local_ip);
-        enter_state(s, SMTP_S_GREETING);
+        smtp_session_enter(s, SMTP_S_GREETING);
         break;
     case IO_TLS_READY:
         s->tls_done = 1;
         snprintf(s->tls_protocol, sizeof s->tls_protocol, "%s", io->tls.protocol);
         snprintf(s->tls_cipher, sizeof s->tls_cipher, "%s", io->tls.cipher);
-        enter_state(s, SMTP_S_EHLO);
+        smtp_session_enter(s, SMTP_S_EHLO);
         break;
     case IO_DATA_IN: read_replies(s); break;
     case IO_DRAINED:
         if (s->state == SMTP_S_BODY) {
             struct slot *c = &s->slot[s->cur];
             if (!c->body_done) {
-                enter_state(s, SMTP_S_BODY);
+                smtp_session_enter(s, SMTP_S_BODY);
             } else {
-                enter_state(s, SMTP_S_DOT);
+                smtp_session_enter(s, SMTP_S_DOT);
                 read_replies(s);
             }
         }
         break;
     case IO_TIMEOUT:
-        describe(s, why, sizeof why, "timed out", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why, "timed out", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
         break;
     case IO_ERROR:
         if (s->state == SMTP_S_QUIT) { /* the server closed first: fine */
-            enter_state(s, SMTP_S_CLOSING);
+            smtp_session_enter(s, SMTP_S_CLOSING);
             break;
         }
         if (s->state == SMTP_S_TLS) {
-            describe(s, why, sizeof why, "TLS failed", io->errmsg);
+            smtp_session_describe(s, why, sizeof why, "TLS failed", io->errmsg);
             if (s->o.tls == SMTP_TLS_OPPORTUNISTIC && s->tls_skip == 0)
                 s->tls_skip = 1; /* retry this host in plaintext */
-            fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
             break;
         }
-        describe(s, why, sizeof why,
-                 s->state == SMTP_S_CONNECT ? "cannot connect" : "lost connection", io->errmsg);
-        fail_now(s,
-                 classify_failure(io->err == EDM_ETOOBIG ? CLASSIFY_FAIL_PROTOCOL
-                                                         : CLASSIFY_FAIL_NETWORK),
-                 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why,
+                              s->state == SMTP_S_CONNECT ? "cannot connect" : "lost connection",
+                              io->errmsg);
+        smtp_conn_fail(s,
+                       classify_failure(io->err == EDM_ETOOBIG ? CLASSIFY_FAIL_PROTOCOL
+                                                               : CLASSIFY_FAIL_NETWORK),
+                       0, "", why, 1);
         break;
-    case IO_CLOSED: on_closed(s); return;
-    default: EDM_PANIC("on_io: bad event %d", (int)ev);
+    case IO_CLOSED: smtp_conn_on_closed(s); return;
+    default: EDM_PANIC("smtp_session_on_io: bad event %d", (int)ev);
     }
 }
 
-static void on_io(io_conn *io, enum io_event ev, void *arg)
+void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg)
 {
     smtp_session *s = arg;
     EDM_ASSERT(io == s->io);
@@ -819,8 +696,8 @@ static void on_io(io_conn *io, enum io_event ev, void *arg)
     if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING &&
         s->state != SMTP_S_DONE) {
         char why[200];
-        describe(s, why, sizeof why, "delivery aborted", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
     }
 }
 
@@ -879,12 +756,12 @@ int smtp_session_start(smtp_session *s)
     if (take_next(s, &s->slot[0]) == NULL) {
         /* Nothing to send: report closed() from the loop via a closed io. */
         s->io = edm_xmalloc(sizeof *s->io);
-        io_init(s->io, s->loop, on_io, s);
+        io_init(s->io, s->loop, smtp_session_on_io, s);
         s->state = SMTP_S_CLOSING;
         io_close(s->io);
         return 0;
     }
-    connect_target(s);
+    smtp_conn_connect(s);
     return 0;
 }
 
@@ -896,9 +773,9 @@ void smtp_session_abort(smtp_session *s)
     if (s->in_handler)
         return;
     char why[200];
-    describe(s, why, sizeof why, "delivery aborted", NULL);
+    smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
     s->in_handler++;
-    fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+    smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
     s->in_handler--;
 }
 

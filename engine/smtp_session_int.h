@@ -91,7 +91,22 @@ struct smtp_session {
     edm_buf stage; /* commands and body slices gathered for one write */
 };
 
-/* smtp_session.c */
+/* smtp_session.c: the state machine */
+void smtp_session_enter(smtp_session *s, enum smtp_state st);
+void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg);
+const char *smtp_session_state_name(enum smtp_state st);
+/* "mx.test[1.2.3.4]: what <the state's phrase>: why" into out. */
+void smtp_session_describe(smtp_session *s, char *out, size_t n, const char *what, const char *why);
+
+/* smtp_conn.c: targets, failures, the end */
+void smtp_conn_connect(smtp_session *s);
+/* Ends the connection for a failure (see smtp_conn.c for next_target). */
+void smtp_conn_fail(smtp_session *s, classify_result cls, int code, const char *enh,
+                    const char *text, int next_target);
+/* The connection's io has closed: next target, or finish. */
+void smtp_conn_on_closed(smtp_session *s);
+void smtp_conn_finish(smtp_session *s);
+
 void smtp_session_stage(smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

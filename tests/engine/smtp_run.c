@@ -112,6 +112,10 @@ static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
         copy_str(r->fail_text, sizeof r->fail_text, fail->text);
     }
     CHECK(r->sessions_open > 0);
+    if (r->free_in_closed) {
+        smtp_session_free(s);
+        r->sessions[k] = NULL;
+    }
     if (--r->sessions_open == 0)
         for (size_t i = 0; i < r->nfakes; i++)
             smtp_fake_close(r->fakes[i]);

@@ -58,6 +58,7 @@ static void pipelined_messages_reuse_one_connection(void **state)
     run_add(&r, "s@y.test", TWO, MSG);
     run_add(&r, "s@y.test", TWO, body);
     run_add(&r, "", ONE, MSG);
+    r.free_in_closed = 1;
     deliver(&r, f, NULL);
     assert_int_equal(r.done_calls, 3);
     assert_int_equal(r.closed_calls, 1);
