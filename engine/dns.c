@@ -431,6 +431,20 @@ static void finish(struct lookup *l)
     edm_free(l);
 }
 
+/* Inserts an address of h at position pos and notes its TTL. */
+static void host_add_addr(struct lookup *l, struct mxhost *h, size_t pos, int family,
+                          const void *addr, int ttl)
+{
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop(family, addr, ip, sizeof ip);
+    h->addrs = edm_xrealloc(h->addrs, (h->naddrs + 1) * sizeof *h->addrs);
+    memmove(h->addrs + pos + 1, h->addrs + pos, (h->naddrs - pos) * sizeof *h->addrs);
+    h->addrs[pos] = edm_xstrdup(ip);
+    h->naddrs++;
+    if (ttl >= 0 && (uint32_t)ttl < l->ttl_min)
+        l->ttl_min = (uint32_t)ttl;
+}
+
 static void addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
@@ -438,35 +452,18 @@ static void addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, in
     struct lookup *l = q->l;
     struct mxhost *h = &l->a.hosts[q->host];
     if (status == ARES_SUCCESS && !l->r->closing) {
-        char ip[INET6_ADDRSTRLEN];
         if (q->type == T_A) {
             struct ares_addrttl at[32];
             int n = 32;
-            if (ares_parse_a_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS) {
-                h->addrs = edm_xrealloc(h->addrs, (h->naddrs + (size_t)n + 1) * sizeof *h->addrs);
-                for (int i = 0; i < n; i++) {
-                    inet_ntop(AF_INET, &at[i].ipaddr, ip, sizeof ip);
-                    /* IPv4 goes before any IPv6 already there. */
-                    memmove(h->addrs + i + 1, h->addrs + i,
-                            (h->naddrs - (size_t)i) * sizeof *h->addrs);
-                    h->addrs[i] = edm_xstrdup(ip);
-                    h->naddrs++;
-                    if ((uint32_t)at[i].ttl < l->ttl_min)
-                        l->ttl_min = (uint32_t)at[i].ttl;
-                }
-            }
+            if (ares_parse_a_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS)
+                for (int i = 0; i < n; i++) /* IPv4 before any IPv6 already there */
+                    host_add_addr(l, h, (size_t)i, AF_INET, &at[i].ipaddr, at[i].ttl);
         } else {
             struct ares_addr6ttl at[32];
             int n = 32;
-            if (ares_parse_aaaa_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS) {
-                h->addrs = edm_xrealloc(h->addrs, (h->naddrs + (size_t)n + 1) * sizeof *h->addrs);
-                for (int i = 0; i < n; i++) {
-                    inet_ntop(AF_INET6, &at[i].ip6addr, ip, sizeof ip);
-                    h->addrs[h->naddrs++] = edm_xstrdup(ip);
-                    if ((uint32_t)at[i].ttl < l->ttl_min)
-                        l->ttl_min = (uint32_t)at[i].ttl;
-                }
-            }
+            if (ares_parse_aaaa_reply(abuf, alen, NULL, at, &n) == ARES_SUCCESS)
+                for (int i = 0; i < n; i++)
+                    host_add_addr(l, h, h->naddrs, AF_INET6, &at[i].ip6addr, at[i].ttl);
         }
     } else if (status != ARES_ENOTFOUND && status != ARES_ENODATA) {
         h->tempfail = 1;
