@@ -21,7 +21,7 @@
 void smtp_msg_clear(struct slot *sl)
 {
     if (sl->rs) {
-        for (size_t i = 0; i < sl->m->nrcpts; i++)
+        for (size_t i = 0; i < sl->nrcpts; i++)
             edm_free(sl->rs[i].text);
         edm_free(sl->rs);
     }
@@ -33,6 +33,7 @@ void smtp_msg_take(struct slot *sl, const smtp_message *m)
 {
     memset(sl, 0, sizeof *sl);
     sl->m = m;
+    sl->nrcpts = m->nrcpts;
     sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
     sl->body_bol = 1;
     sl->t0 = edm_time_mono_ms();

@@ -22,6 +22,7 @@
  */
 #include "engine/smtp_session.h"
 #include "engine/alloc.h"
+#include "engine/base64.h"
 #include "engine/buf.h"
 #include "engine/err.h"
 #include "engine/io.h"
@@ -172,10 +173,8 @@ static int send_staged(smtp_session *s)
 
 static void base64(edm_buf *out, const void *p, size_t n)
 {
-    if (edm_buf_reserve(out, 4 * ((n + 2) / 3) + 1) != 0)
+    if (edm_base64_encode(out, p, n, 0) != 0)
         EDM_PANIC("out of memory");
-    int w = EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)n);
-    out->len += (size_t)w;
 }
 
 /* Failure text: "mx.test[1.2.3.4]: lost connection while sending RCPT TO: why". */
