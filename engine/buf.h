@@ -18,7 +18,10 @@ typedef struct edm_buf {
     size_t limit; /* 0 = unlimited; otherwise len never exceeds it */
 } edm_buf;
 
-#define EDM_BUF_INIT {NULL, 0, 0, 0}
+#define EDM_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void edm_buf_init(edm_buf *b);
 void edm_buf_free(edm_buf *b);
@@ -29,8 +32,7 @@ int edm_buf_append(edm_buf *b, const void *p, size_t n);
 int edm_buf_append_str(edm_buf *b, const char *s);
 int edm_buf_append_char(edm_buf *b, char c);
 int edm_buf_appendf(edm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int edm_buf_vappendf(edm_buf *b, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+int edm_buf_vappendf(edm_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hands the data to the caller (free with edm_free) and empties the buffer.
  * Never NULL unless allocation fails. */
 char *edm_buf_detach(edm_buf *b, size_t *len);

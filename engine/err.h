@@ -35,10 +35,10 @@ void edm_panic(const char *file, int line, const char *fmt, ...)
 
 #define EDM_PANIC(...) edm_panic(__FILE__, __LINE__, __VA_ARGS__)
 /* An assertion that fires in release builds too. */
-#define EDM_ASSERT(cond)                                                        \
-    do {                                                                        \
-        if (!(cond))                                                            \
-            edm_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);       \
+#define EDM_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            edm_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);                          \
     } while (0)
 
 #endif

@@ -27,10 +27,10 @@ void edm_log(enum edm_log_level level, const char *mod, const char *fmt, ...)
  * control characters escaped, truncated to fit. Returns out. */
 const char *edm_log_quote(char *out, size_t n, const char *s);
 
-#define EDM_DEBUG(mod, ...)                                                     \
-    do {                                                                        \
-        if (edm_log_get_level() <= EDM_LOG_DEBUG)                               \
-            edm_log(EDM_LOG_DEBUG, mod, __VA_ARGS__);                           \
+#define EDM_DEBUG(mod, ...)                                                                        \
+    do {                                                                                           \
+        if (edm_log_get_level() <= EDM_LOG_DEBUG)                                                  \
+            edm_log(EDM_LOG_DEBUG, mod, __VA_ARGS__);                                              \
     } while (0)
 
 #endif
