@@ -16,6 +16,7 @@ int edm_cmd_migrate(int argc, char **argv);
 int edm_cmd_serve(int argc, char **argv);
 int edm_cmd_send(int argc, char **argv);
 int edm_cmd_status(int argc, char **argv);
+int edm_cmd_render(int argc, char **argv);
 
 /* Shared by the subcommands (cmd_common.c). */
 int edm_cmd_is_help(const char *arg);
@@ -31,6 +32,5 @@ int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **p
 int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);
 /* Opens cfg->db (applying migrations); prints the error and returns -1. */
 int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st);
-int edm_cmd_render(int argc, char **argv);
 
 #endif

@@ -28,7 +28,7 @@ static const char usage[] =
     "  --strict        fail (exit 1) listing the variables DATA.json lacks\n"
     "  --raw           print the whole message as it would go on the wire, composed\n"
     "                  and DKIM-signed with the config's keys (not yet available)\n"
-    "  -c FILE         configuration (DKIM keys, for --raw)\n"
+    "  -c, --config FILE  configuration (DKIM keys, for --raw)\n"
     "  --from ADDR     sender address (for --raw)\n"
     "  --to ADDR       recipient address (for --raw)\n";
 
@@ -53,14 +53,18 @@ int edm_cmd_render(int argc, char **argv)
     int nfiles = 0, raw = 0, strict = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        const char *cfg;
+        if (edm_cmd_is_help(a)) {
             fputs(usage, stdout);
             return 0;
+        } else if (edm_cmd_config_opt(argc, argv, &i, &cfg)) {
+            continue; /* the config matters to --raw only */
         } else if (strcmp(a, "--raw") == 0) {
             raw = 1;
         } else if (strcmp(a, "--strict") == 0) {
             strict = 1;
-        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
+        } else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "-c") == 0 ||
+                   strcmp(a, "--config") == 0) {
             if (++i == argc) {
                 fprintf(stderr, "edm render: %s needs a value\n%s", a, usage);
                 return 2;
