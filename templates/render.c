@@ -160,7 +160,7 @@ static const struct frame *loop_frame(const struct rs *r)
 
 static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int track)
 {
-    memset(out, 0, sizeof *out);
+    out->kind = TPL_V_MISSING;
     const struct frame *lf;
     uint16_t first = 0;
     switch (p->kind) {
@@ -210,7 +210,7 @@ static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int tra
     }
     for (uint16_t i = first; i < p->nseg; i++)
         if (step(r, out, &p->seg[i]) != 0) {
-            memset(out, 0, sizeof *out);
+            out->kind = TPL_V_MISSING;
             if (track)
                 missing(r, p);
             return;
@@ -219,7 +219,6 @@ static void lookup(struct rs *r, const struct tpl_path *p, tpl_val *out, int tra
 
 static void eval(struct rs *r, const struct tpl_expr *e, tpl_val *out, int track)
 {
-    memset(out, 0, sizeof *out);
     switch (e->kind) {
     case TPL_E_PATH: lookup(r, &e->path, out, track); return;
     case TPL_E_STR:

@@ -96,12 +96,14 @@ enum tpl_val_kind {
 };
 
 typedef struct tpl_val {
-    uint8_t kind;
-    long long i; /* BOOL, INT */
-    double d;    /* REAL */
-    const char *s;
-    size_t n;        /* STR */
-    const json_t *j; /* JSON (object or array) */
+    uint8_t kind; /* only the fields of the kind are set */
+    union {
+        long long i;     /* BOOL, INT */
+        double d;        /* REAL */
+        const char *s;   /* STR (n bytes) */
+        const json_t *j; /* JSON (object or array) */
+    };
+    size_t n;
 } tpl_val;
 
 /* ---- ops ---- */

@@ -79,6 +79,11 @@ int main(int argc, char **argv)
     if (batch == 0 || batch > n)
         batch = n;
     json_t **vars = malloc(batch * sizeof *vars);
+    /* EDM_BENCH_REPEAT renders each batch that many times (for profilers;
+     * the figures printed are then not renders/s). */
+    size_t repeat = getenv("EDM_BENCH_REPEAT") ? (size_t)atol(getenv("EDM_BENCH_REPEAT")) : 1;
+    if (repeat == 0)
+        repeat = 1;
     edm_tpl_msg msg;
     edm_tpl_msg_init(&msg);
     double best_wall = 0, best_cpu = 0;
@@ -94,11 +99,13 @@ int main(int argc, char **argv)
                     return 1;
                 }
             double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
-            for (size_t i = 0; i < k; i++) {
-                if (edm_tpl_set_render(set, vars[i], NULL, &msg, &err) != 0) {
-                    fprintf(stderr, "bench_templates: recipient %zu: %s\n", b + i, err.msg);
+            for (size_t i = 0; i < k * repeat; i++) {
+                if (edm_tpl_set_render(set, vars[i % k], NULL, &msg, &err) != 0) {
+                    fprintf(stderr, "bench_templates: recipient %zu: %s\n", b + i % k, err.msg);
                     return 1;
                 }
+                if (i >= k)
+                    continue;
                 bytes += msg.subject.len + msg.html.len + msg.text.len;
                 if (round == 0 && b + i < 3)
                     sample(argv[3], b + i, &msg);
