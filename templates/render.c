@@ -4,9 +4,11 @@
  *
  * State lives on the stack (context frames, inheritance overrides,
  * indentation); output is appended to the caller's edm_buf, so a render
- * with a warm buffer does not allocate. Only what the data holds is read:
- * JSON values are reached through jansson's accessors, never by pointer
- * arithmetic.
+ * with a warm buffer does not allocate. Object lookups go through the
+ * caller's struct tpl_memo when given (a name used in the subject, html and
+ * text of one recipient is looked up once). Only what the data holds is
+ * read: JSON values are reached through jansson's accessors, never by
+ * pointer arithmetic.
  *
  * Returns 0, EDM_ETOOBIG (output limit, nesting, partial recursion,
  * indentation), or EDM_ENOMEM; err->msg says which. Missing variables in
