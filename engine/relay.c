@@ -314,9 +314,7 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
     st->sessions--;
     rs->ip->connections--;
     unlink_session(r, rs);
-    unsigned delivered = smtp_session_count(s);
-    smtp_session_free(s);
-    edm_free(rs);
+    /* fail points into the session: use it before the session is freed. */
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
         /* The destination could not be used: defer what waits for it, so
          * it is retried on the schedule instead of in a tight loop. */
@@ -329,10 +327,13 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
                          .mx_host = fail->mx_host,
                          .mx_ip = fail->mx_ip,
                          .source_ip = fail->source_ip};
-        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=\"%s\"",
-                st->domain, delivered, fail->text ? fail->text : "");
+        char q[200];
+        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
+                st->domain, smtp_session_count(s), edm_log_quote(q, sizeof q, fail->text));
         site_flush_queue(r, st, &o);
     }
+    smtp_session_free(s);
+    edm_free(rs);
     maybe_stopped(r);
     if (!r->stopping)
         drain(r, st);
