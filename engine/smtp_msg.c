@@ -87,14 +87,15 @@ void smtp_msg_report(smtp_session *s, struct slot *sl)
     r.tls_cipher = s->tls_cipher;
     r.duration_ms = edm_time_mono_ms() - sl->t0;
     char q[200];
-    edm_log(EDM_LOG_INFO, "smtp",
-            "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
-            "category=%s ms=%llu text=%s",
-            s->o.id, s->mx_host, s->mx_ip, s->source_ip,
-            s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
-            classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
-            r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
-            (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
+    if (edm_log_get_level() <= EDM_LOG_INFO)
+        edm_log(EDM_LOG_INFO, "smtp",
+                "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
+                "category=%s ms=%llu text=%s",
+                s->o.id, s->mx_host, s->mx_ip, s->source_ip,
+                s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
+                classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
+                r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
+                (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
     s->count++;
     /* Empty the slot before the callback (which may abort the session, or
      * look for work), and free its data after it. */
