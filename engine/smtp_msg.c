@@ -160,6 +160,14 @@ void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
     sl->data_sent = 1;
 }
 
+/* Out of memory while staging is fatal (a half-staged message must never
+ * go out). */
+static void put(edm_buf *b, const void *p, size_t n)
+{
+    if (edm_buf_append(b, p, n) != 0)
+        EDM_PANIC("out of memory");
+}
+
 /* Stages up to SMTP_BODY_SLICE bytes of dot-stuffed content (bare LF becomes
  * CRLF); at the end, the final "." line. */
 void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
@@ -170,22 +178,20 @@ void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
     if (edm_buf_reserve(&s->stage, (size_t)(stop - p) + (size_t)(stop - p) / 8 + 16) != 0)
         EDM_PANIC("out of memory");
     while (p < stop) {
-        if (sl->body_bol && *p == '.' && edm_buf_append_char(&s->stage, '.') != 0)
-            EDM_PANIC("out of memory");
+        if (sl->body_bol && *p == '.')
+            put(&s->stage, ".", 1);
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (nl == NULL) {
-            edm_buf_append(&s->stage, p, (size_t)(end - p));
+            put(&s->stage, p, (size_t)(end - p));
             sl->body_bol = 0;
             p = end;
             break;
         }
-        if (nl > p && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else if (nl > m->data && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else {
-            edm_buf_append(&s->stage, p, (size_t)(nl - p));
-            edm_buf_append(&s->stage, "\r\n", 2);
+        if (nl > p && nl[-1] == '\r') { /* whole lines: p is always a line start */
+            put(&s->stage, p, (size_t)(nl + 1 - p));
+        } else {
+            put(&s->stage, p, (size_t)(nl - p));
+            put(&s->stage, "\r\n", 2);
         }
         sl->body_bol = 1;
         p = nl + 1;
