@@ -14,6 +14,7 @@ int edm_cmd_version(int argc, char **argv);
 int edm_cmd_check_config(int argc, char **argv);
 int edm_cmd_migrate(int argc, char **argv);
 int edm_cmd_serve(int argc, char **argv);
+int edm_cmd_send(int argc, char **argv);
 
 /* Shared by the subcommands (cmd_common.c). */
 int edm_cmd_is_help(const char *arg);

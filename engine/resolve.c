@@ -1,66 +1,86 @@
 /*
  * engine/resolve.c: destination resolution for the relay (see resolve.h).
- * Address literals ("127.0.0.1", "[::1]", "::1") answer at once; names
- * go to engine/dns.c (MX, else the name's own addresses), whose answers
- * come back by request id: a pending entry maps the id to the relay's
- * callback. Each MX host contributes one edm_mx_host per address, in
- * preference order. NXDOMAIN and null MX are permanent (EDM_ENOTFOUND,
- * "bad_domain"); the rest temporary (EDM_EDNS, "dns").
+ * Address literals ("127.0.0.1", "[::1]", "::1") answer at once; names go
+ * to the c-ares resolver (dns.c), whose answers carry a query id: pending
+ * requests are kept by that id, and an answer for an id nobody waits for
+ * any more is dropped. Every MX host's addresses become targets, in
+ * preference order, IPv4 first.
  */
 #include "engine/resolve.h"
 #include "engine/alloc.h"
 #include "engine/dns.h"
 #include "engine/err.h"
+#include "engine/log.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
-struct pending {
+#define MAX_TARGETS 32
+
+typedef struct pending {
     uint64_t id;
     edm_resolve_cb cb;
     void *arg;
     struct pending *next;
-};
+} pending;
 
 struct edm_resolver {
-    uv_loop_t *loop;
-    const edm_config *cfg;
     dns_resolver *dns;
-    struct pending *pending;
+    pending *waiting;
 };
 
 static void on_mx(uint64_t id, const dns_mx_result *res, void *arg)
 {
     edm_resolver *r = arg;
-    struct pending **pp = &r->pending;
-    while (*pp && (*pp)->id != id)
-        pp = &(*pp)->next;
-    struct pending *p = *pp;
-    if (p == NULL)
-        return; /* nobody waits any more */
-    *pp = p->next;
-    if (res->status != DNS_OK) {
-        int perm = res->status == DNS_NXDOMAIN || res->status == DNS_NULL_MX;
-        char why[300];
-        snprintf(why, sizeof why, "%s: %s", res->domain, res->error);
-        p->cb(p->arg, perm ? EDM_ENOTFOUND : EDM_EDNS, perm ? "bad_domain" : "dns", why, NULL, 0);
-        edm_free(p);
-        return;
-    }
+    edm_mx_host hosts[MAX_TARGETS];
     size_t n = 0;
-    for (size_t i = 0; i < res->nhosts; i++)
-        n += res->hosts[i].naddrs;
-    edm_mx_host *hosts = edm_xcalloc(n ? n : 1, sizeof *hosts);
-    size_t k = 0;
-    for (size_t i = 0; i < res->nhosts; i++)
-        for (size_t a = 0; a < res->hosts[i].naddrs; a++, k++) {
-            snprintf(hosts[k].host, sizeof hosts[k].host, "%s", res->hosts[i].name);
-            snprintf(hosts[k].ip, sizeof hosts[k].ip, "%s", res->hosts[i].addrs[a]);
+    for (size_t i = 0; res->status == DNS_OK && i < res->nhosts; i++)
+        for (size_t k = 0; k < res->hosts[i].naddrs && n < MAX_TARGETS; k++) {
+            snprintf(hosts[n].host, sizeof hosts[n].host, "%s", res->hosts[i].name);
+            snprintf(hosts[n].ip, sizeof hosts[n].ip, "%s", res->hosts[i].addrs[k]);
+            n++;
         }
-    p->cb(p->arg, 0, NULL, NULL, hosts, n);
-    edm_free(hosts);
-    edm_free(p);
+    int rc = 0;
+    const char *category = NULL;
+    char why[256] = "";
+    switch (res->status) {
+    case DNS_OK: break;
+    case DNS_NXDOMAIN:
+        rc = EDM_ENOTFOUND;
+        category = "bad_domain";
+        snprintf(why, sizeof why, "%s: domain does not exist (NXDOMAIN)", res->domain);
+        break;
+    case DNS_NULL_MX:
+        rc = EDM_ENOTFOUND;
+        category = "bad_domain";
+        snprintf(why, sizeof why, "%s: domain accepts no mail (null MX, RFC 7505)", res->domain);
+        break;
+    case DNS_NO_ADDRESS:
+    case DNS_TEMPFAIL:
+    default:
+        rc = EDM_EDNS;
+        category = "dns";
+        snprintf(why, sizeof why, "%s: %s", res->domain,
+                 res->error ? res->error : dns_status_name(res->status));
+        break;
+    }
+    if (rc == 0 && n == 0) {
+        rc = EDM_EDNS;
+        category = "dns";
+        snprintf(why, sizeof why, "%s: no address for any mail exchanger", res->domain);
+    }
+    pending **pp = &r->waiting;
+    while (*pp) {
+        pending *p = *pp;
+        if (p->id != id) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->cb(p->arg, rc, category, rc ? why : NULL, hosts, n);
+        edm_free(p);
+    }
 }
 
 int edm_resolver_new(uv_loop_t *loop, const edm_config *cfg, edm_resolver **out, char *err,
@@ -69,10 +89,9 @@ int edm_resolver_new(uv_loop_t *loop, const edm_config *cfg, edm_resolver **out,
     edm_resolver *r = edm_calloc(1, sizeof *r);
     if (r == NULL)
         return EDM_ENOMEM;
-    r->loop = loop;
-    r->cfg = cfg;
-    dns_options o = {(const char *const *)cfg->dns.servers, cfg->dns.nservers,
-                     cfg->dns.cache_max_ttl > 0 ? (unsigned)cfg->dns.cache_max_ttl : 0, 0, 0};
+    dns_options o = {.servers = (const char *const *)cfg->dns.servers,
+                     .nservers = cfg->dns.nservers,
+                     .cache_max_ttl = (unsigned)cfg->dns.cache_max_ttl};
     r->dns = dns_new(loop, &o, on_mx, r, err, errlen);
     if (r->dns == NULL) {
         edm_free(r);
@@ -86,12 +105,12 @@ void edm_resolver_free(edm_resolver *r)
 {
     if (r == NULL)
         return;
-    dns_close(r->dns); /* its handles close on the loop; it frees itself */
-    while (r->pending) {
-        struct pending *p = r->pending;
-        r->pending = p->next;
+    while (r->waiting) {
+        pending *p = r->waiting;
+        r->waiting = p->next;
         edm_free(p);
     }
+    dns_close(r->dns);
     edm_free(r);
 }
 
@@ -124,13 +143,15 @@ int edm_resolver_resolve(void *ctx, const char *name, edm_resolve_cb cb, void *a
         cb(arg, 0, NULL, NULL, &h, 1);
         return 0;
     }
-    struct pending *p = edm_calloc(1, sizeof *p);
+    pending *p = edm_calloc(1, sizeof *p);
     if (p == NULL)
         return EDM_ENOMEM;
     p->cb = cb;
     p->arg = arg;
+    /* Answers (cached ones too) always come later from the loop, each
+     * request with its own id. */
     p->id = dns_resolve_mx(r->dns, name);
-    p->next = r->pending;
-    r->pending = p;
+    p->next = r->waiting;
+    r->waiting = p;
     return 0;
 }
