@@ -47,16 +47,24 @@ static int teardown(void **state)
     return 0;
 }
 
-static smtp_fake *tls_fake(smtp_run *r, const smtp_fake_rule *rules, size_t n, const char *user)
+/* A fake server offering STARTTLS, and AUTH for user (password "s3cret")
+ * unless user is NULL. */
+static smtp_fake_config tls_cfg(const char *user)
 {
     smtp_fake_config cfg = {0};
     cfg.ip = "127.0.0.1";
     cfg.cert_file = cert;
     cfg.key_file = key;
-    cfg.rules = rules;
-    cfg.nrules = n;
     cfg.auth_user = user;
     cfg.auth_pass = user ? "s3cret" : NULL;
+    return cfg;
+}
+
+static smtp_fake *tls_fake(smtp_run *r, const smtp_fake_rule *rules, size_t n, const char *user)
+{
+    smtp_fake_config cfg = tls_cfg(user);
+    cfg.rules = rules;
+    cfg.nrules = n;
     return run_fake(r, &cfg);
 }
 
@@ -182,12 +190,7 @@ static void auth_only_after_tls(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         smtp_run r;
         run_init(&r);
-        smtp_fake_config cfg = {0};
-        cfg.ip = "127.0.0.1";
-        cfg.cert_file = cert;
-        cfg.key_file = key;
-        cfg.auth_user = "relayuser";
-        cfg.auth_pass = "s3cret";
+        smtp_fake_config cfg = tls_cfg("relayuser");
         cfg.auth_login_only = cases[i].login_only;
         smtp_fake *f = run_fake(&r, &cfg);
         run_add(&r, "s@y.test", ONE, MSG);
@@ -229,12 +232,7 @@ static void fake_passes_swaks(void **state)
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    smtp_fake_config cfg = {0};
-    cfg.ip = "127.0.0.1";
-    cfg.cert_file = cert;
-    cfg.key_file = key;
-    cfg.auth_user = "relayuser";
-    cfg.auth_pass = "s3cret";
+    smtp_fake_config cfg = tls_cfg("relayuser");
     smtp_fake *f = smtp_fake_start(&loop, &cfg);
     assert_non_null(f);
     uv_async_t stop;
