@@ -29,11 +29,23 @@ void smtp_msg_clear(struct slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
+/* 1 if s (may be NULL) is plain ASCII: RFC 6531 addresses need SMTPUTF8. */
+static int ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
 void smtp_msg_take(struct slot *sl, const smtp_message *m)
 {
     memset(sl, 0, sizeof *sl);
     sl->m = m;
     sl->nrcpts = m->nrcpts;
+    sl->utf8 = (m->flags & SMTP_MSG_SMTPUTF8) || !ascii(m->sender);
+    for (size_t i = 0; i < m->nrcpts && !sl->utf8; i++)
+        sl->utf8 = !ascii(m->rcpts[i]);
     sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
     sl->body_bol = 1;
     sl->t0 = edm_time_mono_ms();
@@ -125,7 +137,7 @@ int smtp_msg_refusal(smtp_session *s, struct slot *sl)
         snprintf(text, sizeof text, "message size %zu exceeds the limit %lu of %s", m->len,
                  s->size_max, s->mx_host);
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.3.4", text);
-    } else if ((m->flags & SMTP_MSG_SMTPUTF8) && !(s->caps & SMTP_CAP_SMTPUTF8)) {
+    } else if (sl->utf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
         snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
     } else if (m->nrcpts == 0) {
@@ -147,7 +159,7 @@ void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
         smtp_session_stage(s, " SIZE=%zu", m->len);
     if ((m->flags & SMTP_MSG_8BITMIME) && (s->caps & SMTP_CAP_8BITMIME))
         smtp_session_stage(s, " BODY=8BITMIME");
-    if ((m->flags & SMTP_MSG_SMTPUTF8) && (s->caps & SMTP_CAP_SMTPUTF8))
+    if (sl->utf8 && (s->caps & SMTP_CAP_SMTPUTF8))
         smtp_session_stage(s, " SMTPUTF8");
     smtp_session_stage(s, "\r\n");
     sl->mail_sent = 1;
