@@ -228,8 +228,10 @@ static void deliver(dns_resolver *r, uint64_t id, const char *domain, const stru
         size_t j = i;
         while (j < n && hosts[j].pref == hosts[i].pref)
             j++;
-        for (size_t k = j - 1; k > i; k--) {
-            size_t m = i + (size_t)(rnd(r) % (k - i + 1));
+        /* Fisher-Yates over hosts[i..j). */
+        for (size_t left = j - i; left > 1; left--) {
+            size_t k = i + left - 1;
+            size_t m = i + (size_t)(rnd(r) % left);
             dns_host t = hosts[k];
             hosts[k] = hosts[m];
             hosts[m] = t;
