@@ -197,12 +197,21 @@ static void draw(struct send *s, int final)
         fputc('\n', stderr);
 }
 
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 static void on_stopped(void *arg)
 {
     struct send *s = arg;
     s->eng = NULL;
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    /* Installed until the end (a second signal is ignored), but they no
+     * longer keep the loop alive; closed by the final walk. */
+    uv_unref((uv_handle_t *)&s->sigint);
+    uv_unref((uv_handle_t *)&s->sigterm);
 }
 
 static void finish(struct send *s)
@@ -375,6 +384,8 @@ int edm_cmd_send(int argc, char **argv)
                 rcpt_path) != 0) {
         finish(&s); /* stops the engine and closes the handles */
         uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_walk(&s.loop, close_all, NULL);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
         uv_loop_close(&s.loop);
         goto out;
     }
@@ -382,6 +393,8 @@ int edm_cmd_send(int argc, char **argv)
     uv_timer_start(&s.tick, on_tick, 200, 200);
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_walk(&s.loop, close_all, NULL);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     summary(&s);

@@ -94,8 +94,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->engine)
         edm_engine_stop(sv->engine, NULL, NULL);
     sv->engine = NULL;
-    uv_close((uv_handle_t *)&sv->sigint, NULL);
-    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    /* The handlers stay installed (a second signal is ignored while the
+     * shutdown runs) but no longer keep the loop alive. */
+    uv_unref((uv_handle_t *)&sv->sigint);
+    uv_unref((uv_handle_t *)&sv->sigterm);
 }
 
 int edm_cmd_serve(int argc, char **argv)
