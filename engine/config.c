@@ -32,16 +32,11 @@ const char *edm_tls_mode_name(enum edm_tls_mode mode)
     return (unsigned)mode <= EDM_TLS_REQUIRED ? names[mode] : "?";
 }
 
-const char *edm_dkim_alg_name(enum edm_dkim_alg alg)
-{
-    return alg == EDM_DKIM_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256";
-}
-
 /* The host name as EHLO name, or "localhost" if it is not a valid one. */
 static char *default_helo(void)
 {
     char name[256] = "";
-    if (gethostname(name, sizeof name - 1) != 0 || !config_is_domain(name))
+    if (gethostname(name, sizeof name - 1) != 0 || !config_is_hostname(name))
         return edm_xstrdup("localhost");
     return config_lower(edm_xstrdup(name));
 }

@@ -20,17 +20,16 @@
 #ifndef EDM_CONFIG_H
 #define EDM_CONFIG_H
 
+#include "engine/dkim.h"
 #include "engine/log.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 enum edm_tls_mode { EDM_TLS_NONE, EDM_TLS_OPPORTUNISTIC, EDM_TLS_REQUIRED };
-enum edm_dkim_alg { EDM_DKIM_RSA_SHA256, EDM_DKIM_ED25519_SHA256 };
 
-/* "none", "opportunistic", "required"; "rsa-sha256", "ed25519-sha256". */
+/* "none", "opportunistic", "required". (DKIM algorithms: engine/dkim.h.) */
 const char *edm_tls_mode_name(enum edm_tls_mode mode);
-const char *edm_dkim_alg_name(enum edm_dkim_alg alg);
 
 struct edm_config_api {
     char *listen;      /* "127.0.0.1:8025" or "[::1]:8025" */

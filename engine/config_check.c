@@ -150,9 +150,18 @@ bool config_is_domain(const char *s)
     return s[len - 1] != '-';
 }
 
+bool config_is_hostname(const char *s)
+{
+    if (!config_is_domain(s))
+        return false;
+    const char *last = strrchr(s, '.');
+    last = last ? last + 1 : s;
+    return strspn(last, "0123456789") < strlen(last); /* 1.2.3.999 is no name */
+}
+
 bool config_check_domain(struct config_ctx *c, const char *s)
 {
-    if (config_is_domain(s))
+    if (config_is_hostname(s))
         return true;
     config_error(c, "not a domain name");
     return false;
@@ -160,7 +169,7 @@ bool config_check_domain(struct config_ctx *c, const char *s)
 
 bool config_check_pattern(struct config_ctx *c, const char *s)
 {
-    if (strcmp(s, "*") == 0 || config_is_domain(strncmp(s, "*.", 2) == 0 ? s + 2 : s))
+    if (strcmp(s, "*") == 0 || config_is_hostname(strncmp(s, "*.", 2) == 0 ? s + 2 : s))
         return true;
     config_error(c, "not a domain pattern (example.com, *.example.com or *)");
     return false;
@@ -203,7 +212,7 @@ static bool parse_hostport(const char *s, bool ip_only, bool port_optional, char
         const char *colon = strchr(s, ':');
         h = colon ? xstrndup(s, (size_t)(colon - s)) : edm_xstrdup(s);
         ps = colon ? colon + 1 : NULL;
-        if (!(parse_ip(h, NULL, NULL) || (!ip_only && config_is_domain(h))))
+        if (!(parse_ip(h, NULL, NULL) || (!ip_only && config_is_hostname(h))))
             goto bad;
     }
     if (ps == NULL ? !port_optional : !parse_port(ps, &p))

@@ -45,6 +45,8 @@ bool config_check_hostport(struct config_ctx *c, const char *s, bool ip_only, bo
                            char **host, int *port);
 /* A DNS name (letters, digits, '-', '_' in labels of 1-63 bytes, 253 at most). */
 bool config_is_domain(const char *s);
+/* A domain name whose last label is not all digits (not an IP lookalike). */
+bool config_is_hostname(const char *s);
 bool config_check_domain(struct config_ctx *c, const char *s);
 /* "example.com", "*.example.com" or "*". */
 bool config_check_pattern(struct config_ctx *c, const char *s);

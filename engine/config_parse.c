@@ -22,7 +22,7 @@
 
 typedef bool (*str_check)(struct config_ctx *c, const char *s);
 
-enum { OPTIONAL = 0, REQUIRED = 1, NULLABLE = 2 };
+enum { OPTIONAL = 0, REQUIRED = 1, NULLABLE = 2, LOWER = 4 /* store in lower case */ };
 
 static void check_keys(struct config_ctx *c, json_t *obj, const char *const *allowed)
 {
@@ -108,6 +108,8 @@ static void get_str(struct config_ctx *c, json_t *obj, const char *key, int flag
     } else if (check == NULL || check(c, json_string_value(v))) {
         edm_free(*out);
         *out = edm_xstrdup(json_string_value(v));
+        if (flags & LOWER)
+            config_lower(*out);
     }
     config_leave(c, old);
 }
@@ -127,7 +129,9 @@ static bool get_enum(struct config_ctx *c, json_t *obj, const char *key, const c
             *out = i;
             ok = true;
         }
-    if (!ok)
+    if (!json_is_string(v))
+        config_error(c, "expected a string");
+    else if (!ok)
         config_error(c, "must be one of %s", list);
     config_leave(c, old);
     return ok;
@@ -182,20 +186,22 @@ static json_t *item_obj(struct config_ctx *c, json_t *arr, size_t i, const char 
     return v;
 }
 
+/* A host name or an RFC 5321 address literal: [192.0.2.1], [IPv6:2001:db8::1]. */
 static bool check_helo(struct config_ctx *c, const char *s)
 {
     size_t n = strlen(s);
-    if (config_is_domain(s))
+    if (config_is_hostname(s))
         return true;
     if (s[0] == '[' && s[n - 1] == ']' && n < 64) {
         char ip[64];
         memcpy(ip, s + 1, n - 2);
         ip[n - 2] = '\0';
+        bool v6 = strncmp(ip, "IPv6:", 5) == 0;
         unsigned char bin[16];
-        if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, bin) == 1)
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? ip + 5 : ip, bin) == 1)
             return true;
     }
-    config_error(c, "not a host name or address literal ([192.0.2.1])");
+    config_error(c, "not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])");
     return false;
 }
 
@@ -491,11 +497,8 @@ static void parse_domains(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *dj = item_obj(c, arr, i, keys, &o2);
         if (dj == NULL)
             continue;
-        get_str(c, dj, "match", REQUIRED, config_check_pattern, &d->match);
-        if (d->match) {
-            config_lower(d->match);
-            has_any |= strcmp(d->match, "*") == 0;
-        }
+        get_str(c, dj, "match", REQUIRED | LOWER, config_check_pattern, &d->match);
+        has_any |= d->match && strcmp(d->match, "*") == 0;
         check_dup_match(c, "domains", d->match, &ds[0].match, sizeof *ds, i);
         get_int(c, dj, "max_connections", 1, 10000, &d->max_connections);
         get_int(c, dj, "max_messages_per_connection", 1, 1000000, &d->max_messages_per_connection);
@@ -527,9 +530,7 @@ static void parse_routes(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *rj = item_obj(c, arr, i, keys, &o2);
         if (rj == NULL)
             continue;
-        get_str(c, rj, "match", REQUIRED, config_check_pattern, &r->match);
-        if (r->match)
-            config_lower(r->match);
+        get_str(c, rj, "match", REQUIRED | LOWER, config_check_pattern, &r->match);
         check_dup_match(c, "routes", r->match, &cfg->routes[0].match, sizeof *r, i);
         json_t *v = enter(c, rj, "relay", REQUIRED, &o3);
         if (v != NULL) {
@@ -576,9 +577,7 @@ static void parse_dkim(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *dj = item_obj(c, arr, i, keys, &o2);
         if (dj == NULL)
             continue;
-        get_str(c, dj, "domain", REQUIRED, config_check_domain, &d->domain);
-        if (d->domain)
-            config_lower(d->domain);
+        get_str(c, dj, "domain", REQUIRED | LOWER, config_check_domain, &d->domain);
         get_str(c, dj, "selector", REQUIRED, check_selector, &d->selector);
         for (size_t k = 0; d->domain && d->selector && k < i; k++)
             if (cfg->dkim[k].domain && cfg->dkim[k].selector &&
@@ -686,12 +685,9 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
         edm_free(db);
     }
     parse_log(c, root, cfg);
-    get_str(c, root, "bounce_domain", NULLABLE, config_check_domain, &cfg->bounce_domain);
-    get_str(c, root, "message_id_domain", NULLABLE, config_check_domain, &cfg->message_id_domain);
-    if (cfg->bounce_domain)
-        config_lower(cfg->bounce_domain);
-    if (cfg->message_id_domain)
-        config_lower(cfg->message_id_domain);
+    get_str(c, root, "bounce_domain", NULLABLE | LOWER, config_check_domain, &cfg->bounce_domain);
+    get_str(c, root, "message_id_domain", NULLABLE | LOWER, config_check_domain,
+            &cfg->message_id_domain);
     parse_api(c, root, cfg);
     parse_dns(c, root, cfg);
     parse_smtp(c, root, cfg);

@@ -137,6 +137,10 @@ struct edm_store_ops {
     /* settings: small named secrets and values; get_or_create makes a random
      * value of len bytes on first use and keeps it. */
     int (*setting_get_or_create)(edm_store *st, const char *name, unsigned char *out, size_t len);
+    /* small text values (warm-up start days...): get gives EDM_ENOTFOUND
+     * when unset; *value is freed with edm_free. */
+    int (*setting_get)(edm_store *st, const char *name, char **value);
+    int (*setting_put)(edm_store *st, const char *name, const char *value);
 
     /* templates: fields name, subject, html, text, partials (object). */
     int (*template_create)(edm_store *st, json_t *fields, json_t **out);

@@ -33,6 +33,7 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_ROLLBACK] = "ROLLBACK",
     [SQ_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
     [SQ_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)",
+    [SQ_SETTING_REPLACE] = "INSERT OR REPLACE INTO settings(name, value) VALUES (?1, ?2)",
     [SQ_UPLOAD_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     [SQ_UPLOAD_INSERT] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain, vars, "
                          "status, queued_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
@@ -294,6 +295,34 @@ static int sq_setting_get_or_create(edm_store *st, const char *name, unsigned ch
         return EDM_EDB;
     sqlite3_bind_text(w, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(w, 2, out, (int)len, SQLITE_STATIC);
+    return step_done(s, w, "write setting");
+}
+
+static int sq_setting_get(edm_store *st, const char *name, char **value)
+{
+    sq_store *s = SQ(st);
+    sqlite3_stmt *q = sq_stmt(s, SQ_SETTING_GET);
+    if (q == NULL)
+        return EDM_EDB;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *value = edm_strndup((const char *)sqlite3_column_blob(q, 0),
+                             (size_t)sqlite3_column_bytes(q, 0));
+    sqlite3_reset(q);
+    if (rc == SQLITE_ROW)
+        return *value ? 0 : EDM_ENOMEM;
+    return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "read setting");
+}
+
+static int sq_setting_put(edm_store *st, const char *name, const char *value)
+{
+    sq_store *s = SQ(st);
+    sqlite3_stmt *w = sq_stmt(s, SQ_SETTING_REPLACE);
+    if (w == NULL)
+        return EDM_EDB;
+    sqlite3_bind_text(w, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(w, 2, value, -1, SQLITE_STATIC);
     return step_done(s, w, "write setting");
 }
 
@@ -689,6 +718,8 @@ static const struct edm_store_ops sqlite_ops = {
     .errmsg = sq_errmsg,
     .schema_version = sq_schema_version,
     .setting_get_or_create = sq_setting_get_or_create,
+    .setting_get = sq_setting_get,
+    .setting_put = sq_setting_put,
     .template_create = sq_template_create,
     .template_get = sq_template_get,
     .template_list = sq_template_list,

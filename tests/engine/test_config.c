@@ -136,9 +136,14 @@ static void bad_configs(void **state)
          "smtp.tls: must be one of none, opportunistic, required"},
         {"{\"smtp\": {\"timeouts\": {\"data_end\": 0}}}",
          "smtp.timeouts.data_end: must be between 1 and 86400"},
+        {"{\"smtp\": {\"tls\": true}}", "smtp.tls: expected a string"},
         {"{\"smtp\": {\"timeouts\": 5}}", "smtp.timeouts: expected an object"},
         {"{\"smtp\": {\"helo\": \"bad host!\"}}",
-         "smtp.helo: not a host name or address literal ([192.0.2.1])"},
+         "smtp.helo: not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])"},
+        {"{\"smtp\": {\"helo\": \"[::1]\"}}",
+         "smtp.helo: not a host name or address literal ([192.0.2.1], [IPv6:2001:db8::1])"},
+        {"{\"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.999:25\"}]}",
+         "routes[0].relay: expected host:port (or [IPv6]:port)"},
         {"{\"api\": {\"listen\": \"localhost:8025\"}}",
          "api.listen: expected IP:port (or [IPv6]:port)"},
         {"{\"api\": {\"listen\": \"127.0.0.1\"}}", "api.listen: expected IP:port (or [IPv6]:port)"},
@@ -361,12 +366,14 @@ static void defaults_filled(void **state)
     edm_free(b);
     /* Per-address HELO and route TLS are filled from smtp. */
     const char *j = "{\"smtp\": {\"helo\": \"mx.example.org\", \"tls\": \"required\"},"
+                    " \"message_id_domain\": \"Mail.Example.ORG\","
                     " \"pools\": [{\"name\": \"p\", \"ips\": [{\"addr\": \"10.1.1.1\"}]}],"
                     " \"routes\": [{\"match\": \"a.example\", \"relay\": \"Relay.Example:25\"},"
                     " {\"match\": \"*.example\", \"relay\": \"10.0.0.1:587\","
                     " \"auth\": {\"username\": \"u\", \"password_env\": \"P\"}}]}";
     assert_int_equal(edm_config_load_string(j, strlen(j), "t", NULL, &cfg, &errs), 0);
     assert_string_equal(cfg.pools[0].ips[0].helo, "mx.example.org");
+    assert_string_equal(cfg.message_id_domain, "mail.example.org");
     assert_int_equal(cfg.pools[0].ips[0].weight, 1);
     assert_int_equal(cfg.pools[0].ips[0].max_per_hour, 0);
     assert_string_equal(cfg.routes[0].relay, "relay.example:25");
@@ -392,6 +399,7 @@ static void round_trip(void **state)
         "{}",
         "{\"api\": {\"listen\": \"[::1]:9000\"}, \"dns\": {\"servers\": [\"::1\", \"[::1]:53\"]},"
         " \"bounce_domain\": \"bounces.example.com\", \"log\": {\"level\": \"debug\"},"
+        " \"smtp\": {\"helo\": \"[IPv6:2001:db8::2]\"},"
         " \"pools\": [{\"name\": \"v6\", \"ips\": [{\"addr\": \"2001:DB8::0:1\", \"weight\": 3,"
         " \"warmup\": [[1, 50], [7, 5000]]}]}],"
         " \"routes\": [{\"match\": \"*\", \"relay\": \"smart.example.net:587\","

@@ -485,6 +485,13 @@ static void idempotency_and_settings(void **state)
     assert_memory_equal(a, b, 32);
     unsigned char zero[32] = {0};
     assert_memory_not_equal(a, zero, 32);
+    char *v = NULL;
+    assert_int_equal(st->ops->setting_get(st, "warmup:127.0.0.2", &v), EDM_ENOTFOUND);
+    assert_int_equal(st->ops->setting_put(st, "warmup:127.0.0.2", "20419"), 0);
+    assert_int_equal(st->ops->setting_put(st, "warmup:127.0.0.2", "20420"), 0);
+    assert_int_equal(st->ops->setting_get(st, "warmup:127.0.0.2", &v), 0);
+    assert_string_equal(v, "20420");
+    edm_free(v);
     assert_int_equal(edm_dstate_parse("bounced"), EDM_DSTATE_BOUNCED);
     assert_int_equal(edm_dstate_parse("sending"), -1);
     assert_string_equal(edm_cstate_name(EDM_CSTATE_PAUSED), "paused");
