@@ -48,7 +48,8 @@ static size_t count(const char *hay, const char *needle)
 static int64_t new_campaign(apitest *t)
 {
     int st;
-    json_t *tpl = apitest_json(t, "POST", "/v1/templates", "{\"name\":\"t\",\"text\":\"x\"}", &st);
+    json_t *tpl = apitest_json(t, "POST", "/v1/templates",
+                               "{\"subject\":\"s\",\"name\":\"t\",\"text\":\"x\"}", &st);
     assert_int_equal(st, 201);
     char body[200];
     snprintf(body, sizeof body, "{\"name\":\"c\",\"template_id\":%lld,\"from\":\"a@x.test\"}",
