@@ -270,8 +270,9 @@ static void idle_connections_are_closed(void **state)
 }
 
 /* A client promises 10 MB, sends 300 KB of rows and disconnects: the server
- * keeps what it committed (never more than was sent), serves the next
- * requests, and exits clean at the end (no leak). */
+ * keeps what it committed (never more than was sent), a write made by
+ * another client meanwhile is kept, the next requests are served, and the
+ * server exits clean at the end (no leak). */
 static void disconnect_mid_upload(void **state)
 {
     (void)state;
@@ -295,7 +296,18 @@ static void disconnect_mid_upload(void **state)
     send_all(fd, rows.data, rows.len);
     edm_buf_free(&rows);
     edm_test_sleep_ms(200);
+    /* meanwhile another request writes: it must survive the aborted upload */
+    int st;
+    json_t *tpl = apitest_json(&t, "POST", "/v1/templates",
+                               "{\"subject\":\"s\",\"name\":\"during\",\"text\":\"x\"}", &st);
+    assert_int_equal(st, 201);
+    char tpath[64];
+    snprintf(tpath, sizeof tpath, "/v1/templates/%lld",
+             (long long)json_integer_value(json_object_get(tpl, "id")));
+    json_decref(tpl);
     close(fd);
+    edm_test_sleep_ms(200);
+    assert_int_equal(apitest_req(&t, "GET", tpath, NULL, 0, NULL, NULL, NULL, NULL, NULL), 200);
     assert_int_equal(apitest_req(&t, "GET", "/v1/health", NULL, 0, NULL, NULL, NULL, NULL, NULL),
                      200);
     size_t kept = receipt_count(&t, cid);
