@@ -563,6 +563,47 @@ static void recipients_and_receipts(void **state)
     assert_true(json_is_null(json_object_get(page, "next")));
     json_decref(page);
     apitest_expect_error(&srv, "GET", "/v1/receipts/9999999/events", NULL, 404, "not_found", NULL);
+
+    /* two campaigns whose rows interleave: each lists only its own */
+    int64_t other = make_campaign(make_template());
+    json_decref(upload(other, "text/csv", "email\no1@z.test\no2@z.test\n", 200));
+    json_decref(upload(cid, "text/csv", "email\nlate@z.test\n", 200));
+    json_decref(upload(other, "text/csv", "email\no3@z.test\n", 200));
+    static const struct {
+        int which;
+        size_t n;
+    } lists[] = {{0, 8}, {1, 3}};
+    for (size_t l = 0; l < 2; l++) {
+        int64_t id = lists[l].which ? other : cid;
+        size_t seen = 0;
+        char after[32] = "0";
+        for (;;) {
+            snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts?limit=2&after=%s",
+                     (long long)id, after);
+            page = req("GET", path, NULL, 200);
+            size_t i;
+            json_t *it;
+            json_array_foreach(json_object_get(page, "items"), i, it)
+            {
+                assert_int_equal(json_integer_value(json_object_get(it, "campaign_id")), id);
+                seen++;
+            }
+            const char *next = str(page, "next");
+            if (next)
+                snprintf(after, sizeof after, "%s", next);
+            json_decref(page);
+            if (next == NULL)
+                break;
+        }
+        assert_int_equal(seen, lists[l].n);
+    }
+    /* a campaign without recipients: an empty last page */
+    int64_t empty = make_campaign(make_template());
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)empty);
+    page = req("GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
 }
 
 static void suppressions(void **state)
