@@ -28,6 +28,7 @@
 #include "engine/lifecycle.h"
 #include "engine/log.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +36,11 @@
 #define BATCH_ROWS   5000
 #define BATCH_BYTES  (8 * 1024 * 1024)
 
-/* A validated row waiting for its batch. */
+/* A validated row waiting for its batch: offsets into the batch arena. */
 typedef struct pending_row {
-    char *email; /* normalised; the domain starts at domain_off */
-    size_t domain_off;
-    char *vars; /* JSON object text or NULL */
+    size_t email;      /* normalised address, NUL-terminated */
+    size_t domain_off; /* of the domain inside the address */
+    size_t vars;       /* JSON object text, NUL-terminated; SIZE_MAX if none */
 } pending_row;
 
 typedef struct upload_state {
@@ -48,18 +49,15 @@ typedef struct upload_state {
     int64_t accepted, duplicates, suppressed, rejected_total, rows;
     json_t *rejected;
     pending_row batch[BATCH_ROWS];
-    size_t nbatch, batch_bytes;
-    int stop_rc; /* why the sink stopped the parse (answered already) */
+    size_t nbatch;
+    edm_buf arena; /* the strings of the batch, back to back */
+    int stop_rc;   /* why the sink stopped the parse (answered already) */
 } upload_state;
 
 static void batch_clear(upload_state *u)
 {
-    for (size_t i = 0; i < u->nbatch; i++) {
-        edm_free(u->batch[i].email);
-        free(u->batch[i].vars);
-    }
     u->nbatch = 0;
-    u->batch_bytes = 0;
+    edm_buf_reset(&u->arena);
 }
 
 static void state_free(void *p)
@@ -69,7 +67,7 @@ static void state_free(void *p)
         edm_log(EDM_LOG_INFO, "api",
                 "campaign=%lld upload=aborted rows=%lld accepted=%lld dropped=%zu",
                 (long long)u->call->id, (long long)u->rows, (long long)u->accepted, u->nbatch);
-    batch_clear(u);
+    edm_buf_free(&u->arena);
     edm_upload_parser_free(u->parser);
     json_decref(u->rejected);
     edm_free(u);
@@ -97,7 +95,9 @@ static int flush(upload_state *u)
         rc = st->ops->upload_begin(st, c->id, &up);
     for (size_t i = 0; rc == 0 && i < u->nbatch; i++) {
         pending_row *r = &u->batch[i];
-        edm_recipient rec = {r->email, r->email + r->domain_off, r->vars};
+        const char *a = u->arena.data;
+        edm_recipient rec = {a + r->email, a + r->email + r->domain_off,
+                             r->vars == SIZE_MAX ? NULL : a + r->vars};
         enum edm_add_outcome out;
         rc = st->ops->upload_add(up, &rec, &out);
         if (rc != 0)
@@ -134,7 +134,8 @@ static int on_reject(void *ctx, long line, const char *email, const char *error)
     return 0;
 }
 
-static int on_row(void *ctx, long line, const char *email, size_t len, json_t *vars)
+static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
+                  size_t vars_len)
 {
     upload_state *u = ctx;
     char addr[EDM_ADDR_MAX];
@@ -146,18 +147,16 @@ static int on_row(void *ctx, long line, const char *email, size_t len, json_t *v
         return on_reject(ctx, line, memchr(email, '\0', len) ? NULL : email, msg);
     }
     pending_row *r = &u->batch[u->nbatch];
-    r->vars = NULL;
-    if (vars && json_object_size(vars) > 0 && (r->vars = json_dumps(vars, JSON_COMPACT)) == NULL)
-        return EDM_ENOMEM;
-    if ((r->email = edm_strdup(addr)) == NULL) {
-        free(r->vars);
-        return EDM_ENOMEM;
-    }
+    r->email = u->arena.len;
     r->domain_off = doff;
+    r->vars = vars ? u->arena.len + strlen(addr) + 1 : SIZE_MAX;
+    if (edm_buf_append(&u->arena, addr, strlen(addr) + 1) != 0 ||
+        (vars && (edm_buf_append(&u->arena, vars, vars_len) != 0 ||
+                  edm_buf_append_char(&u->arena, '\0') != 0)))
+        return EDM_ENOMEM;
     u->nbatch++;
     u->rows++;
-    u->batch_bytes += strlen(addr) + (r->vars ? strlen(r->vars) : 0) + 64;
-    if (u->nbatch == BATCH_ROWS || u->batch_bytes >= BATCH_BYTES) {
+    if (u->nbatch == BATCH_ROWS || u->arena.len >= BATCH_BYTES) {
         int rc = flush(u);
         if (rc != 0)
             u->stop_rc = rc;

@@ -135,9 +135,17 @@ static void over_http(const uint8_t *data, size_t size)
     }
 }
 
-static int row(void *ctx, long line, const char *email, size_t len, json_t *vars)
+static int row(void *ctx, long line, const char *email, size_t len, const char *vars,
+               size_t vars_len)
 {
-    (void)ctx, (void)line, (void)email, (void)len, (void)vars;
+    (void)ctx, (void)line, (void)email, (void)len;
+    /* the variables handed on are always a JSON object */
+    if (vars) {
+        json_t *o = json_loadb(vars, vars_len, 0, NULL);
+        if (!json_is_object(o))
+            abort();
+        json_decref(o);
+    }
     return 0;
 }
 
