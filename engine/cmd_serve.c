@@ -6,10 +6,13 @@
  * close, the database is closed cleanly. Work in flight at that moment
  * stays queued in the store and is sent after the next start.
  */
+#include "api/api.h"
 #include "engine/cmd.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/version.h"
+
+#include "engine/err.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +29,50 @@ struct serve {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     edm_engine *engine;
+    edm_api *api;
+    const edm_config *cfg;
     int stopping;
 };
+
+/* ---- what the API asks of the engine ---- */
+
+static void api_campaign_changed(void *ctx, int64_t id, enum edm_cstate to)
+{
+    struct serve *sv = ctx;
+    (void)id;
+    (void)to;
+    if (sv->engine)
+        edm_engine_wake(sv->engine);
+}
+
+static json_t *api_pools(void *ctx)
+{
+    struct serve *sv = ctx;
+    return sv->engine ? edm_engine_pools_json(sv->engine) : json_array();
+}
+
+static double api_campaign_rate(void *ctx, int64_t id)
+{
+    struct serve *sv = ctx;
+    return sv->engine ? edm_engine_rate_per_minute(sv->engine, id) / 60.0 : 0.0;
+}
+
+static int api_pool_exists(void *ctx, const char *name)
+{
+    struct serve *sv = ctx;
+    return edm_config_pool_find(sv->cfg, name) != NULL;
+}
+
+static int api_render_raw(void *ctx, json_t *tpl, json_t *vars, const char *from, const char *to,
+                          char **msg, size_t *len, char *err, size_t errlen)
+{
+    struct serve *sv = ctx;
+    if (sv->engine == NULL) {
+        snprintf(err, errlen, "the engine is stopping");
+        return EDM_ESTATE;
+    }
+    return edm_engine_render_raw(sv->engine, tpl, vars, from, to, msg, len, err, errlen);
+}
 
 static void close_any(uv_handle_t *h, void *arg)
 {
@@ -43,26 +88,24 @@ static void on_signal(uv_signal_t *sig, int signum)
         return;
     sv->stopping = 1;
     edm_log(EDM_LOG_INFO, "serve", "event=stopping signal=%s", strsignal(signum));
+    if (sv->api)
+        edm_api_stop(sv->api, NULL, NULL);
+    sv->api = NULL;
     if (sv->engine)
         edm_engine_stop(sv->engine, NULL, NULL);
     sv->engine = NULL;
-    uv_close((uv_handle_t *)&sv->sigint, NULL);
-    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    /* The handlers stay installed (a second signal is ignored while the
+     * shutdown runs) but no longer keep the loop alive. */
+    uv_unref((uv_handle_t *)&sv->sigint);
+    uv_unref((uv_handle_t *)&sv->sigterm);
 }
 
 int edm_cmd_serve(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (edm_cmd_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (!edm_cmd_config_opt(argc, argv, &i, &path)) {
-            fprintf(stderr, "edm serve: unexpected argument '%s'\n%s", argv[i], usage_text);
-            return 2;
-        }
-    }
+    const char *path;
+    int rc0 = edm_cmd_config_only(argc, argv, usage_text, &path);
+    if (rc0 >= 0)
+        return rc0;
     edm_config cfg;
     if (edm_cmd_load_config("serve", path, &cfg) != 0)
         return 1;
@@ -84,12 +127,25 @@ int edm_cmd_serve(int argc, char **argv)
 
     int rc = 0;
     char err[512];
-    if (edm_engine_start(&sv.loop, &cfg, st, &sv.engine, err, sizeof err) != 0) {
+    sv.cfg = &cfg;
+    edm_api_engine hooks = {.ctx = &sv,
+                            .campaign_changed = api_campaign_changed,
+                            .pools = api_pools,
+                            .campaign_rate = api_campaign_rate,
+                            .pool_exists = api_pool_exists,
+                            .render_raw = api_render_raw};
+    edm_api_config acfg = {.listen = cfg.api.listen,
+                           .keys_env = cfg.api.keys_env,
+                           .max_body = (size_t)cfg.api.max_body_bytes,
+                           .idle_timeout_ms = (unsigned)cfg.api.idle_timeout * 1000};
+    if (edm_engine_start(&sv.loop, &cfg, st, &sv.engine, err, sizeof err) != 0 ||
+        edm_api_start(&sv.loop, &acfg, st, &hooks, &sv.api, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;
         on_signal(&sv.sigterm, SIGTERM);
     } else {
-        edm_log(EDM_LOG_INFO, "serve", "event=started version=%s db=%s", edm_version(), cfg.db);
+        edm_log(EDM_LOG_INFO, "serve", "event=started version=%s db=%s api=%s", edm_version(),
+                cfg.db, cfg.api.listen);
     }
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     /* Anything still open (there should be nothing) is closed here. */

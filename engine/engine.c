@@ -8,6 +8,7 @@
 #include "engine/dkim.h"
 #include "engine/err.h"
 #include "engine/log.h"
+#include "engine/message.h"
 #include "engine/pipeline.h"
 #include "engine/pool.h"
 #include "engine/relay.h"
@@ -16,8 +17,12 @@
 #include "engine/timeutil.h"
 #include "engine/tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 struct edm_engine {
     uv_loop_t *loop;
@@ -34,10 +39,45 @@ struct edm_engine {
     void (*stop_cb)(void *);
     void *stop_arg;
     int stopping;
+    int lock_fd; /* flock on <db>.lock: one engine per database */
 };
+
+/* Takes the database's engine lock: two engines on one SQLite store would
+ * both claim the same recipients. Returns the fd, -2 when there is nothing
+ * to lock (in-memory database), or -1 with err set. */
+static int take_lock(const char *db, char *err, size_t errlen)
+{
+    if (db == NULL || strcmp(db, ":memory:") == 0)
+        return -2;
+    char path[4200];
+    snprintf(path, sizeof path, "%s.lock", db);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen,
+                 "%s is in use by another edm engine (pid %s); use its API, or stop it first", db,
+                 pid[0] ? pid : "?");
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        edm_log(EDM_LOG_WARN, "engine", "event=lock_pid_not_written path=%s", path);
+    return fd;
+}
 
 static void engine_free(edm_engine *e)
 {
+    if (e->lock_fd >= 0)
+        close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
         edm_dkim_key_free(e->keys[i]);
     edm_free(e->keys);
@@ -57,6 +97,10 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     e->cfg = cfg;
     e->st = st;
     int rc;
+    if ((e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
+        engine_free(e);
+        return EDM_ESTATE;
+    }
     if ((e->tls = tls_client_ctx_new(err, errlen)) == NULL) {
         engine_free(e);
         return EDM_ETLS;
@@ -155,7 +199,59 @@ json_t *edm_engine_pools_json(edm_engine *e)
 {
     json_t *pools = edm_pools_json(&e->pools, edm_time_mono_ms(), edm_time_now());
     json_t *relay = edm_relay_json(e->relay);
-    return json_pack("{s:o, s:o}", "pools", pools, "relay", relay);
+    json_t *paused = json_object_get(relay, "paused_domains");
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *pool, *ip;
+    json_array_foreach(pools, i, pool)
+    {
+        const char *name = json_string_value(json_object_get(pool, "name"));
+        json_array_foreach(json_object_get(pool, "ips"), k, ip)
+        {
+            json_t *o = json_deep_copy(ip);
+            json_object_set_new(o, "pool", json_string(name));
+            json_object_set(o, "sent_this_hour", json_object_get(ip, "sent_last_hour"));
+            json_object_set(o, "rate", json_object_get(ip, "rate_per_minute"));
+            json_t *pd = json_array();
+            size_t m;
+            json_t *d;
+            json_array_foreach(paused, m, d)
+            {
+                if (strcmp(json_string_value(json_object_get(d, "pool")), name) == 0)
+                    json_array_append_new(
+                        pd, json_pack("{s:O, s:O}", "domain", json_object_get(d, "domain"),
+                                      "seconds_left", json_object_get(d, "seconds_left")));
+            }
+            json_object_set_new(o, "paused_domains", pd);
+            json_array_append_new(out, o);
+        }
+    }
+    json_decref(pools);
+    json_decref(relay);
+    return out;
+}
+
+void edm_engine_wake(edm_engine *e)
+{
+    if (e->sched)
+        edm_sched_tick(e->sched);
+}
+
+int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *from,
+                          const char *to, char **msg, size_t *len, char *err, size_t errlen)
+{
+    edm_buf out = EDM_BUF_INIT;
+    const edm_config *cfg = e->cfg;
+    int rc = edm_message_preview(tpl, vars, from, to, e->keys, e->nkeys, cfg->unsubscribe.url,
+                                 cfg->bounce_domain, cfg->message_id_domain,
+                                 edm_pipeline_secret(e->pipeline),
+                                 edm_pipeline_secret_len(e->pipeline), &out, err, errlen);
+    if (rc != 0) {
+        edm_buf_free(&out);
+        return rc;
+    }
+    *msg = edm_buf_detach(&out, len);
+    return *msg ? 0 : EDM_ENOMEM;
 }
 
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)

@@ -28,9 +28,17 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg);
 /* Runs one scheduler tick now (tests, edm send). */
 void edm_engine_tick(edm_engine *e);
 
-/* GET /v1/pools: the pools' addresses with their live counters, and the
- * relay's sites and paused domains. */
+/* GET /v1/pools: one object per source IP: {pool, addr, helo,
+ * sent_this_hour, sent_today, rate (messages in the last minute),
+ * max_per_hour, day_cap, connections, weight, has_capacity,
+ * paused_domains: [{domain, seconds_left}]}. */
 json_t *edm_engine_pools_json(edm_engine *e);
+/* Wakes the scheduler at once (a campaign changed state through the API). */
+void edm_engine_wake(edm_engine *e);
+/* The whole signed message for a template preview (see
+ * edm_message_preview), with the engine's keys and secret. */
+int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *from,
+                          const char *to, char **msg, size_t *len, char *err, size_t errlen);
 /* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id);
 /* Messages claimed and not yet recorded. */

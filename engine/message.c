@@ -7,11 +7,13 @@
 #include "engine/message.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
+#include "engine/timeutil.h"
 #include "engine/verp.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int edm_message_worker_init(edm_message_worker *w)
 {
@@ -172,4 +174,53 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         return EDM_ENOMEM;
     }
     return 0;
+}
+
+int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,
+                        edm_dkim_key *const *keys, size_t nkeys, const char *unsub_url,
+                        const char *bounce_domain, const char *msgid_domain,
+                        const unsigned char *secret, size_t secret_len, edm_buf *out, char *err,
+                        size_t errlen)
+{
+    char *addr = NULL, *name = NULL, *sender = NULL, msgid[256];
+    edm_tpl_set *set = NULL;
+    edm_tpl_error terr;
+    int rc = edm_message_parse_from(from, &addr, &name);
+    if (rc != 0) {
+        snprintf(err, errlen, "from: not an email address: %s", from);
+        return rc;
+    }
+    if ((rc = edm_tpl_set_compile(&set, tpl, &terr)) != 0) {
+        snprintf(err, errlen, "template %s: %s", terr.part, terr.msg);
+        edm_free(addr);
+        edm_free(name);
+        return rc;
+    }
+    const char *dom = edm_message_addr_domain(addr);
+    edm_dkim_key *mine[8];
+    size_t nmine = 0;
+    for (size_t i = 0; dom && i < nkeys && nmine < 8; i++)
+        if (strcasecmp(edm_dkim_key_domain(keys[i]), dom) == 0)
+            mine[nmine++] = keys[i];
+    edm_message_ctx c = {.tpl = set,
+                         .from_addr = addr,
+                         .from_name = name,
+                         .unsub_url = unsub_url,
+                         .bounce_domain = bounce_domain,
+                         .msgid_domain = msgid_domain,
+                         .keys = mine,
+                         .nkeys = nmine,
+                         .secret = secret,
+                         .secret_len = secret_len};
+    edm_message_worker w;
+    if ((rc = edm_message_worker_init(&w)) == 0) {
+        rc = edm_message_build(&w, &c, 0, to, vars, edm_time_now(), out, &sender, msgid, err,
+                               errlen);
+        edm_message_worker_free(&w);
+    }
+    edm_free(sender);
+    edm_tpl_set_free(set);
+    edm_free(addr);
+    edm_free(name);
+    return rc;
 }

@@ -60,6 +60,18 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
                       const char *rcpt, const json_t *vars, int64_t now, edm_buf *out,
                       char **sender, char *msgid, char *err, size_t errlen);
 
+/* A one-off message outside any campaign, as `edm render --raw` and the
+ * API's preview with raw=true show it: template tpl ({subject, html, text,
+ * partials}) rendered with vars (not strict), From `from` ("Name <addr>"
+ * or addr), To `to`, signed with the keys of the From domain among keys,
+ * List-Unsubscribe from cfg->unsubscribe.url, delivery id 0. Appends to
+ * out; on failure returns a negative code with the reason in err. */
+int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,
+                        edm_dkim_key *const *keys, size_t nkeys, const char *unsub_url,
+                        const char *bounce_domain, const char *msgid_domain,
+                        const unsigned char *secret, size_t secret_len, edm_buf *out, char *err,
+                        size_t errlen);
+
 /* Splits "Name <addr>" or "addr" into its parts (malloc'd; name may be
  * NULL). Returns 0 or EDM_EINVAL. */
 int edm_message_parse_from(const char *from, char **addr, char **name);

@@ -30,6 +30,7 @@
 #define FLUSH_AT     1000
 #define RETRY_LEASE  3600
 #define SECRET_LEN   32
+#define SECRET_MAX   256
 
 /* ---- a set of int64 ids (open addressing, tombstones) ---- */
 
@@ -111,8 +112,9 @@ static void idset_del(idset *s, int64_t id)
 typedef struct pl_campaign {
     int64_t id;
     int refs;
-    int running; /* in the scheduler's running set */
-    int broken;  /* template or From unusable: its recipients fail */
+    int running;   /* in the scheduler's running set */
+    int cancelled; /* deferrals coming back are recorded as cancelled */
+    int broken;    /* template or From unusable: its recipients fail */
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
     size_t pending;  /* claimed, outcome not yet recorded */
@@ -146,7 +148,8 @@ struct edm_pipeline {
     int stopping;
     void (*stop_cb)(void *);
     void *stop_arg;
-    unsigned char secret[SECRET_LEN];
+    unsigned char secret[SECRET_MAX];
+    size_t secret_len;
     edm_window sent_minute;
 };
 
@@ -271,7 +274,7 @@ static pl_campaign *campaign_load(edm_pipeline *p, int64_t id)
         .keys = c->keys,
         .nkeys = c->nkeys,
         .secret = p->secret,
-        .secret_len = SECRET_LEN,
+        .secret_len = p->secret_len,
         .strict = 1,
     };
     json_decref(cj);
@@ -499,6 +502,10 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
     } else {
         edm_result r;
         outcome_to_result(p, m->delivery_id, m->attempts, m->queued_at, m->message_id, o, &r);
+        if (c->cancelled && r.status == EDM_DSTATE_DEFERRED) {
+            r.status = EDM_DSTATE_CANCELLED;
+            r.next_attempt_at = 0;
+        }
         if (o->attempted) {
             uint64_t now = edm_time_mono_ms();
             edm_window_add(&c->sent_minute, now, 1);
@@ -741,8 +748,10 @@ static void hook_cancelled(void *ctx, int64_t campaign_id)
 {
     edm_pipeline *p = ctx;
     pl_campaign *c = campaign_find(p, campaign_id);
-    if (c)
+    if (c) {
         c->running = 0;
+        c->cancelled = 1;
+    }
     edm_relay_drop_campaign(p->o.relay, campaign_id);
 }
 
@@ -766,10 +775,21 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
         p->o.max_pending = 4000;
     if (p->o.claim_batch == 0)
         p->o.claim_batch = 500;
-    int rc = o->st->ops->setting_get_or_create(o->st, "secret", p->secret, SECRET_LEN);
-    if (rc != 0) {
-        edm_free(p);
-        return rc;
+    const char *env =
+        o->cfg->unsubscribe.secret_env ? getenv(o->cfg->unsubscribe.secret_env) : NULL;
+    if (env && strlen(env) >= 16) {
+        p->secret_len = strlen(env) < SECRET_MAX ? strlen(env) : SECRET_MAX;
+        memcpy(p->secret, env, p->secret_len);
+    } else {
+        int rc = o->st->ops->setting_get_or_create(o->st, "secret", p->secret, SECRET_LEN);
+        if (rc != 0) {
+            edm_free(p);
+            return rc;
+        }
+        p->secret_len = SECRET_LEN;
+        if (env)
+            edm_log(EDM_LOG_WARN, "pipeline", "event=secret_too_short env=%s min=16",
+                    o->cfg->unsubscribe.secret_env);
     }
     edm_window_init(&p->sent_minute, 60000);
     uv_timer_init(o->loop, &p->flush_timer);
@@ -808,6 +828,16 @@ void edm_pipeline_free(edm_pipeline *p)
         edm_free(p->results[i].strs);
     p->nresults = 0;
     uv_close((uv_handle_t *)&p->flush_timer, on_timer_closed);
+}
+
+const unsigned char *edm_pipeline_secret(const edm_pipeline *p)
+{
+    return p->secret;
+}
+
+size_t edm_pipeline_secret_len(const edm_pipeline *p)
+{
+    return p->secret_len;
 }
 
 size_t edm_pipeline_pending(const edm_pipeline *p)

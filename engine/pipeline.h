@@ -48,6 +48,12 @@ int edm_pipeline_flush(edm_pipeline *p);
 void edm_pipeline_stop(edm_pipeline *p, void (*cb)(void *arg), void *arg);
 void edm_pipeline_free(edm_pipeline *p);
 
+/* The HMAC secret of VERP and unsubscribe tokens: the value of the
+ * environment variable cfg->unsubscribe.secret_env when set (at least 16
+ * bytes), else a random one kept in the store. */
+const unsigned char *edm_pipeline_secret(const edm_pipeline *p);
+size_t edm_pipeline_secret_len(const edm_pipeline *p);
+
 /* Live figures: messages claimed and not yet recorded, sent in the last
  * minute (all campaigns), per campaign sent in the last minute. */
 size_t edm_pipeline_pending(const edm_pipeline *p);

@@ -220,7 +220,7 @@ static const smtp_message *next_msg(smtp_session *s, void *arg)
         wake_later(r, st, wait);
         return NULL;
     }
-    if (rs->ip && !edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
+    if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
     edm_outmsg *m = st->head;
     st->head = m->next;
@@ -241,8 +241,7 @@ static const smtp_message *next_msg(smtp_session *s, void *arg)
                             .len = m->data.len,
                             .flags = m->smtp_flags,
                             .user = sn};
-    if (rs->ip)
-        edm_pool_ip_sent(r->o.pools, rs->ip, now, edm_time_now());
+    edm_pool_ip_sent(r->o.pools, rs->ip, now, edm_time_now());
     return &sn->sm;
 }
 
@@ -313,12 +312,9 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
     site *st = rs->site;
     EDM_ASSERT(rs->inflight == 0);
     st->sessions--;
-    if (rs->ip)
-        rs->ip->connections--;
+    rs->ip->connections--;
     unlink_session(r, rs);
-    unsigned delivered = smtp_session_count(s);
-    smtp_session_free(s);
-    edm_free(rs);
+    /* fail points into the session: use it before the session is freed. */
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
         /* The destination could not be used: defer what waits for it, so
          * it is retried on the schedule instead of in a tight loop. */
@@ -331,10 +327,13 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
                          .mx_host = fail->mx_host,
                          .mx_ip = fail->mx_ip,
                          .source_ip = fail->source_ip};
-        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=\"%s\"",
-                st->domain, delivered, fail->text ? fail->text : "");
+        char q[200];
+        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
+                st->domain, smtp_session_count(s), edm_log_quote(q, sizeof q, fail->text));
         site_flush_queue(r, st, &o);
     }
+    smtp_session_free(s);
+    edm_free(rs);
     maybe_stopped(r);
     if (!r->stopping)
         drain(r, st);
@@ -363,7 +362,7 @@ static int open_session(edm_relay *r, site *st)
     rsess *rs = edm_xcalloc(1, sizeof *rs);
     rs->r = r;
     rs->site = st;
-    rs->ip = ip->addr ? ip : NULL;
+    rs->ip = ip;
     const struct edm_config_route *rt = st->route;
     smtp_options so = {
         .helo = ip->helo ? ip->helo : cfg->smtp.helo,
@@ -399,13 +398,11 @@ static int open_session(edm_relay *r, site *st)
     rs->next = r->sessions;
     r->sessions = rs;
     st->sessions++;
-    if (rs->ip)
-        rs->ip->connections++;
+    rs->ip->connections++;
     if (smtp_session_start(rs->s) != 0) {
         /* closed() is not called for a session that never started. */
         st->sessions--;
-        if (rs->ip)
-            rs->ip->connections--;
+        rs->ip->connections--;
         unlink_session(r, rs);
         smtp_session_free(rs->s);
         edm_free(rs);

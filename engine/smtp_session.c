@@ -2,9 +2,9 @@
  * engine/smtp_session.c: the ESMTP client state machine (see
  * smtp_session.h).
  *
- * One enum of states; enter_state() logs "old -> new", arms the state's
+ * One enum of states; smtp_session_enter() logs "old -> new", arms the state's
  * timeout and sends the state's command unless PIPELINING already sent it;
- * on_reply() switches on the state (the receive cursor); on_io() switches
+ * on_reply() switches on the state (the receive cursor); smtp_session_on_io() switches
  * on the I/O layer's events. With PIPELINING the send cursor runs ahead:
  * MAIL, every RCPT and DATA leave in one write, and after a message's
  * final "." the next message's MAIL/RCPT/DATA go in the same write
@@ -22,11 +22,13 @@
  */
 #include "engine/smtp_session.h"
 #include "engine/alloc.h"
+#include "engine/base64.h"
 #include "engine/buf.h"
 #include "engine/err.h"
 #include "engine/io.h"
 #include "engine/log.h"
 #include "engine/smtp_reply.h"
+#include "engine/smtp_session_int.h"
 #include "engine/timeutil.h"
 
 #include <ctype.h>
@@ -35,29 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum smtp_state {
-    SMTP_S_INIT,
-    SMTP_S_CONNECT,
-    SMTP_S_GREETING,
-    SMTP_S_EHLO,
-    SMTP_S_HELO,
-    SMTP_S_STARTTLS,
-    SMTP_S_TLS,
-    SMTP_S_AUTH,
-    SMTP_S_AUTH_USER,
-    SMTP_S_AUTH_PASS,
-    SMTP_S_READY,
-    SMTP_S_MAIL,
-    SMTP_S_RCPT,
-    SMTP_S_DATA,
-    SMTP_S_BODY,
-    SMTP_S_DOT,
-    SMTP_S_RSET,
-    SMTP_S_QUIT,
-    SMTP_S_CLOSING,
-    SMTP_S_DONE
-};
 
 enum tmo { T_NONE, T_CONNECT, T_GREETING, T_MAIL, T_RCPT, T_DATA, T_DATA_BLOCK, T_DATA_END };
 
@@ -94,84 +73,11 @@ static const struct {
     [SMTP_S_DONE] = {"DONE", "after the end", T_NONE, CLASSIFY_AT_MAIL},
 };
 
-static const char *smtp_state_name(enum smtp_state st)
+const char *smtp_session_state_name(enum smtp_state st)
 {
     EDM_ASSERT((unsigned)st < sizeof states / sizeof states[0]);
     return states[st].name;
 }
-
-#define CAP_PIPELINING 0x01u
-#define CAP_STARTTLS   0x02u
-#define CAP_SIZE       0x04u
-#define CAP_8BITMIME   0x08u
-#define CAP_SMTPUTF8   0x10u
-#define CAP_ENHANCED   0x20u
-#define CAP_CHUNKING   0x40u
-#define CAP_AUTH_PLAIN 0x80u
-#define CAP_AUTH_LOGIN 0x100u
-
-/* Body bytes staged per write while the previous write drains. */
-#define BODY_SLICE (64u * 1024u)
-
-struct rcpt_state {
-    int final;    /* result decided */
-    int accepted; /* 2xx to RCPT TO, waiting for the end of DATA */
-    smtp_rcpt_result r;
-    char *text;
-    char queue_id[72];
-};
-
-struct slot {
-    const smtp_message *m;
-    size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
-    struct rcpt_state *rs;
-    size_t rcpt_sent, rcpt_recv, accepted;
-    int mail_sent, data_sent, mail_failed, discard;
-    size_t body_off;
-    int body_bol, body_done;
-    uint64_t t0;
-    /* the message-level outcome */
-    int code;
-    char enhanced[16];
-    char *text;
-    classify_result cls;
-};
-
-struct smtp_session {
-    uv_loop_t *loop;
-    smtp_options o;
-    smtp_target *targets;
-    edm_buf strings; /* copies of every option string, NUL-separated */
-    smtp_callbacks cb;
-    void *arg;
-    io_conn *io;
-    enum smtp_state state;
-    size_t target_i;
-    smtp_reply reply;
-    unsigned caps;
-    unsigned long size_max;
-    int tls_done, tls_skip;
-    struct slot slot[2];
-    int cur;
-    unsigned count;     /* messages reported */
-    unsigned conn_msgs; /* messages begun on this connection */
-    int no_more;
-    int started, in_handler, abort_req;
-    int retry;  /* after the close, connect to the next target */
-    int failed; /* fail_* below describe why the session ended */
-    classify_result fail_cls;
-    int fail_code;
-    char fail_enhanced[16];
-    char fail_text[600];
-    char mx_host[256], mx_ip[64], source_ip[64];
-    char tls_protocol[16], tls_cipher[64];
-    edm_buf stage; /* commands and body slices gathered for one write */
-};
-
-static void enter_state(smtp_session *s, enum smtp_state st);
-static void fail_now(smtp_session *s, classify_result cls, int code, const char *enh,
-                     const char *text, int next_target);
-static void finish_session(smtp_session *s);
 
 /* ---- invariants ---------------------------------------------------- */
 
@@ -201,7 +107,7 @@ static void check_invariants(const smtp_session *s)
         EDM_ASSERT(c->body_done || c->discard);
     /* Only PIPELINING lets a second message be sent ahead. */
     if (s->slot[!s->cur].m && s->slot[!s->cur].mail_sent)
-        EDM_ASSERT(s->caps & CAP_PIPELINING);
+        EDM_ASSERT(s->caps & SMTP_CAP_PIPELINING);
     if (s->state >= SMTP_S_GREETING && s->state <= SMTP_S_QUIT)
         EDM_ASSERT(s->io != NULL);
 #else
@@ -239,8 +145,7 @@ static const char *keep_str(smtp_session *s, const char *p, size_t *off)
     return p;
 }
 
-static void stage(smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void stage(smtp_session *s, const char *fmt, ...)
+void smtp_session_stage(smtp_session *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -259,8 +164,8 @@ static int send_staged(smtp_session *s)
     if (rc == 0)
         rc = io_flush(s->io);
     if (rc != 0) {
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "",
-                 s->io->errmsg[0] ? s->io->errmsg : edm_strerror(rc), 0);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "",
+                       s->io->errmsg[0] ? s->io->errmsg : edm_strerror(rc), 0);
         return -1;
     }
     return 0;
@@ -268,262 +173,20 @@ static int send_staged(smtp_session *s)
 
 static void base64(edm_buf *out, const void *p, size_t n)
 {
-    if (edm_buf_reserve(out, 4 * ((n + 2) / 3) + 1) != 0)
+    if (edm_base64_encode(out, p, n, 0) != 0)
         EDM_PANIC("out of memory");
-    int w = EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)n);
-    out->len += (size_t)w;
-}
-
-/* ---- message slots and results ------------------------------------- */
-
-static void slot_clear(struct slot *sl)
-{
-    if (sl->rs) {
-        for (size_t i = 0; i < sl->nrcpts; i++)
-            edm_free(sl->rs[i].text);
-        edm_free(sl->rs);
-    }
-    edm_free(sl->text);
-    memset(sl, 0, sizeof *sl);
-}
-
-static void slot_take(struct slot *sl, const smtp_message *m)
-{
-    memset(sl, 0, sizeof *sl);
-    sl->m = m;
-    sl->nrcpts = m->nrcpts;
-    sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
-    sl->body_bol = 1;
-    sl->t0 = edm_time_mono_ms();
-}
-
-static void set_outcome(struct slot *sl, classify_result cls, int code, const char *enh,
-                        const char *text)
-{
-    sl->cls = cls;
-    sl->code = code;
-    snprintf(sl->enhanced, sizeof sl->enhanced, "%s", enh ? enh : "");
-    edm_free(sl->text);
-    sl->text = edm_xstrdup(text ? text : "");
-}
-
-static void rcpt_set(struct rcpt_state *rs, classify_result cls, int code, const char *enh,
-                     const char *text)
-{
-    rs->final = 1;
-    rs->r.status = cls.status;
-    rs->r.category = cls.category;
-    rs->r.code = code;
-    snprintf(rs->r.enhanced, sizeof rs->r.enhanced, "%s", enh ? enh : "");
-    edm_free(rs->text);
-    rs->text = edm_xstrdup(text ? text : "");
-}
-
-/* Reports a message (every recipient must have a result) and frees the slot. */
-static void report(smtp_session *s, struct slot *sl)
-{
-    const smtp_message *m = sl->m;
-    smtp_rcpt_result *rr = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *rr);
-    for (size_t i = 0; i < m->nrcpts; i++) {
-        EDM_ASSERT(sl->rs[i].final);
-        rr[i] = sl->rs[i].r;
-        rr[i].text = sl->rs[i].text;
-        rr[i].remote_queue_id = sl->rs[i].queue_id;
-    }
-    smtp_result r = {0};
-    r.msg = m;
-    r.rcpts = rr;
-    r.status = sl->cls.status;
-    r.category = sl->cls.category;
-    r.code = sl->code;
-    memcpy(r.enhanced, sl->enhanced, sizeof r.enhanced);
-    r.text = sl->text ? sl->text : "";
-    r.mx_host = s->mx_host;
-    r.mx_ip = s->mx_ip;
-    r.source_ip = s->source_ip;
-    r.tls_protocol = s->tls_protocol;
-    r.tls_cipher = s->tls_cipher;
-    r.duration_ms = edm_time_mono_ms() - sl->t0;
-    char q[200];
-    edm_log(EDM_LOG_INFO, "smtp",
-            "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
-            "category=%s ms=%llu text=%s",
-            s->o.id, s->mx_host, s->mx_ip, s->source_ip,
-            s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
-            classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
-            r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
-            (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
-    s->count++;
-    /* Empty the slot before the callback (which may abort the session, or
-     * look for work), and free its data after it. */
-    struct slot gone = *sl;
-    memset(sl, 0, sizeof *sl);
-    s->cb.done(s, &r, s->arg);
-    slot_clear(&gone);
-    edm_free(rr);
 }
 
 /* Failure text: "mx.test[1.2.3.4]: lost connection while sending RCPT TO: why". */
-__attribute__((noinline)) static void describe(smtp_session *s, char *out, size_t n,
-                                               const char *what, const char *why)
+__attribute__((noinline)) void smtp_session_describe(smtp_session *s, char *out, size_t n,
+                                                     const char *what, const char *why)
 {
     snprintf(out, n, "%s[%s]: %s %s%s%s", s->mx_host[0] ? s->mx_host : "?",
              s->mx_ip[0] ? s->mx_ip : "?", what, states[s->state].phrase, why && *why ? ": " : "",
              why ? why : "");
 }
 
-/* Gives every recipient without a result the session's failure. */
-static void defer_slot(smtp_session *s, struct slot *sl)
-{
-    for (size_t i = 0; i < sl->m->nrcpts; i++)
-        if (!sl->rs[i].final)
-            rcpt_set(&sl->rs[i], s->fail_cls, s->fail_code, s->fail_enhanced, s->fail_text);
-    set_outcome(sl, s->fail_cls, s->fail_code, s->fail_enhanced, s->fail_text);
-    report(s, sl);
-}
-
-/* ---- connection management ----------------------------------------- */
-
-static void on_io(io_conn *io, enum io_event ev, void *arg);
-
-static void connect_target(smtp_session *s)
-{
-    for (;;) {
-        if (s->target_i >= s->o.ntargets) {
-            finish_session(s);
-            return;
-        }
-        const smtp_target *t = &s->targets[s->target_i];
-        snprintf(s->mx_host, sizeof s->mx_host, "%s", t->host ? t->host : t->ip);
-        snprintf(s->mx_ip, sizeof s->mx_ip, "%s", t->ip);
-        s->caps = 0;
-        s->size_max = 0;
-        s->tls_done = 0;
-        s->tls_protocol[0] = s->tls_cipher[0] = '\0';
-        s->conn_msgs = 0;
-        s->failed = 0;
-        s->io = edm_xmalloc(sizeof *s->io);
-        io_init(s->io, s->loop, on_io, s);
-        s->state = SMTP_S_INIT;
-        int rc = io_connect(s->io, s->o.source_ip, t->ip, s->o.port ? s->o.port : 25);
-        if (rc == 0) {
-            enter_state(s, SMTP_S_CONNECT);
-            return;
-        }
-        /* Could not even start: close this io, then go on to the next target. */
-        char why[200];
-        describe(s, why, sizeof why, "cannot connect", s->io->errmsg);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 1);
-        return;
-    }
-}
-
-/* Called once the last io has closed and nothing is left to try. */
-static void finish_session(smtp_session *s)
-{
-    s->state = SMTP_S_DONE;
-    if (!s->failed && s->slot[0].m == NULL && s->slot[1].m == NULL) {
-        s->cb.closed(s, NULL, s->arg);
-        return;
-    }
-    if (!s->failed) {
-        s->fail_cls = classify_failure(CLASSIFY_FAIL_NETWORK);
-        snprintf(s->fail_text, sizeof s->fail_text, "no usable mail exchanger");
-        s->failed = 1;
-    }
-    for (int k = 0; k < 2; k++) {
-        struct slot *sl = &s->slot[(s->cur + k) % 2];
-        if (sl->m)
-            defer_slot(s, sl);
-    }
-    smtp_result f = {0};
-    f.status = s->fail_cls.status;
-    f.category = s->fail_cls.category;
-    f.code = s->fail_code;
-    memcpy(f.enhanced, s->fail_enhanced, sizeof f.enhanced);
-    f.text = s->fail_text;
-    f.mx_host = s->mx_host;
-    f.mx_ip = s->mx_ip;
-    f.source_ip = s->source_ip;
-    f.tls_protocol = s->tls_protocol;
-    f.tls_cipher = s->tls_cipher;
-    s->cb.closed(s, &f, s->arg);
-}
-
-/* Ends this connection because of a failure. Before any message
- * transaction on this connection, next_target lets the next target (or,
- * with tls_skip set, the same one in plaintext) have a try; otherwise the
- * messages in flight are deferred (or bounced, per cls) now. */
-static void fail_now(smtp_session *s, classify_result cls, int code, const char *enh,
-                     const char *text, int next_target)
-{
-    if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DONE)
-        return;
-    s->failed = 1;
-    s->fail_cls = cls;
-    s->fail_code = code;
-    snprintf(s->fail_enhanced, sizeof s->fail_enhanced, "%s", enh ? enh : "");
-    snprintf(s->fail_text, sizeof s->fail_text, "%s", text);
-    edm_log(EDM_LOG_WARN, "smtp", "session=%u mx=%s ip=%s state=%s failure=%s code=%d", s->o.id,
-            s->mx_host, s->mx_ip, smtp_state_name(s->state), classify_category_name(cls.category),
-            code);
-    int begun = s->conn_msgs > 0;
-    for (int k = 0; k < 2; k++) {
-        struct slot *sl = &s->slot[(s->cur + k) % 2];
-        if (sl->m && sl->mail_sent)
-            begun = 1;
-    }
-    s->retry = next_target && !begun && !s->abort_req;
-    if (begun) {
-        for (int k = 0; k < 2; k++) {
-            struct slot *sl = &s->slot[(s->cur + k) % 2];
-            if (sl->m && sl->mail_sent)
-                defer_slot(s, sl);
-        }
-    }
-    enter_state(s, SMTP_S_CLOSING);
-}
-
-static void on_closed(smtp_session *s)
-{
-    edm_free(s->io);
-    s->io = NULL;
-    if (s->retry && !s->abort_req) {
-        s->retry = 0;
-        if (s->tls_skip == 1)
-            s->tls_skip = 2; /* same target, plaintext this time */
-        else {
-            s->tls_skip = 0;
-            s->target_i++;
-        }
-        connect_target(s);
-        return;
-    }
-    finish_session(s);
-}
-
 /* ---- sending ------------------------------------------------------- */
-
-static int needs_refusal(smtp_session *s, struct slot *sl)
-{
-    const smtp_message *m = sl->m;
-    char text[400];
-    if ((s->caps & CAP_SIZE) && s->size_max && m->len > s->size_max) {
-        snprintf(text, sizeof text, "message size %zu exceeds the limit %lu of %s", m->len,
-                 s->size_max, s->mx_host);
-        set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.3.4", text);
-    } else if ((m->flags & SMTP_MSG_SMTPUTF8) && !(s->caps & CAP_SMTPUTF8)) {
-        snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
-        set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
-    } else if (m->nrcpts == 0) {
-        set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.1.3", "no recipients");
-    } else {
-        return 0;
-    }
-    for (size_t i = 0; i < m->nrcpts; i++)
-        rcpt_set(&sl->rs[i], sl->cls, 0, sl->enhanced, sl->text);
-    return 1;
-}
 
 /* Takes the next message into a free slot: NULL when none is due. */
 static struct slot *take_next(smtp_session *s, struct slot *sl)
@@ -536,72 +199,12 @@ static struct slot *take_next(smtp_session *s, struct slot *sl)
             s->no_more = 1;
             return NULL;
         }
-        slot_take(sl, m);
-        if (s->state >= SMTP_S_READY && needs_refusal(s, sl)) {
-            report(s, sl);
+        smtp_msg_take(sl, m);
+        if (s->state >= SMTP_S_READY && smtp_msg_refusal(s, sl)) {
+            smtp_msg_report(s, sl);
             continue;
         }
         return sl;
-    }
-}
-
-static void stage_transaction(smtp_session *s, struct slot *sl)
-{
-    const smtp_message *m = sl->m;
-    stage(s, "MAIL FROM:<%s>", m->sender ? m->sender : "");
-    if (s->caps & CAP_SIZE)
-        stage(s, " SIZE=%zu", m->len);
-    if ((m->flags & SMTP_MSG_8BITMIME) && (s->caps & CAP_8BITMIME))
-        stage(s, " BODY=8BITMIME");
-    if ((m->flags & SMTP_MSG_SMTPUTF8) && (s->caps & CAP_SMTPUTF8))
-        stage(s, " SMTPUTF8");
-    stage(s, "\r\n");
-    sl->mail_sent = 1;
-    s->conn_msgs++;
-    if (!(s->caps & CAP_PIPELINING))
-        return;
-    for (; sl->rcpt_sent < m->nrcpts; sl->rcpt_sent++)
-        stage(s, "RCPT TO:<%s>\r\n", m->rcpts[sl->rcpt_sent]);
-    stage(s, "DATA\r\n");
-    sl->data_sent = 1;
-}
-
-/* Stages up to BODY_SLICE bytes of dot-stuffed content (bare LF becomes
- * CRLF); at the end, the final "." line. */
-static void stage_body(smtp_session *s, struct slot *sl)
-{
-    const smtp_message *m = sl->m;
-    const char *p = m->data + sl->body_off, *end = m->data + m->len;
-    const char *stop = (size_t)(end - p) > BODY_SLICE ? p + BODY_SLICE : end;
-    if (edm_buf_reserve(&s->stage, (size_t)(stop - p) + (size_t)(stop - p) / 8 + 16) != 0)
-        EDM_PANIC("out of memory");
-    while (p < stop) {
-        if (sl->body_bol && *p == '.' && edm_buf_append_char(&s->stage, '.') != 0)
-            EDM_PANIC("out of memory");
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL) {
-            edm_buf_append(&s->stage, p, (size_t)(end - p));
-            sl->body_bol = 0;
-            p = end;
-            break;
-        }
-        if (nl > p && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else if (nl > m->data && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else {
-            edm_buf_append(&s->stage, p, (size_t)(nl - p));
-            edm_buf_append(&s->stage, "\r\n", 2);
-        }
-        sl->body_bol = 1;
-        p = nl + 1;
-    }
-    sl->body_off = (size_t)(p - m->data);
-    if (p == end) {
-        if (!sl->body_bol)
-            stage(s, "\r\n");
-        stage(s, ".\r\n");
-        sl->body_done = 1;
     }
 }
 
@@ -609,36 +212,36 @@ static void stage_body(smtp_session *s, struct slot *sl)
 
 static void send_ehlo(smtp_session *s, const char *verb)
 {
-    stage(s, "%s %s\r\n", verb, s->o.helo && *s->o.helo ? s->o.helo : "localhost");
+    smtp_session_stage(s, "%s %s\r\n", verb, s->o.helo && *s->o.helo ? s->o.helo : "localhost");
     send_staged(s);
 }
 
 static void send_auth(smtp_session *s)
 {
-    if (s->caps & CAP_AUTH_PLAIN) {
+    if (s->caps & SMTP_CAP_AUTH_PLAIN) {
         edm_buf raw = EDM_BUF_INIT;
         edm_buf_append_char(&raw, '\0');
         edm_buf_append_str(&raw, s->o.auth_user);
         edm_buf_append_char(&raw, '\0');
         edm_buf_append_str(&raw, s->o.auth_pass);
-        stage(s, "AUTH PLAIN ");
+        smtp_session_stage(s, "AUTH PLAIN ");
         base64(&s->stage, raw.data, raw.len);
-        stage(s, "\r\n");
+        smtp_session_stage(s, "\r\n");
         OPENSSL_cleanse(raw.data, raw.len);
         edm_buf_free(&raw);
     } else {
-        stage(s, "AUTH LOGIN\r\n");
+        smtp_session_stage(s, "AUTH LOGIN\r\n");
     }
     send_staged(s);
 }
 
-static void enter_state(smtp_session *s, enum smtp_state st)
+void smtp_session_enter(smtp_session *s, enum smtp_state st)
 {
     enum smtp_state old = s->state;
     s->state = st;
     if (old != st)
-        EDM_DEBUG("smtp", "session=%u mx=%s state=%s->%s", s->o.id, s->mx_ip, smtp_state_name(old),
-                  smtp_state_name(st));
+        EDM_DEBUG("smtp", "session=%u mx=%s state=%s->%s", s->o.id, s->mx_ip,
+                  smtp_session_state_name(old), smtp_session_state_name(st));
     if (s->io && st != SMTP_S_CLOSING)
         io_set_timeout(s->io, timeout_ms(s, states[st].tmo));
     struct slot *c = &s->slot[s->cur];
@@ -651,60 +254,60 @@ static void enter_state(smtp_session *s, enum smtp_state st)
     case SMTP_S_EHLO: send_ehlo(s, "EHLO"); break;
     case SMTP_S_HELO: send_ehlo(s, "HELO"); break;
     case SMTP_S_STARTTLS:
-        stage(s, "STARTTLS\r\n");
+        smtp_session_stage(s, "STARTTLS\r\n");
         send_staged(s);
         break;
     case SMTP_S_AUTH: send_auth(s); break;
     case SMTP_S_READY:
         io_set_timeout(s->io, 0);
         if (c->m == NULL && take_next(s, c) == NULL) {
-            enter_state(s, SMTP_S_QUIT);
+            smtp_session_enter(s, SMTP_S_QUIT);
             break;
         }
-        if (needs_refusal(s, c)) { /* the first message, taken before EHLO */
-            report(s, c);
-            enter_state(s, SMTP_S_READY);
+        if (smtp_msg_refusal(s, c)) { /* the first message, taken before EHLO */
+            smtp_msg_report(s, c);
+            smtp_session_enter(s, SMTP_S_READY);
             break;
         }
-        enter_state(s, SMTP_S_MAIL);
+        smtp_session_enter(s, SMTP_S_MAIL);
         break;
     case SMTP_S_MAIL:
         if (!c->mail_sent) {
-            stage_transaction(s, c);
+            smtp_msg_stage_transaction(s, c);
             send_staged(s);
         }
         break;
     case SMTP_S_RCPT:
         if (c->rcpt_sent == c->rcpt_recv) {
-            stage(s, "RCPT TO:<%s>\r\n", c->m->rcpts[c->rcpt_sent++]);
+            smtp_session_stage(s, "RCPT TO:<%s>\r\n", c->m->rcpts[c->rcpt_sent++]);
             send_staged(s);
         }
         break;
     case SMTP_S_DATA:
         if (!c->data_sent) {
             c->data_sent = 1;
-            stage(s, "DATA\r\n");
+            smtp_session_stage(s, "DATA\r\n");
             send_staged(s);
         }
         break;
     case SMTP_S_BODY:
-        stage_body(s, c);
-        if (c->body_done && (s->caps & CAP_PIPELINING)) {
+        smtp_msg_stage_body(s, c);
+        if (c->body_done && (s->caps & SMTP_CAP_PIPELINING)) {
             /* RFC 2920: the next MAIL/RCPT/DATA may follow the final ".". */
             struct slot *o = &s->slot[!s->cur];
             EDM_ASSERT(o->m == NULL);
             if (take_next(s, o) != NULL)
-                stage_transaction(s, o);
+                smtp_msg_stage_transaction(s, o);
         }
         send_staged(s);
         break;
     case SMTP_S_DOT: break;
     case SMTP_S_RSET:
-        stage(s, "RSET\r\n");
+        smtp_session_stage(s, "RSET\r\n");
         send_staged(s);
         break;
     case SMTP_S_QUIT:
-        stage(s, "QUIT\r\n");
+        smtp_session_stage(s, "QUIT\r\n");
         send_staged(s);
         break;
     case SMTP_S_CLOSING:
@@ -713,62 +316,7 @@ static void enter_state(smtp_session *s, enum smtp_state st)
         break;
     case SMTP_S_INIT:
     case SMTP_S_DONE:
-    default: EDM_PANIC("enter_state: bad state %d", (int)st);
-    }
-}
-
-static void parse_ehlo(smtp_session *s)
-{
-    s->caps = 0;
-    s->size_max = 0;
-    const char *p = edm_buf_cstr(&s->reply.text);
-    const char *nl = strchr(p, '\n'); /* the first line is the server's name */
-    while (nl) {
-        p = nl + 1;
-        nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char kw[64];
-        size_t k = 0;
-        while (k < n && k < sizeof kw - 1 && p[k] != ' ' && p[k] != '=') {
-            kw[k] = (char)toupper((unsigned char)p[k]);
-            k++;
-        }
-        kw[k] = '\0';
-        const char *args = p + k;
-        size_t an = n - k;
-        if (strcmp(kw, "PIPELINING") == 0)
-            s->caps |= CAP_PIPELINING;
-        else if (strcmp(kw, "STARTTLS") == 0)
-            s->caps |= CAP_STARTTLS;
-        else if (strcmp(kw, "8BITMIME") == 0)
-            s->caps |= CAP_8BITMIME;
-        else if (strcmp(kw, "SMTPUTF8") == 0)
-            s->caps |= CAP_SMTPUTF8;
-        else if (strcmp(kw, "ENHANCEDSTATUSCODES") == 0)
-            s->caps |= CAP_ENHANCED;
-        else if (strcmp(kw, "CHUNKING") == 0)
-            s->caps |= CAP_CHUNKING;
-        else if (strcmp(kw, "SIZE") == 0) {
-            s->caps |= CAP_SIZE;
-            s->size_max = an > 1 ? strtoul(args + 1, NULL, 10) : 0;
-        } else if (strcmp(kw, "AUTH") == 0) {
-            char mech[32];
-            size_t i = 0;
-            while (i < an) {
-                while (i < an && (args[i] == ' ' || args[i] == '='))
-                    i++;
-                size_t j = 0;
-                while (i < an && args[i] != ' ' && j < sizeof mech - 1)
-                    mech[j++] = (char)toupper((unsigned char)args[i++]);
-                mech[j] = '\0';
-                if (strcmp(mech, "PLAIN") == 0)
-                    s->caps |= CAP_AUTH_PLAIN;
-                else if (strcmp(mech, "LOGIN") == 0)
-                    s->caps |= CAP_AUTH_LOGIN;
-                while (i < an && args[i] != ' ')
-                    i++;
-            }
-        }
+    default: EDM_PANIC("smtp_session_enter: bad state %d", (int)st);
     }
 }
 
@@ -776,30 +324,31 @@ static void parse_ehlo(smtp_session *s)
 static void after_hello(smtp_session *s)
 {
     char why[300];
-    if (!s->tls_done && s->o.tls != SMTP_TLS_NONE && s->tls_skip != 2 && (s->caps & CAP_STARTTLS)) {
-        enter_state(s, SMTP_S_STARTTLS);
+    if (!s->tls_done && s->o.tls != SMTP_TLS_NONE && s->tls_skip != 2 &&
+        (s->caps & SMTP_CAP_STARTTLS)) {
+        smtp_session_enter(s, SMTP_S_STARTTLS);
         return;
     }
     if (!s->tls_done && s->o.tls == SMTP_TLS_REQUIRED) {
-        describe(s, why, sizeof why, "TLS is required but not offered", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why, "TLS is required but not offered", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
         return;
     }
     if (s->o.auth_user) {
         if (!s->tls_done) {
-            describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
             return;
         }
-        if (!(s->caps & (CAP_AUTH_PLAIN | CAP_AUTH_LOGIN))) {
-            describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+        if (!(s->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
+            smtp_session_describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
-        enter_state(s, SMTP_S_AUTH);
+        smtp_session_enter(s, SMTP_S_AUTH);
         return;
     }
-    enter_state(s, SMTP_S_READY);
+    smtp_session_enter(s, SMTP_S_READY);
 }
 
 /* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...). */
@@ -809,35 +358,27 @@ static void fail_reply(smtp_session *s, int next_target)
     char q[400];
     snprintf(q, sizeof q, "%d %s%s%s", s->reply.code, s->reply.enhanced,
              s->reply.enhanced[0] ? " " : "", edm_buf_cstr(&s->reply.text));
-    describe(s, why, sizeof why, "host refused", q);
+    smtp_session_describe(s, why, sizeof why, "host refused", q);
     const smtp_reply *r = &s->reply;
-    fail_now(s,
-             classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-             r->code, r->enhanced, why, next_target);
+    smtp_conn_fail(
+        s, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
+        r->code, r->enhanced, why, next_target);
 }
 
 static void reply_to_rcpt(smtp_session *s, struct rcpt_state *rs)
 {
     const smtp_reply *r = &s->reply;
-    rcpt_set(rs,
-             classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-             r->code, r->enhanced, edm_buf_cstr(&r->text));
+    smtp_msg_rcpt_set(
+        rs, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
+        r->code, r->enhanced, edm_buf_cstr(&r->text));
 }
 
 static void reply_to_slot(smtp_session *s, struct slot *sl)
 {
     const smtp_reply *r = &s->reply;
-    set_outcome(
+    smtp_msg_set_outcome(
         sl, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
         r->code, r->enhanced, edm_buf_cstr(&r->text));
-}
-
-/* No recipient was accepted: the message's outcome is the first one's. */
-static void outcome_from_rcpt(struct slot *c)
-{
-    const struct rcpt_state *r0 = &c->rs[0];
-    set_outcome(c, (classify_result){r0->r.status, r0->r.category}, r0->r.code, r0->r.enhanced,
-                r0->text);
 }
 
 /* The transaction of the current slot is over: report it, then RSET if the
@@ -845,19 +386,19 @@ static void outcome_from_rcpt(struct slot *c)
 static void end_transaction(smtp_session *s, int need_rset)
 {
     struct slot *c = &s->slot[s->cur];
-    report(s, c);
+    smtp_msg_report(s, c);
     if (s->state == SMTP_S_CLOSING)
         return;
     struct slot *o = &s->slot[!s->cur];
     if (o->m && o->mail_sent) {
         EDM_ASSERT(!need_rset);
         s->cur = !s->cur;
-        enter_state(s, SMTP_S_MAIL); /* already sent: wait for its reply */
+        smtp_session_enter(s, SMTP_S_MAIL); /* already sent: wait for its reply */
         return;
     }
     if (o->m) /* taken but not sent: make it current */
         s->cur = !s->cur;
-    enter_state(s, need_rset ? SMTP_S_RSET : SMTP_S_READY);
+    smtp_session_enter(s, need_rset ? SMTP_S_RSET : SMTP_S_READY);
 }
 
 static void on_reply(smtp_session *s)
@@ -868,16 +409,16 @@ static void on_reply(smtp_session *s)
     switch (s->state) {
     case SMTP_S_GREETING:
         if (ok)
-            enter_state(s, SMTP_S_EHLO);
+            smtp_session_enter(s, SMTP_S_EHLO);
         else
             fail_reply(s, 1);
         break;
     case SMTP_S_EHLO:
         if (ok) {
-            parse_ehlo(s);
+            s->caps = smtp_ehlo_parse(edm_buf_cstr(&s->reply.text), &s->size_max);
             after_hello(s);
         } else if (r->code >= 500 && !s->tls_done) {
-            enter_state(s, SMTP_S_HELO);
+            smtp_session_enter(s, SMTP_S_HELO);
         } else {
             fail_reply(s, 1);
         }
@@ -895,15 +436,16 @@ static void on_reply(smtp_session *s)
             int rc = io_start_tls(s->io, s->o.tls_ctx, 0, s->mx_host);
             if (rc != 0) {
                 char why[300];
-                describe(s, why, sizeof why,
-                         rc == EDM_EPROTO ? "data after STARTTLS reply" : "cannot start TLS", NULL);
-                fail_now(
+                smtp_session_describe(
+                    s, why, sizeof why,
+                    rc == EDM_EPROTO ? "data after STARTTLS reply" : "cannot start TLS", NULL);
+                smtp_conn_fail(
                     s,
                     classify_failure(rc == EDM_EPROTO ? CLASSIFY_FAIL_PROTOCOL : CLASSIFY_FAIL_TLS),
                     0, "", why, 1);
                 break;
             }
-            enter_state(s, SMTP_S_TLS);
+            smtp_session_enter(s, SMTP_S_TLS);
         } else if (s->o.tls == SMTP_TLS_REQUIRED) {
             fail_reply(s, 1);
         } else {
@@ -913,12 +455,12 @@ static void on_reply(smtp_session *s)
         break;
     case SMTP_S_AUTH:
         if (r->code == 235) {
-            enter_state(s, SMTP_S_READY);
-        } else if (r->code == 334 && !(s->caps & CAP_AUTH_PLAIN)) {
+            smtp_session_enter(s, SMTP_S_READY);
+        } else if (r->code == 334 && !(s->caps & SMTP_CAP_AUTH_PLAIN)) {
             base64(&s->stage, s->o.auth_user, strlen(s->o.auth_user));
-            stage(s, "\r\n");
+            smtp_session_stage(s, "\r\n");
             send_staged(s);
-            enter_state(s, SMTP_S_AUTH_USER);
+            smtp_session_enter(s, SMTP_S_AUTH_USER);
         } else {
             fail_reply(s, 1);
         }
@@ -926,17 +468,17 @@ static void on_reply(smtp_session *s)
     case SMTP_S_AUTH_USER:
         if (r->code == 334) {
             base64(&s->stage, s->o.auth_pass, strlen(s->o.auth_pass));
-            stage(s, "\r\n");
+            smtp_session_stage(s, "\r\n");
             send_staged(s);
             OPENSSL_cleanse(s->stage.data, s->stage.cap);
-            enter_state(s, SMTP_S_AUTH_PASS);
+            smtp_session_enter(s, SMTP_S_AUTH_PASS);
         } else {
             fail_reply(s, 1);
         }
         break;
     case SMTP_S_AUTH_PASS:
         if (r->code == 235)
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
         else
             fail_reply(s, 1);
         break;
@@ -946,12 +488,12 @@ static void on_reply(smtp_session *s)
             reply_to_slot(s, c);
             for (size_t i = 0; i < c->m->nrcpts; i++)
                 reply_to_rcpt(s, &c->rs[i]);
-            if (!(s->caps & CAP_PIPELINING)) {
+            if (!(s->caps & SMTP_CAP_PIPELINING)) {
                 end_transaction(s, 1);
                 break;
             }
         }
-        enter_state(s, SMTP_S_RCPT);
+        smtp_session_enter(s, SMTP_S_RCPT);
         break;
     case SMTP_S_RCPT: {
         struct rcpt_state *rs = &c->rs[c->rcpt_recv++];
@@ -964,13 +506,13 @@ static void on_reply(smtp_session *s)
             }
         }
         if (c->rcpt_recv < c->m->nrcpts) {
-            enter_state(s, SMTP_S_RCPT);
+            smtp_session_enter(s, SMTP_S_RCPT);
         } else if (c->data_sent) {
-            enter_state(s, SMTP_S_DATA);
+            smtp_session_enter(s, SMTP_S_DATA);
         } else if (c->accepted > 0) {
-            enter_state(s, SMTP_S_DATA);
+            smtp_session_enter(s, SMTP_S_DATA);
         } else {
-            outcome_from_rcpt(c);
+            smtp_msg_outcome_from_rcpt(c);
             end_transaction(s, 1);
         }
         break;
@@ -978,13 +520,13 @@ static void on_reply(smtp_session *s)
     case SMTP_S_DATA:
         if (r->code == 354) {
             if (c->accepted > 0 && !c->mail_failed) {
-                enter_state(s, SMTP_S_BODY);
+                smtp_session_enter(s, SMTP_S_BODY);
             } else {
                 /* Nothing to deliver but the server wants data: end it empty. */
                 c->discard = 1;
-                stage(s, ".\r\n");
+                smtp_session_stage(s, ".\r\n");
                 if (send_staged(s) == 0)
-                    enter_state(s, SMTP_S_DOT);
+                    smtp_session_enter(s, SMTP_S_DOT);
             }
             break;
         }
@@ -994,7 +536,7 @@ static void on_reply(smtp_session *s)
                 if (c->rs[i].accepted)
                     reply_to_rcpt(s, &c->rs[i]);
         } else if (!c->mail_failed) {
-            outcome_from_rcpt(c);
+            smtp_msg_outcome_from_rcpt(c);
         }
         end_transaction(s, 1);
         break;
@@ -1016,11 +558,11 @@ static void on_reply(smtp_session *s)
         break;
     case SMTP_S_RSET:
         if (ok)
-            enter_state(s, SMTP_S_READY);
+            smtp_session_enter(s, SMTP_S_READY);
         else
-            enter_state(s, SMTP_S_QUIT);
+            smtp_session_enter(s, SMTP_S_QUIT);
         break;
-    case SMTP_S_QUIT: enter_state(s, SMTP_S_CLOSING); break;
+    case SMTP_S_QUIT: smtp_session_enter(s, SMTP_S_CLOSING); break;
     case SMTP_S_INIT:
     case SMTP_S_CONNECT:
     case SMTP_S_TLS:
@@ -1028,7 +570,7 @@ static void on_reply(smtp_session *s)
     case SMTP_S_BODY:
     case SMTP_S_CLOSING:
     case SMTP_S_DONE:
-    default: EDM_PANIC("on_reply in state %s", smtp_state_name(s->state));
+    default: EDM_PANIC("on_reply in state %s", smtp_session_state_name(s->state));
     }
 }
 
@@ -1065,17 +607,17 @@ static void read_replies(smtp_session *s)
             return;
         if (n < 0) {
             char why[300];
-            describe(s, why, sizeof why, n == EDM_ETOOBIG ? "over-long reply" : "malformed reply",
-                     NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why,
+                                  n == EDM_ETOOBIG ? "over-long reply" : "malformed reply", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
         io_consume(s->io, (size_t)n);
         if (s->state == SMTP_S_STARTTLS && io_data(s->io, &len) && len > 0 &&
             s->reply.code == 220) {
             char why[300];
-            describe(s, why, sizeof why, "data after STARTTLS reply", NULL);
-            fail_now(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_session_describe(s, why, sizeof why, "data after STARTTLS reply", NULL);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
             return;
         }
         on_reply(s);
@@ -1089,55 +631,56 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
     switch (ev) {
     case IO_CONNECTED:
         snprintf(s->source_ip, sizeof s->source_ip, "%s", io->local_ip);
-        enter_state(s, SMTP_S_GREETING);
+        smtp_session_enter(s, SMTP_S_GREETING);
         break;
     case IO_TLS_READY:
         s->tls_done = 1;
         snprintf(s->tls_protocol, sizeof s->tls_protocol, "%s", io->tls.protocol);
         snprintf(s->tls_cipher, sizeof s->tls_cipher, "%s", io->tls.cipher);
-        enter_state(s, SMTP_S_EHLO);
+        smtp_session_enter(s, SMTP_S_EHLO);
         break;
     case IO_DATA_IN: read_replies(s); break;
     case IO_DRAINED:
         if (s->state == SMTP_S_BODY) {
             struct slot *c = &s->slot[s->cur];
             if (!c->body_done) {
-                enter_state(s, SMTP_S_BODY);
+                smtp_session_enter(s, SMTP_S_BODY);
             } else {
-                enter_state(s, SMTP_S_DOT);
+                smtp_session_enter(s, SMTP_S_DOT);
                 read_replies(s);
             }
         }
         break;
     case IO_TIMEOUT:
-        describe(s, why, sizeof why, "timed out", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why, "timed out", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
         break;
     case IO_ERROR:
         if (s->state == SMTP_S_QUIT) { /* the server closed first: fine */
-            enter_state(s, SMTP_S_CLOSING);
+            smtp_session_enter(s, SMTP_S_CLOSING);
             break;
         }
         if (s->state == SMTP_S_TLS) {
-            describe(s, why, sizeof why, "TLS failed", io->errmsg);
+            smtp_session_describe(s, why, sizeof why, "TLS failed", io->errmsg);
             if (s->o.tls == SMTP_TLS_OPPORTUNISTIC && s->tls_skip == 0)
                 s->tls_skip = 1; /* retry this host in plaintext */
-            fail_now(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
             break;
         }
-        describe(s, why, sizeof why,
-                 s->state == SMTP_S_CONNECT ? "cannot connect" : "lost connection", io->errmsg);
-        fail_now(s,
-                 classify_failure(io->err == EDM_ETOOBIG ? CLASSIFY_FAIL_PROTOCOL
-                                                         : CLASSIFY_FAIL_NETWORK),
-                 0, "", why, 1);
+        smtp_session_describe(s, why, sizeof why,
+                              s->state == SMTP_S_CONNECT ? "cannot connect" : "lost connection",
+                              io->errmsg);
+        smtp_conn_fail(s,
+                       classify_failure(io->err == EDM_ETOOBIG ? CLASSIFY_FAIL_PROTOCOL
+                                                               : CLASSIFY_FAIL_NETWORK),
+                       0, "", why, 1);
         break;
-    case IO_CLOSED: on_closed(s); return;
-    default: EDM_PANIC("on_io: bad event %d", (int)ev);
+    case IO_CLOSED: smtp_conn_on_closed(s); return;
+    default: EDM_PANIC("smtp_session_on_io: bad event %d", (int)ev);
     }
 }
 
-static void on_io(io_conn *io, enum io_event ev, void *arg)
+void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg)
 {
     smtp_session *s = arg;
     EDM_ASSERT(io == s->io);
@@ -1152,8 +695,8 @@ static void on_io(io_conn *io, enum io_event ev, void *arg)
     if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING &&
         s->state != SMTP_S_DONE) {
         char why[200];
-        describe(s, why, sizeof why, "delivery aborted", NULL);
-        fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
     }
 }
 
@@ -1212,12 +755,12 @@ int smtp_session_start(smtp_session *s)
     if (take_next(s, &s->slot[0]) == NULL) {
         /* Nothing to send: report closed() from the loop via a closed io. */
         s->io = edm_xmalloc(sizeof *s->io);
-        io_init(s->io, s->loop, on_io, s);
+        io_init(s->io, s->loop, smtp_session_on_io, s);
         s->state = SMTP_S_CLOSING;
         io_close(s->io);
         return 0;
     }
-    connect_target(s);
+    smtp_conn_connect(s);
     return 0;
 }
 
@@ -1229,9 +772,9 @@ void smtp_session_abort(smtp_session *s)
     if (s->in_handler)
         return;
     char why[200];
-    describe(s, why, sizeof why, "delivery aborted", NULL);
+    smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
     s->in_handler++;
-    fail_now(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+    smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
     s->in_handler--;
 }
 
@@ -1242,7 +785,7 @@ void smtp_session_free(smtp_session *s)
     EDM_ASSERT(s->io == NULL);
     for (int i = 0; i < 2; i++)
         if (s->slot[i].m)
-            slot_clear(&s->slot[i]);
+            smtp_msg_clear(&s->slot[i]);
     smtp_reply_free(&s->reply);
     if (s->o.auth_pass)
         OPENSSL_cleanse(s->strings.data, s->strings.len);

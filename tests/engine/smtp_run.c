@@ -25,7 +25,8 @@ void run_init(smtp_run *r)
 
 size_t run_add(smtp_run *r, const char *sender, const char *const *rcpts, const char *data)
 {
-    r->msgs = edm_xrealloc(r->msgs, (r->nmsgs + 1) * sizeof *r->msgs);
+    if ((r->nmsgs & (r->nmsgs - 1)) == 0) /* capacity: powers of two */
+        r->msgs = edm_xrealloc(r->msgs, (r->nmsgs ? 2 * r->nmsgs : 1) * sizeof *r->msgs);
     run_msg *m = &r->msgs[r->nmsgs];
     memset(m, 0, sizeof *m);
     size_t n = 0;
@@ -111,6 +112,10 @@ static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
         copy_str(r->fail_text, sizeof r->fail_text, fail->text);
     }
     CHECK(r->sessions_open > 0);
+    if (r->free_in_closed) {
+        smtp_session_free(s);
+        r->sessions[k] = NULL;
+    }
     if (--r->sessions_open == 0)
         for (size_t i = 0; i < r->nfakes; i++)
             smtp_fake_close(r->fakes[i]);

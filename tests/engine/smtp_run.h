@@ -51,6 +51,7 @@ typedef struct smtp_run {
     smtp_session *sessions[8];
     size_t nsessions;
     int abort_after_first_done;
+    int free_in_closed; /* smtp_session_free() inside closed() */
 } smtp_run;
 
 void run_init(smtp_run *r);

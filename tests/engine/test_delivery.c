@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fx {
     char *dir;
@@ -45,6 +46,16 @@ static const smtp_fake_rule rules[] = {
     {FAKE_RCPT, "later@", "451 4.2.2 Mailbox full, try again later\r\n", 0, FAKE_REPLY, 1},
 };
 
+static void load_config(struct fx *f, const char *json)
+{
+    edm_config_errors errs;
+    int rc = edm_config_load_string(json, strlen(json), "test", f->dir, &f->cfg, &errs);
+    for (size_t i = 0; rc && i < errs.count; i++)
+        fprintf(stderr, "config: %s\n", errs.msg[i]);
+    assert_int_equal(rc, 0);
+}
+
+/* The fake server on 127.0.0.1 and a route of every *.test domain to it. */
 static void start_fake(struct fx *f, const smtp_fake_rule *r, size_t n)
 {
     smtp_fake_config fc = {.ip = "127.0.0.1", .port = 0, .rules = r, .nrules = n};
@@ -59,11 +70,7 @@ static void start_fake(struct fx *f, const smtp_fake_rule *r, size_t n)
              " \"retry\": {\"schedule\": [1], \"max_age\": 600},"
              " \"unsubscribe\": {\"url\": \"https://mail.example.com/unsub\"}}",
              smtp_fake_port(f->fake));
-    edm_config_errors errs;
-    int rc = edm_config_load_string(json, strlen(json), "test", f->dir, &f->cfg, &errs);
-    for (size_t i = 0; rc && i < errs.count; i++)
-        fprintf(stderr, "config: %s\n", errs.msg[i]);
-    assert_int_equal(rc, 0);
+    load_config(f, json);
 }
 
 static int setup(void **state)
@@ -359,12 +366,81 @@ static void pause_and_cancel_take_effect(void **state)
         uv_run(&f->loop, UV_RUN_ONCE);
 }
 
+/* Real MX resolution: dnsmasq answers MX, A, null MX and NXDOMAIN; the
+ * fake server is the MX host on its own 127.0.1.x address. */
+static void mx_lookup_delivers_and_bad_domains_bounce(void **state)
+{
+    struct fx *f = *state;
+    char mx_ip[32];
+    snprintf(mx_ip, sizeof mx_ip, "127.0.1.%d", 140 + (int)(getpid() % 100));
+    smtp_fake_config fc = {.ip = mx_ip, .port = 0};
+    f->fake = smtp_fake_start(&f->loop, &fc);
+    assert_non_null(f->fake);
+    int dport = edm_test_free_port("127.0.0.1");
+    char portarg[32], rec[80], log[4300];
+    snprintf(portarg, sizeof portarg, "--port=%d", dport);
+    snprintf(rec, sizeof rec, "--host-record=mx1.good.test,%s", mx_ip);
+    snprintf(log, sizeof log, "%s/dnsmasq.log", f->dir);
+    char *argv[] = {"dnsmasq",
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                    "--pid-file=",
+                    "--user=root",
+                    portarg,
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--local=/test/",
+                    "--mx-host=good.test,mx1.good.test,10",
+                    rec,
+                    "--mx-host=nullmx.test,.,0",
+                    "--address=/nx.test/",
+                    NULL};
+    pid_t dns = edm_test_spawn(argv, log);
+    assert_true(dns > 0);
+    assert_int_equal(edm_test_wait_port("127.0.0.1", dport, 10000), 0);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\", \"port\": %d},"
+             " \"dns\": {\"servers\": [\"127.0.0.1:%d\"]},"
+             " \"retry\": {\"schedule\": [1], \"max_age\": 600}}",
+             smtp_fake_port(f->fake), dport);
+    load_config(f, json);
+    f->cid = make_campaign(f, "Hi {{name}}");
+    static const char *const good[] = {"a@good.test", "b@good.test", "c@good.test"};
+    for (size_t i = 0; i < 3; i++)
+        add(f->st, f->cid, good[i], "{\"name\": \"x\", \"id\": 1}");
+    add(f->st, f->cid, "x@nullmx.test", "{\"name\": \"x\", \"id\": 1}");
+    add(f->st, f->cid, "y@nx.test", "{\"name\": \"x\", \"id\": 1}");
+    assert_int_equal(f->st->ops->campaign_transition(
+                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
+                     0);
+    int ok = run_until(f, "completed");
+    edm_test_stop(dns, 2000);
+    assert_true(ok);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = receipt_of(f, good[i]);
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "delivered");
+        assert_string_equal(json_string_value(json_object_get(r, "mx_host")), "mx1.good.test");
+        assert_string_equal(json_string_value(json_object_get(r, "mx_ip")), mx_ip);
+        json_decref(r);
+    }
+    assert_receipt(f, "x@nullmx.test", "bounced", 0, "bad_domain", 1);
+    assert_receipt(f, "y@nx.test", "bounced", 0, "bad_domain", 1);
+    json_t *r = receipt_of(f, "y@nx.test");
+    assert_non_null(strstr(json_string_value(json_object_get(r, "response")), "NXDOMAIN"));
+    json_decref(r);
+    assert_int_equal(smtp_fake_messages(f->fake), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(campaign_delivers_and_records_every_receipt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pause_and_cancel_take_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(mx_lookup_delivers_and_bad_domains_bounce, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

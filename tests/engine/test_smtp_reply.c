@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine/err.h"
+#include "engine/smtp_ehlo.h"
 #include "engine/smtp_reply.h"
 
 #include <string.h>
@@ -112,12 +113,40 @@ static void queue_ids(void **state)
     }
 }
 
+static void ehlo_capabilities(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned caps;
+        unsigned long size;
+    } cases[] = {
+        {"mx.test\nPIPELINING\nSIZE 10240000\nSTARTTLS\n8BITMIME\nENHANCEDSTATUSCODES\n"
+         "SMTPUTF8\nCHUNKING\nAUTH PLAIN LOGIN",
+         SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_STARTTLS | SMTP_CAP_8BITMIME |
+             SMTP_CAP_ENHANCED | SMTP_CAP_SMTPUTF8 | SMTP_CAP_CHUNKING | SMTP_CAP_AUTH_PLAIN |
+             SMTP_CAP_AUTH_LOGIN,
+         10240000},
+        {"mx.test says hi", 0, 0},
+        {"mx.test\npipelining\nsize\nAUTH=LOGIN",
+         SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_AUTH_LOGIN, 0},
+        {"mx.test\nAUTH CRAM-MD5 XOAUTH2\nX-EXPS GSSAPI\nDSN", 0, 0},
+        {"PIPELINING", 0, 0}, /* the first line is the server's name */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned long size = 99;
+        assert_int_equal(smtp_ehlo_parse(cases[i].text, &size), cases[i].caps);
+        assert_int_equal(size, cases[i].size);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_table),
         cmocka_unit_test(limits),
         cmocka_unit_test(queue_ids),
+        cmocka_unit_test(ehlo_capabilities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,12 +12,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/alloc.h"
 #include "engine/log.h"
 #include "tests/engine/smtp_run.h"
 #include "tests/testlib.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 static const char *const TWO[] = {"a@x.test", "b@x.test", NULL};
 static const char *const ONE[] = {"a@x.test", NULL};
@@ -55,6 +58,7 @@ static void pipelined_messages_reuse_one_connection(void **state)
     run_add(&r, "s@y.test", TWO, MSG);
     run_add(&r, "s@y.test", TWO, body);
     run_add(&r, "", ONE, MSG);
+    r.free_in_closed = 1;
     deliver(&r, f, NULL);
     assert_int_equal(r.done_calls, 3);
     assert_int_equal(r.closed_calls, 1);
@@ -518,6 +522,47 @@ static void binds_to_source_ip(void **state)
     run_free(&r);
 }
 
+/* Fault injection: allocation failure at creation, EMFILE at connect. */
+static void allocation_failure_and_emfile(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_target t = {"fake.test", "127.0.0.1"};
+    smtp_options o = run_options(&t, 1, 25);
+    static const smtp_callbacks cb = {NULL, NULL, NULL};
+    edm_alloc_fail_after(0);
+    smtp_session *s = smtp_session_new(&r.loop, &o, &cb, NULL);
+    long injected = edm_alloc_injected_failures();
+    edm_alloc_fail_after(-1);
+    assert_null(s);
+    assert_true(injected >= 1);
+    run_free(&r);
+
+    run_init(&r);
+    smtp_fake *f = fake(&r, NULL, 0, 0);
+    run_add(&r, "s@y.test", ONE, MSG);
+    o = run_options(&t, 1, smtp_fake_port(f));
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0); /* the lowest free descriptor: nothing above it may open */
+    assert_true(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    run_session(&r, &o);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    run_loop(&r);
+    assert_int_equal(r.done_calls, 1);
+    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, CLASSIFY_NETWORK);
+    if (!strstr(r.msgs[0].rcpt[0].text, "too many open files"))
+        fail_msg("text: %s", r.msgs[0].rcpt[0].text);
+    assert_int_equal(smtp_fake_connections(f), 0);
+    run_free(&r);
+}
+
 int main(void)
 {
     edm_log_set_level(EDM_LOG_WARN);
@@ -532,6 +577,7 @@ int main(void)
         cmocka_unit_test(helo_fallback_and_local_refusals),
         cmocka_unit_test(max_messages_per_connection_and_abort),
         cmocka_unit_test(binds_to_source_ip),
+        cmocka_unit_test(allocation_failure_and_emfile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
