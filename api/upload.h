@@ -34,7 +34,8 @@ typedef struct edm_upload_sink {
     void *ctx;
     /* One readable row. email is NUL-terminated (may hold other NULs: the
      * length is email_len); vars is the row's variables as the text of a
-     * JSON object (valid UTF-8), or NULL when it has none. Return 0 to go
+     * JSON object (valid UTF-8, NUL-terminated, vars_len bytes), or NULL
+     * when it has none. Return 0 to go
      * on, a negative EDM_E* code to stop the parse (feed returns it). */
     int (*row)(void *ctx, long line, const char *email, size_t email_len, const char *vars,
                size_t vars_len);

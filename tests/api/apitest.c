@@ -58,6 +58,41 @@ void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned heade
     }
 }
 
+void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
+                         const char *config_extra)
+{
+    memset(t, 0, sizeof *t);
+    t->dir = edm_test_tmpdir("apiserve");
+    snprintf(t->db, sizeof t->db, "%s/edm.db", t->dir);
+    snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
+    t->port = edm_test_free_port("127.0.0.1");
+    if (keys) {
+        snprintf(t->keybuf, sizeof t->keybuf, "%.*s", (int)strcspn(keys, ", "), keys);
+        t->key = t->keybuf;
+        setenv(keys_env, keys, 1);
+    } else {
+        unsetenv(keys_env);
+    }
+    char cfg[700], body[2048], mb[64] = "";
+    if (max_body)
+        snprintf(mb, sizeof mb, ", \"max_body_bytes\": %zu", max_body);
+    snprintf(body, sizeof body,
+             "{\"db\": \"%s\", \"api\": {\"listen\": \"127.0.0.1:%d\", \"keys_env\": "
+             "\"%s\"%s}, \"dns\": {\"servers\": [\"127.0.0.1:9\"]}%s%s}\n",
+             t->db, t->port, keys_env, mb, config_extra ? ", " : "",
+             config_extra ? config_extra : "");
+    snprintf(cfg, sizeof cfg, "%s/edm.json", t->dir);
+    assert_int_equal(edm_test_write_file(cfg, body, strlen(body)), 0);
+    char *argv[] = {(char *)edm_test_bin(), "serve", "-c", cfg, NULL};
+    t->pid = edm_test_spawn(argv, t->log);
+    assert_true(t->pid > 0);
+    if (edm_test_wait_port("127.0.0.1", t->port, 15000) != 0) {
+        char *log = edm_test_read_file(t->log, NULL);
+        edm_test_stop(t->pid, 1000);
+        fail_msg("edm serve did not come up:\n%s\nconfig: %s", log ? log : "", body);
+    }
+}
+
 void apitest_stop(apitest *t)
 {
     if (t->pid <= 0)
