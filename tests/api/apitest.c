@@ -27,42 +27,12 @@ static const char *server_bin(void)
     return path;
 }
 
-void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
-                   unsigned idle_ms)
+/* The parts both ways of starting share: a temp dir, a port, the keys in
+ * the environment variable keys_env. */
+static void init(apitest *t, const char *tag, const char *keys_env, const char *keys)
 {
     memset(t, 0, sizeof *t);
-    t->dir = edm_test_tmpdir("api");
-    snprintf(t->db, sizeof t->db, "%s/edm.db", t->dir);
-    snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
-    t->port = edm_test_free_port("127.0.0.1");
-    if (keys) {
-        snprintf(t->keybuf, sizeof t->keybuf, "%.*s", (int)strcspn(keys, ", "), keys);
-        t->key = t->keybuf;
-    }
-    char listen[64], mb[32], hm[32], im[32];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);
-    snprintf(mb, sizeof mb, "%zu", max_body);
-    snprintf(hm, sizeof hm, "%u", header_ms);
-    snprintf(im, sizeof im, "%u", idle_ms);
-    if (keys)
-        setenv("EDM_API_KEYS", keys, 1);
-    else
-        unsetenv("EDM_API_KEYS");
-    char *argv[] = {(char *)server_bin(), t->db, listen, mb, hm, im, NULL};
-    t->pid = edm_test_spawn(argv, t->log);
-    assert_true(t->pid > 0);
-    if (edm_test_wait_port("127.0.0.1", t->port, 10000) != 0) {
-        char *log = edm_test_read_file(t->log, NULL);
-        edm_test_stop(t->pid, 1000);
-        fail_msg("api server did not come up:\n%s", log ? log : "");
-    }
-}
-
-void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
-                         const char *config_extra)
-{
-    memset(t, 0, sizeof *t);
-    t->dir = edm_test_tmpdir("apiserve");
+    t->dir = edm_test_tmpdir(tag);
     snprintf(t->db, sizeof t->db, "%s/edm.db", t->dir);
     snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
     t->port = edm_test_free_port("127.0.0.1");
@@ -73,6 +43,38 @@ void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, siz
     } else {
         unsetenv(keys_env);
     }
+}
+
+/* Waits for the server's port; fails the test with its log if it does not
+ * come up. */
+static void wait_up(apitest *t, const char *what)
+{
+    if (edm_test_wait_port("127.0.0.1", t->port, 15000) != 0) {
+        char *log = edm_test_read_file(t->log, NULL);
+        edm_test_stop(t->pid, 1000);
+        fail_msg("%s did not come up:\n%s", what, log ? log : "");
+    }
+}
+
+void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                   unsigned idle_ms)
+{
+    init(t, "api", "EDM_API_KEYS", keys);
+    char listen[64], mb[32], hm[32], im[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);
+    snprintf(mb, sizeof mb, "%zu", max_body);
+    snprintf(hm, sizeof hm, "%u", header_ms);
+    snprintf(im, sizeof im, "%u", idle_ms);
+    char *argv[] = {(char *)server_bin(), t->db, listen, mb, hm, im, NULL};
+    t->pid = edm_test_spawn(argv, t->log);
+    assert_true(t->pid > 0);
+    wait_up(t, "api_server");
+}
+
+void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
+                         const char *config_extra)
+{
+    init(t, "apiserve", keys_env, keys);
     char cfg[700], body[2048], mb[64] = "";
     if (max_body)
         snprintf(mb, sizeof mb, ", \"max_body_bytes\": %zu", max_body);
@@ -86,11 +88,7 @@ void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, siz
     char *argv[] = {(char *)edm_test_bin(), "serve", "-c", cfg, NULL};
     t->pid = edm_test_spawn(argv, t->log);
     assert_true(t->pid > 0);
-    if (edm_test_wait_port("127.0.0.1", t->port, 15000) != 0) {
-        char *log = edm_test_read_file(t->log, NULL);
-        edm_test_stop(t->pid, 1000);
-        fail_msg("edm serve did not come up:\n%s\nconfig: %s", log ? log : "", body);
-    }
+    wait_up(t, "edm serve");
 }
 
 void apitest_stop(apitest *t)

@@ -72,6 +72,21 @@ static size_t receipt_count(apitest *t, int64_t cid)
     return n;
 }
 
+/* Connects and sends the head of an upload to campaign cid; extra holds
+ * the framing headers ("Content-Length: N\r\n" ...), then the first body
+ * bytes may follow in first. Returns the socket. */
+static int upload_head(apitest *t, int64_t cid, int with_key, const char *extra, const char *first)
+{
+    int fd = apitest_connect(t);
+    char head[600];
+    snprintf(head, sizeof head,
+             "POST /v1/campaigns/%lld/recipients HTTP/1.1\r\nHost: x\r\n%s"
+             "Content-Type: text/csv\r\n%s\r\n%s",
+             (long long)cid, with_key ? "Authorization: Bearer " KEY "\r\n" : "", extra, first);
+    send_all(fd, head, strlen(head));
+    return fd;
+}
+
 static void keep_alive_and_pipelining(void **state)
 {
     (void)state;
@@ -104,14 +119,7 @@ static void chunked_body_with_continue(void **state)
     apitest t;
     apitest_start(&t, KEY, 0, 0, 0);
     int64_t cid = new_campaign(&t);
-    int fd = apitest_connect(&t);
-    char head[400];
-    snprintf(head, sizeof head,
-             "POST /v1/campaigns/%lld/recipients HTTP/1.1\r\nHost: x\r\n"
-             "Authorization: Bearer " KEY "\r\nContent-Type: text/csv\r\n"
-             "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
-             (long long)cid);
-    send_all(fd, head, strlen(head));
+    int fd = upload_head(&t, cid, 1, "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n", "");
     char got[64] = {0};
     struct pollfd p = {fd, POLLIN, 0};
     assert_int_equal(poll(&p, 1, 5000), 1);
@@ -131,12 +139,7 @@ static void chunked_body_with_continue(void **state)
     free(resp);
 
     /* a refused request gets its final answer, never 100 Continue */
-    fd = apitest_connect(&t);
-    snprintf(head, sizeof head,
-             "POST /v1/campaigns/%lld/recipients HTTP/1.1\r\nHost: x\r\n"
-             "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n",
-             (long long)cid);
-    send_all(fd, head, strlen(head));
+    fd = upload_head(&t, cid, 0, "Content-Length: 1000\r\nExpect: 100-continue\r\n", "");
     resp = apitest_read_all(fd, 5000, NULL);
     close(fd);
     assert_null(strstr(resp, "100 Continue"));
@@ -279,14 +282,7 @@ static void disconnect_mid_upload(void **state)
     apitest t;
     apitest_start(&t, KEY, 0, 0, 0);
     int64_t cid = new_campaign(&t);
-    int fd = apitest_connect(&t);
-    char head[400];
-    snprintf(head, sizeof head,
-             "POST /v1/campaigns/%lld/recipients HTTP/1.1\r\nHost: x\r\n"
-             "Authorization: Bearer " KEY "\r\nContent-Type: text/csv\r\n"
-             "Content-Length: 10000000\r\n\r\nemail,n\n",
-             (long long)cid);
-    send_all(fd, head, strlen(head));
+    int fd = upload_head(&t, cid, 1, "Content-Length: 10000000\r\n", "email,n\n");
     edm_buf rows = EDM_BUF_INIT;
     int sent_rows = 0;
     while (rows.len < 300 * 1024) {

@@ -392,6 +392,20 @@ static void campaign_lifecycle(void **state)
     assert_true(json_is_object(json_object_get(c, "bounce_categories")));
     assert_true(json_is_number(json_object_get(c, "rate")));
     json_decref(c);
+    /* schedule without a body: the campaign's own send_at */
+    char later[200];
+    snprintf(later, sizeof later,
+             "{\"name\":\"later\",\"from\":\"a@x.test\",\"template_id\":%lld,"
+             "\"send_at\":\"2098-02-03T04:05:06Z\"}",
+             (long long)tpl);
+    c = req("POST", "/v1/campaigns", later, 201);
+    assert_string_equal(str(c, "status"), "draft");
+    snprintf(act, sizeof act, "/v1/campaigns/%lld/schedule", (long long)id_of(c));
+    json_decref(c);
+    c = req("POST", act, NULL, 200);
+    assert_string_equal(str(c, "status"), "scheduled");
+    assert_string_equal(str(c, "send_at"), "2098-02-03T04:05:06Z");
+    json_decref(c);
     /* a campaign without a template cannot be scheduled */
     c = req("POST", "/v1/campaigns", "{\"name\":\"n\",\"from\":\"a@x.test\"}", 201);
     snprintf(path, sizeof path, "/v1/campaigns/%lld", (long long)id_of(c));
