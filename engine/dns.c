@@ -228,8 +228,10 @@ static void deliver(dns_resolver *r, uint64_t id, const char *domain, const stru
         size_t j = i;
         while (j < n && hosts[j].pref == hosts[i].pref)
             j++;
-        for (size_t k = j - 1; k > i; k--) {
-            size_t m = i + (size_t)(rnd(r) % (k - i + 1));
+        /* Fisher-Yates over hosts[i..j). */
+        for (size_t left = j - i; left > 1; left--) {
+            size_t k = i + left - 1;
+            size_t m = i + (size_t)(rnd(r) % left);
             dns_host t = hosts[k];
             hosts[k] = hosts[m];
             hosts[m] = t;
@@ -631,9 +633,12 @@ dns_resolver *dns_new(uv_loop_t *loop, const dns_options *opts, dns_mx_cb cb, vo
     }
     if (opts->nservers > 0) {
         edm_buf csv = EDM_BUF_INIT;
+        rc = ARES_SUCCESS;
         for (size_t i = 0; i < opts->nservers; i++)
-            edm_buf_appendf(&csv, "%s%s", i ? "," : "", opts->servers[i]);
-        rc = ares_set_servers_ports_csv(r->ch, edm_buf_cstr(&csv));
+            if (edm_buf_appendf(&csv, "%s%s", i ? "," : "", opts->servers[i]) != 0)
+                rc = ARES_ENOMEM;
+        if (rc == ARES_SUCCESS)
+            rc = ares_set_servers_ports_csv(r->ch, edm_buf_cstr(&csv));
         edm_buf_free(&csv);
         if (rc != ARES_SUCCESS) {
             snprintf(err, errlen, "dns.servers: %s", ares_strerror(rc));

@@ -105,9 +105,11 @@ void edm_resolver_free(edm_resolver *r)
 {
     if (r == NULL)
         return;
+    /* Every waiter hears back (cancelled), so it can free what it passed. */
     while (r->waiting) {
         pending *p = r->waiting;
         r->waiting = p->next;
+        p->cb(p->arg, EDM_ECANCELED, "dns", "resolver stopped", NULL, 0);
         edm_free(p);
     }
     dns_close(r->dns);

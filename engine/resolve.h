@@ -16,6 +16,7 @@ typedef struct edm_resolver edm_resolver;
 
 int edm_resolver_new(uv_loop_t *loop, const edm_config *cfg, edm_resolver **out, char *err,
                      size_t errlen);
+/* Pending requests are answered EDM_ECANCELED before it returns. */
 void edm_resolver_free(edm_resolver *r);
 /* edm_resolve_fn: ctx is the resolver. */
 int edm_resolver_resolve(void *ctx, const char *name, edm_resolve_cb cb, void *arg);

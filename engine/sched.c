@@ -52,16 +52,14 @@ static void start_due(edm_sched *s, int64_t now)
 static void complete_finished(edm_sched *s, const int64_t *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t counts[EDM_DSTATE_COUNT];
-        if (s->st->ops->campaign_counts(s->st, ids[i], counts) != 0)
-            continue;
-        if (counts[EDM_DSTATE_QUEUED] || counts[EDM_DSTATE_DEFERRED])
+        if (s->st->ops->campaign_has_pending(s->st, ids[i]) != 0)
             continue;
         if (s->hooks.in_flight && s->hooks.in_flight(s->hooks.ctx, ids[i]) > 0)
             continue;
         if (s->st->ops->campaign_transition(s->st, ids[i], EDM_CSTATE_BIT(EDM_CSTATE_RUNNING),
                                             EDM_CSTATE_COMPLETED, -1) == 0) {
-            int64_t total = 0;
+            int64_t counts[EDM_DSTATE_COUNT] = {0}, total = 0;
+            s->st->ops->campaign_counts(s->st, ids[i], counts);
             for (int k = 0; k < EDM_DSTATE_COUNT; k++)
                 total += counts[k];
             edm_log(EDM_LOG_INFO, "sched",

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,6 +144,9 @@ pid_t edm_test_spawn(char *const argv[], const char *logpath)
         return -1;
     if (pid == 0) {
         setpgid(0, 0);
+        /* A test that dies (a failed assertion, a signal) takes its servers
+         * with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(logpath ? logpath : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
