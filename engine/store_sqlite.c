@@ -20,6 +20,7 @@
 #include "engine/schema.h"
 #include "engine/timeutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -779,8 +780,17 @@ static const struct edm_store_ops sqlite_ops = {
     .idem_put = sq_idem_put,
 };
 
+static void sqlite_global_config(void)
+{
+    /* Before SQLite initialises: no allocation statistics (they take a
+     * mutex on every malloc). Harmless if the library is already in use. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_config);
     *out = NULL;
     sq_store *s = edm_calloc(1, sizeof *s);
     if (s == NULL)
@@ -813,10 +823,11 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
         sqlite3_free(msg);
         goto fail;
     }
-    if ((rc = exec(s,
-                   "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-                   "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536",
-                   "pragmas")) != 0)
+    if ((rc = exec(
+             s,
+             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+             "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000",
+             "pragmas")) != 0)
         goto fail;
     if ((rc = migrate(s)) != 0)
         goto fail;
