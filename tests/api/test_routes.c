@@ -689,6 +689,17 @@ static void idempotent_creates(void **state)
         assert_null(strstr(ha, "Idempotent-Replayed"));
         assert_non_null(strstr(hb, "Idempotent-Replayed: true"));
         free(b), free(ha), free(hb);
+        /* the same key with another body is refused */
+        char other[200];
+        snprintf(other, sizeof other, "%.*s,\"name\":\"x\"}", (int)strcspn(body, "}"), body);
+        if (i == 2)
+            snprintf(other, sizeof other, "{\"email\":\"other@x.test\"}");
+        char *e = NULL;
+        assert_int_equal(apitest_req(&srv, "POST", path, other, strlen(other), NULL,
+                                     "Idempotency-Key: key-123", NULL, &e, NULL),
+                         422);
+        assert_non_null(strstr(e, "idempotency_mismatch"));
+        free(e);
         /* another key runs the request again: another object */
         char *c = NULL;
         int sc = apitest_req(&srv, "POST", path, body, strlen(body), NULL,
