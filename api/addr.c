@@ -18,6 +18,7 @@
  * parts keep their non-ASCII characters as given.
  */
 #include "api/addr.h"
+#include "api/utf8.h"
 #include "engine/err.h"
 
 #include <arpa/inet.h>
@@ -57,37 +58,6 @@ static uint32_t lower_cp(uint32_t c)
     if (c >= 0x179 && c <= 0x17E && c % 2 == 1)
         return c + 1;
     return c;
-}
-
-/* Decodes one UTF-8 sequence at s[0..n); returns its length (0 if invalid:
- * overlong, surrogate, beyond U+10FFFF, truncated) and the code point. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    size_t len;
-    uint32_t min;
-    if ((s[0] & 0xE0) == 0xC0) {
-        len = 2, min = 0x80, *cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        len = 3, min = 0x800, *cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        len = 4, min = 0x10000, *cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (s[i] & 0x3F);
-    }
-    if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
-        return 0;
-    return len;
 }
 
 /* RFC 3492 Punycode encoding of cps[0..n) after "xn--" into out[0..cap).
@@ -189,7 +159,7 @@ static int put_label(const char *s, size_t n, char *out, size_t *o, const char *
     size_t ncp = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        size_t l = api_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         if (l == 0) {
             *why = "invalid UTF-8 in domain";
             return EDM_EINVAL;
@@ -345,7 +315,7 @@ static int put_local(const char *s, size_t n, char *out, size_t *o, const char *
             i++;
         } else if (c >= 0x80) {
             uint32_t cp;
-            size_t l = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+            size_t l = api_utf8_decode((const unsigned char *)s + i, n - i, &cp);
             if (l == 0 || cp < 0xA0) {
                 *why = "invalid UTF-8 in local part";
                 return EDM_EINVAL;

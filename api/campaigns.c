@@ -348,12 +348,15 @@ void api_campaigns_schedule(api_call *c)
     if (api_fields_known(c, c->body, fields) != 0 ||
         api_field_time(c, c->body, "send_at", 0, &send_at) < 0)
         return;
-    if (send_at < 0)
-        send_at = edm_time_now(); /* no send_at: now */
     enum edm_cstate s;
     json_t *cur = load(c, &s);
     if (cur == NULL)
         return;
+    int64_t stored = -1;
+    if (send_at < 0 && edm_lifecycle_campaign_state(cur, &s, &stored) == 0 && stored >= 0)
+        send_at = stored; /* no send_at given: the campaign's own */
+    if (send_at < 0)
+        send_at = edm_time_now(); /* neither: now */
     int has_template = json_is_integer(json_object_get(cur, "template_id"));
     json_decref(cur);
     if (!has_template && (EDM_CSTATE_BIT(s) & edm_lifecycle_from_mask(EDM_LIFECYCLE_SCHEDULE))) {

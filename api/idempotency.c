@@ -6,15 +6,20 @@
  * `Idempotent-Replayed: true`, to a retry. While a request with a key is
  * still running (a long upload), a second one with the same key gets 409.
  *
+ * A buffered (JSON) request is fingerprinted (SHA-256 of the body, kept
+ * under "fp <scoped key>"): a retry with the same key and a different body
+ * is refused with 422 instead of getting the first answer, as Stripe does.
+ *
  * Entry points: api_idem_new/free, api_idem_begin, api_idem_end,
- * api_idem_release. Known limit: a retry with the same key and a different
- * body gets the first answer (the body is not fingerprinted).
+ * api_idem_release. Known limit: streamed uploads are not fingerprinted
+ * (the key is checked at the head, before the body).
  */
 #include "api/api_int.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
 #include "engine/log.h"
 
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,17 @@ void api_idem_free(api_idem *i)
     edm_free(i);
 }
 
+/* "fp " + key, and the body's SHA-256 in hex (buffered bodies only). */
+static void fingerprint(const api_call *c, char *key_out, size_t n, const char *scoped,
+                        char hex[2 * SHA256_DIGEST_LENGTH + 1])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)edm_buf_cstr(&c->req->body), c->req->body.len, d);
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    snprintf(key_out, n, "fp %s", scoped);
+}
+
 int api_idem_begin(api_call *c)
 {
     const char *key = http_req_header(c->req, "idempotency-key");
@@ -76,6 +92,22 @@ int api_idem_begin(api_call *c)
     int status = 0;
     char *body = NULL;
     int rc = st->ops->idem_get(st, scoped, &status, &body);
+    if (rc == 0 && body != NULL && c->route->stream == NULL) {
+        /* the same request again? (a different body is a misuse of the key) */
+        char fpkey[600], hex[2 * SHA256_DIGEST_LENGTH + 1];
+        fingerprint(c, fpkey, sizeof fpkey, scoped, hex);
+        int fst = 0;
+        char *fp = NULL;
+        if (st->ops->idem_get(st, fpkey, &fst, &fp) == 0 && fp && strcmp(fp, hex) != 0) {
+            free(fp);
+            free(body);
+            edm_free(scoped);
+            api_error(c, 422, "idempotency_mismatch", "Idempotency-Key",
+                      "this Idempotency-Key was used with a different request body");
+            return 1;
+        }
+        free(fp);
+    }
     if (rc == 0 && body != NULL) {
         edm_free(scoped);
         c->answered = 1;
@@ -104,6 +136,11 @@ void api_idem_end(api_call *c, int status, const char *body)
         return;
     edm_store *st = c->api->store;
     int rc = st->ops->idem_put(st, c->idem_key, status, body);
+    if (rc == 0 && c->route->stream == NULL) {
+        char fpkey[600], hex[2 * SHA256_DIGEST_LENGTH + 1];
+        fingerprint(c, fpkey, sizeof fpkey, c->idem_key, hex);
+        rc = st->ops->idem_put(st, fpkey, 0, hex);
+    }
     if (rc != 0)
         edm_log(EDM_LOG_WARN, "api", "req=%llu idempotency_put_failed=\"%s\"",
                 (unsigned long long)c->req->id, edm_strerror(rc));

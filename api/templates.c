@@ -2,8 +2,9 @@
  * api/templates.c: /v1/templates: create (201), list, get, replace (PUT),
  * delete (204; 409 while a live campaign uses it), preview.
  *
- * A template is {name, subject, html, text, partials}: name required,
- * html or text (at least one), partials an object of name -> source.
+ * A template is {name, subject, html, text, partials}: name and subject
+ * required, html or text (at least one), partials an object of name ->
+ * source; it must compile (preview.c) before it is stored.
  * Header-bound text (name, subject) may not hold NUL; every string is
  * checked for NUL bytes.
  */
@@ -22,7 +23,7 @@ static int template_check(api_call *c, json_t *b)
     const char *s;
     if (api_fields_known(c, b, template_fields) != 0 ||
         api_field_string(c, b, "name", 1, 200, &s) < 0 ||
-        api_field_string(c, b, "subject", 0, 998, &s) < 0)
+        api_field_string(c, b, "subject", 1, 998, &s) < 0)
         return -1;
     int h = api_field_string(c, b, "html", 0, TEMPLATE_MAX_TEXT, &s);
     if (h < 0)

@@ -12,6 +12,7 @@
 #include "engine/alloc.h"
 #include "engine/err.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -166,7 +167,7 @@ void edm_upload_parser_free(edm_upload_parser *p)
 int upload_row_from_json(const edm_upload_sink *sink, long line, json_t *row)
 {
     if (json_is_string(row))
-        return sink->row(sink->ctx, line, json_string_value(row), json_string_length(row), NULL);
+        return sink->row(sink->ctx, line, json_string_value(row), json_string_length(row), NULL, 0);
     if (!json_is_object(row))
         return sink->reject(sink->ctx, line, NULL, "row is not an object or an address string");
     json_t *email = json_object_get(row, "email");
@@ -177,6 +178,7 @@ int upload_row_from_json(const edm_upload_sink *sink, long line, json_t *row)
     json_t *inner = json_object_get(row, "vars");
     if (inner != NULL && !json_is_object(inner))
         return sink->reject(sink->ctx, line, json_string_value(email), "vars is not an object");
+    /* the row minus email and vars, plus the members of vars (they win) */
     json_t *vars = json_object();
     if (vars == NULL)
         return EDM_ENOMEM;
@@ -193,7 +195,14 @@ int upload_row_from_json(const edm_upload_sink *sink, long line, json_t *row)
         json_decref(vars);
         return EDM_ENOMEM;
     }
-    int rc = sink->row(sink->ctx, line, json_string_value(email), json_string_length(email), vars);
+    char *text = NULL;
+    if (json_object_size(vars) > 0 && (text = json_dumps(vars, JSON_COMPACT)) == NULL) {
+        json_decref(vars);
+        return EDM_ENOMEM;
+    }
     json_decref(vars);
+    int rc = sink->row(sink->ctx, line, json_string_value(email), json_string_length(email), text,
+                       text ? strlen(text) : 0);
+    free(text);
     return rc;
 }

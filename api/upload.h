@@ -33,9 +33,12 @@ enum edm_upload_format {
 typedef struct edm_upload_sink {
     void *ctx;
     /* One readable row. email is NUL-terminated (may hold other NULs: the
-     * length is email_len); vars is borrowed. Return 0 to go on, a negative
-     * EDM_E* code to stop the parse (feed returns it). */
-    int (*row)(void *ctx, long line, const char *email, size_t email_len, json_t *vars);
+     * length is email_len); vars is the row's variables as the text of a
+     * JSON object (valid UTF-8, NUL-terminated, vars_len bytes), or NULL
+     * when it has none. Return 0 to go
+     * on, a negative EDM_E* code to stop the parse (feed returns it). */
+    int (*row)(void *ctx, long line, const char *email, size_t email_len, const char *vars,
+               size_t vars_len);
     /* One unreadable row; email may be NULL when it could not be found. */
     int (*reject)(void *ctx, long line, const char *email, const char *error);
 } edm_upload_sink;

@@ -17,6 +17,7 @@
  * kept literally (lenient, as most producers expect).
  */
 #include "api/upload_int.h"
+#include "api/utf8.h"
 #include "engine/alloc.h"
 #include "engine/buf.h"
 #include "engine/err.h"
@@ -39,13 +40,14 @@ struct upload_csv {
     long line;     /* current physical line */
     long rec_line; /* line where the current record started */
     edm_buf rec;   /* the current record's field bytes, back to back */
+    edm_buf vars;  /* the row's variables as JSON text (reused) */
     size_t *ends;  /* end offset of each field in rec */
     size_t nfields, capfields;
     int overflow;    /* record past EDM_UPLOAD_MAX_ROW */
     const char *bad; /* reason the record is rejected, if any */
     /* header */
     int have_header;
-    char **names; /* column names (NULL for unnamed columns) */
+    char **names; /* column names as JSON keys ("\"name\":"), NULL if unnamed */
     size_t ncols;
     size_t email_col;
 };
@@ -68,6 +70,7 @@ void upload_csv_free(upload_csv *p)
     if (p == NULL)
         return;
     edm_buf_free(&p->rec);
+    edm_buf_free(&p->vars);
     edm_free(p->ends);
     for (size_t i = 0; i < p->ncols; i++)
         edm_free(p->names[i]);
@@ -98,6 +101,39 @@ static const char *field(upload_csv *p, size_t i, size_t *len)
     return p->rec.data ? p->rec.data + start : "";
 }
 
+/* Appends s[0..n) as a JSON string (valid UTF-8 already checked). */
+static int json_quote(edm_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = edm_buf_reserve(b, n + 2);
+    if (rc != 0)
+        return rc;
+    b->data[b->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if ((rc = edm_buf_append(b, s + run, i - run)) != 0)
+            return rc;
+        run = i + 1;
+        char esc[7] = {'\\', (char)c, 0};
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c < 0x20)
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+        if ((rc = edm_buf_append_str(b, esc)) != 0)
+            return rc;
+    }
+    if ((rc = edm_buf_append(b, s + run, n - run)) != 0)
+        return rc;
+    return edm_buf_append_char(b, '"');
+}
+
 static int take_header(upload_csv *p)
 {
     p->names = edm_calloc(p->nfields, sizeof *p->names);
@@ -123,7 +159,16 @@ static int take_header(upload_csv *p)
         }
         if (n == 0)
             continue;
-        p->names[i] = edm_strndup(f, n);
+        if (!api_utf8_valid(f, n)) {
+            snprintf(p->err, p->errlen, "line %ld: invalid UTF-8 in the header row", p->rec_line);
+            return EDM_EINVAL;
+        }
+        edm_buf key = EDM_BUF_INIT;
+        if (json_quote(&key, f, n) != 0 || edm_buf_append_char(&key, ':') != 0) {
+            edm_buf_free(&key);
+            return EDM_ENOMEM;
+        }
+        p->names[i] = edm_buf_detach(&key, NULL);
         if (p->names[i] == NULL)
             return EDM_ENOMEM;
     }
@@ -140,53 +185,46 @@ static int take_header(upload_csv *p)
 
 static int emit_row(upload_csv *p)
 {
-    size_t elen = 0;
-    const char *email = p->ncols == p->nfields ? field(p, p->email_col, &elen) : NULL;
     char reason[96];
     if (p->nfields != p->ncols) {
         snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu", p->nfields,
                  p->ncols);
         return p->sink.reject(p->sink.ctx, p->rec_line, NULL, reason);
     }
-    json_t *vars = json_object();
-    if (vars == NULL)
+    if (p->rec.data == NULL && edm_buf_reserve(&p->rec, 1) != 0)
         return EDM_ENOMEM;
-    /* email as a C string for the sink (rec is NUL-terminated only at its end) */
-    char ebuf[1024];
-    const char *e = ebuf;
-    char *eheap = NULL;
-    if (elen < sizeof ebuf) {
-        memcpy(ebuf, email, elen);
-        ebuf[elen] = '\0';
-    } else {
-        eheap = edm_strndup(email, elen);
-        if (eheap == NULL) {
-            json_decref(vars);
-            return EDM_ENOMEM;
-        }
-        e = eheap;
-    }
+    size_t elen;
+    const char *email = field(p, p->email_col, &elen);
+    /* the variables as JSON text, built here: no JSON objects per row */
+    edm_buf *v = &p->vars;
+    edm_buf_reset(v);
     int rc = 0;
     for (size_t i = 0; i < p->nfields && rc == 0; i++) {
         if (i == p->email_col || p->names[i] == NULL)
             continue;
         size_t n;
         const char *f = field(p, i, &n);
-        json_t *s = json_stringn(f, n);
-        if (s == NULL) {
-            snprintf(reason, sizeof reason, "invalid UTF-8 in column %.40s", p->names[i]);
-            rc = p->sink.reject(p->sink.ctx, p->rec_line, memchr(e, 0, elen) ? NULL : e, reason);
-            json_decref(vars);
-            edm_free(eheap);
-            return rc;
+        if (!api_utf8_valid(f, n)) {
+            snprintf(reason, sizeof reason, "invalid UTF-8 in column %zu", i + 1);
+            return p->sink.reject(p->sink.ctx, p->rec_line, NULL, reason);
         }
-        if (json_object_set_new(vars, p->names[i], s) != 0)
-            rc = EDM_ENOMEM;
+        rc = edm_buf_append_char(v, v->len ? ',' : '{');
+        if (rc == 0)
+            rc = edm_buf_append_str(v, p->names[i]);
+        if (rc == 0)
+            rc = json_quote(v, f, n);
     }
-    if (rc == 0)
-        rc = p->sink.row(p->sink.ctx, p->rec_line, e, elen, vars);
-    json_decref(vars);
-    edm_free(eheap);
+    if (rc == 0 && v->len)
+        rc = edm_buf_append_char(v, '}');
+    if (rc != 0)
+        return EDM_ENOMEM;
+    /* the address as a C string: the record buffer is NUL-terminated only
+     * at its end, so put one after the field while the sink looks */
+    char *e = p->rec.data + (p->email_col == 0 ? 0 : p->ends[p->email_col - 1]);
+    char saved = e[elen];
+    e[elen] = '\0';
+    rc = p->sink.row(p->sink.ctx, p->rec_line, email, elen, v->len ? v->data : NULL, v->len);
+    e[elen] = saved;
     return rc;
 }
 

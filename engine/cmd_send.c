@@ -69,7 +69,8 @@ static int on_reject(void *ctx, long line, const char *email, const char *error)
     return 0;
 }
 
-static int on_row(void *ctx, long line, const char *email, size_t len, json_t *vars)
+static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
+                  size_t vars_len)
 {
     struct send *s = ctx;
     char addr[EDM_ADDR_MAX], msg[160];
@@ -79,11 +80,10 @@ static int on_row(void *ctx, long line, const char *email, size_t len, json_t *v
         snprintf(msg, sizeof msg, "invalid address: %s", why);
         return on_reject(ctx, line, memchr(email, '\0', len) ? NULL : email, msg);
     }
-    char *vj = vars && json_object_size(vars) ? json_dumps(vars, JSON_COMPACT) : NULL;
-    edm_recipient r = {addr, addr + doff, vj};
+    (void)vars_len;
+    edm_recipient r = {addr, addr + doff, vars}; /* NUL-terminated JSON object text or NULL */
     enum edm_add_outcome o;
     int rc = s->st->ops->upload_add(s->up, &r, &o);
-    free(vj);
     if (rc != 0)
         return rc;
     if (o == EDM_ADD_ACCEPTED)

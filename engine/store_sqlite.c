@@ -74,6 +74,16 @@ static const char *const stmt_sql[SQ_COUNT] = {
                        "last_attempt_at, delivered_at, next_attempt_at FROM deliveries "
                        "WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
+    /* the first delivery id of a campaign: one index seek per state */
+    [SQ_CAMPAIGN_FIRST_DELIVERY] =
+        "SELECT min(m) FROM ("
+        "SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 0) AS m "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 1) "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 2) "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 3) "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 4) "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 5) "
+        "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 6))",
 };
 
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)

@@ -446,8 +446,17 @@ static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
 {
     if (s->receipt_stmts[mask] == NULL) {
         edm_buf sql = EDM_BUF_INIT;
-        edm_buf_append_str(&sql, "SELECT " RECEIPT_COLUMNS
-                                 " FROM deliveries WHERE campaign_id = ?1 AND id > ?2");
+        /* Without a status, domain or email filter no index gives the
+         * campaign's rows in id order (deliveries_status is ordered by
+         * status first, and SQLite would sort the whole campaign for each
+         * page): walk the rowid from the cursor instead ("+" keeps the
+         * planner off the campaign_id indexes). receipt_list starts the
+         * first page at the campaign's first row. */
+        int by_rowid = !(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL));
+        edm_buf_append_str(&sql, by_rowid ? "SELECT " RECEIPT_COLUMNS
+                                            " FROM deliveries WHERE +campaign_id = ?1 AND id > ?2"
+                                          : "SELECT " RECEIPT_COLUMNS
+                                            " FROM deliveries WHERE campaign_id = ?1 AND id > ?2");
         if (mask & RF_STATUS)
             edm_buf_append_str(&sql, " AND status = ?3");
         if (mask & RF_DOMAIN)
@@ -487,8 +496,28 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     sqlite3_stmt *q = receipt_stmt(s, mask);
     if (q == NULL)
         return EDM_EDB;
+    int64_t after = f->after;
+    if (!(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL))) {
+        /* the rowid walk starts at the campaign's first row, not at row 1 */
+        sqlite3_stmt *fq = sq_stmt(s, SQ_CAMPAIGN_FIRST_DELIVERY);
+        if (fq == NULL)
+            return EDM_EDB;
+        sqlite3_bind_int64(fq, 1, campaign_id);
+        int frc = sqlite3_step(fq);
+        int64_t first = frc == SQLITE_ROW ? sqlite3_column_int64(fq, 0) : 0;
+        int none = frc == SQLITE_ROW && sqlite3_column_type(fq, 0) == SQLITE_NULL;
+        sqlite3_reset(fq);
+        if (frc != SQLITE_ROW)
+            return sq_fail(s, "receipts start");
+        if (none) {
+            page->items = json_array();
+            return page->items ? 0 : EDM_ENOMEM;
+        }
+        if (after < first - 1)
+            after = first - 1;
+    }
     sqlite3_bind_int64(q, 1, campaign_id);
-    sqlite3_bind_int64(q, 2, f->after);
+    sqlite3_bind_int64(q, 2, after);
     if (mask & RF_STATUS)
         sqlite3_bind_int(q, 3, status);
     sq_bind_text(q, 6, f->domain);

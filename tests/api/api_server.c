@@ -22,6 +22,11 @@ static void on_stopped(void *arg)
     (void)arg;
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    /* closing the watchers restores the default action: a late second
+     * SIGTERM (test harnesses signal the process and its group) must not
+     * kill the process while it finishes */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

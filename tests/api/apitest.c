@@ -27,35 +27,68 @@ static const char *server_bin(void)
     return path;
 }
 
-void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
-                   unsigned idle_ms)
+/* The parts both ways of starting share: a temp dir, a port, the keys in
+ * the environment variable keys_env. */
+static void init(apitest *t, const char *tag, const char *keys_env, const char *keys)
 {
     memset(t, 0, sizeof *t);
-    t->dir = edm_test_tmpdir("api");
+    t->dir = edm_test_tmpdir(tag);
     snprintf(t->db, sizeof t->db, "%s/edm.db", t->dir);
     snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
     t->port = edm_test_free_port("127.0.0.1");
     if (keys) {
         snprintf(t->keybuf, sizeof t->keybuf, "%.*s", (int)strcspn(keys, ", "), keys);
         t->key = t->keybuf;
+        setenv(keys_env, keys, 1);
+    } else {
+        unsetenv(keys_env);
     }
+}
+
+/* Waits for the server's port; fails the test with its log if it does not
+ * come up. */
+static void wait_up(apitest *t, const char *what)
+{
+    if (edm_test_wait_port("127.0.0.1", t->port, 15000) != 0) {
+        char *log = edm_test_read_file(t->log, NULL);
+        edm_test_stop(t->pid, 1000);
+        fail_msg("%s did not come up:\n%s", what, log ? log : "");
+    }
+}
+
+void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                   unsigned idle_ms)
+{
+    init(t, "api", "EDM_API_KEYS", keys);
     char listen[64], mb[32], hm[32], im[32];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);
     snprintf(mb, sizeof mb, "%zu", max_body);
     snprintf(hm, sizeof hm, "%u", header_ms);
     snprintf(im, sizeof im, "%u", idle_ms);
-    if (keys)
-        setenv("EDM_API_KEYS", keys, 1);
-    else
-        unsetenv("EDM_API_KEYS");
     char *argv[] = {(char *)server_bin(), t->db, listen, mb, hm, im, NULL};
     t->pid = edm_test_spawn(argv, t->log);
     assert_true(t->pid > 0);
-    if (edm_test_wait_port("127.0.0.1", t->port, 10000) != 0) {
-        char *log = edm_test_read_file(t->log, NULL);
-        edm_test_stop(t->pid, 1000);
-        fail_msg("api server did not come up:\n%s", log ? log : "");
-    }
+    wait_up(t, "api_server");
+}
+
+void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
+                         const char *config_extra)
+{
+    init(t, "apiserve", keys_env, keys);
+    char cfg[700], body[2048], mb[64] = "";
+    if (max_body)
+        snprintf(mb, sizeof mb, ", \"max_body_bytes\": %zu", max_body);
+    snprintf(body, sizeof body,
+             "{\"db\": \"%s\", \"api\": {\"listen\": \"127.0.0.1:%d\", \"keys_env\": "
+             "\"%s\"%s}, \"dns\": {\"servers\": [\"127.0.0.1:9\"]}%s%s}\n",
+             t->db, t->port, keys_env, mb, config_extra ? ", " : "",
+             config_extra ? config_extra : "");
+    snprintf(cfg, sizeof cfg, "%s/edm.json", t->dir);
+    assert_int_equal(edm_test_write_file(cfg, body, strlen(body)), 0);
+    char *argv[] = {(char *)edm_test_bin(), "serve", "-c", cfg, NULL};
+    t->pid = edm_test_spawn(argv, t->log);
+    assert_true(t->pid > 0);
+    wait_up(t, "edm serve");
 }
 
 void apitest_stop(apitest *t)

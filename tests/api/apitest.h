@@ -26,6 +26,13 @@ typedef struct apitest {
  * (0 = default). Fails the test if it does not come up. */
 void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
                    unsigned idle_ms);
+/* Starts the real `edm serve -c DIR/edm.json` instead, with the keys in the
+ * environment variable keys_env (named in the config as api.keys_env).
+ * config_extra: more top-level members of the config ("\"pools\": [...]")
+ * or NULL; api.max_body_bytes is max_body when not 0. DNS points at a dead
+ * loopback port, so nothing leaves the machine. */
+void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
+                         const char *config_extra);
 /* Stops it (SIGTERM) and asserts a clean exit (ASan leak check included). */
 void apitest_stop(apitest *t);
 

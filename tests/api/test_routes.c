@@ -49,11 +49,11 @@ static const char *str(json_t *v, const char *k)
 
 static int64_t make_template(void)
 {
-    json_t *t =
-        req("POST", "/v1/templates",
-            "{\"name\":\"welcome\",\"subject\":\"Hi {{name}}\",\"html\":\"<p>{{name}}</p>\","
-            "\"text\":\"Hi {{name}}\"}",
-            201);
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"welcome\",\"subject\":\"Hi "
+                    "{{name}}\",\"html\":\"<p>{{name}}</p>\","
+                    "\"text\":\"Hi {{name}}\"}",
+                    201);
     int64_t id = id_of(t);
     json_decref(t);
     return id;
@@ -63,7 +63,8 @@ static int64_t make_campaign(int64_t tpl)
 {
     char body[256];
     snprintf(body, sizeof body,
-             "{\"name\":\"c\",\"template_id\":%lld,\"from\":\"News <news@example.com>\"}",
+             "{\"name\":\"c\",\"template_id\":%lld,\"from\":\"News "
+             "<news@example.com>\"}",
              (long long)tpl);
     json_t *c = req("POST", "/v1/campaigns", body, 201);
     assert_string_equal(str(c, "status"), "draft");
@@ -160,9 +161,10 @@ static void unknown_routes_and_methods(void **state)
 static void templates_crud(void **state)
 {
     (void)state;
-    json_t *t =
-        req("POST", "/v1/templates",
-            "{\"name\":\"t1\",\"subject\":\"S\",\"text\":\"T\",\"partials\":{\"p\":\"x\"}}", 201);
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"t1\",\"subject\":\"S\",\"text\":\"T\","
+                    "\"partials\":{\"p\":\"x\"}}",
+                    201);
     int64_t id = id_of(t);
     assert_string_equal(str(t, "name"), "t1");
     assert_string_equal(str(json_object_get(t, "partials"), "p"), "x");
@@ -174,7 +176,7 @@ static void templates_crud(void **state)
     t = req("GET", path, NULL, 200);
     assert_string_equal(str(t, "text"), "T");
     json_decref(t);
-    t = req("PUT", path, "{\"name\":\"t1b\",\"html\":\"<b>h</b>\"}", 200);
+    t = req("PUT", path, "{\"subject\":\"s\",\"name\":\"t1b\",\"html\":\"<b>h</b>\"}", 200);
     assert_string_equal(str(t, "name"), "t1b");
     assert_string_equal(str(t, "html"), "<b>h</b>");
     json_decref(t);
@@ -204,10 +206,54 @@ static void templates_crud(void **state)
     free(out);
     apitest_expect_error(&srv, "GET", path, NULL, 404, "not_found", NULL);
     apitest_expect_error(&srv, "DELETE", path, NULL, 404, "not_found", NULL);
-    apitest_expect_error(&srv, "PUT", path, "{\"name\":\"x\",\"text\":\"y\"}", 404, "not_found",
-                         NULL);
+    apitest_expect_error(&srv, "PUT", path, "{\"subject\":\"s\",\"name\":\"x\",\"text\":\"y\"}",
+                         404, "not_found", NULL);
     apitest_expect_error(&srv, "GET", "/v1/templates/abc", NULL, 404, "not_found", NULL);
     apitest_expect_error(&srv, "GET", "/v1/templates/99999999", NULL, 404, "not_found", NULL);
+}
+
+static void template_compile_and_preview(void **state)
+{
+    (void)state;
+    /* a template that does not compile is refused, naming the part */
+    apitest_expect_error(&srv, "POST", "/v1/templates",
+                         "{\"name\":\"n\",\"subject\":\"Hi {{#x}}\",\"text\":\"t\"}", 422,
+                         "template_syntax", "subject");
+    apitest_expect_error(&srv, "POST", "/v1/templates",
+                         "{\"name\":\"n\",\"subject\":\"s\",\"html\":\"<p>\\n{{/y}}\"}", 422,
+                         "template_syntax", "html");
+    apitest_expect_error(&srv, "POST", "/v1/templates",
+                         "{\"name\":\"n\",\"subject\":\"s\",\"text\":\"{{>f}}\","
+                         "\"partials\":{\"f\":\"{{#a}}\"}}",
+                         422, "template_syntax", "partials.f");
+    apitest_expect_error(&srv, "POST", "/v1/templates", "{\"name\":\"n\",\"text\":\"t\"}", 422,
+                         "required", "subject");
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"p\",\"subject\":\"Hello {{name}}\","
+                    "\"html\":\"<p>{{name}} {{#each items}}[{{@index}}:{{this}}]{{/each}}</p>\","
+                    "\"text\":\"{{default nick \\\"friend\\\"}}: {{name}}\"}",
+                    201);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/templates/%lld/preview", (long long)id_of(t));
+    json_decref(t);
+    json_t *p = req("POST", path,
+                    "{\"vars\":{\"name\":\"<Ann>\\r\\nBcc: x\",\"items\":[\"a\",\"b\"]}}", 200);
+    assert_string_equal(str(p, "subject"), "Hello <Ann>Bcc: x"); /* no CR/LF in headers */
+    assert_string_equal(str(p, "html"), "<p>&lt;Ann&gt;\r\nBcc: x [0:a][1:b]</p>");
+    assert_string_equal(str(p, "text"), "friend: <Ann>\r\nBcc: x");
+    json_decref(p);
+    /* an empty body renders with no data */
+    p = req("POST", path, NULL, 200);
+    assert_string_equal(str(p, "subject"), "Hello ");
+    json_decref(p);
+    apitest_expect_error(&srv, "POST", path, "{\"vars\":{},\"strict\":true}", 422,
+                         "missing_variables", "vars");
+    apitest_expect_error(&srv, "POST", path, "{\"raw\":\"yes\"}", 422, "invalid_type", "raw");
+    apitest_expect_error(&srv, "POST", path, "{\"raw\":true}", 501, "not_implemented", "raw");
+    apitest_expect_error(&srv, "POST", path, "{\"vars\":{},\"colour\":1}", 422, "unknown_field",
+                         "colour");
+    apitest_expect_error(&srv, "POST", "/v1/templates/999999/preview", "{}", 404, "not_found",
+                         NULL);
 }
 
 static void bodies_malformed_and_invalid(void **state)
@@ -218,21 +264,24 @@ static void bodies_malformed_and_invalid(void **state)
         int status;
         const char *code, *field;
     } cases[] = {
-        {"/v1/templates", "{\"name\": \"x\",", 400, "malformed_json", NULL},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\": \"x\",", 400, "malformed_json", NULL},
         {"/v1/templates", "", 400, "malformed_json", NULL},
         {"/v1/templates", "[1]", 422, "invalid_type", NULL},
-        {"/v1/templates", "{\"name\":5,\"text\":\"t\"}", 422, "invalid_type", "name"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":5,\"text\":\"t\"}", 422, "invalid_type",
+         "name"},
         {"/v1/templates", "{\"text\":\"t\"}", 422, "required", "name"},
-        {"/v1/templates", "{\"name\":\"n\"}", 422, "required", "html"},
-        {"/v1/templates", "{\"name\":\"n\",\"html\":7}", 422, "invalid_type", "html"},
-        {"/v1/templates", "{\"name\":\"n\",\"text\":\"t\",\"partials\":[]}", 422, "invalid_type",
-         "partials"},
-        {"/v1/templates", "{\"name\":\"n\",\"text\":\"t\",\"partials\":{\"a\":1}}", 422,
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\"}", 422, "required", "html"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"html\":7}", 422, "invalid_type",
+         "html"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"text\":\"t\",\"partials\":[]}", 422,
+         "invalid_type", "partials"},
+        {"/v1/templates",
+         "{\"subject\":\"s\",\"name\":\"n\",\"text\":\"t\",\"partials\":{\"a\":1}}", 422,
          "invalid_type", "partials.a"},
-        {"/v1/templates", "{\"name\":\"n\",\"text\":\"t\",\"colour\":1}", 422, "unknown_field",
-         "colour"},
-        {"/v1/templates", "{\"name\":\"n\",\"name\":\"m\",\"text\":\"t\"}", 400, "malformed_json",
-         NULL},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"text\":\"t\",\"colour\":1}", 422,
+         "unknown_field", "colour"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"name\":\"m\",\"text\":\"t\"}", 400,
+         "malformed_json", NULL},
         {"/v1/campaigns", "{\"name\":\"c\"}", 422, "required", "from"},
         {"/v1/campaigns", "{\"name\":\"c\",\"from\":\"not an address\"}", 422, "invalid_address",
          "from"},
@@ -247,8 +296,9 @@ static void bodies_malformed_and_invalid(void **state)
         {"/v1/campaigns", "{\"name\":\"c\",\"from\":\"a@x.test\",\"headers\":{\"From\":\"x\"}}",
          422, "reserved", "headers.From"},
         {"/v1/campaigns",
-         "{\"name\":\"c\",\"from\":\"a@x.test\",\"headers\":{\"X-A\":\"a\\r\\nBcc: x\"}}", 422,
-         "invalid", "headers.X-A"},
+         "{\"name\":\"c\",\"from\":\"a@x.test\",\"headers\":{\"X-A\":"
+         "\"a\\r\\nBcc: x\"}}",
+         422, "invalid", "headers.X-A"},
         {"/v1/campaigns", "{\"name\":\"c\",\"from\":\"a@x.test\",\"tags\":\"t\"}", 422,
          "invalid_type", "tags"},
         {"/v1/campaigns", "{\"name\":\"c\",\"from\":\"a@x.test\",\"tags\":[1]}", 422,
@@ -341,6 +391,20 @@ static void campaign_lifecycle(void **state)
     assert_true(json_is_object(json_object_get(c, "counts")));
     assert_true(json_is_object(json_object_get(c, "bounce_categories")));
     assert_true(json_is_number(json_object_get(c, "rate")));
+    json_decref(c);
+    /* schedule without a body: the campaign's own send_at */
+    char later[200];
+    snprintf(later, sizeof later,
+             "{\"name\":\"later\",\"from\":\"a@x.test\",\"template_id\":%lld,"
+             "\"send_at\":\"2098-02-03T04:05:06Z\"}",
+             (long long)tpl);
+    c = req("POST", "/v1/campaigns", later, 201);
+    assert_string_equal(str(c, "status"), "draft");
+    snprintf(act, sizeof act, "/v1/campaigns/%lld/schedule", (long long)id_of(c));
+    json_decref(c);
+    c = req("POST", act, NULL, 200);
+    assert_string_equal(str(c, "status"), "scheduled");
+    assert_string_equal(str(c, "send_at"), "2098-02-03T04:05:06Z");
     json_decref(c);
     /* a campaign without a template cannot be scheduled */
     c = req("POST", "/v1/campaigns", "{\"name\":\"n\",\"from\":\"a@x.test\"}", 201);
@@ -513,6 +577,47 @@ static void recipients_and_receipts(void **state)
     assert_true(json_is_null(json_object_get(page, "next")));
     json_decref(page);
     apitest_expect_error(&srv, "GET", "/v1/receipts/9999999/events", NULL, 404, "not_found", NULL);
+
+    /* two campaigns whose rows interleave: each lists only its own */
+    int64_t other = make_campaign(make_template());
+    json_decref(upload(other, "text/csv", "email\no1@z.test\no2@z.test\n", 200));
+    json_decref(upload(cid, "text/csv", "email\nlate@z.test\n", 200));
+    json_decref(upload(other, "text/csv", "email\no3@z.test\n", 200));
+    static const struct {
+        int which;
+        size_t n;
+    } lists[] = {{0, 8}, {1, 3}};
+    for (size_t l = 0; l < 2; l++) {
+        int64_t id = lists[l].which ? other : cid;
+        size_t seen = 0;
+        char after[32] = "0";
+        for (;;) {
+            snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts?limit=2&after=%s",
+                     (long long)id, after);
+            page = req("GET", path, NULL, 200);
+            size_t i;
+            json_t *it;
+            json_array_foreach(json_object_get(page, "items"), i, it)
+            {
+                assert_int_equal(json_integer_value(json_object_get(it, "campaign_id")), id);
+                seen++;
+            }
+            const char *next = str(page, "next");
+            if (next)
+                snprintf(after, sizeof after, "%s", next);
+            json_decref(page);
+            if (next == NULL)
+                break;
+        }
+        assert_int_equal(seen, lists[l].n);
+    }
+    /* a campaign without recipients: an empty last page */
+    int64_t empty = make_campaign(make_template());
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)empty);
+    page = req("GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
 }
 
 static void suppressions(void **state)
@@ -567,7 +672,7 @@ static void idempotent_creates(void **state)
 {
     (void)state;
     static const char *const creates[][2] = {
-        {"/v1/templates", "{\"name\":\"idem\",\"text\":\"x\"}"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"idem\",\"text\":\"x\"}"},
         {"/v1/campaigns", "{\"name\":\"idem\",\"from\":\"a@x.test\"}"},
         {"/v1/suppressions", "{\"email\":\"idem@x.test\"}"},
     };
@@ -584,6 +689,17 @@ static void idempotent_creates(void **state)
         assert_null(strstr(ha, "Idempotent-Replayed"));
         assert_non_null(strstr(hb, "Idempotent-Replayed: true"));
         free(b), free(ha), free(hb);
+        /* the same key with another body is refused */
+        char other[200];
+        snprintf(other, sizeof other, "%.*s,\"name\":\"x\"}", (int)strcspn(body, "}"), body);
+        if (i == 2)
+            snprintf(other, sizeof other, "{\"email\":\"other@x.test\"}");
+        char *e = NULL;
+        assert_int_equal(apitest_req(&srv, "POST", path, other, strlen(other), NULL,
+                                     "Idempotency-Key: key-123", NULL, &e, NULL),
+                         422);
+        assert_non_null(strstr(e, "idempotency_mismatch"));
+        free(e);
         /* another key runs the request again: another object */
         char *c = NULL;
         int sc = apitest_req(&srv, "POST", path, body, strlen(body), NULL,
@@ -606,11 +722,12 @@ static void sql_and_nul_in_strings(void **state)
     static const struct {
         const char *path, *base, *field;
     } fields[] = {
-        {"/v1/templates", "{\"text\":\"t\",\"name\":%s}", "name"},
+        {"/v1/templates", "{\"subject\":\"s\",\"text\":\"t\",\"name\":%s}", "name"},
         {"/v1/templates", "{\"name\":\"n\",\"subject\":%s,\"text\":\"t\"}", "subject"},
-        {"/v1/templates", "{\"name\":\"n\",\"html\":%s}", "html"},
-        {"/v1/templates", "{\"name\":\"n\",\"text\":%s}", "text"},
-        {"/v1/templates", "{\"name\":\"n\",\"text\":\"t\",\"partials\":{\"p\":%s}}", "partials.p"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"html\":%s}", "html"},
+        {"/v1/templates", "{\"subject\":\"s\",\"name\":\"n\",\"text\":%s}", "text"},
+        {"/v1/templates",
+         "{\"subject\":\"s\",\"name\":\"n\",\"text\":\"t\",\"partials\":{\"p\":%s}}", "partials.p"},
         {"/v1/campaigns", "{\"from\":\"a@x.test\",\"name\":%s}", "name"},
         {"/v1/campaigns", "{\"name\":\"n\",\"from\":\"a@x.test\",\"pool\":%s}", "pool"},
         {"/v1/campaigns", "{\"name\":\"n\",\"from\":\"a@x.test\",\"tags\":[%s]}", "tags[0]"},
@@ -682,6 +799,7 @@ int main(void)
         cmocka_unit_test(every_route_needs_a_key),
         cmocka_unit_test(unknown_routes_and_methods),
         cmocka_unit_test(templates_crud),
+        cmocka_unit_test(template_compile_and_preview),
         cmocka_unit_test(bodies_malformed_and_invalid),
         cmocka_unit_test(campaign_lifecycle),
         cmocka_unit_test(recipients_and_receipts),

@@ -1,0 +1,368 @@
+/*
+ * tests/api/test_http.c: the HTTP layer of the real API server, over raw
+ * sockets and curl: keep-alive and pipelining, chunked bodies, Expect:
+ * 100-continue, 413 for bodies over the limit, 431 for huge heads, 400 for
+ * garbage, a client sending its head one byte a second (408 and closed
+ * while others are served), idle connections closed, a client that
+ * disconnects mid-upload (the server goes on and exits clean), the key
+ * rules (no key: 401 but health; non-loopback without a key: refused).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/buf.h"
+#include "tests/api/apitest.h"
+#include "tests/testlib.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define KEY "test-key"
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, s, n, MSG_NOSIGNAL);
+        assert_true(k > 0);
+        s += k;
+        n -= (size_t)k;
+    }
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static int64_t new_campaign(apitest *t)
+{
+    int st;
+    json_t *tpl = apitest_json(t, "POST", "/v1/templates",
+                               "{\"subject\":\"s\",\"name\":\"t\",\"text\":\"x\"}", &st);
+    assert_int_equal(st, 201);
+    char body[200];
+    snprintf(body, sizeof body, "{\"name\":\"c\",\"template_id\":%lld,\"from\":\"a@x.test\"}",
+             (long long)json_integer_value(json_object_get(tpl, "id")));
+    json_decref(tpl);
+    json_t *c = apitest_json(t, "POST", "/v1/campaigns", body, &st);
+    assert_int_equal(st, 201);
+    int64_t id = json_integer_value(json_object_get(c, "id"));
+    json_decref(c);
+    return id;
+}
+
+static size_t receipt_count(apitest *t, int64_t cid)
+{
+    char path[128], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts.ndjson", (long long)cid);
+    assert_int_equal(apitest_req(t, "GET", path, NULL, 0, NULL, NULL, NULL, &out, NULL), 200);
+    size_t n = count(out, "\n");
+    free(out);
+    return n;
+}
+
+/* Connects and sends the head of an upload to campaign cid; extra holds
+ * the framing headers ("Content-Length: N\r\n" ...), then the first body
+ * bytes may follow in first. Returns the socket. */
+static int upload_head(apitest *t, int64_t cid, int with_key, const char *extra, const char *first)
+{
+    int fd = apitest_connect(t);
+    char head[600];
+    snprintf(head, sizeof head,
+             "POST /v1/campaigns/%lld/recipients HTTP/1.1\r\nHost: x\r\n%s"
+             "Content-Type: text/csv\r\n%s\r\n%s",
+             (long long)cid, with_key ? "Authorization: Bearer " KEY "\r\n" : "", extra, first);
+    send_all(fd, head, strlen(head));
+    return fd;
+}
+
+static void keep_alive_and_pipelining(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 0, 0);
+    int fd = apitest_connect(&t);
+    const char *reqs =
+        "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /v1/templates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " KEY "\r\n\r\n"
+        "GET /v1/nothing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " KEY
+        "\r\nConnection: close\r\n\r\n";
+    send_all(fd, reqs, strlen(reqs));
+    char *resp = apitest_read_all(fd, 5000, NULL);
+    close(fd);
+    /* three answers, in order, then the server closed */
+    char *a = strstr(resp, "HTTP/1.1 200 OK"), *b = a ? strstr(a + 1, "HTTP/1.1 200 OK") : NULL;
+    char *c = b ? strstr(b, "HTTP/1.1 404 Not Found") : NULL;
+    if (!a || !b || !c)
+        fail_msg("pipelined answers out of order:\n%s", resp);
+    assert_non_null(strstr(a, "\"status\":\"ok\""));
+    assert_non_null(strstr(b, "\"items\""));
+    assert_non_null(strstr(c, "Connection: close"));
+    free(resp);
+    apitest_stop(&t);
+}
+
+static void chunked_body_with_continue(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 0, 0);
+    int64_t cid = new_campaign(&t);
+    int fd = upload_head(&t, cid, 1, "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n", "");
+    char got[64] = {0};
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_true(recv(fd, got, 25, 0) > 0);
+    assert_string_equal(got, "HTTP/1.1 100 Continue\r\n\r\n");
+    const char *chunks = "6\r\nemail\n\r\n"
+                         "9\r\na@x.test\n\r\n"
+                         "4\r\nb@x.\r\n"
+                         "5\r\ntest\n\r\n"
+                         "0\r\n\r\n";
+    send_all(fd, chunks, strlen(chunks));
+    shutdown(fd, SHUT_WR);
+    char *resp = apitest_read_all(fd, 5000, NULL);
+    close(fd);
+    if (strstr(resp, "HTTP/1.1 200 OK") == NULL || strstr(resp, "\"accepted\":2") == NULL)
+        fail_msg("chunked upload:\n%s", resp);
+    free(resp);
+
+    /* a refused request gets its final answer, never 100 Continue */
+    fd = upload_head(&t, cid, 0, "Content-Length: 1000\r\nExpect: 100-continue\r\n", "");
+    resp = apitest_read_all(fd, 5000, NULL);
+    close(fd);
+    assert_null(strstr(resp, "100 Continue"));
+    assert_non_null(strstr(resp, "HTTP/1.1 401"));
+    free(resp);
+    apitest_stop(&t);
+}
+
+static void limits_413_431_400(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 4096, 0, 0);
+    int64_t cid = new_campaign(&t);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    edm_buf csv = EDM_BUF_INIT;
+    edm_buf_append_str(&csv, "email\n");
+    for (int i = 0; i < 500; i++)
+        edm_buf_appendf(&csv, "user%d@x.test\n", i);
+    char *out = NULL;
+    /* with a Content-Length: refused before reading */
+    assert_int_equal(
+        apitest_req(&t, "POST", path, csv.data, csv.len, "text/csv", NULL, NULL, &out, NULL), 413);
+    assert_non_null(strstr(out, "\"code\":\"too_large\""));
+    free(out);
+    /* chunked: refused when the count passes the limit */
+    assert_int_equal(apitest_req(&t, "POST", path, csv.data, csv.len, "text/csv",
+                                 "Transfer-Encoding: chunked", NULL, &out, NULL),
+                     413);
+    assert_non_null(strstr(out, "\"code\":\"too_large\""));
+    free(out);
+    edm_buf_free(&csv);
+    /* under the limit: fine */
+    assert_int_equal(
+        apitest_req(&t, "POST", path, "email\nok@x.test\n", 16, "text/csv", NULL, NULL, &out, NULL),
+        200);
+    free(out);
+
+    /* a head of 40 KB */
+    int fd = apitest_connect(&t);
+    edm_buf big = EDM_BUF_INIT;
+    edm_buf_append_str(&big, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    for (int i = 0; i < 40 * 1024; i++)
+        edm_buf_append_char(&big, 'a');
+    edm_buf_append_str(&big, "\r\n\r\n");
+    send(fd, big.data, big.len, MSG_NOSIGNAL);
+    char *resp = apitest_read_all(fd, 5000, NULL);
+    close(fd);
+    edm_buf_free(&big);
+    if (strstr(resp, "HTTP/1.1 431") == NULL)
+        fail_msg("40 KB head: %s", resp);
+    free(resp);
+
+    /* garbage */
+    fd = apitest_connect(&t);
+    send_all(fd, "HELLO THERE\r\n\r\n", 15);
+    resp = apitest_read_all(fd, 5000, NULL);
+    close(fd);
+    assert_non_null(strstr(resp, "HTTP/1.1 400"));
+    assert_non_null(strstr(resp, "\"code\":\"bad_request\""));
+    free(resp);
+    apitest_stop(&t);
+}
+
+/* A client sends its head one byte a second: it is answered 408 and cut
+ * off at the head deadline, and another client is served meanwhile. */
+static void slow_head_is_cut_off(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 2000, 0);
+    int fd = apitest_connect(&t);
+    const char *head = "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 0123456789012345678901234567"
+                       "890123456789\r\n\r\n";
+    size_t sent = 0, n = strlen(head);
+    int closed = 0, served_other = 0;
+    edm_buf got = EDM_BUF_INIT;
+    while (sent < n && !closed) {
+        if (send(fd, head + sent, 1, MSG_NOSIGNAL) != 1) {
+            closed = 1;
+            break;
+        }
+        sent++;
+        if (sent == 3) /* meanwhile, somebody else gets an answer */
+            served_other =
+                apitest_req(&t, "GET", "/v1/health", NULL, 0, NULL, NULL, NULL, NULL, NULL) == 200;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 1000) == 1) {
+            char buf[1024];
+            ssize_t k = recv(fd, buf, sizeof buf, 0);
+            if (k <= 0)
+                closed = 1;
+            else
+                edm_buf_append(&got, buf, (size_t)k);
+        }
+    }
+    if (!closed) {
+        char *rest = apitest_read_all(fd, 3000, NULL);
+        edm_buf_append_str(&got, rest);
+        free(rest);
+    }
+    close(fd);
+    assert_true(served_other);
+    if (strstr(edm_buf_cstr(&got), "HTTP/1.1 408") == NULL)
+        fail_msg("slow client after %zu bytes: %s", sent, edm_buf_cstr(&got));
+    assert_true(sent < n); /* cut off before the head was complete */
+    edm_buf_free(&got);
+    apitest_stop(&t);
+}
+
+static void idle_connections_are_closed(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 0, 1000);
+    int fd = apitest_connect(&t); /* never sends anything */
+    size_t len = 99;
+    char *resp = apitest_read_all(fd, 10000, &len);
+    assert_int_equal(len, 0); /* closed without an answer */
+    free(resp);
+    close(fd);
+    /* after an answer on a keep-alive connection */
+    fd = apitest_connect(&t);
+    send_all(fd, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 36);
+    resp = apitest_read_all(fd, 10000, &len);
+    assert_int_equal(count(resp, "HTTP/1.1 200"), 1);
+    free(resp);
+    close(fd);
+    apitest_stop(&t);
+}
+
+/* A client promises 10 MB, sends 300 KB of rows and disconnects: the server
+ * keeps what it committed (never more than was sent), a write made by
+ * another client meanwhile is kept, the next requests are served, and the
+ * server exits clean at the end (no leak). */
+static void disconnect_mid_upload(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 0, 0);
+    int64_t cid = new_campaign(&t);
+    int fd = upload_head(&t, cid, 1, "Content-Length: 10000000\r\n", "email,n\n");
+    edm_buf rows = EDM_BUF_INIT;
+    int sent_rows = 0;
+    while (rows.len < 300 * 1024) {
+        edm_buf_appendf(&rows, "user%d@example.com,%d\n", sent_rows, sent_rows);
+        sent_rows++;
+    }
+    send_all(fd, rows.data, rows.len);
+    edm_buf_free(&rows);
+    edm_test_sleep_ms(200);
+    /* meanwhile another request writes: it must survive the aborted upload */
+    int st;
+    json_t *tpl = apitest_json(&t, "POST", "/v1/templates",
+                               "{\"subject\":\"s\",\"name\":\"during\",\"text\":\"x\"}", &st);
+    assert_int_equal(st, 201);
+    char tpath[64];
+    snprintf(tpath, sizeof tpath, "/v1/templates/%lld",
+             (long long)json_integer_value(json_object_get(tpl, "id")));
+    json_decref(tpl);
+    close(fd);
+    edm_test_sleep_ms(200);
+    assert_int_equal(apitest_req(&t, "GET", tpath, NULL, 0, NULL, NULL, NULL, NULL, NULL), 200);
+    assert_int_equal(apitest_req(&t, "GET", "/v1/health", NULL, 0, NULL, NULL, NULL, NULL, NULL),
+                     200);
+    size_t kept = receipt_count(&t, cid);
+    assert_true(kept <= (size_t)sent_rows);
+    /* the same campaign takes a complete upload afterwards */
+    char path[96], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    assert_int_equal(apitest_req(&t, "POST", path, "email\nlast@x.test\n", 18, "text/csv", NULL,
+                                 NULL, &out, NULL),
+                     200);
+    assert_non_null(strstr(out, "\"accepted\":1"));
+    free(out);
+    assert_int_equal(receipt_count(&t, cid), kept + 1);
+    apitest_stop(&t);
+}
+
+static void keys_rules(void **state)
+{
+    (void)state;
+    /* loopback without a key: up, 401 but health, and the log says how */
+    apitest t;
+    apitest_start(&t, NULL, 0, 0, 0);
+    assert_int_equal(apitest_req(&t, "GET", "/v1/health", NULL, 0, NULL, NULL, "", NULL, NULL),
+                     200);
+    char *out = NULL;
+    assert_int_equal(
+        apitest_req(&t, "GET", "/v1/templates", NULL, 0, NULL, NULL, "anything", &out, NULL), 401);
+    assert_non_null(strstr(out, "EDM_API_KEYS"));
+    free(out);
+    char *log = edm_test_read_file(t.log, NULL);
+    assert_non_null(strstr(log, "no API key configured"));
+    assert_non_null(strstr(log, "EDM_API_KEYS=<key>"));
+    free(log);
+    apitest_stop(&t);
+
+    /* any address but loopback without a key: refused */
+    char *dir = edm_test_tmpdir("apikeys"), cmd[1024];
+    int port = edm_test_free_port("127.0.0.1");
+    snprintf(cmd, sizeof cmd, "env -u EDM_API_KEYS %s/tests/api_server %s/x.db 0.0.0.0:%d",
+             getenv("EDM_BINARY_DIR"), dir, port);
+    int st = edm_test_run(cmd, &out);
+    assert_int_equal(st, 1);
+    assert_non_null(strstr(out, "refusing to listen on 0.0.0.0"));
+    assert_non_null(strstr(out, "EDM_API_KEYS"));
+    free(out);
+    edm_test_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(keep_alive_and_pipelining),
+        cmocka_unit_test(chunked_body_with_continue),
+        cmocka_unit_test(limits_413_431_400),
+        cmocka_unit_test(slow_head_is_cut_off),
+        cmocka_unit_test(idle_connections_are_closed),
+        cmocka_unit_test(disconnect_mid_upload),
+        cmocka_unit_test(keys_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
