@@ -175,8 +175,10 @@ struct edm_store_ops {
     /* {counts:{state:n}, bounce_categories:{cat:n}, total, done, progress} */
     int (*campaign_stats)(edm_store *st, int64_t id, json_t **out);
 
-    /* recipient upload in batches: begin, add (many), end. Rows are
-     * committed every few thousand; end commits the rest. */
+    /* recipient upload in batches: begin, add (many), end. begin opens the
+     * write transaction and end commits it (add commits and reopens it every
+     * few thousand rows): make no other store call between begin and end,
+     * i.e. run a whole batch inside one callback of the loop. */
     int (*upload_begin)(edm_store *st, int64_t campaign_id, edm_upload **up);
     int (*upload_add)(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
     int (*upload_end)(edm_upload *up, int commit);
