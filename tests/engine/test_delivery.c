@@ -180,6 +180,33 @@ static void on_wait(uv_timer_t *t)
     }
 }
 
+/* Runs the loop for ms milliseconds. */
+static void spin(struct fx *f, int ms)
+{
+    uint64_t until = edm_time_mono_ms() + (uint64_t)ms;
+    while (edm_time_mono_ms() < until)
+        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+}
+
+/* Starts the engine on a campaign made running now. */
+static void start_running(struct fx *f)
+{
+    assert_int_equal(f->st->ops->campaign_transition(
+                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
+                     0);
+    char err[512];
+    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
+}
+
+/* Stops the engine and waits until it is gone. */
+static void stop_engine(struct fx *f)
+{
+    edm_engine_stop(f->eng, on_engine_stopped, f);
+    while (!f->engine_stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    f->engine_stopped = 0;
+}
+
 /* Runs the engine until the campaign reaches state `want` (or 30 s). */
 static int run_until(struct fx *f, const char *want)
 {
@@ -338,13 +365,9 @@ static void pause_and_cancel_take_effect(void **state)
                          f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_RUNNING), EDM_CSTATE_PAUSED, -1),
                      0);
     /* Within a second (plus what is in flight, 150 ms each) sending stops. */
-    uint64_t until = edm_time_mono_ms() + 1500;
-    while (edm_time_mono_ms() < until)
-        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+    spin(f, 1500);
     size_t seen = smtp_fake_messages(f->fake);
-    until = edm_time_mono_ms() + 1000;
-    while (edm_time_mono_ms() < until)
-        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+    spin(f, 1000);
     assert_int_equal(smtp_fake_messages(f->fake), seen); /* nothing more while paused */
     f->st->ops->campaign_counts(f->st, f->cid, counts);
     assert_true(counts[EDM_DSTATE_QUEUED] > 0);
@@ -354,16 +377,12 @@ static void pause_and_cancel_take_effect(void **state)
                                                      EDM_CSTATE_BIT(EDM_CSTATE_PAUSED),
                                                      EDM_CSTATE_CANCELLED, -1),
                      0);
-    until = edm_time_mono_ms() + 1500;
-    while (edm_time_mono_ms() < until)
-        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+    spin(f, 1500);
     f->st->ops->campaign_counts(f->st, f->cid, counts);
     assert_int_equal(counts[EDM_DSTATE_QUEUED] + counts[EDM_DSTATE_DEFERRED], 0);
     assert_int_equal(counts[EDM_DSTATE_DELIVERED] + counts[EDM_DSTATE_CANCELLED], 60);
     assert_int_equal(counts[EDM_DSTATE_DELIVERED], (int64_t)smtp_fake_messages(f->fake));
-    edm_engine_stop(f->eng, on_engine_stopped, f);
-    while (!f->engine_stopped)
-        uv_run(&f->loop, UV_RUN_ONCE);
+    stop_engine(f);
 }
 
 /* A 421 at RCPT matches the default backoff list ("421", "4.7."): the
@@ -393,17 +412,9 @@ static void backoff_pauses_the_domain_only(void **state)
         snprintf(email, sizeof email, "f%d@fast.test", i);
         add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
     }
-    assert_int_equal(f->st->ops->campaign_transition(
-                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
-                     0);
-    char err[512];
-    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
-    uint64_t until = edm_time_mono_ms() + 2500;
-    while (edm_time_mono_ms() < until)
-        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
-    edm_engine_stop(f->eng, on_engine_stopped, f);
-    while (!f->engine_stopped)
-        uv_run(&f->loop, UV_RUN_ONCE);
+    start_running(f);
+    spin(f, 2500);
+    stop_engine(f);
     int64_t counts[EDM_DSTATE_COUNT];
     assert_int_equal(f->st->ops->campaign_counts(f->st, f->cid, counts), 0);
     assert_int_equal(counts[EDM_DSTATE_DELIVERED], 5); /* fast.test */
@@ -444,17 +455,9 @@ static void campaign_rate_limit_holds(void **state)
         snprintf(email, sizeof email, "r%d@a.test", i);
         add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
     }
-    assert_int_equal(f->st->ops->campaign_transition(
-                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
-                     0);
-    char err[512];
-    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
-    uint64_t until = edm_time_mono_ms() + 2000;
-    while (edm_time_mono_ms() < until)
-        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
-    edm_engine_stop(f->eng, on_engine_stopped, f);
-    while (!f->engine_stopped)
-        uv_run(&f->loop, UV_RUN_ONCE);
+    start_running(f);
+    spin(f, 2000);
+    stop_engine(f);
     int64_t counts[EDM_DSTATE_COUNT];
     assert_int_equal(f->st->ops->campaign_counts(f->st, f->cid, counts), 0);
     assert_int_equal(counts[EDM_DSTATE_DELIVERED], 2);
