@@ -313,6 +313,19 @@ static int append_quoted(edm_buf *out, const char *s, size_t n)
     return rc ? rc : edm_buf_append_char(out, '"');
 }
 
+/* 1 if every word of s, once quoted (backslashes before " and \), still
+ * fits PLAIN_WORD_MAX. */
+static int quoted_words_fit(const char *s, size_t n)
+{
+    size_t word = 2;
+    for (size_t i = 0; i < n; i++) {
+        word = s[i] == ' ' ? 2 : word + 1 + (s[i] == '"' || s[i] == '\\');
+        if (word > PLAIN_WORD_MAX)
+            return 0;
+    }
+    return 1;
+}
+
 int mime_hdr_address(edm_buf *out, edm_buf *scratch, const char *name, const char *display,
                      const char *addr)
 {
@@ -329,7 +342,7 @@ int mime_hdr_address(edm_buf *out, edm_buf *scratch, const char *name, const cha
         mime_fold_atom(&f, addr, strlen(addr));
         return mime_fold_end(&f);
     }
-    if (mime_hdr_is_plain(scratch->data, dn)) {
+    if (mime_hdr_is_plain(scratch->data, dn) && quoted_words_fit(scratch->data, dn)) {
         /* A quoted-string, folded at its spaces (FWS inside quotes unfolds
          * to the one space sanitising left there). Reserve first:
          * append_quoted reads from the same buffer. */
