@@ -411,6 +411,8 @@ int edm_dkim_sign(edm_dkim_signer *s, edm_dkim_key *const *keys, size_t nkeys, c
                   size_t len, int64_t t, edm_buf *out)
 {
     size_t nf, body, start = out->len;
+    if (nkeys == 0)
+        return 0;
     int rc = dkim_canon_split(msg, len, &s->fields, &s->fields_cap, &nf, &body);
     if (rc != 0)
         return rc;
