@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/alloc.h"
 #include "engine/base64.h"
 #include "engine/dkim.h"
 #include "engine/dkim_int.h"
@@ -483,12 +484,69 @@ static void sign_errors(void **state)
     edm_dkim_key_free(k);
 }
 
+/* Injected allocation failures leave out as it was; a warm signer
+ * allocates nothing of ours. */
+static void sign_alloc_failures(void **state)
+{
+    (void)state;
+    edm_dkim_key *keys[2] = {load("rsa1024.pem", "example.com", "r", EDM_DKIM_RSA_SHA256),
+                             load("ed25519.pem", "example.com", "ed", EDM_DKIM_ED25519_SHA256)};
+    size_t n;
+    const mime_case *cases = mime_cases(&n);
+    edm_mime *m = edm_mime_new();
+    edm_buf msg = EDM_BUF_INIT, out = EDM_BUF_INIT;
+    assert_int_equal(edm_mime_compose(m, &cases[0].msg, &msg), 0);
+    int done = 0;
+    for (long k = 0; k < 100 && !done; k++) {
+        edm_dkim_signer *s = edm_dkim_signer_new();
+        assert_non_null(s);
+        edm_buf_reset(&out);
+        assert_int_equal(edm_buf_append_str(&out, "pre"), 0);
+        edm_alloc_fail_after(k);
+        int rc = edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out);
+        edm_alloc_fail_after(-1);
+        if (rc == 0) {
+            done = 1;
+        } else {
+            assert_int_equal(rc, EDM_ENOMEM);
+            assert_string_equal(out.data, "pre");
+        }
+        edm_dkim_signer_free(s);
+    }
+    assert_true(done);
+    edm_dkim_signer *s = edm_dkim_signer_new();
+    for (size_t i = 0; i < n; i++) {
+        edm_buf_reset(&msg);
+        assert_int_equal(edm_mime_compose(m, &cases[i].msg, &msg), 0);
+        edm_buf_reset(&out);
+        assert_int_equal(edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out), 0);
+    }
+    assert_int_equal(edm_buf_reserve(&out, 1 << 16), 0);
+    for (size_t i = 0; i < n; i++) {
+        edm_buf_reset(&msg);
+        assert_int_equal(edm_mime_compose(m, &cases[i].msg, &msg), 0);
+        edm_buf_reset(&out);
+        edm_alloc_fail_after(0);
+        int rc = edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out);
+        long injected = edm_alloc_injected_failures();
+        edm_alloc_fail_after(-1);
+        if (rc != 0 || injected != 0)
+            fail_msg("%s: a warm signer allocated (rc %d)", cases[i].name, rc);
+    }
+    edm_dkim_signer_free(s);
+    edm_buf_free(&msg);
+    edm_buf_free(&out);
+    edm_mime_free(m);
+    edm_dkim_key_free(keys[0]);
+    edm_dkim_key_free(keys[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(canonicalisation),    cmocka_unit_test(key_loading),
         cmocka_unit_test(dns_records),         cmocka_unit_test(sign_errors),
-        cmocka_unit_test(signed_cases_verify),
+        cmocka_unit_test(sign_alloc_failures), cmocka_unit_test(signed_cases_verify),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }
