@@ -31,6 +31,7 @@ static const edm_mime_header hdr_long[] = {{"X-Long-Word", NULL}, {"X-Utf8", NUL
 
 static unsigned char bin256[256];
 static char long_word[2001], long_utf8[1201], long_text[5200], long_html[3100], long_subject[400];
+static char backslashes[501];
 static char long_name[101], long_file[151], long_8bit[1300];
 
 static edm_mime_attachment att_mixed[] = {
@@ -101,6 +102,18 @@ static mime_case cases[] = {
      .subject = "Name",
      .from_name = "Kundenservice der Müller & Söhne Großhandel GmbH — Abteilung Rückfragen",
      .to_name = "Zoë",
+     .text = "x",
+     .content_type = "text/plain"},
+    {.name = "escaped_names",
+     .msg = {.from_addr = "a@example.com",
+             .from_name = backslashes,
+             .to_addr = "b@example.com",
+             .to_name = "Ann \"The \\ Boss\" (CEO); <x>",
+             .subject = "names",
+             .text = "x"},
+     .subject = "names",
+     .from_name = backslashes,
+     .to_name = "Ann \"The \\ Boss\" (CEO); <x>",
      .text = "x",
      .content_type = "text/plain"},
     {.name = "long_lines",
@@ -255,6 +268,7 @@ static void fill(void)
     for (int i = 0; i < 256; i++)
         bin256[i] = (unsigned char)i;
     memset(long_word, 'w', sizeof long_word - 1);
+    memset(backslashes, '\\', sizeof backslashes - 1);
     /* 400 x "é" (2 bytes) + 400 x "€"? keep to 1200 bytes: 600 x "é". */
     for (int i = 0; i < 600; i++)
         memcpy(long_utf8 + 2 * i, "\xc3\xa9", 2);
