@@ -7,6 +7,25 @@
 #ifndef EDM_CMD_H
 #define EDM_CMD_H
 
+#include "engine/config.h"
+#include "engine/store.h"
+
 int edm_cmd_version(int argc, char **argv);
+int edm_cmd_check_config(int argc, char **argv);
+int edm_cmd_migrate(int argc, char **argv);
+int edm_cmd_serve(int argc, char **argv);
+int edm_cmd_send(int argc, char **argv);
+
+/* Shared by the subcommands (cmd_common.c). */
+int edm_cmd_is_help(const char *arg);
+/* If argv[*i] is -c FILE / --config FILE / --config=FILE, sets *path,
+ * advances *i past it and returns 1; otherwise 0. */
+int edm_cmd_config_opt(int argc, char **argv, int *i, const char **path);
+/* Loads the config (path NULL: defaults); prints each error as
+ * "edm CMD: error" on stderr and returns -1 on failure. */
+int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);
+/* Opens cfg->db (applying migrations); prints the error and returns -1. */
+int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st);
+int edm_cmd_render(int argc, char **argv);
 
 #endif

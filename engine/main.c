@@ -13,6 +13,11 @@ static const struct {
     const char *help;
 } commands[] = {
     {"version", edm_cmd_version, "print the version"},
+    {"serve", edm_cmd_serve, "run the engine and the API"},
+    {"send", edm_cmd_send, "send one campaign from files, with a progress bar"},
+    {"migrate", edm_cmd_migrate, "create or upgrade the database, then exit"},
+    {"check-config", edm_cmd_check_config, "check a config file, print the effective config"},
+    {"render", edm_cmd_render, "render a template with one recipient's data"},
 };
 
 static void usage(FILE *f)

@@ -41,7 +41,8 @@ char *edm_test_tmpdir(const char *tag)
 void edm_test_rmtree(const char *path)
 {
     const char *base = tmp_base();
-    if (path == NULL || (strncmp(path, base, strlen(base)) != 0 && strncmp(path, "/tmp/", 5) != 0) ||
+    if (path == NULL ||
+        (strncmp(path, base, strlen(base)) != 0 && strncmp(path, "/tmp/", 5) != 0) ||
         strstr(path, "..") != NULL) {
         fprintf(stderr, "refusing to remove %s\n", path ? path : "(null)");
         return;

@@ -1,0 +1,50 @@
+/*
+ * engine/cmd_common.c: what several subcommands share: the -c/--config
+ * option and loading the configuration with its errors printed, and
+ * opening the store named by the configuration.
+ */
+#include "engine/cmd.h"
+#include "engine/config.h"
+#include "engine/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int edm_cmd_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+int edm_cmd_config_opt(int argc, char **argv, int *i, const char **path)
+{
+    if ((strcmp(argv[*i], "-c") == 0 || strcmp(argv[*i], "--config") == 0) && *i + 1 < argc) {
+        *path = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], "--config=", 9) == 0) {
+        *path = argv[*i] + 9;
+        return 1;
+    }
+    return 0;
+}
+
+int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg)
+{
+    edm_config_errors errs;
+    if (edm_config_load(path, cfg, &errs) == 0)
+        return 0;
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf(stderr, "edm %s: %s\n", cmd, errs.msg[i]);
+    edm_config_errors_free(&errs);
+    return -1;
+}
+
+int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st)
+{
+    char err[600];
+    if (edm_store_open(cfg->db, st, err, sizeof err) != 0) {
+        fprintf(stderr, "edm %s: %s\n", cmd, err);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * engine/engine.c: builds and tears down the engine (see engine.h). Order
+ * of construction: TLS context, DKIM keys, pools, DNS, relay, pipeline,
+ * scheduler; teardown in reverse, each part closing its own handles.
+ */
+#include "engine/engine.h"
+#include "engine/alloc.h"
+#include "engine/dkim.h"
+#include "engine/err.h"
+#include "engine/log.h"
+#include "engine/message.h"
+#include "engine/pipeline.h"
+#include "engine/pool.h"
+#include "engine/relay.h"
+#include "engine/resolve.h"
+#include "engine/sched.h"
+#include "engine/timeutil.h"
+#include "engine/tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct edm_engine {
+    uv_loop_t *loop;
+    const edm_config *cfg;
+    edm_store *st;
+    SSL_CTX *tls;
+    edm_dkim_key **keys;
+    size_t nkeys;
+    edm_pools pools;
+    edm_resolver *resolver;
+    edm_relay *relay;
+    edm_pipeline *pipeline;
+    edm_sched *sched;
+    void (*stop_cb)(void *);
+    void *stop_arg;
+    int stopping;
+};
+
+static void engine_free(edm_engine *e)
+{
+    for (size_t i = 0; i < e->nkeys; i++)
+        edm_dkim_key_free(e->keys[i]);
+    edm_free(e->keys);
+    edm_pools_free(&e->pools);
+    if (e->tls)
+        tls_ctx_free(e->tls);
+    edm_free(e);
+}
+
+int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_engine **out,
+                     char *err, size_t errlen)
+{
+    edm_engine *e = edm_calloc(1, sizeof *e);
+    if (e == NULL)
+        return EDM_ENOMEM;
+    e->loop = loop;
+    e->cfg = cfg;
+    e->st = st;
+    int rc;
+    if ((e->tls = tls_client_ctx_new(err, errlen)) == NULL) {
+        engine_free(e);
+        return EDM_ETLS;
+    }
+    e->keys = edm_calloc(cfg->ndkim ? cfg->ndkim : 1, sizeof *e->keys);
+    for (size_t i = 0; e->keys && i < cfg->ndkim; i++) {
+        const struct edm_config_dkim *d = &cfg->dkim[i];
+        char kerr[256];
+        if ((rc = edm_dkim_key_load(&e->keys[e->nkeys], d->key, d->domain, d->selector,
+                                    d->algorithm, kerr, sizeof kerr)) != 0) {
+            snprintf(err, errlen, "dkim[%zu].key: %s", i, kerr);
+            engine_free(e);
+            return rc;
+        }
+        e->nkeys++;
+    }
+    if ((rc = edm_pools_init(&e->pools, cfg, st)) != 0 ||
+        (rc = edm_resolver_new(loop, cfg, &e->resolver, err, errlen)) != 0) {
+        if (rc == EDM_ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        engine_free(e);
+        return rc;
+    }
+    edm_relay_opts ro = {.loop = loop,
+                         .cfg = cfg,
+                         .pools = &e->pools,
+                         .resolve = edm_resolver_resolve,
+                         .resolve_ctx = e->resolver,
+                         .tls_ctx = e->tls,
+                         .done = edm_pipeline_on_outcome};
+    if ((rc = edm_relay_new(&ro, &e->relay)) != 0) {
+        edm_resolver_free(e->resolver);
+        engine_free(e);
+        return rc;
+    }
+    edm_pipeline_opts po = {
+        .loop = loop, .st = st, .cfg = cfg, .relay = e->relay, .keys = e->keys, .nkeys = e->nkeys};
+    if ((rc = edm_pipeline_new(&po, &e->pipeline)) != 0) {
+        snprintf(err, errlen, "pipeline: %s", edm_strerror(rc));
+        edm_relay_free(e->relay);
+        edm_resolver_free(e->resolver);
+        engine_free(e);
+        return rc;
+    }
+    edm_relay_set_ctx(e->relay, e->pipeline);
+    edm_sched_hooks hooks = edm_pipeline_sched_hooks(e->pipeline);
+    if ((rc = edm_sched_start(loop, st, &hooks, &e->sched)) != 0) {
+        edm_pipeline_free(e->pipeline);
+        edm_relay_free(e->relay);
+        edm_resolver_free(e->resolver);
+        engine_free(e);
+        return rc;
+    }
+    edm_log(EDM_LOG_INFO, "engine", "event=started pools=%zu dkim_keys=%zu", cfg->npools, e->nkeys);
+    *out = e;
+    return 0;
+}
+
+void edm_engine_tick(edm_engine *e)
+{
+    edm_sched_tick(e->sched);
+}
+
+static void on_pipeline_stopped(void *arg)
+{
+    edm_engine *e = arg;
+    edm_pipeline_free(e->pipeline);
+    edm_relay_free(e->relay);
+    edm_resolver_free(e->resolver);
+    void (*cb)(void *) = e->stop_cb;
+    void *cb_arg = e->stop_arg;
+    engine_free(e);
+    if (cb)
+        cb(cb_arg);
+}
+
+static void on_relay_stopped(void *arg)
+{
+    edm_engine *e = arg;
+    edm_pipeline_stop(e->pipeline, on_pipeline_stopped, e);
+}
+
+void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg)
+{
+    if (e->stopping)
+        return;
+    e->stopping = 1;
+    e->stop_cb = cb;
+    e->stop_arg = arg;
+    edm_sched_stop(e->sched);
+    e->sched = NULL;
+    edm_relay_stop(e->relay, on_relay_stopped, e);
+}
+
+json_t *edm_engine_pools_json(edm_engine *e)
+{
+    json_t *pools = edm_pools_json(&e->pools, edm_time_mono_ms(), edm_time_now());
+    json_t *relay = edm_relay_json(e->relay);
+    json_t *paused = json_object_get(relay, "paused_domains");
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *pool, *ip;
+    json_array_foreach(pools, i, pool)
+    {
+        const char *name = json_string_value(json_object_get(pool, "name"));
+        json_array_foreach(json_object_get(pool, "ips"), k, ip)
+        {
+            json_t *o = json_deep_copy(ip);
+            json_object_set_new(o, "pool", json_string(name));
+            json_object_set(o, "sent_this_hour", json_object_get(ip, "sent_last_hour"));
+            json_object_set(o, "rate", json_object_get(ip, "rate_per_minute"));
+            json_t *pd = json_array();
+            size_t m;
+            json_t *d;
+            json_array_foreach(paused, m, d)
+            {
+                if (strcmp(json_string_value(json_object_get(d, "pool")), name) == 0)
+                    json_array_append_new(
+                        pd, json_pack("{s:O, s:O}", "domain", json_object_get(d, "domain"),
+                                      "seconds_left", json_object_get(d, "seconds_left")));
+            }
+            json_object_set_new(o, "paused_domains", pd);
+            json_array_append_new(out, o);
+        }
+    }
+    json_decref(pools);
+    json_decref(relay);
+    return out;
+}
+
+void edm_engine_wake(edm_engine *e)
+{
+    if (e->sched)
+        edm_sched_tick(e->sched);
+}
+
+int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *from,
+                          const char *to, char **msg, size_t *len, char *err, size_t errlen)
+{
+    edm_buf out = EDM_BUF_INIT;
+    const edm_config *cfg = e->cfg;
+    int rc = edm_message_preview(tpl, vars, from, to, e->keys, e->nkeys, cfg->unsubscribe.url,
+                                 cfg->bounce_domain, cfg->message_id_domain,
+                                 edm_pipeline_secret(e->pipeline),
+                                 edm_pipeline_secret_len(e->pipeline), &out, err, errlen);
+    if (rc != 0) {
+        edm_buf_free(&out);
+        return rc;
+    }
+    *msg = edm_buf_detach(&out, len);
+    return *msg ? 0 : EDM_ENOMEM;
+}
+
+double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)
+{
+    return edm_pipeline_rate_per_minute(e->pipeline, campaign_id);
+}
+
+size_t edm_engine_pending(edm_engine *e)
+{
+    return edm_pipeline_pending(e->pipeline);
+}

@@ -1,0 +1,279 @@
+/*
+ * templates/template.c: the public interface (template.h): compiling one
+ * template or a message template set with its partials, and rendering
+ * them. Partials are compiled once into a table sorted by name that every
+ * program of the object shares (tpl_lib_find).
+ *
+ * Return values as template.h says; err->part names the source of a
+ * compile error ("subject", "html", "text", "partial NAME").
+ */
+#include "templates/tpl_int.h"
+
+#include "engine/alloc.h"
+#include "engine/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct edm_tpl {
+    struct tpl_lib lib;
+    struct tpl_prog *main;
+};
+
+struct edm_tpl_set {
+    struct tpl_lib lib;
+    struct tpl_prog *subject, *html, *text;
+};
+
+static void clear_err(edm_tpl_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof *err);
+}
+
+static void set_part(edm_tpl_error *err, const char *fmt, const char *name)
+{
+    if (err)
+        snprintf(err->part, sizeof err->part, fmt, name);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct tpl_entry *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+const struct tpl_prog *tpl_lib_find(const struct tpl_lib *lib, const char *name, size_t n)
+{
+    size_t lo = 0, hi = lib->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct tpl_entry *e = &lib->e[mid];
+        int c = memcmp(e->name, name, e->n < n ? e->n : n);
+        if (c == 0)
+            c = e->n < n ? -1 : e->n > n;
+        if (c == 0)
+            return e->prog;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void lib_free(struct tpl_lib *lib)
+{
+    for (size_t i = 0; i < lib->n; i++) {
+        edm_free(lib->e[i].name);
+        tpl_prog_free(lib->e[i].prog);
+    }
+    edm_free(lib->e);
+    lib->e = NULL;
+    lib->n = 0;
+}
+
+static int lib_build(struct tpl_lib *lib, const json_t *partials, edm_tpl_error *err)
+{
+    memset(lib, 0, sizeof *lib);
+    if (partials == NULL || json_is_null(partials))
+        return 0;
+    if (!json_is_object(partials)) {
+        set_part(err, "%s", "partials");
+        return tpl_lex_error(err, EDM_EINVAL, 0, 0, "partials must be an object");
+    }
+    size_t n = json_object_size(partials);
+    if (n == 0)
+        return 0;
+    lib->e = edm_calloc(n, sizeof *lib->e);
+    if (lib->e == NULL)
+        return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)partials, key, val)
+    {
+        struct tpl_entry *e = &lib->e[lib->n];
+        if (!json_is_string(val)) {
+            set_part(err, "partial %s", key);
+            lib_free(lib);
+            return tpl_lex_error(err, EDM_EINVAL, 0, 0, "partial \"%s\" must be a string", key);
+        }
+        e->name = edm_strdup(key);
+        if (e->name == NULL) {
+            lib_free(lib);
+            return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+        }
+        e->n = strlen(key);
+        lib->n++;
+        int rc = tpl_parse(&e->prog, json_string_value(val), json_string_length(val), err);
+        if (rc != 0) {
+            set_part(err, "partial %s", key);
+            lib_free(lib);
+            return rc;
+        }
+    }
+    qsort(lib->e, lib->n, sizeof *lib->e, entry_cmp);
+    return 0;
+}
+
+int edm_tpl_compile(edm_tpl **out, const char *src, size_t len, const json_t *partials,
+                    edm_tpl_error *err)
+{
+    clear_err(err);
+    *out = NULL;
+    edm_tpl *t = edm_calloc(1, sizeof *t);
+    if (t == NULL)
+        return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+    int rc = lib_build(&t->lib, partials, err);
+    if (rc == 0)
+        rc = tpl_parse(&t->main, src, len, err);
+    if (rc != 0) {
+        edm_tpl_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void edm_tpl_free(edm_tpl *t)
+{
+    if (t == NULL)
+        return;
+    lib_free(&t->lib);
+    tpl_prog_free(t->main);
+    edm_free(t);
+}
+
+/* "missing variables: a, b.c" into err. */
+static int report_missing(const struct tpl_missing *m, edm_tpl_error *err)
+{
+    if (err == NULL)
+        return EDM_ENOTFOUND;
+    err->code = EDM_ENOTFOUND;
+    size_t k =
+        (size_t)snprintf(err->msg, sizeof err->msg, "missing variable%s: ", m->n > 1 ? "s" : "");
+    for (int i = 0; i < m->n && k < sizeof err->msg; i++)
+        k +=
+            (size_t)snprintf(err->msg + k, sizeof err->msg - k, "%s%s", i ? ", " : "", m->names[i]);
+    if (m->more && k < sizeof err->msg)
+        snprintf(err->msg + k, sizeof err->msg - k, ", ...");
+    return EDM_ENOTFOUND;
+}
+
+int edm_tpl_render(const edm_tpl *t, const json_t *data, const edm_tpl_opts *opts, edm_buf *out,
+                   edm_tpl_error *err)
+{
+    clear_err(err);
+    struct tpl_missing miss = {.n = 0};
+    enum edm_tpl_mode mode = opts ? opts->mode : EDM_TPL_HTML;
+    int rc = tpl_render(&t->lib, t->main, data, opts, mode, out, err, &miss);
+    if (rc == 0 && miss.n > 0)
+        return report_missing(&miss, err);
+    return rc;
+}
+
+/* ---- message template sets ---- */
+
+static int compile_part(const json_t *tmpl, const char *name, int required, struct tpl_prog **out,
+                        edm_tpl_error *err)
+{
+    const json_t *v = json_object_get(tmpl, name);
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return 0;
+        set_part(err, "%s", name);
+        return tpl_lex_error(err, EDM_EINVAL, 0, 0, "\"%s\" is required", name);
+    }
+    if (!json_is_string(v)) {
+        set_part(err, "%s", name);
+        return tpl_lex_error(err, EDM_EINVAL, 0, 0, "\"%s\" must be a string", name);
+    }
+    int rc = tpl_parse(out, json_string_value(v), json_string_length(v), err);
+    if (rc != 0)
+        set_part(err, "%s", name);
+    return rc;
+}
+
+int edm_tpl_set_compile(edm_tpl_set **out, const json_t *tmpl, edm_tpl_error *err)
+{
+    clear_err(err);
+    *out = NULL;
+    if (!json_is_object(tmpl))
+        return tpl_lex_error(err, EDM_EINVAL, 0, 0, "a template must be a JSON object");
+    edm_tpl_set *s = edm_calloc(1, sizeof *s);
+    if (s == NULL)
+        return tpl_lex_error(err, EDM_ENOMEM, 0, 0, "out of memory");
+    int rc = compile_part(tmpl, "subject", 1, &s->subject, err);
+    if (rc == 0)
+        rc = compile_part(tmpl, "html", 0, &s->html, err);
+    if (rc == 0)
+        rc = compile_part(tmpl, "text", 0, &s->text, err);
+    if (rc == 0 && s->html == NULL && s->text == NULL)
+        rc = tpl_lex_error(err, EDM_EINVAL, 0, 0, "a template needs \"html\" or \"text\"");
+    if (rc == 0)
+        rc = lib_build(&s->lib, json_object_get(tmpl, "partials"), err);
+    if (rc != 0) {
+        edm_tpl_set_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void edm_tpl_set_free(edm_tpl_set *s)
+{
+    if (s == NULL)
+        return;
+    lib_free(&s->lib);
+    tpl_prog_free(s->subject);
+    tpl_prog_free(s->html);
+    tpl_prog_free(s->text);
+    edm_free(s);
+}
+
+int edm_tpl_set_has_html(const edm_tpl_set *s)
+{
+    return s->html != NULL;
+}
+
+int edm_tpl_set_has_text(const edm_tpl_set *s)
+{
+    return s->text != NULL;
+}
+
+void edm_tpl_msg_init(edm_tpl_msg *m)
+{
+    edm_buf_init(&m->subject);
+    edm_buf_init(&m->html);
+    edm_buf_init(&m->text);
+}
+
+void edm_tpl_msg_free(edm_tpl_msg *m)
+{
+    edm_buf_free(&m->subject);
+    edm_buf_free(&m->html);
+    edm_buf_free(&m->text);
+}
+
+int edm_tpl_set_render(const edm_tpl_set *s, const json_t *vars, const edm_tpl_opts *opts,
+                       edm_tpl_msg *out, edm_tpl_error *err)
+{
+    static const char *const names[3] = {"subject", "html", "text"};
+    static const enum edm_tpl_mode modes[3] = {EDM_TPL_HEADER, EDM_TPL_HTML, EDM_TPL_NONE};
+    const struct tpl_prog *progs[3] = {s->subject, s->html, s->text};
+    edm_buf *bufs[3] = {&out->subject, &out->html, &out->text};
+    struct tpl_missing miss = {.n = 0};
+    clear_err(err);
+    for (int i = 0; i < 3; i++) {
+        edm_buf_reset(bufs[i]);
+        if (progs[i] == NULL)
+            continue;
+        int rc = tpl_render(&s->lib, progs[i], vars, opts, modes[i], bufs[i], err, &miss);
+        if (rc != 0) {
+            set_part(err, "%s", names[i]);
+            return rc;
+        }
+    }
+    return miss.n > 0 ? report_missing(&miss, err) : 0;
+}

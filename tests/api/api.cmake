@@ -1,0 +1,11 @@
+# tests/api/api.cmake: the API test server (the API alone on a loop with a
+# SQLite store, used by the tests and scripts/bench-api) and the shared
+# test driver (apitest.c) for the tests that talk to it.
+add_executable(api_server ${CMAKE_CURRENT_LIST_DIR}/api_server.c)
+target_link_libraries(api_server PRIVATE edm_api edm_engine edm_templates edm_base)
+foreach(t api_test_http api_test_routes api_test_openapi api_test_recipients)
+  if(TARGET ${t})
+    target_sources(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/apitest.c)
+    add_dependencies(${t} api_server)
+  endif()
+endforeach()

@@ -1,0 +1,53 @@
+/*
+ * tests/api/apitest.h: drive a real edm API server from tests: start it
+ * (tests/api/api_server: the API alone with a SQLite store in a temp dir)
+ * on a free port with a key, send requests with curl (bodies from files,
+ * so any byte goes through), parse JSON answers, and talk raw HTTP over a
+ * socket for the protocol-level cases.
+ */
+#ifndef EDM_APITEST_H
+#define EDM_APITEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct apitest {
+    char *dir;
+    char db[512];
+    int port;
+    pid_t pid;
+    const char *key; /* the first configured key; NULL: started without keys */
+    char keybuf[128];
+    char log[512];
+} apitest;
+
+/* Starts the server; keys NULL for none. extra: max_body header_ms idle_ms
+ * (0 = default). Fails the test if it does not come up. */
+void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                   unsigned idle_ms);
+/* Stops it (SIGTERM) and asserts a clean exit (ASan leak check included). */
+void apitest_stop(apitest *t);
+
+/* One request with curl. body may be NULL; ctype NULL means
+ * application/json when there is a body. header: one extra "Name: value"
+ * or NULL. key: the key to send (NULL: t->key; "" none). Returns the HTTP
+ * status; *out (if given) gets the body (malloc'd), *headers the answer's
+ * header block. */
+int apitest_req(apitest *t, const char *method, const char *path, const char *body, size_t len,
+                const char *ctype, const char *header, const char *key, char **out, char **headers);
+/* The same, parsing the body as JSON (NULL if empty or not JSON). */
+json_t *apitest_json(apitest *t, const char *method, const char *path, const char *body,
+                     int *status);
+/* Asserts an error answer: status, code (NULL: any) and field (NULL: must
+ * be null). */
+void apitest_expect_error(apitest *t, const char *method, const char *path, const char *body,
+                          int status, const char *code, const char *field);
+
+/* A raw TCP connection to the server (blocking, 5 s receive timeout). */
+int apitest_connect(apitest *t);
+/* Reads until the peer closes or timeout_ms passes; returns the bytes
+ * (malloc'd). */
+char *apitest_read_all(int fd, int timeout_ms, size_t *len);
+
+#endif
