@@ -423,3 +423,17 @@ void mime_expect_line(const char *output, const char *name, const char *verdict)
     }
     fail_msg("no line \"%s...\" in checker output:\n%s", want, output);
 }
+
+const char *mime_mailauth_prefix(void)
+{
+    static char prefix[1024];
+    snprintf(prefix, sizeof prefix, "%s/node", getenv("EDM_BINARY_DIR"));
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "sh %s %s", edm_test_src("tests/engine/mailauth-install.sh"), prefix);
+    int st = edm_test_run(cmd, &out);
+    if (st != 0)
+        fail_msg("cannot install mailauth@4 with npm (exit %d); these tests need it:\n%s", st,
+                 out ? out : "");
+    free(out);
+    return prefix;
+}

@@ -44,6 +44,9 @@ void mime_case_write(const char *dir, const char *prefix, const mime_case *c, co
 /* Runs a checker command and returns its output (malloc'd); asserts it
  * ran (exit status 0). */
 char *mime_run_checker(const char *cmd);
+/* The npm prefix holding mailauth@4 ($EDM_BINARY_DIR/node), installed
+ * there on first use; fails the test loudly if npm cannot install it. */
+const char *mime_mailauth_prefix(void);
 /* Asserts that output has the line "<name> <verdict>..." for name. */
 void mime_expect_line(const char *output, const char *name, const char *verdict);
 

@@ -268,36 +268,13 @@ static void write_dns(const char *dir, edm_dkim_key *const *keys, size_t n)
     edm_buf_free(&b);
 }
 
-/* mailauth@4 in $EDM_BINARY_DIR/node, installed on first use. */
-static const char *mailauth_prefix(void)
-{
-    static char prefix[4096];
-    snprintf(prefix, sizeof prefix, "%s/node", getenv("EDM_BINARY_DIR"));
-    char pkg[4200];
-    snprintf(pkg, sizeof pkg, "%s/node_modules/mailauth/package.json", prefix);
-    char *have = edm_test_read_file(pkg, NULL);
-    if (have == NULL || strstr(have, "\"version\": \"4.") == NULL) {
-        char cmd[8400], *out = NULL;
-        snprintf(cmd, sizeof cmd,
-                 "npm install --no-audit --no-fund --loglevel=error --prefix %s mailauth@4",
-                 prefix);
-        int st = edm_test_run(cmd, &out);
-        if (st != 0)
-            fail_msg("cannot install mailauth@4 with npm (exit %d); this test needs it:\n%s", st,
-                     out ? out : "");
-        free(out);
-    }
-    free(have);
-    return prefix;
-}
-
 static void run_verifiers(const char *dir, char **dkimpy, char **mailauth)
 {
     char cmd[12000];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", edm_test_src("tests/engine/dkim_check.py"),
              dir);
     *dkimpy = mime_run_checker(cmd);
-    snprintf(cmd, sizeof cmd, "NODE_PATH=%s/node_modules node %s %s", mailauth_prefix(),
+    snprintf(cmd, sizeof cmd, "NODE_PATH=%s/node_modules node %s %s", mime_mailauth_prefix(),
              edm_test_src("tests/engine/dkim_check_mailauth.js"), dir);
     *mailauth = mime_run_checker(cmd);
 }
