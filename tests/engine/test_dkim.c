@@ -518,12 +518,53 @@ static void sign_alloc_failures(void **state)
     edm_dkim_key_free(keys[1]);
 }
 
+/* One signer, more keys than its cache slots, used round and round: every
+ * signature equals the one a fresh signer makes (RSA PKCS#1 v1.5 and
+ * Ed25519 are deterministic), so no slot ever signs with a stale key. */
+static void signer_slots_cycle(void **state)
+{
+    (void)state;
+    enum { K = 11 };
+    edm_dkim_key *keys[K];
+    for (int i = 0; i < K; i++) {
+        char sel[16];
+        snprintf(sel, sizeof sel, "k%d", i);
+        keys[i] = i % 3 == 0 ? load("rsa1024.pem", "example.com", sel, EDM_DKIM_RSA_SHA256)
+                             : load("ed25519.pem", "example.com", sel, EDM_DKIM_ED25519_SHA256);
+    }
+    static const char msg[] =
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: s\r\n\r\nhi\r\n";
+    edm_buf want[K], got = EDM_BUF_INIT;
+    for (int i = 0; i < K; i++) {
+        edm_dkim_signer *fresh = edm_dkim_signer_new();
+        edm_buf_init(&want[i]);
+        assert_int_equal(edm_dkim_sign(fresh, &keys[i], 1, msg, sizeof msg - 1, 7, &want[i]), 0);
+        edm_dkim_signer_free(fresh);
+    }
+    edm_dkim_signer *s = edm_dkim_signer_new();
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < K; j++) {
+            int i = (j * 7 + round) % K;
+            edm_buf_reset(&got);
+            assert_int_equal(edm_dkim_sign(s, &keys[i], 1, msg, sizeof msg - 1, 7, &got), 0);
+            assert_string_equal(got.data, want[i].data);
+        }
+    }
+    edm_dkim_signer_free(s);
+    edm_buf_free(&got);
+    for (int i = 0; i < K; i++) {
+        edm_buf_free(&want[i]);
+        edm_dkim_key_free(keys[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(canonicalisation),    cmocka_unit_test(key_loading),
         cmocka_unit_test(dns_records),         cmocka_unit_test(sign_errors),
-        cmocka_unit_test(sign_alloc_failures), cmocka_unit_test(signed_cases_verify),
+        cmocka_unit_test(sign_alloc_failures), cmocka_unit_test(signer_slots_cycle),
+        cmocka_unit_test(signed_cases_verify),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }
