@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/err.h"
 #include "engine/verp.h"
 #include "mime_cases.h"
 #include "tests/testlib.h"
@@ -32,12 +33,33 @@ static void put(const char *name, const char *text)
     assert_int_equal(edm_test_write_file(path, text, strlen(text)), 0);
 }
 
-static int run(const char *args, char **out)
+static int run_with(const char *secret, const char *args, char **out)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && EDM_UNSUBSCRIBE_SECRET=%s %s render %s", dir, SECRET,
-             edm_test_bin(), args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s%s %s render %s", dir,
+             secret ? "EDM_UNSUBSCRIBE_SECRET=" : "unset EDM_UNSUBSCRIBE_SECRET;",
+             secret ? secret : "", edm_test_bin(), args);
     return edm_test_run(cmd, out);
+}
+
+static int run(const char *args, char **out)
+{
+    return run_with(SECRET, args, out);
+}
+
+/* The unsubscribe token of the https URL in a message file of dir. */
+static char *url_token(const char *file)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char *msg = edm_test_read_file(path, NULL);
+    assert_non_null(msg);
+    const char *u = strstr(msg, "/unsubscribe?t=");
+    assert_non_null(u);
+    char *tok = calloc(1, 64);
+    assert_int_equal(sscanf(u + 15, "%63[^>]", tok), 1);
+    free(msg);
+    return tok;
 }
 
 static int setup(void **state)
@@ -202,11 +224,52 @@ static void usage_and_input_errors(void **state)
     }
 }
 
+/* Without the environment variable: the secret of an existing database
+ * (never a database created as a side effect), else a throwaway one. */
+static void raw_secret_sources(void **state)
+{
+    (void)state;
+    static const char args[] = "--raw -c edm.json --from news@example.com --to b@example.net "
+                               "t.json d.json > %s";
+    char a[512], path[4096], *out = NULL;
+    uint64_t id;
+    snprintf(a, sizeof a, args, "nodb.eml");
+    assert_int_equal(run_with(NULL, a, &out), 0);
+    free(out);
+    snprintf(path, sizeof path, "%s/none.db", dir);
+    assert_null(edm_test_read_file(path, NULL)); /* no database appeared */
+    char *tok = url_token("nodb.eml");
+    assert_int_equal(
+        edm_verp_token_check(tok, strlen(tok), EDM_VERP_UNSUB, SECRET, strlen(SECRET), &id),
+        EDM_EINVAL);
+    free(tok);
+
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s migrate -c edm.json", dir, edm_test_bin());
+    assert_int_equal(edm_test_run(cmd, NULL), 0);
+    snprintf(a, sizeof a, args, "db.eml");
+    assert_int_equal(run_with(NULL, a, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s/none.db \"SELECT hex(value) FROM settings WHERE name = 'secret'\"", dir);
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    unsigned char secret[64];
+    size_t n = 0;
+    for (unsigned v; n < sizeof secret && sscanf(out + 2 * n, "%2x", &v) == 1; n++)
+        secret[n] = (unsigned char)v;
+    free(out);
+    assert_true(n >= 16);
+    tok = url_token("db.eml");
+    assert_int_equal(edm_verp_token_check(tok, strlen(tok), EDM_VERP_UNSUB, secret, n, &id), 0);
+    free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_message_verifies),
         cmocka_unit_test(usage_and_input_errors),
+        cmocka_unit_test(raw_secret_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
