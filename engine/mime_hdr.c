@@ -40,6 +40,8 @@ void mime_fold_atom(mime_fold *f, const char *s, size_t n)
 {
     if (f->rc != 0)
         return;
+    /* Never fold right after "Name:": Python's parser, among others, would
+     * keep the fold's space as the start of the value. */
     int fold = f->col > f->first && f->col + 1 + n > MIME_FOLD_COLS;
     size_t col = fold ? 1 + n : f->col + 1 + n;
     if (col > MIME_LINE_MAX) {
@@ -205,8 +207,9 @@ void mime_hdr_encoded_words(mime_fold *f, const char *s, size_t n)
         size_t need = 1;
         while (i + need < n && ((unsigned char)s[i + need] & 0xc0) == 0x80)
             need++;
-        if (kmax < need)
-            kmax = 45; /* on a fresh line: 12 + 60 = 72 columns */
+        if (kmax < need) /* a fresh line: 12 + 60 = 72 columns; right after
+                          * a long field name (no fold there): one character */
+            kmax = f->col > f->first ? 45 : need;
         size_t k = n - i < kmax ? n - i : kmax;
         while (k > need && i + k < n && ((unsigned char)s[i + k] & 0xc0) == 0x80)
             k--;

@@ -21,8 +21,11 @@
 
 #define DATE 1795784761 /* Fri, 27 Nov 2026 13:06:01 +0000 */
 
-static const edm_mime_header hdr_campaign[] = {{"X-Campaign-ID", "42"},
-                                               {"X-Mailer-Tag", "spring sale"}};
+static const edm_mime_header hdr_campaign[] = {
+    {"X-Campaign-ID", "42"},
+    {"X-Mailer-Tag", "spring sale"},
+    {"X-A-Long-Custom-Header-Name-That-Takes-Much-Of-The-Line-0123",
+     "value \xc3\xa9t\xc3\xa9 and more words to fold"}};
 static const edm_mime_header hdr_inject[] = {{"X-Note", "v\r\nX-Injected: 1"},
                                              {"X-Body", "a\r\n\r\n<html>body</html>"},
                                              {"X-Empty", ""},
@@ -52,7 +55,7 @@ static mime_case cases[] = {
              .text = "Hi Bob,\nThis is a test.\n",
              .html = "<p>Hi Bob,</p>\n<p>This is a test.</p>\n",
              .headers = hdr_campaign,
-             .n_headers = 2,
+             .n_headers = 3,
              .unsub_mailto = "unsub+1f-abcdefghijklmnop@bounce.example.com",
              .unsub_url = "https://mail.example.com/unsubscribe?t=1f-abcdefghijklmnop",
              .feedback_id = "c42:spring:edm"},
@@ -62,7 +65,7 @@ static mime_case cases[] = {
      .html = "<p>Hi Bob,</p>\n<p>This is a test.</p>\n",
      .content_type = "multipart/alternative",
      .cte = "quoted-printable",
-     .header_values = {"42", "spring sale"}},
+     .header_values = {"42", "spring sale", "value \xc3\xa9t\xc3\xa9 and more words to fold"}},
     {.name = "utf8_headers",
      .msg = {.from_addr = "news@example.com",
              .from_name = "Jörg \"JJ\" Müller, Esq.",
