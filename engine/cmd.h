@@ -15,12 +15,17 @@ int edm_cmd_check_config(int argc, char **argv);
 int edm_cmd_migrate(int argc, char **argv);
 int edm_cmd_serve(int argc, char **argv);
 int edm_cmd_send(int argc, char **argv);
+int edm_cmd_status(int argc, char **argv);
 
 /* Shared by the subcommands (cmd_common.c). */
 int edm_cmd_is_help(const char *arg);
 /* If argv[*i] is -c FILE / --config FILE / --config=FILE, sets *path,
  * advances *i past it and returns 1; otherwise 0. */
 int edm_cmd_config_opt(int argc, char **argv, int *i, const char **path);
+/* Parses the arguments of a command whose only option is -c FILE: returns
+ * -1 to go on (with *path set or NULL), or the exit status (0 after
+ * --help, 2 on a usage error, both printed). */
+int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **path);
 /* Loads the config (path NULL: defaults); prints each error as
  * "edm CMD: error" on stderr and returns -1 on failure. */
 int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);

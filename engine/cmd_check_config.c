@@ -22,19 +22,10 @@ static const char usage_text[] =
 
 int edm_cmd_check_config(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
-            path = argv[++i];
-        } else {
-            fprintf(stderr, "edm check-config: unexpected argument '%s'\n%s", argv[i], usage_text);
-            return 2;
-        }
-    }
+    const char *path;
+    int rc0 = edm_cmd_config_only(argc, argv, usage_text, &path);
+    if (rc0 >= 0)
+        return rc0;
     edm_config cfg;
     edm_config_errors errs;
     if (edm_config_load(path, &cfg, &errs) != 0) {

@@ -48,3 +48,19 @@ int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st)
     }
     return 0;
 }
+
+int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **path)
+{
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (edm_cmd_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!edm_cmd_config_opt(argc, argv, &i, path)) {
+            fprintf(stderr, "edm %s: unexpected argument '%s'\n%s", argv[0], argv[i], usage);
+            return 2;
+        }
+    }
+    return -1;
+}

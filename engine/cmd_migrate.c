@@ -15,17 +15,10 @@ static const char usage_text[] = "usage: edm migrate [-c FILE]\n"
 
 int edm_cmd_migrate(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (edm_cmd_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (!edm_cmd_config_opt(argc, argv, &i, &path)) {
-            fprintf(stderr, "edm migrate: unexpected argument '%s'\n%s", argv[i], usage_text);
-            return 2;
-        }
-    }
+    const char *path;
+    int rc0 = edm_cmd_config_only(argc, argv, usage_text, &path);
+    if (rc0 >= 0)
+        return rc0;
     edm_config cfg;
     if (edm_cmd_load_config("migrate", path, &cfg) != 0)
         return 1;

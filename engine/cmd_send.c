@@ -175,7 +175,7 @@ static json_t *load_template(const char *path)
 static void draw(struct send *s, int final)
 {
     int64_t c[EDM_DSTATE_COUNT];
-    if (s->st->ops->campaign_counts(s->st, s->cid, c) != 0)
+    if (s->cid == 0 || s->st->ops->campaign_counts(s->st, s->cid, c) != 0)
         return;
     int64_t done = c[EDM_DSTATE_DELIVERED] + c[EDM_DSTATE_BOUNCED] + c[EDM_DSTATE_SUPPRESSED] +
                    c[EDM_DSTATE_FAILED] + c[EDM_DSTATE_CANCELLED];
@@ -197,12 +197,21 @@ static void draw(struct send *s, int final)
         fputc('\n', stderr);
 }
 
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 static void on_stopped(void *arg)
 {
     struct send *s = arg;
     s->eng = NULL;
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    /* Installed until the end (a second signal is ignored), but they no
+     * longer keep the loop alive; closed by the final walk. */
+    uv_unref((uv_handle_t *)&s->sigint);
+    uv_unref((uv_handle_t *)&s->sigterm);
 }
 
 static void finish(struct send *s)
@@ -259,6 +268,44 @@ static void summary(struct send *s)
         printf("  bounced as %-12s %lld\n", k, (long long)json_integer_value(v));
     }
     json_decref(stats);
+}
+
+/* Stores the template and the campaign, imports the recipients and starts
+ * the campaign. Returns 0 or -1 (message printed). */
+static int prepare(struct send *s, json_t *tpl, json_t **t, json_t **cf, json_t **c,
+                   const char *name, const char *from, const char *reply_to, const char *pool,
+                   const char *tpl_path, const char *rcpt_path)
+{
+    if (s->st->ops->template_create(s->st, tpl, t) != 0) {
+        fprintf(stderr, "edm send: %s: %s\n", tpl_path, edm_store_errmsg(s->st));
+        return -1;
+    }
+    *cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name, "template_id",
+                    json_integer_value(json_object_get(*t, "id")), "from", from, "reply_to",
+                    reply_to, "pool", pool ? pool : "default");
+    if (s->st->ops->campaign_create(s->st, *cf, c) != 0) {
+        fprintf(stderr, "edm send: cannot create the campaign: %s\n", edm_store_errmsg(s->st));
+        return -1;
+    }
+    s->cid = json_integer_value(json_object_get(*c, "id"));
+    if (import_recipients(s, rcpt_path) != 0)
+        return -1;
+    int64_t counts[EDM_DSTATE_COUNT];
+    s->st->ops->campaign_counts(s->st, s->cid, counts);
+    for (int i = 0; i < EDM_DSTATE_COUNT; i++)
+        s->total += counts[i];
+    fprintf(stderr,
+            "edm send: campaign %lld: %lld recipients (%lld suppressed, %lld duplicates, "
+            "%lld rejected)\n",
+            (long long)s->cid, (long long)s->total, (long long)s->suppressed,
+            (long long)s->duplicates, (long long)s->rejected);
+    if (s->st->ops->campaign_transition(s->st, s->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
+                                        EDM_CSTATE_RUNNING, edm_time_now()) != 0) {
+        fprintf(stderr, "edm send: cannot start the campaign\n");
+        return -1;
+    }
+    edm_engine_wake(s->eng);
+    return 0;
 }
 
 int edm_cmd_send(int argc, char **argv)
@@ -318,34 +365,8 @@ int edm_cmd_send(int argc, char **argv)
         fprintf(stderr, "edm send: --pool: no pool named \"%s\" in the config\n", pool);
         goto out;
     }
-    if (s.st->ops->template_create(s.st, tpl, &t) != 0) {
-        fprintf(stderr, "edm send: %s: %s\n", tpl_path, edm_store_errmsg(s.st));
-        goto out;
-    }
-    cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name ? name : rcpt_path, "template_id",
-                   json_integer_value(json_object_get(t, "id")), "from", from, "reply_to", reply_to,
-                   "pool", pool ? pool : "default");
-    if (s.st->ops->campaign_create(s.st, cf, &c) != 0) {
-        fprintf(stderr, "edm send: cannot create the campaign: %s\n", edm_store_errmsg(s.st));
-        goto out;
-    }
-    s.cid = json_integer_value(json_object_get(c, "id"));
-    if (import_recipients(&s, rcpt_path) != 0)
-        goto out;
-    int64_t counts[EDM_DSTATE_COUNT];
-    s.st->ops->campaign_counts(s.st, s.cid, counts);
-    for (int i = 0; i < EDM_DSTATE_COUNT; i++)
-        s.total += counts[i];
-    fprintf(stderr,
-            "edm send: campaign %lld: %lld recipients (%lld suppressed, %lld duplicates, "
-            "%lld rejected)\n",
-            (long long)s.cid, (long long)s.total, (long long)s.suppressed, (long long)s.duplicates,
-            (long long)s.rejected);
-    if (s.st->ops->campaign_transition(s.st, s.cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
-                                       EDM_CSTATE_RUNNING, edm_time_now()) != 0) {
-        fprintf(stderr, "edm send: cannot start the campaign\n");
-        goto out;
-    }
+    /* The engine first: it takes the database's engine lock, so nothing is
+     * created when another engine (edm serve) owns this database. */
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&s.loop);
     char err[512];
@@ -354,15 +375,26 @@ int edm_cmd_send(int argc, char **argv)
         uv_loop_close(&s.loop);
         goto out;
     }
-    s.t0 = edm_time_mono_ms();
-    uv_timer_init(&s.loop, &s.tick);
-    s.tick.data = &s;
-    uv_timer_start(&s.tick, on_tick, 200, 200);
     uv_signal_init(&s.loop, &s.sigint);
     uv_signal_init(&s.loop, &s.sigterm);
     s.sigint.data = s.sigterm.data = &s;
+    uv_timer_init(&s.loop, &s.tick);
+    s.tick.data = &s;
+    if (prepare(&s, tpl, &t, &cf, &c, name ? name : rcpt_path, from, reply_to, pool, tpl_path,
+                rcpt_path) != 0) {
+        finish(&s); /* stops the engine and closes the handles */
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_walk(&s.loop, close_all, NULL);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+        goto out;
+    }
+    s.t0 = edm_time_mono_ms();
+    uv_timer_start(&s.tick, on_tick, 200, 200);
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_walk(&s.loop, close_all, NULL);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     summary(&s);

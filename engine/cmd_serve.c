@@ -94,23 +94,18 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->engine)
         edm_engine_stop(sv->engine, NULL, NULL);
     sv->engine = NULL;
-    uv_close((uv_handle_t *)&sv->sigint, NULL);
-    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    /* The handlers stay installed (a second signal is ignored while the
+     * shutdown runs) but no longer keep the loop alive. */
+    uv_unref((uv_handle_t *)&sv->sigint);
+    uv_unref((uv_handle_t *)&sv->sigterm);
 }
 
 int edm_cmd_serve(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (edm_cmd_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (!edm_cmd_config_opt(argc, argv, &i, &path)) {
-            fprintf(stderr, "edm serve: unexpected argument '%s'\n%s", argv[i], usage_text);
-            return 2;
-        }
-    }
+    const char *path;
+    int rc0 = edm_cmd_config_only(argc, argv, usage_text, &path);
+    if (rc0 >= 0)
+        return rc0;
     edm_config cfg;
     if (edm_cmd_load_config("serve", path, &cfg) != 0)
         return 1;

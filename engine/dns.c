@@ -631,9 +631,12 @@ dns_resolver *dns_new(uv_loop_t *loop, const dns_options *opts, dns_mx_cb cb, vo
     }
     if (opts->nservers > 0) {
         edm_buf csv = EDM_BUF_INIT;
+        rc = ARES_SUCCESS;
         for (size_t i = 0; i < opts->nservers; i++)
-            edm_buf_appendf(&csv, "%s%s", i ? "," : "", opts->servers[i]);
-        rc = ares_set_servers_ports_csv(r->ch, edm_buf_cstr(&csv));
+            if (edm_buf_appendf(&csv, "%s%s", i ? "," : "", opts->servers[i]) != 0)
+                rc = ARES_ENOMEM;
+        if (rc == ARES_SUCCESS)
+            rc = ares_set_servers_ports_csv(r->ch, edm_buf_cstr(&csv));
         edm_buf_free(&csv);
         if (rc != ARES_SUCCESS) {
             snprintf(err, errlen, "dns.servers: %s", ares_strerror(rc));

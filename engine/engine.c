@@ -17,8 +17,12 @@
 #include "engine/timeutil.h"
 #include "engine/tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 struct edm_engine {
     uv_loop_t *loop;
@@ -35,10 +39,45 @@ struct edm_engine {
     void (*stop_cb)(void *);
     void *stop_arg;
     int stopping;
+    int lock_fd; /* flock on <db>.lock: one engine per database */
 };
+
+/* Takes the database's engine lock: two engines on one SQLite store would
+ * both claim the same recipients. Returns the fd, -2 when there is nothing
+ * to lock (in-memory database), or -1 with err set. */
+static int take_lock(const char *db, char *err, size_t errlen)
+{
+    if (db == NULL || strcmp(db, ":memory:") == 0)
+        return -2;
+    char path[4200];
+    snprintf(path, sizeof path, "%s.lock", db);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen,
+                 "%s is in use by another edm engine (pid %s); use its API, or stop it first", db,
+                 pid[0] ? pid : "?");
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        edm_log(EDM_LOG_WARN, "engine", "event=lock_pid_not_written path=%s", path);
+    return fd;
+}
 
 static void engine_free(edm_engine *e)
 {
+    if (e->lock_fd >= 0)
+        close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
         edm_dkim_key_free(e->keys[i]);
     edm_free(e->keys);
@@ -58,6 +97,10 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     e->cfg = cfg;
     e->st = st;
     int rc;
+    if ((e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
+        engine_free(e);
+        return EDM_ESTATE;
+    }
     if ((e->tls = tls_client_ctx_new(err, errlen)) == NULL) {
         engine_free(e);
         return EDM_ETLS;

@@ -15,6 +15,7 @@ static const struct {
     {"version", edm_cmd_version, "print the version"},
     {"serve", edm_cmd_serve, "run the engine and the API"},
     {"send", edm_cmd_send, "send one campaign from files, with a progress bar"},
+    {"status", edm_cmd_status, "show campaigns and their progress (from the API)"},
     {"migrate", edm_cmd_migrate, "create or upgrade the database, then exit"},
     {"check-config", edm_cmd_check_config, "check a config file, print the effective config"},
     {"render", edm_cmd_render, "render a template with one recipient's data"},

@@ -112,8 +112,9 @@ static void idset_del(idset *s, int64_t id)
 typedef struct pl_campaign {
     int64_t id;
     int refs;
-    int running; /* in the scheduler's running set */
-    int broken;  /* template or From unusable: its recipients fail */
+    int running;   /* in the scheduler's running set */
+    int cancelled; /* deferrals coming back are recorded as cancelled */
+    int broken;    /* template or From unusable: its recipients fail */
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
     size_t pending;  /* claimed, outcome not yet recorded */
@@ -501,6 +502,10 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
     } else {
         edm_result r;
         outcome_to_result(p, m->delivery_id, m->attempts, m->queued_at, m->message_id, o, &r);
+        if (c->cancelled && r.status == EDM_DSTATE_DEFERRED) {
+            r.status = EDM_DSTATE_CANCELLED;
+            r.next_attempt_at = 0;
+        }
         if (o->attempted) {
             uint64_t now = edm_time_mono_ms();
             edm_window_add(&c->sent_minute, now, 1);
@@ -743,8 +748,10 @@ static void hook_cancelled(void *ctx, int64_t campaign_id)
 {
     edm_pipeline *p = ctx;
     pl_campaign *c = campaign_find(p, campaign_id);
-    if (c)
+    if (c) {
         c->running = 0;
+        c->cancelled = 1;
+    }
     edm_relay_drop_campaign(p->o.relay, campaign_id);
 }
 

@@ -245,26 +245,31 @@ static const smtp_message *next_msg(smtp_session *s, void *arg)
     return &sn->sm;
 }
 
-/* A reply that matches the domain's backoff list pauses the site and
- * defers its queue to the end of the pause. */
-static void maybe_backoff(edm_relay *r, site *st, const edm_outcome *o)
+/* Defers every queued message of a paused site to the end of its pause,
+ * without counting an attempt. */
+static void defer_paused(edm_relay *r, site *st, const char *why)
 {
-    const struct edm_config_domain *d = st->dcfg;
-    if (o->code == 0 || !edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
-        return;
     uint64_t now = edm_time_mono_ms();
-    st->paused_until = now + (uint64_t)d->backoff_pause * 1000;
-    edm_log(EDM_LOG_WARN, "relay", "domain=%s pool=%s event=backoff pause=%d code=%d enhanced=%s",
-            st->domain, st->pool, d->backoff_pause, o->code, o->enhanced ? o->enhanced : "");
-    char why[300];
-    snprintf(why, sizeof why, "domain paused %ds after: %d %s", d->backoff_pause, o->code,
-             o->text ? o->text : "");
+    int64_t left = st->paused_until > now ? (int64_t)((st->paused_until - now + 999) / 1000) : 0;
     edm_outcome q = {.kind = EDM_OUTCOME_DEFERRED,
                      .attempted = 0,
                      .category = "rate_limited",
                      .text = why,
-                     .not_before = edm_time_now() + d->backoff_pause};
+                     .not_before = edm_time_now() + left};
     site_flush_queue(r, st, &q);
+}
+
+/* Does this reply match the domain's backoff list? Then the site pauses. */
+static int backoff_hit(site *st, const edm_outcome *o)
+{
+    const struct edm_config_domain *d = st->dcfg;
+    if (o->kind != EDM_OUTCOME_DEFERRED || o->code == 0 ||
+        !edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
+        return 0;
+    st->paused_until = edm_time_mono_ms() + (uint64_t)d->backoff_pause * 1000;
+    edm_log(EDM_LOG_WARN, "relay", "domain=%s pool=%s event=backoff pause=%d code=%d enhanced=%s",
+            st->domain, st->pool, d->backoff_pause, o->code, o->enhanced ? o->enhanced : "");
+    return 1;
 }
 
 static void msg_done(smtp_session *s, const smtp_result *res, void *arg)
@@ -279,12 +284,20 @@ static void msg_done(smtp_session *s, const smtp_result *res, void *arg)
     outcome_from_result(res, res->rcpts ? &res->rcpts[0] : NULL, tls, sizeof tls, &o);
     if (r->stopping && o.kind == EDM_OUTCOME_DEFERRED)
         o = (edm_outcome){.kind = EDM_OUTCOME_DROPPED};
+    int paused = backoff_hit(rs->site, &o);
+    char why[300] = "";
+    if (paused) {
+        /* This message too waits for the end of the pause. */
+        o.not_before = edm_time_now() + rs->site->dcfg->backoff_pause;
+        snprintf(why, sizeof why, "domain paused %ds after: %d %s", rs->site->dcfg->backoff_pause,
+                 o.code, o.text ? o.text : "");
+    }
     rs->inflight--;
     r->active--;
     edm_free(sn);
     give_back(r, m, &o);
-    if (o.kind == EDM_OUTCOME_DEFERRED)
-        maybe_backoff(r, rs->site, &o);
+    if (paused)
+        defer_paused(r, rs->site, why);
 }
 
 static void unlink_session(edm_relay *r, rsess *rs)
@@ -314,9 +327,7 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
     st->sessions--;
     rs->ip->connections--;
     unlink_session(r, rs);
-    unsigned delivered = smtp_session_count(s);
-    smtp_session_free(s);
-    edm_free(rs);
+    /* fail points into the session: use it before the session is freed. */
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
         /* The destination could not be used: defer what waits for it, so
          * it is retried on the schedule instead of in a tight loop. */
@@ -329,10 +340,13 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
                          .mx_host = fail->mx_host,
                          .mx_ip = fail->mx_ip,
                          .source_ip = fail->source_ip};
-        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=\"%s\"",
-                st->domain, delivered, fail->text ? fail->text : "");
+        char q[200];
+        edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
+                st->domain, smtp_session_count(s), edm_log_quote(q, sizeof q, fail->text));
         site_flush_queue(r, st, &o);
     }
+    smtp_session_free(s);
+    edm_free(rs);
     maybe_stopped(r);
     if (!r->stopping)
         drain(r, st);
@@ -469,7 +483,7 @@ static void drain(edm_relay *r, site *st)
         return;
     uint64_t now = edm_time_mono_ms();
     if (st->paused_until > now) {
-        wake_later(r, st, st->paused_until - now);
+        defer_paused(r, st, "domain paused after a backoff reply");
         return;
     }
     if (st->dns == SITE_DNS_PENDING)

@@ -4,7 +4,7 @@
  *   1. scheduled campaigns whose send_at has come -> running;
  *   2. running campaigns with no recipient left queued or deferred and
  *      nothing in flight -> completed;
- *   3. cancelled campaigns with queued/deferred recipients -> those
+ *   3. a cancelled campaign (once per run) -> its queued/deferred
  *      recipients cancelled (each ends in exactly one terminal state);
  *   4. the delivery side is told the set of running campaigns.
  * Every transition is a compare-and-set in the store, so an API request
@@ -22,7 +22,17 @@ struct edm_sched {
     uv_timer_t timer;
     edm_store *st;
     edm_sched_hooks hooks;
+    int64_t *swept; /* cancelled campaigns already swept since start */
+    size_t nswept, capswept;
 };
+
+static int was_swept(const edm_sched *s, int64_t id)
+{
+    for (size_t i = 0; i < s->nswept; i++)
+        if (s->swept[i] == id)
+            return 1;
+    return 0;
+}
 
 static void start_due(edm_sched *s, int64_t now)
 {
@@ -42,16 +52,14 @@ static void start_due(edm_sched *s, int64_t now)
 static void complete_finished(edm_sched *s, const int64_t *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t counts[EDM_DSTATE_COUNT];
-        if (s->st->ops->campaign_counts(s->st, ids[i], counts) != 0)
-            continue;
-        if (counts[EDM_DSTATE_QUEUED] || counts[EDM_DSTATE_DEFERRED])
+        if (s->st->ops->campaign_has_pending(s->st, ids[i]) != 0)
             continue;
         if (s->hooks.in_flight && s->hooks.in_flight(s->hooks.ctx, ids[i]) > 0)
             continue;
         if (s->st->ops->campaign_transition(s->st, ids[i], EDM_CSTATE_BIT(EDM_CSTATE_RUNNING),
                                             EDM_CSTATE_COMPLETED, -1) == 0) {
-            int64_t total = 0;
+            int64_t counts[EDM_DSTATE_COUNT] = {0}, total = 0;
+            s->st->ops->campaign_counts(s->st, ids[i], counts);
             for (int k = 0; k < EDM_DSTATE_COUNT; k++)
                 total += counts[k];
             edm_log(EDM_LOG_INFO, "sched",
@@ -65,6 +73,10 @@ static void complete_finished(edm_sched *s, const int64_t *ids, size_t n)
     }
 }
 
+/* Each cancelled campaign is swept once per run of the engine: its queued
+ * and deferred recipients become cancelled, and the delivery side is told
+ * so that messages still in flight that come back deferred are recorded
+ * as cancelled too. */
 static void sweep_cancelled(edm_sched *s)
 {
     int64_t *ids;
@@ -72,13 +84,21 @@ static void sweep_cancelled(edm_sched *s)
     if (s->st->ops->campaign_ids(s->st, EDM_CSTATE_CANCELLED, -1, &ids, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
+        if (was_swept(s, ids[i]))
+            continue;
+        if (s->hooks.cancelled)
+            s->hooks.cancelled(s->hooks.ctx, ids[i]);
         int changed = s->st->ops->cancel_pending(s->st, ids[i]);
-        if (changed > 0) {
-            if (s->hooks.cancelled)
-                s->hooks.cancelled(s->hooks.ctx, ids[i]);
+        if (changed < 0)
+            continue; /* try again next tick */
+        if (s->nswept == s->capswept) {
+            s->capswept = s->capswept ? s->capswept * 2 : 16;
+            s->swept = edm_xrealloc(s->swept, s->capswept * sizeof *s->swept);
+        }
+        s->swept[s->nswept++] = ids[i];
+        if (changed > 0)
             edm_log(EDM_LOG_INFO, "sched", "campaign=%lld event=cancelled recipients=%d",
                     (long long)ids[i], changed);
-        }
     }
     edm_free(ids);
 }
@@ -126,7 +146,9 @@ int edm_sched_start(uv_loop_t *loop, edm_store *st, const edm_sched_hooks *hooks
 
 static void on_closed(uv_handle_t *h)
 {
-    edm_free((char *)h - offsetof(edm_sched, timer));
+    edm_sched *s = (edm_sched *)((char *)h - offsetof(edm_sched, timer));
+    edm_free(s->swept);
+    edm_free(s);
 }
 
 void edm_sched_stop(edm_sched *s)

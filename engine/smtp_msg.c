@@ -29,11 +29,23 @@ void smtp_msg_clear(struct slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
+/* 1 if s (may be NULL) is plain ASCII: RFC 6531 addresses need SMTPUTF8. */
+static int ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
 void smtp_msg_take(struct slot *sl, const smtp_message *m)
 {
     memset(sl, 0, sizeof *sl);
     sl->m = m;
     sl->nrcpts = m->nrcpts;
+    sl->utf8 = (m->flags & SMTP_MSG_SMTPUTF8) || !ascii(m->sender);
+    for (size_t i = 0; i < m->nrcpts && !sl->utf8; i++)
+        sl->utf8 = !ascii(m->rcpts[i]);
     sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
     sl->body_bol = 1;
     sl->t0 = edm_time_mono_ms();
@@ -87,14 +99,15 @@ void smtp_msg_report(smtp_session *s, struct slot *sl)
     r.tls_cipher = s->tls_cipher;
     r.duration_ms = edm_time_mono_ms() - sl->t0;
     char q[200];
-    edm_log(EDM_LOG_INFO, "smtp",
-            "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
-            "category=%s ms=%llu text=%s",
-            s->o.id, s->mx_host, s->mx_ip, s->source_ip,
-            s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
-            classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
-            r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
-            (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
+    if (edm_log_get_level() <= EDM_LOG_INFO)
+        edm_log(EDM_LOG_INFO, "smtp",
+                "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
+                "category=%s ms=%llu text=%s",
+                s->o.id, s->mx_host, s->mx_ip, s->source_ip,
+                s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
+                classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
+                r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
+                (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
     s->count++;
     /* Empty the slot before the callback (which may abort the session, or
      * look for work), and free its data after it. */
@@ -124,7 +137,7 @@ int smtp_msg_refusal(smtp_session *s, struct slot *sl)
         snprintf(text, sizeof text, "message size %zu exceeds the limit %lu of %s", m->len,
                  s->size_max, s->mx_host);
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.3.4", text);
-    } else if ((m->flags & SMTP_MSG_SMTPUTF8) && !(s->caps & SMTP_CAP_SMTPUTF8)) {
+    } else if (sl->utf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
         snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
     } else if (m->nrcpts == 0) {
@@ -146,7 +159,7 @@ void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
         smtp_session_stage(s, " SIZE=%zu", m->len);
     if ((m->flags & SMTP_MSG_8BITMIME) && (s->caps & SMTP_CAP_8BITMIME))
         smtp_session_stage(s, " BODY=8BITMIME");
-    if ((m->flags & SMTP_MSG_SMTPUTF8) && (s->caps & SMTP_CAP_SMTPUTF8))
+    if (sl->utf8 && (s->caps & SMTP_CAP_SMTPUTF8))
         smtp_session_stage(s, " SMTPUTF8");
     smtp_session_stage(s, "\r\n");
     sl->mail_sent = 1;
@@ -159,6 +172,14 @@ void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
     sl->data_sent = 1;
 }
 
+/* Out of memory while staging is fatal (a half-staged message must never
+ * go out). */
+static void put(edm_buf *b, const void *p, size_t n)
+{
+    if (edm_buf_append(b, p, n) != 0)
+        EDM_PANIC("out of memory");
+}
+
 /* Stages up to SMTP_BODY_SLICE bytes of dot-stuffed content (bare LF becomes
  * CRLF); at the end, the final "." line. */
 void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
@@ -169,22 +190,20 @@ void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
     if (edm_buf_reserve(&s->stage, (size_t)(stop - p) + (size_t)(stop - p) / 8 + 16) != 0)
         EDM_PANIC("out of memory");
     while (p < stop) {
-        if (sl->body_bol && *p == '.' && edm_buf_append_char(&s->stage, '.') != 0)
-            EDM_PANIC("out of memory");
+        if (sl->body_bol && *p == '.')
+            put(&s->stage, ".", 1);
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (nl == NULL) {
-            edm_buf_append(&s->stage, p, (size_t)(end - p));
+            put(&s->stage, p, (size_t)(end - p));
             sl->body_bol = 0;
             p = end;
             break;
         }
-        if (nl > p && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else if (nl > m->data && nl[-1] == '\r')
-            edm_buf_append(&s->stage, p, (size_t)(nl + 1 - p));
-        else {
-            edm_buf_append(&s->stage, p, (size_t)(nl - p));
-            edm_buf_append(&s->stage, "\r\n", 2);
+        if (nl > p && nl[-1] == '\r') { /* whole lines: p is always a line start */
+            put(&s->stage, p, (size_t)(nl + 1 - p));
+        } else {
+            put(&s->stage, p, (size_t)(nl - p));
+            put(&s->stage, "\r\n", 2);
         }
         sl->body_bol = 1;
         p = nl + 1;

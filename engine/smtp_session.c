@@ -220,10 +220,9 @@ static void send_auth(smtp_session *s)
 {
     if (s->caps & SMTP_CAP_AUTH_PLAIN) {
         edm_buf raw = EDM_BUF_INIT;
-        edm_buf_append_char(&raw, '\0');
-        edm_buf_append_str(&raw, s->o.auth_user);
-        edm_buf_append_char(&raw, '\0');
-        edm_buf_append_str(&raw, s->o.auth_pass);
+        if (edm_buf_append_char(&raw, '\0') != 0 || edm_buf_append_str(&raw, s->o.auth_user) != 0 ||
+            edm_buf_append_char(&raw, '\0') != 0 || edm_buf_append_str(&raw, s->o.auth_pass) != 0)
+            EDM_PANIC("out of memory");
         smtp_session_stage(s, "AUTH PLAIN ");
         base64(&s->stage, raw.data, raw.len);
         smtp_session_stage(s, "\r\n");

@@ -53,7 +53,7 @@ typedef struct smtp_options {
 /* A message to deliver. The session reads it without copying; it must
  * stay valid until its result is reported. */
 #define SMTP_MSG_8BITMIME 1u /* body has 8-bit bytes: BODY=8BITMIME when offered */
-#define SMTP_MSG_SMTPUTF8 2u /* UTF-8 addresses or headers: needs SMTPUTF8 */
+#define SMTP_MSG_SMTPUTF8 2u /* UTF-8 headers: needs SMTPUTF8 (UTF-8 addresses are detected) */
 
 typedef struct smtp_message {
     const char *sender;       /* envelope sender; "" for the null path */

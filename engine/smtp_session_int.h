@@ -48,6 +48,7 @@ struct rcpt_state {
 struct slot {
     const smtp_message *m;
     size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
+    int utf8;      /* needs SMTPUTF8: flagged, or a non-ASCII address */
     struct rcpt_state *rs;
     size_t rcpt_sent, rcpt_recv, accepted;
     int mail_sent, data_sent, mail_failed, discard;

@@ -167,6 +167,9 @@ struct edm_store_ops {
     /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
     int (*campaign_ids)(edm_store *st, enum edm_cstate state, int64_t due, int64_t **ids,
                         size_t *n);
+    /* 1 if a campaign has a recipient queued or deferred, 0 if not (an
+     * index seek, cheap at any size: the scheduler asks every tick). */
+    int (*campaign_has_pending)(edm_store *st, int64_t id);
     /* counts[EDM_DSTATE_COUNT] of one campaign's deliveries. */
     int (*campaign_counts)(edm_store *st, int64_t id, int64_t counts[EDM_DSTATE_COUNT]);
     /* {counts:{state:n}, bounce_categories:{cat:n}, total, done, progress} */

@@ -46,6 +46,9 @@ static const char *const stmt_sql[SQ_COUNT] = {
                         "ORDER BY id LIMIT ?3",
     [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND status = 1",
     [SQ_SUPPRESSION_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
+    [SQ_HAS_PENDING] = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ?1 AND "
+                       "status = 0) OR EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ?1 "
+                       "AND status = 1)",
     [SQ_RECORD] = "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, "
                   "smtp_code = ?4, enhanced_code = ?5, response = ?6, bounce_category = ?7, "
                   "mx_host = coalesce(?8, mx_host), mx_ip = coalesce(?9, mx_ip), "
@@ -397,6 +400,19 @@ static int sq_campaign_ids(edm_store *st, enum edm_cstate state, int64_t due, in
     return 0;
 }
 
+static int sq_campaign_has_pending(edm_store *st, int64_t id)
+{
+    sq_store *s = SQ(st);
+    sqlite3_stmt *q = sq_stmt(s, SQ_HAS_PENDING);
+    if (q == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    int v = rc == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+    sqlite3_reset(q);
+    return v >= 0 ? v : sq_fail(s, "pending");
+}
+
 static int sq_campaign_counts(edm_store *st, int64_t id, int64_t counts[EDM_DSTATE_COUNT])
 {
     sq_store *s = SQ(st);
@@ -732,6 +748,7 @@ static const struct edm_store_ops sqlite_ops = {
     .campaign_delete = sq_campaign_delete,
     .campaign_transition = sq_campaign_transition,
     .campaign_ids = sq_campaign_ids,
+    .campaign_has_pending = sq_campaign_has_pending,
     .campaign_counts = sq_campaign_counts,
     .campaign_stats = sq_campaign_stats,
     .upload_begin = sq_upload_begin,

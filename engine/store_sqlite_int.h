@@ -23,6 +23,7 @@ enum sq_stmt {
     SQ_CLAIM_QUEUED,
     SQ_UNCLAIM,
     SQ_SUPPRESSION_ANY,
+    SQ_HAS_PENDING,
     SQ_RECORD,
     SQ_EVENT,
     SQ_TEMPLATE_GET,

@@ -54,6 +54,7 @@ typedef struct smtp_fake_config {
     int port;
     int no_pipelining;     /* do not advertise PIPELINING */
     int no_ehlo;           /* answer EHLO with 502 */
+    int no_smtputf8;       /* do not advertise SMTPUTF8 */
     const char *cert_file; /* with key_file: offer STARTTLS */
     const char *key_file;
     const char *auth_user; /* offer AUTH PLAIN LOGIN (after TLS) */

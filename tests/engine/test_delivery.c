@@ -366,6 +366,102 @@ static void pause_and_cancel_take_effect(void **state)
         uv_run(&f->loop, UV_RUN_ONCE);
 }
 
+/* A 421 at RCPT matches the default backoff list ("421", "4.7."): the
+ * domain is paused and what waits for it is deferred to the end of the
+ * pause without counting an attempt; other domains go on. */
+static void backoff_pauses_the_domain_only(void **state)
+{
+    struct fx *f = *state;
+    static const smtp_fake_rule slow_down[] = {
+        {FAKE_RCPT, "@slow.test", "421 4.7.0 Too many messages, slow down\r\n", 0, FAKE_REPLY, 0},
+    };
+    smtp_fake_config fc = {.ip = "127.0.0.1", .port = 0, .rules = slow_down, .nrules = 1};
+    f->fake = smtp_fake_start(&f->loop, &fc);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\"},"
+             " \"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.1:%d\"}],"
+             " \"domains\": [{\"match\": \"*\", \"max_connections\": 1}],"
+             " \"retry\": {\"schedule\": [1], \"max_age\": 600}}",
+             smtp_fake_port(f->fake));
+    load_config(f, json);
+    f->cid = make_campaign(f, "Hi {{name}}");
+    for (int i = 0; i < 5; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "s%d@slow.test", i);
+        add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
+        snprintf(email, sizeof email, "f%d@fast.test", i);
+        add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
+    }
+    assert_int_equal(f->st->ops->campaign_transition(
+                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
+                     0);
+    char err[512];
+    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
+    uint64_t until = edm_time_mono_ms() + 2500;
+    while (edm_time_mono_ms() < until)
+        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+    edm_engine_stop(f->eng, on_engine_stopped, f);
+    while (!f->engine_stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    int64_t counts[EDM_DSTATE_COUNT];
+    assert_int_equal(f->st->ops->campaign_counts(f->st, f->cid, counts), 0);
+    assert_int_equal(counts[EDM_DSTATE_DELIVERED], 5); /* fast.test */
+    assert_int_equal(counts[EDM_DSTATE_DEFERRED], 5);  /* slow.test, paused */
+    int attempted = 0;
+    for (int i = 0; i < 5; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "s%d@slow.test", i);
+        json_t *r = receipt_of(f, email);
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "deferred");
+        assert_string_equal(json_string_value(json_object_get(r, "bounce_category")),
+                            "rate_limited");
+        attempted += (int)json_integer_value(json_object_get(r, "attempts"));
+        /* Not before the end of the 300 s pause. */
+        int64_t next = 0;
+        assert_int_equal(
+            edm_time_parse_rfc3339(json_string_value(json_object_get(r, "next_attempt_at")), &next),
+            0);
+        assert_true(next >= edm_time_now() + 250);
+        json_decref(r);
+    }
+    assert_int_equal(attempted, 1); /* only the one that got the 421 */
+}
+
+/* max_per_hour on the campaign: 60 an hour allows a burst of 2, then one a
+ * minute. */
+static void campaign_rate_limit_holds(void **state)
+{
+    struct fx *f = *state;
+    start_fake(f, NULL, 0);
+    f->cid = make_campaign(f, "Hi {{name}}");
+    json_t *patch = json_pack("{s:i}", "max_per_hour", 60), *out = NULL;
+    assert_int_equal(f->st->ops->campaign_update(f->st, f->cid, patch, &out), 0);
+    json_decref(patch);
+    json_decref(out);
+    for (int i = 0; i < 10; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "r%d@a.test", i);
+        add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
+    }
+    assert_int_equal(f->st->ops->campaign_transition(
+                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
+                     0);
+    char err[512];
+    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
+    uint64_t until = edm_time_mono_ms() + 2000;
+    while (edm_time_mono_ms() < until)
+        uv_run(&f->loop, UV_RUN_NOWAIT), edm_test_sleep_ms(5);
+    edm_engine_stop(f->eng, on_engine_stopped, f);
+    while (!f->engine_stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    int64_t counts[EDM_DSTATE_COUNT];
+    assert_int_equal(f->st->ops->campaign_counts(f->st, f->cid, counts), 0);
+    assert_int_equal(counts[EDM_DSTATE_DELIVERED], 2);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 8);
+    assert_int_equal(smtp_fake_messages(f->fake), 2);
+}
+
 /* Real MX resolution: dnsmasq answers MX, A, null MX and NXDOMAIN; the
  * fake server is the MX host on its own 127.0.1.x address. */
 static void mx_lookup_delivers_and_bad_domains_bounce(void **state)
@@ -441,6 +537,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(pause_and_cancel_take_effect, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_lookup_delivers_and_bad_domains_bounce, setup, teardown),
+        cmocka_unit_test_setup_teardown(backoff_pauses_the_domain_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(campaign_rate_limit_holds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/config.h"
 #include "engine/dns.h"
+#include "engine/err.h"
+#include "engine/resolve.h"
 #include "engine/log.h"
 #include "tests/engine/smtp_run.h"
 #include "tests/testlib.h"
@@ -383,6 +386,64 @@ static void delivers_to_the_mx_found(void **state)
     run_free(&r);
 }
 
+/* engine/resolve.c (the relay's resolver) over engine/dns.c. */
+struct rgot {
+    int calls, rc;
+    char category[32];
+    size_t n;
+    char first_host[256], last_ip[64];
+};
+
+static void on_resolved(void *arg, int rc, const char *category, const char *why,
+                        const edm_mx_host *hosts, size_t n)
+{
+    (void)why;
+    struct rgot *g = arg;
+    g->calls++;
+    g->rc = rc;
+    snprintf(g->category, sizeof g->category, "%s", category ? category : "");
+    g->n = n;
+    if (n) {
+        snprintf(g->first_host, sizeof g->first_host, "%s", hosts[0].host);
+        snprintf(g->last_ip, sizeof g->last_ip, "%s", hosts[n - 1].ip);
+    }
+}
+
+static void relay_resolver(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    edm_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *servers[] = {server};
+    cfg.dns.servers = servers;
+    cfg.dns.nservers = 1;
+    cfg.dns.cache_max_ttl = 3600;
+    edm_resolver *r = NULL;
+    char err[200];
+    assert_int_equal(edm_resolver_new(&loop, &cfg, &r, err, sizeof err), 0);
+    struct rgot a = {0}, nx = {0}, lit = {0}, nul = {0};
+    assert_int_equal(edm_resolver_resolve(r, "a.test", on_resolved, &a), 0);
+    assert_int_equal(edm_resolver_resolve(r, "nx.test", on_resolved, &nx), 0);
+    assert_int_equal(edm_resolver_resolve(r, "nullmx.test", on_resolved, &nul), 0);
+    assert_int_equal(edm_resolver_resolve(r, "[127.0.0.1]", on_resolved, &lit), 0);
+    assert_int_equal(lit.calls, 1); /* literals answer at once */
+    assert_int_equal(lit.n, 1);
+    while (a.calls + nx.calls + nul.calls < 3)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.n, 4); /* mx1, mx3 (IPv4 and IPv6), then mx2 */
+    assert_string_equal(a.last_ip, "127.0.1.2");
+    assert_true(strcmp(a.first_host, "mx1.a.test") == 0 || strcmp(a.first_host, "mx3.a.test") == 0);
+    assert_int_equal(nx.rc, EDM_ENOTFOUND);
+    assert_string_equal(nx.category, "bad_domain");
+    assert_int_equal(nul.rc, EDM_ENOTFOUND);
+    edm_resolver_free(r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     edm_log_set_level(EDM_LOG_ERROR);
@@ -392,6 +453,7 @@ int main(void)
         cmocka_unit_test(ttl_cap_cancel_and_close),
         cmocka_unit_test(unreachable_server_is_temporary),
         cmocka_unit_test(delivers_to_the_mx_found),
+        cmocka_unit_test(relay_resolver),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

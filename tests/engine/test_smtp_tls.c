@@ -47,16 +47,24 @@ static int teardown(void **state)
     return 0;
 }
 
-static smtp_fake *tls_fake(smtp_run *r, const smtp_fake_rule *rules, size_t n, const char *user)
+/* A fake server offering STARTTLS, and AUTH for user (password "s3cret")
+ * unless user is NULL. */
+static smtp_fake_config tls_cfg(const char *user)
 {
     smtp_fake_config cfg = {0};
     cfg.ip = "127.0.0.1";
     cfg.cert_file = cert;
     cfg.key_file = key;
-    cfg.rules = rules;
-    cfg.nrules = n;
     cfg.auth_user = user;
     cfg.auth_pass = user ? "s3cret" : NULL;
+    return cfg;
+}
+
+static smtp_fake *tls_fake(smtp_run *r, const smtp_fake_rule *rules, size_t n, const char *user)
+{
+    smtp_fake_config cfg = tls_cfg(user);
+    cfg.rules = rules;
+    cfg.nrules = n;
     return run_fake(r, &cfg);
 }
 
@@ -182,12 +190,7 @@ static void auth_only_after_tls(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         smtp_run r;
         run_init(&r);
-        smtp_fake_config cfg = {0};
-        cfg.ip = "127.0.0.1";
-        cfg.cert_file = cert;
-        cfg.key_file = key;
-        cfg.auth_user = "relayuser";
-        cfg.auth_pass = "s3cret";
+        smtp_fake_config cfg = tls_cfg("relayuser");
         cfg.auth_login_only = cases[i].login_only;
         smtp_fake *f = run_fake(&r, &cfg);
         run_add(&r, "s@y.test", ONE, MSG);
@@ -211,6 +214,55 @@ static void auth_only_after_tls(void **state)
     }
 }
 
+/* The fake server checked by a reference client: swaks over STARTTLS
+ * with AUTH (the fake's loop runs in a thread while swaks runs here). */
+static void loop_thread(void *arg)
+{
+    uv_run(arg, UV_RUN_DEFAULT);
+}
+
+static void stop_cb(uv_async_t *a)
+{
+    smtp_fake_close(a->data);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void fake_passes_swaks(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    smtp_fake_config cfg = tls_cfg("relayuser");
+    smtp_fake *f = smtp_fake_start(&loop, &cfg);
+    assert_non_null(f);
+    uv_async_t stop;
+    uv_async_init(&loop, &stop, stop_cb);
+    stop.data = f;
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, loop_thread, &loop), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "swaks --server 127.0.0.1 --port %d --from s@y.test --to a@x.test,b@x.test "
+             "--tls --auth PLAIN --auth-user relayuser --auth-password s3cret "
+             "--header 'Subject: swaks' --body '.dot first\n..two' 2>&1",
+             smtp_fake_port(f));
+    char *out = NULL;
+    int rc = edm_test_run(cmd, &out);
+    uv_async_send(&stop);
+    uv_thread_join(&t);
+    assert_int_equal(uv_loop_alive(&loop), 0);
+    if (rc != 0 || !strstr(out, "<~  250 2.0.0 Ok: queued as FAKE0001") ||
+        !strstr(out, "<~  235 2.7.0 Authentication successful"))
+        fail_msg("swaks rc=%d:\n%s", rc, out ? out : "");
+    free(out);
+    assert_int_equal(smtp_fake_messages(f), 1);
+    assert_non_null(strstr(smtp_fake_message(f, 0)->data, "\r\n.dot first\r\n..two\r\n"));
+    assert_non_null(strstr(smtp_fake_log(f), "STARTTLS\n<tls TLSv1.3>\n"));
+    assert_non_null(strstr(smtp_fake_log(f), "RCPT TO:<b@x.test>"));
+    smtp_fake_free(f);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     edm_log_set_level(EDM_LOG_ERROR);
@@ -219,6 +271,7 @@ int main(void)
         cmocka_unit_test(required_fails_over_never_to_plaintext),
         cmocka_unit_test(failed_handshake),
         cmocka_unit_test(auth_only_after_tls),
+        cmocka_unit_test(fake_passes_swaks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -429,7 +429,9 @@ static void claim_record_release_and_receipts(void **state)
                      1);
     json_decref(stats);
 
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 1);
     assert_int_equal(st->ops->cancel_pending(st, cid), 13);
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 0);
     int64_t cs[EDM_DSTATE_COUNT];
     assert_int_equal(st->ops->campaign_counts(st, cid, cs), 0);
     assert_int_equal(cs[EDM_DSTATE_CANCELLED], 13);
