@@ -440,3 +440,26 @@ const char *mime_mailauth_prefix(void)
     free(out);
     return prefix;
 }
+
+static char *checker(const char *fmt, const char *a, const char *b, const char *dir)
+{
+    char cmd[12000];
+    snprintf(cmd, sizeof cmd, fmt, a, b, dir);
+    return mime_run_checker(cmd);
+}
+
+char *mime_check_parse(const char *dir)
+{
+    return checker("%s%s %s", "/usr/bin/python3 ", edm_test_src("tests/engine/mime_check.py"), dir);
+}
+
+char *mime_check_dkimpy(const char *dir)
+{
+    return checker("%s%s %s", "/usr/bin/python3 ", edm_test_src("tests/engine/dkim_check.py"), dir);
+}
+
+char *mime_check_mailauth(const char *dir)
+{
+    return checker("NODE_PATH=%s/node_modules node %s %s", mime_mailauth_prefix(),
+                   edm_test_src("tests/engine/dkim_check_mailauth.js"), dir);
+}

@@ -268,17 +268,6 @@ static void write_dns(const char *dir, edm_dkim_key *const *keys, size_t n)
     edm_buf_free(&b);
 }
 
-static void run_verifiers(const char *dir, char **dkimpy, char **mailauth)
-{
-    char cmd[12000];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", edm_test_src("tests/engine/dkim_check.py"),
-             dir);
-    *dkimpy = mime_run_checker(cmd);
-    snprintf(cmd, sizeof cmd, "NODE_PATH=%s/node_modules node %s %s", mime_mailauth_prefix(),
-             edm_test_src("tests/engine/dkim_check_mailauth.js"), dir);
-    *mailauth = mime_run_checker(cmd);
-}
-
 /* Three tampered copies of a signed message: body, Subject, added From. */
 static void write_tampered(const char *dir, const char *name, const edm_buf *signed_msg)
 {
@@ -389,12 +378,11 @@ static void signed_cases_verify(void **state)
     write_dns(dir, all, nall);
     write_dns(bad, all, nall);
     char *dkimpy, *mailauth, *bad_dkimpy, *bad_mailauth;
-    run_verifiers(dir, &dkimpy, &mailauth);
-    run_verifiers(bad, &bad_dkimpy, &bad_mailauth);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", edm_test_src("tests/engine/mime_check.py"),
-             dir);
-    char *parsed = mime_run_checker(cmd);
+    dkimpy = mime_check_dkimpy(dir);
+    mailauth = mime_check_mailauth(dir);
+    bad_dkimpy = mime_check_dkimpy(bad);
+    bad_mailauth = mime_check_mailauth(bad);
+    char *parsed = mime_check_parse(dir);
     size_t tampered = 0;
     for (size_t k = 0; k < sizeof keysets / sizeof keysets[0]; k++) {
         char pass[16];
