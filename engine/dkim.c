@@ -411,14 +411,18 @@ int edm_dkim_sign(edm_dkim_signer *s, edm_dkim_key *const *keys, size_t nkeys, c
                   size_t len, int64_t t, edm_buf *out)
 {
     size_t nf, body, start = out->len;
+    if (nkeys == 0)
+        return 0;
     int rc = dkim_canon_split(msg, len, &s->fields, &s->fields_cap, &nf, &body);
     if (rc != 0)
         return rc;
     unsigned char bh[EVP_MAX_MD_SIZE];
     unsigned int bhlen = 0;
-    if (EVP_DigestInit_ex(s->body, s->sha256, NULL) != 1 ||
-        dkim_canon_body(s->body, &s->bodybuf, msg + body, len - body) != 0 ||
-        EVP_DigestFinal_ex(s->body, bh, &bhlen) != 1)
+    if (EVP_DigestInit_ex(s->body, s->sha256, NULL) != 1)
+        return EDM_EIO;
+    if ((rc = dkim_canon_body(s->body, &s->bodybuf, msg + body, len - body)) != 0)
+        return rc;
+    if (EVP_DigestFinal_ex(s->body, bh, &bhlen) != 1)
         return EDM_EIO;
     char bh64[EDM_BASE64_LEN(EVP_MAX_MD_SIZE) + 1];
     edm_base64_encode_raw(bh64, bh, bhlen);

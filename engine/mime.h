@@ -65,7 +65,10 @@ typedef struct edm_mime edm_mime;
 edm_mime *edm_mime_new(void);
 void edm_mime_free(edm_mime *m);
 
-/* Appends the message to out. Returns 0, EDM_EINVAL (bad address, header
+/* Appends the message to out. A message whose last part is a single text
+ * part ends as that text ends (without CRLF if the text has no final line
+ * end, which RFC 5322 allows); the SMTP layer adds the CRLF before the
+ * final dot. Returns 0, EDM_EINVAL (bad address, header
  * name, URL or domain: edm_mime_error says which), EDM_ENOMEM or
  * EDM_ETOOBIG (out's limit). On failure out keeps its previous length. */
 int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out);

@@ -80,6 +80,24 @@ int mime_enc_qp(edm_buf *out, const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         unsigned cls = qp_class[c];
+        /* Fastest path: a run of literals (spaces and tabs included) that
+         * fits the line; a space or tab the run ends on before a line end
+         * is left for the slow path (it must be escaped). */
+        if (col < 74 && cls == 0) {
+            size_t lim = n - i < 74 - col ? n - i : 74 - col, k = 1;
+            o[0] = (char)c;
+            while (k < lim && (qp_class[u[i + k]] & ~2u) == 0) {
+                o[k] = (char)u[i + k];
+                k++;
+            }
+            if ((u[i + k - 1] == ' ' || u[i + k - 1] == '\t') &&
+                (i + k == n || qp_class[u[i + k]] == 3))
+                k--;
+            o += k;
+            col += k;
+            i += k;
+            continue;
+        }
         /* Fast path: a literal that cannot need a soft break here. */
         if (col < 74 && (cls == 0 || (cls == 2 && i + 1 < n && qp_class[u[i + 1]] != 3) ||
                          (cls == 4 && col > 0))) {

@@ -40,6 +40,8 @@ void mime_fold_atom(mime_fold *f, const char *s, size_t n)
 {
     if (f->rc != 0)
         return;
+    /* Never fold right after "Name:": Python's parser, among others, would
+     * keep the fold's space as the start of the value. */
     int fold = f->col > f->first && f->col + 1 + n > MIME_FOLD_COLS;
     size_t col = fold ? 1 + n : f->col + 1 + n;
     if (col > MIME_LINE_MAX) {
@@ -205,8 +207,9 @@ void mime_hdr_encoded_words(mime_fold *f, const char *s, size_t n)
         size_t need = 1;
         while (i + need < n && ((unsigned char)s[i + need] & 0xc0) == 0x80)
             need++;
-        if (kmax < need)
-            kmax = 45; /* on a fresh line: 12 + 60 = 72 columns */
+        if (kmax < need) /* a fresh line: 12 + 60 = 72 columns; right after
+                          * a long field name (no fold there): one character */
+            kmax = f->col > f->first ? 45 : need;
         size_t k = n - i < kmax ? n - i : kmax;
         while (k > need && i + k < n && ((unsigned char)s[i + k] & 0xc0) == 0x80)
             k--;
@@ -313,6 +316,19 @@ static int append_quoted(edm_buf *out, const char *s, size_t n)
     return rc ? rc : edm_buf_append_char(out, '"');
 }
 
+/* 1 if every word of s, once quoted (backslashes before " and \), still
+ * fits PLAIN_WORD_MAX. */
+static int quoted_words_fit(const char *s, size_t n)
+{
+    size_t word = 2;
+    for (size_t i = 0; i < n; i++) {
+        word = s[i] == ' ' ? 2 : word + 1 + (s[i] == '"' || s[i] == '\\');
+        if (word > PLAIN_WORD_MAX)
+            return 0;
+    }
+    return 1;
+}
+
 int mime_hdr_address(edm_buf *out, edm_buf *scratch, const char *name, const char *display,
                      const char *addr)
 {
@@ -329,7 +345,7 @@ int mime_hdr_address(edm_buf *out, edm_buf *scratch, const char *name, const cha
         mime_fold_atom(&f, addr, strlen(addr));
         return mime_fold_end(&f);
     }
-    if (mime_hdr_is_plain(scratch->data, dn)) {
+    if (mime_hdr_is_plain(scratch->data, dn) && quoted_words_fit(scratch->data, dn)) {
         /* A quoted-string, folded at its spaces (FWS inside quotes unfolds
          * to the one space sanitising left there). Reserve first:
          * append_quoted reads from the same buffer. */

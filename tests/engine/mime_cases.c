@@ -21,8 +21,11 @@
 
 #define DATE 1795784761 /* Fri, 27 Nov 2026 13:06:01 +0000 */
 
-static const edm_mime_header hdr_campaign[] = {{"X-Campaign-ID", "42"},
-                                               {"X-Mailer-Tag", "spring sale"}};
+static const edm_mime_header hdr_campaign[] = {
+    {"X-Campaign-ID", "42"},
+    {"X-Mailer-Tag", "spring sale"},
+    {"X-A-Long-Custom-Header-Name-That-Takes-Much-Of-The-Line-0123",
+     "value \xc3\xa9t\xc3\xa9 and more words to fold"}};
 static const edm_mime_header hdr_inject[] = {{"X-Note", "v\r\nX-Injected: 1"},
                                              {"X-Body", "a\r\n\r\n<html>body</html>"},
                                              {"X-Empty", ""},
@@ -31,6 +34,7 @@ static const edm_mime_header hdr_long[] = {{"X-Long-Word", NULL}, {"X-Utf8", NUL
 
 static unsigned char bin256[256];
 static char long_word[2001], long_utf8[1201], long_text[5200], long_html[3100], long_subject[400];
+static char backslashes[501];
 static char long_name[101], long_file[151], long_8bit[1300];
 
 static edm_mime_attachment att_mixed[] = {
@@ -51,7 +55,7 @@ static mime_case cases[] = {
              .text = "Hi Bob,\nThis is a test.\n",
              .html = "<p>Hi Bob,</p>\n<p>This is a test.</p>\n",
              .headers = hdr_campaign,
-             .n_headers = 2,
+             .n_headers = 3,
              .unsub_mailto = "unsub+1f-abcdefghijklmnop@bounce.example.com",
              .unsub_url = "https://mail.example.com/unsubscribe?t=1f-abcdefghijklmnop",
              .feedback_id = "c42:spring:edm"},
@@ -61,7 +65,7 @@ static mime_case cases[] = {
      .html = "<p>Hi Bob,</p>\n<p>This is a test.</p>\n",
      .content_type = "multipart/alternative",
      .cte = "quoted-printable",
-     .header_values = {"42", "spring sale"}},
+     .header_values = {"42", "spring sale", "value \xc3\xa9t\xc3\xa9 and more words to fold"}},
     {.name = "utf8_headers",
      .msg = {.from_addr = "news@example.com",
              .from_name = "Jörg \"JJ\" Müller, Esq.",
@@ -101,6 +105,18 @@ static mime_case cases[] = {
      .subject = "Name",
      .from_name = "Kundenservice der Müller & Söhne Großhandel GmbH — Abteilung Rückfragen",
      .to_name = "Zoë",
+     .text = "x",
+     .content_type = "text/plain"},
+    {.name = "escaped_names",
+     .msg = {.from_addr = "a@example.com",
+             .from_name = backslashes,
+             .to_addr = "b@example.com",
+             .to_name = "Ann \"The \\ Boss\" (CEO); <x>",
+             .subject = "names",
+             .text = "x"},
+     .subject = "names",
+     .from_name = backslashes,
+     .to_name = "Ann \"The \\ Boss\" (CEO); <x>",
      .text = "x",
      .content_type = "text/plain"},
     {.name = "long_lines",
@@ -255,6 +271,7 @@ static void fill(void)
     for (int i = 0; i < 256; i++)
         bin256[i] = (unsigned char)i;
     memset(long_word, 'w', sizeof long_word - 1);
+    memset(backslashes, '\\', sizeof backslashes - 1);
     /* 400 x "é" (2 bytes) + 400 x "€"? keep to 1200 bytes: 600 x "é". */
     for (int i = 0; i < 600; i++)
         memcpy(long_utf8 + 2 * i, "\xc3\xa9", 2);
@@ -408,4 +425,41 @@ void mime_expect_line(const char *output, const char *name, const char *verdict)
         p = eol ? eol + 1 : NULL;
     }
     fail_msg("no line \"%s...\" in checker output:\n%s", want, output);
+}
+
+const char *mime_mailauth_prefix(void)
+{
+    static char prefix[1024];
+    snprintf(prefix, sizeof prefix, "%s/node", getenv("EDM_BINARY_DIR"));
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "sh %s %s", edm_test_src("tests/engine/mailauth-install.sh"), prefix);
+    int st = edm_test_run(cmd, &out);
+    if (st != 0)
+        fail_msg("cannot install mailauth@4 with npm (exit %d); these tests need it:\n%s", st,
+                 out ? out : "");
+    free(out);
+    return prefix;
+}
+
+static char *checker(const char *fmt, const char *a, const char *b, const char *dir)
+{
+    char cmd[12000];
+    snprintf(cmd, sizeof cmd, fmt, a, b, dir);
+    return mime_run_checker(cmd);
+}
+
+char *mime_check_parse(const char *dir)
+{
+    return checker("%s%s %s", "/usr/bin/python3 ", edm_test_src("tests/engine/mime_check.py"), dir);
+}
+
+char *mime_check_dkimpy(const char *dir)
+{
+    return checker("%s%s %s", "/usr/bin/python3 ", edm_test_src("tests/engine/dkim_check.py"), dir);
+}
+
+char *mime_check_mailauth(const char *dir)
+{
+    return checker("NODE_PATH=%s/node_modules node %s %s", mime_mailauth_prefix(),
+                   edm_test_src("tests/engine/dkim_check_mailauth.js"), dir);
 }

@@ -44,6 +44,16 @@ void mime_case_write(const char *dir, const char *prefix, const mime_case *c, co
 /* Runs a checker command and returns its output (malloc'd); asserts it
  * ran (exit status 0). */
 char *mime_run_checker(const char *cmd);
+/* The independent checkers over every message of dir (output malloc'd,
+ * one line per message; each asserts it ran): Python's email package
+ * against the .json expectations, dkimpy and mailauth@4 with dir/dns.txt
+ * as the DNS. */
+char *mime_check_parse(const char *dir);
+char *mime_check_dkimpy(const char *dir);
+char *mime_check_mailauth(const char *dir);
+/* The npm prefix holding mailauth@4 ($EDM_BINARY_DIR/node), installed
+ * there on first use; fails the test loudly if npm cannot install it. */
+const char *mime_mailauth_prefix(void);
 /* Asserts that output has the line "<name> <verdict>..." for name. */
 void mime_expect_line(const char *output, const char *name, const char *verdict);
 

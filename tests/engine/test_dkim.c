@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/alloc.h"
 #include "engine/base64.h"
 #include "engine/dkim.h"
 #include "engine/dkim_int.h"
@@ -267,40 +268,6 @@ static void write_dns(const char *dir, edm_dkim_key *const *keys, size_t n)
     edm_buf_free(&b);
 }
 
-/* mailauth@4 in $EDM_BINARY_DIR/node, installed on first use. */
-static const char *mailauth_prefix(void)
-{
-    static char prefix[4096];
-    snprintf(prefix, sizeof prefix, "%s/node", getenv("EDM_BINARY_DIR"));
-    char pkg[4200];
-    snprintf(pkg, sizeof pkg, "%s/node_modules/mailauth/package.json", prefix);
-    char *have = edm_test_read_file(pkg, NULL);
-    if (have == NULL || strstr(have, "\"version\": \"4.") == NULL) {
-        char cmd[8400], *out = NULL;
-        snprintf(cmd, sizeof cmd,
-                 "npm install --no-audit --no-fund --loglevel=error --prefix %s mailauth@4",
-                 prefix);
-        int st = edm_test_run(cmd, &out);
-        if (st != 0)
-            fail_msg("cannot install mailauth@4 with npm (exit %d); this test needs it:\n%s", st,
-                     out ? out : "");
-        free(out);
-    }
-    free(have);
-    return prefix;
-}
-
-static void run_verifiers(const char *dir, char **dkimpy, char **mailauth)
-{
-    char cmd[12000];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", edm_test_src("tests/engine/dkim_check.py"),
-             dir);
-    *dkimpy = mime_run_checker(cmd);
-    snprintf(cmd, sizeof cmd, "NODE_PATH=%s/node_modules node %s %s", mailauth_prefix(),
-             edm_test_src("tests/engine/dkim_check_mailauth.js"), dir);
-    *mailauth = mime_run_checker(cmd);
-}
-
 /* Three tampered copies of a signed message: body, Subject, added From. */
 static void write_tampered(const char *dir, const char *name, const edm_buf *signed_msg)
 {
@@ -411,12 +378,11 @@ static void signed_cases_verify(void **state)
     write_dns(dir, all, nall);
     write_dns(bad, all, nall);
     char *dkimpy, *mailauth, *bad_dkimpy, *bad_mailauth;
-    run_verifiers(dir, &dkimpy, &mailauth);
-    run_verifiers(bad, &bad_dkimpy, &bad_mailauth);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", edm_test_src("tests/engine/mime_check.py"),
-             dir);
-    char *parsed = mime_run_checker(cmd);
+    dkimpy = mime_check_dkimpy(dir);
+    mailauth = mime_check_mailauth(dir);
+    bad_dkimpy = mime_check_dkimpy(bad);
+    bad_mailauth = mime_check_mailauth(bad);
+    char *parsed = mime_check_parse(dir);
     size_t tampered = 0;
     for (size_t k = 0; k < sizeof keysets / sizeof keysets[0]; k++) {
         char pass[16];
@@ -483,11 +449,109 @@ static void sign_errors(void **state)
     edm_dkim_key_free(k);
 }
 
+/* Injected allocation failures leave out as it was; a warm signer
+ * allocates nothing of ours. */
+static void sign_alloc_failures(void **state)
+{
+    (void)state;
+    edm_dkim_key *keys[2] = {load("rsa1024.pem", "example.com", "r", EDM_DKIM_RSA_SHA256),
+                             load("ed25519.pem", "example.com", "ed", EDM_DKIM_ED25519_SHA256)};
+    size_t n;
+    const mime_case *cases = mime_cases(&n);
+    edm_mime *m = edm_mime_new();
+    edm_buf msg = EDM_BUF_INIT, out = EDM_BUF_INIT;
+    assert_int_equal(edm_mime_compose(m, &cases[0].msg, &msg), 0);
+    int done = 0;
+    for (long k = 0; k < 100 && !done; k++) {
+        edm_dkim_signer *s = edm_dkim_signer_new();
+        assert_non_null(s);
+        edm_buf_reset(&out);
+        assert_int_equal(edm_buf_append_str(&out, "pre"), 0);
+        edm_alloc_fail_after(k);
+        int rc = edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out);
+        edm_alloc_fail_after(-1);
+        if (rc == 0) {
+            done = 1;
+        } else {
+            assert_int_equal(rc, EDM_ENOMEM);
+            assert_string_equal(out.data, "pre");
+        }
+        edm_dkim_signer_free(s);
+    }
+    assert_true(done);
+    edm_dkim_signer *s = edm_dkim_signer_new();
+    for (size_t i = 0; i < n; i++) {
+        edm_buf_reset(&msg);
+        assert_int_equal(edm_mime_compose(m, &cases[i].msg, &msg), 0);
+        edm_buf_reset(&out);
+        assert_int_equal(edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out), 0);
+    }
+    assert_int_equal(edm_buf_reserve(&out, 1 << 16), 0);
+    for (size_t i = 0; i < n; i++) {
+        edm_buf_reset(&msg);
+        assert_int_equal(edm_mime_compose(m, &cases[i].msg, &msg), 0);
+        edm_buf_reset(&out);
+        edm_alloc_fail_after(0);
+        int rc = edm_dkim_sign(s, keys, 2, msg.data, msg.len, 0, &out);
+        long injected = edm_alloc_injected_failures();
+        edm_alloc_fail_after(-1);
+        if (rc != 0 || injected != 0)
+            fail_msg("%s: a warm signer allocated (rc %d)", cases[i].name, rc);
+    }
+    edm_dkim_signer_free(s);
+    edm_buf_free(&msg);
+    edm_buf_free(&out);
+    edm_mime_free(m);
+    edm_dkim_key_free(keys[0]);
+    edm_dkim_key_free(keys[1]);
+}
+
+/* One signer, more keys than its cache slots, used round and round: every
+ * signature equals the one a fresh signer makes (RSA PKCS#1 v1.5 and
+ * Ed25519 are deterministic), so no slot ever signs with a stale key. */
+static void signer_slots_cycle(void **state)
+{
+    (void)state;
+    enum { K = 11 };
+    edm_dkim_key *keys[K];
+    for (int i = 0; i < K; i++) {
+        char sel[16];
+        snprintf(sel, sizeof sel, "k%d", i);
+        keys[i] = i % 3 == 0 ? load("rsa1024.pem", "example.com", sel, EDM_DKIM_RSA_SHA256)
+                             : load("ed25519.pem", "example.com", sel, EDM_DKIM_ED25519_SHA256);
+    }
+    static const char msg[] =
+        "From: a@example.com\r\nTo: b@example.com\r\nSubject: s\r\n\r\nhi\r\n";
+    edm_buf want[K], got = EDM_BUF_INIT;
+    for (int i = 0; i < K; i++) {
+        edm_dkim_signer *fresh = edm_dkim_signer_new();
+        edm_buf_init(&want[i]);
+        assert_int_equal(edm_dkim_sign(fresh, &keys[i], 1, msg, sizeof msg - 1, 7, &want[i]), 0);
+        edm_dkim_signer_free(fresh);
+    }
+    edm_dkim_signer *s = edm_dkim_signer_new();
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < K; j++) {
+            int i = (j * 7 + round) % K;
+            edm_buf_reset(&got);
+            assert_int_equal(edm_dkim_sign(s, &keys[i], 1, msg, sizeof msg - 1, 7, &got), 0);
+            assert_string_equal(got.data, want[i].data);
+        }
+    }
+    edm_dkim_signer_free(s);
+    edm_buf_free(&got);
+    for (int i = 0; i < K; i++) {
+        edm_buf_free(&want[i]);
+        edm_dkim_key_free(keys[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(canonicalisation),    cmocka_unit_test(key_loading),
         cmocka_unit_test(dns_records),         cmocka_unit_test(sign_errors),
+        cmocka_unit_test(sign_alloc_failures), cmocka_unit_test(signer_slots_cycle),
         cmocka_unit_test(signed_cases_verify),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);

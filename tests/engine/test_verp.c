@@ -89,39 +89,46 @@ static void forgeries_refused(void **state)
     assert_int_equal(edm_verp_token(tok, EDM_VERP_BOUNCE, NULL, 0, 1), EDM_EINVAL);
 }
 
-/* The tag is HMAC-SHA256 as openssl computes it, truncated and base32'd. */
+/* The tag is HMAC-SHA256 as openssl computes it, truncated and base32'd,
+ * for a short key and for one longer than SHA-256's block (hashed first). */
 static void hmac_matches_openssl(void **state)
 {
     (void)state;
-    char tok[EDM_VERP_TOKEN_MAX];
-    edm_verp_token(tok, EDM_VERP_BOUNCE, secret, SLEN, 0x0102);
-    char cmd[1024], *out = NULL;
-    /* "edm-verp:bounce\0" + 8-byte big-endian id */
-    snprintf(cmd, sizeof cmd,
-             "printf 'edm-verp:bounce\\000\\000\\000\\000\\000\\000\\000\\001\\002' | "
-             "openssl mac -digest SHA256 -macopt key:%s HMAC",
-             secret);
-    assert_int_equal(edm_test_run(cmd, &out), 0);
-    /* base32 of the first 10 bytes of the MAC, lower case. */
-    unsigned char mac[10];
-    for (int i = 0; i < 10; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(out + 2 * i, "%2x", &v), 1);
-        mac[i] = (unsigned char)v;
+    char longkey[101];
+    for (int i = 0; i < 100; i++)
+        longkey[i] = (char)('A' + i % 26);
+    longkey[100] = '\0';
+    const char *keys[] = {secret, longkey};
+    for (int k = 0; k < 2; k++) {
+        char tok[EDM_VERP_TOKEN_MAX];
+        assert_true(edm_verp_token(tok, EDM_VERP_BOUNCE, keys[k], strlen(keys[k]), 0x0102) > 0);
+        char cmd[1024], *out = NULL;
+        /* "edm-verp:bounce\0" + 8-byte big-endian id */
+        snprintf(cmd, sizeof cmd,
+                 "printf 'edm-verp:bounce\\000\\000\\000\\000\\000\\000\\000\\001\\002' | "
+                 "openssl mac -digest SHA256 -macopt key:%s HMAC",
+                 keys[k]);
+        assert_int_equal(edm_test_run(cmd, &out), 0);
+        unsigned char mac[10];
+        for (int i = 0; i < 10; i++) {
+            unsigned v;
+            assert_int_equal(sscanf(out + 2 * i, "%2x", &v), 1);
+            mac[i] = (unsigned char)v;
+        }
+        free(out);
+        static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+        char want[40] = "102-";
+        size_t w = 4;
+        for (int g = 0; g < 2; g++) {
+            uint64_t v = 0;
+            for (int i = 0; i < 5; i++)
+                v = v << 8 | mac[5 * g + i];
+            for (int i = 0; i < 8; i++)
+                want[w++] = b32[(v >> (35 - 5 * i)) & 31];
+        }
+        want[w] = '\0';
+        assert_string_equal(tok, want);
     }
-    free(out);
-    static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-    char want[40] = "102-";
-    size_t w = 4;
-    for (int g = 0; g < 2; g++) {
-        uint64_t v = 0;
-        for (int i = 0; i < 5; i++)
-            v = v << 8 | mac[5 * g + i];
-        for (int i = 0; i < 8; i++)
-            want[w++] = b32[(v >> (35 - 5 * i)) & 31];
-    }
-    want[w] = '\0';
-    assert_string_equal(tok, want);
 }
 
 static void addresses_and_urls(void **state)

@@ -1,0 +1,109 @@
+/*
+ * tests/fuzz/fuzz_mime.c: header safety under arbitrary bytes. The input,
+ * split at NUL bytes, fills the display names, subject, two custom header
+ * values, Feedback-ID, text, HTML, an attachment's name and type; the
+ * first byte's low bit asks for 8bit. Composition must succeed and the
+ * message must keep its shape whatever the bytes: CRLF line ends only, no
+ * line over 998 octets, a header block of printable ASCII holding exactly
+ * the fields we wrote in our order, and (7bit transports) exactly the
+ * boundary lines of the structure.
+ */
+#include "engine/dkim_int.h"
+#include "engine/err.h"
+#include "engine/mime.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NF 10
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *copy = malloc(size + 1);
+    EDM_ASSERT(copy != NULL);
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    const char *f[NF];
+    size_t len[NF];
+    const char *p = copy, *end = copy + size;
+    for (int i = 0; i < NF; i++) {
+        f[i] = p < end ? p : "";
+        len[i] = strlen(f[i]);
+        p += p < end ? len[i] + 1 : 0;
+    }
+    int eight = size > 0 && (data[0] & 1);
+    edm_mime_header hdrs[2] = {{"X-A", f[3]}, {"X-B", f[4]}};
+    edm_mime_attachment att = {f[8], f[9], data, size};
+    edm_mime_msg msg = {.from_addr = "a@example.com",
+                        .from_name = f[0],
+                        .to_addr = "b@example.com",
+                        .to_name = f[1],
+                        .subject = f[2],
+                        .headers = hdrs,
+                        .n_headers = 2,
+                        .feedback_id = f[5],
+                        .text = f[6],
+                        .text_len = len[6],
+                        .html = f[7],
+                        .html_len = len[7],
+                        .attachments = &att,
+                        .n_attachments = 1,
+                        .unsub_url = "https://example.com/u?t=1",
+                        .date = 1795784761,
+                        .allow_8bit = eight};
+    edm_mime *m = edm_mime_new();
+    edm_buf out = EDM_BUF_INIT;
+    EDM_ASSERT(edm_mime_compose(m, &msg, &out) == 0);
+
+    /* Lines: CRLF only, at most 998 octets. */
+    size_t line = 0;
+    for (size_t i = 0; i < out.len; i++) {
+        char c = out.data[i];
+        if (c == '\r' && i + 1 < out.len && out.data[i + 1] == '\n') {
+            line = 0;
+            i++;
+            continue;
+        }
+        EDM_ASSERT(c != '\r' && c != '\n');
+        EDM_ASSERT(++line <= 998);
+    }
+    /* The header block: exactly our fields, in order, printable ASCII. */
+    static const char *const names[] = {"From",
+                                        "To",
+                                        "Subject",
+                                        "Date",
+                                        "Message-ID",
+                                        "MIME-Version",
+                                        "List-Unsubscribe",
+                                        "List-Unsubscribe-Post",
+                                        "Feedback-ID",
+                                        "X-A",
+                                        "X-B",
+                                        "Content-Type"};
+    dkim_field *fields = NULL;
+    size_t cap = 0, n = 0, body = 0;
+    EDM_ASSERT(dkim_canon_split(out.data, out.len, &fields, &cap, &n, &body) == 0);
+    EDM_ASSERT(n == sizeof names / sizeof names[0]);
+    for (size_t i = 0; i < n; i++) {
+        EDM_ASSERT(fields[i].name_len == strlen(names[i]) &&
+                   memcmp(fields[i].p, names[i], fields[i].name_len) == 0);
+        for (size_t k = 0; k < fields[i].len; k++) {
+            unsigned char c = (unsigned char)fields[i].p[k];
+            EDM_ASSERT((c >= 32 && c < 127) || c == '\t' || c == '\r' || c == '\n');
+        }
+    }
+    EDM_ASSERT(body > 0 && body <= out.len);
+    if (!eight) {
+        /* mixed (open, 1 attachment, close) + alternative (open, html, close) */
+        size_t bounds = 0;
+        for (const char *q = out.data; (q = strstr(q, "\r\n--=_")) != NULL; q += 2)
+            bounds++;
+        EDM_ASSERT(bounds == 6);
+    }
+    free(fields);
+    edm_buf_free(&out);
+    edm_mime_free(m);
+    free(copy);
+    return 0;
+}
