@@ -397,6 +397,8 @@ int edm_cmd_send(int argc, char **argv)
     uv_walk(&s.loop, close_all, NULL);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
+    signal(SIGTERM, SIG_IGN); /* the summary is printed whatever comes now */
+    signal(SIGINT, SIG_IGN);
     summary(&s);
     if (s.interrupted)
         fprintf(stderr, "edm send: interrupted; unsent recipients stay queued in %s\n", cfg.db);

@@ -152,6 +152,10 @@ int edm_cmd_serve(int argc, char **argv)
     uv_walk(&sv.loop, close_any, NULL);
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     uv_loop_close(&sv.loop);
+    /* Closing the handlers restored the default action: a late second
+     * signal must not turn the clean exit into a kill. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     edm_store_close(st);
     edm_config_free(&cfg);
     edm_log(EDM_LOG_INFO, "serve", "event=stopped");
