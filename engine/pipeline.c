@@ -16,6 +16,7 @@
 #include "engine/pipeline.h"
 #include "engine/alloc.h"
 #include "engine/err.h"
+#include "engine/idset.h"
 #include "engine/log.h"
 #include "engine/message.h"
 #include "engine/shaper.h"
@@ -31,81 +32,6 @@
 #define RETRY_LEASE  3600
 #define SECRET_LEN   32
 #define SECRET_MAX   256
-
-/* ---- a set of int64 ids (open addressing, tombstones) ---- */
-
-typedef struct idset {
-    int64_t *slots; /* 0 empty, -1 deleted */
-    size_t cap, used, live;
-} idset;
-
-static size_t id_hash(int64_t id, size_t cap)
-{
-    uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-    return (size_t)(x >> 17) & (cap - 1);
-}
-
-static int idset_has(const idset *s, int64_t id)
-{
-    if (s->cap == 0)
-        return 0;
-    for (size_t i = id_hash(id, s->cap);; i = (i + 1) & (s->cap - 1)) {
-        if (s->slots[i] == id)
-            return 1;
-        if (s->slots[i] == 0)
-            return 0;
-    }
-}
-
-static int idset_add(idset *s, int64_t id);
-
-static int idset_grow(idset *s)
-{
-    idset n = {0};
-    n.cap = s->cap ? s->cap * 2 : 1024;
-    while (s->live * 2 >= n.cap)
-        n.cap *= 2;
-    n.slots = edm_calloc(n.cap, sizeof *n.slots);
-    if (n.slots == NULL)
-        return EDM_ENOMEM;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i] > 0)
-            idset_add(&n, s->slots[i]);
-    edm_free(s->slots);
-    *s = n;
-    return 0;
-}
-
-static int idset_add(idset *s, int64_t id)
-{
-    if ((s->used + 1) * 2 > s->cap && idset_grow(s) != 0)
-        return EDM_ENOMEM;
-    size_t i = id_hash(id, s->cap);
-    while (s->slots[i] > 0 && s->slots[i] != id)
-        i = (i + 1) & (s->cap - 1);
-    if (s->slots[i] == id)
-        return 0;
-    if (s->slots[i] == 0)
-        s->used++;
-    s->slots[i] = id;
-    s->live++;
-    return 0;
-}
-
-static void idset_del(idset *s, int64_t id)
-{
-    if (s->cap == 0)
-        return;
-    for (size_t i = id_hash(id, s->cap);; i = (i + 1) & (s->cap - 1)) {
-        if (s->slots[i] == id) {
-            s->slots[i] = -1;
-            s->live--;
-            return;
-        }
-        if (s->slots[i] == 0)
-            return;
-    }
-}
 
 /* ---- campaigns ---- */
 
@@ -138,7 +64,7 @@ typedef struct pl_result {
 struct edm_pipeline {
     edm_pipeline_opts o;
     pl_campaign *campaigns;
-    idset in_flight;
+    edm_idset in_flight;
     size_t pending;     /* all campaigns */
     size_t rendering;   /* jobs in render batches */
     pl_result *results; /* buffered outcomes */
@@ -379,7 +305,7 @@ int edm_pipeline_flush(edm_pipeline *p)
     }
     /* Only now may these ids be claimed again (a restarted cursor). */
     for (size_t i = 0; i < p->nresults; i++) {
-        idset_del(&p->in_flight, p->results[i].r.id);
+        edm_idset_del(&p->in_flight, p->results[i].r.id);
         edm_free(p->results[i].strs);
     }
     p->nresults = 0;
@@ -498,7 +424,7 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;
-        idset_del(&p->in_flight, m->delivery_id);
+        edm_idset_del(&p->in_flight, m->delivery_id);
     } else {
         edm_result r;
         outcome_to_result(p, m->delivery_id, m->attempts, m->queued_at, m->message_id, o, &r);
@@ -598,7 +524,7 @@ static void render_after(uv_work_t *req, int status)
                 edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
                 edm_pipeline_on_outcome(p, j->msg, &o);
             } else {
-                idset_del(&p->in_flight, j->job.id);
+                edm_idset_del(&p->in_flight, j->job.id);
                 if (j->job.attempts > 0)
                     p->o.st->ops->unclaim(p->o.st, &j->job.id, 1, edm_time_now());
                 else if (j->job.id - 1 < b->c->cursor)
@@ -645,13 +571,13 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     size_t taken = 0;
     for (size_t i = 0; i < n; i++) {
         edm_job *job = &jobs[i];
-        if (idset_has(&p->in_flight, job->id)) {
+        if (edm_idset_has(&p->in_flight, job->id)) {
             edm_free(job->email);
             edm_free(job->domain);
             edm_free(job->vars_json);
             continue;
         }
-        idset_add(&p->in_flight, job->id);
+        edm_idset_add(&p->in_flight, job->id);
         c->pending++;
         p->pending++;
         taken++;
@@ -814,7 +740,7 @@ static void on_timer_closed(uv_handle_t *h)
         p->campaigns = c->next;
         campaign_unref(c);
     }
-    edm_free(p->in_flight.slots);
+    edm_idset_free(&p->in_flight);
     edm_free(p->results);
     edm_free(p);
 }

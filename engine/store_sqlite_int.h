@@ -65,6 +65,18 @@ json_t *sq_time_col(sqlite3_stmt *st, int i);
 json_t *sq_text_col(sqlite3_stmt *st, int i);
 json_t *sq_int_col(sqlite3_stmt *st, int i);
 
+int sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what);
+
+/* Ops implemented in store_sqlite_jobs.c. */
+int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
+int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int sq_upload_end(edm_upload *up, int commit);
+int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+             size_t limit, edm_job **jobs, size_t *n);
+int sq_record(edm_store *st, const edm_result *results, size_t n);
+int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
+int sq_cancel_pending(edm_store *st, int64_t campaign_id);
+
 /* Ops implemented in store_sqlite_objects.c. */
 int sq_template_create(edm_store *st, json_t *fields, json_t **out);
 int sq_template_get(edm_store *st, int64_t id, json_t **out);
