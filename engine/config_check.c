@@ -9,6 +9,7 @@
  * Limits: key files are read only when regular and at most 64 KiB.
  */
 #include "engine/alloc.h"
+#include "engine/log.h"
 #include "engine/buf.h"
 #include "engine/config_int.h"
 #include "engine/err.h"
@@ -299,6 +300,15 @@ bool config_check_dkim_key(struct config_ctx *c, const char *path, enum edm_dkim
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
+    if (fd < 0 && errno == ENOENT) {
+        /* A key that is not there yet is not a configuration mistake (the
+         * example config names one): warn; the engine refuses to start
+         * without it. A key that is there must be right. */
+        edm_log(EDM_LOG_WARN, "config",
+                "key=%s msg=\"cannot read %s: %s; edm serve and edm send need it\"",
+                c->plen ? c->path : "dkim", path, strerror(errno));
+        return true;
+    }
     if (fd < 0 || fstat(fd, &st) != 0) {
         config_error(c, "cannot read %s: %s", path, strerror(errno));
         if (fd >= 0)

@@ -167,12 +167,42 @@ static void migrate_fresh_rerun_newer_and_garbage(void **state)
     free(dir);
 }
 
+/* PRODUCT.md's example names keys/s1.pem: check-config accepts it (and
+ * warns) where the key is not there yet; serve refuses to start without it
+ * and says which key. */
+static void example_without_its_key(void **state)
+{
+    (void)state;
+    char *dir = edm_test_tmpdir("example");
+    const char *json =
+        "{\"db\": \"edm.db\", \"api\": {\"listen\": \"127.0.0.1:1\", \"keys_env\": "
+        "\"EDM_API_KEYS\"},\n"
+        " \"smtp\": {\"port\": 25, \"helo\": \"mta.example.com\", \"tls\": \"opportunistic\"},\n"
+        " \"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": "
+        "\"keys/s1.pem\", \"algorithm\": \"rsa-sha256\"}]}\n";
+    char cfg[4200], cmd[9000], *out;
+    snprintf(cfg, sizeof cfg, "%s/edm.json", dir);
+    assert_int_equal(edm_test_write_file(cfg, json, strlen(json)), 0);
+    snprintf(cmd, sizeof cmd, "%s check-config -c %s", edm_test_bin(), cfg);
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "key=dkim[0].key"));
+    assert_non_null(strstr(out, "\"selector\": \"s1\""));
+    free(out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s serve -c %s", dir, edm_test_bin(), cfg);
+    assert_int_equal(edm_test_run(cmd, &out), 1);
+    assert_non_null(strstr(out, "edm serve: dkim[0].key: "));
+    free(out);
+    edm_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(version_and_help),
         cmocka_unit_test(serve_without_config_creates_db_and_stops_cleanly),
         cmocka_unit_test(migrate_fresh_rerun_newer_and_garbage),
+        cmocka_unit_test(example_without_its_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,8 +241,8 @@ static void dkim_key_checks(void **state)
     } cases[] = {
         {"keys/s1.pem", "rsa-sha256", NULL},
         {"keys/ed.pem", "ed25519-sha256", NULL},
-        {"keys/missing.pem", "rsa-sha256",
-         "dkim[0].key: cannot read %s: No such file or directory"},
+        /* a key not there yet only warns (the engine refuses to start) */
+        {"keys/missing.pem", "rsa-sha256", NULL},
         {"keys/junk.pem", "rsa-sha256", "dkim[0].key: %s: not an unencrypted PEM private key"},
         {"keys/ed.pem", "rsa-sha256", "dkim[0].key: %s: not an RSA key (algorithm rsa-sha256)"},
         {"keys/s1.pem", "ed25519-sha256",
