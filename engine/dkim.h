@@ -53,9 +53,9 @@ void edm_dkim_signer_free(edm_dkim_signer *s);
 /* Signs msg[0..len) (a whole message, CRLF line ends, as the composer
  * writes it) with each of keys[0..nkeys) at time t (unix seconds) and
  * appends one DKIM-Signature field per key (CRLF-terminated) to out; the
- * caller writes them before the message. No keys: nothing to do, 0. Returns 0, EDM_EINVAL (no header
- * block, no From), EDM_ENOMEM, or EDM_EIO (OpenSSL refused to sign). On
- * failure out keeps its previous length. */
+ * caller writes them before the message. No keys: nothing to do, 0. Returns 0, EDM_EINVAL (no
+ * header block, no From), EDM_ENOMEM, or EDM_EIO (OpenSSL refused to sign). On failure out keeps
+ * its previous length. */
 int edm_dkim_sign(edm_dkim_signer *s, edm_dkim_key *const *keys, size_t nkeys, const char *msg,
                   size_t len, int64_t t, edm_buf *out);
 
