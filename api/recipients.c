@@ -33,7 +33,7 @@
 #include <string.h>
 
 #define REJECTED_MAX 10000
-#define BATCH_ROWS   5000
+#define BATCH_ROWS   20000
 #define BATCH_BYTES  (8 * 1024 * 1024)
 
 /* A validated row waiting for its batch: offsets into the batch arena. */

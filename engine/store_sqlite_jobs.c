@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UPLOAD_BATCH 10000
+#define UPLOAD_BATCH 20000
 
 /* ---- recipient upload ---- */
 

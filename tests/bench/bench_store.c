@@ -1,7 +1,7 @@
 /*
  * tests/bench/bench_store.c: the store's throughput through the storage
  * interface (scripts/bench-store runs it). Inserts N deliveries into one
- * campaign via upload (batches of 10,000 sorted by domain and address, one
+ * campaign via upload (batches of 20,000 sorted by domain and address, one
  * transaction each, as the API feeds them; only the store calls are
  * timed), then claims them in batches and records one
  * outcome per row (delivered, with an attempt event) in batches.
@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define UPLOAD_ROWS 10000
+#define UPLOAD_ROWS 20000
 
 struct row {
     const char *domain;
