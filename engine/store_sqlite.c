@@ -516,9 +516,10 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, 5000);
     /* The first statement reads the header: a file that is not SQLite
-     * fails here with SQLITE_NOTADB. 16 KiB pages (for a new database;
+     * fails here with SQLITE_NOTADB. 8 KiB pages (for a new database;
      * an existing one keeps its own) make the indexes of a million-row
-     * upload shallower: about a fifth more rows/s in bench-store. */
+     * upload shallower: about a fifth more rows/s in bench-store, without
+     * the larger WAL writes of 16 KiB pages that slowed bench-api. */
     char *msg = NULL;
     int src =
         sqlite3_exec(s->db, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL", NULL, NULL, &msg);
