@@ -34,6 +34,9 @@
 
 enum site_dns { SITE_DNS_NONE, SITE_DNS_PENDING, SITE_DNS_READY };
 
+/* How long a connection with nothing to send waits for more. */
+#define IDLE_MS 5000
+
 typedef struct site {
     uint64_t id;
     char *domain; /* recipient domain (lower case) */
@@ -210,15 +213,20 @@ static const smtp_message *next_msg(smtp_session *s, void *arg)
     edm_relay *r = rs->r;
     site *st = rs->site;
     (void)s;
-    if (r->stopping || st->head == NULL)
+    if (r->stopping)
         return NULL;
     uint64_t now = edm_time_mono_ms();
     if (st->paused_until > now)
         return NULL;
+    /* Nothing queued right now, or the domain's bucket is empty: keep the
+     * connection and wait (the session QUITs after IDLE_MS of nothing);
+     * drain() kicks it when there is work. */
+    if (st->head == NULL)
+        return SMTP_LATER;
     uint64_t wait = edm_bucket_take(&st->per_minute, now);
     if (wait) {
         wake_later(r, st, wait);
-        return NULL;
+        return SMTP_LATER;
     }
     if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
@@ -393,6 +401,7 @@ static int open_session(edm_relay *r, site *st)
         .targets = targets,
         .ntargets = st->nhosts,
         .max_messages = (unsigned)st->dcfg->max_messages_per_connection,
+        .idle_ms = IDLE_MS,
         .id = ++r->next_session_id,
     };
     if (rt && rt->auth_username) {
@@ -493,6 +502,12 @@ static void drain(edm_relay *r, site *st)
             resolve(r, st);
             return;
         }
+    }
+    /* Idle sessions of this site take work first. */
+    for (rsess *rs = r->sessions, *nx; rs && st->head; rs = nx) {
+        nx = rs->next; /* a kick may end (and free) rs */
+        if (rs->site == st && smtp_session_idle(rs->s))
+            smtp_session_kick(rs->s);
     }
     /* One more session per drain while the queue is deeper than what the
      * open sessions will take. */

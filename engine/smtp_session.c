@@ -38,7 +38,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum tmo { T_NONE, T_CONNECT, T_GREETING, T_MAIL, T_RCPT, T_DATA, T_DATA_BLOCK, T_DATA_END };
+enum tmo {
+    T_NONE,
+    T_CONNECT,
+    T_GREETING,
+    T_MAIL,
+    T_RCPT,
+    T_DATA,
+    T_DATA_BLOCK,
+    T_DATA_END,
+    T_IDLE
+};
 
 /* Per-state data: name for logs, phrase for errors, timeout, stage for
  * classify (Postfix xfer_timeouts[] / xfer_states[]). */
@@ -60,6 +70,7 @@ static const struct {
     [SMTP_S_AUTH_USER] = {"AUTH_USER", "while authenticating", T_MAIL, CLASSIFY_AT_AUTH},
     [SMTP_S_AUTH_PASS] = {"AUTH_PASS", "while authenticating", T_MAIL, CLASSIFY_AT_AUTH},
     [SMTP_S_READY] = {"READY", "between messages", T_NONE, CLASSIFY_AT_MAIL},
+    [SMTP_S_IDLE] = {"IDLE", "while waiting for the next message", T_IDLE, CLASSIFY_AT_MAIL},
     [SMTP_S_MAIL] = {"MAIL", "while sending MAIL FROM", T_MAIL, CLASSIFY_AT_MAIL},
     [SMTP_S_RCPT] = {"RCPT", "while sending RCPT TO", T_RCPT, CLASSIFY_AT_RCPT},
     [SMTP_S_DATA] = {"DATA", "while sending DATA", T_DATA, CLASSIFY_AT_DATA},
@@ -101,6 +112,7 @@ static void check_invariants(const smtp_session *s)
     case SMTP_S_DATA:
     case SMTP_S_BODY:
     case SMTP_S_DOT: EDM_ASSERT(c->m != NULL && c->mail_sent); break;
+    case SMTP_S_IDLE: EDM_ASSERT(c->m == NULL && s->slot[!s->cur].m == NULL); break;
     default: break;
     }
     if (s->state == SMTP_S_DOT)
@@ -129,6 +141,7 @@ static uint64_t timeout_ms(const smtp_session *s, enum tmo t)
     case T_DATA: return to->data ? to->data : 120000;
     case T_DATA_BLOCK: return to->data_block ? to->data_block : 180000;
     case T_DATA_END: return to->data_end ? to->data_end : 600000;
+    case T_IDLE: return s->o.idle_ms ? s->o.idle_ms : 30000;
     }
     EDM_PANIC("bad timeout kind %d", (int)t);
 }
@@ -189,12 +202,19 @@ __attribute__((noinline)) void smtp_session_describe(smtp_session *s, char *out,
 /* ---- sending ------------------------------------------------------- */
 
 /* Takes the next message into a free slot: NULL when none is due. */
+const smtp_message smtp_later;
+
 static struct slot *take_next(smtp_session *s, struct slot *sl)
 {
+    s->later = 0;
     for (;;) {
         if (s->no_more || (s->o.max_messages && s->conn_msgs >= s->o.max_messages))
             return NULL;
         const smtp_message *m = s->cb.next(s, s->arg);
+        if (m == SMTP_LATER) {
+            s->later = 1;
+            return NULL;
+        }
         if (m == NULL) {
             s->no_more = 1;
             return NULL;
@@ -260,7 +280,7 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     case SMTP_S_READY:
         io_set_timeout(s->io, 0);
         if (c->m == NULL && take_next(s, c) == NULL) {
-            smtp_session_enter(s, SMTP_S_QUIT);
+            smtp_session_enter(s, s->later ? SMTP_S_IDLE : SMTP_S_QUIT);
             break;
         }
         if (smtp_msg_refusal(s, c)) { /* the first message, taken before EHLO */
@@ -301,6 +321,7 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
         send_staged(s);
         break;
     case SMTP_S_DOT: break;
+    case SMTP_S_IDLE: break; /* nothing to send; the idle timer runs */
     case SMTP_S_RSET:
         smtp_session_stage(s, "RSET\r\n");
         send_staged(s);
@@ -566,6 +587,7 @@ static void on_reply(smtp_session *s)
     case SMTP_S_CONNECT:
     case SMTP_S_TLS:
     case SMTP_S_READY:
+    case SMTP_S_IDLE:
     case SMTP_S_BODY:
     case SMTP_S_CLOSING:
     case SMTP_S_DONE:
@@ -651,11 +673,16 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
         }
         break;
     case IO_TIMEOUT:
+        if (s->state == SMTP_S_IDLE) { /* nothing came to send: leave politely */
+            smtp_session_enter(s, SMTP_S_QUIT);
+            break;
+        }
         smtp_session_describe(s, why, sizeof why, "timed out", NULL);
         smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
         break;
     case IO_ERROR:
-        if (s->state == SMTP_S_QUIT) { /* the server closed first: fine */
+        if (s->state == SMTP_S_QUIT || s->state == SMTP_S_IDLE) {
+            /* the server closed first, with nothing of ours in flight: fine */
             smtp_session_enter(s, SMTP_S_CLOSING);
             break;
         }
@@ -761,6 +788,28 @@ int smtp_session_start(smtp_session *s)
     }
     smtp_conn_connect(s);
     return 0;
+}
+
+void smtp_session_kick(smtp_session *s)
+{
+    if (s->state != SMTP_S_IDLE || s->in_handler)
+        return;
+    s->in_handler++;
+    smtp_session_enter(s, SMTP_S_READY);
+    check_invariants(s);
+    s->in_handler--;
+    if (s->abort_req && s->state != SMTP_S_CLOSING && s->state != SMTP_S_DONE) {
+        char why[200];
+        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
+        s->in_handler++;
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+        s->in_handler--;
+    }
+}
+
+int smtp_session_idle(const smtp_session *s)
+{
+    return s->state == SMTP_S_IDLE;
 }
 
 void smtp_session_abort(smtp_session *s)

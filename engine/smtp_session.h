@@ -47,6 +47,8 @@ typedef struct smtp_options {
     const smtp_target *targets; /* tried in order; copied by smtp_session_new */
     size_t ntargets;
     unsigned max_messages; /* per connection; 0 = no limit */
+    uint64_t idle_ms;      /* how long to keep a connection waiting for a
+                            * message (next() said SMTP_LATER); 0 = 30 s */
     unsigned id;           /* for logs */
 } smtp_options;
 
@@ -93,8 +95,14 @@ typedef struct smtp_result {
 
 typedef struct smtp_session smtp_session;
 
+/* What next() returns for "none now, but keep the connection": the session
+ * waits idle (at most idle_ms, then QUITs) until smtp_session_kick(). */
+extern const smtp_message smtp_later;
+#define SMTP_LATER (&smtp_later)
+
 typedef struct smtp_callbacks {
-    /* The next message, or NULL when there is none (the session QUITs). */
+    /* The next message, NULL when there is none (the session QUITs), or
+     * SMTP_LATER (the session waits idle for smtp_session_kick). */
     const smtp_message *(*next)(smtp_session *s, void *arg);
     /* One message done. r and everything it points to live only during the
      * call; the message may be released from here on. */
@@ -114,6 +122,10 @@ smtp_session *smtp_session_new(uv_loop_t *loop, const smtp_options *opts, const 
 int smtp_session_start(smtp_session *s);
 /* Stops: in-flight messages are deferred (network), closed() follows. */
 void smtp_session_abort(smtp_session *s);
+/* A session waiting idle asks next() again (no-op in any other state). */
+void smtp_session_kick(smtp_session *s);
+/* 1 while the session waits idle for a message. */
+int smtp_session_idle(const smtp_session *s);
 /* Frees a session that is not started or has called closed(). */
 void smtp_session_free(smtp_session *s);
 

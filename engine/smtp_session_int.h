@@ -24,6 +24,7 @@ enum smtp_state {
     SMTP_S_AUTH_USER,
     SMTP_S_AUTH_PASS,
     SMTP_S_READY,
+    SMTP_S_IDLE, /* connected, no transaction, waiting for a message */
     SMTP_S_MAIL,
     SMTP_S_RCPT,
     SMTP_S_DATA,
@@ -81,6 +82,7 @@ struct smtp_session {
     unsigned count;     /* messages reported */
     unsigned conn_msgs; /* messages begun on this connection */
     int no_more;
+    int later; /* next() said SMTP_LATER */
     int started, in_handler, abort_req;
     int retry;  /* after the close, connect to the next target */
     int failed; /* fail_* below describe why the session ended */

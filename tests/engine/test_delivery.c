@@ -465,6 +465,37 @@ static void campaign_rate_limit_holds(void **state)
     assert_int_equal(smtp_fake_messages(f->fake), 2);
 }
 
+/* A domain's max_per_minute holds messages back without closing the
+ * connection: the session waits idle for the next token. */
+static void rate_limited_domain_keeps_its_connection(void **state)
+{
+    struct fx *f = *state;
+    smtp_fake_config fc = {.ip = "127.0.0.1", .port = 0};
+    f->fake = smtp_fake_start(&f->loop, &fc);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\"},"
+             " \"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.1:%d\"}],"
+             " \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+             "   \"max_messages_per_connection\": 1000, \"max_per_minute\": 600}]}",
+             smtp_fake_port(f->fake));
+    load_config(f, json);
+    f->cid = make_campaign(f, "Hi {{name}}");
+    for (int i = 0; i < 80; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "r%d@limited.test", i);
+        add(f->st, f->cid, email, "{\"name\": \"x\", \"id\": 1}");
+    }
+    assert_int_equal(f->st->ops->campaign_transition(f->st, f->cid,
+                                                     EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
+                                                     EDM_CSTATE_SCHEDULED, edm_time_now()),
+                     0);
+    /* 600 a minute: a burst of 61, then one every 100 ms. */
+    assert_true(run_until(f, "completed"));
+    assert_int_equal(smtp_fake_messages(f->fake), 80);
+    assert_int_equal(smtp_fake_connections(f->fake), 1);
+}
+
 /* Real MX resolution: dnsmasq answers MX, A, null MX and NXDOMAIN; the
  * fake server is the MX host on its own 127.0.1.x address. */
 static void mx_lookup_delivers_and_bad_domains_bounce(void **state)
@@ -542,6 +573,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(mx_lookup_delivers_and_bad_domains_bounce, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_the_domain_only, setup, teardown),
         cmocka_unit_test_setup_teardown(campaign_rate_limit_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(rate_limited_domain_keeps_its_connection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
