@@ -706,6 +706,18 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
     }
 }
 
+/* An abort asked for inside a callback takes effect once the outermost
+ * handler is done. */
+static void abort_if_asked(smtp_session *s)
+{
+    if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING &&
+        s->state != SMTP_S_DONE) {
+        char why[200];
+        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+    }
+}
+
 void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg)
 {
     smtp_session *s = arg;
@@ -718,12 +730,7 @@ void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg)
     on_io_event(s, io, ev);
     check_invariants(s);
     s->in_handler--;
-    if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING &&
-        s->state != SMTP_S_DONE) {
-        char why[200];
-        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
-    }
+    abort_if_asked(s);
 }
 
 /* ---- public -------------------------------------------------------- */
@@ -798,13 +805,7 @@ void smtp_session_kick(smtp_session *s)
     smtp_session_enter(s, SMTP_S_READY);
     check_invariants(s);
     s->in_handler--;
-    if (s->abort_req && s->state != SMTP_S_CLOSING && s->state != SMTP_S_DONE) {
-        char why[200];
-        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
-        s->in_handler++;
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
-        s->in_handler--;
-    }
+    abort_if_asked(s);
 }
 
 int smtp_session_idle(const smtp_session *s)
