@@ -192,6 +192,9 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg)
     e->stop_arg = arg;
     edm_sched_stop(e->sched);
     e->sched = NULL;
+    /* No more claims (and no render work that has not started) before the
+     * relay gives its messages back: they stay queued in the store. */
+    edm_pipeline_quiesce(e->pipeline);
     edm_relay_stop(e->relay, on_relay_stopped, e);
 }
 

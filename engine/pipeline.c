@@ -72,6 +72,7 @@ struct edm_pipeline {
     uv_timer_t flush_timer;
     int timer_armed;
     int stopping;
+    struct pl_batch *batches; /* queued or running on the thread pool */
     void (*stop_cb)(void *);
     void *stop_arg;
     unsigned char secret[SECRET_MAX];
@@ -92,6 +93,7 @@ typedef struct pl_batch {
     pl_campaign *c;
     pl_job jobs[RENDER_BATCH];
     size_t n;
+    struct pl_batch *prev, *next; /* the pipeline's batches in the pool */
 } pl_batch;
 
 static void campaign_unref(pl_campaign *c)
@@ -516,6 +518,12 @@ static void render_after(uv_work_t *req, int status)
     pl_batch *b = req->data;
     edm_pipeline *p = b->p;
     p->rendering -= b->n;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        p->batches = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
     for (size_t i = 0; i < b->n; i++) {
         pl_job *j = &b->jobs[i];
         if (status == UV_ECANCELED || (j->msg && (p->stopping || !b->c->running))) {
@@ -549,6 +557,16 @@ static void render_after(uv_work_t *req, int status)
 }
 
 /* ---- claiming ---- */
+
+static void queue_batch(edm_pipeline *p, pl_batch *b)
+{
+    p->rendering += b->n;
+    b->next = p->batches;
+    if (p->batches)
+        p->batches->prev = b;
+    p->batches = b;
+    uv_queue_work(p->o.loop, &b->req, render_work, render_after);
+}
 
 static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
 {
@@ -604,15 +622,12 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
         }
         b->jobs[b->n++].job = *job;
         if (b->n == RENDER_BATCH) {
-            p->rendering += b->n;
-            uv_queue_work(p->o.loop, &b->req, render_work, render_after);
+            queue_batch(p, b);
             b = NULL;
         }
     }
-    if (b) {
-        p->rendering += b->n;
-        uv_queue_work(p->o.loop, &b->req, render_work, render_after);
-    }
+    if (b)
+        queue_batch(p, b);
     edm_free(jobs);
     return taken;
 }
@@ -724,9 +739,18 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
     return 0;
 }
 
-void edm_pipeline_stop(edm_pipeline *p, void (*cb)(void *arg), void *arg)
+void edm_pipeline_quiesce(edm_pipeline *p)
 {
     p->stopping = 1;
+    /* Batches still waiting for a thread are not rendered: their
+     * recipients stay queued in the store (render_after sees ECANCELED). */
+    for (pl_batch *b = p->batches; b; b = b->next)
+        uv_cancel((uv_req_t *)&b->req);
+}
+
+void edm_pipeline_stop(edm_pipeline *p, void (*cb)(void *arg), void *arg)
+{
+    edm_pipeline_quiesce(p);
     p->stop_cb = cb;
     p->stop_arg = arg;
     arm_flush(p);

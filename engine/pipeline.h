@@ -43,8 +43,11 @@ edm_sched_hooks edm_pipeline_sched_hooks(edm_pipeline *p);
 void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o);
 /* Writes buffered outcomes to the store now. */
 int edm_pipeline_flush(edm_pipeline *p);
-/* Stops claiming; cb runs when no render work is outstanding and every
- * outcome is written. The relay must be stopped too for that to happen. */
+/* Stops claiming and cancels render work not yet started (its recipients
+ * stay queued in the store). */
+void edm_pipeline_quiesce(edm_pipeline *p);
+/* Quiesces; cb runs when no render work is outstanding and every outcome
+ * is written. The relay must be stopped too for that to happen. */
 void edm_pipeline_stop(edm_pipeline *p, void (*cb)(void *arg), void *arg);
 void edm_pipeline_free(edm_pipeline *p);
 
