@@ -10,6 +10,8 @@
 #include "engine/config.h"
 #include "engine/store.h"
 
+#include <uv.h>
+
 int edm_cmd_version(int argc, char **argv);
 int edm_cmd_check_config(int argc, char **argv);
 int edm_cmd_migrate(int argc, char **argv);
@@ -30,6 +32,10 @@ int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **p
 /* Loads the config (path NULL: defaults); prints each error as
  * "edm CMD: error" on stderr and returns -1 on failure. */
 int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);
+/* Runs loop until nothing keeps it alive, closes what is left and the
+ * loop; from then on SIGINT and SIGTERM are ignored (the command is
+ * finishing cleanly). */
+void edm_cmd_run_loop(uv_loop_t *loop);
 /* Opens cfg->db (applying migrations); prints the error and returns -1. */
 int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st);
 

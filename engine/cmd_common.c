@@ -7,6 +7,7 @@
 #include "engine/config.h"
 #include "engine/store.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,4 +64,24 @@ int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **p
         }
     }
     return -1;
+}
+
+static void close_left(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void edm_cmd_run_loop(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_DEFAULT);
+    /* Anything still open (signal handlers, by design) is closed here. */
+    uv_walk(loop, close_left, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    /* Closing the handlers restored the default action: a late second
+     * signal must not turn the clean exit into a kill. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }

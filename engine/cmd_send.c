@@ -197,13 +197,6 @@ static void draw(struct send *s, int final)
         fputc('\n', stderr);
 }
 
-static void close_all(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static void on_stopped(void *arg)
 {
     struct send *s = arg;
@@ -383,22 +376,14 @@ int edm_cmd_send(int argc, char **argv)
     if (prepare(&s, tpl, &t, &cf, &c, name ? name : rcpt_path, from, reply_to, pool, tpl_path,
                 rcpt_path) != 0) {
         finish(&s); /* stops the engine and closes the handles */
-        uv_run(&s.loop, UV_RUN_DEFAULT);
-        uv_walk(&s.loop, close_all, NULL);
-        uv_run(&s.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&s.loop);
+        edm_cmd_run_loop(&s.loop);
         goto out;
     }
     s.t0 = edm_time_mono_ms();
     uv_timer_start(&s.tick, on_tick, 200, 200);
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-    uv_run(&s.loop, UV_RUN_DEFAULT);
-    uv_walk(&s.loop, close_all, NULL);
-    uv_run(&s.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&s.loop);
-    signal(SIGTERM, SIG_IGN); /* the summary is printed whatever comes now */
-    signal(SIGINT, SIG_IGN);
+    edm_cmd_run_loop(&s.loop); /* the summary is printed whatever comes now */
     summary(&s);
     if (s.interrupted)
         fprintf(stderr, "edm send: interrupted; unsent recipients stay queued in %s\n", cfg.db);

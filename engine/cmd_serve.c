@@ -74,13 +74,6 @@ static int api_render_raw(void *ctx, json_t *tpl, json_t *vars, const char *from
     return edm_engine_render_raw(sv->engine, tpl, vars, from, to, msg, len, err, errlen);
 }
 
-static void close_any(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct serve *sv = sig->data;
@@ -147,15 +140,7 @@ int edm_cmd_serve(int argc, char **argv)
         edm_log(EDM_LOG_INFO, "serve", "event=started version=%s db=%s api=%s", edm_version(),
                 cfg.db, cfg.api.listen);
     }
-    uv_run(&sv.loop, UV_RUN_DEFAULT);
-    /* Anything still open (there should be nothing) is closed here. */
-    uv_walk(&sv.loop, close_any, NULL);
-    uv_run(&sv.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&sv.loop);
-    /* Closing the handlers restored the default action: a late second
-     * signal must not turn the clean exit into a kill. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
+    edm_cmd_run_loop(&sv.loop);
     edm_store_close(st);
     edm_config_free(&cfg);
     edm_log(EDM_LOG_INFO, "serve", "event=stopped");

@@ -159,11 +159,6 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     return 0;
 }
 
-void edm_engine_tick(edm_engine *e)
-{
-    edm_sched_tick(e->sched);
-}
-
 static void on_pipeline_stopped(void *arg)
 {
     edm_engine *e = arg;
@@ -260,9 +255,4 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)
 {
     return edm_pipeline_rate_per_minute(e->pipeline, campaign_id);
-}
-
-size_t edm_engine_pending(edm_engine *e)
-{
-    return edm_pipeline_pending(e->pipeline);
 }

@@ -25,8 +25,6 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
  * queued in the store), outcomes written; cb runs when every handle is
  * closed and the engine freed. */
 void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg);
-/* Runs one scheduler tick now (tests, edm send). */
-void edm_engine_tick(edm_engine *e);
 
 /* GET /v1/pools: one object per source IP: {pool, addr, helo,
  * sent_this_hour, sent_today, rate (messages in the last minute),
@@ -41,7 +39,5 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
                           const char *to, char **msg, size_t *len, char *err, size_t errlen);
 /* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id);
-/* Messages claimed and not yet recorded. */
-size_t edm_engine_pending(edm_engine *e);
 
 #endif

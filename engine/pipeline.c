@@ -790,11 +790,6 @@ size_t edm_pipeline_secret_len(const edm_pipeline *p)
     return p->secret_len;
 }
 
-size_t edm_pipeline_pending(const edm_pipeline *p)
-{
-    return p->pending;
-}
-
 double edm_pipeline_rate_per_minute(const edm_pipeline *p, int64_t campaign_id)
 {
     uint64_t now = edm_time_mono_ms();

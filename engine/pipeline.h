@@ -57,9 +57,7 @@ void edm_pipeline_free(edm_pipeline *p);
 const unsigned char *edm_pipeline_secret(const edm_pipeline *p);
 size_t edm_pipeline_secret_len(const edm_pipeline *p);
 
-/* Live figures: messages claimed and not yet recorded, sent in the last
- * minute (all campaigns), per campaign sent in the last minute. */
-size_t edm_pipeline_pending(const edm_pipeline *p);
+/* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_pipeline_rate_per_minute(const edm_pipeline *p, int64_t campaign_id);
 
 #endif

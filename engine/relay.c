@@ -566,16 +566,6 @@ void edm_relay_submit(edm_relay *r, edm_outmsg *m)
     drain(r, st);
 }
 
-size_t edm_relay_queued(const edm_relay *r)
-{
-    return r->queued;
-}
-
-size_t edm_relay_active(const edm_relay *r)
-{
-    return r->active;
-}
-
 void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id)
 {
     edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};

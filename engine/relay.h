@@ -59,10 +59,6 @@ int edm_relay_new(const edm_relay_opts *o, edm_relay **out);
 void edm_relay_set_ctx(edm_relay *r, void *ctx);
 /* Queues m for delivery (ownership passes until done is called). */
 void edm_relay_submit(edm_relay *r, edm_outmsg *m);
-/* Messages waiting in site queues (not yet in a session). */
-size_t edm_relay_queued(const edm_relay *r);
-/* Messages handed to sessions and not yet done. */
-size_t edm_relay_active(const edm_relay *r);
 /* Gives back (dropped) every queued message of a campaign. */
 void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id);
 /* Aborts every session and gives back every message (dropped); cb runs

@@ -116,7 +116,6 @@ int sq_begin(sq_store *s)
     sqlite3_stmt *st = sq_stmt(s, SQ_BEGIN);
     if (st == NULL || sq_step_done(s, st, "begin") != 0)
         return EDM_EDB;
-    s->in_tx = 1;
     return 0;
 }
 
@@ -125,7 +124,6 @@ int sq_commit(sq_store *s)
     sqlite3_stmt *st = sq_stmt(s, SQ_COMMIT);
     if (st == NULL || sq_step_done(s, st, "commit") != 0)
         return EDM_EDB;
-    s->in_tx = 0;
     return 0;
 }
 
@@ -136,7 +134,6 @@ void sq_rollback(sq_store *s)
         if (st)
             sq_step_done(s, st, "rollback");
     }
-    s->in_tx = 0;
 }
 
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v)

@@ -44,7 +44,6 @@ typedef struct sq_store {
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
     char err[512];
-    int in_tx;
 } sq_store;
 
 #define SQ(st) ((sq_store *)(st))
