@@ -112,23 +112,21 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     }
     size_t sender_len = w->scratch.len;
     edm_buf_append_char(&w->scratch, '\0');
+    /* One unsubscribe token for the mailto address and the URL. */
+    char token[EDM_VERP_TOKEN_MAX];
+    rc = edm_verp_token(token, EDM_VERP_UNSUB, c->secret, c->secret_len, (uint64_t)delivery_id);
     size_t mailto_off = w->scratch.len;
-    if ((rc = edm_verp_address(&w->scratch, EDM_VERP_UNSUB, "unsubscribe", bounce_domain, c->secret,
-                               c->secret_len, (uint64_t)delivery_id)) != 0) {
+    if (rc >= 0)
+        rc = edm_verp_address_token(&w->scratch, "unsubscribe", bounce_domain, token);
+    if (rc != 0) {
         snprintf(err, errlen, "unsubscribe address: %s", edm_strerror(rc));
         return rc;
     }
     edm_buf_append_char(&w->scratch, '\0');
     size_t url_off = w->scratch.len;
-    char token[EDM_VERP_TOKEN_MAX];
-    if (c->unsub_url) {
-        rc = edm_verp_token(token, EDM_VERP_UNSUB, c->secret, c->secret_len, (uint64_t)delivery_id);
-        if (rc >= 0)
-            rc = edm_verp_unsub_url(&w->scratch, c->unsub_url, token);
-        if (rc != 0) {
-            snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
-            return rc;
-        }
+    if (c->unsub_url && (rc = edm_verp_unsub_url(&w->scratch, c->unsub_url, token)) != 0) {
+        snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
+        return rc;
     }
     if (edm_buf_append_char(&w->scratch, '\0') != 0)
         return EDM_ENOMEM;

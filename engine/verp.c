@@ -178,16 +178,21 @@ static int domain_ok(const char *d)
     return 1;
 }
 
-int edm_verp_address(edm_buf *out, enum edm_verp_kind kind, const char *prefix, const char *domain,
-                     const void *secret, size_t secret_len, uint64_t id)
+int edm_verp_address_token(edm_buf *out, const char *prefix, const char *domain, const char *token)
 {
     if (!prefix_ok(prefix) || !domain_ok(domain))
         return EDM_EINVAL;
+    return edm_buf_appendf(out, "%s+%s@%s", prefix, token, domain);
+}
+
+int edm_verp_address(edm_buf *out, enum edm_verp_kind kind, const char *prefix, const char *domain,
+                     const void *secret, size_t secret_len, uint64_t id)
+{
     char tok[EDM_VERP_TOKEN_MAX];
     int n = edm_verp_token(tok, kind, secret, secret_len, id);
     if (n < 0)
         return n;
-    return edm_buf_appendf(out, "%s+%s@%s", prefix, tok, domain);
+    return edm_verp_address_token(out, prefix, domain, tok);
 }
 
 int edm_verp_address_parse(const char *addr, enum edm_verp_kind kind, const char *prefix,

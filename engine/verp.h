@@ -38,6 +38,9 @@ int edm_verp_token_check(const char *tok, size_t n, enum edm_verp_kind kind, con
  * Returns 0, EDM_EINVAL (bad prefix, domain or secret) or EDM_ENOMEM. */
 int edm_verp_address(edm_buf *out, enum edm_verp_kind kind, const char *prefix, const char *domain,
                      const void *secret, size_t secret_len, uint64_t id);
+/* The same with a token already made by edm_verp_token (one HMAC for an
+ * address and a URL that carry the same token). */
+int edm_verp_address_token(edm_buf *out, const char *prefix, const char *domain, const char *token);
 /* Parses an address made by edm_verp_address with the same prefix (any
  * domain, any case) and checks its token. Returns 0 or EDM_EINVAL. */
 int edm_verp_address_parse(const char *addr, enum edm_verp_kind kind, const char *prefix,
