@@ -9,7 +9,7 @@
 #ifndef EDM_API_H
 #define EDM_API_H
 
-#include "engine/store.h"
+#include "engine/store/store.h"
 
 #include <jansson.h>
 #include <stddef.h>

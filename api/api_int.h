@@ -9,7 +9,7 @@
 
 #include "api/api.h"
 #include "api/http.h"
-#include "engine/buf.h"
+#include "engine/base/buf.h"
 
 #include <jansson.h>
 #include <stdint.h>

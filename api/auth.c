@@ -10,7 +10,7 @@
  * api_auth_free. Keys never reach the log.
  */
 #include "api/api_int.h"
-#include "engine/alloc.h"
+#include "engine/base/alloc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

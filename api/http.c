@@ -24,10 +24,10 @@
  * HEAD/trailers, no HTTP/2.
  */
 #include "api/http.h"
-#include "engine/alloc.h"
-#include "engine/err.h"
-#include "engine/log.h"
-#include "engine/version.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/version.h"
 
 #include <http_parser.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #ifndef EDM_API_HTTP_H
 #define EDM_API_HTTP_H
 
-#include "engine/buf.h"
+#include "engine/base/buf.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -15,9 +15,9 @@
  * (the key is checked at the head, before the body).
  */
 #include "api/api_int.h"
-#include "engine/alloc.h"
-#include "engine/err.h"
-#include "engine/log.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>

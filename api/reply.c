@@ -9,10 +9,10 @@
  * api_check_text. See api_int.h for their contracts.
  */
 #include "api/api_int.h"
-#include "engine/alloc.h"
-#include "engine/err.h"
-#include "engine/log.h"
-#include "engine/timeutil.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/timeutil.h"
 
 #include <errno.h>
 #include <inttypes.h>

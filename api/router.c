@@ -11,9 +11,9 @@
  */
 #include "api/api_int.h"
 #include "api/router.h"
-#include "engine/alloc.h"
-#include "engine/err.h"
-#include "engine/log.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
 
 #include <http_parser.h>
 #include <stdio.h>

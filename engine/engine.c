@@ -4,18 +4,18 @@
  * scheduler; teardown in reverse, each part closing its own handles.
  */
 #include "engine/engine.h"
-#include "engine/alloc.h"
-#include "engine/dkim.h"
-#include "engine/err.h"
-#include "engine/log.h"
-#include "engine/message.h"
-#include "engine/pipeline.h"
-#include "engine/pool.h"
-#include "engine/relay.h"
-#include "engine/resolve.h"
-#include "engine/sched.h"
-#include "engine/timeutil.h"
-#include "engine/tls.h"
+#include "engine/base/alloc.h"
+#include "engine/message/dkim.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/message/message.h"
+#include "engine/campaign/pipeline.h"
+#include "engine/delivery/pool.h"
+#include "engine/delivery/relay.h"
+#include "engine/delivery/resolve.h"
+#include "engine/campaign/sched.h"
+#include "engine/base/timeutil.h"
+#include "engine/net/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>

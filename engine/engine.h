@@ -8,8 +8,8 @@
 #ifndef EDM_ENGINE_H
 #define EDM_ENGINE_H
 
-#include "engine/config.h"
-#include "engine/store.h"
+#include "engine/config/config.h"
+#include "engine/store/store.h"
 
 #include <jansson.h>
 #include <stddef.h>

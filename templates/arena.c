@@ -5,7 +5,7 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/alloc.h"
+#include "engine/base/alloc.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/timeutil.h"
+#include "engine/base/timeutil.h"
 
 #include <math.h>
 #include <stdio.h>

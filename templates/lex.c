@@ -14,8 +14,8 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/alloc.h"
-#include "engine/err.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

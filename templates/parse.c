@@ -13,8 +13,8 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/alloc.h"
-#include "engine/err.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
 
 #include <string.h>
 

@@ -16,7 +16,7 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/err.h"
+#include "engine/base/err.h"
 
 #include <string.h>
 

@@ -9,8 +9,8 @@
  */
 #include "templates/tpl_int.h"
 
-#include "engine/alloc.h"
-#include "engine/err.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>

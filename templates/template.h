@@ -17,7 +17,7 @@
  * edm_buf) reused from one recipient to the next, a render does not
  * allocate.
  *
- * Errors: functions return 0 or a negative EDM_E* code (engine/err.h) and
+ * Errors: functions return 0 or a negative EDM_E* code (engine/base/err.h) and
  * fill the edm_tpl_error given (which may be NULL):
  *   EDM_EINVAL    syntax error (line, col and message set)
  *   EDM_ENOTFOUND strict mode: the data lacks variables (listed in msg)
@@ -27,7 +27,7 @@
 #ifndef EDM_TEMPLATE_H
 #define EDM_TEMPLATE_H
 
-#include "engine/buf.h"
+#include "engine/base/buf.h"
 
 #include <jansson.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  * closed), so leak checks cover shutdown too.
  */
 #include "api/api.h"
-#include "engine/store.h"
+#include "engine/store/store.h"
 
 #include <signal.h>
 #include <stdio.h>

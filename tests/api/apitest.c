@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "tests/api/apitest.h"
-#include "tests/testlib.h"
+#include "tests/support/testlib.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -12,7 +12,7 @@
 
 #include "api/api_int.h"
 #include "tests/api/apitest.h"
-#include "tests/testlib.h"
+#include "tests/support/testlib.h"
 
 #include <ctype.h>
 #include <http_parser.h>

@@ -13,9 +13,9 @@
 #include <cmocka.h>
 
 #include "api/api_int.h"
-#include "engine/buf.h"
+#include "engine/base/buf.h"
 #include "tests/api/apitest.h"
-#include "tests/testlib.h"
+#include "tests/support/testlib.h"
 
 #include <http_parser.h>
 #include <stdio.h>

@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/buf.h"
+#include "engine/base/buf.h"
 #include "tests/api/apitest.h"
-#include "tests/testlib.h"
+#include "tests/support/testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>

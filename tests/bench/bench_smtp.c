@@ -10,11 +10,11 @@
  * usage: bench_smtp HOST PORT [-c CONNECTIONS] [-m MESSAGES] [-l SIZE]
  *        [-s SOURCE_IP] [-t]  (-t: STARTTLS opportunistic)
  */
-#include "engine/alloc.h"
-#include "engine/log.h"
-#include "engine/smtp_session.h"
-#include "engine/timeutil.h"
-#include "engine/tls.h"
+#include "engine/base/alloc.h"
+#include "engine/base/log.h"
+#include "engine/smtp/smtp_session.h"
+#include "engine/base/timeutil.h"
+#include "engine/net/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>

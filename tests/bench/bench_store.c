@@ -7,8 +7,8 @@
  * outcome per row (delivered, with an attempt event) in batches.
  * Prints rows/s for each phase. Usage: bench_store DB_PATH [N] [BATCH]
  */
-#include "engine/store.h"
-#include "engine/timeutil.h"
+#include "engine/store/store.h"
+#include "engine/base/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>

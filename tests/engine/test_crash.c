@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "testlib.h"
+#include "tests/support/testlib.h"
 
 #include <dirent.h>
 #include <signal.h>

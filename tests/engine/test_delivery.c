@@ -15,14 +15,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/alloc.h"
-#include "engine/config.h"
+#include "engine/base/alloc.h"
+#include "engine/config/config.h"
 #include "engine/engine.h"
-#include "engine/err.h"
-#include "engine/store.h"
-#include "engine/timeutil.h"
-#include "smtp_fake.h"
-#include "testlib.h"
+#include "engine/base/err.h"
+#include "engine/store/store.h"
+#include "engine/base/timeutil.h"
+#include "tests/support/smtp_fake.h"
+#include "tests/support/testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,8 +12,8 @@
  */
 #include "api/api.h"
 #include "api/router.h"
-#include "api/upload.h"
-#include "engine/store.h"
+#include "engine/ingest/upload.h"
+#include "engine/store/store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

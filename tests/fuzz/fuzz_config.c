@@ -6,9 +6,9 @@
  * Relative paths resolve under a directory that does not exist, so DKIM
  * keys only load from absolute paths.
  */
-#include "engine/alloc.h"
-#include "engine/config.h"
-#include "engine/err.h"
+#include "engine/base/alloc.h"
+#include "engine/config/config.h"
+#include "engine/base/err.h"
 
 #include <stdint.h>
 #include <string.h>

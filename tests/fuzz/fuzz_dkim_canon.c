@@ -4,8 +4,8 @@
  * RFC 6376 3.4.4 on arbitrary bytes: both must hash the same. Also splits
  * the input as a header block and checks the fields cover it.
  */
-#include "engine/dkim_int.h"
-#include "engine/err.h"
+#include "engine/message/dkim_int.h"
+#include "engine/base/err.h"
 
 #include <openssl/evp.h>
 #include <stdint.h>

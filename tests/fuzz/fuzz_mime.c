@@ -8,9 +8,9 @@
  * the fields we wrote in our order, and (7bit transports) exactly the
  * boundary lines of the structure.
  */
-#include "engine/dkim_int.h"
-#include "engine/err.h"
-#include "engine/mime.h"
+#include "engine/message/dkim_int.h"
+#include "engine/base/err.h"
+#include "engine/message/mime.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
  * "From ", and must decode (RFC 2045 6.7, decoder below) to the input with
  * its line ends (CRLF, LF, lone CR) written as CRLF.
  */
-#include "engine/err.h"
-#include "engine/mime_int.h"
+#include "engine/base/err.h"
+#include "engine/message/mime_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,8 +3,8 @@
  * and the queue id extractor. Feeds the input as a stream of pipelined
  * replies, also split at every 7th byte to exercise partial input.
  */
-#include "engine/err.h"
-#include "engine/smtp_reply.h"
+#include "engine/base/err.h"
+#include "engine/smtp/smtp_reply.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  */
 #include "templates/template.h"
 
-#include "engine/err.h"
+#include "engine/base/err.h"
 
 #include <stdint.h>
 #include <stdlib.h>

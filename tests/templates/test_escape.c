@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "templates/template.h"
-#include "engine/err.h"
+#include "engine/base/err.h"
 
 #include <string.h>
 

@@ -10,9 +10,9 @@
 #include <cmocka.h>
 
 #include "templates/template.h"
-#include "engine/alloc.h"
-#include "engine/err.h"
-#include "tests/testlib.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "tests/support/testlib.h"
 
 #include <pthread.h>
 #include <stdio.h>

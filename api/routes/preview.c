@@ -1,0 +1,133 @@
+/*
+ * api/routes/preview.c: templates through the template module (templates/):
+ *  - api_template_compile_check: a template body must compile before it is
+ *    stored (422 naming the part, "subject", "html", "text" or
+ *    "partials.NAME", with line and column in the message);
+ *  - POST /v1/templates/{id}/preview {"vars": any JSON, "strict": bool,
+ *    "raw": bool, "from": addr, "to": addr}: renders the stored template
+ *    for vars and answers {"subject","html","text"}; strict reports the
+ *    variables the data lacks (422, field "vars"). raw=true asks the engine
+ *    for the whole composed and signed message (edm_api_engine.render_raw)
+ *    and answers it as message/rfc822; without that hook it answers 501.
+ */
+#include "api/api_int.h"
+#include "engine/base/err.h"
+#include "templates/template.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "partial footer" -> "partials.footer"; the part names the field. */
+static void part_field(const edm_tpl_error *e, char *out, size_t n)
+{
+    if (strncmp(e->part, "partial ", 8) == 0)
+        snprintf(out, n, "partials.%s", e->part + 8);
+    else
+        snprintf(out, n, "%s", e->part[0] ? e->part : "subject");
+}
+
+/* Answers a compile or render failure. */
+static void template_failure(api_call *c, int rc, const edm_tpl_error *e, const char *field)
+{
+    char f[96] = "";
+    if (field == NULL) {
+        part_field(e, f, sizeof f);
+        field = f;
+    }
+    const char *code = rc == EDM_EINVAL      ? "template_syntax"
+                       : rc == EDM_ENOTFOUND ? "missing_variables"
+                       : rc == EDM_ETOOBIG   ? "template_limit"
+                                             : "template_error";
+    if (rc == EDM_ENOMEM)
+        api_error(c, 503, "no_memory", NULL, "out of memory");
+    else
+        api_error(c, 422, code, field, "%s: %s", field, e->msg);
+}
+
+int api_template_compile_check(api_call *c, json_t *tpl)
+{
+    edm_tpl_set *set = NULL;
+    edm_tpl_error e;
+    memset(&e, 0, sizeof e);
+    int rc = edm_tpl_set_compile(&set, tpl, &e);
+    edm_tpl_set_free(set);
+    if (rc == 0)
+        return 0;
+    template_failure(c, rc, &e, NULL);
+    return -1;
+}
+
+static json_t *part(const edm_buf *b, int present)
+{
+    return present ? json_stringn(edm_buf_cstr(b), b->len) : json_null();
+}
+
+void api_templates_preview(api_call *c)
+{
+    static const char *const fields[] = {"vars", "strict", "raw", "from", "to", NULL};
+    json_t *b = c->body;
+    const char *from, *to;
+    if (api_fields_known(c, b, fields) != 0 || api_field_string(c, b, "from", 0, 998, &from) < 0 ||
+        api_field_string(c, b, "to", 0, 998, &to) < 0)
+        return;
+    json_t *raw = json_object_get(b, "raw"), *strict = json_object_get(b, "strict");
+    if ((raw && !json_is_boolean(raw)) || (strict && !json_is_boolean(strict))) {
+        api_error(c, 422, "invalid_type", raw && !json_is_boolean(raw) ? "raw" : "strict",
+                  "%s must be true or false", raw && !json_is_boolean(raw) ? "raw" : "strict");
+        return;
+    }
+    edm_store *st = c->api->store;
+    json_t *tpl = NULL;
+    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &tpl) : EDM_ENOTFOUND;
+    if (rc != 0) {
+        api_store_error(c, rc, "template");
+        return;
+    }
+    json_t *vars = json_object_get(b, "vars");
+    if (json_is_true(raw)) {
+        const edm_api_engine *en = &c->api->engine;
+        char *msg = NULL, err[256] = "";
+        size_t len = 0;
+        if (en->render_raw == NULL) {
+            api_error(c, 501, "not_implemented", "raw",
+                      "raw=true (the composed, DKIM-signed message) is not available in this "
+                      "server: it needs the engine's message composition and signing");
+        } else if ((rc = en->render_raw(en->ctx, tpl, vars, from, to, &msg, &len, err,
+                                        sizeof err)) != 0) {
+            api_error(c, 422, "render_failed", NULL, "%s", err[0] ? err : edm_strerror(rc));
+        } else {
+            c->answered = 1;
+            http_respond(c->req, 200, "message/rfc822", NULL, msg, len);
+        }
+        free(msg);
+        json_decref(tpl);
+        return;
+    }
+    edm_tpl_set *set = NULL;
+    edm_tpl_error e;
+    memset(&e, 0, sizeof e);
+    rc = edm_tpl_set_compile(&set, tpl, &e);
+    json_decref(tpl);
+    if (rc != 0) {
+        template_failure(c, rc, &e, NULL);
+        return;
+    }
+    edm_tpl_opts opts = {.strict = json_is_true(strict)};
+    edm_tpl_msg m;
+    edm_tpl_msg_init(&m);
+    rc = edm_tpl_set_render(set, vars, &opts, &m, &e);
+    if (rc != 0) {
+        template_failure(c, rc, &e, rc == EDM_ENOTFOUND ? "vars" : NULL);
+    } else {
+        json_t *out = json_pack("{s:o,s:o,s:o}", "subject", part(&m.subject, 1), "html",
+                                part(&m.html, edm_tpl_set_has_html(set)), "text",
+                                part(&m.text, edm_tpl_set_has_text(set)));
+        if (out == NULL)
+            api_error(c, 422, "render_failed", "vars", "the rendering is not valid UTF-8");
+        else
+            api_reply(c, 200, out);
+    }
+    edm_tpl_msg_free(&m);
+    edm_tpl_set_free(set);
+}

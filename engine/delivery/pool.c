@@ -1,0 +1,179 @@
+/*
+ * engine/delivery/pool.c: source IP pools (see pool.h): capacity checks, smooth
+ * weighted round robin (as nginx's upstream balancer), warm-up days kept
+ * in the store, and the live state shown by GET /v1/pools.
+ */
+#include "engine/delivery/pool.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOUR_MS (3600ull * 1000)
+#define DAY_MS  (24 * HOUR_MS)
+
+static void ip_init(edm_pool_ip *ip, const struct edm_config_ip *c, const char *default_helo)
+{
+    memset(ip, 0, sizeof *ip);
+    ip->cfg = c;
+    ip->addr = c ? c->addr : NULL;
+    ip->helo = c && c->helo ? c->helo : default_helo;
+    ip->max_per_hour = c ? c->max_per_hour : 0;
+    ip->weight = c && c->weight > 0 ? c->weight : 1;
+    edm_window_init(&ip->minute, 60000);
+    edm_window_init(&ip->hour, HOUR_MS);
+    edm_window_init(&ip->day, DAY_MS);
+}
+
+int edm_pools_init(edm_pools *ps, const edm_config *cfg, edm_store *st)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->st = st;
+    ps->pools = edm_calloc(cfg->npools ? cfg->npools : 1, sizeof *ps->pools);
+    if (ps->pools == NULL)
+        return EDM_ENOMEM;
+    ps->npools = cfg->npools;
+    for (size_t i = 0; i < cfg->npools; i++) {
+        const struct edm_config_pool *cp = &cfg->pools[i];
+        edm_pool *p = &ps->pools[i];
+        p->name = cp->name;
+        p->nips = cp->nips ? cp->nips : 1;
+        p->ips = edm_calloc(p->nips, sizeof *p->ips);
+        if (p->ips == NULL) {
+            edm_pools_free(ps);
+            return EDM_ENOMEM;
+        }
+        for (size_t k = 0; k < p->nips; k++) {
+            edm_pool_ip *ip = &p->ips[k];
+            ip_init(ip, cp->nips ? &cp->ips[k] : NULL, cfg->smtp.helo);
+            char *v = NULL, key[128];
+            snprintf(key, sizeof key, "warmup:%s", ip->addr ? ip->addr : "*");
+            if (st && st->ops->setting_get(st, key, &v) == 0) {
+                ip->first_day = strtoll(v, NULL, 10);
+                edm_free(v);
+            }
+        }
+    }
+    return 0;
+}
+
+void edm_pools_free(edm_pools *ps)
+{
+    for (size_t i = 0; ps->pools && i < ps->npools; i++)
+        edm_free(ps->pools[i].ips);
+    edm_free(ps->pools);
+    ps->pools = NULL;
+    ps->npools = 0;
+}
+
+edm_pool *edm_pools_find(edm_pools *ps, const char *name)
+{
+    if (ps->npools == 0)
+        return NULL;
+    for (size_t i = 0; i < ps->npools; i++)
+        if (strcmp(ps->pools[i].name, name ? name : "default") == 0)
+            return &ps->pools[i];
+    return name ? NULL : &ps->pools[0];
+}
+
+static int64_t unix_day(int64_t now_unix)
+{
+    return now_unix / 86400;
+}
+
+/* 1 on the first day, 0 before any send. */
+static int64_t warmup_day(const edm_pool_ip *ip, int64_t now_unix)
+{
+    return ip->first_day ? unix_day(now_unix) - ip->first_day + 1 : 1;
+}
+
+int64_t edm_pool_ip_day_cap(const edm_pool_ip *ip, int64_t now_unix)
+{
+    if (ip->cfg == NULL || ip->cfg->nwarmup == 0)
+        return 0;
+    int64_t day = warmup_day(ip, now_unix);
+    const struct edm_config_warmup_step *w = ip->cfg->warmup;
+    size_t n = ip->cfg->nwarmup;
+    if (day < w[0].day)
+        return w[0].per_day;
+    for (size_t i = 0; i < n; i++) {
+        int64_t end = i + 1 < n ? w[i + 1].day : w[i].day + 1;
+        if (day >= w[i].day && day < end)
+            return w[i].per_day;
+    }
+    return 0; /* past the last step */
+}
+
+int edm_pool_ip_has_capacity(const edm_pool_ip *ip, uint64_t now_ms, int64_t now_unix)
+{
+    if (ip->max_per_hour > 0 && edm_window_sum(&ip->hour, now_ms) >= (uint64_t)ip->max_per_hour)
+        return 0;
+    int64_t cap = edm_pool_ip_day_cap(ip, now_unix);
+    if (cap > 0 && edm_window_sum(&ip->day, now_ms) >= (uint64_t)cap)
+        return 0;
+    return 1;
+}
+
+edm_pool_ip *edm_pool_choose(edm_pool *p, uint64_t now_ms, int64_t now_unix)
+{
+    edm_pool_ip *best = NULL;
+    int total = 0;
+    for (size_t i = 0; i < p->nips; i++) {
+        edm_pool_ip *ip = &p->ips[i];
+        if (!edm_pool_ip_has_capacity(ip, now_ms, now_unix))
+            continue;
+        ip->current += ip->weight;
+        total += ip->weight;
+        if (best == NULL || ip->current > best->current)
+            best = ip;
+    }
+    if (best)
+        best->current -= total;
+    return best;
+}
+
+void edm_pool_ip_sent(edm_pools *ps, edm_pool_ip *ip, uint64_t now_ms, int64_t now_unix)
+{
+    edm_window_add(&ip->minute, now_ms, 1);
+    edm_window_add(&ip->hour, now_ms, 1);
+    edm_window_add(&ip->day, now_ms, 1);
+    ip->sent_total++;
+    if (ip->first_day == 0) {
+        ip->first_day = unix_day(now_unix);
+        if (ps && ps->st) {
+            char key[128], val[32];
+            snprintf(key, sizeof key, "warmup:%s", ip->addr ? ip->addr : "*");
+            snprintf(val, sizeof val, "%lld", (long long)ip->first_day);
+            if (ps->st->ops->setting_put(ps->st, key, val) != 0)
+                edm_log(EDM_LOG_WARN, "pool", "ip=%s event=warmup_start_not_saved", key + 7);
+        }
+    }
+}
+
+json_t *edm_pools_json(const edm_pools *ps, uint64_t now_ms, int64_t now_unix)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ps->npools; i++) {
+        const edm_pool *p = &ps->pools[i];
+        json_t *ips = json_array();
+        for (size_t k = 0; k < p->nips; k++) {
+            const edm_pool_ip *ip = &p->ips[k];
+            uint64_t hour = edm_window_sum(&ip->hour, now_ms);
+            json_array_append_new(
+                ips,
+                json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b}", "addr",
+                          ip->addr, "helo", ip->helo, "sent_last_hour", (json_int_t)hour,
+                          "rate_per_minute", (json_int_t)edm_window_sum(&ip->minute, now_ms),
+                          "sent_today", (json_int_t)edm_window_sum(&ip->day, now_ms), "sent_total",
+                          (json_int_t)ip->sent_total, "max_per_hour", (json_int_t)ip->max_per_hour,
+                          "day_cap", (json_int_t)edm_pool_ip_day_cap(ip, now_unix), "connections",
+                          (json_int_t)ip->connections, "weight", ip->weight, "has_capacity",
+                          edm_pool_ip_has_capacity(ip, now_ms, now_unix)));
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "name", p->name, "ips", ips));
+    }
+    return arr;
+}

@@ -1,0 +1,71 @@
+/*
+ * engine/delivery/pool.h: source IP pools. Live state of each configured source
+ * address (sent in the last hour and day, open connections, warm-up day),
+ * and the choice of a source address for a new connection: smooth weighted
+ * round robin among the pool's addresses that still have capacity under
+ * their max_per_hour and their warm-up day's cap.
+ *
+ * A pool with no addresses means "let the OS choose": edm_pool_choose
+ * returns the pool's one implicit entry with addr NULL and no caps.
+ *
+ * Warm-up days count from the first day (UTC) the address sent, kept in
+ * the store as setting "warmup:<addr>" so a restart does not restart the
+ * schedule. Known limit: hour/day counters are in memory and start at zero
+ * after a restart.
+ */
+#ifndef EDM_POOL_H
+#define EDM_POOL_H
+
+#include "engine/config/config.h"
+#include "engine/delivery/shaper.h"
+#include "engine/store/store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct edm_pool_ip {
+    const char *addr; /* NULL: the OS chooses */
+    const char *helo;
+    int64_t max_per_hour; /* 0: no cap */
+    int weight;
+    const struct edm_config_ip *cfg; /* NULL for the implicit entry */
+    edm_window minute, hour, day;
+    int64_t first_day; /* unix day of the first send; 0 = never sent */
+    int current;       /* smooth weighted round robin */
+    unsigned connections;
+    uint64_t sent_total;
+} edm_pool_ip;
+
+typedef struct edm_pool {
+    const char *name;
+    edm_pool_ip *ips;
+    size_t nips;
+} edm_pool;
+
+typedef struct edm_pools {
+    edm_pool *pools;
+    size_t npools;
+    edm_store *st; /* for warm-up start days; may be NULL in tests */
+} edm_pools;
+
+/* Builds the live state from the config (which must outlive it). */
+int edm_pools_init(edm_pools *ps, const edm_config *cfg, edm_store *st);
+void edm_pools_free(edm_pools *ps);
+/* The pool called name (NULL: "default", else the first). */
+edm_pool *edm_pools_find(edm_pools *ps, const char *name);
+
+/* The warm-up daily cap for an address today (0 = none). */
+int64_t edm_pool_ip_day_cap(const edm_pool_ip *ip, int64_t now_unix);
+/* Can the address send one more message now? */
+int edm_pool_ip_has_capacity(const edm_pool_ip *ip, uint64_t now_ms, int64_t now_unix);
+/* Picks an address with capacity (NULL if none has any now). */
+edm_pool_ip *edm_pool_choose(edm_pool *p, uint64_t now_ms, int64_t now_unix);
+/* Counts one message sent from ip (starts its warm-up on the first). */
+void edm_pool_ip_sent(edm_pools *ps, edm_pool_ip *ip, uint64_t now_ms, int64_t now_unix);
+
+/* GET /v1/pools: [{name, ips:[{addr, helo, sent_last_hour, sent_today,
+ * max_per_hour, day_cap, warmup_day, rate_per_minute, connections,
+ * weight}]}]. */
+json_t *edm_pools_json(const edm_pools *ps, uint64_t now_ms, int64_t now_unix);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * engine/delivery/relay.h: delivery queues per destination. A "site" is where a
+ * recipient domain's mail goes (its MX hosts, or a route's relay host)
+ * from one source IP pool; each site has a FIFO of messages, up to
+ * max_connections SMTP sessions that reuse their connection for up to
+ * max_messages_per_connection messages, the domain's max_per_minute bucket
+ * and its backoff pause. edm_relay_drain() of a site is safe to call any
+ * number of times and runs after every event that may unblock work.
+ *
+ * Every message handed to edm_relay_submit comes back exactly once through
+ * the done callback with its outcome (delivered, deferred, bounced, or
+ * dropped when it was never attempted).
+ */
+#ifndef EDM_RELAY_H
+#define EDM_RELAY_H
+
+#include "engine/config/config.h"
+#include "engine/delivery/outmsg.h"
+#include "engine/delivery/pool.h"
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+typedef struct edm_relay edm_relay;
+
+typedef void (*edm_relay_done_fn)(void *ctx, edm_outmsg *m, const edm_outcome *o);
+
+/* Where a domain's mail goes: hosts in order of preference, each with one
+ * address. */
+typedef struct edm_mx_host {
+    char host[256];
+    char ip[64];
+} edm_mx_host;
+
+/* Resolution result: rc 0 with hosts; EDM_ENOTFOUND permanent (NXDOMAIN,
+ * null MX: category in `category`, "bad_domain" or "dns"); EDM_EDNS
+ * temporary. why describes failures. */
+typedef void (*edm_resolve_cb)(void *arg, int rc, const char *category, const char *why,
+                               const edm_mx_host *hosts, size_t n);
+/* Starts resolving domain's MX hosts (or an A/AAAA host name); cb may run
+ * before this returns. The engine plugs engine/net/dns.c in; tests may plug a
+ * table. */
+typedef int (*edm_resolve_fn)(void *ctx, const char *domain, edm_resolve_cb cb, void *arg);
+
+typedef struct edm_relay_opts {
+    uv_loop_t *loop;
+    const edm_config *cfg;
+    edm_pools *pools;
+    edm_resolve_fn resolve;
+    void *resolve_ctx;
+    SSL_CTX *tls_ctx;
+    edm_relay_done_fn done;
+    void *ctx;
+} edm_relay_opts;
+
+int edm_relay_new(const edm_relay_opts *o, edm_relay **out);
+/* Sets the done callback's ctx (when the receiver is created after the relay). */
+void edm_relay_set_ctx(edm_relay *r, void *ctx);
+/* Queues m for delivery (ownership passes until done is called). */
+void edm_relay_submit(edm_relay *r, edm_outmsg *m);
+/* Gives back (dropped) every queued message of a campaign. */
+void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id);
+/* Aborts every session and gives back every message (dropped); cb runs
+ * once nothing is left open. */
+void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg);
+void edm_relay_free(edm_relay *r);
+/* Live state for GET /v1/pools: {sites:[{domain, pool, queued, sessions,
+ * paused_until}], paused_domains:[...]}. */
+json_t *edm_relay_json(const edm_relay *r);
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * engine/message/message.c: render -> compose -> sign for one recipient (see
+ * message.h). The per-recipient secrets (VERP token, unsubscribe token)
+ * are HMACs of the delivery id, so bounces and unsubscribes can be traced
+ * back to the delivery without a lookup table.
+ */
+#include "engine/message/message.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/message/verp.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int edm_message_worker_init(edm_message_worker *w)
+{
+    memset(w, 0, sizeof *w);
+    edm_tpl_msg_init(&w->parts);
+    w->mime = edm_mime_new();
+    w->signer = edm_dkim_signer_new();
+    if (w->mime == NULL || w->signer == NULL) {
+        edm_message_worker_free(w);
+        return EDM_ENOMEM;
+    }
+    return 0;
+}
+
+void edm_message_worker_free(edm_message_worker *w)
+{
+    edm_tpl_msg_free(&w->parts);
+    edm_mime_free(w->mime);
+    edm_dkim_signer_free(w->signer);
+    edm_buf_free(&w->composed);
+    edm_buf_free(&w->scratch);
+    memset(w, 0, sizeof *w);
+}
+
+const char *edm_message_addr_domain(const char *addr)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    return at && at[1] ? at + 1 : NULL;
+}
+
+static char *trimmed_dup(const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s++;
+        n -= 2;
+    }
+    return edm_strndup(s, n);
+}
+
+int edm_message_parse_from(const char *from, char **addr, char **name)
+{
+    *addr = *name = NULL;
+    const char *lt = strchr(from, '<');
+    if (lt == NULL) {
+        *addr = trimmed_dup(from, strlen(from));
+    } else {
+        const char *gt = strchr(lt, '>');
+        if (gt == NULL || gt[1] != '\0')
+            return EDM_EINVAL;
+        *addr = trimmed_dup(lt + 1, (size_t)(gt - lt - 1));
+        if (lt > from) {
+            *name = trimmed_dup(from, (size_t)(lt - from));
+            if (*name && **name == '\0') {
+                edm_free(*name);
+                *name = NULL;
+            }
+        }
+    }
+    if (*addr == NULL || !edm_mime_addr_ok(*addr)) {
+        edm_free(*addr);
+        edm_free(*name);
+        *addr = *name = NULL;
+        return EDM_EINVAL;
+    }
+    return 0;
+}
+
+int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
+                      const char *rcpt, const json_t *vars, int64_t now, edm_buf *out,
+                      char **sender, char *msgid, char *err, size_t errlen)
+{
+    *sender = NULL;
+    err[0] = '\0';
+    edm_tpl_opts opts = {.strict = c->strict};
+    edm_tpl_error terr;
+    int rc = edm_tpl_set_render(c->tpl, vars, &opts, &w->parts, &terr);
+    if (rc != 0) {
+        snprintf(err, errlen, "template %s: %s", terr.part[0] ? terr.part : "render", terr.msg);
+        return rc;
+    }
+    const char *from_domain = edm_message_addr_domain(c->from_addr);
+    const char *bounce_domain = c->bounce_domain ? c->bounce_domain : from_domain;
+
+    /* The VERP envelope sender and the List-Unsubscribe targets. */
+    edm_buf_reset(&w->scratch);
+    if ((rc = edm_verp_address(&w->scratch, EDM_VERP_BOUNCE, "bounces", bounce_domain, c->secret,
+                               c->secret_len, (uint64_t)delivery_id)) != 0) {
+        snprintf(err, errlen, "envelope sender: %s", edm_strerror(rc));
+        return rc;
+    }
+    size_t sender_len = w->scratch.len;
+    edm_buf_append_char(&w->scratch, '\0');
+    /* One unsubscribe token for the mailto address and the URL. */
+    char token[EDM_VERP_TOKEN_MAX];
+    rc = edm_verp_token(token, EDM_VERP_UNSUB, c->secret, c->secret_len, (uint64_t)delivery_id);
+    size_t mailto_off = w->scratch.len;
+    if (rc >= 0)
+        rc = edm_verp_address_token(&w->scratch, "unsubscribe", bounce_domain, token);
+    if (rc != 0) {
+        snprintf(err, errlen, "unsubscribe address: %s", edm_strerror(rc));
+        return rc;
+    }
+    edm_buf_append_char(&w->scratch, '\0');
+    size_t url_off = w->scratch.len;
+    if (c->unsub_url && (rc = edm_verp_unsub_url(&w->scratch, c->unsub_url, token)) != 0) {
+        snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
+        return rc;
+    }
+    if (edm_buf_append_char(&w->scratch, '\0') != 0)
+        return EDM_ENOMEM;
+
+    edm_mime_msg m = {
+        .from_addr = c->from_addr,
+        .from_name = c->from_name,
+        .to_addr = rcpt,
+        .reply_to = c->reply_to,
+        .subject = edm_buf_cstr(&w->parts.subject),
+        .html = edm_tpl_set_has_html(c->tpl) ? edm_buf_cstr(&w->parts.html) : NULL,
+        .html_len = w->parts.html.len,
+        .text = edm_tpl_set_has_text(c->tpl) ? edm_buf_cstr(&w->parts.text) : NULL,
+        .text_len = w->parts.text.len,
+        .headers = c->headers,
+        .n_headers = c->nheaders,
+        .unsub_mailto = w->scratch.data + mailto_off,
+        .unsub_url = c->unsub_url ? w->scratch.data + url_off : NULL,
+        .feedback_id = c->feedback_id,
+        .msgid_domain = c->msgid_domain,
+        .date = now,
+    };
+    edm_buf_reset(&w->composed);
+    if ((rc = edm_mime_compose(w->mime, &m, &w->composed)) != 0) {
+        snprintf(err, errlen, "compose: %s",
+                 *edm_mime_error(w->mime) ? edm_mime_error(w->mime) : edm_strerror(rc));
+        return rc;
+    }
+    size_t start = out->len;
+    if (c->nkeys && (rc = edm_dkim_sign(w->signer, c->keys, c->nkeys, w->composed.data,
+                                        w->composed.len, now, out)) != 0) {
+        snprintf(err, errlen, "dkim: %s", edm_strerror(rc));
+        return rc;
+    }
+    if ((rc = edm_buf_append(out, w->composed.data, w->composed.len)) != 0) {
+        out->len = start;
+        return rc;
+    }
+    snprintf(msgid, 256, "%s", edm_mime_message_id(w->mime));
+    *sender = edm_strndup(w->scratch.data, sender_len);
+    if (*sender == NULL) {
+        out->len = start;
+        return EDM_ENOMEM;
+    }
+    return 0;
+}
+
+int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,
+                        edm_dkim_key *const *keys, size_t nkeys, const char *unsub_url,
+                        const char *bounce_domain, const char *msgid_domain,
+                        const unsigned char *secret, size_t secret_len, edm_buf *out, char *err,
+                        size_t errlen)
+{
+    char *addr = NULL, *name = NULL, *sender = NULL, msgid[256];
+    edm_tpl_set *set = NULL;
+    edm_tpl_error terr;
+    int rc = edm_message_parse_from(from, &addr, &name);
+    if (rc != 0) {
+        snprintf(err, errlen, "from: not an email address: %s", from);
+        return rc;
+    }
+    if ((rc = edm_tpl_set_compile(&set, tpl, &terr)) != 0) {
+        snprintf(err, errlen, "template %s: %s", terr.part, terr.msg);
+        edm_free(addr);
+        edm_free(name);
+        return rc;
+    }
+    const char *dom = edm_message_addr_domain(addr);
+    edm_dkim_key *mine[8];
+    size_t nmine = 0;
+    for (size_t i = 0; dom && i < nkeys && nmine < 8; i++)
+        if (strcasecmp(edm_dkim_key_domain(keys[i]), dom) == 0)
+            mine[nmine++] = keys[i];
+    edm_message_ctx c = {.tpl = set,
+                         .from_addr = addr,
+                         .from_name = name,
+                         .unsub_url = unsub_url,
+                         .bounce_domain = bounce_domain,
+                         .msgid_domain = msgid_domain,
+                         .keys = mine,
+                         .nkeys = nmine,
+                         .secret = secret,
+                         .secret_len = secret_len};
+    edm_message_worker w;
+    if ((rc = edm_message_worker_init(&w)) == 0) {
+        rc = edm_message_build(&w, &c, 0, to, vars, edm_time_now(), out, &sender, msgid, err,
+                               errlen);
+        edm_message_worker_free(&w);
+    }
+    edm_free(sender);
+    edm_tpl_set_free(set);
+    edm_free(addr);
+    edm_free(name);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * engine/message/message.h: one campaign message for one recipient, end to end:
+ * render the template set with the recipient's variables, compose the MIME
+ * message (From, To, Subject, List-Unsubscribe with a signed per-recipient
+ * URL and mailto, Feedback-ID, campaign headers), sign it with the DKIM
+ * keys of the From domain, and make the VERP envelope sender. Used by the
+ * pipeline (on the thread pool), by `edm render --raw` and by the API's
+ * preview with raw=true, so all three give the same bytes.
+ *
+ * An edm_message_ctx is immutable once built and shared by threads; an
+ * edm_message_worker holds one thread's reusable buffers.
+ */
+#ifndef EDM_MESSAGE_H
+#define EDM_MESSAGE_H
+
+#include "engine/base/buf.h"
+#include "engine/message/dkim.h"
+#include "engine/message/mime.h"
+#include "templates/template.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct edm_message_ctx {
+    const edm_tpl_set *tpl;
+    const char *from_addr; /* local@domain */
+    const char *from_name; /* display name or NULL */
+    const char *reply_to;  /* or NULL */
+    const edm_mime_header *headers;
+    size_t nheaders;
+    const char *unsub_url;     /* https base URL or NULL */
+    const char *bounce_domain; /* VERP and mailto domain; NULL: From's domain */
+    const char *msgid_domain;  /* NULL: From's domain */
+    const char *feedback_id;   /* or NULL */
+    edm_dkim_key *const *keys; /* keys of the From domain (0, 1 or 2) */
+    size_t nkeys;
+    const unsigned char *secret; /* HMAC secret for VERP and unsubscribe tokens */
+    size_t secret_len;
+    int strict; /* a variable the recipient lacks fails the message */
+} edm_message_ctx;
+
+typedef struct edm_message_worker {
+    edm_tpl_msg parts;
+    edm_mime *mime;
+    edm_dkim_signer *signer;
+    edm_buf composed;
+    edm_buf scratch;
+} edm_message_worker;
+
+int edm_message_worker_init(edm_message_worker *w);
+void edm_message_worker_free(edm_message_worker *w);
+
+/* Builds the message for delivery_id / rcpt into out (signatures first,
+ * then the composed message). *sender gets the envelope sender (edm_free);
+ * msgid (at least 256 bytes) the Message-ID without <>. On failure returns
+ * EDM_EINVAL (template, address or header problem), EDM_ENOTFOUND (strict:
+ * variables missing) or EDM_ENOMEM, with the reason in err. */
+int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
+                      const char *rcpt, const json_t *vars, int64_t now, edm_buf *out,
+                      char **sender, char *msgid, char *err, size_t errlen);
+
+/* A one-off message outside any campaign, as `edm render --raw` and the
+ * API's preview with raw=true show it: template tpl ({subject, html, text,
+ * partials}) rendered with vars (not strict), From `from` ("Name <addr>"
+ * or addr), To `to`, signed with the keys of the From domain among keys,
+ * List-Unsubscribe from cfg->unsubscribe.url, delivery id 0. Appends to
+ * out; on failure returns a negative code with the reason in err. */
+int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,
+                        edm_dkim_key *const *keys, size_t nkeys, const char *unsub_url,
+                        const char *bounce_domain, const char *msgid_domain,
+                        const unsigned char *secret, size_t secret_len, edm_buf *out, char *err,
+                        size_t errlen);
+
+/* Splits "Name <addr>" or "addr" into its parts (malloc'd; name may be
+ * NULL). Returns 0 or EDM_EINVAL. */
+int edm_message_parse_from(const char *from, char **addr, char **name);
+/* The domain part of an address (points into addr), or NULL. */
+const char *edm_message_addr_domain(const char *addr);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * engine/message/mime.c: the message composer (see mime.h).
+ *
+ * Owns the message structure: header order, MIME tree (single text part,
+ * multipart/alternative, multipart/mixed with base64 attachments),
+ * boundaries and Message-IDs. Header field syntax and safety live in
+ * mime_hdr.c, body encodings in mime_enc.c.
+ *
+ * Entry points: edm_mime_new/free, edm_mime_compose, edm_mime_error,
+ * edm_mime_message_id. compose returns 0 or a negative EDM_E* code with
+ * edm_mime_error() naming the offending input; the output buffer is left
+ * as it was on failure.
+ *
+ * Boundaries are "=_" followed by random hex: "=_" can never occur in
+ * quoted-printable or base64 output, and 64 random bits make a clash with
+ * 8bit text negligible. Message-IDs are time.counter.random@domain.
+ * Known limits: ASCII addresses only (no SMTPUTF8); no Cc/Bcc; one level
+ * of attachments (no inline images with Content-ID yet).
+ */
+#include "engine/message/mime.h"
+#include "engine/base/alloc.h"
+#include "engine/base/base64.h"
+#include "engine/base/err.h"
+#include "engine/message/mime_int.h"
+#include "engine/base/timeutil.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct edm_mime {
+    edm_buf scratch; /* header sanitising */
+    edm_buf tmp;     /* small formatted pieces */
+    uint64_t counter;
+    uint64_t rng; /* splitmix64 state, seeded from RAND_bytes */
+    char boundary[2][40];
+    char msgid[320];
+    char error[200];
+};
+
+edm_mime *edm_mime_new(void)
+{
+    edm_mime *m = edm_calloc(1, sizeof *m);
+    if (m != NULL && RAND_bytes((unsigned char *)&m->rng, sizeof m->rng) != 1)
+        EDM_PANIC("RAND_bytes failed");
+    return m;
+}
+
+void edm_mime_free(edm_mime *m)
+{
+    if (m == NULL)
+        return;
+    edm_buf_free(&m->scratch);
+    edm_buf_free(&m->tmp);
+    edm_free(m);
+}
+
+const char *edm_mime_error(const edm_mime *m)
+{
+    return m->error;
+}
+
+const char *edm_mime_message_id(const edm_mime *m)
+{
+    return m->msgid;
+}
+
+int edm_mime_addr_ok(const char *addr)
+{
+    return mime_addr_valid(addr);
+}
+
+int edm_mime_header_name_ok(const char *name)
+{
+    static const char *const owned[] = {"from",
+                                        "to",
+                                        "cc",
+                                        "bcc",
+                                        "sender",
+                                        "reply-to",
+                                        "subject",
+                                        "date",
+                                        "message-id",
+                                        "mime-version",
+                                        "return-path",
+                                        "received",
+                                        "dkim-signature",
+                                        "list-unsubscribe",
+                                        "list-unsubscribe-post",
+                                        "feedback-id",
+                                        "authentication-results",
+                                        "in-reply-to",
+                                        "references"};
+    static const char *const owned_prefix[] = {"content-", "resent-", "arc-"};
+    if (name == NULL || !mime_field_name_valid(name))
+        return 0;
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
+            return 0;
+    for (size_t i = 0; i < sizeof owned_prefix / sizeof owned_prefix[0]; i++)
+        if (strncasecmp(name, owned_prefix[i], strlen(owned_prefix[i])) == 0)
+            return 0;
+    return 1;
+}
+
+static int fail(edm_mime *m, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(edm_mime *m, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->error, sizeof m->error, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void hex(char *dst, const unsigned char *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = digits[p[i] >> 4];
+        dst[2 * i + 1] = digits[p[i] & 15];
+    }
+    dst[2 * n] = '\0';
+}
+
+/* splitmix64: a bijection of a counter, so a composer never repeats a
+ * value; the seed makes composers (threads, processes) differ. Unique
+ * and unpredictable enough for boundaries and Message-IDs, not a secret. */
+static uint64_t next_random(edm_mime *m)
+{
+    uint64_t z = (m->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Message-ID and boundaries for one message. */
+static int new_ids(edm_mime *m, const edm_mime_msg *msg)
+{
+    unsigned char rnd[16];
+    uint64_t r0 = next_random(m), r1 = next_random(m);
+    memcpy(rnd, &r0, 8);
+    memcpy(rnd + 8, &r1, 8);
+    char h[33];
+    hex(h, rnd, 8);
+    snprintf(m->boundary[0], sizeof m->boundary[0], "=_m%s%llx", h, (unsigned long long)m->counter);
+    snprintf(m->boundary[1], sizeof m->boundary[1], "=_a%s%llx", h, (unsigned long long)m->counter);
+    m->counter++;
+    if (msg->message_id) {
+        if (strlen(msg->message_id) >= sizeof m->msgid || !mime_addr_valid(msg->message_id))
+            return fail(m, EDM_EINVAL, "message_id: not local@domain");
+        strcpy(m->msgid, msg->message_id);
+        return 0;
+    }
+    const char *domain = msg->msgid_domain ? msg->msgid_domain : strrchr(msg->from_addr, '@') + 1;
+    if (!mime_domain_valid(domain, strlen(domain)))
+        return fail(m, EDM_EINVAL, "msgid_domain: not a domain name");
+    hex(h, rnd + 8, 8);
+    snprintf(m->msgid, sizeof m->msgid, "%llx.%llx.%s@%s", (unsigned long long)edm_time_now_ms(),
+             (unsigned long long)m->counter, h, domain);
+    return 0;
+}
+
+/* Checks every address, URL and header name before writing anything. */
+static int validate(edm_mime *m, const edm_mime_msg *msg)
+{
+    if (!mime_addr_valid(msg->from_addr))
+        return fail(m, EDM_EINVAL, "from: not a valid address");
+    if (!mime_addr_valid(msg->to_addr))
+        return fail(m, EDM_EINVAL, "to: not a valid address");
+    if (msg->reply_to && !mime_addr_valid(msg->reply_to))
+        return fail(m, EDM_EINVAL, "reply_to: not a valid address");
+    if (msg->unsub_mailto && !mime_addr_valid(msg->unsub_mailto))
+        return fail(m, EDM_EINVAL, "unsubscribe mailto: not a valid address");
+    if (msg->unsub_url &&
+        (!mime_url_valid(msg->unsub_url) || (strncasecmp(msg->unsub_url, "https://", 8) != 0 &&
+                                             strncasecmp(msg->unsub_url, "http://", 7) != 0)))
+        return fail(m, EDM_EINVAL, "unsubscribe url: not an http(s) URL without spaces");
+    for (size_t i = 0; i < msg->n_headers; i++)
+        if (!edm_mime_header_name_ok(msg->headers[i].name))
+            return fail(m, EDM_EINVAL, "headers[%zu]: name not allowed", i);
+    return 0;
+}
+
+static int list_unsubscribe(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
+{
+    if (!msg->unsub_mailto && !msg->unsub_url)
+        return 0;
+    mime_fold f;
+    mime_fold_begin(&f, out, "List-Unsubscribe");
+    if (msg->unsub_mailto) {
+        edm_buf_reset(&m->tmp);
+        int rc =
+            edm_buf_appendf(&m->tmp, "<mailto:%s>%s", msg->unsub_mailto, msg->unsub_url ? "," : "");
+        if (rc != 0)
+            return rc;
+        mime_fold_atom(&f, m->tmp.data, m->tmp.len);
+    }
+    if (msg->unsub_url) {
+        edm_buf_reset(&m->tmp);
+        int rc = edm_buf_appendf(&m->tmp, "<%s>", msg->unsub_url);
+        if (rc != 0)
+            return rc;
+        mime_fold_atom(&f, m->tmp.data, m->tmp.len);
+    }
+    int rc = mime_fold_end(&f);
+    if (rc == 0 && msg->unsub_url && strncasecmp(msg->unsub_url, "https://", 8) == 0)
+        rc = edm_buf_append_str(out, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+    return rc;
+}
+
+static int top_headers(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
+{
+    int rc;
+    char date[40];
+    if ((rc = mime_hdr_address(out, &m->scratch, "From", msg->from_name, msg->from_addr)) != 0 ||
+        (rc = mime_hdr_address(out, &m->scratch, "To", msg->to_name, msg->to_addr)) != 0)
+        return rc;
+    if (msg->reply_to &&
+        (rc = mime_hdr_address(out, &m->scratch, "Reply-To", NULL, msg->reply_to)) != 0)
+        return rc;
+    const char *subject = msg->subject ? msg->subject : "";
+    if ((rc = mime_hdr_unstructured(out, &m->scratch, "Subject", subject, strlen(subject))) != 0 ||
+        (rc = edm_buf_appendf(out, "Date: %s\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\n",
+                              edm_time_rfc5322(msg->date, date, sizeof date), m->msgid)) != 0 ||
+        (rc = list_unsubscribe(m, msg, out)) != 0)
+        return rc;
+    if (msg->feedback_id &&
+        (rc = mime_hdr_unstructured(out, &m->scratch, "Feedback-ID", msg->feedback_id,
+                                    strlen(msg->feedback_id))) != 0)
+        return rc;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        const char *v = msg->headers[i].value ? msg->headers[i].value : "";
+        if ((rc = mime_hdr_unstructured(out, &m->scratch, msg->headers[i].name, v, strlen(v))) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One text entity: its Content-Type and CTE header fields, a blank line
+ * and the encoded body (no CRLF added after it). */
+static int text_entity(edm_buf *out, const char *subtype, const char *s, size_t n, int allow_8bit)
+{
+    enum mime_cte cte = mime_enc_choose(s, n, allow_8bit);
+    int rc = edm_buf_appendf(out,
+                             "Content-Type: text/%s; charset=utf-8\r\n"
+                             "Content-Transfer-Encoding: %s\r\n\r\n",
+                             subtype, mime_cte_name(cte));
+    return rc ? rc : mime_enc_text(out, cte, s, n);
+}
+
+static int multipart_open(edm_buf *out, const char *subtype, const char *boundary)
+{
+    return edm_buf_appendf(out, "Content-Type: multipart/%s;\r\n boundary=\"%s\"\r\n\r\n--%s\r\n",
+                           subtype, boundary, boundary);
+}
+
+/* The message text: one text part or multipart/alternative. */
+static int body_entity(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
+{
+    const char *text = msg->text, *html = msg->html;
+    if (text == NULL && html == NULL)
+        return text_entity(out, "plain", "", 0, msg->allow_8bit);
+    if (text == NULL || html == NULL)
+        return text ? text_entity(out, "plain", text, msg->text_len, msg->allow_8bit)
+                    : text_entity(out, "html", html, msg->html_len, msg->allow_8bit);
+    const char *b = m->boundary[1];
+    int rc;
+    if ((rc = multipart_open(out, "alternative", b)) != 0 ||
+        (rc = text_entity(out, "plain", text, msg->text_len, msg->allow_8bit)) != 0 ||
+        (rc = edm_buf_appendf(out, "\r\n--%s\r\n", b)) != 0 ||
+        (rc = text_entity(out, "html", html, msg->html_len, msg->allow_8bit)) != 0)
+        return rc;
+    return edm_buf_appendf(out, "\r\n--%s--", b);
+}
+
+/* RFC 2045 token characters. */
+static int is_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 32 || c >= 127 || strchr("()<>@,;:\\\"/[]?=", c))
+            return 0;
+    }
+    return 1;
+}
+
+/* "type/subtype" with token parts, not a multipart or message type (an
+ * attachment is a leaf: declaring it multipart would let its bytes shape
+ * the structure). */
+static int leaf_type_ok(const char *t)
+{
+    const char *slash = t ? strchr(t, '/') : NULL;
+    if (slash == NULL || strlen(t) > 100 || !is_token(t, (size_t)(slash - t)) ||
+        !is_token(slash + 1, strlen(slash + 1)))
+        return 0;
+    return strncasecmp(t, "multipart/", 10) != 0 && strncasecmp(t, "message/", 8) != 0;
+}
+
+static int attachment_entity(edm_mime *m, const edm_mime_attachment *a, edm_buf *out)
+{
+    const char *type = leaf_type_ok(a->content_type) ? a->content_type : "application/octet-stream";
+    const char *name = a->filename && *a->filename ? a->filename : "attachment";
+    mime_fold f;
+    mime_fold_begin(&f, out, "Content-Type");
+    mime_fold_atom(&f, type, strlen(type));
+    int rc = mime_hdr_param(&f, &m->scratch, "name", name, strlen(name));
+    if (rc != 0 || (rc = mime_fold_end(&f)) != 0)
+        return rc;
+    mime_fold_begin(&f, out, "Content-Disposition");
+    mime_fold_atom(&f, "attachment", 10);
+    rc = mime_hdr_param(&f, &m->scratch, "filename", name, strlen(name));
+    if (rc != 0 || (rc = mime_fold_end(&f)) != 0 ||
+        (rc = edm_buf_append_str(out, "Content-Transfer-Encoding: base64\r\n\r\n")) != 0 ||
+        (rc = edm_base64_encode(out, a->data, a->len, 76)) != 0)
+        return rc;
+    if (a->len > 0)
+        out->len -= 2; /* the boundary brings its own CRLF */
+    return 0;
+}
+
+static int compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
+{
+    int rc;
+    if ((rc = validate(m, msg)) != 0 || (rc = new_ids(m, msg)) != 0)
+        return rc;
+    if ((rc = top_headers(m, msg, out)) != 0)
+        return rc;
+    if (msg->n_attachments == 0) {
+        if ((rc = body_entity(m, msg, out)) != 0)
+            return rc;
+        return msg->text && msg->html ? edm_buf_append(out, "\r\n", 2) : 0;
+    }
+    const char *b = m->boundary[0];
+    if ((rc = multipart_open(out, "mixed", b)) != 0 || (rc = body_entity(m, msg, out)) != 0)
+        return rc;
+    for (size_t i = 0; i < msg->n_attachments; i++) {
+        if ((rc = edm_buf_appendf(out, "\r\n--%s\r\n", b)) != 0 ||
+            (rc = attachment_entity(m, &msg->attachments[i], out)) != 0)
+            return rc;
+    }
+    return edm_buf_appendf(out, "\r\n--%s--\r\n", b);
+}
+
+int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
+{
+    size_t start = out->len;
+    m->error[0] = '\0';
+    int rc = compose(m, msg, out);
+    if (rc != 0) {
+        if (m->error[0] == '\0')
+            fail(m, rc, "composing: %s", edm_strerror(rc));
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return rc;
+}

@@ -1,0 +1,88 @@
+/*
+ * engine/message/mime.h: message composition (RFC 5322 + MIME).
+ *
+ * The composer turns already-rendered parts (UTF-8 subject, HTML, text),
+ * envelope data and attachments into one message with CRLF line ends,
+ * appended to an edm_buf: text/plain or text/html alone, or
+ * multipart/alternative (text, then HTML), inside multipart/mixed when
+ * there are attachments (base64, 76 columns). Bodies are quoted-printable
+ * (76 columns) unless allow_8bit is set and the text fits 8bit/7bit.
+ * Non-ASCII subjects, display names and custom header values become RFC
+ * 2047 encoded words; header lines fold at 78 columns and never pass 998
+ * octets; no value, whatever bytes it holds, can start a header line.
+ *
+ * One edm_mime per thread: it keeps scratch buffers between messages, so
+ * after the first few messages composition allocates nothing.
+ */
+#ifndef EDM_MIME_H
+#define EDM_MIME_H
+
+#include "engine/base/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A custom header from the campaign: name must be an RFC 5322 field name
+ * that we do not own (see edm_mime_header_name_ok); value is sanitised. */
+typedef struct edm_mime_header {
+    const char *name;
+    const char *value;
+} edm_mime_header;
+
+typedef struct edm_mime_attachment {
+    const char *filename;     /* UTF-8; "attachment" if NULL or empty */
+    const char *content_type; /* "type/subtype"; application/octet-stream if NULL or invalid */
+    const void *data;
+    size_t len;
+} edm_mime_attachment;
+
+typedef struct edm_mime_msg {
+    const char *from_addr; /* required: local@domain */
+    const char *from_name; /* UTF-8 display name or NULL */
+    const char *to_addr;   /* required */
+    const char *to_name;   /* UTF-8 display name or NULL */
+    const char *reply_to;  /* address or NULL */
+    const char *subject;   /* UTF-8 (NULL = empty) */
+    const char *html;      /* NULL = no HTML part */
+    size_t html_len;
+    const char *text; /* NULL = no text part */
+    size_t text_len;
+    const edm_mime_header *headers;
+    size_t n_headers;
+    const char *unsub_mailto; /* address for <mailto:...>, or NULL */
+    const char *unsub_url;    /* https URL (with its token) or NULL */
+    const char *feedback_id;  /* Feedback-ID value or NULL */
+    const char *message_id;   /* "local@domain" to use, or NULL to generate one */
+    const char *msgid_domain; /* domain of generated Message-IDs (NULL: From's) */
+    int64_t date;             /* unix seconds for Date: */
+    const edm_mime_attachment *attachments;
+    size_t n_attachments;
+    int allow_8bit; /* the server announced 8BITMIME and the campaign asks for it */
+} edm_mime_msg;
+
+typedef struct edm_mime edm_mime;
+
+edm_mime *edm_mime_new(void);
+void edm_mime_free(edm_mime *m);
+
+/* Appends the message to out. A message whose last part is a single text
+ * part ends as that text ends (without CRLF if the text has no final line
+ * end, which RFC 5322 allows); the SMTP layer adds the CRLF before the
+ * final dot. Returns 0, EDM_EINVAL (bad address, header
+ * name, URL or domain: edm_mime_error says which), EDM_ENOMEM or
+ * EDM_ETOOBIG (out's limit). On failure out keeps its previous length. */
+int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out);
+/* Text of the last failure ("" if none). Valid until the next call. */
+const char *edm_mime_error(const edm_mime *m);
+/* The Message-ID of the last composed message, without <>. */
+const char *edm_mime_message_id(const edm_mime *m);
+
+/* 1 if name may be a campaign's custom header: an RFC 5322 field name
+ * (printable ASCII but ':', at most 76 chars) and none that the composer
+ * or the signer owns (From, To, Date, Message-ID, DKIM-Signature,
+ * Content-*, List-Unsubscribe, ...). */
+int edm_mime_header_name_ok(const char *name);
+/* 1 if addr is an address the composer accepts (ASCII local@domain). */
+int edm_mime_addr_ok(const char *addr);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * engine/smtp/smtp_conn.c: the connections of an SMTP session (see
+ * smtp_session_int.h): connecting to the targets in order, ending a
+ * connection on failure, and deciding after each close whether to try the
+ * next target (or the same one in plaintext after an opportunistic TLS
+ * failure) or to finish: defer what is still in hand and call closed().
+ *
+ * Rule: a failure before any message transaction on a connection moves on
+ * to the next target; once MAIL FROM has been sent, the messages in flight
+ * are deferred and the session ends (the relay decides what comes next).
+ */
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/smtp/smtp_session_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void smtp_conn_connect(smtp_session *s)
+{
+    for (;;) {
+        if (s->target_i >= s->o.ntargets) {
+            smtp_conn_finish(s);
+            return;
+        }
+        const smtp_target *t = &s->targets[s->target_i];
+        snprintf(s->mx_host, sizeof s->mx_host, "%s", t->host ? t->host : t->ip);
+        snprintf(s->mx_ip, sizeof s->mx_ip, "%s", t->ip);
+        s->caps = 0;
+        s->size_max = 0;
+        s->tls_done = 0;
+        s->tls_protocol[0] = s->tls_cipher[0] = '\0';
+        s->conn_msgs = 0;
+        s->failed = 0;
+        s->io = edm_xmalloc(sizeof *s->io);
+        io_init(s->io, s->loop, smtp_session_on_io, s);
+        s->state = SMTP_S_INIT;
+        int rc = io_connect(s->io, s->o.source_ip, t->ip, s->o.port ? s->o.port : 25);
+        if (rc == 0) {
+            smtp_session_enter(s, SMTP_S_CONNECT);
+            return;
+        }
+        /* Could not even start: close this io, then go on to the next target. */
+        char why[200];
+        smtp_session_describe(s, why, sizeof why, "cannot connect", s->io->errmsg);
+        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 1);
+        return;
+    }
+}
+
+/* Called once the last io has closed and nothing is left to try. */
+void smtp_conn_finish(smtp_session *s)
+{
+    s->state = SMTP_S_DONE;
+    if (!s->failed && s->slot[0].m == NULL && s->slot[1].m == NULL) {
+        s->cb.closed(s, NULL, s->arg);
+        return;
+    }
+    if (!s->failed) {
+        s->fail_cls = classify_failure(CLASSIFY_FAIL_NETWORK);
+        snprintf(s->fail_text, sizeof s->fail_text, "no usable mail exchanger");
+        s->failed = 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        struct slot *sl = &s->slot[(s->cur + k) % 2];
+        if (sl->m)
+            smtp_msg_defer(s, sl);
+    }
+    smtp_result f = {0};
+    f.status = s->fail_cls.status;
+    f.category = s->fail_cls.category;
+    f.code = s->fail_code;
+    memcpy(f.enhanced, s->fail_enhanced, sizeof f.enhanced);
+    f.text = s->fail_text;
+    f.mx_host = s->mx_host;
+    f.mx_ip = s->mx_ip;
+    f.source_ip = s->source_ip;
+    f.tls_protocol = s->tls_protocol;
+    f.tls_cipher = s->tls_cipher;
+    s->cb.closed(s, &f, s->arg);
+}
+
+/* Ends this connection because of a failure. Before any message
+ * transaction on this connection, next_target lets the next target (or,
+ * with tls_skip set, the same one in plaintext) have a try; otherwise the
+ * messages in flight are deferred (or bounced, per cls) now. */
+void smtp_conn_fail(smtp_session *s, classify_result cls, int code, const char *enh,
+                    const char *text, int next_target)
+{
+    if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DONE)
+        return;
+    s->failed = 1;
+    s->fail_cls = cls;
+    s->fail_code = code;
+    snprintf(s->fail_enhanced, sizeof s->fail_enhanced, "%s", enh ? enh : "");
+    snprintf(s->fail_text, sizeof s->fail_text, "%s", text);
+    edm_log(EDM_LOG_WARN, "smtp", "session=%u mx=%s ip=%s state=%s failure=%s code=%d", s->o.id,
+            s->mx_host, s->mx_ip, smtp_session_state_name(s->state),
+            classify_category_name(cls.category), code);
+    int begun = s->conn_msgs > 0;
+    for (int k = 0; k < 2; k++) {
+        struct slot *sl = &s->slot[(s->cur + k) % 2];
+        if (sl->m && sl->mail_sent)
+            begun = 1;
+    }
+    s->retry = next_target && !begun && !s->abort_req;
+    if (begun) {
+        for (int k = 0; k < 2; k++) {
+            struct slot *sl = &s->slot[(s->cur + k) % 2];
+            if (sl->m && sl->mail_sent)
+                smtp_msg_defer(s, sl);
+        }
+    }
+    smtp_session_enter(s, SMTP_S_CLOSING);
+}
+
+void smtp_conn_on_closed(smtp_session *s)
+{
+    edm_free(s->io);
+    s->io = NULL;
+    if (s->retry && !s->abort_req) {
+        s->retry = 0;
+        if (s->tls_skip == 1)
+            s->tls_skip = 2; /* same target, plaintext this time */
+        else {
+            s->tls_skip = 0;
+            s->target_i++;
+        }
+        smtp_conn_connect(s);
+        return;
+    }
+    smtp_conn_finish(s);
+}

@@ -1,0 +1,226 @@
+/*
+ * engine/smtp/smtp_msg.c: the messages of an SMTP session (see
+ * smtp_session_int.h): slots taken from the caller, per-recipient and
+ * per-message results, the report to the caller, local refusals (SIZE,
+ * SMTPUTF8), the MAIL/RCPT/DATA group and the dot-stuffed content.
+ *
+ * Content is written in slices of SMTP_BODY_SLICE bytes (the next slice
+ * when the previous one has drained), so a message is never copied whole;
+ * a bare LF becomes CRLF and a missing final CRLF is added. Results hold
+ * their own copies of reply texts until the report.
+ */
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/smtp/smtp_session_int.h"
+#include "engine/base/timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void smtp_msg_clear(struct slot *sl)
+{
+    if (sl->rs) {
+        for (size_t i = 0; i < sl->nrcpts; i++)
+            edm_free(sl->rs[i].text);
+        edm_free(sl->rs);
+    }
+    edm_free(sl->text);
+    memset(sl, 0, sizeof *sl);
+}
+
+/* 1 if s (may be NULL) is plain ASCII: RFC 6531 addresses need SMTPUTF8. */
+static int ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+void smtp_msg_take(struct slot *sl, const smtp_message *m)
+{
+    memset(sl, 0, sizeof *sl);
+    sl->m = m;
+    sl->nrcpts = m->nrcpts;
+    sl->utf8 = (m->flags & SMTP_MSG_SMTPUTF8) || !ascii(m->sender);
+    for (size_t i = 0; i < m->nrcpts && !sl->utf8; i++)
+        sl->utf8 = !ascii(m->rcpts[i]);
+    sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
+    sl->body_bol = 1;
+    sl->t0 = edm_time_mono_ms();
+}
+
+void smtp_msg_set_outcome(struct slot *sl, classify_result cls, int code, const char *enh,
+                          const char *text)
+{
+    sl->cls = cls;
+    sl->code = code;
+    snprintf(sl->enhanced, sizeof sl->enhanced, "%s", enh ? enh : "");
+    edm_free(sl->text);
+    sl->text = edm_xstrdup(text ? text : "");
+}
+
+void smtp_msg_rcpt_set(struct rcpt_state *rs, classify_result cls, int code, const char *enh,
+                       const char *text)
+{
+    rs->final = 1;
+    rs->r.status = cls.status;
+    rs->r.category = cls.category;
+    rs->r.code = code;
+    snprintf(rs->r.enhanced, sizeof rs->r.enhanced, "%s", enh ? enh : "");
+    edm_free(rs->text);
+    rs->text = edm_xstrdup(text ? text : "");
+}
+
+/* Reports a message (every recipient must have a result) and frees the slot. */
+void smtp_msg_report(smtp_session *s, struct slot *sl)
+{
+    const smtp_message *m = sl->m;
+    smtp_rcpt_result *rr = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *rr);
+    for (size_t i = 0; i < m->nrcpts; i++) {
+        EDM_ASSERT(sl->rs[i].final);
+        rr[i] = sl->rs[i].r;
+        rr[i].text = sl->rs[i].text;
+        rr[i].remote_queue_id = sl->rs[i].queue_id;
+    }
+    smtp_result r = {0};
+    r.msg = m;
+    r.rcpts = rr;
+    r.status = sl->cls.status;
+    r.category = sl->cls.category;
+    r.code = sl->code;
+    memcpy(r.enhanced, sl->enhanced, sizeof r.enhanced);
+    r.text = sl->text ? sl->text : "";
+    r.mx_host = s->mx_host;
+    r.mx_ip = s->mx_ip;
+    r.source_ip = s->source_ip;
+    r.tls_protocol = s->tls_protocol;
+    r.tls_cipher = s->tls_cipher;
+    r.duration_ms = edm_time_mono_ms() - sl->t0;
+    char q[200];
+    if (edm_log_get_level() <= EDM_LOG_INFO)
+        edm_log(EDM_LOG_INFO, "smtp",
+                "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
+                "category=%s ms=%llu text=%s",
+                s->o.id, s->mx_host, s->mx_ip, s->source_ip,
+                s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
+                classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
+                r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
+                (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
+    s->count++;
+    /* Empty the slot before the callback (which may abort the session, or
+     * look for work), and free its data after it. */
+    struct slot gone = *sl;
+    memset(sl, 0, sizeof *sl);
+    s->cb.done(s, &r, s->arg);
+    smtp_msg_clear(&gone);
+    edm_free(rr);
+}
+
+/* Gives every recipient without a result the session's failure. */
+void smtp_msg_defer(smtp_session *s, struct slot *sl)
+{
+    for (size_t i = 0; i < sl->m->nrcpts; i++)
+        if (!sl->rs[i].final)
+            smtp_msg_rcpt_set(&sl->rs[i], s->fail_cls, s->fail_code, s->fail_enhanced,
+                              s->fail_text);
+    smtp_msg_set_outcome(sl, s->fail_cls, s->fail_code, s->fail_enhanced, s->fail_text);
+    smtp_msg_report(s, sl);
+}
+
+int smtp_msg_refusal(smtp_session *s, struct slot *sl)
+{
+    const smtp_message *m = sl->m;
+    char text[400];
+    if ((s->caps & SMTP_CAP_SIZE) && s->size_max && m->len > s->size_max) {
+        snprintf(text, sizeof text, "message size %zu exceeds the limit %lu of %s", m->len,
+                 s->size_max, s->mx_host);
+        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.3.4", text);
+    } else if (sl->utf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
+        snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
+        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
+    } else if (m->nrcpts == 0) {
+        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.1.3",
+                             "no recipients");
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < m->nrcpts; i++)
+        smtp_msg_rcpt_set(&sl->rs[i], sl->cls, 0, sl->enhanced, sl->text);
+    return 1;
+}
+
+void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
+{
+    const smtp_message *m = sl->m;
+    smtp_session_stage(s, "MAIL FROM:<%s>", m->sender ? m->sender : "");
+    if (s->caps & SMTP_CAP_SIZE)
+        smtp_session_stage(s, " SIZE=%zu", m->len);
+    if ((m->flags & SMTP_MSG_8BITMIME) && (s->caps & SMTP_CAP_8BITMIME))
+        smtp_session_stage(s, " BODY=8BITMIME");
+    if (sl->utf8 && (s->caps & SMTP_CAP_SMTPUTF8))
+        smtp_session_stage(s, " SMTPUTF8");
+    smtp_session_stage(s, "\r\n");
+    sl->mail_sent = 1;
+    s->conn_msgs++;
+    if (!(s->caps & SMTP_CAP_PIPELINING))
+        return;
+    for (; sl->rcpt_sent < m->nrcpts; sl->rcpt_sent++)
+        smtp_session_stage(s, "RCPT TO:<%s>\r\n", m->rcpts[sl->rcpt_sent]);
+    smtp_session_stage(s, "DATA\r\n");
+    sl->data_sent = 1;
+}
+
+/* Out of memory while staging is fatal (a half-staged message must never
+ * go out). */
+static void put(edm_buf *b, const void *p, size_t n)
+{
+    if (edm_buf_append(b, p, n) != 0)
+        EDM_PANIC("out of memory");
+}
+
+/* Stages up to SMTP_BODY_SLICE bytes of dot-stuffed content (bare LF becomes
+ * CRLF); at the end, the final "." line. */
+void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
+{
+    const smtp_message *m = sl->m;
+    const char *p = m->data + sl->body_off, *end = m->data + m->len;
+    const char *stop = (size_t)(end - p) > SMTP_BODY_SLICE ? p + SMTP_BODY_SLICE : end;
+    if (edm_buf_reserve(&s->stage, (size_t)(stop - p) + (size_t)(stop - p) / 8 + 16) != 0)
+        EDM_PANIC("out of memory");
+    while (p < stop) {
+        if (sl->body_bol && *p == '.')
+            put(&s->stage, ".", 1);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            put(&s->stage, p, (size_t)(end - p));
+            sl->body_bol = 0;
+            p = end;
+            break;
+        }
+        if (nl > p && nl[-1] == '\r') { /* whole lines: p is always a line start */
+            put(&s->stage, p, (size_t)(nl + 1 - p));
+        } else {
+            put(&s->stage, p, (size_t)(nl - p));
+            put(&s->stage, "\r\n", 2);
+        }
+        sl->body_bol = 1;
+        p = nl + 1;
+    }
+    sl->body_off = (size_t)(p - m->data);
+    if (p == end) {
+        if (!sl->body_bol)
+            smtp_session_stage(s, "\r\n");
+        smtp_session_stage(s, ".\r\n");
+        sl->body_done = 1;
+    }
+}
+
+/* No recipient was accepted: the message's outcome is the first one's. */
+void smtp_msg_outcome_from_rcpt(struct slot *c)
+{
+    const struct rcpt_state *r0 = &c->rs[0];
+    smtp_msg_set_outcome(c, (classify_result){r0->r.status, r0->r.category}, r0->r.code,
+                         r0->r.enhanced, r0->text);
+}

@@ -1,0 +1,139 @@
+/*
+ * engine/smtp/smtp_session_int.h: what engine/smtp/smtp_session.c (the state
+ * machine) and engine/smtp/smtp_msg.c (message slots, results, dot-stuffing)
+ * share. Nothing outside those two files includes it.
+ */
+#ifndef EDM_SMTP_SESSION_INT_H
+#define EDM_SMTP_SESSION_INT_H
+
+#include "engine/base/buf.h"
+#include "engine/net/io.h"
+#include "engine/smtp/smtp_ehlo.h"
+#include "engine/smtp/smtp_reply.h"
+#include "engine/smtp/smtp_session.h"
+
+enum smtp_state {
+    SMTP_S_INIT,
+    SMTP_S_CONNECT,
+    SMTP_S_GREETING,
+    SMTP_S_EHLO,
+    SMTP_S_HELO,
+    SMTP_S_STARTTLS,
+    SMTP_S_TLS,
+    SMTP_S_AUTH,
+    SMTP_S_AUTH_USER,
+    SMTP_S_AUTH_PASS,
+    SMTP_S_READY,
+    SMTP_S_IDLE, /* connected, no transaction, waiting for a message */
+    SMTP_S_MAIL,
+    SMTP_S_RCPT,
+    SMTP_S_DATA,
+    SMTP_S_BODY,
+    SMTP_S_DOT,
+    SMTP_S_RSET,
+    SMTP_S_QUIT,
+    SMTP_S_CLOSING,
+    SMTP_S_DONE
+};
+
+#define SMTP_BODY_SLICE (64u * 1024u)
+
+struct rcpt_state {
+    int final;    /* result decided */
+    int accepted; /* 2xx to RCPT TO, waiting for the end of DATA */
+    smtp_rcpt_result r;
+    char *text;
+    char queue_id[72];
+};
+
+struct slot {
+    const smtp_message *m;
+    size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
+    int utf8;      /* needs SMTPUTF8: flagged, or a non-ASCII address */
+    struct rcpt_state *rs;
+    size_t rcpt_sent, rcpt_recv, accepted;
+    int mail_sent, data_sent, mail_failed, discard;
+    size_t body_off;
+    int body_bol, body_done;
+    uint64_t t0;
+    /* the message-level outcome */
+    int code;
+    char enhanced[16];
+    char *text;
+    classify_result cls;
+};
+
+struct smtp_session {
+    uv_loop_t *loop;
+    smtp_options o;
+    smtp_target *targets;
+    edm_buf strings; /* copies of every option string, NUL-separated */
+    smtp_callbacks cb;
+    void *arg;
+    io_conn *io;
+    enum smtp_state state;
+    size_t target_i;
+    smtp_reply reply;
+    unsigned caps;
+    unsigned long size_max;
+    int tls_done, tls_skip;
+    struct slot slot[2];
+    int cur;
+    unsigned count;     /* messages reported */
+    unsigned conn_msgs; /* messages begun on this connection */
+    int no_more;
+    int later; /* next() said SMTP_LATER */
+    int started, in_handler, abort_req;
+    int retry;  /* after the close, connect to the next target */
+    int failed; /* fail_* below describe why the session ended */
+    classify_result fail_cls;
+    int fail_code;
+    char fail_enhanced[16];
+    char fail_text[600];
+    char mx_host[256], mx_ip[64], source_ip[64];
+    char tls_protocol[16], tls_cipher[64];
+    edm_buf stage; /* commands and body slices gathered for one write */
+};
+
+/* smtp_session.c: the state machine */
+void smtp_session_enter(smtp_session *s, enum smtp_state st);
+void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg);
+const char *smtp_session_state_name(enum smtp_state st);
+/* "mx.test[1.2.3.4]: what <the state's phrase>: why" into out. */
+void smtp_session_describe(smtp_session *s, char *out, size_t n, const char *what, const char *why);
+
+/* smtp_conn.c: targets, failures, the end */
+void smtp_conn_connect(smtp_session *s);
+/* Ends the connection for a failure (see smtp_conn.c for next_target). */
+void smtp_conn_fail(smtp_session *s, classify_result cls, int code, const char *enh,
+                    const char *text, int next_target);
+/* The connection's io has closed: next target, or finish. */
+void smtp_conn_on_closed(smtp_session *s);
+void smtp_conn_finish(smtp_session *s);
+
+void smtp_session_stage(smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* smtp_msg.c: a message slot's life: taken, given results, reported. */
+void smtp_msg_take(struct slot *sl, const smtp_message *m);
+void smtp_msg_clear(struct slot *sl);
+void smtp_msg_set_outcome(struct slot *sl, classify_result cls, int code, const char *enh,
+                          const char *text);
+void smtp_msg_rcpt_set(struct rcpt_state *rs, classify_result cls, int code, const char *enh,
+                       const char *text);
+/* No recipient accepted: the message's outcome is the first recipient's. */
+void smtp_msg_outcome_from_rcpt(struct slot *c);
+/* Reports the message of sl (every recipient has a result) and empties sl. */
+void smtp_msg_report(smtp_session *s, struct slot *sl);
+/* Gives every recipient without a result the session's failure; reports. */
+void smtp_msg_defer(smtp_session *s, struct slot *sl);
+/* 1 (with results set) when the message cannot go to this server: over
+ * its SIZE, needs SMTPUTF8 it lacks, no recipients. */
+int smtp_msg_refusal(smtp_session *s, struct slot *sl);
+/* Stages MAIL FROM (and with PIPELINING every RCPT TO and DATA). */
+void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl);
+/* Stages up to SMTP_BODY_SLICE bytes of dot-stuffed content; the final
+ * "." when the end is reached. */
+void smtp_msg_stage_body(smtp_session *s, struct slot *sl);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * engine/store/sqlite/store_sqlite_int.h: shared by store_sqlite*.c only. The SQLite
+ * backend's handle, its prepared-statement cache and small helpers.
+ */
+#ifndef EDM_STORE_SQLITE_INT_H
+#define EDM_STORE_SQLITE_INT_H
+
+#include "engine/store/store.h"
+
+#include <sqlite3.h>
+
+/* Statements kept prepared for the life of the handle. */
+enum sq_stmt {
+    SQ_BEGIN,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_SETTING_GET,
+    SQ_SETTING_PUT,
+    SQ_SETTING_REPLACE,
+    SQ_UPLOAD_SUPPRESSED,
+    SQ_UPLOAD_INSERT,
+    SQ_CLAIM_RETRY,
+    SQ_CLAIM_QUEUED,
+    SQ_UNCLAIM,
+    SQ_SUPPRESSION_ANY,
+    SQ_HAS_PENDING,
+    SQ_RECORD,
+    SQ_EVENT,
+    SQ_TEMPLATE_GET,
+    SQ_CAMPAIGN_GET,
+    SQ_RECEIPT_GET,
+    SQ_SUPPRESSION_CHECK,
+    SQ_CAMPAIGN_FIRST_DELIVERY,
+    SQ_COUNT
+};
+
+/* Receipt list statements cached by filter mask (5 filter bits). */
+#define SQ_RECEIPT_VARIANTS 32
+
+typedef struct sq_store {
+    edm_store base;
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmts[SQ_COUNT];
+    sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
+    char err[512];
+} sq_store;
+
+#define SQ(st) ((sq_store *)(st))
+
+/* Prepared statement for id, prepared on first use; NULL on failure (err set). */
+sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id);
+/* Records the db's error message ("what: msg") and returns EDM_EDB. */
+int sq_fail(sq_store *s, const char *what);
+int sq_begin(sq_store *s);
+int sq_commit(sq_store *s);
+void sq_rollback(sq_store *s);
+/* Binds text or NULL. */
+void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* json value of a column holding JSON text (NULL column -> fallback). */
+json_t *sq_json_col(sqlite3_stmt *st, int i, const char *fallback);
+/* RFC 3339 string or JSON null for a column holding unix seconds. */
+json_t *sq_time_col(sqlite3_stmt *st, int i);
+json_t *sq_text_col(sqlite3_stmt *st, int i);
+json_t *sq_int_col(sqlite3_stmt *st, int i);
+
+int sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what);
+
+/* Ops implemented in store_sqlite_jobs.c. */
+int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
+int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int sq_upload_end(edm_upload *up, int commit);
+int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+             size_t limit, edm_job **jobs, size_t *n);
+int sq_record(edm_store *st, const edm_result *results, size_t n);
+int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
+int sq_cancel_pending(edm_store *st, int64_t campaign_id);
+
+/* Ops implemented in store_sqlite_objects.c. */
+int sq_template_create(edm_store *st, json_t *fields, json_t **out);
+int sq_template_get(edm_store *st, int64_t id, json_t **out);
+int sq_template_list(edm_store *st, int64_t after, int limit, edm_page *page);
+int sq_template_update(edm_store *st, int64_t id, json_t *fields, json_t **out);
+int sq_template_delete(edm_store *st, int64_t id);
+int sq_campaign_create(edm_store *st, json_t *fields, json_t **out);
+int sq_campaign_get(edm_store *st, int64_t id, json_t **out);
+int sq_campaign_list(edm_store *st, const char *status, int64_t after, int limit, edm_page *page);
+int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, json_t **out);
+int sq_campaign_delete(edm_store *st, int64_t id);
+int sq_campaign_stats(edm_store *st, int64_t id, json_t **out);
+int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f,
+                    edm_page *page);
+int sq_receipt_get(edm_store *st, int64_t id, json_t **out);
+int sq_receipt_events(edm_store *st, int64_t id, json_t **items);
+int sq_suppression_add(edm_store *st, const char *value, const char *reason, json_t **out);
+int sq_suppression_list(edm_store *st, int64_t after, int limit, edm_page *page);
+int sq_suppression_delete(edm_store *st, const char *value);
+int sq_suppression_check(edm_store *st, const char *email, const char *domain);
+int sq_idem_get(edm_store *st, const char *key, int *status, char **body);
+int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * engine/store/sqlite/store_sqlite_jobs.c: the SQLite backend's hot paths (store.h):
+ * recipient upload in batches, claiming due work (deferred rows leased,
+ * queued rows read by cursor: being in flight is not stored), recording
+ * outcomes and their attempt events in one transaction per batch written
+ * in id order, handing claims back, cancelling what is left of a campaign.
+ */
+#include "engine/store/sqlite/store_sqlite_int.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define UPLOAD_BATCH 20000
+
+/* ---- recipient upload ---- */
+
+struct edm_upload {
+    sq_store *s;
+    int64_t campaign_id;
+    int64_t now;
+    size_t in_batch;
+    int any_suppressions; /* 0: skip the per-row look-up */
+};
+
+int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
+{
+    sq_store *s = SQ(st);
+    json_t *c = NULL;
+    int rc = sq_campaign_get(st, campaign_id, &c);
+    json_decref(c);
+    if (rc != 0)
+        return rc;
+    edm_upload *u = edm_calloc(1, sizeof *u);
+    if (u == NULL)
+        return EDM_ENOMEM;
+    u->s = s;
+    u->campaign_id = campaign_id;
+    u->now = edm_time_now();
+    if ((rc = sq_begin(s)) != 0) {
+        edm_free(u);
+        return rc;
+    }
+    /* Inside the transaction: no suppression can appear until it ends. */
+    sqlite3_stmt *q = sq_stmt(s, SQ_SUPPRESSION_ANY);
+    if (q == NULL || sqlite3_step(q) != SQLITE_ROW) {
+        sq_rollback(s);
+        edm_free(u);
+        return sq_fail(s, "suppressions");
+    }
+    u->any_suppressions = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    *up = u;
+    return 0;
+}
+
+int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
+{
+    sq_store *s = u->s;
+    int rc, suppressed = 0;
+    if (u->any_suppressions) {
+        sqlite3_stmt *q = sq_stmt(s, SQ_UPLOAD_SUPPRESSED);
+        if (q == NULL)
+            return EDM_EDB;
+        sq_bind_text(q, 1, r->email);
+        sq_bind_text(q, 2, r->domain);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_fail(s, "suppression check");
+        suppressed = rc == SQLITE_ROW;
+    }
+
+    sqlite3_stmt *ins = sq_stmt(s, SQ_UPLOAD_INSERT);
+    if (ins == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(ins, 1, u->campaign_id);
+    sq_bind_text(ins, 2, r->email);
+    sq_bind_text(ins, 3, r->domain);
+    sq_bind_text(ins, 4, r->vars_json);
+    sqlite3_bind_int(ins, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
+    sqlite3_bind_int64(ins, 6, u->now);
+    if (sq_step_done(s, ins, "insert recipient") != 0)
+        return EDM_EDB;
+    if (sqlite3_changes(s->db) == 0)
+        *outcome = EDM_ADD_DUPLICATE;
+    else
+        *outcome = suppressed ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED;
+    if (++u->in_batch >= UPLOAD_BATCH) {
+        u->in_batch = 0;
+        if ((rc = sq_commit(s)) != 0 || (rc = sq_begin(s)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sq_upload_end(edm_upload *u, int commit)
+{
+    int rc = 0;
+    if (u == NULL)
+        return 0;
+    if (commit)
+        rc = sq_commit(u->s);
+    if (!commit || rc != 0)
+        sq_rollback(u->s);
+    edm_free(u);
+    return rc;
+}
+
+/* ---- hot path: claim, record, release ---- */
+
+static char *col_dup(sqlite3_stmt *q, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return t ? edm_strndup(t, (size_t)sqlite3_column_bytes(q, i)) : NULL;
+}
+
+/* Appends the rows of a claim statement to v[*cnt..limit). */
+static int collect_jobs(sq_store *s, sqlite3_stmt *q, int64_t campaign_id, edm_job *v, size_t *cnt,
+                        size_t limit, const char *what)
+{
+    int rc = SQLITE_DONE, oom = 0;
+    while (*cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        edm_job *j = &v[(*cnt)++];
+        j->id = sqlite3_column_int64(q, 0);
+        j->campaign_id = campaign_id;
+        j->email = col_dup(q, 1);
+        j->domain = col_dup(q, 2);
+        j->vars_json = col_dup(q, 3);
+        j->attempts = sqlite3_column_int(q, 4);
+        j->queued_at = sqlite3_column_int64(q, 5);
+        j->first_attempt_at = sqlite3_column_int64(q, 6);
+        if (j->email == NULL || j->domain == NULL)
+            oom = 1;
+    }
+    /* RETURNING rows must all be stepped for the UPDATE to finish. */
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (oom)
+        return EDM_ENOMEM;
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, what);
+}
+
+int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+             size_t limit, edm_job **jobs, size_t *n)
+{
+    sq_store *s = SQ(st);
+    *jobs = NULL;
+    *n = 0;
+    if (limit == 0)
+        return 0;
+    edm_job *v = edm_calloc(limit, sizeof *v);
+    if (v == NULL)
+        return EDM_ENOMEM;
+    size_t cnt = 0;
+    int rc = sq_begin(s);
+    sqlite3_stmt *q = rc == 0 ? sq_stmt(s, SQ_CLAIM_RETRY) : NULL;
+    if (q == NULL) {
+        rc = EDM_EDB;
+        goto fail;
+    }
+    sqlite3_bind_int64(q, 1, campaign_id);
+    sqlite3_bind_int64(q, 2, now);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)limit);
+    sqlite3_bind_int64(q, 4, now + lease);
+    if ((rc = collect_jobs(s, q, campaign_id, v, &cnt, limit, "claim deferred")) != 0)
+        goto fail;
+    if (cnt < limit) {
+        if ((q = sq_stmt(s, SQ_CLAIM_QUEUED)) == NULL) {
+            rc = EDM_EDB;
+            goto fail;
+        }
+        sqlite3_bind_int64(q, 1, campaign_id);
+        sqlite3_bind_int64(q, 2, *cursor);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)(limit - cnt));
+        size_t first = cnt;
+        if ((rc = collect_jobs(s, q, campaign_id, v, &cnt, limit, "claim queued")) != 0)
+            goto fail;
+        if (cnt > first)
+            *cursor = v[cnt - 1].id;
+    }
+    if ((rc = sq_commit(s)) != 0)
+        goto fail;
+    if (cnt == 0) {
+        edm_free(v);
+        v = NULL;
+    }
+    *jobs = v;
+    *n = cnt;
+    return 0;
+fail:
+    sq_rollback(s);
+    edm_store_jobs_free(v, cnt);
+    return rc;
+}
+
+int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
+{
+    sq_store *s = SQ(st);
+    int rc = sq_begin(s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *q = sq_stmt(s, SQ_UNCLAIM);
+        if (q == NULL) {
+            rc = EDM_EDB;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, ids[i]);
+        sqlite3_bind_int64(q, 2, now);
+        rc = sq_step_done(s, q, "unclaim");
+    }
+    if (rc == 0)
+        rc = sq_commit(s);
+    if (rc != 0)
+        sq_rollback(s);
+    return rc;
+}
+
+static int cmp_result_id(const void *a, const void *b)
+{
+    int64_t x = (*(const edm_result *const *)a)->id, y = (*(const edm_result *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int record_one(sq_store *s, const edm_result *r)
+{
+    sqlite3_stmt *q = sq_stmt(s, SQ_RECORD);
+    if (q == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(q, 1, r->id);
+    sqlite3_bind_int(q, 2, (int)r->status);
+    sqlite3_bind_int(q, 3, r->attempted ? 1 : 0);
+    if (r->smtp_code)
+        sqlite3_bind_int(q, 4, r->smtp_code);
+    sq_bind_text(q, 5, r->enhanced_code);
+    sq_bind_text(q, 6, r->response);
+    sq_bind_text(q, 7, r->bounce_category);
+    sq_bind_text(q, 8, r->mx_host);
+    sq_bind_text(q, 9, r->mx_ip);
+    sq_bind_text(q, 10, r->source_ip);
+    sq_bind_text(q, 11, r->tls);
+    sq_bind_text(q, 12, r->message_id);
+    sq_bind_text(q, 13, r->remote_queue_id);
+    sqlite3_bind_int64(q, 14, r->attempted_at ? r->attempted_at : edm_time_now());
+    sqlite3_bind_int64(q, 15, r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0);
+    if (sq_step_done(s, q, "record result") != 0)
+        return EDM_EDB;
+    if (!r->attempted)
+        return 0;
+    sqlite3_stmt *e = sq_stmt(s, SQ_EVENT);
+    if (e == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(e, 1, r->id);
+    sqlite3_bind_int64(e, 2, r->attempted_at ? r->attempted_at : edm_time_now());
+    sqlite3_bind_int(e, 3, (int)r->status);
+    if (r->smtp_code)
+        sqlite3_bind_int(e, 4, r->smtp_code);
+    sq_bind_text(e, 5, r->enhanced_code);
+    sq_bind_text(e, 6, r->response);
+    sq_bind_text(e, 7, r->mx_host);
+    sq_bind_text(e, 8, r->mx_ip);
+    sq_bind_text(e, 9, r->source_ip);
+    sq_bind_text(e, 10, r->tls);
+    sqlite3_bind_int64(e, 11, r->duration_ms);
+    return sq_step_done(s, e, "record event");
+}
+
+int sq_record(edm_store *st, const edm_result *results, size_t n)
+{
+    sq_store *s = SQ(st);
+    if (n == 0)
+        return 0;
+    /* Write in id order: neighbouring rows share index pages. */
+    const edm_result **order = edm_malloc(n * sizeof *order);
+    if (order == NULL)
+        return EDM_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &results[i];
+    qsort(order, n, sizeof *order, cmp_result_id);
+    int rc = sq_begin(s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        EDM_ASSERT(order[i]->status != EDM_DSTATE_QUEUED);
+        rc = record_one(s, order[i]);
+    }
+    edm_free(order);
+    if (rc == 0)
+        rc = sq_commit(s);
+    if (rc != 0)
+        sq_rollback(s);
+    return rc;
+}
+
+int sq_cancel_pending(edm_store *st, int64_t campaign_id)
+{
+    sq_store *s = SQ(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE deliveries SET status = 6, next_attempt_at = 0 "
+                           "WHERE campaign_id = ?1 AND status IN (0, 1)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sq_fail(s, "prepare cancel");
+    sqlite3_bind_int64(q, 1, campaign_id);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s, "cancel pending");
+    return sqlite3_changes(s->db);
+}

@@ -1,0 +1,78 @@
+/*
+ * engine/store/store.c: backend-independent parts of the storage interface:
+ * state names, choosing a backend for edm_store_open, freeing jobs and
+ * pages. See store.h for the contract.
+ */
+#include "engine/store/store.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const dstate_names[EDM_DSTATE_COUNT] = {
+    "queued", "deferred", "delivered", "bounced", "suppressed", "failed", "cancelled",
+};
+
+static const char *const cstate_names[EDM_CSTATE_COUNT] = {
+    "draft", "scheduled", "running", "paused", "completed", "cancelled",
+};
+
+const char *edm_dstate_name(enum edm_dstate s)
+{
+    return (unsigned)s < EDM_DSTATE_COUNT ? dstate_names[s] : "?";
+}
+
+int edm_dstate_parse(const char *name)
+{
+    for (int i = 0; i < EDM_DSTATE_COUNT; i++)
+        if (strcmp(name, dstate_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int edm_dstate_is_terminal(enum edm_dstate s)
+{
+    return s >= EDM_DSTATE_DELIVERED;
+}
+
+const char *edm_cstate_name(enum edm_cstate s)
+{
+    return (unsigned)s < EDM_CSTATE_COUNT ? cstate_names[s] : "?";
+}
+
+int edm_cstate_parse(const char *name)
+{
+    for (int i = 0; i < EDM_CSTATE_COUNT; i++)
+        if (strcmp(name, cstate_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int edm_store_open(const char *where, edm_store **st, char *err, size_t errlen)
+{
+    if (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0) {
+        if (err)
+            snprintf(err, errlen, "%s: the PostgreSQL store is not built into this edm", where);
+        return EDM_EINVAL;
+    }
+    return edm_store_sqlite_open(where, st, err, errlen);
+}
+
+void edm_store_jobs_free(edm_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++) {
+        edm_free(jobs[i].email);
+        edm_free(jobs[i].domain);
+        edm_free(jobs[i].vars_json);
+    }
+    edm_free(jobs);
+}
+
+void edm_page_free(edm_page *page)
+{
+    if (page) {
+        json_decref(page->items);
+        page->items = NULL;
+    }
+}

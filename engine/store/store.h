@@ -1,0 +1,245 @@
+/*
+ * engine/store/store.h: the storage interface, the only way anything in edm
+ * reaches the database. A backend fills a struct of function pointers
+ * (store_sqlite.c today; a PostgreSQL backend can implement the same later
+ * for several sending nodes sharing one job store). No SQL or SQLite type
+ * leaks through this header.
+ *
+ * Two kinds of calls:
+ *  - cold paths (templates, campaigns, suppressions, receipts queries, stats)
+ *    take and return jansson objects shaped as the API shows them (times as
+ *    RFC 3339 strings, ids as integers), so the API forwards them as they are;
+ *  - hot paths (recipient upload, claiming due work, recording results) use
+ *    plain structs and work in batches.
+ *
+ * Return values: 0 (or a count) on success, negative EDM_E* on failure:
+ * EDM_ENOTFOUND for an unknown id, EDM_ESTATE for a compare-and-set whose
+ * expected state did not hold, EDM_EEXIST for a duplicate, EDM_EDB for a
+ * database failure (edm_store_errmsg() says more). Returned json_t objects
+ * and job arrays belong to the caller.
+ *
+ * Threads: one edm_store is used from one thread at a time (the loop thread).
+ */
+#ifndef EDM_STORE_H
+#define EDM_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per-recipient delivery states, as PRODUCT.md names them. Being in flight
+ * is not a stored state: a claimed row stays queued (or deferred) in the
+ * store until its outcome is recorded, so a crash loses nothing and at most
+ * re-sends what was in flight. */
+enum edm_dstate {
+    EDM_DSTATE_QUEUED = 0,
+    EDM_DSTATE_DEFERRED = 1,
+    EDM_DSTATE_DELIVERED = 2,
+    EDM_DSTATE_BOUNCED = 3,
+    EDM_DSTATE_SUPPRESSED = 4,
+    EDM_DSTATE_FAILED = 5,
+    EDM_DSTATE_CANCELLED = 6,
+};
+#define EDM_DSTATE_COUNT 7
+const char *edm_dstate_name(enum edm_dstate s);
+/* Parses a state name; returns -1 if unknown. */
+int edm_dstate_parse(const char *name);
+int edm_dstate_is_terminal(enum edm_dstate s);
+
+/* Campaign states (PRODUCT.md: draft -> scheduled -> running -> completed,
+ * paused and cancelled). Lifecycle rules live in engine/campaign/sched.c; the store
+ * only does compare-and-set. */
+enum edm_cstate {
+    EDM_CSTATE_DRAFT = 0,
+    EDM_CSTATE_SCHEDULED = 1,
+    EDM_CSTATE_RUNNING = 2,
+    EDM_CSTATE_PAUSED = 3,
+    EDM_CSTATE_COMPLETED = 4,
+    EDM_CSTATE_CANCELLED = 5,
+};
+#define EDM_CSTATE_COUNT  6
+#define EDM_CSTATE_BIT(s) (1u << (s))
+const char *edm_cstate_name(enum edm_cstate s);
+int edm_cstate_parse(const char *name);
+
+typedef struct edm_store edm_store;
+
+/* One recipient row for upload. email is already validated and normalised;
+ * vars_json is a JSON object text (or NULL for {}). */
+typedef struct edm_recipient {
+    const char *email;
+    const char *domain;
+    const char *vars_json;
+} edm_recipient;
+
+/* Outcome of adding one recipient. */
+enum edm_add_outcome { EDM_ADD_ACCEPTED = 0, EDM_ADD_DUPLICATE = 1, EDM_ADD_SUPPRESSED = 2 };
+
+/* A claimed delivery, handed to the pipeline. Strings owned by the job
+ * array (freed by edm_store_jobs_free). */
+typedef struct edm_job {
+    int64_t id;
+    int64_t campaign_id;
+    char *email;
+    char *domain;
+    char *vars_json;
+    int attempts;             /* attempts made before this one */
+    int64_t queued_at;        /* unix seconds */
+    int64_t first_attempt_at; /* 0 if never attempted */
+} edm_job;
+
+/* The outcome of one attempt (or a decision without an attempt: failed,
+ * suppressed, cancelled), recorded in bulk. Strings may be NULL. */
+typedef struct edm_result {
+    int64_t id;                /* delivery id */
+    enum edm_dstate status;    /* new state: DEFERRED or a terminal one */
+    int attempted;             /* 1 if this was an SMTP attempt (counts, adds an event) */
+    int64_t attempted_at;      /* unix seconds */
+    int64_t next_attempt_at;   /* for DEFERRED */
+    int smtp_code;             /* 0 if none */
+    const char *enhanced_code; /* "5.1.1" */
+    const char *response;
+    const char *bounce_category;
+    const char *mx_host;
+    const char *mx_ip;
+    const char *source_ip;
+    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
+    const char *message_id;
+    const char *remote_queue_id;
+    int64_t duration_ms;
+} edm_result;
+
+/* Filters for listing receipts of one campaign. NULL/0 = no filter. */
+typedef struct edm_receipt_filter {
+    const char *status; /* public state name */
+    const char *domain;
+    const char *email;
+    int64_t since; /* last_attempt_at >= since (or queued_at when never attempted) */
+    int64_t until;
+    int64_t after; /* cursor: receipts with id > after */
+    int limit;     /* 1..1000 */
+} edm_receipt_filter;
+
+/* A page: items plus the cursor of the next page (0 = last page). */
+typedef struct edm_page {
+    json_t *items;
+    int64_t next;
+} edm_page;
+
+typedef struct edm_upload edm_upload;
+
+struct edm_store_ops {
+    const char *name;
+    void (*close)(edm_store *st);
+    const char *(*errmsg)(edm_store *st);
+    int (*schema_version)(edm_store *st, int *current, int *supported);
+
+    /* settings: small named secrets and values; get_or_create makes a random
+     * value of len bytes on first use and keeps it. */
+    int (*setting_get_or_create)(edm_store *st, const char *name, unsigned char *out, size_t len);
+    /* small text values (warm-up start days...): get gives EDM_ENOTFOUND
+     * when unset; *value is freed with edm_free. */
+    int (*setting_get)(edm_store *st, const char *name, char **value);
+    int (*setting_put)(edm_store *st, const char *name, const char *value);
+
+    /* templates: fields name, subject, html, text, partials (object). */
+    int (*template_create)(edm_store *st, json_t *fields, json_t **out);
+    int (*template_get)(edm_store *st, int64_t id, json_t **out);
+    int (*template_list)(edm_store *st, int64_t after, int limit, edm_page *page);
+    int (*template_update)(edm_store *st, int64_t id, json_t *fields, json_t **out);
+    /* EDM_ESTATE if a campaign that is not draft/completed/cancelled uses it. */
+    int (*template_delete)(edm_store *st, int64_t id);
+
+    /* campaigns: fields name, template_id, from, reply_to, pool, send_at
+     * (RFC 3339 string or null), headers (object), tags (array),
+     * unsubscribe (string), max_per_hour (integer). */
+    int (*campaign_create)(edm_store *st, json_t *fields, json_t **out);
+    int (*campaign_get)(edm_store *st, int64_t id, json_t **out);
+    int (*campaign_list)(edm_store *st, const char *status, int64_t after, int limit,
+                         edm_page *page);
+    int (*campaign_update)(edm_store *st, int64_t id, json_t *fields, json_t **out);
+    int (*campaign_delete)(edm_store *st, int64_t id);
+    /* Compare-and-set of the campaign state: succeeds only if the current
+     * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
+     * it (seconds), -1 leaves it. Stamps started_at/completed_at. */
+    int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask, enum edm_cstate to,
+                               int64_t send_at);
+    /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
+    int (*campaign_ids)(edm_store *st, enum edm_cstate state, int64_t due, int64_t **ids,
+                        size_t *n);
+    /* 1 if a campaign has a recipient queued or deferred, 0 if not (an
+     * index seek, cheap at any size: the scheduler asks every tick). */
+    int (*campaign_has_pending)(edm_store *st, int64_t id);
+    /* counts[EDM_DSTATE_COUNT] of one campaign's deliveries. */
+    int (*campaign_counts)(edm_store *st, int64_t id, int64_t counts[EDM_DSTATE_COUNT]);
+    /* {counts:{state:n}, bounce_categories:{cat:n}, total, done, progress} */
+    int (*campaign_stats)(edm_store *st, int64_t id, json_t **out);
+
+    /* recipient upload in batches: begin, add (many), end. begin opens the
+     * write transaction and end commits it (add commits and reopens it every
+     * few thousand rows): make no other store call between begin and end,
+     * i.e. run a whole batch inside one callback of the loop. */
+    int (*upload_begin)(edm_store *st, int64_t campaign_id, edm_upload **up);
+    int (*upload_add)(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+    int (*upload_end)(edm_upload *up, int commit);
+
+    /* hot path: claim up to `limit` due deliveries of a campaign: first
+     * deferred rows whose next_attempt_at <= now (leased: their
+     * next_attempt_at moves to now + lease so the next claim skips them),
+     * then queued rows with id > *cursor in id order (*cursor advances to
+     * the last one handed out; the caller keeps it, 0 to start over).
+     * Queued rows are not written: the caller must not hand out a row it
+     * already has in flight when it starts a cursor over. */
+    int (*claim)(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+                 size_t limit, edm_job **jobs, size_t *n);
+    /* record outcomes in one transaction (and one event per attempt). */
+    int (*record)(edm_store *st, const edm_result *results, size_t n);
+    /* hand back claimed rows unsent: deferred ones become due at `now`. */
+    int (*unclaim)(edm_store *st, const int64_t *ids, size_t n, int64_t now);
+    /* mark every non-terminal delivery of a campaign cancelled. */
+    int (*cancel_pending)(edm_store *st, int64_t campaign_id);
+
+    /* receipts */
+    int (*receipt_list)(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f,
+                        edm_page *page);
+    int (*receipt_get)(edm_store *st, int64_t id, json_t **out);
+    int (*receipt_events)(edm_store *st, int64_t id, json_t **items);
+
+    /* suppressions: value is an email or a domain. */
+    int (*suppression_add)(edm_store *st, const char *value, const char *reason, json_t **out);
+    int (*suppression_list)(edm_store *st, int64_t after, int limit, edm_page *page);
+    int (*suppression_delete)(edm_store *st, const char *value);
+    /* 1 if the email or its domain is suppressed, 0 if not. */
+    int (*suppression_check)(edm_store *st, const char *email, const char *domain);
+
+    /* idempotency: remembered answers for Idempotency-Key (24 h). */
+    int (*idem_get)(edm_store *st, const char *key, int *status, char **body);
+    int (*idem_put)(edm_store *st, const char *key, int status, const char *body);
+};
+
+struct edm_store {
+    const struct edm_store_ops *ops;
+};
+
+/* Opens a store. `where` is a path for SQLite (created if missing,
+ * migrations applied). On failure returns a negative code and, if err is
+ * given, writes a message into it. */
+int edm_store_open(const char *where, edm_store **st, char *err, size_t errlen);
+int edm_store_sqlite_open(const char *path, edm_store **st, char *err, size_t errlen);
+
+void edm_store_jobs_free(edm_job *jobs, size_t n);
+void edm_page_free(edm_page *page);
+
+/* Calls go through the ops table: st->ops->claim(st, id, now, 500, &jobs, &n).
+ * These two are the common exceptions. */
+static inline void edm_store_close(edm_store *st)
+{
+    if (st)
+        st->ops->close(st);
+}
+static inline const char *edm_store_errmsg(edm_store *st)
+{
+    return st->ops->errmsg(st);
+}
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * tests/engine/delivery/test_shaping.c: token buckets, sliding windows, backoff
+ * matching (shaper.c) and source IP choice under caps, weights and warm-up
+ * (pool.c), all on a simulated clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/config/config.h"
+#include "engine/delivery/pool.h"
+#include "engine/delivery/shaper.h"
+
+#include <string.h>
+
+static void bucket_rates(void **state)
+{
+    (void)state;
+    edm_bucket b;
+    edm_bucket_init(&b, 600, 60000, 5, 1000); /* 600/min, burst 5 */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(edm_bucket_take(&b, 1000), 0);
+    assert_int_equal(edm_bucket_take(&b, 1000), 100); /* one token per 100 ms */
+    assert_int_equal(edm_bucket_take(&b, 1050), 50);
+    assert_int_equal(edm_bucket_take(&b, 1100), 0);
+    assert_int_equal(edm_bucket_wait(&b, 1100), 100);
+    assert_int_equal(edm_bucket_take(&b, 100000), 0); /* refilled, capped at burst */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(edm_bucket_take(&b, 100000), 0);
+    assert_true(edm_bucket_take(&b, 100000) > 0);
+
+    edm_bucket u;
+    edm_bucket_init(&u, 0, 60000, 1, 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(edm_bucket_take(&u, 0), 0);
+    assert_true(edm_bucket_unlimited(&u));
+}
+
+static void window_slides(void **state)
+{
+    (void)state;
+    edm_window w;
+    edm_window_init(&w, 3600000);
+    edm_window_add(&w, 0, 10);
+    edm_window_add(&w, 30 * 60000, 5);
+    assert_int_equal(edm_window_sum(&w, 30 * 60000), 15);
+    assert_int_equal(edm_window_sum(&w, 60 * 60000 + 1), 5); /* first minute left the hour */
+    assert_int_equal(edm_window_sum(&w, 91 * 60000), 0);
+    edm_window_add(&w, 60 * 60000, 1); /* reuses the slot of minute 0 */
+    assert_int_equal(edm_window_sum(&w, 60 * 60000), 6);
+}
+
+static void backoff_prefixes(void **state)
+{
+    (void)state;
+    char *on[] = {"421", "4.7."};
+    static const struct {
+        int code;
+        const char *enh;
+        int want;
+    } cases[] = {
+        {421, "", 1},      {421, "4.3.2", 1}, {451, "4.7.1", 1}, {451, "4.3.0", 0},
+        {550, "5.7.1", 0}, {250, "2.0.0", 0}, {0, NULL, 0},      {450, "4.7.", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(edm_backoff_matches(on, 2, cases[i].code, cases[i].enh), cases[i].want);
+}
+
+static const char pools_json[] =
+    "{\"pools\": [{\"name\": \"default\", \"ips\": ["
+    "{\"addr\": \"127.0.0.2\", \"weight\": 3, \"max_per_hour\": 100},"
+    "{\"addr\": \"127.0.0.3\", \"weight\": 1, \"warmup\": [[1, 10], [2, 20]]}]},"
+    "{\"name\": \"os\", \"ips\": []}]}";
+
+static void pool_weights_caps_and_warmup(void **state)
+{
+    (void)state;
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(pools_json, strlen(pools_json), "t", NULL, &cfg, &errs),
+                     0);
+    edm_pools ps;
+    assert_int_equal(edm_pools_init(&ps, &cfg, NULL), 0);
+    edm_pool *p = edm_pools_find(&ps, NULL);
+    assert_non_null(p);
+    assert_string_equal(p->name, "default");
+    assert_null(edm_pools_find(&ps, "nope"));
+
+    int64_t day0 = 20000 * 86400LL;
+    uint64_t t = 1000;
+    int count2 = 0, count3 = 0;
+    /* 3:1 weights while both have capacity; .3 stops at its day-1 cap of 10. */
+    for (int i = 0; i < 40; i++) {
+        edm_pool_ip *ip = edm_pool_choose(p, t, day0);
+        assert_non_null(ip);
+        if (strcmp(ip->addr, "127.0.0.2") == 0)
+            count2++;
+        else
+            count3++;
+        edm_pool_ip_sent(&ps, ip, t, day0);
+    }
+    assert_int_equal(count2, 30);
+    assert_int_equal(count3, 10);
+    assert_int_equal(edm_pool_ip_day_cap(&p->ips[1], day0), 10);
+    for (int i = 0; i < 20; i++) {
+        edm_pool_ip *ip = edm_pool_choose(p, t, day0);
+        assert_string_equal(ip->addr, "127.0.0.2"); /* .3 is at its cap */
+        edm_pool_ip_sent(&ps, ip, t, day0);
+    }
+    /* Day 2: cap 20; day 3: past the schedule, no cap. */
+    assert_int_equal(edm_pool_ip_day_cap(&p->ips[1], day0 + 86400), 20);
+    assert_int_equal(edm_pool_ip_day_cap(&p->ips[1], day0 + 2 * 86400), 0);
+    /* .2's hourly cap of 100: 50 sent so far. */
+    for (int i = 0; i < 50; i++)
+        edm_pool_ip_sent(&ps, &p->ips[0], t, day0);
+    assert_false(edm_pool_ip_has_capacity(&p->ips[0], t, day0));
+    assert_null(edm_pool_choose(p, t, day0));
+    /* An hour later both have capacity again (the day window still counts .3's 10). */
+    uint64_t later = t + 3600ull * 1000 + 60000;
+    assert_true(edm_pool_ip_has_capacity(&p->ips[0], later, day0));
+    assert_false(edm_pool_ip_has_capacity(&p->ips[1], later, day0));
+    assert_true(edm_pool_ip_has_capacity(&p->ips[1], later, day0 + 86400));
+
+    edm_pool *os = edm_pools_find(&ps, "os");
+    assert_non_null(os);
+    assert_int_equal(os->nips, 1);
+    edm_pool_ip *any = edm_pool_choose(os, t, day0);
+    assert_non_null(any);
+    assert_null(any->addr);
+
+    json_t *j = edm_pools_json(&ps, t, day0);
+    assert_int_equal(json_array_size(j), 2);
+    json_t *ip0 = json_array_get(json_object_get(json_array_get(j, 0), "ips"), 0);
+    assert_int_equal(json_integer_value(json_object_get(ip0, "sent_last_hour")), 100);
+    assert_false(json_is_true(json_object_get(ip0, "has_capacity")));
+    json_decref(j);
+    edm_pools_free(&ps);
+    edm_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bucket_rates),
+        cmocka_unit_test(window_slides),
+        cmocka_unit_test(backoff_prefixes),
+        cmocka_unit_test(pool_weights_caps_and_warmup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,2 @@
+/* engine/smtp/ok.h: a header in the smtp layer. */
+#include "engine/base/alloc.h"

@@ -1,0 +1,458 @@
+/*
+ * tests/engine/smtp/test_smtp_real.c: the SMTP client against real, independent
+ * servers (TESTING.md): Postfix's smtp-sink for volume and its reject
+ * switches, and a throwaway Postfix smtpd instance on its own 127.0.1.x
+ * address with STARTTLS and virtual Maildir delivery, whose delivered
+ * bytes are compared with what was sent (after transparency: Postfix
+ * stores LF line ends and adds Return-Path/X-Original-To/Delivered-To/
+ * Received at the top). Every server is stopped by PID on every path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/alloc.h"
+#include "engine/base/buf.h"
+#include "engine/base/log.h"
+#include "engine/net/tls.h"
+#include "tests/support/smtp_run.h"
+#include "tests/support/testlib.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- smtp-sink ------------------------------------------------------- */
+
+struct sink {
+    pid_t pid;
+    int port;
+    char *dir;
+};
+
+static int sink_start(struct sink *k, const char *extra)
+{
+    k->port = edm_test_free_port("127.0.0.1");
+    k->dir = edm_test_tmpdir("sink");
+    char addr[64], log[600];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", k->port);
+    snprintf(log, sizeof log, "%s/sink.log", k->dir);
+    char *argv[12];
+    int n = 0;
+    argv[n++] = "smtp-sink";
+    argv[n++] = "-u";
+    argv[n++] = "nobody";
+    argv[n++] = "-m";
+    argv[n++] = "1000";
+    char ex1[16], ex2[32];
+    if (extra) {
+        sscanf(extra, "%15s %31s", ex1, ex2);
+        argv[n++] = ex1;
+        argv[n++] = ex2;
+    }
+    argv[n++] = addr;
+    argv[n++] = "1024";
+    argv[n] = NULL;
+    k->pid = edm_test_spawn(argv, log);
+    if (k->pid < 0 || edm_test_wait_port("127.0.0.1", k->port, 10000) != 0)
+        return -1;
+    return 0;
+}
+
+static void sink_stop(struct sink *k)
+{
+    if (k->pid > 0)
+        edm_test_stop(k->pid, 2000);
+    k->pid = 0;
+    if (k->dir) {
+        edm_test_rmtree(k->dir);
+        free(k->dir);
+        k->dir = NULL;
+    }
+}
+
+static struct sink sink;
+
+static int sink_teardown(void **state)
+{
+    (void)state;
+    sink_stop(&sink);
+    return 0;
+}
+
+static void sink_volume_over_reused_connections(void **state)
+{
+    (void)state;
+    assert_int_equal(sink_start(&sink, NULL), 0);
+    static const char *const rc[] = {"a@sink.test", "b@sink.test", NULL};
+    smtp_run r;
+    run_init(&r);
+    char body[1100];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(body, sizeof body, "Subject: %d\r\n\r\n.dot line\r\n%0900d\r\n", i, i);
+        run_add(&r, "s@edm.test", rc, body);
+    }
+    smtp_target t = {"sink.test", "127.0.0.1"};
+    smtp_options o = run_options(&t, 1, sink.port);
+    for (unsigned i = 0; i < 4; i++) {
+        o.id = i + 1;
+        o.max_messages = 1000;
+        run_session(&r, &o);
+    }
+    run_loop(&r);
+    assert_int_equal(r.done_calls, 3000);
+    assert_int_equal(r.fail_seen, 0);
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(r.msgs[i].done, 1);
+        assert_int_equal(r.msgs[i].rcpt[0].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].rcpt[1].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].code, 250);
+    }
+    run_free(&r);
+    sink_stop(&sink);
+}
+
+/* smtp-sink -f/-r: hard and soft rejects of one command, as a real
+ * pipelining server sends them. */
+static void sink_rejects(void **state)
+{
+    (void)state;
+    const struct {
+        const char *flag;
+        enum classify_status st;
+        int code_class;
+    } cases[] = {
+        {"-f rcpt", CLASSIFY_BOUNCED, 5}, {"-r rcpt", CLASSIFY_DEFERRED, 4},
+        {"-f mail", CLASSIFY_BOUNCED, 5}, {"-f data", CLASSIFY_BOUNCED, 5},
+        {"-r .", CLASSIFY_DEFERRED, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(sink_start(&sink, cases[i].flag), 0);
+        static const char *const rc[] = {"a@sink.test", NULL};
+        smtp_run r;
+        run_init(&r);
+        run_add(&r, "s@edm.test", rc, "Subject: x\r\n\r\nx\r\n");
+        run_add(&r, "s@edm.test", rc, "Subject: y\r\n\r\ny\r\n");
+        smtp_target t = {"sink.test", "127.0.0.1"};
+        smtp_options o = run_options(&t, 1, sink.port);
+        run_session(&r, &o);
+        run_loop(&r);
+        assert_int_equal(r.done_calls, 2);
+        for (int m = 0; m < 2; m++) {
+            if (r.msgs[m].rcpt[0].status != cases[i].st ||
+                r.msgs[m].rcpt[0].code / 100 != cases[i].code_class)
+                fail_msg("%s: message %d: %d %s", cases[i].flag, m, r.msgs[m].rcpt[0].code,
+                         r.msgs[m].rcpt[0].text);
+        }
+        run_free(&r);
+        sink_stop(&sink);
+    }
+}
+
+/* ---- a throwaway Postfix ------------------------------------------- */
+
+struct postfix {
+    char *dir;
+    char conf[512], maildir[512];
+    char ip[32];
+    int port;
+    int started;
+};
+
+static struct postfix pf;
+static SSL_CTX *client_ctx;
+
+static void pf_write(const char *name, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", pf.conf, name);
+    assert_int_equal(edm_test_write_file(path, text, strlen(text)), 0);
+}
+
+static int pf_setup(void **state)
+{
+    (void)state;
+    char err[200];
+    client_ctx = tls_client_ctx_new(err, sizeof err);
+    pf.dir = edm_test_tmpdir("postfix");
+    snprintf(pf.ip, sizeof pf.ip, "127.0.1.%d", 20 + (int)(getpid() % 200));
+    pf.port = edm_test_free_port(pf.ip);
+    snprintf(pf.conf, sizeof pf.conf, "%s/conf", pf.dir);
+    snprintf(pf.maildir, sizeof pf.maildir, "%s/mail", pf.dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "set -e; cd '%s'; mkdir -p conf queue data mail; chmod 755 . conf;"
+             "chown postfix:postfix data mail;"
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-subj /CN=mx.pf.test -days 2 -keyout conf/key.pem -out conf/cert.pem 2>/dev/null",
+             pf.dir);
+    if (edm_test_run(cmd, NULL) != 0)
+        return -1;
+    /* The postfix user's uid/gid differ between images: ask. */
+    char *ids = NULL;
+    edm_test_run("printf '%s %s' $(id -u postfix) $(id -g postfix)", &ids);
+    int uid = 0, gid = 0;
+    if (ids == NULL || sscanf(ids, "%d %d", &uid, &gid) != 2) {
+        free(ids);
+        return -1;
+    }
+    free(ids);
+    char main_cf[4096];
+    snprintf(main_cf, sizeof main_cf,
+             "compatibility_level = 3.6\n"
+             "queue_directory = %s/queue\n"
+             "data_directory = %s/data\n"
+             "meta_directory = /etc/postfix\n"
+             "mail_owner = postfix\nsetgid_group = postdrop\n"
+             "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+             "myhostname = mx.pf.test\nmydomain = pf.test\nmyorigin = pf.test\n"
+             "mydestination =\nmynetworks = 127.0.0.0/8\nrelayhost =\n"
+             "alias_maps =\nalias_database =\nlocal_recipient_maps =\n"
+             "local_header_rewrite_clients =\n"
+             "virtual_mailbox_domains = pf.test\n"
+             "virtual_mailbox_base = %s\n"
+             "virtual_mailbox_maps = texthash:%s/vmailbox\n"
+             "virtual_uid_maps = static:%d\nvirtual_gid_maps = static:%d\n"
+             "virtual_minimum_uid = 1\n"
+             "smtpd_tls_cert_file = %s/cert.pem\nsmtpd_tls_key_file = %s/key.pem\n"
+             "smtpd_tls_security_level = may\n"
+             "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination\n"
+             "maillog_file_prefixes = /tmp, /var\nmaillog_file = %s/maillog\n"
+             "smtputf8_enable = yes\n",
+             pf.dir, pf.dir, pf.maildir, pf.conf, uid, gid, pf.conf, pf.conf, pf.dir);
+    pf_write("main.cf", main_cf);
+    pf_write("vmailbox", "alice@pf.test alice/\nbob@pf.test bob/\n");
+    char master_cf[2048];
+    snprintf(master_cf, sizeof master_cf,
+             "%s:%d inet n - n - - smtpd\n"
+             "cleanup unix n - n - 0 cleanup\n"
+             "qmgr unix n - n 300 1 qmgr\n"
+             "rewrite unix - - n - - trivial-rewrite\n"
+             "bounce unix - - n - 0 bounce\n"
+             "defer unix - - n - 0 bounce\n"
+             "trace unix - - n - 0 bounce\n"
+             "verify unix - - n - 1 verify\n"
+             "flush unix n - n 1000? 0 flush\n"
+             "proxymap unix - - n - - proxymap\n"
+             "showq unix n - n - - showq\n"
+             "error unix - - n - - error\n"
+             "retry unix - - n - - error\n"
+             "discard unix - - n - - discard\n"
+             "virtual unix - n n - - virtual\n"
+             "anvil unix - - n - 1 anvil\n"
+             "scache unix - - n - 1 scache\n"
+             "postlog unix-dgram n - n - 1 postlogd\n"
+             "tlsmgr unix - - n 1000? 1 tlsmgr\n"
+             "smtp unix - - n - - smtp\n",
+             pf.ip, pf.port);
+    pf_write("master.cf", master_cf);
+    snprintf(cmd, sizeof cmd, "postfix -c '%s' start 2>&1", pf.conf);
+    char *out = NULL;
+    int rc = edm_test_run(cmd, &out);
+    pf.started = 1; /* stop it even if start half-failed */
+    if (rc != 0) {
+        fprintf(stderr, "postfix start: %s\n", out ? out : "");
+        free(out);
+        return -1;
+    }
+    free(out);
+    return edm_test_wait_port(pf.ip, pf.port, 20000) == 0 && client_ctx ? 0 : -1;
+}
+
+static pid_t pf_master_pid(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/queue/pid/master.pid", pf.dir);
+    char *s = edm_test_read_file(path, NULL);
+    pid_t pid = s ? (pid_t)atoi(s) : 0;
+    free(s);
+    return pid;
+}
+
+static int pf_teardown(void **state)
+{
+    (void)state;
+    if (pf.started) {
+        pid_t master = pf_master_pid();
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "postfix -c '%s' stop >/dev/null 2>&1", pf.conf);
+        edm_test_run(cmd, NULL);
+        /* Wait for the master (not our child) to go; force it if it lingers. */
+        for (int i = 0; master > 0 && i < 100 && kill(master, 0) == 0; i++)
+            edm_test_sleep_ms(50);
+        if (master > 0 && kill(master, 0) == 0)
+            kill(master, SIGKILL);
+    }
+    tls_ctx_free(client_ctx);
+    if (pf.dir) {
+        edm_test_rmtree(pf.dir);
+        free(pf.dir);
+    }
+    return 0;
+}
+
+/* Removes the trace headers Postfix puts on top; the rest must be ours. */
+static const char *skip_trace_headers(const char *p)
+{
+    static const char *const names[] = {
+        "Return-Path:", "X-Original-To:", "Delivered-To:", "Received:"};
+    for (;;) {
+        int hit = 0;
+        for (size_t i = 0; i < 4; i++)
+            if (strncmp(p, names[i], strlen(names[i])) == 0)
+                hit = 1;
+        if (!hit)
+            return p;
+        do {
+            p = strchr(p, '\n');
+            if (p == NULL)
+                return "";
+            p++;
+        } while (*p == ' ' || *p == '\t');
+    }
+}
+
+/* The message as Postfix stores it: CRLF -> LF. */
+static char *as_stored(const char *m)
+{
+    edm_buf b = EDM_BUF_INIT;
+    for (; *m; m++)
+        if (!(m[0] == '\r' && m[1] == '\n'))
+            edm_buf_append_char(&b, *m);
+    return edm_buf_detach(&b, NULL);
+}
+
+/* Waits for n files in mail/<box>/new and returns their contents. */
+static size_t read_maildir(const char *box, char **files, size_t max, size_t want)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/%s/new", pf.maildir, box);
+    size_t n = 0;
+    for (int tries = 0; tries < 300; tries++) {
+        n = 0;
+        DIR *d = opendir(dir);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL && n < max)
+                if (e->d_name[0] != '.')
+                    n++;
+            closedir(d);
+        }
+        if (n >= want)
+            break;
+        edm_test_sleep_ms(50);
+    }
+    DIR *d = opendir(dir);
+    n = 0;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL && n < max) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[1200];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            files[n++] = edm_test_read_file(path, NULL);
+        }
+        closedir(d);
+    }
+    return n;
+}
+
+static void postfix_delivers_byte_identical_over_starttls(void **state)
+{
+    (void)state;
+    static const char *const both[] = {"alice@pf.test", "bob@pf.test", "nobody@pf.test", NULL};
+    static const char *const alice[] = {"alice@pf.test", NULL};
+    smtp_run r;
+    run_init(&r);
+    const char *m1 = "From: Sender <s@edm.test>\r\nTo: alice@pf.test\r\n"
+                     "Date: Fri, 27 Nov 2026 13:06:01 +0000\r\n"
+                     "Message-ID: <m1@edm.test>\r\nSubject: first\r\n\r\n"
+                     "Hello.\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n";
+    run_add(&r, "bounce+1@edm.test", both, m1);
+    /* About 300 KB with many lines: more than one body slice. */
+    edm_buf big = EDM_BUF_INIT;
+    edm_buf_append_str(&big, "From: s@edm.test\r\nTo: alice@pf.test\r\n"
+                             "Date: Fri, 27 Nov 2026 13:06:01 +0000\r\n"
+                             "Message-ID: <m2@edm.test>\r\nSubject: second\r\n\r\n");
+    for (int i = 0; i < 4000; i++)
+        edm_buf_appendf(&big, "%s%05d %s\r\n", i % 7 == 0 ? "." : "", i,
+                        "the quick brown fox jumps over the lazy dog, again and again");
+    run_add(&r, "bounce+2@edm.test", alice, big.data);
+    size_t m3 = run_add(&r, "bounce+3@edm.test", alice,
+                        "From: s@edm.test\r\nTo: alice@pf.test\r\n"
+                        "Date: Fri, 27 Nov 2026 13:06:01 +0000\r\n"
+                        "Message-ID: <m3@edm.test>\r\nSubject: third\r\n"
+                        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        "Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9f"
+                        "e aus K\xc3\xb6ln\r\n");
+    r.msgs[m3].m.flags = SMTP_MSG_8BITMIME;
+    smtp_target t = {"mx.pf.test", pf.ip};
+    smtp_options o = run_options(&t, 1, pf.port);
+    o.tls = SMTP_TLS_REQUIRED;
+    o.tls_ctx = client_ctx;
+    o.source_ip = "127.0.0.9";
+    run_session(&r, &o);
+    run_loop(&r);
+    assert_int_equal(r.done_calls, 3);
+    assert_int_equal(r.fail_seen, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
+        assert_string_equal(r.msgs[i].tls_protocol, "TLSv1.3");
+        assert_string_equal(r.msgs[i].source_ip, "127.0.0.9");
+        assert_string_equal(r.msgs[i].mx_ip, pf.ip);
+        assert_true(strlen(r.msgs[i].rcpt[0].queue_id) >= 6); /* Postfix queue id */
+    }
+    assert_int_equal(r.msgs[0].rcpt[1].status, CLASSIFY_DELIVERED);
+    /* Postfix: 550 5.1.1 <nobody@pf.test>: Recipient address rejected: User
+     * unknown in virtual mailbox table. */
+    assert_int_equal(r.msgs[0].rcpt[2].status, CLASSIFY_BOUNCED);
+    assert_int_equal(r.msgs[0].rcpt[2].code, 550);
+    assert_string_equal(r.msgs[0].rcpt[2].enhanced, "5.1.1");
+    assert_int_equal(r.msgs[0].rcpt[2].category, CLASSIFY_BAD_MAILBOX);
+
+    char *files[8] = {0};
+    size_t n = read_maildir("alice", files, 8, 3);
+    assert_int_equal(n, 3);
+    int matched = 0;
+    for (size_t f = 0; f < n; f++) {
+        const char *rest = skip_trace_headers(files[f]);
+        for (size_t m = 0; m < 3; m++) {
+            char *want = as_stored(r.msgs[m].m.data);
+            if (strcmp(rest, want) == 0)
+                matched |= 1 << m;
+            free(want);
+        }
+        free(files[f]);
+    }
+    assert_int_equal(matched, 7);
+    n = read_maildir("bob", files, 8, 1);
+    assert_int_equal(n, 1);
+    char *want = as_stored(m1);
+    assert_string_equal(skip_trace_headers(files[0]), want);
+    free(want);
+    free(files[0]);
+    edm_buf_free(&big);
+    run_free(&r);
+}
+
+int main(void)
+{
+    edm_log_set_level(getenv("EDM_TEST_DEBUG") ? EDM_LOG_DEBUG : EDM_LOG_ERROR);
+    const struct CMUnitTest sink_tests[] = {
+        cmocka_unit_test_teardown(sink_volume_over_reused_connections, sink_teardown),
+        cmocka_unit_test_teardown(sink_rejects, sink_teardown),
+    };
+    const struct CMUnitTest pf_tests[] = {
+        cmocka_unit_test(postfix_delivers_byte_identical_over_starttls),
+    };
+    int rc = cmocka_run_group_tests_name("smtp-sink", sink_tests, NULL, NULL);
+    rc += cmocka_run_group_tests_name("postfix", pf_tests, pf_setup, pf_teardown);
+    return rc;
+}

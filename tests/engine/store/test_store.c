@@ -1,0 +1,515 @@
+/*
+ * tests/engine/store/test_store.c: the SQLite store through the storage
+ * interface: migrations (fresh, re-run, newer-than-binary refused), a file
+ * that is not SQLite, objects round trips, recipient upload with
+ * duplicates and suppressions across batch commits, claim/record/release,
+ * receipts filters and cursors, stats, cancel, idempotency, and injected
+ * allocation failure during a claim.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/store/store.h"
+#include "engine/base/timeutil.h"
+#include "tests/support/testlib.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+    char *dir;
+    char path[4200];
+    edm_store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = edm_test_tmpdir("store");
+    snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
+    char err[512];
+    if (edm_store_open(f->path, &f->st, err, sizeof err) != 0) {
+        fprintf(stderr, "open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    edm_store_close(f->st);
+    edm_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static int64_t make_campaign(edm_store *st)
+{
+    json_t *tf = json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi {{name}}", "html",
+                           "<p>x</p>", "text", "x");
+    json_t *t = NULL;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[s]}", "name", "c", "template_id",
+                           json_integer_value(json_object_get(t, "id")), "from", "news@example.com",
+                           "headers", "X-Campaign", "1", "tags", "promo");
+    json_t *c = NULL;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    int64_t id = json_integer_value(json_object_get(c, "id"));
+    json_decref(tf);
+    json_decref(t);
+    json_decref(cf);
+    json_decref(c);
+    return id;
+}
+
+static void upload(edm_store *st, int64_t cid, int n, const char *domain, int counts[3])
+{
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
+    for (int i = 0; i < n; i++) {
+        char email[128];
+        snprintf(email, sizeof email, "user%d@%s", i, domain);
+        edm_recipient r = {email, domain, "{\"name\":\"x\"}"};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        counts[o]++;
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+}
+
+static void migrations_fresh_rerun_and_newer(void **state)
+{
+    struct fx *f = *state;
+    int cur, sup;
+    assert_int_equal(f->st->ops->schema_version(f->st, &cur, &sup), 0);
+    assert_true(sup >= 1);
+    assert_int_equal(cur, sup);
+    edm_store_close(f->st);
+
+    /* Re-running is a no-op: same version, no new rows. */
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
+    assert_int_equal(f->st->ops->schema_version(f->st, &cur, &sup), 0);
+    assert_int_equal(cur, sup);
+    edm_store_close(f->st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM schema_version", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), sup);
+    sqlite3_finalize(q);
+
+    /* A database from a newer edm is refused with a clear message. */
+    assert_int_equal(
+        sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->st = NULL;
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), EDM_ESTATE);
+    assert_null(f->st);
+    assert_non_null(strstr(err, "database schema version 999 is newer than this edm supports"));
+}
+
+static void not_sqlite_is_a_clear_error(void **state)
+{
+    struct fx *f = *state;
+    char path[4300], err[512];
+    snprintf(path, sizeof path, "%s/junk.db", f->dir);
+    const char junk[] = "this is a text file, definitely not a database, padded to be long "
+                        "enough that SQLite reads a whole header page from it.......";
+    assert_int_equal(edm_test_write_file(path, junk, sizeof junk), 0);
+    edm_store *st = NULL;
+    assert_int_equal(edm_store_open(path, &st, err, sizeof err), EDM_EDB);
+    assert_null(st);
+    char want[4400];
+    snprintf(want, sizeof want, "%s: not an SQLite database", path);
+    assert_string_equal(err, want);
+
+    snprintf(path, sizeof path, "%s/no/such/dir/edm.db", f->dir);
+    assert_int_equal(edm_store_open(path, &st, err, sizeof err), EDM_EDB);
+    assert_non_null(strstr(err, "cannot open"));
+}
+
+static void templates_round_trip_and_pages(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    json_t *ids = json_array();
+    for (int i = 0; i < 5; i++) {
+        json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "welcome", "subject",
+                               "Hello '); DROP TABLE templates; --", "html", "<b>{{x}}</b>",
+                               "partials", "footer", "bye");
+        json_t *out = NULL;
+        assert_int_equal(st->ops->template_create(st, in, &out), 0);
+        assert_string_equal(json_string_value(json_object_get(out, "subject")),
+                            "Hello '); DROP TABLE templates; --");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(out, "partials"), "footer")), "bye");
+        assert_true(json_is_null(json_object_get(out, "text")));
+        assert_true(json_is_string(json_object_get(out, "created_at")));
+        json_array_append(ids, json_object_get(out, "id"));
+        json_decref(in);
+        json_decref(out);
+    }
+    edm_page p;
+    assert_int_equal(st->ops->template_list(st, 0, 2, &p), 0);
+    assert_int_equal(json_array_size(p.items), 2);
+    assert_int_equal(p.next, json_integer_value(json_array_get(ids, 1)));
+    int64_t after = p.next;
+    edm_page_free(&p);
+    assert_int_equal(st->ops->template_list(st, after, 2, &p), 0);
+    assert_int_equal(json_array_size(p.items), 2);
+    after = p.next;
+    edm_page_free(&p);
+    assert_int_equal(st->ops->template_list(st, after, 2, &p), 0);
+    assert_int_equal(json_array_size(p.items), 1);
+    assert_int_equal(p.next, 0);
+    edm_page_free(&p);
+
+    int64_t id = json_integer_value(json_array_get(ids, 0));
+    json_t *patch = json_pack("{s:s}", "subject", "New");
+    json_t *out = NULL;
+    assert_int_equal(st->ops->template_update(st, id, patch, &out), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "subject")), "New");
+    assert_string_equal(json_string_value(json_object_get(out, "name")), "welcome");
+    json_decref(out);
+    assert_int_equal(st->ops->template_update(st, 424242, patch, &out), EDM_ENOTFOUND);
+    json_decref(patch);
+    assert_int_equal(st->ops->template_delete(st, id), 0);
+    assert_int_equal(st->ops->template_get(st, id, &out), EDM_ENOTFOUND);
+    assert_int_equal(st->ops->template_delete(st, id), EDM_ENOTFOUND);
+    json_decref(ids);
+}
+
+static void campaign_transitions_are_compare_and_set(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int64_t cid = make_campaign(st);
+    json_t *c = NULL;
+    assert_int_equal(st->ops->campaign_get(st, cid, &c), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "status")), "draft");
+    assert_string_equal(json_string_value(json_object_get(c, "from")), "news@example.com");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "tags"), 0)), "promo");
+    json_decref(c);
+
+    unsigned from_draft = EDM_CSTATE_BIT(EDM_CSTATE_DRAFT);
+    assert_int_equal(st->ops->campaign_transition(st, cid, EDM_CSTATE_BIT(EDM_CSTATE_RUNNING),
+                                                  EDM_CSTATE_PAUSED, -1),
+                     EDM_ESTATE);
+    int64_t when = edm_time_now() + 3600;
+    assert_int_equal(st->ops->campaign_transition(st, cid, from_draft, EDM_CSTATE_SCHEDULED, when),
+                     0);
+    int64_t *ids;
+    size_t n;
+    assert_int_equal(st->ops->campaign_ids(st, EDM_CSTATE_SCHEDULED, edm_time_now(), &ids, &n), 0);
+    assert_int_equal(n, 0);
+    edm_free(ids);
+    assert_int_equal(st->ops->campaign_ids(st, EDM_CSTATE_SCHEDULED, when, &ids, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], cid);
+    edm_free(ids);
+    assert_int_equal(st->ops->campaign_transition(st, cid, EDM_CSTATE_BIT(EDM_CSTATE_SCHEDULED),
+                                                  EDM_CSTATE_RUNNING, -1),
+                     0);
+    assert_int_equal(st->ops->campaign_get(st, cid, &c), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "status")), "running");
+    assert_true(json_is_string(json_object_get(c, "started_at")));
+    assert_true(json_is_string(json_object_get(c, "send_at")));
+    json_decref(c);
+    assert_int_equal(st->ops->campaign_transition(st, 9999, from_draft, EDM_CSTATE_RUNNING, -1),
+                     EDM_ENOTFOUND);
+}
+
+static void upload_counts_duplicates_and_suppressions(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int64_t cid = make_campaign(st);
+    assert_int_equal(st->ops->suppression_add(st, "user7@a.test", "complaint", NULL), 0);
+    assert_int_equal(st->ops->suppression_add(st, "B.TEST", "domain gone", NULL), 0);
+    int counts[3] = {0};
+    upload(st, cid, 25000, "a.test", counts); /* crosses two batch commits */
+    assert_int_equal(counts[EDM_ADD_ACCEPTED], 24999);
+    assert_int_equal(counts[EDM_ADD_SUPPRESSED], 1);
+    int again[3] = {0};
+    upload(st, cid, 10, "a.test", again);
+    assert_int_equal(again[EDM_ADD_DUPLICATE], 10);
+    int dom[3] = {0};
+    upload(st, cid, 3, "b.test", dom);
+    assert_int_equal(dom[EDM_ADD_SUPPRESSED], 3);
+    int64_t counts_by_state[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, cid, counts_by_state), 0);
+    assert_int_equal(counts_by_state[EDM_DSTATE_QUEUED], 24999);
+    assert_int_equal(counts_by_state[EDM_DSTATE_SUPPRESSED], 4);
+    assert_int_equal(st->ops->suppression_check(st, "user7@a.test", "a.test"), 1);
+    assert_int_equal(st->ops->suppression_check(st, "x@b.test", "b.test"), 1);
+    assert_int_equal(st->ops->suppression_check(st, "user8@a.test", "a.test"), 0);
+    assert_int_equal(st->ops->suppression_delete(st, "b.test"), 0);
+    assert_int_equal(st->ops->suppression_delete(st, "b.test"), EDM_ENOTFOUND);
+    edm_page p;
+    assert_int_equal(st->ops->suppression_list(st, 0, 10, &p), 0);
+    assert_int_equal(json_array_size(p.items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(p.items, 0), "kind")),
+                        "email");
+    edm_page_free(&p);
+
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, 777777, &up), EDM_ENOTFOUND);
+}
+
+static void claim_record_release_and_receipts(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int64_t cid = make_campaign(st);
+    int counts[3] = {0};
+    upload(st, cid, 10, "a.test", counts);
+    upload(st, cid, 5, "b.test", counts);
+    int64_t now = edm_time_now();
+    const int64_t lease = 3600;
+
+    edm_job *jobs;
+    size_t n;
+    int64_t cursor = 0;
+    assert_int_equal(st->ops->claim(st, cid, now, lease, &cursor, 6, &jobs, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(cursor, jobs[5].id);
+    assert_string_equal(jobs[0].vars_json, "{\"name\":\"x\"}");
+    assert_string_equal(jobs[0].email, "user0@a.test");
+    assert_int_equal(jobs[0].attempts, 0);
+    edm_job *more;
+    size_t m;
+    assert_int_equal(st->ops->claim(st, cid, now, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 9); /* the rest: the cursor skips the six in flight */
+    assert_true(more[0].id > jobs[5].id);
+    edm_store_jobs_free(more, m);
+    assert_int_equal(st->ops->claim(st, cid, now, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 0);
+    assert_null(more);
+
+    /* Outcomes, given out of id order on purpose. */
+    edm_result res[3] = {
+        {.id = jobs[2].id,
+         .status = EDM_DSTATE_DEFERRED,
+         .attempted = 1,
+         .attempted_at = now,
+         .next_attempt_at = now + 60,
+         .smtp_code = 451,
+         .enhanced_code = "4.7.1",
+         .response = "try later",
+         .bounce_category = "rate_limited",
+         .mx_host = "mx1.a.test",
+         .mx_ip = "127.0.1.1",
+         .source_ip = "127.0.0.2",
+         .duration_ms = 12},
+        {.id = jobs[0].id,
+         .status = EDM_DSTATE_DELIVERED,
+         .attempted = 1,
+         .attempted_at = now,
+         .smtp_code = 250,
+         .enhanced_code = "2.0.0",
+         .response = "ok queued as ABC",
+         .mx_host = "mx1.a.test",
+         .mx_ip = "127.0.1.1",
+         .source_ip = "127.0.0.2",
+         .tls = "TLSv1.3 TLS_AES_256_GCM_SHA384",
+         .message_id = "<m1@example.com>",
+         .remote_queue_id = "ABC",
+         .duration_ms = 8},
+        {.id = jobs[1].id,
+         .status = EDM_DSTATE_BOUNCED,
+         .attempted = 1,
+         .attempted_at = now,
+         .smtp_code = 550,
+         .enhanced_code = "5.1.1",
+         .response = "no such user",
+         .bounce_category = "bad_mailbox"},
+    };
+    assert_int_equal(st->ops->record(st, res, 3), 0);
+
+    json_t *r = NULL;
+    assert_int_equal(st->ops->receipt_get(st, jobs[0].id, &r), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "delivered");
+    assert_string_equal(json_string_value(json_object_get(r, "remote_queue_id")), "ABC");
+    assert_string_equal(json_string_value(json_object_get(r, "tls")),
+                        "TLSv1.3 TLS_AES_256_GCM_SHA384");
+    assert_int_equal(json_integer_value(json_object_get(r, "attempts")), 1);
+    assert_true(json_is_string(json_object_get(r, "delivered_at")));
+    assert_true(json_is_null(json_object_get(r, "next_attempt_at")));
+    json_decref(r);
+    assert_int_equal(st->ops->receipt_get(st, jobs[2].id, &r), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "deferred");
+    assert_true(json_is_string(json_object_get(r, "next_attempt_at")));
+    json_decref(r);
+
+    /* After a crash (a fresh cursor), every row without an outcome is claimed
+     * again; the deferred one only once it is due. */
+    cursor = 0;
+    assert_int_equal(st->ops->claim(st, cid, now, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 12);
+    for (size_t i = 0; i < m; i++)
+        assert_true(more[i].id != jobs[2].id);
+    edm_store_jobs_free(more, m);
+    cursor = 1 << 30;
+    assert_int_equal(st->ops->claim(st, cid, now + 61, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 1);
+    assert_int_equal(more[0].id, jobs[2].id);
+    assert_int_equal(more[0].attempts, 1);
+    edm_store_jobs_free(more, m);
+    /* Leased: not handed out again until the lease ends or it is unclaimed. */
+    assert_int_equal(st->ops->claim(st, cid, now + 62, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 0);
+    assert_int_equal(st->ops->unclaim(st, &jobs[2].id, 1, now + 62), 0);
+    assert_int_equal(st->ops->claim(st, cid, now + 62, lease, &cursor, 100, &more, &m), 0);
+    assert_int_equal(m, 1);
+    edm_store_jobs_free(more, m);
+
+    json_t *ev = NULL;
+    assert_int_equal(st->ops->receipt_events(st, jobs[2].id, &ev), 0);
+    assert_int_equal(json_array_size(ev), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ev, 0), "smtp_code")), 451);
+    json_decref(ev);
+
+    /* Receipts: filters and a stable cursor. */
+    static const struct {
+        const char *status, *domain, *email;
+        int want;
+    } cases[] = {
+        {NULL, NULL, NULL, 15},        {"delivered", NULL, NULL, 1},    {"bounced", NULL, NULL, 1},
+        {"deferred", NULL, NULL, 1},   {"queued", NULL, NULL, 12},      {NULL, "b.test", NULL, 5},
+        {"queued", "b.test", NULL, 5}, {NULL, NULL, "user3@b.test", 1}, {"failed", NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        edm_receipt_filter flt = {.status = cases[i].status,
+                                  .domain = cases[i].domain,
+                                  .email = cases[i].email,
+                                  .limit = 1000};
+        edm_page p;
+        assert_int_equal(st->ops->receipt_list(st, cid, &flt, &p), 0);
+        assert_int_equal(json_array_size(p.items), cases[i].want);
+        assert_int_equal(p.next, 0);
+        edm_page_free(&p);
+    }
+    edm_receipt_filter bad = {.status = "sending", .limit = 10}; /* not a state */
+    edm_page p;
+    assert_int_equal(st->ops->receipt_list(st, cid, &bad, &p), EDM_EINVAL);
+    int seen = 0;
+    edm_receipt_filter pg = {.limit = 4};
+    int64_t last = 0;
+    do {
+        assert_int_equal(st->ops->receipt_list(st, cid, &pg, &p), 0);
+        for (size_t i = 0; i < json_array_size(p.items); i++) {
+            int64_t id = json_integer_value(json_object_get(json_array_get(p.items, i), "id"));
+            assert_true(id > last);
+            last = id;
+            seen++;
+        }
+        pg.after = p.next;
+        edm_page_free(&p);
+    } while (pg.after);
+    assert_int_equal(seen, 15);
+
+    json_t *stats = NULL;
+    assert_int_equal(st->ops->campaign_stats(st, cid, &stats), 0);
+    json_t *sc = json_object_get(stats, "counts");
+    assert_int_equal(json_integer_value(json_object_get(sc, "queued")), 12);
+    assert_int_equal(json_integer_value(json_object_get(sc, "delivered")), 1);
+    assert_int_equal(json_integer_value(json_object_get(stats, "done")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(stats, "bounce_categories"),
+                                                        "bad_mailbox")),
+                     1);
+    json_decref(stats);
+
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 1);
+    assert_int_equal(st->ops->cancel_pending(st, cid), 13);
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 0);
+    int64_t cs[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, cid, cs), 0);
+    assert_int_equal(cs[EDM_DSTATE_CANCELLED], 13);
+    edm_store_jobs_free(jobs, n);
+}
+
+static void claim_survives_allocation_failure(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int64_t cid = make_campaign(st);
+    int counts[3] = {0};
+    upload(st, cid, 20, "a.test", counts);
+    edm_job *jobs = NULL;
+    size_t n = 0;
+    int failures = 0;
+    for (long k = 0; k < 8; k++) {
+        int64_t cursor = 0;
+        edm_alloc_fail_after(k);
+        int rc = st->ops->claim(st, cid, edm_time_now(), 60, &cursor, 20, &jobs, &n);
+        edm_alloc_fail_after(-1);
+        if (rc == EDM_ENOMEM) {
+            failures++;
+            assert_null(jobs);
+            assert_int_equal(cursor, 0); /* a failed claim hands out nothing */
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(n, 20);
+        edm_store_jobs_free(jobs, n);
+    }
+    assert_true(failures > 0);
+    int64_t cursor = 0;
+    assert_int_equal(st->ops->claim(st, cid, edm_time_now(), 60, &cursor, 100, &jobs, &n), 0);
+    assert_int_equal(n, 20);
+    edm_store_jobs_free(jobs, n);
+}
+
+static void idempotency_and_settings(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int status;
+    char *body;
+    assert_int_equal(st->ops->idem_get(st, "k1", &status, &body), EDM_ENOTFOUND);
+    assert_int_equal(st->ops->idem_put(st, "k1", 201, "{\"id\":1}"), 0);
+    assert_int_equal(st->ops->idem_get(st, "k1", &status, &body), 0);
+    assert_int_equal(status, 201);
+    assert_string_equal(body, "{\"id\":1}");
+    edm_free(body);
+
+    unsigned char a[32], b[32];
+    assert_int_equal(st->ops->setting_get_or_create(st, "secret", a, sizeof a), 0);
+    assert_int_equal(st->ops->setting_get_or_create(st, "secret", b, sizeof b), 0);
+    assert_memory_equal(a, b, 32);
+    unsigned char zero[32] = {0};
+    assert_memory_not_equal(a, zero, 32);
+    char *v = NULL;
+    assert_int_equal(st->ops->setting_get(st, "warmup:127.0.0.2", &v), EDM_ENOTFOUND);
+    assert_int_equal(st->ops->setting_put(st, "warmup:127.0.0.2", "20419"), 0);
+    assert_int_equal(st->ops->setting_put(st, "warmup:127.0.0.2", "20420"), 0);
+    assert_int_equal(st->ops->setting_get(st, "warmup:127.0.0.2", &v), 0);
+    assert_string_equal(v, "20420");
+    edm_free(v);
+    assert_int_equal(edm_dstate_parse("bounced"), EDM_DSTATE_BOUNCED);
+    assert_int_equal(edm_dstate_parse("sending"), -1);
+    assert_string_equal(edm_cstate_name(EDM_CSTATE_PAUSED), "paused");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migrations_fresh_rerun_and_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(not_sqlite_is_a_clear_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(templates_round_trip_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(campaign_transitions_are_compare_and_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(upload_counts_duplicates_and_suppressions, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_record_release_and_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
