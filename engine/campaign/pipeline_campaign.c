@@ -1,0 +1,157 @@
+/*
+ * engine/campaign/pipeline_campaign.c: the running campaigns: each loaded once from
+ * the store (template set compiled, From and headers checked, DKIM keys
+ * chosen), kept while it runs or has messages pending, refcounted.
+ */
+#include "engine/campaign/pipeline_int.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- campaigns ---- */
+
+void pl_campaign_unref(pl_campaign *c)
+{
+    if (c == NULL || --c->refs > 0)
+        return;
+    edm_free(c->broken_reason);
+    edm_free(c->from_addr);
+    edm_free(c->from_name);
+    edm_free(c->reply_to);
+    edm_free(c->pool);
+    edm_free(c->unsub_url);
+    edm_free(c->feedback_id);
+    for (size_t i = 0; i < c->nheaders; i++) {
+        edm_free((char *)c->headers[i].name);
+        edm_free((char *)c->headers[i].value);
+    }
+    edm_free(c->headers);
+    edm_tpl_set_free(c->tpl);
+    edm_free(c->keys);
+    edm_free(c);
+}
+
+static char *json_strdup(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v && *v ? edm_xstrdup(v) : NULL;
+}
+
+static void campaign_break(pl_campaign *c, const char *fmt, const char *detail)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, fmt, detail);
+    c->broken = 1;
+    c->broken_reason = edm_xstrdup(buf);
+    edm_log(EDM_LOG_ERROR, "pipeline", "campaign=%lld event=unsendable reason=\"%s\"",
+            (long long)c->id, buf);
+}
+
+pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
+{
+    edm_store *st = p->o.st;
+    json_t *cj = NULL, *tj = NULL;
+    if (st->ops->campaign_get(st, id, &cj) != 0)
+        return NULL;
+    pl_campaign *c = edm_xcalloc(1, sizeof *c);
+    c->id = id;
+    c->refs = 1;
+    c->running = 1;
+    edm_window_init(&c->sent_minute, 60000);
+    json_int_t mph = json_integer_value(json_object_get(cj, "max_per_hour"));
+    edm_bucket_init(&c->rate, (double)mph, 3600ull * 1000, mph > 0 ? (double)(mph / 60 + 1) : 1,
+                    edm_time_mono_ms());
+    c->pool = json_strdup(cj, "pool");
+    c->reply_to = json_strdup(cj, "reply_to");
+    const edm_config *cfg = p->o.cfg;
+    c->unsub_url = json_strdup(cj, "unsubscribe");
+    if (c->unsub_url == NULL && cfg->unsubscribe.url)
+        c->unsub_url = edm_xstrdup(cfg->unsubscribe.url);
+    char fid[96];
+    snprintf(fid, sizeof fid, "%lld:%s:edm", (long long)id, c->pool ? c->pool : "default");
+    c->feedback_id = edm_xstrdup(fid);
+
+    json_t *hdrs = json_object_get(cj, "headers");
+    if (json_is_object(hdrs) && json_object_size(hdrs)) {
+        c->headers = edm_xcalloc(json_object_size(hdrs), sizeof *c->headers);
+        const char *k;
+        json_t *v;
+        json_object_foreach(hdrs, k, v)
+        {
+            if (!json_is_string(v))
+                continue;
+            c->headers[c->nheaders].name = edm_xstrdup(k);
+            c->headers[c->nheaders].value = edm_xstrdup(json_string_value(v));
+            c->nheaders++;
+        }
+    }
+    const char *from = json_string_value(json_object_get(cj, "from"));
+    if (from == NULL || edm_message_parse_from(from, &c->from_addr, &c->from_name) != 0) {
+        campaign_break(c, "invalid from address: %s", from ? from : "(none)");
+    } else {
+        json_t *tid = json_object_get(cj, "template_id");
+        edm_tpl_error terr;
+        if (!json_is_integer(tid) || st->ops->template_get(st, json_integer_value(tid), &tj) != 0)
+            campaign_break(c, "%s", "the campaign has no template");
+        else if (edm_tpl_set_compile(&c->tpl, tj, &terr) != 0)
+            campaign_break(c, "template error: %s", terr.msg);
+    }
+    /* The DKIM keys of the From domain. */
+    const char *dom = edm_message_addr_domain(c->from_addr);
+    c->keys = edm_xcalloc(p->o.nkeys ? p->o.nkeys : 1, sizeof *c->keys);
+    for (size_t i = 0; dom && i < p->o.nkeys; i++)
+        if (strcasecmp(edm_dkim_key_domain(p->o.keys[i]), dom) == 0)
+            c->keys[c->nkeys++] = p->o.keys[i];
+    c->mctx = (edm_message_ctx){
+        .tpl = c->tpl,
+        .from_addr = c->from_addr,
+        .from_name = c->from_name,
+        .reply_to = c->reply_to,
+        .headers = c->headers,
+        .nheaders = c->nheaders,
+        .unsub_url = c->unsub_url,
+        .bounce_domain = cfg->bounce_domain,
+        .msgid_domain = cfg->message_id_domain,
+        .feedback_id = c->feedback_id,
+        .keys = c->keys,
+        .nkeys = c->nkeys,
+        .secret = p->secret,
+        .secret_len = p->secret_len,
+        .strict = 1,
+    };
+    json_decref(cj);
+    json_decref(tj);
+    c->next = p->campaigns;
+    p->campaigns = c;
+    edm_log(EDM_LOG_INFO, "pipeline", "campaign=%lld event=loaded keys=%zu", (long long)id,
+            c->nkeys);
+    return c;
+}
+
+pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id)
+{
+    for (pl_campaign *c = p->campaigns; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* Drops campaigns that are neither running nor have anything pending. */
+void pl_campaigns_prune(edm_pipeline *p)
+{
+    pl_campaign **pp = &p->campaigns;
+    while (*pp) {
+        pl_campaign *c = *pp;
+        if (!c->running && c->pending == 0) {
+            *pp = c->next;
+            pl_campaign_unref(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}

@@ -1,0 +1,217 @@
+/*
+ * engine/campaign/pipeline_claim.c: claiming due recipients in batches (within the
+ * campaign's max_per_hour and the pipeline's max_pending), suppression and
+ * broken-campaign checks, and rendering, composing and signing on the
+ * libuv thread pool; rendered messages go to the relay.
+ */
+#include "engine/campaign/pipeline_int.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- claiming ---- */
+
+static void queue_batch(edm_pipeline *p, pl_batch *b)
+{
+    p->rendering += b->n;
+    b->next = p->batches;
+    if (p->batches)
+        p->batches->prev = b;
+    p->batches = b;
+    uv_queue_work(p->o.loop, &b->req, pl_render_work, pl_render_after);
+}
+
+static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
+{
+    size_t want = room < p->o.claim_batch ? room : p->o.claim_batch;
+    if (!edm_bucket_unlimited(&c->rate)) {
+        uint64_t now = edm_time_mono_ms();
+        size_t allowed = 0;
+        while (allowed < want && edm_bucket_take(&c->rate, now) == 0)
+            allowed++;
+        want = allowed;
+    }
+    if (want == 0)
+        return 0;
+    edm_job *jobs;
+    size_t n;
+    int64_t now = edm_time_now();
+    if (p->o.st->ops->claim(p->o.st, c->id, now, RETRY_LEASE, &c->cursor, want, &jobs, &n) != 0)
+        return 0;
+    pl_batch *b = NULL;
+    size_t taken = 0;
+    for (size_t i = 0; i < n; i++) {
+        edm_job *job = &jobs[i];
+        if (edm_idset_has(&p->in_flight, job->id)) {
+            edm_free(job->email);
+            edm_free(job->domain);
+            edm_free(job->vars_json);
+            continue;
+        }
+        edm_idset_add(&p->in_flight, job->id);
+        c->pending++;
+        p->pending++;
+        taken++;
+        if (c->broken) {
+            pl_fail_job(p, c, job, EDM_DSTATE_FAILED, c->broken_reason);
+            edm_free(job->email);
+            edm_free(job->domain);
+            edm_free(job->vars_json);
+            continue;
+        }
+        if (p->o.st->ops->suppression_check(p->o.st, job->email, job->domain) == 1) {
+            pl_fail_job(p, c, job, EDM_DSTATE_SUPPRESSED, "on the suppression list");
+            edm_free(job->email);
+            edm_free(job->domain);
+            edm_free(job->vars_json);
+            continue;
+        }
+        if (b == NULL) {
+            b = edm_xcalloc(1, sizeof *b);
+            b->p = p;
+            b->c = c;
+            c->refs++;
+            b->req.data = b;
+        }
+        b->jobs[b->n++].job = *job;
+        if (b->n == RENDER_BATCH) {
+            queue_batch(p, b);
+            b = NULL;
+        }
+    }
+    if (b)
+        queue_batch(p, b);
+    edm_free(jobs);
+    return taken;
+}
+
+void pl_pump(edm_pipeline *p)
+{
+    if (p->stopping)
+        return;
+    for (pl_campaign *c = p->campaigns; c; c = c->next) {
+        if (!c->running)
+            continue;
+        /* Keep about max_pending messages between claim and outcome. */
+        while (p->pending < p->o.max_pending) {
+            size_t got = claim_for(p, c, p->o.max_pending - p->pending);
+            if (got == 0)
+                break;
+        }
+    }
+}
+
+/* ---- rendering on the thread pool ---- */
+
+void pl_render_work(uv_work_t *req)
+{
+    pl_batch *b = req->data;
+    edm_message_worker w;
+    int wrc = edm_message_worker_init(&w);
+    int64_t now = edm_time_now();
+    for (size_t i = 0; i < b->n; i++) {
+        pl_job *j = &b->jobs[i];
+        if (wrc != 0) {
+            j->rc = wrc;
+            snprintf(j->err, sizeof j->err, "out of memory");
+            continue;
+        }
+        json_error_t jerr;
+        json_t *vars = j->job.vars_json ? json_loads(j->job.vars_json, 0, &jerr) : json_object();
+        if (vars == NULL) {
+            j->rc = EDM_EINVAL;
+            snprintf(j->err, sizeof j->err, "recipient variables: %s", jerr.text);
+            continue;
+        }
+        if (json_is_object(vars) && !json_object_get(vars, "email"))
+            json_object_set_new(vars, "email", json_string(j->job.email));
+        edm_outmsg *m = edm_calloc(1, sizeof *m);
+        char msgid[256];
+        if (m == NULL) {
+            j->rc = EDM_ENOMEM;
+        } else {
+            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now, &m->data,
+                                      &m->sender, msgid, j->err, sizeof j->err);
+        }
+        json_decref(vars);
+        if (j->rc != 0) {
+            if (m) {
+                edm_buf_free(&m->data);
+                edm_free(m);
+            }
+            continue;
+        }
+        m->delivery_id = j->job.id;
+        m->campaign_id = j->job.campaign_id;
+        m->attempts = j->job.attempts;
+        m->queued_at = j->job.queued_at;
+        m->rcpt = j->job.email;
+        m->domain = j->job.domain;
+        j->job.email = j->job.domain = NULL;
+        m->message_id = edm_xstrdup(msgid);
+        m->pool = b->c->pool;
+        j->msg = m;
+    }
+    if (wrc == 0)
+        edm_message_worker_free(&w);
+}
+
+void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,
+                 const char *reason)
+{
+    edm_result r = {.id = job->id,
+                    .status = status,
+                    .attempted = 0,
+                    .attempted_at = edm_time_now(),
+                    .response = reason};
+    pl_add_result(p, &r);
+    pl_job_done(p, c);
+}
+
+void pl_render_after(uv_work_t *req, int status)
+{
+    pl_batch *b = req->data;
+    edm_pipeline *p = b->p;
+    p->rendering -= b->n;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        p->batches = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    for (size_t i = 0; i < b->n; i++) {
+        pl_job *j = &b->jobs[i];
+        if (status == UV_ECANCELED || (j->msg && (p->stopping || !b->c->running))) {
+            /* Not sent: it stays queued in the store. */
+            if (j->msg) {
+                edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
+                edm_pipeline_on_outcome(p, j->msg, &o);
+            } else {
+                edm_idset_del(&p->in_flight, j->job.id);
+                if (j->job.attempts > 0)
+                    p->o.st->ops->unclaim(p->o.st, &j->job.id, 1, edm_time_now());
+                else if (j->job.id - 1 < b->c->cursor)
+                    b->c->cursor = j->job.id - 1;
+                pl_job_done(p, b->c);
+            }
+        } else if (j->msg) {
+            edm_relay_submit(p->o.relay, j->msg);
+        } else {
+            edm_log(EDM_LOG_WARN, "pipeline", "campaign=%lld delivery=%lld event=failed err=\"%s\"",
+                    (long long)b->c->id, (long long)j->job.id, j->err);
+            pl_fail_job(p, b->c, &j->job, EDM_DSTATE_FAILED, j->err);
+        }
+        edm_free(j->job.email);
+        edm_free(j->job.domain);
+        edm_free(j->job.vars_json);
+    }
+    pl_campaign_unref(b->c);
+    edm_free(b);
+    pl_pump(p);
+    pl_maybe_stopped(p);
+}

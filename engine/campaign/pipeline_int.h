@@ -1,0 +1,112 @@
+/*
+ * engine/campaign/pipeline_int.h: shared by engine/campaign/pipeline*.c only:
+ * the pipeline's objects and the routines its stages call across files.
+ *
+ * Objects: one pl_campaign per running campaign (its compiled template
+ * set and message context, claim cursor, counters), refcounted because
+ * render batches and messages in the relay point at it after it stops
+ * running; one pl_batch per uv_queue_work of up to RENDER_BATCH jobs.
+ * Render work carries the campaign pointer with a reference, never a bare
+ * id lookup, and its results are applied on the loop thread.
+ */
+#ifndef EDM_PIPELINE_INT_H
+#define EDM_PIPELINE_INT_H
+
+#include "engine/campaign/pipeline.h"
+#include "engine/base/idset.h"
+#include "engine/message/message.h"
+#include "engine/delivery/shaper.h"
+
+#define RENDER_BATCH 32
+#define FLUSH_MS     100
+#define FLUSH_AT     1000
+#define RETRY_LEASE  3600
+#define SECRET_LEN   32
+#define SECRET_MAX   256
+
+typedef struct pl_campaign {
+    int64_t id;
+    int refs;
+    int running;   /* in the scheduler's running set */
+    int cancelled; /* deferrals coming back are recorded as cancelled */
+    int broken;    /* template or From unusable: its recipients fail */
+    char *broken_reason;
+    int64_t cursor;  /* claim cursor over queued ids */
+    size_t pending;  /* claimed, outcome not yet recorded */
+    edm_bucket rate; /* max_per_hour */
+    edm_window sent_minute;
+    char *from_addr, *from_name, *reply_to, *pool, *unsub_url, *feedback_id;
+    edm_mime_header *headers;
+    size_t nheaders;
+    edm_tpl_set *tpl;
+    edm_dkim_key **keys;
+    size_t nkeys;
+    edm_message_ctx mctx;
+    struct pl_campaign *next;
+} pl_campaign;
+
+typedef struct pl_result {
+    edm_result r;
+    char *strs; /* owns every string r points at */
+} pl_result;
+
+struct edm_pipeline {
+    edm_pipeline_opts o;
+    pl_campaign *campaigns;
+    edm_idset in_flight;
+    size_t pending;     /* all campaigns */
+    size_t rendering;   /* jobs in render batches */
+    pl_result *results; /* buffered outcomes */
+    size_t nresults, capresults;
+    uv_timer_t flush_timer;
+    int timer_armed;
+    int stopping;
+    struct pl_batch *batches; /* queued or running on the thread pool */
+    void (*stop_cb)(void *);
+    void *stop_arg;
+    unsigned char secret[SECRET_MAX];
+    size_t secret_len;
+    edm_window sent_minute;
+};
+
+typedef struct pl_job {
+    edm_job job;
+    edm_outmsg *msg; /* built message, or NULL on failure */
+    int rc;
+    char err[256];
+} pl_job;
+
+typedef struct pl_batch {
+    uv_work_t req;
+    edm_pipeline *p;
+    pl_campaign *c;
+    pl_job jobs[RENDER_BATCH];
+    size_t n;
+    struct pl_batch *prev, *next; /* the pipeline's batches in the pool */
+} pl_batch;
+
+/* pipeline_campaign.c: the running campaigns' cache. */
+pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id);
+pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id);
+void pl_campaign_unref(pl_campaign *c);
+/* Drops campaigns that stopped running and have nothing pending. */
+void pl_campaigns_prune(edm_pipeline *p);
+
+/* pipeline_claim.c: claiming and rendering. */
+/* Claims for every running campaign while fewer than max_pending messages
+ * are between claim and outcome. */
+void pl_pump(edm_pipeline *p);
+void pl_render_work(uv_work_t *req);
+void pl_render_after(uv_work_t *req, int status);
+/* Records a job that is never sent (failed, suppressed) as its outcome. */
+void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,
+                 const char *why);
+
+/* pipeline_outcome.c: outcomes buffered and written in batches. */
+void pl_add_result(edm_pipeline *p, const edm_result *r);
+void pl_arm_flush(edm_pipeline *p);
+void pl_job_done(edm_pipeline *p, pl_campaign *c);
+/* Runs the stop callback once nothing is rendering or buffered. */
+void pl_maybe_stopped(edm_pipeline *p);
+
+#endif
