@@ -88,10 +88,13 @@ int edm_message_parse_from(const char *from, char **addr, char **name)
 }
 
 int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
-                      const char *rcpt, const json_t *vars, int64_t now, edm_buf *out,
-                      char **sender, char *msgid, char *err, size_t errlen)
+                      const char *rcpt, const json_t *vars, int64_t now, int allow_8bit,
+                      edm_buf *out, char **sender, char *msgid, int *is_8bit, char *err,
+                      size_t errlen)
 {
     *sender = NULL;
+    if (is_8bit)
+        *is_8bit = 0;
     err[0] = '\0';
     edm_tpl_opts opts = {.strict = c->strict};
     edm_tpl_error terr;
@@ -148,6 +151,7 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .feedback_id = c->feedback_id,
         .msgid_domain = c->msgid_domain,
         .date = now,
+        .allow_8bit = allow_8bit,
     };
     edm_buf_reset(&w->composed);
     if ((rc = edm_mime_compose(w->mime, &m, &w->composed)) != 0) {
@@ -166,6 +170,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         return rc;
     }
     snprintf(msgid, 256, "%s", edm_mime_message_id(w->mime));
+    if (is_8bit)
+        *is_8bit = edm_mime_is_8bit(w->mime);
     *sender = edm_strndup(w->scratch.data, sender_len);
     if (*sender == NULL) {
         out->len = start;
@@ -212,8 +218,8 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
                          .secret_len = secret_len};
     edm_message_worker w;
     if ((rc = edm_message_worker_init(&w)) == 0) {
-        rc = edm_message_build(&w, &c, 0, to, vars, edm_time_now(), out, &sender, msgid, err,
-                               errlen);
+        rc = edm_message_build(&w, &c, 0, to, vars, edm_time_now(), 0, out, &sender, msgid, NULL,
+                               err, errlen);
         edm_message_worker_free(&w);
     }
     edm_free(sender);

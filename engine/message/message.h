@@ -52,18 +52,25 @@ int edm_message_worker_init(edm_message_worker *w);
 void edm_message_worker_free(edm_message_worker *w);
 
 /* Builds the message for delivery_id / rcpt into out (signatures first,
- * then the composed message). *sender gets the envelope sender (edm_free);
- * msgid (at least 256 bytes) the Message-ID without <>. On failure returns
- * EDM_EINVAL (template, address or header problem), EDM_ENOTFOUND (strict:
- * variables missing) or EDM_ENOMEM, with the reason in err. */
+ * then the composed message). allow_8bit lets UTF-8 bodies go 8bit (the
+ * message then needs a server offering 8BITMIME), else they go
+ * quoted-printable; ASCII bodies go 7bit either way (docs/messages.md).
+ * *sender gets the envelope sender (edm_free); msgid (at least 256 bytes)
+ * the Message-ID without <>; *is_8bit (may be NULL) 1 if a body part went
+ * 8bit. On failure returns EDM_EINVAL (template, address or header
+ * problem), EDM_ENOTFOUND (strict: variables missing) or EDM_ENOMEM, with
+ * the reason in err. */
 int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
-                      const char *rcpt, const json_t *vars, int64_t now, edm_buf *out,
-                      char **sender, char *msgid, char *err, size_t errlen);
+                      const char *rcpt, const json_t *vars, int64_t now, int allow_8bit,
+                      edm_buf *out, char **sender, char *msgid, int *is_8bit, char *err,
+                      size_t errlen);
 
 /* A one-off message outside any campaign, as `edm render --raw` and the
  * API's preview with raw=true show it: template tpl ({subject, html, text,
- * partials}) rendered with vars (not strict), From `from` ("Name <addr>"
- * or addr), To `to`, signed with the keys of the From domain among keys,
+ * partials}) rendered with vars (not strict), bodies in the form every
+ * server takes (7bit or quoted-printable, never 8bit), From `from`
+ * ("Name <addr>" or addr), To `to`, signed with the keys of the From
+ * domain among keys,
  * List-Unsubscribe from cfg->unsubscribe.url, delivery id 0. Appends to
  * out; on failure returns a negative code with the reason in err. */
 int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,

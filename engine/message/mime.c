@@ -13,7 +13,7 @@
  *
  * Boundaries are "=_" followed by random hex: "=_" can never occur in
  * quoted-printable or base64 output, and 64 random bits make a clash with
- * 8bit text negligible. Message-IDs are time.counter.random@domain.
+ * 7bit or 8bit text negligible. Message-IDs are time.counter.random@domain.
  * Known limits: ASCII addresses only (no SMTPUTF8); no Cc/Bcc; one level
  * of attachments (no inline images with Content-ID yet).
  */
@@ -38,6 +38,7 @@ struct edm_mime {
     char boundary[2][40];
     char msgid[320];
     char error[200];
+    int eight_bit; /* the last message has an 8bit part */
 };
 
 edm_mime *edm_mime_new(void)
@@ -65,6 +66,11 @@ const char *edm_mime_error(const edm_mime *m)
 const char *edm_mime_message_id(const edm_mime *m)
 {
     return m->msgid;
+}
+
+int edm_mime_is_8bit(const edm_mime *m)
+{
+    return m->eight_bit;
 }
 
 int edm_mime_addr_ok(const char *addr)
@@ -241,9 +247,12 @@ static int top_headers(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
 
 /* One text entity: its Content-Type and CTE header fields, a blank line
  * and the encoded body (no CRLF added after it). */
-static int text_entity(edm_buf *out, const char *subtype, const char *s, size_t n, int allow_8bit)
+static int text_entity(edm_mime *m, edm_buf *out, const char *subtype, const char *s, size_t n,
+                       int allow_8bit)
 {
     enum mime_cte cte = mime_enc_choose(s, n, allow_8bit);
+    if (cte == MIME_CTE_8BIT)
+        m->eight_bit = 1;
     int rc = edm_buf_appendf(out,
                              "Content-Type: text/%s; charset=utf-8\r\n"
                              "Content-Transfer-Encoding: %s\r\n\r\n",
@@ -262,16 +271,16 @@ static int body_entity(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
 {
     const char *text = msg->text, *html = msg->html;
     if (text == NULL && html == NULL)
-        return text_entity(out, "plain", "", 0, msg->allow_8bit);
+        return text_entity(m, out, "plain", "", 0, msg->allow_8bit);
     if (text == NULL || html == NULL)
-        return text ? text_entity(out, "plain", text, msg->text_len, msg->allow_8bit)
-                    : text_entity(out, "html", html, msg->html_len, msg->allow_8bit);
+        return text ? text_entity(m, out, "plain", text, msg->text_len, msg->allow_8bit)
+                    : text_entity(m, out, "html", html, msg->html_len, msg->allow_8bit);
     const char *b = m->boundary[1];
     int rc;
     if ((rc = multipart_open(out, "alternative", b)) != 0 ||
-        (rc = text_entity(out, "plain", text, msg->text_len, msg->allow_8bit)) != 0 ||
+        (rc = text_entity(m, out, "plain", text, msg->text_len, msg->allow_8bit)) != 0 ||
         (rc = edm_buf_appendf(out, "\r\n--%s\r\n", b)) != 0 ||
-        (rc = text_entity(out, "html", html, msg->html_len, msg->allow_8bit)) != 0)
+        (rc = text_entity(m, out, "html", html, msg->html_len, msg->allow_8bit)) != 0)
         return rc;
     return edm_buf_appendf(out, "\r\n--%s--", b);
 }
@@ -350,11 +359,13 @@ int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
 {
     size_t start = out->len;
     m->error[0] = '\0';
+    m->eight_bit = 0;
     int rc = compose(m, msg, out);
     if (rc != 0) {
         if (m->error[0] == '\0')
             fail(m, rc, "composing: %s", edm_strerror(rc));
         out->len = start;
+        m->eight_bit = 0;
         if (out->data)
             out->data[start] = '\0';
     }

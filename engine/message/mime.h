@@ -5,8 +5,10 @@
  * envelope data and attachments into one message with CRLF line ends,
  * appended to an edm_buf: text/plain or text/html alone, or
  * multipart/alternative (text, then HTML), inside multipart/mixed when
- * there are attachments (base64, 76 columns). Bodies are quoted-printable
- * (76 columns) unless allow_8bit is set and the text fits 8bit/7bit.
+ * there are attachments (base64, 76 columns). A text body goes as it is
+ * (7bit) when it is ASCII with lines of at most 998 octets, 8bit when it
+ * also has UTF-8 and allow_8bit is set, else quoted-printable (76
+ * columns); docs/messages.md has the exact rule.
  * Non-ASCII subjects, display names and custom header values become RFC
  * 2047 encoded words; header lines fold at 78 columns and never pass 998
  * octets; no value, whatever bytes it holds, can start a header line.
@@ -57,7 +59,7 @@ typedef struct edm_mime_msg {
     int64_t date;             /* unix seconds for Date: */
     const edm_mime_attachment *attachments;
     size_t n_attachments;
-    int allow_8bit; /* the server announced 8BITMIME and the campaign asks for it */
+    int allow_8bit; /* 8bit bodies allowed: the message goes with BODY=8BITMIME (RFC 6152) */
 } edm_mime_msg;
 
 typedef struct edm_mime edm_mime;
@@ -76,6 +78,9 @@ int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out);
 const char *edm_mime_error(const edm_mime *m);
 /* The Message-ID of the last composed message, without <>. */
 const char *edm_mime_message_id(const edm_mime *m);
+/* 1 if the last composed message has an 8bit body part (only with
+ * allow_8bit): it may go only to a server that offers 8BITMIME. */
+int edm_mime_is_8bit(const edm_mime *m);
 
 /* 1 if name may be a campaign's custom header: an RFC 5322 field name
  * (printable ASCII but ':', at most 76 chars) and none that the composer

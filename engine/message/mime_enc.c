@@ -28,8 +28,6 @@ const char *mime_cte_name(enum mime_cte cte)
 
 enum mime_cte mime_enc_choose(const char *s, size_t n, int allow_8bit)
 {
-    if (!allow_8bit)
-        return MIME_CTE_QP;
     int high = 0;
     size_t line = 0;
     for (size_t i = 0; i < n; i++) {
@@ -38,11 +36,16 @@ enum mime_cte mime_enc_choose(const char *s, size_t n, int allow_8bit)
             line = 0;
             continue;
         }
-        if (c == 0 || ++line > MIME_LINE_MAX)
+        /* A line starting "From " stays quoted-printable: an mbox writer on
+         * the way would turn it into ">From " and break the DKIM body hash. */
+        if (c == 0 || ++line > MIME_LINE_MAX ||
+            (line == 1 && c == 'F' && n - i >= 5 && memcmp(s + i, "From ", 5) == 0))
             return MIME_CTE_QP;
         high |= c & 0x80;
     }
-    return high ? MIME_CTE_8BIT : MIME_CTE_7BIT;
+    if (!high)
+        return MIME_CTE_7BIT;
+    return allow_8bit ? MIME_CTE_8BIT : MIME_CTE_QP;
 }
 
 static int is_eol(const char *s, size_t n, size_t i)

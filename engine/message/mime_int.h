@@ -4,7 +4,7 @@
  * mime_hdr.c writes header fields: sanitising values (never a CR, LF, NUL
  * or other control on the wire, invalid UTF-8 replaced), RFC 2047 encoded
  * words, RFC 2231 parameters and folding at 78 columns. mime_enc.c writes
- * bodies: quoted-printable, base64 and 8bit with CRLF line ends.
+ * bodies: quoted-printable, base64, 7bit and 8bit with CRLF line ends.
  */
 #ifndef EDM_MIME_INT_H
 #define EDM_MIME_INT_H
@@ -66,8 +66,10 @@ int mime_url_valid(const char *url);
 /* Body transfer encodings, chosen per part. */
 enum mime_cte { MIME_CTE_7BIT, MIME_CTE_8BIT, MIME_CTE_QP, MIME_CTE_BASE64 };
 const char *mime_cte_name(enum mime_cte cte);
-/* QP unless allow_8bit and the text has no NUL and no line over 998
- * octets, then 7bit (ASCII) or 8bit. */
+/* The encoding a text needs (RFC 2045 2.7, 2.8; docs/messages.md): 7bit
+ * when it is ASCII, 8bit when allow_8bit and it has bytes over 127, as
+ * long as it has no NUL, no line over 998 octets and no line starting
+ * "From "; quoted-printable otherwise. */
 enum mime_cte mime_enc_choose(const char *s, size_t n, int allow_8bit);
 /* Appends s encoded as cte (7BIT/8BIT/QP) with every line end (CRLF, LF
  * or lone CR) written as CRLF. */

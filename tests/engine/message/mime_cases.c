@@ -1,8 +1,9 @@
 /*
  * tests/engine/message/mime_cases.c: messages for test_mime and test_dkim (see
  * mime_cases.h): plain and non-ASCII headers, long lines, trailing
- * whitespace, empty bodies, 8bit, attachments and every header-injection
- * attempt we could think of, each with the values that must come back.
+ * whitespace, empty bodies, 7bit, 8bit (allowed or not), attachments and
+ * every header-injection attempt we could think of, each with the values
+ * that must come back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +46,18 @@ static edm_mime_attachment att_mixed[] = {
 static edm_mime_attachment att_odd[] = {{NULL, NULL, "", 0},
                                         {"bad type.bin", "text/html; x=\"y\"", "abc", 3}};
 
+/* A newsletter as campaigns send it: attributes with '=' (=3D in
+ * quoted-printable), German and Chinese text, a line starting with '.'. */
+#define NEWS_HTML                                                                                        \
+    "<table width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"font-family:Arial\">\n"           \
+    "<tr><td class=\"hero\"><h1>春季新品上市，全场八折！</h1></td></tr>\n"                   \
+    "<tr><td><p>Liebe Kundin, lieber Kunde: Grüße aus Köln – größer, schöner, günstiger.</p>\n" \
+    "<a href=\"https://shop.example.com/?utm_source=edm&amp;utm_medium=email\">立即购买</a>"         \
+    "</td></tr>\n</table>\n"
+#define NEWS_TEXT                                                                                   \
+    "春季新品上市，全场八折！\nGrüße aus Köln – größer, schöner, günstiger.\n" \
+    ".a line starting with a dot\n立即购买: https://shop.example.com/?utm_source=edm\n"
+
 static mime_case cases[] = {
     {.name = "plain_ascii",
      .msg = {.from_addr = "alice@example.com",
@@ -64,7 +77,7 @@ static mime_case cases[] = {
      .text = "Hi Bob,\nThis is a test.\n",
      .html = "<p>Hi Bob,</p>\n<p>This is a test.</p>\n",
      .content_type = "multipart/alternative",
-     .cte = "quoted-printable",
+     .cte = "7bit",
      .header_values = {"42", "spring sale", "value \xc3\xa9t\xc3\xa9 and more words to fold"}},
     {.name = "utf8_headers",
      .msg = {.from_addr = "news@example.com",
@@ -128,7 +141,8 @@ static mime_case cases[] = {
      .subject = "long lines",
      .text = long_text,
      .html = long_html,
-     .content_type = "multipart/alternative"},
+     .content_type = "multipart/alternative",
+     .cte = "quoted-printable"},
     {.name = "whitespace_and_specials",
      .msg = {.from_addr = "a@example.com",
              .to_addr = "b@example.com",
@@ -138,13 +152,15 @@ static mime_case cases[] = {
      .subject = "lots of space",
      .text = "trailing spaces   \nand tabs\t\t\n  leading\n\nFrom here\n.\n..\na=b\n=\n"
              "mixed\nline\nends\n\n\n\n",
-     .content_type = "text/plain"},
+     .content_type = "text/plain",
+     .cte = "quoted-printable"}, /* "From " starts a line */
     {.name = "empty_parts",
      .msg = {.from_addr = "a@example.com", .to_addr = "b@example.com", .text = "", .html = ""},
      .subject = "",
      .text = "",
      .html = "",
-     .content_type = "multipart/alternative"},
+     .content_type = "multipart/alternative",
+     .cte = "7bit"},
     {.name = "no_parts",
      .msg = {.from_addr = "a@example.com", .to_addr = "b@example.com", .subject = "nothing"},
      .subject = "nothing",
@@ -159,7 +175,8 @@ static mime_case cases[] = {
      .subject = "controls",
      .text = "nul\0byte\x01\x1b[31m red\x7f",
      .text_len = 19,
-     .content_type = "text/plain"},
+     .content_type = "text/plain",
+     .cte = "quoted-printable"},
     {.name = "inject_subject",
      .msg = {.from_addr = "a@example.com",
              .to_addr = "b@example.com",
@@ -215,7 +232,78 @@ static mime_case cases[] = {
      .subject = "8bit",
      .text = "Grüße   \ntrailing\t\nend",
      .content_type = "text/plain",
-     .cte = "8bit"},
+     .cte = "8bit",
+     .eight_bit = 1},
+    {.name = "eightbit_newsletter",
+     .msg = {.from_addr = "news@example.com",
+             .from_name = "Müller & Söhne",
+             .to_addr = "li@example.cn",
+             .subject = "春季促销 — Frühjahrsangebote",
+             .text = NEWS_TEXT,
+             .html = NEWS_HTML,
+             .unsub_mailto = "unsub+2a-abcdefghijklmnop@bounce.example.com",
+             .unsub_url = "https://mail.example.com/u/2a-abcdefghijklmnop",
+             .allow_8bit = 1},
+     .subject = "春季促销 — Frühjahrsangebote",
+     .from_name = "Müller & Söhne",
+     .text = NEWS_TEXT,
+     .html = NEWS_HTML,
+     .content_type = "multipart/alternative",
+     .cte = "8bit",
+     .eight_bit = 1},
+    {.name = "eightbit_html_only_part",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "ascii text, utf-8 html",
+             .text = "Plain ASCII text.\r\n.\r\n..dots\r\n",
+             .html = "<p style=\"color:#333\">Bientôt l'été</p>\n",
+             .allow_8bit = 1},
+     .subject = "ascii text, utf-8 html",
+     .text = "Plain ASCII text.\n.\n..dots\n",
+     .html = "<p style=\"color:#333\">Bientôt l'été</p>\n",
+     .content_type = "multipart/alternative",
+     .cte = "7bit",
+     .html_cte = "8bit",
+     .eight_bit = 1},
+    {.name = "utf8_not_allowed",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "no 8BITMIME",
+             .text = "Plain ASCII text.\n",
+             .html = NEWS_HTML},
+     .subject = "no 8BITMIME",
+     .text = "Plain ASCII text.\n",
+     .html = NEWS_HTML,
+     .content_type = "multipart/alternative",
+     .cte = "7bit",
+     .html_cte = "quoted-printable"},
+    {.name = "eightbit_from_line",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "From line",
+             .text = "Grüße\nFrom Köln with love\n",
+             .allow_8bit = 1},
+     .subject = "From line",
+     .text = "Grüße\nFrom Köln with love\n",
+     .content_type = "text/plain",
+     .cte = "quoted-printable"},
+    {.name = "eightbit_attachments",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "8bit files",
+             .text = "見積書を添付します。\n",
+             .html = "<p>見積書を添付します。</p>",
+             .attachments = att_odd,
+             .n_attachments = 2,
+             .allow_8bit = 1},
+     .subject = "8bit files",
+     .text = "見積書を添付します。\n",
+     .html = "<p>見積書を添付します。</p>",
+     .content_type = "multipart/mixed",
+     .cte = "8bit",
+     .eight_bit = 1,
+     .att_names = {"attachment", "bad type.bin"},
+     .att_types = {"application/octet-stream", "application/octet-stream"}},
     {.name = "sevenbit",
      .msg = {.from_addr = "a@example.com",
              .to_addr = "b@example.com",
@@ -378,6 +466,7 @@ void mime_case_write(const char *dir, const char *prefix, const mime_case *c, co
     add_str(o, "reply_to", m->reply_to);
     add_str(o, "content_type", c->content_type);
     add_str(o, "cte", c->cte);
+    add_str(o, "html_cte", c->html_cte);
     if (c->text)
         json_object_set_new(o, "text",
                             json_stringn(c->text, c->text_len ? c->text_len : strlen(c->text)));

@@ -24,7 +24,9 @@ typedef struct mime_case {
     size_t text_len;  /* when text holds a NUL; else 0 */
     const char *html; /* NULL: no text/html part */
     const char *content_type;
-    const char *cte; /* of the text parts; NULL: not checked */
+    const char *cte;      /* of the text parts; NULL: not checked */
+    const char *html_cte; /* of the HTML part when it differs from cte */
+    int eight_bit;        /* edm_mime_is_8bit must say so */
     const char *header_values[4];
     const char *att_names[4];
     const char *att_types[4];

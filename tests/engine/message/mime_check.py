@@ -6,7 +6,9 @@
 # no line over 998 octets, CRLF line ends only, exactly the expected set of
 # header fields (an injection cannot add one), decoded addresses, display
 # names, subject, custom headers, MIME structure, text bodies and
-# attachments byte for byte.
+# attachments byte for byte, each text part's Content-Transfer-Encoding
+# ("cte", or "plain_cte"/"html_cte" per part) and that a 7bit or 8bit part
+# holds the text as is (7bit: ASCII only).
 import base64
 import email
 import email.header
@@ -102,8 +104,16 @@ def problems(raw, exp):
             out.append("text/%s body %r, want %r" % (sub, got[:200], exp[key][:200]))
         if parts[0].get_content_charset() != "utf-8":
             out.append("text/%s charset %r" % (sub, parts[0].get_content_charset()))
-        if "cte" in exp and parts[0]["Content-Transfer-Encoding"] != exp["cte"]:
-            out.append("cte %r, want %r" % (parts[0]["Content-Transfer-Encoding"], exp["cte"]))
+        want_cte = exp.get(sub + "_cte", exp.get("cte"))
+        if want_cte is not None and parts[0]["Content-Transfer-Encoding"] != want_cte:
+            out.append("text/%s cte %r, want %r" % (sub, parts[0]["Content-Transfer-Encoding"], want_cte))
+        if parts[0]["Content-Transfer-Encoding"] in ("7bit", "8bit"):
+            # Sent as is: the body on the wire is the text, CRLF line ends.
+            body = parts[0].get_payload(decode=True).replace(b"\r\n", b"\n")
+            if body != exp[key].encode("utf-8", "surrogateescape"):
+                out.append("text/%s raw body differs from the text" % sub)
+            if parts[0]["Content-Transfer-Encoding"] == "7bit" and any(c >= 128 for c in body):
+                out.append("text/%s declared 7bit has 8-bit bytes" % sub)
     atts = [p for p in msg.walk() if p.is_attachment()]
     want_atts = exp.get("attachments", [])
     if len(atts) != len(want_atts):

@@ -1,8 +1,9 @@
 /*
- * tests/engine/message/test_mime.c: the composer. Encoders and header safety
- * table by table; then every message of mime_cases.c parsed back by
- * Python's email package (policy=default, no defects, values compared),
- * rejections, allocation failures, no allocation once warm, unique ids.
+ * tests/engine/message/test_mime.c: the composer. Encoders, the choice of
+ * transfer encoding and header safety table by table; then every message
+ * of mime_cases.c parsed back by Python's email package (policy=default,
+ * no defects, values compared), rejections, allocation failures, no
+ * allocation once warm, unique ids.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -296,6 +297,61 @@ static void rejects(void **state)
     edm_mime_free(m);
 }
 
+/* Which transfer encoding a text body gets (docs/messages.md). */
+static void cte_choice_table(void **state)
+{
+    (void)state;
+    static char a998[999], a999[1000], two998[2000], e499[999], e500[1001], cr[1300];
+    memset(a998, 'a', 998);
+    memset(a999, 'a', 999);
+    memset(two998, 'b', 998);
+    memcpy(two998 + 998, "\r\n", 2);
+    memset(two998 + 1000, 'b', 998);
+    for (int i = 0; i < 499; i++)
+        memcpy(e499 + 2 * i, "\xc3\xa9", 2); /* 998 octets of é */
+    memcpy(e500, e499, 998);
+    memcpy(e500 + 998, "\xc3\xa9", 2);
+    memset(cr, 'c', 1201);
+    cr[600] = '\r'; /* a lone CR ends a line too */
+    const struct {
+        const char *s;
+        size_t n; /* 0: strlen */
+        int allow;
+        enum mime_cte want;
+    } t[] = {
+        {"", 0, 0, MIME_CTE_7BIT},
+        {"plain ascii\r\nlines\n", 0, 0, MIME_CTE_7BIT},
+        {"plain ascii\r\nlines\n", 0, 1, MIME_CTE_7BIT},
+        {"a=b <a href=\"x\">   \n\t.\n", 0, 0, MIME_CTE_7BIT},
+        {a998, 0, 0, MIME_CTE_7BIT},
+        {a999, 0, 0, MIME_CTE_QP},
+        {a999, 0, 1, MIME_CTE_QP},
+        {two998, 0, 0, MIME_CTE_7BIT},
+        {"Gr\xc3\xbc\xc3\x9f"
+         "e",
+         0, 0, MIME_CTE_QP},
+        {"Gr\xc3\xbc\xc3\x9f"
+         "e",
+         0, 1, MIME_CTE_8BIT},
+        {"\xe4\xb8\xad\xe6\x96\x87", 0, 1, MIME_CTE_8BIT},
+        {e499, 0, 1, MIME_CTE_8BIT},
+        {e500, 0, 1, MIME_CTE_QP},
+        {cr, 0, 0, MIME_CTE_7BIT},
+        {"From here\n", 0, 0, MIME_CTE_QP},
+        {"x\nFrom here", 0, 0, MIME_CTE_QP},
+        {"x\r\nFrom \xc3\xa9", 0, 1, MIME_CTE_QP},
+        {"x From here\nFrom\nFromage\n", 0, 0, MIME_CTE_7BIT},
+        {"nul\0byte", 8, 0, MIME_CTE_QP},
+        {"nul\0byte\xc3\xa9", 10, 1, MIME_CTE_QP},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        size_t n = t[i].n ? t[i].n : strlen(t[i].s);
+        enum mime_cte got = mime_enc_choose(t[i].s, n, t[i].allow);
+        if (got != t[i].want)
+            fail_msg("case %zu: %s, want %s", i, mime_cte_name(got), mime_cte_name(t[i].want));
+    }
+}
+
 /* Our own structural check: CRLF only, no line over 998 octets, no
  * control or 8-bit byte in the header block, and exactly nfields lines
  * that start a field (the rest are continuations starting with a space). */
@@ -351,6 +407,8 @@ static void cases_parse_back(void **state)
     edm_buf out = EDM_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         mime_case_build(&cases[i], m, NULL, NULL, 0, &out);
+        if (edm_mime_is_8bit(m) != cases[i].eight_bit)
+            fail_msg("%s: edm_mime_is_8bit %d", cases[i].name, edm_mime_is_8bit(m));
         /* 78 columns (RFC 5322 2.1.1) except where one word is longer. */
         size_t soft = strcmp(cases[i].name, "long_headers") == 0 ? 998 : 78;
         check_structure(cases[i].name, out.data, out.len, expected_fields(&cases[i]), soft);
@@ -467,6 +525,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(qp_table),
+        cmocka_unit_test(cte_choice_table),
         cmocka_unit_test(base64_table),
         cmocka_unit_test(sanitize_table),
         cmocka_unit_test(address_and_name_table),
