@@ -137,6 +137,7 @@ static void on_timer_closed(uv_handle_t *h)
         pl_campaign_unref(c);
     }
     edm_idset_free(&p->in_flight);
+    edm_idset_free(&p->no_8bit);
     edm_free(p->results);
     edm_free(p);
 }

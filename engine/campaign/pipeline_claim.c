@@ -2,19 +2,33 @@
  * engine/campaign/pipeline_claim.c: claiming due recipients in batches (within the
  * campaign's max_per_hour and the pipeline's max_pending), suppression and
  * broken-campaign checks, and rendering, composing and signing on the
- * libuv thread pool; rendered messages go to the relay.
+ * libuv thread pool; rendered messages go to the relay. UTF-8 bodies are
+ * composed 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server
+ * was found to lack 8BITMIME (no_8bit, learned in pipeline_outcome.c from
+ * messages the relay gave back unsent).
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
+#include "engine/smtp/smtp_session.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- claiming ---- */
+
+int64_t pl_domain_key(const char *domain)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const char *c = domain ? domain : ""; *c; c++)
+        h = (h ^ (unsigned char)tolower((unsigned char)*c)) * 0x100000001b3ULL;
+    h &= INT64_MAX; /* the set holds positive ids */
+    return h ? (int64_t)h : 1;
+}
 
 static void queue_batch(edm_pipeline *p, pl_batch *b)
 {
@@ -78,6 +92,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
             c->refs++;
             b->req.data = b;
         }
+        b->jobs[b->n].allow_8bit = !edm_idset_has(&p->no_8bit, pl_domain_key(job->domain));
         b->jobs[b->n++].job = *job;
         if (b->n == RENDER_BATCH) {
             queue_batch(p, b);
@@ -135,8 +150,11 @@ void pl_render_work(uv_work_t *req)
         if (m == NULL) {
             j->rc = EDM_ENOMEM;
         } else {
-            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now, &m->data,
-                                      &m->sender, msgid, j->err, sizeof j->err);
+            int is_8bit = 0;
+            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now,
+                                      j->allow_8bit, &m->data, &m->sender, msgid, &is_8bit, j->err,
+                                      sizeof j->err);
+            m->smtp_flags = is_8bit ? SMTP_MSG_8BITMIME : 0;
         }
         json_decref(vars);
         if (j->rc != 0) {

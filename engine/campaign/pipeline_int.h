@@ -64,6 +64,7 @@ struct edm_pipeline {
     struct pl_batch *batches; /* queued or running on the thread pool */
     void (*stop_cb)(void *);
     void *stop_arg;
+    edm_idset no_8bit; /* recipient domains whose server lacks 8BITMIME (pl_domain_key) */
     unsigned char secret[SECRET_MAX];
     size_t secret_len;
     edm_window sent_minute;
@@ -71,6 +72,7 @@ struct edm_pipeline {
 
 typedef struct pl_job {
     edm_job job;
+    int allow_8bit;  /* decided on the loop thread at claim time */
     edm_outmsg *msg; /* built message, or NULL on failure */
     int rc;
     char err[256];
@@ -98,6 +100,9 @@ void pl_campaigns_prune(edm_pipeline *p);
 void pl_pump(edm_pipeline *p);
 void pl_render_work(uv_work_t *req);
 void pl_render_after(uv_work_t *req, int status);
+/* The key of a recipient domain in no_8bit (a 64-bit hash; a collision
+ * only costs quoted-printable for one more domain). */
+int64_t pl_domain_key(const char *domain);
 /* Records a job that is never sent (failed, suppressed) as its outcome. */
 void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,
                  const char *why);

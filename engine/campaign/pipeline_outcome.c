@@ -199,6 +199,10 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;
         edm_idset_del(&p->in_flight, m->delivery_id);
+        /* Its server lacks 8BITMIME: this one and every later message to
+         * the domain are composed without 8bit (docs/messages.md). */
+        if (m->needs_7bit && edm_idset_add(&p->no_8bit, pl_domain_key(m->domain)) != 0)
+            EDM_PANIC("out of memory");
     } else {
         edm_result r;
         outcome_to_result(p, m->delivery_id, m->attempts, m->queued_at, m->message_id, o, &r);

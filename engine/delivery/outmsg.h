@@ -30,7 +30,9 @@ typedef struct edm_outmsg {
     char *message_id;  /* without <> */
     const char *pool;  /* source IP pool name (owned by the campaign, which outlives the message) */
     edm_buf data;      /* the message, CRLF, not dot-stuffed */
-    unsigned smtp_flags;     /* SMTP_MSG_* */
+    unsigned smtp_flags; /* SMTP_MSG_* (engine/smtp/smtp_session.h): 8BITMIME for an 8bit body */
+    int needs_7bit;      /* given back (DROPPED) because the server lacks 8BITMIME:
+                          * compose it again without 8bit (docs/messages.md) */
     struct edm_outmsg *next; /* queue link, owned by whoever queues it */
 } edm_outmsg;
 

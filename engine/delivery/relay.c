@@ -290,6 +290,10 @@ static void msg_done(smtp_session *s, const smtp_result *res, void *arg)
     char tls[128];
     edm_outcome o;
     outcome_from_result(res, res->rcpts ? &res->rcpts[0] : NULL, tls, sizeof tls, &o);
+    if (res->needs_7bit) { /* never sent: back to be composed without 8bit */
+        m->needs_7bit = 1;
+        o = (edm_outcome){.kind = EDM_OUTCOME_DROPPED};
+    }
     if (r->stopping && o.kind == EDM_OUTCOME_DEFERRED)
         o = (edm_outcome){.kind = EDM_OUTCOME_DROPPED};
     int paused = backoff_hit(rs->site, &o);

@@ -9,7 +9,8 @@
  *
  * Every message handed to edm_relay_submit comes back exactly once through
  * the done callback with its outcome (delivered, deferred, bounced, or
- * dropped when it was never attempted).
+ * dropped when it was never attempted; dropped with m->needs_7bit when it
+ * is 8bit and the server does not offer 8BITMIME).
  */
 #ifndef EDM_RELAY_H
 #define EDM_RELAY_H

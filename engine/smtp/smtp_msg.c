@@ -2,7 +2,8 @@
  * engine/smtp/smtp_msg.c: the messages of an SMTP session (see
  * smtp_session_int.h): slots taken from the caller, per-recipient and
  * per-message results, the report to the caller, local refusals (SIZE,
- * SMTPUTF8), the MAIL/RCPT/DATA group and the dot-stuffed content.
+ * SMTPUTF8, 8BITMIME), the MAIL/RCPT/DATA group and the dot-stuffed
+ * content.
  *
  * Content is written in slices of SMTP_BODY_SLICE bytes (the next slice
  * when the previous one has drained), so a message is never copied whole;
@@ -98,6 +99,7 @@ void smtp_msg_report(smtp_session *s, struct slot *sl)
     r.tls_protocol = s->tls_protocol;
     r.tls_cipher = s->tls_cipher;
     r.duration_ms = edm_time_mono_ms() - sl->t0;
+    r.needs_7bit = sl->needs_7bit;
     char q[200];
     if (edm_log_get_level() <= EDM_LOG_INFO)
         edm_log(EDM_LOG_INFO, "smtp",
@@ -140,6 +142,13 @@ int smtp_msg_refusal(smtp_session *s, struct slot *sl)
     } else if (sl->utf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
         snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
+    } else if ((m->flags & SMTP_MSG_8BITMIME) && !(s->caps & SMTP_CAP_8BITMIME)) {
+        /* RFC 6152: 8bit content only to a server that offers 8BITMIME.
+         * Deferred, so that a caller that cannot compose it again retries. */
+        snprintf(text, sizeof text, "%s does not offer 8BITMIME: message not sent as 8bit",
+                 s->mx_host);
+        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "4.6.3", text);
+        sl->needs_7bit = 1;
     } else if (m->nrcpts == 0) {
         smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.1.3",
                              "no recipients");

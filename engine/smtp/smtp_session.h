@@ -54,7 +54,7 @@ typedef struct smtp_options {
 
 /* A message to deliver. The session reads it without copying; it must
  * stay valid until its result is reported. */
-#define SMTP_MSG_8BITMIME 1u /* body has 8-bit bytes: BODY=8BITMIME when offered */
+#define SMTP_MSG_8BITMIME 1u /* 8bit body: BODY=8BITMIME; never sent to a server without it */
 #define SMTP_MSG_SMTPUTF8 2u /* UTF-8 headers: needs SMTPUTF8 (UTF-8 addresses are detected) */
 
 typedef struct smtp_message {
@@ -91,6 +91,10 @@ typedef struct smtp_result {
     const char *tls_protocol; /* "" without TLS */
     const char *tls_cipher;
     uint64_t duration_ms;
+    /* Not sent: the message is SMTP_MSG_8BITMIME and the server does not
+     * offer 8BITMIME (RFC 6152). Its result is a deferral; the caller
+     * should compose it again without 8bit. */
+    int needs_7bit;
 } smtp_result;
 
 typedef struct smtp_session smtp_session;

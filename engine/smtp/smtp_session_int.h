@@ -48,8 +48,9 @@ struct rcpt_state {
 
 struct slot {
     const smtp_message *m;
-    size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
-    int utf8;      /* needs SMTPUTF8: flagged, or a non-ASCII address */
+    size_t nrcpts;  /* m->nrcpts, kept: m may be freed by the done callback */
+    int utf8;       /* needs SMTPUTF8: flagged, or a non-ASCII address */
+    int needs_7bit; /* refused: 8bit and the server lacks 8BITMIME */
     struct rcpt_state *rs;
     size_t rcpt_sent, rcpt_recv, accepted;
     int mail_sent, data_sent, mail_failed, discard;
@@ -128,7 +129,7 @@ void smtp_msg_report(smtp_session *s, struct slot *sl);
 /* Gives every recipient without a result the session's failure; reports. */
 void smtp_msg_defer(smtp_session *s, struct slot *sl);
 /* 1 (with results set) when the message cannot go to this server: over
- * its SIZE, needs SMTPUTF8 it lacks, no recipients. */
+ * its SIZE, needs SMTPUTF8 or 8BITMIME it lacks, no recipients. */
 int smtp_msg_refusal(smtp_session *s, struct slot *sl);
 /* Stages MAIL FROM (and with PIPELINING every RCPT TO and DATA). */
 void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl);
