@@ -148,8 +148,10 @@ static void default_reply(struct conn *c, enum fake_stage st, const char *line)
             say(c, "250-STARTTLS\r\n");
         if (f->cfg.auth_user && c->tls)
             say(c, f->cfg.auth_login_only ? "250-AUTH LOGIN\r\n" : "250-AUTH PLAIN LOGIN\r\n");
-        say(c, f->cfg.no_smtputf8 ? "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
-                                  : "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
+        if (!f->cfg.no_8bitmime)
+            say(c, "250-8BITMIME\r\n");
+        say(c, f->cfg.no_smtputf8 ? "250 ENHANCEDSTATUSCODES\r\n"
+                                  : "250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
         break;
     case FAKE_HELO: say(c, "250 fake.test\r\n"); break;
     case FAKE_STARTTLS:

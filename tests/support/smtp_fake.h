@@ -55,6 +55,7 @@ typedef struct smtp_fake_config {
     int no_pipelining;     /* do not advertise PIPELINING */
     int no_ehlo;           /* answer EHLO with 502 */
     int no_smtputf8;       /* do not advertise SMTPUTF8 */
+    int no_8bitmime;       /* do not advertise 8BITMIME */
     const char *cert_file; /* with key_file: offer STARTTLS */
     const char *key_file;
     const char *auth_user; /* offer AUTH PLAIN LOGIN (after TLS) */

@@ -71,6 +71,7 @@ static void on_done(smtp_session *s, const smtp_result *res, void *arg)
     m->status = res->status;
     m->category = res->category;
     m->code = res->code;
+    m->needs_7bit = res->needs_7bit;
     copy_str(m->enhanced, sizeof m->enhanced, res->enhanced);
     copy_str(m->text, sizeof m->text, res->text);
     copy_str(m->mx_host, sizeof m->mx_host, res->mx_host);

@@ -33,6 +33,7 @@ typedef struct run_msg {
     char enhanced[16];
     char text[600];
     char mx_host[64], mx_ip[64], source_ip[64], tls_protocol[16], tls_cipher[64];
+    int needs_7bit;
     run_rcpt rcpt[RUN_MAX_RCPTS];
 } run_msg;
 
