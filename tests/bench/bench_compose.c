@@ -8,7 +8,16 @@
  * time.
  *
  * usage: bench_compose --rsa RSA.pem --ed25519 ED.pem [-n 20000]
+ *        bench_compose --sizes
+ *
+ * --sizes prints the bytes of the same messages (an English HTML
+ * newsletter, a Chinese one) in each body encoding edm can choose: all
+ * quoted-printable (what edm sent before 7bit/8bit bodies), 7bit/QP (to a
+ * server without 8BITMIME) and 7bit/8bit (to one with it); see
+ * docs/messages.md. Sizes are of the composed message without its
+ * DKIM-Signature field (which weighs the same in every encoding).
  */
+#include "engine/message/mime_int.h"
 #include "engine/message/dkim.h"
 #include "engine/message/mime.h"
 #include "engine/message/verp.h"
@@ -17,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <time.h>
 
 static const char html_fmt[] =
@@ -100,6 +110,8 @@ static void recipient(int i, char *to, size_t tn, char *name, size_t nn)
     snprintf(name, nn, "Zoë Müller-%d", i);
 }
 
+static int ascii_names; /* --sizes: "Zoe Miller", so that the HTML is all ASCII */
+
 static rendered *render_all(int n)
 {
     rendered *r = calloc((size_t)n, sizeof *r);
@@ -107,6 +119,8 @@ static rendered *render_all(int n)
     char to[128], name[128];
     for (int i = 0; r && i < n; i++) {
         recipient(i, to, sizeof to, name, sizeof name);
+        if (ascii_names)
+            snprintf(name, sizeof name, "Zoe Miller");
         edm_buf_reset(&url);
         char tok[EDM_VERP_TOKEN_MAX];
         edm_verp_token(tok, EDM_VERP_UNSUB, secret, sizeof secret - 1, (uint64_t)i);
@@ -157,7 +171,8 @@ static int run(const char *label, const rendered *r, edm_dkim_key *const *keys, 
                            .unsub_mailto = mailto,
                            .unsub_url = url.data,
                            .feedback_id = "spring:c42:example",
-                           .date = 1795784761 + i};
+                           .date = 1795784761 + i,
+                           .allow_8bit = 1};
         edm_buf_reset(&msg);
         edm_buf_reset(&sig);
         if (edm_mime_compose(m, &mm, &msg) != 0) {
@@ -183,8 +198,131 @@ static int run(const char *label, const rendered *r, edm_dkim_key *const *keys, 
     return 0;
 }
 
+/* A Chinese newsletter: CJK text in HTML with the usual attributes. */
+static const char zh_html[] =
+    "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+    "<title>春季新品</title></head>\n"
+    "<body style=\"margin:0;padding:0;background:#f4f4f4;font-family:'PingFang SC',sans-serif\">\n"
+    "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\">\n"
+    "<tr><td style=\"padding:32px 40px;font-size:22px;color:#222\">张伟先生，您好：</td></tr>\n"
+    "<tr><td style=\"padding:0 40px 16px;font-size:15px;line-height:1.8;color:#444\">\n"
+    "感谢您自二零一五年以来一直支持我们。春季新品现已全面上市，作为会员，您可以比其他顾客提前三天选"
+    "购。\n"
+    "您的专属优惠码是<strong>SPRING-000042</strong>，本周日之前全场商品一律八折。\n"
+    "</td></tr>\n"
+    "<tr><td style=\"padding:0 40px 16px;font-size:15px;line-height:1.8;color:#444\">\n"
+    "根据您上一次的订单，我们为您挑选了以下几款商品：\n"
+    "<ul><li>六种颜色的亚麻衬衫，三百九十元起</li>\n"
+    "<li>轻量越野跑鞋，鞋底采用再生材料制成</li>\n"
+    "<li>畅销帆布旅行包，现已重新到货</li></ul>\n"
+    "</td></tr>\n"
+    "<tr><td align=\"center\" style=\"padding:8px 40px 32px\">\n"
+    "<a href=\"https://shop.example.cn/spring?u=42&amp;utm_source=newsletter\" "
+    "style=\"display:inline-block;padding:14px 28px;background:#1a73e8;color:#ffffff;"
+    "text-decoration:none;border-radius:4px;font-size:16px\">立即选购</a>\n</td></tr>\n"
+    "<tr><td style=\"padding:0 40px 24px;font-size:13px;line-height:1.6;color:#777\">\n"
+    "如有任何问题，请直接回复本邮件，或在周一至周五上午九点至下午六点致电客服。三十天内免费退换货。"
+    "\n"
+    "</td></tr>\n"
+    "<tr><td style=\"padding:16px 40px;font-size:11px;color:#999;border-top:1px solid #eee\">\n"
+    "您收到这封邮件是因为您订阅了示例商城的新闻。"
+    "<a href=\"https://mail.example.cn/u/42\" style=\"color:#999\">退订</a>\n"
+    "</td></tr>\n</table>\n</body></html>\n";
+
+static const char zh_text[] = "张伟先生，您好：\n\n"
+                              "感谢您自二零一五年以来一直支持我们。春季新品现已全面上市，作为会员，"
+                              "您可以比其他顾客提前三天选购。\n"
+                              "您的专属优惠码是 SPRING-000042，本周日之前全场商品一律八折。\n\n"
+                              "根据您上一次的订单，我们为您挑选了以下几款商品：\n"
+                              "  * 六种颜色的亚麻衬衫，三百九十元起\n"
+                              "  * 轻量越野跑鞋，鞋底采用再生材料制成\n"
+                              "  * 畅销帆布旅行包，现已重新到货\n\n"
+                              "立即选购：https://shop.example.cn/spring?u=42\n\n"
+                              "如有任何问题，请直接回复本邮件。三十天内免费退换货。\n"
+                              "退订：https://mail.example.cn/u/42\n";
+
+/* Bytes the message would have had with every text part quoted-printable:
+ * the parts that went 7bit (allow_8bit = 0) change encoding, nothing
+ * else in the message does. */
+static size_t all_qp_size(size_t composed, const char *const *parts, const size_t *lens,
+                          size_t nparts)
+{
+    size_t size = composed;
+    edm_buf b = EDM_BUF_INIT;
+    for (size_t i = 0; i < nparts; i++) {
+        if (mime_enc_choose(parts[i], lens[i], 0) != MIME_CTE_7BIT)
+            continue;
+        edm_buf_reset(&b);
+        mime_enc_text(&b, MIME_CTE_7BIT, parts[i], lens[i]);
+        size -= b.len + strlen("7bit");
+        edm_buf_reset(&b);
+        mime_enc_qp(&b, parts[i], lens[i]);
+        size += b.len + strlen("quoted-printable");
+    }
+    edm_buf_free(&b);
+    return size;
+}
+
+static int sizes(void)
+{
+    ascii_names = 1;
+    rendered *en = render_all(1);
+    if (en == NULL)
+        return 1;
+    const struct {
+        const char *label, *from_name, *to_name, *subject, *html, *text;
+    } msgs[] = {
+        {"english html+text", "Example Shop", "Zoe Miller", "Zoe, your spring code inside",
+         en[0].html, en[0].text},
+        {"chinese html+text", "示例商城", "张伟", "张伟先生，春季新品八折优惠", zh_html, zh_text},
+    };
+    edm_mime *m = edm_mime_new();
+    edm_buf out = EDM_BUF_INIT;
+    printf("%-18s %6s %6s %12s %14s %14s %8s %8s\n", "message", "html", "text", "all QP (old)",
+           "no 8BITMIME", "8BITMIME", "saved", "saved %");
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        size_t hl = strlen(msgs[i].html), tl = strlen(msgs[i].text), size[2];
+        for (int allow = 0; allow < 2; allow++) {
+            edm_mime_msg mm = {.from_addr = "news@example.com",
+                               .from_name = msgs[i].from_name,
+                               .to_addr = "customer42@mail.example.net",
+                               .to_name = msgs[i].to_name,
+                               .subject = msgs[i].subject,
+                               .html = msgs[i].html,
+                               .html_len = hl,
+                               .text = msgs[i].text,
+                               .text_len = tl,
+                               .unsub_mailto = "unsub+2a-abcdefghijklmnop@bounce.example.com",
+                               .unsub_url = "https://mail.example.com/u/2a-abcdefghijklmnop",
+                               .message_id = "1.2.3@example.com",
+                               .date = 1795784761,
+                               .allow_8bit = allow};
+            edm_buf_reset(&out);
+            if (edm_mime_compose(m, &mm, &out) != 0) {
+                fprintf(stderr, "compose: %s\n", edm_mime_error(m));
+                return 1;
+            }
+            size[allow] = out.len;
+        }
+        const char *parts[2] = {msgs[i].html, msgs[i].text};
+        size_t lens[2] = {hl, tl};
+        size_t old = all_qp_size(size[0], parts, lens, 2);
+        printf("%-18s %6zu %6zu %12zu %14zu %14zu %8zd %7.1f%%\n", msgs[i].label, hl, tl, old,
+               size[0], size[1], (ssize_t)old - (ssize_t)size[1],
+               100.0 * ((double)old - (double)size[1]) / (double)old);
+    }
+    edm_buf_free(&out);
+    edm_mime_free(m);
+    free(en[0].html);
+    free(en[0].text);
+    free(en);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--sizes") == 0)
+        return sizes();
     const char *rsa = NULL, *ed = NULL;
     int n = 20000;
     for (int i = 1; i < argc; i++) {
