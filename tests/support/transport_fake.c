@@ -311,8 +311,8 @@ const edm_transport_ops transport_fake_ops = {
 
 /* ---- the fake ---- */
 
-transport_fake *transport_fake_new(uv_loop_t *loop, const transport_fake_rule *rules,
-                                   size_t nrules, unsigned delay_ms)
+transport_fake *transport_fake_new(uv_loop_t *loop, const transport_fake_rule *rules, size_t nrules,
+                                   unsigned delay_ms)
 {
     transport_fake *f = edm_xcalloc(1, sizeof *f);
     f->loop = loop;

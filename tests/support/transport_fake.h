@@ -30,22 +30,22 @@ typedef struct transport_fake_rule {
 } transport_fake_rule;
 
 typedef struct transport_fake_counts {
-    unsigned opened;         /* sessions opened */
-    unsigned open;           /* sessions open now */
-    unsigned max_open;       /* most sessions open at once */
-    unsigned messages;       /* messages taken */
-    unsigned in_flight;      /* taken, not yet done */
-    unsigned max_in_flight;  /* most messages taken and not done at once */
-    unsigned max_per_conn;   /* most messages on one session */
+    unsigned opened;        /* sessions opened */
+    unsigned open;          /* sessions open now */
+    unsigned max_open;      /* most sessions open at once */
+    unsigned messages;      /* messages taken */
+    unsigned in_flight;     /* taken, not yet done */
+    unsigned max_in_flight; /* most messages taken and not done at once */
+    unsigned max_per_conn;  /* most messages on one session */
     unsigned delivered, deferred, bounced, conn_failed, aborted;
-    unsigned idle_timeouts;  /* sessions that quit after idle_ms of nothing */
+    unsigned idle_timeouts; /* sessions that quit after idle_ms of nothing */
 } transport_fake_counts;
 
 typedef struct transport_fake transport_fake;
 
 /* rules are kept by pointer (must outlive the fake); delay_ms per message. */
-transport_fake *transport_fake_new(uv_loop_t *loop, const transport_fake_rule *rules,
-                                   size_t nrules, unsigned delay_ms);
+transport_fake *transport_fake_new(uv_loop_t *loop, const transport_fake_rule *rules, size_t nrules,
+                                   unsigned delay_ms);
 /* Fails the test if a session is still open. */
 void transport_fake_free(transport_fake *f);
 /* The ops table; the context is the fake. */

@@ -57,10 +57,8 @@ struct fx {
 };
 
 static const resolve_fake_entry dns_table[] = {
-    {"a.test", 0, "mx.a.test", "127.0.1.1"},
-    {"b.test", 0, "mx.b.test", "127.0.1.2"},
-    {"down.test", 0, "mx.down.test", "127.0.1.3"},
-    {"tmp.test", EDM_EDNS, NULL, NULL},
+    {"a.test", 0, "mx.a.test", "127.0.1.1"},       {"b.test", 0, "mx.b.test", "127.0.1.2"},
+    {"down.test", 0, "mx.down.test", "127.0.1.3"}, {"tmp.test", EDM_EDNS, NULL, NULL},
     {"nx.test", EDM_ENOTFOUND, NULL, NULL},
 };
 
@@ -464,8 +462,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(source_ip_hourly_cap_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(source_ip_warmup_cap_holds, setup, teardown),
-        cmocka_unit_test_setup_teardown(dns_and_connection_failures_end_the_queue, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(dns_and_connection_failures_end_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_gives_everything_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
