@@ -153,7 +153,9 @@ struct edm_store_ops {
     int (*campaign_delete)(edm_store *st, int64_t id);
     /* Compare-and-set of the campaign state: succeeds only if the current
      * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
-     * it (seconds), -1 leaves it. Stamps started_at/completed_at. */
+     * it (seconds), -1 leaves it. Stamps started_at/completed_at. The rules
+     * of which transition is allowed are engine/campaign/lifecycle.c's,
+     * the only caller outside tests. */
     int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask, enum edm_cstate to,
                                int64_t send_at);
     /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
@@ -188,7 +190,9 @@ struct edm_store_ops {
     int (*record)(edm_store *st, const edm_result *results, size_t n);
     /* hand back claimed rows unsent: deferred ones become due at `now`. */
     int (*unclaim)(edm_store *st, const int64_t *ids, size_t n, int64_t now);
-    /* mark every non-terminal delivery of a campaign cancelled. */
+    /* mark every non-terminal delivery of a campaign cancelled; returns how
+     * many. Called by the scheduler's sweep of cancelled campaigns
+     * (engine/campaign/sched.c) only. */
     int (*cancel_pending)(edm_store *st, int64_t campaign_id);
 
     /* receipts */
