@@ -53,6 +53,30 @@ int edm_lifecycle_can_add_recipients(enum edm_cstate s)
     return (EDM_CSTATE_BIT(s) & (B(DRAFT) | B(SCHEDULED) | B(PAUSED))) != 0;
 }
 
+int edm_lifecycle_check_add_recipients(edm_store *st, int64_t id, enum edm_cstate *state)
+{
+    json_t *c = NULL;
+    int rc = st->ops->campaign_get(st, id, &c);
+    if (rc != 0)
+        return rc;
+    enum edm_cstate s;
+    int64_t send_at;
+    rc = edm_lifecycle_campaign_state(c, &s, &send_at);
+    json_decref(c);
+    if (rc != 0)
+        return EDM_EINVAL;
+    if (state)
+        *state = s;
+    return edm_lifecycle_can_add_recipients(s) ? 0 : EDM_ESTATE;
+}
+
+int edm_lifecycle_import_check(void *ctx, edm_store *st, int64_t id)
+{
+    (void)ctx;
+    int rc = edm_lifecycle_check_add_recipients(st, id, NULL);
+    return rc == EDM_EINVAL ? EDM_ESTATE : rc;
+}
+
 int edm_lifecycle_campaign_state(json_t *campaign, enum edm_cstate *state, int64_t *send_at)
 {
     const char *st = json_string_value(json_object_get(campaign, "status"));
