@@ -9,7 +9,7 @@
  *    the first bytes go out at once and memory stays at one page;
  *  - GET /v1/receipts/{id}/events: one recipient's attempt history.
  */
-#include "engine/ingest/addr.h"
+#include "engine/base/addr.h"
 #include "api/api_int.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"

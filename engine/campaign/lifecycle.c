@@ -52,6 +52,25 @@ int edm_lifecycle_can_add_recipients(enum edm_cstate s)
     return (EDM_CSTATE_BIT(s) & (B(DRAFT) | B(SCHEDULED) | B(PAUSED))) != 0;
 }
 
+int edm_lifecycle_check_add_recipients(edm_store *st, int64_t id, enum edm_cstate *state)
+{
+    edm_campaign_row c;
+    int rc = st->ops->campaign_get(st, id, &c);
+    if (rc != 0)
+        return rc;
+    enum edm_cstate s = c.state;
+    edm_campaign_row_clear(&c);
+    if (state)
+        *state = s;
+    return edm_lifecycle_can_add_recipients(s) ? 0 : EDM_ESTATE;
+}
+
+int edm_lifecycle_import_check(void *ctx, edm_store *st, int64_t id)
+{
+    (void)ctx;
+    return edm_lifecycle_check_add_recipients(st, id, NULL);
+}
+
 int edm_lifecycle_apply(edm_store *st, int64_t id, enum edm_lifecycle_action a, int64_t send_at,
                         int64_t now, enum edm_cstate *to, enum edm_cstate *from)
 {

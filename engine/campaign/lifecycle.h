@@ -50,4 +50,13 @@ int edm_lifecycle_can_edit(enum edm_cstate s);           /* PATCH fields */
 int edm_lifecycle_can_delete(enum edm_cstate s);         /* DELETE */
 int edm_lifecycle_can_add_recipients(enum edm_cstate s); /* uploads */
 
+/* Reads campaign id's state and applies edm_lifecycle_can_add_recipients:
+ * 0 if it takes recipients now, EDM_ESTATE if not (*state, if given, gets
+ * the state), EDM_ENOTFOUND or EDM_EDB. Before an upload and before each of
+ * its batches (engine/ingest/import.h). */
+int edm_lifecycle_check_add_recipients(edm_store *st, int64_t id, enum edm_cstate *state);
+/* The same as an import's per-batch check (edm_import_opts.check, ctx
+ * unused): 0, EDM_ESTATE or a store code. */
+int edm_lifecycle_import_check(void *ctx, edm_store *st, int64_t id);
+
 #endif
