@@ -8,8 +8,10 @@
  * number of times and runs after every event that may unblock work.
  *
  * Every message handed to edm_relay_submit comes back exactly once through
- * the done callback with its outcome (delivered, deferred, bounced, or
- * dropped when it was never attempted).
+ * the done callback with its outcome, classified (engine/delivery/classify.c:
+ * delivered, deferred or bounced, with its category), or with NULL when it
+ * was dropped: never attempted (campaign paused or cancelled, engine
+ * stopping).
  */
 #ifndef EDM_RELAY_H
 #define EDM_RELAY_H
@@ -24,6 +26,7 @@
 
 typedef struct edm_relay edm_relay;
 
+/* o is NULL when m was dropped; otherwise o lives only during the call. */
 typedef void (*edm_relay_done_fn)(void *ctx, edm_outmsg *m, const edm_outcome *o);
 
 /* Where a domain's mail goes: hosts in order of preference, each with one
@@ -33,10 +36,11 @@ typedef struct edm_mx_host {
     char ip[64];
 } edm_mx_host;
 
-/* Resolution result: rc 0 with hosts; EDM_ENOTFOUND permanent (NXDOMAIN,
- * null MX: category in `category`, "bad_domain" or "dns"); EDM_EDNS
- * temporary. why describes failures. */
-typedef void (*edm_resolve_cb)(void *arg, int rc, const char *category, const char *why,
+/* Resolution result: rc 0 with hosts (failure EDM_FAIL_NONE); otherwise
+ * failure says what happened (EDM_FAIL_NXDOMAIN, _NULL_MX with rc
+ * EDM_ENOTFOUND; EDM_FAIL_DNS_TEMP, _NO_ADDRESS with rc EDM_EDNS or
+ * EDM_ECANCELED) and why describes it. */
+typedef void (*edm_resolve_cb)(void *arg, int rc, enum edm_failure failure, const char *why,
                                const edm_mx_host *hosts, size_t n);
 /* Starts resolving domain's MX hosts (or an A/AAAA host name); cb may run
  * before this returns. The engine plugs engine/net/dns.c in; tests may plug a
