@@ -9,9 +9,10 @@
  * reports one result per message (with one outcome per recipient). It
  * reports facts only (engine/store/outcome.h: the step, the reply or a
  * failure kind without one, where and how it went); what they mean is
- * engine/delivery/classify.c's business. It connects to its targets in order (MX hosts by
- * preference, each address) until one gives a usable conversation; once a message transaction has
- * begun, a failure defers what is in flight and ends the session.
+ * engine/delivery/classify.c's business. It connects to its targets in
+ * order (MX hosts by preference, each address) until one gives a usable
+ * conversation; once a message transaction has begun, a failure ends the
+ * session and becomes the outcome of what is in flight.
  */
 #ifndef EDM_SMTP_SESSION_H
 #define EDM_SMTP_SESSION_H
@@ -25,9 +26,9 @@
 
 enum smtp_tls_mode { SMTP_TLS_NONE, SMTP_TLS_OPPORTUNISTIC, SMTP_TLS_REQUIRED };
 
-/* RFC 5321 4.5.3.2 timeouts in milliseconds, named as PRODUCT.md's
- * smtp.timeouts (which are in seconds: the caller converts). 0 = the RFC's
- * value. EHLO, STARTTLS, AUTH, RSET and QUIT use `mail`. */
+/* RFC 5321 4.5.3.2 timeouts in milliseconds, named as the config's
+ * smtp.timeouts (docs/config.md; in seconds there: the caller converts).
+ * 0 = the RFC's value. EHLO, STARTTLS, AUTH, RSET and QUIT use `mail`. */
 typedef struct smtp_timeouts {
     uint64_t connect, greeting, mail, rcpt, data, data_block, data_end;
 } smtp_timeouts;

@@ -215,6 +215,33 @@ static void auth_only_after_tls(void **state)
     }
 }
 
+/* A relay that offers no AUTH mechanism to a session with credentials: the
+ * fact is an AUTH failure without a reply, its category auth; the
+ * message is never sent. */
+static void auth_not_offered(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_fake *f = tls_fake(&r, NULL, 0, NULL);
+    run_add(&r, "s@y.test", ONE, MSG);
+    smtp_target t = {"relay.test", "127.0.0.1"};
+    smtp_options o = opts(&t, 1, smtp_fake_port(f), SMTP_TLS_REQUIRED);
+    o.auth_user = "relayuser";
+    o.auth_pass = "s3cret";
+    run_session(&r, &o);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].rcpt[0].failure, EDM_FAIL_AUTH);
+    assert_int_equal(r.msgs[0].rcpt[0].code, 0);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_AUTH);
+    assert_non_null(strstr(r.msgs[0].rcpt[0].text, "no AUTH PLAIN or LOGIN offered"));
+    assert_null(strstr(smtp_fake_log(f), "AUTH"));
+    assert_null(strstr(smtp_fake_log(f), "MAIL"));
+    assert_int_equal(smtp_fake_messages(f), 0);
+    run_free(&r);
+}
+
 /* The fake server checked by a reference client: swaks over STARTTLS
  * with AUTH (the fake's loop runs in a thread while swaks runs here). */
 static void loop_thread(void *arg)
@@ -272,6 +299,7 @@ int main(void)
         cmocka_unit_test(required_fails_over_never_to_plaintext),
         cmocka_unit_test(failed_handshake),
         cmocka_unit_test(auth_only_after_tls),
+        cmocka_unit_test(auth_not_offered),
         cmocka_unit_test(fake_passes_swaks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
