@@ -23,6 +23,10 @@
  * adds its own (DNS, a paused destination, a missing pool), has
  * engine/delivery/classify.c judge them, and gives each message back with
  * its outcome, or with NULL when it was never attempted (dropped).
+ *
+ * Sessions and DNS come through the options' transport and resolver
+ * (transport.h, resolve.h); time through engine/base/timeutil.h. Nothing
+ * here opens a socket itself.
  */
 #include "engine/delivery/relay.h"
 #include "engine/base/alloc.h"
@@ -30,7 +34,6 @@
 #include "engine/base/log.h"
 #include "engine/delivery/classify.h"
 #include "engine/delivery/shaper.h"
-#include "engine/smtp/smtp_session.h"
 #include "engine/base/timeutil.h"
 
 #include <ctype.h>
@@ -66,7 +69,7 @@ typedef struct rsess {
     edm_relay *r;
     site *site;
     edm_pool_ip *ip;
-    smtp_session *s;
+    void *s; /* the transport's session */
     unsigned inflight;
     char auth_pass[256];
     struct rsess *next;
@@ -193,12 +196,11 @@ static void wake_later(edm_relay *r, site *st, uint64_t delay_ms)
 
 /* ---- sessions ---- */
 
-static const smtp_message *next_msg(smtp_session *s, void *arg)
+static const smtp_message *next_msg(void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
     site *st = rs->site;
-    (void)s;
     if (r->stopping)
         return NULL;
     uint64_t now = edm_time_mono_ms();
@@ -264,11 +266,10 @@ static int backoff_hit(site *st, const edm_outcome *o)
     return 1;
 }
 
-static void msg_done(smtp_session *s, const smtp_result *res, void *arg)
+static void msg_done(const smtp_result *res, void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
-    (void)s;
     sent *sn = res->msg->user;
     edm_outmsg *m = sn->m;
     /* One recipient per message: its outcome is the whole story (a
@@ -313,10 +314,11 @@ static void maybe_stopped(edm_relay *r)
     }
 }
 
-static void session_closed(smtp_session *s, const edm_outcome *fail, void *arg)
+static void session_closed(const edm_outcome *fail, void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
+    const edm_transport_ops *tp = r->o.transport;
     site *st = rs->site;
     EDM_ASSERT(rs->inflight == 0);
     st->sessions--;
@@ -333,10 +335,10 @@ static void session_closed(smtp_session *s, const edm_outcome *fail, void *arg)
         o.status = EDM_DSTATE_DEFERRED;
         char q[200];
         edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
-                st->domain, smtp_session_count(s), edm_log_quote(q, sizeof q, fail->text));
+                st->domain, tp->count(rs->s), edm_log_quote(q, sizeof q, fail->text));
         site_flush_queue(r, st, &o);
     }
-    smtp_session_free(s);
+    tp->free(rs->s);
     edm_free(rs);
     maybe_stopped(r);
     if (!r->stopping)
@@ -394,8 +396,9 @@ static int open_session(edm_relay *r, site *st)
         so.auth_user = rt->auth_username;
         so.auth_pass = rs->auth_pass;
     }
-    static const smtp_callbacks cbs = {next_msg, msg_done, session_closed};
-    rs->s = smtp_session_new(r->o.loop, &so, &cbs, rs);
+    static const edm_transport_cbs cbs = {next_msg, msg_done, session_closed};
+    const edm_transport_ops *tp = r->o.transport;
+    rs->s = tp->open(r->o.transport_ctx, r->o.loop, &so, &cbs, rs);
     edm_free(targets);
     if (rs->s == NULL) {
         edm_free(rs);
@@ -405,12 +408,12 @@ static int open_session(edm_relay *r, site *st)
     r->sessions = rs;
     st->sessions++;
     rs->ip->connections++;
-    if (smtp_session_start(rs->s) != 0) {
+    if (tp->start(rs->s) != 0) {
         /* closed() is not called for a session that never started. */
         st->sessions--;
         rs->ip->connections--;
         unlink_session(r, rs);
-        smtp_session_free(rs->s);
+        tp->free(rs->s);
         edm_free(rs);
         return EDM_EINVAL;
     }
@@ -487,8 +490,8 @@ static void drain(edm_relay *r, site *st)
     /* Idle sessions of this site take work first. */
     for (rsess *rs = r->sessions, *nx; rs && st->head; rs = nx) {
         nx = rs->next; /* a kick may end (and free) rs */
-        if (rs->site == st && smtp_session_idle(rs->s))
-            smtp_session_kick(rs->s);
+        if (rs->site == st && r->o.transport->idle(rs->s))
+            r->o.transport->kick(rs->s);
     }
     /* One more session per drain while the queue is deeper than what the
      * open sessions will take. */
@@ -503,6 +506,8 @@ static void drain(edm_relay *r, site *st)
 
 int edm_relay_new(const edm_relay_opts *o, edm_relay **out)
 {
+    if (o->transport == NULL || o->resolve == NULL)
+        return EDM_EINVAL;
     edm_relay *r = edm_calloc(1, sizeof *r);
     if (r == NULL)
         return EDM_ENOMEM;
@@ -577,7 +582,7 @@ void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg)
         site_flush_queue(r, st, NULL);
     uv_timer_stop(&r->timer);
     for (rsess *rs = r->sessions; rs; rs = rs->next)
-        smtp_session_abort(rs->s);
+        r->o.transport->abort(rs->s);
     maybe_stopped(r);
 }
 
