@@ -96,14 +96,13 @@ static int flush(upload_state *u)
         return 0;
     api_call *c = u->call;
     edm_store *st = c->api->store;
-    json_t *cur = NULL;
-    enum edm_cstate s;
-    int64_t send_at;
+    edm_campaign_row cur;
     int rc = st->ops->campaign_get(st, c->id, &cur);
-    if (rc == 0 && (edm_lifecycle_campaign_state(cur, &s, &send_at) != 0 ||
-                    !edm_lifecycle_can_add_recipients(s)))
-        rc = EDM_ESTATE;
-    json_decref(cur);
+    if (rc == 0) {
+        if (!edm_lifecycle_can_add_recipients(cur.state))
+            rc = EDM_ESTATE;
+        edm_campaign_row_clear(&cur);
+    }
     edm_upload *up = NULL;
     if (rc == 0) {
         sort_arena = u->arena.data;
@@ -203,17 +202,15 @@ static void fail(api_call *c, upload_state *u, int rc)
 static int begin(api_call *c)
 {
     edm_store *st = c->api->store;
-    json_t *cur = NULL;
+    edm_campaign_row cur;
     int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, &cur) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
         return 1;
     }
-    enum edm_cstate s;
-    int64_t send_at;
-    rc = edm_lifecycle_campaign_state(cur, &s, &send_at);
-    json_decref(cur);
-    if (rc != 0 || !edm_lifecycle_can_add_recipients(s)) {
+    enum edm_cstate s = cur.state;
+    edm_campaign_row_clear(&cur);
+    if (!edm_lifecycle_can_add_recipients(s)) {
         api_error(c, 409, "wrong_state", NULL,
                   "recipients can be added to draft, scheduled or paused campaigns, not %s ones",
                   rc == 0 ? edm_cstate_name(s) : "unreadable");

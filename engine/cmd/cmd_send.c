@@ -15,6 +15,7 @@
 #include "engine/ingest/addr.h"
 #include "engine/ingest/upload.h"
 #include "engine/base/alloc.h"
+#include "engine/campaign/lifecycle.h"
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
 #include "engine/base/err.h"
@@ -222,11 +223,13 @@ static void on_tick(uv_timer_t *t)
 {
     struct send *s = t->data;
     draw(s, 0);
-    json_t *c = NULL;
-    if (s->st->ops->campaign_get(s->st, s->cid, &c) == 0 &&
-        strcmp(json_string_value(json_object_get(c, "status")), "completed") == 0)
-        finish(s);
-    json_decref(c);
+    edm_campaign_row c;
+    if (s->st->ops->campaign_get(s->st, s->cid, &c) == 0) {
+        int done = c.state == EDM_CSTATE_COMPLETED;
+        edm_campaign_row_clear(&c);
+        if (done)
+            finish(s);
+    }
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -265,22 +268,25 @@ static void summary(struct send *s)
 
 /* Stores the template and the campaign, imports the recipients and starts
  * the campaign. Returns 0 or -1 (message printed). */
-static int prepare(struct send *s, json_t *tpl, json_t **t, json_t **cf, json_t **c,
-                   const char *name, const char *from, const char *reply_to, const char *pool,
-                   const char *tpl_path, const char *rcpt_path)
+static int prepare(struct send *s, json_t *tpl, json_t **cf, const char *name, const char *from,
+                   const char *reply_to, const char *pool, const char *tpl_path,
+                   const char *rcpt_path)
 {
-    if (s->st->ops->template_create(s->st, tpl, t) != 0) {
+    edm_template_row t;
+    if (s->st->ops->template_create(s->st, tpl, &t) != 0) {
         fprintf(stderr, "edm send: %s: %s\n", tpl_path, edm_store_errmsg(s->st));
         return -1;
     }
-    *cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name, "template_id",
-                    json_integer_value(json_object_get(*t, "id")), "from", from, "reply_to",
-                    reply_to, "pool", pool ? pool : "default");
-    if (s->st->ops->campaign_create(s->st, *cf, c) != 0) {
+    *cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name, "template_id", (json_int_t)t.id,
+                    "from", from, "reply_to", reply_to, "pool", pool ? pool : "default");
+    edm_template_row_clear(&t);
+    edm_campaign_row c;
+    if (s->st->ops->campaign_create(s->st, *cf, &c) != 0) {
         fprintf(stderr, "edm send: cannot create the campaign: %s\n", edm_store_errmsg(s->st));
         return -1;
     }
-    s->cid = json_integer_value(json_object_get(*c, "id"));
+    s->cid = c.id;
+    edm_campaign_row_clear(&c);
     if (import_recipients(s, rcpt_path) != 0)
         return -1;
     int64_t counts[EDM_DSTATE_COUNT];
@@ -292,8 +298,9 @@ static int prepare(struct send *s, json_t *tpl, json_t **t, json_t **cf, json_t 
             "%lld rejected)\n",
             (long long)s->cid, (long long)s->total, (long long)s->suppressed,
             (long long)s->duplicates, (long long)s->rejected);
-    if (s->st->ops->campaign_transition(s->st, s->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
-                                        EDM_CSTATE_RUNNING, edm_time_now()) != 0) {
+    int64_t now = edm_time_now();
+    enum edm_cstate to;
+    if (edm_lifecycle_apply(s->st, s->cid, EDM_LIFECYCLE_SCHEDULE, now, now, &to, NULL) != 0) {
         fprintf(stderr, "edm send: cannot start the campaign\n");
         return -1;
     }
@@ -351,7 +358,7 @@ int edm_cmd_send(int argc, char **argv)
     s.quiet = quiet;
     s.tty = isatty(2);
     int rc = 1;
-    json_t *tpl = load_template(tpl_path), *t = NULL, *c = NULL, *cf = NULL;
+    json_t *tpl = load_template(tpl_path), *cf = NULL;
     if (tpl == NULL || edm_cmd_open_store("send", &cfg, &s.st) != 0)
         goto out;
     if (pool && edm_config_pool_find(&cfg, pool) == NULL) {
@@ -373,8 +380,8 @@ int edm_cmd_send(int argc, char **argv)
     s.sigint.data = s.sigterm.data = &s;
     uv_timer_init(&s.loop, &s.tick);
     s.tick.data = &s;
-    if (prepare(&s, tpl, &t, &cf, &c, name ? name : rcpt_path, from, reply_to, pool, tpl_path,
-                rcpt_path) != 0) {
+    if (prepare(&s, tpl, &cf, name ? name : rcpt_path, from, reply_to, pool, tpl_path, rcpt_path) !=
+        0) {
         finish(&s); /* stops the engine and closes the handles */
         edm_cmd_run_loop(&s.loop);
         goto out;
@@ -390,8 +397,6 @@ int edm_cmd_send(int argc, char **argv)
     rc = s.interrupted ? 1 : 0;
 out:
     json_decref(tpl);
-    json_decref(t);
-    json_decref(c);
     json_decref(cf);
     edm_store_close(s.st);
     edm_config_free(&cfg);

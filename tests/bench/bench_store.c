@@ -61,12 +61,12 @@ int main(int argc, char **argv)
         return 1;
     }
     json_t *cf = json_pack("{s:s, s:s}", "name", "bench", "from", "news@example.com");
-    json_t *c = NULL;
+    edm_campaign_row c;
     if (st->ops->campaign_create(st, cf, &c) != 0)
         return 1;
-    int64_t cid = json_integer_value(json_object_get(c, "id"));
+    int64_t cid = c.id;
     json_decref(cf);
-    json_decref(c);
+    edm_campaign_row_clear(&c);
 
     /* Rows go in as the API's upload feeds them: batches of UPLOAD_ROWS,
      * each one store transaction, sorted by domain then address. */

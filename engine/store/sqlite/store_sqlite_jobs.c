@@ -28,9 +28,7 @@ struct edm_upload {
 int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
 {
     sq_store *s = SQ(st);
-    json_t *c = NULL;
-    int rc = sq_campaign_get(st, campaign_id, &c);
-    json_decref(c);
+    int rc = sq_campaign_get(st, campaign_id, NULL);
     if (rc != 0)
         return rc;
     edm_upload *u = edm_calloc(1, sizeof *u);

@@ -183,17 +183,17 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
     edm_store *st = f->st;
     json_t *tf = json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi {{name}}", "html",
                            "<p>Hello {{name}}</p>", "text", "Hello {{name}}");
-    json_t *t = NULL, *c = NULL;
+    edm_template_row t;
     assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf =
-        json_pack("{s:s, s:I, s:s}", "name", "c", "template_id",
-                  json_integer_value(json_object_get(t, "id")), "from", "News <news@example.com>");
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "News <news@example.com>");
+    edm_campaign_row c;
     assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    f->cid = json_integer_value(json_object_get(c, "id"));
+    f->cid = c.id;
     json_decref(tf);
-    json_decref(t);
     json_decref(cf);
-    json_decref(c);
+    edm_template_row_clear(&t);
+    edm_campaign_row_clear(&c);
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, f->cid, &up), 0);
     for (int i = 0; i < n; i++) {
