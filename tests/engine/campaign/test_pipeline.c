@@ -191,8 +191,8 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
     assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
     f->cid = c.id;
     json_decref(tf);
-    json_decref(cf);
     edm_template_row_clear(&t);
+    json_decref(cf);
     edm_campaign_row_clear(&c);
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, f->cid, &up), 0);
