@@ -8,8 +8,10 @@
  * number of times and runs after every event that may unblock work.
  *
  * Every message handed to edm_relay_submit comes back exactly once through
- * the done callback with its outcome (delivered, deferred, bounced, or
- * dropped when it was never attempted).
+ * the done callback with its outcome, classified (engine/delivery/classify.c:
+ * delivered, deferred or bounced, with its category), or with NULL when it
+ * was dropped: never attempted (campaign paused or cancelled, engine
+ * stopping).
  *
  * Seams: the relay reaches the network only through two interfaces given
  * in its options, a resolver (resolve.h) and a transport (transport.h).
@@ -32,6 +34,7 @@
 
 typedef struct edm_relay edm_relay;
 
+/* o is NULL when m was dropped; otherwise o lives only during the call. */
 typedef void (*edm_relay_done_fn)(void *ctx, edm_outmsg *m, const edm_outcome *o);
 
 typedef struct edm_relay_opts {

@@ -15,6 +15,7 @@
 #define EDM_RESOLVE_H
 
 #include "engine/config/config.h"
+#include "engine/store/outcome.h"
 
 #include <stddef.h>
 #include <uv.h>
@@ -26,11 +27,13 @@ typedef struct edm_mx_host {
     char ip[64];
 } edm_mx_host;
 
-/* Resolution result: rc 0 with hosts; EDM_ENOTFOUND permanent (NXDOMAIN,
- * null MX: category in `category`, "bad_domain" or "dns"); EDM_EDNS
- * temporary; EDM_ECANCELED when the resolver is freed first. why
- * describes failures. hosts live only during the call. */
-typedef void (*edm_resolve_cb)(void *arg, int rc, const char *category, const char *why,
+/* Resolution result: rc 0 with hosts (failure EDM_FAIL_NONE); otherwise
+ * failure says what happened, as a fact for engine/delivery/classify.c:
+ * EDM_FAIL_NXDOMAIN or _NULL_MX with rc EDM_ENOTFOUND (permanent),
+ * EDM_FAIL_DNS_TEMP or _NO_ADDRESS with rc EDM_EDNS (temporary) or
+ * EDM_ECANCELED (the resolver was freed first). why describes failures.
+ * hosts live only during the call. */
+typedef void (*edm_resolve_cb)(void *arg, int rc, enum edm_failure failure, const char *why,
                                const edm_mx_host *hosts, size_t n);
 /* Starts resolving domain's MX hosts (or an A/AAAA host name); cb runs
  * exactly once, possibly before this returns. Returns 0, or a negative

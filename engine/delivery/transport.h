@@ -14,12 +14,13 @@
  *    SMTP_LATER (none now: the session waits idle, at most idle_ms, for
  *    kick());
  *  - done() runs once per message taken, with its result (valid only during
- *    the call);
+ *    the call): facts only (engine/store/outcome.h), which the relay has
+ *    engine/delivery/classify.c judge;
  *  - closed() runs once, from the loop, after start() succeeded: fail is
- *    NULL after a clean end, else what ended the session; the session may
- *    be freed (free()) inside closed();
- *  - abort() ends the session early: messages in hand are reported
- *    (deferred) and closed() follows.
+ *    NULL after a clean end, else the facts of what ended the session; the
+ *    session may be freed (free()) inside closed();
+ *  - abort() ends the session early: messages in hand are reported (with
+ *    a network failure) and closed() follows.
  */
 #ifndef EDM_TRANSPORT_H
 #define EDM_TRANSPORT_H
@@ -31,7 +32,7 @@
 typedef struct edm_transport_cbs {
     const smtp_message *(*next)(void *arg);
     void (*done)(const smtp_result *r, void *arg);
-    void (*closed)(const smtp_result *fail, void *arg);
+    void (*closed)(const edm_outcome *fail, void *arg);
 } edm_transport_cbs;
 
 /* Sessions are opaque handles (void *) owned by the caller from open() to

@@ -27,7 +27,7 @@ static void on_done(smtp_session *s, const smtp_result *r, void *arg)
     t->cb->done(r, t->arg);
 }
 
-static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
+static void on_closed(smtp_session *s, const edm_outcome *fail, void *arg)
 {
     (void)s;
     tsmtp *t = arg;

@@ -26,26 +26,14 @@
 #ifndef EDM_STORE_H
 #define EDM_STORE_H
 
+#include "engine/store/outcome.h"
 #include "engine/store/rows.h"
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-recipient delivery states, as PRODUCT.md names them. Being in flight
- * is not a stored state: a claimed row stays queued (or deferred) in the
- * store until its outcome is recorded, so a crash loses nothing and at most
- * re-sends what was in flight. */
-enum edm_dstate {
-    EDM_DSTATE_QUEUED = 0,
-    EDM_DSTATE_DEFERRED = 1,
-    EDM_DSTATE_DELIVERED = 2,
-    EDM_DSTATE_BOUNCED = 3,
-    EDM_DSTATE_SUPPRESSED = 4,
-    EDM_DSTATE_FAILED = 5,
-    EDM_DSTATE_CANCELLED = 6,
-};
-#define EDM_DSTATE_COUNT 7
+/* Delivery states (enum edm_dstate: engine/store/outcome.h) by name. */
 const char *edm_dstate_name(enum edm_dstate s);
 /* Parses a state name; returns -1 if unknown. */
 int edm_dstate_parse(const char *name);
@@ -76,27 +64,6 @@ typedef struct edm_job {
     int64_t queued_at;        /* unix seconds */
     int64_t first_attempt_at; /* 0 if never attempted */
 } edm_job;
-
-/* The outcome of one attempt (or a decision without an attempt: failed,
- * suppressed, cancelled), recorded in bulk. Strings may be NULL. */
-typedef struct edm_result {
-    int64_t id;                /* delivery id */
-    enum edm_dstate status;    /* new state: DEFERRED or a terminal one */
-    int attempted;             /* 1 if this was an SMTP attempt (counts, adds an event) */
-    int64_t attempted_at;      /* unix seconds */
-    int64_t next_attempt_at;   /* for DEFERRED */
-    int smtp_code;             /* 0 if none */
-    const char *enhanced_code; /* "5.1.1" */
-    const char *response;
-    const char *bounce_category;
-    const char *mx_host;
-    const char *mx_ip;
-    const char *source_ip;
-    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
-    const char *message_id;
-    const char *remote_queue_id;
-    int64_t duration_ms;
-} edm_result;
 
 /* Filters for listing receipts of one campaign. NULL/0 = no filter. */
 typedef struct edm_receipt_filter {
@@ -186,8 +153,9 @@ struct edm_store_ops {
      * already has in flight when it starts a cursor over. */
     int (*claim)(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
                  size_t limit, edm_job **jobs, size_t *n);
-    /* record outcomes in one transaction (and one event per attempt). */
-    int (*record)(edm_store *st, const edm_result *results, size_t n);
+    /* record outcomes (engine/store/outcome.h: status DEFERRED or a terminal
+     * one) in one transaction, with one event per attempted one. */
+    int (*record)(edm_store *st, const edm_outcome *results, size_t n);
     /* hand back claimed rows unsent: deferred ones become due at `now`. */
     int (*unclaim)(edm_store *st, const int64_t *ids, size_t n, int64_t now);
     /* mark every non-terminal delivery of a campaign cancelled; returns how

@@ -44,15 +44,15 @@ static void answer(resolve_fake *r, rf_req *q)
     char why[300];
     if (e == NULL || e->rc == EDM_ENOTFOUND) {
         snprintf(why, sizeof why, "%s: domain does not exist (NXDOMAIN)", q->name);
-        q->cb(q->arg, EDM_ENOTFOUND, "bad_domain", why, NULL, 0);
+        q->cb(q->arg, EDM_ENOTFOUND, EDM_FAIL_NXDOMAIN, why, NULL, 0);
     } else if (e->rc != 0) {
         snprintf(why, sizeof why, "%s: SERVFAIL", q->name);
-        q->cb(q->arg, EDM_EDNS, "dns", why, NULL, 0);
+        q->cb(q->arg, EDM_EDNS, EDM_FAIL_DNS_TEMP, why, NULL, 0);
     } else {
         edm_mx_host h;
         snprintf(h.host, sizeof h.host, "%s", e->host);
         snprintf(h.ip, sizeof h.ip, "%s", e->ip);
-        q->cb(q->arg, 0, NULL, NULL, &h, 1);
+        q->cb(q->arg, 0, EDM_FAIL_NONE, NULL, &h, 1);
     }
 }
 
@@ -113,7 +113,7 @@ void resolve_fake_free(resolve_fake *r)
     while (r->head) {
         rf_req *q = r->head;
         r->head = q->next;
-        q->cb(q->arg, EDM_ECANCELED, "dns", "resolver stopped", NULL, 0);
+        q->cb(q->arg, EDM_ECANCELED, EDM_FAIL_DNS_TEMP, "resolver stopped", NULL, 0);
         edm_free(q->name);
         edm_free(q);
     }

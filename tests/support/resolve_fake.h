@@ -2,8 +2,9 @@
  * tests/support/resolve_fake.h: a table resolver for the relay
  * (engine/delivery/resolve.h's edm_resolve_fn) that sends no query.
  * Each entry answers one name: one MX host with its address, NXDOMAIN
- * (permanent, bad_domain) or a temporary DNS failure. Answers come from
- * the loop (a uv timer), in the order asked, as the c-ares resolver's do.
+ * (EDM_FAIL_NXDOMAIN) or a temporary DNS failure (EDM_FAIL_DNS_TEMP).
+ * Answers come from the loop (a uv timer), in the order asked, as the
+ * c-ares resolver's do.
  */
 #ifndef EDM_RESOLVE_FAKE_H
 #define EDM_RESOLVE_FAKE_H

@@ -9,7 +9,7 @@
 #include "tests/support/transport_fake.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
-#include "engine/smtp/classify.h"
+#include "engine/delivery/classify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,24 +121,19 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
 {
     transport_fake *f = s->f;
     const smtp_message *m = s->m;
-    smtp_rcpt_result rr = {0};
-    smtp_result res = {.msg = m,
-                       .rcpts = &rr,
-                       .mx_host = s->host,
-                       .mx_ip = s->ip,
-                       .source_ip = s->source,
-                       .tls_protocol = "",
-                       .tls_cipher = "",
-                       .duration_ms = f->delay_ms};
-    char qid[32] = "";
+    /* Facts, as the SMTP session reports them: a reply at its step, or a
+     * network failure without one. */
+    edm_outcome o;
+    memset(&o, 0, sizeof o);
+    o.failure = EDM_FAIL_NETWORK;
+    o.step = EDM_STEP_GREETING;
     int code = 0;
     const char *enh = "", *text = why;
-    classify_result cls = classify_failure(CLASSIFY_FAIL_NETWORK);
     switch (act) {
     case TF_DELIVER:
-        snprintf(qid, sizeof qid, "Q%u", ++f->next_qid);
+        snprintf(o.remote_queue_id, sizeof o.remote_queue_id, "Q%u", ++f->next_qid);
         code = 250, enh = "2.0.0", text = "Ok: queued";
-        cls = classify_reply(CLASSIFY_AT_DATA_END, code, enh, text);
+        o.step = EDM_STEP_DATA_END;
         break;
     case TF_DEFER: code = 451, enh = "4.2.2", text = "Mailbox full, try again later"; break;
     case TF_BOUNCE: code = 550, enh = "5.1.1", text = "User unknown"; break;
@@ -146,23 +141,29 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     case TF_CONNFAIL: break;
     default: EDM_PANIC("transport_fake: action %d", (int)act);
     }
-    if (code && act != TF_DELIVER)
-        cls = classify_reply(CLASSIFY_AT_RCPT, code, enh, text);
-    rr.status = res.status = cls.status;
-    rr.category = res.category = cls.category;
-    rr.code = res.code = code;
-    snprintf(rr.enhanced, sizeof rr.enhanced, "%s", enh);
-    snprintf(res.enhanced, sizeof res.enhanced, "%s", enh);
-    rr.text = res.text = text;
-    rr.remote_queue_id = qid;
-    switch (cls.status) {
-    case CLASSIFY_DELIVERED:
+    if (code) {
+        o.failure = EDM_FAIL_NONE;
+        if (act != TF_DELIVER)
+            o.step = EDM_STEP_RCPT;
+    }
+    o.code = code;
+    EDM_OUTCOME_PUT(o.enhanced, enh);
+    EDM_OUTCOME_PUT(o.text, text);
+    EDM_OUTCOME_PUT(o.mx_host, s->host);
+    EDM_OUTCOME_PUT(o.mx_ip, s->ip);
+    EDM_OUTCOME_PUT(o.source_ip, s->source);
+    o.duration_ms = f->delay_ms;
+    smtp_result res = {.msg = m, .rcpts = &o, .outcome = &o};
+    edm_outcome judged = o;
+    classify_outcome(&judged);
+    switch (judged.status) {
+    case EDM_DSTATE_DELIVERED:
         f->c.delivered++;
         count_delivered(f, m->rcpts[0]);
         break;
-    case CLASSIFY_DEFERRED: f->c.deferred++; break;
-    case CLASSIFY_BOUNCED: f->c.bounced++; break;
-    default: EDM_PANIC("transport_fake: status %d", (int)cls.status);
+    case EDM_DSTATE_DEFERRED: f->c.deferred++; break;
+    case EDM_DSTATE_BOUNCED: f->c.bounced++; break;
+    default: EDM_PANIC("transport_fake: status %d", (int)judged.status);
     }
     s->m = NULL;
     s->count++;
@@ -197,14 +198,13 @@ static void on_timer(uv_timer_t *t)
         break;
     case TS_CLOSING: {
         s->state = TS_DONE;
-        smtp_result fail = {.status = CLASSIFY_DEFERRED,
-                            .category = CLASSIFY_NETWORK,
-                            .text = s->fail_text,
-                            .mx_host = s->host,
-                            .mx_ip = s->ip,
-                            .source_ip = s->source,
-                            .tls_protocol = "",
-                            .tls_cipher = ""};
+        edm_outcome fail;
+        memset(&fail, 0, sizeof fail);
+        fail.failure = EDM_FAIL_NETWORK;
+        EDM_OUTCOME_PUT(fail.text, s->fail_text);
+        EDM_OUTCOME_PUT(fail.mx_host, s->host);
+        EDM_OUTCOME_PUT(fail.mx_ip, s->ip);
+        EDM_OUTCOME_PUT(fail.source_ip, s->source);
         s->cb->closed(s->failed ? &fail : NULL, s->arg); /* may free s */
         break;
     }

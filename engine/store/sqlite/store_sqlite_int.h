@@ -72,7 +72,7 @@ int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *
 int sq_upload_end(edm_upload *up, int commit);
 int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
              size_t limit, edm_job **jobs, size_t *n);
-int sq_record(edm_store *st, const edm_result *results, size_t n);
+int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
 

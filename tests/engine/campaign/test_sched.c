@@ -279,7 +279,7 @@ static void completes_when_nothing_is_pending_or_in_flight(void **state)
     size_t n;
     assert_int_equal(st->ops->claim(st, id, T0, 3600, &cursor, 10, &jobs, &n), 0);
     assert_int_equal(n, 2);
-    edm_result r = {
+    edm_outcome r = {
         .id = jobs[0].id, .status = EDM_DSTATE_DELIVERED, .attempted = 1, .attempted_at = T0};
     assert_int_equal(st->ops->record(st, &r, 1), 0);
     tick(f, T0 + 1); /* one still queued */

@@ -32,15 +32,19 @@
 
 #define MAX_GOT 64
 
+/* What came back: the outcome's status, or DROPPED (no outcome: never
+ * attempted). */
+#define DROPPED (-1)
+
 typedef struct got {
     char rcpt[64];
-    enum edm_outcome_kind kind;
+    int kind; /* enum edm_dstate, or DROPPED */
     int attempted;
     int code;
     char category[32];
     char source_ip[64];
-    char mx_host[64];
-    int64_t not_before;
+    char mx_host[256];
+    int64_t next_attempt_at; /* the relay's lower bound for a deferral */
 } got;
 
 struct fx {
@@ -68,13 +72,15 @@ static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
     assert_true(f->ngot < MAX_GOT);
     got *g = &f->got[f->ngot++];
     snprintf(g->rcpt, sizeof g->rcpt, "%s", m->rcpt);
-    g->kind = o->kind;
-    g->attempted = o->attempted;
-    g->code = o->code;
-    snprintf(g->category, sizeof g->category, "%s", o->category ? o->category : "");
-    snprintf(g->source_ip, sizeof g->source_ip, "%s", o->source_ip ? o->source_ip : "");
-    snprintf(g->mx_host, sizeof g->mx_host, "%s", o->mx_host ? o->mx_host : "");
-    g->not_before = o->not_before;
+    g->kind = o ? (int)o->status : DROPPED;
+    if (o) {
+        g->attempted = o->attempted;
+        g->code = o->code;
+        snprintf(g->category, sizeof g->category, "%s", edm_category_name(o->category));
+        snprintf(g->source_ip, sizeof g->source_ip, "%s", o->source_ip);
+        snprintf(g->mx_host, sizeof g->mx_host, "%s", o->mx_host);
+        g->next_attempt_at = o->next_attempt_at;
+    }
     edm_free(m->rcpt);
     edm_free(m->domain);
     edm_free(m->sender);
@@ -186,7 +192,7 @@ static void spin(struct fx *f, int ms)
     }
 }
 
-static size_t count_kind(const struct fx *f, const char *suffix, enum edm_outcome_kind k)
+static size_t count_kind(const struct fx *f, const char *suffix, int k)
 {
     size_t n = 0, ls = strlen(suffix);
     for (size_t i = 0; i < f->ngot; i++) {
@@ -222,7 +228,7 @@ static void sessions_are_reused_up_to_max_messages(void **state)
           NULL, 0, 1);
     submit_n(f, "r%d@a.test", 7);
     wait_outcomes(f, 7);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DELIVERED), 7);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 7);
     assert_int_equal(counts(f)->opened, 3);
     assert_int_equal(counts(f)->max_per_conn, 3);
     assert_int_equal(counts(f)->max_open, 1);
@@ -233,7 +239,7 @@ static void sessions_are_reused_up_to_max_messages(void **state)
     spin(f, 10);
     submit(f, "late@a.test");
     wait_outcomes(f, 8);
-    assert_int_equal(f->got[7].kind, EDM_OUTCOME_DELIVERED);
+    assert_int_equal(f->got[7].kind, EDM_DSTATE_DELIVERED);
     assert_int_equal(counts(f)->opened, 3);
     assert_int_equal(resolve_fake_lookups(f->dns), 1);
 }
@@ -252,7 +258,7 @@ static void max_connections_holds_the_queue(void **state)
     wait_outcomes(f, 2);
     assert_true(relay_queued(f) > 0);
     wait_outcomes(f, 20);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DELIVERED), 20);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 20);
     assert_int_equal(counts(f)->max_open, 2);
     assert_int_equal(counts(f)->max_in_flight, 2);
     assert_int_equal(relay_queued(f), 0);
@@ -278,7 +284,7 @@ static void max_per_minute_holds_messages_back(void **state)
     edm_time_advance_ms(60 * 1000);
     submit(f, "y@a.test");
     wait_outcomes(f, 12);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DELIVERED), 12);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 12);
     assert_int_equal(counts(f)->opened, 1); /* the connection was kept */
 }
 
@@ -297,15 +303,15 @@ static void backoff_pauses_a_domain_until_the_pause_ends(void **state)
     submit_n(f, "r%d@a.test", 5);
     submit_n(f, "r%d@b.test", 2);
     wait_outcomes(f, 7);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DEFERRED), 5);
-    assert_int_equal(count_kind(f, "@b.test", EDM_OUTCOME_DELIVERED), 2);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DEFERRED), 5);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 2);
     int attempted = 0;
     for (size_t i = 0; i < f->ngot; i++) {
         got *g = &f->got[i];
         if (strstr(g->rcpt, "@a.test") == NULL)
             continue;
         attempted += g->attempted;
-        assert_true(g->not_before >= t0 + 299 && g->not_before <= edm_time_now() + 301);
+        assert_true(g->next_attempt_at >= t0 + 299 && g->next_attempt_at <= edm_time_now() + 301);
         if (g->attempted)
             assert_int_equal(g->code, 421);
         else
@@ -322,18 +328,18 @@ static void backoff_pauses_a_domain_until_the_pause_ends(void **state)
     unsigned taken = counts(f)->messages;
     submit(f, "during@a.test");
     assert_int_equal(f->ngot, 8);
-    assert_int_equal(f->got[7].kind, EDM_OUTCOME_DEFERRED);
+    assert_int_equal(f->got[7].kind, EDM_DSTATE_DEFERRED);
     assert_int_equal(f->got[7].attempted, 0);
     submit(f, "other@b.test");
     wait_outcomes(f, 9);
-    assert_int_equal(f->got[8].kind, EDM_OUTCOME_DELIVERED);
+    assert_int_equal(f->got[8].kind, EDM_DSTATE_DELIVERED);
     assert_int_equal(counts(f)->messages, taken + 1);
     /* After the pause. */
     edm_time_advance_ms(301 * 1000);
     submit(f, "after@a.test");
     wait_outcomes(f, 10);
     assert_string_equal(f->got[9].rcpt, "after@a.test");
-    assert_int_equal(f->got[9].kind, EDM_OUTCOME_DELIVERED);
+    assert_int_equal(f->got[9].kind, EDM_DSTATE_DELIVERED);
     j = edm_relay_json(f->relay);
     assert_int_equal(json_array_size(json_object_get(j, "paused_domains")), 0);
     json_decref(j);
@@ -359,7 +365,7 @@ static void source_ip_hourly_cap_holds(void **state)
     edm_time_advance_ms(3601 * 1000);
     submit(f, "r5@a.test");
     wait_outcomes(f, 6);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DELIVERED), 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
 }
 
 /* Warm-up: day 1 allows 2 messages from the address, day 2 allows 4. */
@@ -381,7 +387,7 @@ static void source_ip_warmup_cap_holds(void **state)
     wait_outcomes(f, 6);
     spin(f, 30);
     assert_int_equal(f->ngot, 6);
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DELIVERED), 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
     assert_int_equal(relay_queued(f), 0);
 }
 
@@ -397,9 +403,9 @@ static void dns_and_connection_failures_end_the_queue(void **state)
     submit_n(f, "r%d@tmp.test", 2);
     submit_n(f, "r%d@down.test", 3);
     wait_outcomes(f, 7);
-    assert_int_equal(count_kind(f, "@nx.test", EDM_OUTCOME_BOUNCED), 2);
-    assert_int_equal(count_kind(f, "@tmp.test", EDM_OUTCOME_DEFERRED), 2);
-    assert_int_equal(count_kind(f, "@down.test", EDM_OUTCOME_DEFERRED), 3);
+    assert_int_equal(count_kind(f, "@nx.test", EDM_DSTATE_BOUNCED), 2);
+    assert_int_equal(count_kind(f, "@tmp.test", EDM_DSTATE_DEFERRED), 2);
+    assert_int_equal(count_kind(f, "@down.test", EDM_DSTATE_DEFERRED), 3);
     int down_attempted = 0;
     for (size_t i = 0; i < f->ngot; i++) {
         got *g = &f->got[i];
@@ -437,7 +443,7 @@ static void stop_gives_everything_back(void **state)
     assert_int_equal(f->ngot, 0);
     edm_relay_stop(f->relay, on_stopped, f);
     assert_int_equal(f->ngot, 6); /* in flight ones too, deferred by the abort */
-    assert_int_equal(count_kind(f, "@a.test", EDM_OUTCOME_DROPPED), 6);
+    assert_int_equal(count_kind(f, "@a.test", DROPPED), 6);
     assert_int_equal(counts(f)->aborted, 2);
     while (!f->stopped)
         uv_run(&f->loop, UV_RUN_ONCE);
@@ -446,7 +452,7 @@ static void stop_gives_everything_back(void **state)
     unsigned opened = counts(f)->opened;
     submit(f, "late@a.test");
     assert_int_equal(f->ngot, 7);
-    assert_int_equal(f->got[6].kind, EDM_OUTCOME_DROPPED);
+    assert_int_equal(f->got[6].kind, DROPPED);
     spin(f, 10);
     assert_int_equal(counts(f)->opened, opened);
     assert_int_equal(counts(f)->delivered, 0);

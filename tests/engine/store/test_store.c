@@ -329,16 +329,16 @@ static void claim_record_release_and_receipts(void **state)
     assert_null(more);
 
     /* Outcomes, given out of id order on purpose. */
-    edm_result res[3] = {
+    edm_outcome res[3] = {
         {.id = jobs[2].id,
          .status = EDM_DSTATE_DEFERRED,
          .attempted = 1,
          .attempted_at = now,
          .next_attempt_at = now + 60,
-         .smtp_code = 451,
-         .enhanced_code = "4.7.1",
-         .response = "try later",
-         .bounce_category = "rate_limited",
+         .code = 451,
+         .enhanced = "4.7.1",
+         .text = "try later",
+         .category = EDM_CATEGORY_RATE_LIMITED,
          .mx_host = "mx1.a.test",
          .mx_ip = "127.0.1.1",
          .source_ip = "127.0.0.2",
@@ -347,9 +347,9 @@ static void claim_record_release_and_receipts(void **state)
          .status = EDM_DSTATE_DELIVERED,
          .attempted = 1,
          .attempted_at = now,
-         .smtp_code = 250,
-         .enhanced_code = "2.0.0",
-         .response = "ok queued as ABC",
+         .code = 250,
+         .enhanced = "2.0.0",
+         .text = "ok queued as ABC",
          .mx_host = "mx1.a.test",
          .mx_ip = "127.0.1.1",
          .source_ip = "127.0.0.2",
@@ -361,10 +361,10 @@ static void claim_record_release_and_receipts(void **state)
          .status = EDM_DSTATE_BOUNCED,
          .attempted = 1,
          .attempted_at = now,
-         .smtp_code = 550,
-         .enhanced_code = "5.1.1",
-         .response = "no such user",
-         .bounce_category = "bad_mailbox"},
+         .code = 550,
+         .enhanced = "5.1.1",
+         .text = "no such user",
+         .category = EDM_CATEGORY_BAD_MAILBOX},
     };
     assert_int_equal(st->ops->record(st, res, 3), 0);
 
@@ -381,6 +381,19 @@ static void claim_record_release_and_receipts(void **state)
     assert_int_equal(st->ops->receipt_get(st, jobs[2].id, &r), 0);
     assert_string_equal(json_string_value(json_object_get(r, "status")), "deferred");
     assert_true(json_is_string(json_object_get(r, "next_attempt_at")));
+    assert_string_equal(json_string_value(json_object_get(r, "bounce_category")), "rate_limited");
+    json_decref(r);
+    /* The category by its name; empty strings are stored as null. */
+    assert_int_equal(st->ops->receipt_get(st, jobs[1].id, &r), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "bounce_category")), "bad_mailbox");
+    assert_string_equal(json_string_value(json_object_get(r, "enhanced_code")), "5.1.1");
+    assert_string_equal(json_string_value(json_object_get(r, "response")), "no such user");
+    assert_true(json_is_null(json_object_get(r, "mx_host")));
+    assert_true(json_is_null(json_object_get(r, "tls")));
+    assert_true(json_is_null(json_object_get(r, "message_id")));
+    json_decref(r);
+    assert_int_equal(st->ops->receipt_get(st, jobs[0].id, &r), 0);
+    assert_true(json_is_null(json_object_get(r, "bounce_category")));
     json_decref(r);
 
     /* After a crash (a fresh cursor), every row without an outcome is claimed
