@@ -53,10 +53,10 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static const char *campaign_status(struct fx *f, char *buf, size_t n)
 {
-    json_t *c = NULL;
+    edm_campaign_row c;
     assert_int_equal(f->st->ops->campaign_get(f->st, f->cid, &c), 0);
-    snprintf(buf, n, "%s", json_string_value(json_object_get(c, "status")));
-    json_decref(c);
+    snprintf(buf, n, "%s", edm_cstate_name(c.state));
+    edm_campaign_row_clear(&c);
     return buf;
 }
 
@@ -70,18 +70,17 @@ static void setup_campaign(struct fx *f)
         "<p>Grüße aus Köln – größer, schöner.</p>\n"
         "<a href=\"https://shop.example.com/?u={{id}}&amp;s=edm\">立即选购</a></td></tr></table>\n",
         "text", "{{name}}您好：春季新品现已全面上市，全场八折！\nGrüße aus Köln.\n");
-    json_t *t = NULL;
+    edm_template_row t;
     assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id",
-                           json_integer_value(json_object_get(t, "id")), "from",
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
                            "示例商城 <news@example.com>");
-    json_t *c = NULL;
+    edm_campaign_row c;
     assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    f->cid = json_integer_value(json_object_get(c, "id"));
+    f->cid = c.id;
     json_decref(tf);
-    json_decref(t);
+    edm_template_row_clear(&t);
     json_decref(cf);
-    json_decref(c);
+    edm_campaign_row_clear(&c);
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, f->cid, &up), 0);
     for (int i = 0; i < 2 * N_PER_DOMAIN; i++) {
@@ -160,8 +159,9 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
     assert_int_equal(rc, 0);
 
     setup_campaign(f);
-    assert_int_equal(f->st->ops->campaign_transition(
-                         f->st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), EDM_CSTATE_RUNNING, -1),
+    assert_int_equal(f->st->ops->campaign_transition(f->st, f->cid,
+                                                     EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
+                                                     EDM_CSTATE_SCHEDULED, edm_time_now()),
                      0);
     assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
     char st[32];

@@ -3,9 +3,10 @@
  * against the project's fake server with and without 8BITMIME in its EHLO
  * reply (and with EHLO refused, so HELO): an 8bit message (SMTP_MSG_8BITMIME)
  * goes with BODY=8BITMIME only to a server that offers it, and to one that
- * does not it is never sent (no MAIL FROM, no byte of it): its result is a
- * deferral with needs_7bit set, whether it was the first message (taken
- * before EHLO) or a later one; 7bit messages on the same connection go on.
+ * does not it is never sent (no MAIL FROM, no byte of it): its outcome is
+ * the failure EDM_FAIL_NEEDS_7BIT (classified a deferral), whether it was
+ * the first message (taken before EHLO) or a later one; 7bit messages on
+ * the same connection go on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,11 +66,11 @@ static void run_three(enum server kind, int pipelining)
         assert_int_equal(r.msgs[i].done, 1);
     const char *log = smtp_fake_log(f);
     char want[200];
-    assert_int_equal(r.msgs[m1].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[m1].status, EDM_DSTATE_DELIVERED);
     assert_int_equal(r.msgs[m1].needs_7bit, 0);
     if (kind == OFFERS_8BITMIME) {
         for (size_t i = 0; i < 3; i++) {
-            assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
+            assert_int_equal(r.msgs[i].status, EDM_DSTATE_DELIVERED);
             assert_int_equal(r.msgs[i].needs_7bit, 0);
         }
         snprintf(want, sizeof want, "MAIL FROM:<s@y.test> SIZE=%zu BODY=8BITMIME\n",
@@ -87,8 +88,10 @@ static void run_three(enum server kind, int pipelining)
         for (size_t i = 0; i < 3; i += 2) {
             run_msg *m = &r.msgs[i];
             assert_int_equal(m->needs_7bit, 1);
-            assert_int_equal(m->status, CLASSIFY_DEFERRED);
-            assert_int_equal(m->rcpt[0].status, CLASSIFY_DEFERRED);
+            assert_int_equal(m->failure, EDM_FAIL_NEEDS_7BIT);
+            assert_int_equal(m->rcpt[0].failure, EDM_FAIL_NEEDS_7BIT);
+            assert_int_equal(m->status, EDM_DSTATE_DEFERRED);
+            assert_int_equal(m->rcpt[0].status, EDM_DSTATE_DEFERRED);
             assert_int_equal(m->code, 0);
             assert_string_equal(m->enhanced, "4.6.3");
             assert_non_null(strstr(m->text, "8BITMIME"));
