@@ -1,5 +1,5 @@
 /*
- * api/api.h: the JSON API (PRODUCT.md "JSON API (v1)") as the engine sees
+ * api/api.h: the JSON API (docs/api.md) as the engine sees
  * it: start it on the engine's libuv loop with a listen address, limits,
  * the name of the environment variable holding the API keys, the store,
  * and the engine's hooks for lifecycle and live state; stop it.

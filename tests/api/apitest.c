@@ -185,6 +185,30 @@ json_t *apitest_json(apitest *t, const char *method, const char *path, const cha
     return v;
 }
 
+json_t *apitest_expect(apitest *t, const char *method, const char *path, const char *body, int want)
+{
+    int st;
+    json_t *v = apitest_json(t, method, path, body, &st);
+    if (st != want) {
+        char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        fail_msg("%s %s %s: status %d, expected %d: %s", method, path, body ? body : "", st, want,
+                 d ? d : "-");
+    }
+    return v;
+}
+
+json_t *apitest_upload(apitest *t, int64_t cid, const char *ctype, const char *body, int want)
+{
+    char path[64], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    int st = apitest_req(t, "POST", path, body, strlen(body), ctype, NULL, NULL, &out, NULL);
+    if (st != want)
+        fail_msg("upload: status %d, expected %d: %s", st, want, out ? out : "-");
+    json_t *v = json_loads(out, 0, NULL);
+    free(out);
+    return v;
+}
+
 void apitest_expect_error(apitest *t, const char *method, const char *path, const char *body,
                           int status, const char *code, const char *field)
 {

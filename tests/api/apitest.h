@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct apitest {
@@ -46,6 +47,13 @@ int apitest_req(apitest *t, const char *method, const char *path, const char *bo
 /* The same, parsing the body as JSON (NULL if empty or not JSON). */
 json_t *apitest_json(apitest *t, const char *method, const char *path, const char *body,
                      int *status);
+/* A request that must answer `want` (the test fails otherwise, showing the
+ * answer); returns the parsed body (NULL if empty or not JSON). */
+json_t *apitest_expect(apitest *t, const char *method, const char *path, const char *body,
+                       int want);
+/* Uploads recipients to campaign cid with content type ctype; the answer
+ * must be `want`; returns its parsed body. */
+json_t *apitest_upload(apitest *t, int64_t cid, const char *ctype, const char *body, int want);
 /* Asserts an error answer: status, code (NULL: any) and field (NULL: must
  * be null). */
 void apitest_expect_error(apitest *t, const char *method, const char *path, const char *body,

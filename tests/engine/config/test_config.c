@@ -1,6 +1,6 @@
 /*
  * tests/engine/config/test_config.c: the configuration: bad configs each with
- * their exact messages (table-driven), PRODUCT.md's example accepted,
+ * their exact messages (table-driven), docs/config.md's example accepted,
  * defaults, the effective config's round trip through JSON, relative
  * paths, DKIM key checks, domain pattern lookups, and `edm check-config`
  * run as a real process.
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* PRODUCT.md's "Configuration" example, as it is there. */
+/* docs/config.md's example (the product's reference configuration), as it is there. */
 static const char product_example[] =
     "{\n"
     "  \"db\": \"edm.db\",\n"
@@ -558,7 +558,7 @@ static void cli(void **state)
         free(out);
         free(err);
     }
-    /* PRODUCT.md's example: exit 0, the effective config on stdout. */
+    /* docs/config.md's example: exit 0, the effective config on stdout. */
     char args[1100];
     snprintf(args, sizeof args, "--config %s", tmp_path("edm.json"));
     assert_int_equal(check_config(args, &out, &err), 0);
@@ -634,7 +634,7 @@ static void check_documented(json_t *j, const char *path, const char *docs, edm_
 }
 
 /* docs/config.md documents every key the effective config has, and its
- * example is PRODUCT.md's. */
+ * example is docs/config.md's. */
 static void docs_cover_every_key(void **state)
 {
     (void)state;
