@@ -73,7 +73,10 @@ typedef struct http_app {
     /* Streamed mode: the next body bytes. Return 0 to go on, or answer and
      * return 1 (the rest of the body is not read; the connection closes). */
     int (*on_body)(void *ctx, http_req *req, const char *data, size_t len);
-    /* The body is complete: answer now (http_respond / http_stream). */
+    /* The body is complete: answer now (http_respond / http_stream), or
+     * later from the loop's thread while the request lives (its app_free
+     * has not run: when the connection closes first, app_free runs and no
+     * answer may follow). */
     void (*on_complete)(void *ctx, http_req *req);
 } http_app;
 
