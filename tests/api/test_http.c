@@ -10,7 +10,8 @@
  * buffered, connection closed, with and without a key), whitespace before
  * a header's colon (400), a body trickled a byte per 1.5 s (408), idle
  * sockets from one address and from many (per-IP cap, room made for
- * /v1/health), and the head deadline counted from accept.
+ * /v1/health), the head deadline counted from accept, and a preview whose
+ * work multiplies with its data (422 at the render budget, at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -569,6 +570,54 @@ static void head_deadline_from_accept(void **state)
     apitest_stop(&t);
 }
 
+/* A preview of four nested sections over a 300-element array took 73 s on
+ * the loop thread, freezing the API: it now ends at the render budget with
+ * 422 naming the tag, in well under a second, and health answers. */
+static void hostile_preview(void **state)
+{
+    (void)state;
+    apitest t;
+    apitest_start(&t, KEY, 0, 0, 0);
+    int st;
+    json_t *tpl = apitest_json(&t, "POST", "/v1/templates",
+                               "{\"name\":\"h\",\"subject\":\"s\",\"html\":\"<p>\\n{{#a}}{{#a}}"
+                               "{{#a}}{{#a}}.{{/a}}{{/a}}{{/a}}{{/a}}\"}",
+                               &st);
+    assert_int_equal(st, 201);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/templates/%lld/preview",
+             (long long)json_integer_value(json_object_get(tpl, "id")));
+    json_decref(tpl);
+    edm_buf body = EDM_BUF_INIT;
+    edm_buf_append_str(&body, "{\"vars\":{\"a\":[0");
+    for (int i = 1; i < 300; i++)
+        edm_buf_appendf(&body, ",%d", i);
+    edm_buf_append_str(&body, "]}}");
+    int64_t t0 = edm_time_now_ms();
+    json_t *r = apitest_json(&t, "POST", path, edm_buf_cstr(&body), &st);
+    int64_t took = edm_time_now_ms() - t0;
+    assert_int_equal(st, 422);
+    json_t *e = json_object_get(r, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "template_limit");
+    assert_string_equal(json_string_value(json_object_get(e, "field")), "html");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    if (strncmp(msg, "html: line 2, col ", 18) != 0 ||
+        strstr(msg, ": render work over the limit of 1000000 steps") == NULL)
+        fail_msg("preview error: %s", msg);
+    if (took > 2000)
+        fail_msg("the hostile preview took %lld ms", (long long)took);
+    json_decref(r);
+    edm_buf_free(&body);
+    /* small data renders as usual */
+    r = apitest_json(&t, "POST", path, "{\"vars\":{\"a\":[1,2]}}", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(r, "html")), "<p>\n................");
+    json_decref(r);
+    assert_int_equal(apitest_req(&t, "GET", "/v1/health", NULL, 0, NULL, NULL, NULL, NULL, NULL),
+                     200);
+    apitest_stop(&t);
+}
+
 static void keys_rules(void **state)
 {
     (void)state;
@@ -617,6 +666,7 @@ int main(void)
         cmocka_unit_test(trickled_body_is_cut_off),
         cmocka_unit_test(idle_sockets_cannot_take_every_slot),
         cmocka_unit_test(head_deadline_from_accept),
+        cmocka_unit_test(hostile_preview),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
