@@ -11,7 +11,8 @@
  * a header's colon (400), a body trickled a byte per 1.5 s (408), idle
  * sockets from one address and from many (per-IP cap, room made for
  * /v1/health), the head deadline counted from accept, and a preview whose
- * work multiplies with its data (422 at the render budget, at once).
+ * work multiplies with its data (422 at the render budget, at once); the
+ * database, WAL, shared-memory and lock files are 0600 whatever the umask.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY "test-key"
@@ -618,6 +620,34 @@ static void hostile_preview(void **state)
     apitest_stop(&t);
 }
 
+/* The database, its WAL and shared-memory files and the engine's lock file
+ * were created 0644 (world-readable: recipients, API-visible data): they
+ * are 0600 now, whatever the umask. */
+static void files_are_private(void **state)
+{
+    (void)state;
+    mode_t old = umask(0);
+    apitest t;
+    apitest_start_serve(&t, "EDM_API_KEYS", KEY, 0, NULL);
+    umask(old);
+    int st;
+    json_t *tpl = apitest_json(&t, "POST", "/v1/templates",
+                               "{\"subject\":\"s\",\"name\":\"t\",\"text\":\"x\"}", &st);
+    assert_int_equal(st, 201); /* a write: the WAL exists */
+    json_decref(tpl);
+    static const char *const suffix[] = {"", "-wal", "-shm", ".lock"};
+    for (int i = 0; i < 4; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s%s", t.db, suffix[i]);
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            fail_msg("%s: %s", path, strerror(errno));
+        if ((sb.st_mode & 0777) != 0600)
+            fail_msg("%s has mode %03o", path, (unsigned)(sb.st_mode & 0777));
+    }
+    apitest_stop(&t);
+}
+
 static void keys_rules(void **state)
 {
     (void)state;
@@ -667,6 +697,7 @@ int main(void)
         cmocka_unit_test(idle_sockets_cannot_take_every_slot),
         cmocka_unit_test(head_deadline_from_accept),
         cmocka_unit_test(hostile_preview),
+        cmocka_unit_test(files_are_private),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
