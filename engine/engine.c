@@ -1,7 +1,8 @@
 /*
  * engine/engine.c: builds and tears down the engine (see engine.h). Order
- * of construction: TLS context, DKIM keys, pools, DNS, relay, pipeline,
- * scheduler; teardown in reverse, each part closing its own handles.
+ * of construction: TLS context, DKIM keys, pools, DNS, relay (with the DNS
+ * resolver and the SMTP transport as its seams), pipeline, scheduler;
+ * teardown in reverse, each part closing its own handles.
  */
 #include "engine/engine.h"
 #include "engine/base/alloc.h"
@@ -13,6 +14,7 @@
 #include "engine/delivery/pool.h"
 #include "engine/delivery/relay.h"
 #include "engine/delivery/resolve.h"
+#include "engine/delivery/transport.h"
 #include "engine/campaign/sched.h"
 #include "engine/base/timeutil.h"
 #include "engine/net/tls.h"
@@ -132,6 +134,7 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
                          .pools = &e->pools,
                          .resolve = edm_resolver_resolve,
                          .resolve_ctx = e->resolver,
+                         .transport = &edm_transport_smtp,
                          .tls_ctx = e->tls,
                          .done = edm_pipeline_on_outcome};
     if ((rc = edm_relay_new(&ro, &e->relay)) != 0) {

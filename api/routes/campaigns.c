@@ -8,8 +8,10 @@
  * unsubscribe, max_per_hour. Each is checked here and a wrong one is
  * answered 422 with its name in "field" (headers.X-Name for one header).
  */
-#include "engine/ingest/addr.h"
 #include "api/api_int.h"
+#include "api/rows_json.h"
+#include "engine/base/addr.h"
+#include "engine/base/header.h"
 #include "engine/base/err.h"
 #include "engine/campaign/lifecycle.h"
 #include "engine/base/log.h"
@@ -17,60 +19,25 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const campaign_fields[] = {"name",        "template_id",  "from",    "reply_to",
                                               "pool",        "send_at",      "headers", "tags",
                                               "unsubscribe", "max_per_hour", NULL};
 
-/* Header fields edm writes itself: a campaign may not set them. */
-static const char *const reserved_headers[] = {"from",
-                                               "to",
-                                               "cc",
-                                               "bcc",
-                                               "subject",
-                                               "date",
-                                               "message-id",
-                                               "mime-version",
-                                               "content-type",
-                                               "content-transfer-encoding",
-                                               "dkim-signature",
-                                               "return-path",
-                                               "list-unsubscribe",
-                                               "list-unsubscribe-post",
-                                               "sender",
-                                               "reply-to",
-                                               NULL};
-
-/* "addr@x" or "Display Name <addr@x>". */
+/* "addr@x" or "Display Name <addr@x>": the validator the composer uses
+ * (engine/base/addr.c), so an accepted address is one edm can send. */
 static int check_mailbox(api_call *c, const char *field, const char *v)
 {
-    const char *lt = strrchr(v, '<');
-    const char *addr = v;
-    size_t len = strlen(v);
-    if (lt) {
-        const char *gt = strchr(lt, '>');
-        if (gt == NULL || gt[1] != '\0') {
-            api_error(c, 422, "invalid_address", field, "%s: expected \"Name <address>\"", field);
-            return -1;
-        }
-        addr = lt + 1;
-        len = (size_t)(gt - addr);
-    }
-    char out[EDM_ADDR_MAX];
-    size_t doff;
+    edm_mailbox mb;
     const char *why;
-    if (edm_addr_normalize(addr, len, out, &doff, &why) != 0) {
+    if (edm_addr_mailbox(v, strlen(v), &mb, &why) != 0) {
         api_error(c, 422, "invalid_address", field, "%s is not a valid address: %s", field, why);
-        return -1;
-    }
-    if (strpbrk(v, "\r\n")) {
-        api_error(c, 422, "invalid", field, "%s must not contain line breaks", field);
         return -1;
     }
     return 0;
 }
 
+/* Names and values as the composer writes them (engine/base/header.c). */
 static int check_headers(api_call *c, json_t *h)
 {
     if (!json_is_object(h)) {
@@ -83,24 +50,24 @@ static int check_headers(api_call *c, json_t *h)
     {
         char field[120];
         snprintf(field, sizeof field, "headers.%.100s", k);
-        int ok = k[0] != '\0' && strlen(k) <= 76;
-        for (const char *p = k; *p && ok; p++)
-            ok = *p > 32 && *p < 127 && *p != ':';
-        if (!ok) {
+        switch (edm_header_name_check(k)) {
+        case EDM_HEADER_NAME_OK: break;
+        case EDM_HEADER_NAME_INVALID:
             api_error(c, 422, "invalid", field, "%s is not a valid header field name", field);
             return -1;
+        case EDM_HEADER_NAME_RESERVED:
+            api_error(c, 422, "reserved", field, "%s is set by edm and cannot be given", field);
+            return -1;
         }
-        for (size_t i = 0; reserved_headers[i]; i++)
-            if (strcasecmp(k, reserved_headers[i]) == 0) {
-                api_error(c, 422, "reserved", field, "%s is set by edm and cannot be given", field);
-                return -1;
-            }
         if (!json_is_string(v)) {
             api_error(c, 422, "invalid_type", field, "%s must be a string", field);
             return -1;
         }
-        if (api_check_text(c, field, v, 1) != 0)
+        const char *why;
+        if (edm_header_value_check(json_string_value(v), json_string_length(v), &why) != 0) {
+            api_error(c, 422, "invalid", field, "%s %s", field, why);
             return -1;
+        }
     }
     return 0;
 }
@@ -145,10 +112,8 @@ static int campaign_check(api_call *c, json_t *b, int creating)
     if (r < 0)
         return -1;
     if (r > 0) {
-        json_t *t = NULL;
         edm_store *st = c->api->store;
-        int rc = st->ops->template_get(st, n, &t);
-        json_decref(t);
+        int rc = st->ops->template_get(st, n, NULL);
         if (rc == EDM_ENOTFOUND) {
             api_error(c, 422, "not_found", "template_id", "no template %lld", (long long)n);
             return -1;
@@ -195,13 +160,14 @@ void api_campaigns_create(api_call *c)
     if (campaign_check(c, c->body, 1) != 0)
         return;
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = st->ops->campaign_create(st, c->body, &out);
+    edm_campaign_row row;
+    int rc = st->ops->campaign_create(st, c->body, &row);
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
         return;
     }
-    api_reply(c, 201, out);
+    api_reply(c, 201, api_campaign_json(&row));
+    edm_campaign_row_clear(&row);
 }
 
 void api_campaigns_list(api_call *c)
@@ -218,50 +184,61 @@ void api_campaigns_list(api_call *c)
                   "cancelled");
         return;
     }
-    edm_page page = {0};
+    edm_campaign_page page = {0};
     edm_store *st = c->api->store;
-    int rc = st->ops->campaign_list(st, r > 0 ? status : NULL, after, limit, &page);
+    int rc = st->ops->campaign_list(st, r > 0 ? edm_cstate_parse(status) : -1, after, limit, &page);
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
         return;
     }
-    api_reply(c, 200, api_list(page.items, page.next));
+    api_reply(c, 200, api_list(api_campaign_items(&page), page.next));
+    edm_campaign_page_free(&page);
 }
 
-/* Loads the campaign of the path; answers 404 and returns NULL if none. */
-static json_t *load(api_call *c, enum edm_cstate *state)
+/* Loads the campaign of the path into *row; answers 404 (or the store's
+ * error) and returns -1 if none. */
+static int load(api_call *c, edm_campaign_row *row)
 {
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, &out) : EDM_ENOTFOUND;
+    int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, row) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
-        return NULL;
+        return -1;
     }
-    int64_t send_at;
-    if (state && edm_lifecycle_campaign_state(out, state, &send_at) != 0) {
-        json_decref(out);
-        api_error(c, 500, "internal", NULL, "campaign %lld has an unreadable state",
-                  (long long)c->id);
-        return NULL;
-    }
-    return out;
+    return 0;
+}
+
+/* Answers the campaign of the path as it is now. */
+static void reply_campaign(api_call *c, int status)
+{
+    edm_campaign_row row;
+    if (load(c, &row) != 0)
+        return;
+    api_reply(c, status, api_campaign_json(&row));
+    edm_campaign_row_clear(&row);
+}
+
+/* The state of the campaign of the path; -1 if answered (404). */
+static int load_state(api_call *c, enum edm_cstate *state)
+{
+    edm_campaign_row row;
+    if (load(c, &row) != 0)
+        return -1;
+    *state = row.state;
+    edm_campaign_row_clear(&row);
+    return 0;
 }
 
 void api_campaigns_get(api_call *c)
 {
-    json_t *out = load(c, NULL);
-    if (out)
-        api_reply(c, 200, out);
+    reply_campaign(c, 200);
 }
 
 void api_campaigns_patch(api_call *c)
 {
     enum edm_cstate s;
-    json_t *cur = load(c, &s);
-    if (cur == NULL)
+    if (load_state(c, &s) != 0)
         return;
-    json_decref(cur);
     if (!edm_lifecycle_can_edit(s)) {
         api_error(c, 409, "wrong_state", NULL,
                   "a %s campaign cannot be changed (only draft, scheduled or paused)",
@@ -271,22 +248,21 @@ void api_campaigns_patch(api_call *c)
     if (campaign_check(c, c->body, 0) != 0)
         return;
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = st->ops->campaign_update(st, c->id, c->body, &out);
+    edm_campaign_row row;
+    int rc = st->ops->campaign_update(st, c->id, c->body, &row);
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
         return;
     }
-    api_reply(c, 200, out);
+    api_reply(c, 200, api_campaign_json(&row));
+    edm_campaign_row_clear(&row);
 }
 
 void api_campaigns_delete(api_call *c)
 {
     enum edm_cstate s;
-    json_t *cur = load(c, &s);
-    if (cur == NULL)
+    if (load_state(c, &s) != 0)
         return;
-    json_decref(cur);
     if (!edm_lifecycle_can_delete(s)) {
         api_error(c, 409, "wrong_state", NULL, "a %s campaign cannot be deleted (cancel it first)",
                   edm_cstate_name(s));
@@ -336,9 +312,7 @@ static void lifecycle(api_call *c, enum edm_lifecycle_action a, int64_t send_at)
     const edm_api_engine *e = &c->api->engine;
     if (e->campaign_changed)
         e->campaign_changed(e->ctx, c->id, to);
-    json_t *out = load(c, NULL);
-    if (out)
-        api_reply(c, 200, out);
+    reply_campaign(c, 200);
 }
 
 void api_campaigns_schedule(api_call *c)
@@ -348,17 +322,16 @@ void api_campaigns_schedule(api_call *c)
     if (api_fields_known(c, c->body, fields) != 0 ||
         api_field_time(c, c->body, "send_at", 0, &send_at) < 0)
         return;
-    enum edm_cstate s;
-    json_t *cur = load(c, &s);
-    if (cur == NULL)
+    edm_campaign_row cur;
+    if (load(c, &cur) != 0)
         return;
-    int64_t stored = -1;
-    if (send_at < 0 && edm_lifecycle_campaign_state(cur, &s, &stored) == 0 && stored >= 0)
-        send_at = stored; /* no send_at given: the campaign's own */
+    enum edm_cstate s = cur.state;
+    if (send_at < 0 && cur.send_at > 0)
+        send_at = cur.send_at; /* no send_at given: the campaign's own */
     if (send_at < 0)
         send_at = edm_time_now(); /* neither: now */
-    int has_template = json_is_integer(json_object_get(cur, "template_id"));
-    json_decref(cur);
+    int has_template = cur.template_id > 0;
+    edm_campaign_row_clear(&cur);
     if (!has_template && (EDM_CSTATE_BIT(s) & edm_lifecycle_from_mask(EDM_LIFECYCLE_SCHEDULE))) {
         api_error(c, 422, "required", "template_id",
                   "the campaign has no template_id: set one with PATCH first");
@@ -393,10 +366,8 @@ void api_campaigns_cancel(api_call *c)
 void api_campaigns_stats(api_call *c)
 {
     enum edm_cstate s;
-    json_t *cur = load(c, &s);
-    if (cur == NULL)
+    if (load_state(c, &s) != 0)
         return;
-    json_decref(cur);
     edm_store *st = c->api->store;
     json_t *out = NULL;
     int rc = st->ops->campaign_stats(st, c->id, &out);

@@ -20,6 +20,7 @@
  * other threads) and is bounded by the same budget.
  */
 #include "api/api_int.h"
+#include "api/rows_json.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "templates/template.h"
@@ -157,10 +158,18 @@ void api_templates_preview(api_call *c)
         return;
     }
     edm_store *st = c->api->store;
-    json_t *tpl = NULL;
-    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &tpl) : EDM_ENOTFOUND;
+    edm_template_row row;
+    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &row) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "template");
+        return;
+    }
+    /* the template as the API shows it: what edm_tpl_set_compile and the
+     * engine's render_raw take */
+    json_t *tpl = api_template_json(&row);
+    edm_template_row_clear(&row);
+    if (tpl == NULL) {
+        api_error(c, 500, "internal", NULL, "out of memory");
         return;
     }
     json_t *vars = json_object_get(b, "vars");
@@ -185,7 +194,7 @@ void api_templates_preview(api_call *c)
     }
     preview_job *j = edm_xcalloc(1, sizeof *j);
     j->call = c;
-    j->tpl = tpl; /* the store's fresh object: only the job uses it */
+    j->tpl = tpl; /* built above for this call: only the job uses it */
     j->vars = vars ? json_deep_copy(vars) : NULL;
     j->strict = json_is_true(strict);
     j->work.data = j;

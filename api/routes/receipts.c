@@ -9,7 +9,7 @@
  *    the first bytes go out at once and memory stays at one page;
  *  - GET /v1/receipts/{id}/events: one recipient's attempt history.
  */
-#include "engine/ingest/addr.h"
+#include "engine/base/addr.h"
 #include "api/api_int.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
@@ -74,9 +74,7 @@ static int read_filters(api_call *c, receipt_query *q)
 static int campaign_exists(api_call *c)
 {
     edm_store *st = c->api->store;
-    json_t *cur = NULL;
-    int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, &cur) : EDM_ENOTFOUND;
-    json_decref(cur);
+    int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, NULL) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "campaign");
         return 0;

@@ -1,201 +1,61 @@
 /*
  * api/routes/recipients.c: POST /v1/campaigns/{id}/recipients: a recipient list
- * (JSON array, NDJSON or CSV: see upload.h) streamed into the store as it
- * arrives. Each row's address is validated and normalised (addr.c) and
- * added through the store's batched upload; the store reports duplicates
- * (same address twice in the campaign) and suppressed addresses. Rows that
- * fail are listed in the answer with their line and reason; the others are
- * kept.
+ * (JSON array, NDJSON or CSV: see engine/ingest/upload.h) streamed into the
+ * store as it arrives, through the one import routine (engine/ingest/import.h:
+ * address checks, batches of 20,000 rows sorted by domain, each written in
+ * one store transaction inside one call, the campaign state checked again
+ * before each batch). Rows that fail are listed in the answer with their
+ * line and reason; the others are kept.
  *
  * Answer (200): {"accepted","duplicates","suppressed","rejected":[{line,
  * email, error}], "rejected_total", "rejected_truncated"}. The rejected list
- * keeps the first REJECTED_MAX entries (bounded memory for a 1,000,000-line
- * upload of garbage); rejected_total counts them all.
- *
- * Rows are written in batches (BATCH_ROWS rows or BATCH_BYTES), each in one
- * store transaction opened and committed inside one call, so no transaction
- * stays open while the loop serves other requests (or the scheduler).
+ * keeps the first EDM_IMPORT_REJECTED_MAX entries (bounded memory for a
+ * 1,000,000-line upload of garbage); rejected_total counts them all.
  *
  * The campaign must be draft, scheduled or paused (409 otherwise; checked
  * again at each batch). A client that goes away mid-upload keeps the
  * batches already written; the rows of the unwritten batch are dropped.
  */
-#include "engine/ingest/addr.h"
 #include "api/api_int.h"
-#include "engine/ingest/upload.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
-#include "engine/campaign/lifecycle.h"
 #include "engine/base/log.h"
+#include "engine/campaign/lifecycle.h"
+#include "engine/ingest/import.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-
-#define REJECTED_MAX 10000
-#define BATCH_ROWS   20000
-#define BATCH_BYTES  (8 * 1024 * 1024)
-
-/* A validated row waiting for its batch: offsets into the batch arena. */
-typedef struct pending_row {
-    size_t email;      /* normalised address, NUL-terminated */
-    size_t domain_off; /* of the domain inside the address */
-    size_t vars;       /* JSON object text, NUL-terminated; SIZE_MAX if none */
-} pending_row;
 
 typedef struct upload_state {
     api_call *call;
-    edm_upload_parser *parser;
-    int64_t accepted, duplicates, suppressed, rejected_total, rows;
-    json_t *rejected;
-    pending_row batch[BATCH_ROWS];
-    size_t nbatch;
-    edm_buf arena; /* the strings of the batch, back to back */
-    int stop_rc;   /* why the sink stopped the parse (answered already) */
+    edm_import *im;
 } upload_state;
-
-static void batch_clear(upload_state *u)
-{
-    u->nbatch = 0;
-    edm_buf_reset(&u->arena);
-}
 
 static void state_free(void *p)
 {
     upload_state *u = p;
-    if (u->nbatch > 0 || !u->call->answered)
+    if (u->im && (edm_import_waiting(u->im) > 0 || !u->call->answered)) {
+        const edm_import_counts *n = edm_import_get_counts(u->im);
         edm_log(EDM_LOG_INFO, "api",
                 "campaign=%lld upload=aborted rows=%lld accepted=%lld dropped=%zu",
-                (long long)u->call->id, (long long)u->rows, (long long)u->accepted, u->nbatch);
-    edm_buf_free(&u->arena);
-    edm_upload_parser_free(u->parser);
-    json_decref(u->rejected);
+                (long long)u->call->id, (long long)(n->rows + (int64_t)edm_import_waiting(u->im)),
+                (long long)n->accepted, edm_import_waiting(u->im));
+    }
+    edm_import_free(u->im);
     edm_free(u);
 }
 
-/* Batch order for the store: by domain, then address. Neighbouring rows
- * then land in neighbouring pages of the domain and address indexes, which
- * keeps inserts fast with many domains (row ids still grow in that order,
- * so receipts list a batch grouped by domain). */
-static const char *sort_arena;
-
-static int row_cmp(const void *a, const void *b)
-{
-    const pending_row *x = a, *y = b;
-    const char *ex = sort_arena + x->email, *ey = sort_arena + y->email;
-    int c = strcmp(ex + x->domain_off, ey + y->domain_off);
-    return c ? c : strcmp(ex, ey);
-}
-
-/* Writes the batch in one store transaction, all within this call: no
- * transaction stays open while the loop serves other requests. Returns 0,
- * EDM_ESTATE if the campaign no longer takes recipients, or a store code. */
-static int flush(upload_state *u)
-{
-    if (u->nbatch == 0)
-        return 0;
-    api_call *c = u->call;
-    edm_store *st = c->api->store;
-    json_t *cur = NULL;
-    enum edm_cstate s;
-    int64_t send_at;
-    int rc = st->ops->campaign_get(st, c->id, &cur);
-    if (rc == 0 && (edm_lifecycle_campaign_state(cur, &s, &send_at) != 0 ||
-                    !edm_lifecycle_can_add_recipients(s)))
-        rc = EDM_ESTATE;
-    json_decref(cur);
-    edm_upload *up = NULL;
-    if (rc == 0) {
-        sort_arena = u->arena.data;
-        qsort(u->batch, u->nbatch, sizeof u->batch[0], row_cmp);
-        sort_arena = NULL;
-        rc = st->ops->upload_begin(st, c->id, &up);
-    }
-    for (size_t i = 0; rc == 0 && i < u->nbatch; i++) {
-        pending_row *r = &u->batch[i];
-        const char *a = u->arena.data;
-        edm_recipient rec = {a + r->email, a + r->email + r->domain_off,
-                             r->vars == SIZE_MAX ? NULL : a + r->vars};
-        enum edm_add_outcome out;
-        rc = st->ops->upload_add(up, &rec, &out);
-        if (rc != 0)
-            break;
-        switch (out) {
-        case EDM_ADD_ACCEPTED: u->accepted++; break;
-        case EDM_ADD_DUPLICATE: u->duplicates++; break;
-        case EDM_ADD_SUPPRESSED: u->suppressed++; break;
-        default: EDM_PANIC("bad upload outcome %d", (int)out);
-        }
-    }
-    if (up) {
-        int erc = st->ops->upload_end(up, rc == 0);
-        if (rc == 0)
-            rc = erc;
-    }
-    batch_clear(u);
-    return rc;
-}
-
-static int on_reject(void *ctx, long line, const char *email, const char *error)
-{
-    upload_state *u = ctx;
-    u->rows++;
-    u->rejected_total++;
-    if (json_array_size(u->rejected) >= REJECTED_MAX)
-        return 0;
-    json_t *e = email ? json_string(email) : NULL;
-    json_t *r = json_pack("{s:I,s:o,s:s}", "line", (json_int_t)line, "email", e ? e : json_null(),
-                          "error", error);
-    if (r == NULL)
-        return EDM_ENOMEM;
-    json_array_append_new(u->rejected, r);
-    return 0;
-}
-
-static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
-                  size_t vars_len)
-{
-    upload_state *u = ctx;
-    char addr[EDM_ADDR_MAX];
-    size_t doff;
-    const char *why;
-    if (edm_addr_normalize(email, len, addr, &doff, &why) != 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "invalid address: %s", why);
-        return on_reject(ctx, line, memchr(email, '\0', len) ? NULL : email, msg);
-    }
-    pending_row *r = &u->batch[u->nbatch];
-    r->email = u->arena.len;
-    r->domain_off = doff;
-    r->vars = vars ? u->arena.len + strlen(addr) + 1 : SIZE_MAX;
-    if (edm_buf_append(&u->arena, addr, strlen(addr) + 1) != 0 ||
-        (vars && (edm_buf_append(&u->arena, vars, vars_len) != 0 ||
-                  edm_buf_append_char(&u->arena, '\0') != 0)))
-        return EDM_ENOMEM;
-    u->nbatch++;
-    u->rows++;
-    if (u->nbatch == BATCH_ROWS || u->arena.len >= BATCH_BYTES) {
-        int rc = flush(u);
-        if (rc != 0)
-            u->stop_rc = rc;
-        return rc;
-    }
-    return 0;
-}
-
-/* A parse or store failure mid-upload: answer it. Batches written before
- * stay; the counts so far are in the log. */
+/* The import stopped mid-upload: answer it. Batches written before stay;
+ * the counts so far are in the message (409) or the log. */
 static void fail(api_call *c, upload_state *u, int rc)
 {
-    if (rc == EDM_EINVAL && u->stop_rc == 0)
-        api_error(c, 422, "invalid_upload", NULL, "%s", edm_upload_parser_error(u->parser));
+    const char *why = edm_import_error(u->im);
+    if (rc == EDM_EINVAL)
+        api_error(c, 422, "invalid_upload", NULL, "%s", why);
     else if (rc == EDM_ENOMEM)
         api_error(c, 503, "no_memory", NULL, "out of memory");
     else if (rc == EDM_ESTATE)
-        api_error(c, 409, "wrong_state", NULL,
-                  "the campaign changed state during the upload and takes no more recipients "
-                  "(%lld rows were added before)",
-                  (long long)u->accepted);
+        api_error(c, 409, "wrong_state", NULL, "%s", why);
     else
         api_store_error(c, rc, "campaign");
 }
@@ -203,20 +63,16 @@ static void fail(api_call *c, upload_state *u, int rc)
 static int begin(api_call *c)
 {
     edm_store *st = c->api->store;
-    json_t *cur = NULL;
-    int rc = c->id > 0 ? st->ops->campaign_get(st, c->id, &cur) : EDM_ENOTFOUND;
-    if (rc != 0) {
-        api_store_error(c, rc, "campaign");
-        return 1;
-    }
     enum edm_cstate s;
-    int64_t send_at;
-    rc = edm_lifecycle_campaign_state(cur, &s, &send_at);
-    json_decref(cur);
-    if (rc != 0 || !edm_lifecycle_can_add_recipients(s)) {
+    int rc = c->id > 0 ? edm_lifecycle_check_add_recipients(st, c->id, &s) : EDM_ENOTFOUND;
+    if (rc == EDM_ESTATE || rc == EDM_EINVAL) {
         api_error(c, 409, "wrong_state", NULL,
                   "recipients can be added to draft, scheduled or paused campaigns, not %s ones",
-                  rc == 0 ? edm_cstate_name(s) : "unreadable");
+                  rc == EDM_ESTATE ? edm_cstate_name(s) : "unreadable");
+        return 1;
+    }
+    if (rc != 0) {
+        api_store_error(c, rc, "campaign");
         return 1;
     }
     upload_state *u = edm_calloc(1, sizeof *u);
@@ -225,13 +81,13 @@ static int begin(api_call *c)
         return 1;
     }
     u->call = c;
-    u->rejected = json_array();
     c->state = u;
     c->free_state = state_free;
-    edm_upload_sink sink = {u, on_row, on_reject};
-    enum edm_upload_format fmt =
-        edm_upload_format_from_type(http_req_header(c->req, "content-type"));
-    if (edm_upload_parser_new(fmt, &sink, &u->parser) != 0 || u->rejected == NULL) {
+    edm_import_opts o = {
+        .format = edm_upload_format_from_type(http_req_header(c->req, "content-type")),
+        .check = edm_lifecycle_import_check,
+    };
+    if (edm_import_new(st, c->id, &o, &u->im) != 0) {
         api_error(c, 503, "no_memory", NULL, "out of memory");
         return 1;
     }
@@ -241,7 +97,7 @@ static int begin(api_call *c)
 static int body(api_call *c, const char *data, size_t len)
 {
     upload_state *u = c->state;
-    int rc = edm_upload_parser_feed(u->parser, data, len);
+    int rc = edm_import_feed(u->im, data, len);
     if (rc != 0) {
         fail(c, u, rc);
         return 1;
@@ -249,29 +105,46 @@ static int body(api_call *c, const char *data, size_t len)
     return 0;
 }
 
+/* {line, email, error} for each rejected row kept. */
+static json_t *rejected_json(const edm_import *im)
+{
+    size_t n;
+    const edm_import_reject *r = edm_import_rejected(im, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *e = r[i].email ? json_string(r[i].email) : NULL;
+        if (json_array_append_new(a,
+                                  json_pack("{s:I,s:o,s:s}", "line", (json_int_t)r[i].line, "email",
+                                            e ? e : json_null(), "error", r[i].error)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 static void end(api_call *c)
 {
     upload_state *u = c->state;
-    int rc = edm_upload_parser_finish(u->parser);
+    int rc = edm_import_finish(u->im);
     if (rc != 0) {
         fail(c, u, rc);
         return;
     }
-    rc = flush(u);
-    if (rc != 0) {
-        fail(c, u, rc);
-        return;
-    }
+    const edm_import_counts *n = edm_import_get_counts(u->im);
     edm_log(EDM_LOG_INFO, "api",
             "campaign=%lld upload=done rows=%lld accepted=%lld duplicates=%lld suppressed=%lld "
             "rejected=%lld",
-            (long long)c->id, (long long)u->rows, (long long)u->accepted, (long long)u->duplicates,
-            (long long)u->suppressed, (long long)u->rejected_total);
-    json_t *out =
-        json_pack("{s:I,s:I,s:I,s:O,s:I,s:b}", "accepted", (json_int_t)u->accepted, "duplicates",
-                  (json_int_t)u->duplicates, "suppressed", (json_int_t)u->suppressed, "rejected",
-                  u->rejected, "rejected_total", (json_int_t)u->rejected_total,
-                  "rejected_truncated", u->rejected_total > (int64_t)json_array_size(u->rejected));
+            (long long)c->id, (long long)n->rows, (long long)n->accepted, (long long)n->duplicates,
+            (long long)n->suppressed, (long long)n->rejected);
+    json_t *rejected = rejected_json(u->im);
+    json_t *out = rejected
+                      ? json_pack("{s:I,s:I,s:I,s:o,s:I,s:b}", "accepted", (json_int_t)n->accepted,
+                                  "duplicates", (json_int_t)n->duplicates, "suppressed",
+                                  (json_int_t)n->suppressed, "rejected", rejected, "rejected_total",
+                                  (json_int_t)n->rejected, "rejected_truncated",
+                                  n->rejected > (int64_t)json_array_size(rejected))
+                      : NULL;
     if (out == NULL)
         EDM_PANIC("out of memory");
     api_reply(c, 200, out);

@@ -9,7 +9,7 @@
  * DELETE takes the value from ?email=, ?domain= or ?value= (or a body of
  * the same shape); 204, or 404 if it was not on the list.
  */
-#include "engine/ingest/addr.h"
+#include "engine/base/addr.h"
 #include "api/api_int.h"
 #include "engine/base/err.h"
 

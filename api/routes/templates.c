@@ -9,6 +9,7 @@
  * checked for NUL bytes.
  */
 #include "api/api_int.h"
+#include "api/rows_json.h"
 #include "engine/base/err.h"
 
 #include <string.h>
@@ -68,13 +69,14 @@ void api_templates_create(api_call *c)
     if (template_check(c, c->body) != 0)
         return;
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = st->ops->template_create(st, c->body, &out);
+    edm_template_row t;
+    int rc = st->ops->template_create(st, c->body, &t);
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
     }
-    api_reply(c, 201, out);
+    api_reply(c, 201, api_template_json(&t));
+    edm_template_row_clear(&t);
 }
 
 void api_templates_list(api_call *c)
@@ -83,47 +85,48 @@ void api_templates_list(api_call *c)
     int64_t after;
     if (api_paging(c, &limit, &after) != 0)
         return;
-    edm_page page = {0};
+    edm_template_page page = {0};
     edm_store *st = c->api->store;
     int rc = st->ops->template_list(st, after, limit, &page);
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
     }
-    api_reply(c, 200, api_list(page.items, page.next));
+    api_reply(c, 200, api_list(api_template_items(&page), page.next));
+    edm_template_page_free(&page);
 }
 
 void api_templates_get(api_call *c)
 {
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &out) : EDM_ENOTFOUND;
+    edm_template_row t;
+    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &t) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
     }
-    api_reply(c, 200, out);
+    api_reply(c, 200, api_template_json(&t));
+    edm_template_row_clear(&t);
 }
 
 void api_templates_put(api_call *c)
 {
     edm_store *st = c->api->store;
-    json_t *out = NULL;
-    int rc = c->id > 0 ? st->ops->template_get(st, c->id, &out) : EDM_ENOTFOUND;
-    json_decref(out);
+    int rc = c->id > 0 ? st->ops->template_get(st, c->id, NULL) : EDM_ENOTFOUND;
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
     }
     if (template_check(c, c->body) != 0)
         return;
-    out = NULL;
-    rc = st->ops->template_update(st, c->id, c->body, &out);
+    edm_template_row t;
+    rc = st->ops->template_update(st, c->id, c->body, &t);
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
     }
-    api_reply(c, 200, out);
+    api_reply(c, 200, api_template_json(&t));
+    edm_template_row_clear(&t);
 }
 
 void api_templates_delete(api_call *c)

@@ -1,33 +1,56 @@
 /*
  * engine/base/timeutil.c: clocks and time formats (see timeutil.h). Uses
- * timegm(3) for UTC conversion; no locale is consulted.
+ * timegm(3) for UTC conversion; no locale is consulted. The test offset is
+ * atomic because render threads read the wall clock too.
  */
 #include "engine/base/timeutil.h"
 #include "engine/base/err.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Milliseconds added to every clock (tests only; see timeutil.h). */
+static _Atomic int64_t offset_ms;
+
+static int64_t offset(void)
+{
+    return atomic_load_explicit(&offset_ms, memory_order_relaxed);
+}
+
+void edm_time_advance_ms(int64_t ms)
+{
+    atomic_fetch_add_explicit(&offset_ms, ms, memory_order_relaxed);
+}
+
+void edm_time_reset_offset(void)
+{
+    atomic_store_explicit(&offset_ms, 0, memory_order_relaxed);
+}
+
 int64_t edm_time_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset();
 }
 
 int64_t edm_time_now(void)
 {
-    return (int64_t)time(NULL);
+    int64_t off = offset();
+    if (off == 0)
+        return (int64_t)time(NULL);
+    return edm_time_now_ms() / 1000;
 }
 
 uint64_t edm_time_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset());
 }
 
 char *edm_time_rfc3339(int64_t unix_s, char *out, size_t n)

@@ -2,8 +2,7 @@
  * engine/campaign/lifecycle.c: campaign lifecycle rules (see lifecycle.h).
  *
  * Entry points: edm_lifecycle_apply (one action through the store's
- * compare-and-set), edm_lifecycle_from_mask / _can_* (the rules as data),
- * edm_lifecycle_campaign_state.
+ * compare-and-set), edm_lifecycle_from_mask / _can_* (the rules as data).
  * Returns 0 or a negative EDM_E* code (EDM_ESTATE for a wrong state).
  */
 #include "engine/campaign/lifecycle.h"
@@ -53,41 +52,50 @@ int edm_lifecycle_can_add_recipients(enum edm_cstate s)
     return (EDM_CSTATE_BIT(s) & (B(DRAFT) | B(SCHEDULED) | B(PAUSED))) != 0;
 }
 
-int edm_lifecycle_campaign_state(json_t *campaign, enum edm_cstate *state, int64_t *send_at)
+int edm_lifecycle_check_add_recipients(edm_store *st, int64_t id, enum edm_cstate *state)
 {
-    const char *st = json_string_value(json_object_get(campaign, "status"));
-    int s = st ? edm_cstate_parse(st) : -1;
-    if (s < 0)
-        return EDM_EINVAL;
-    *state = (enum edm_cstate)s;
-    json_t *sa = json_object_get(campaign, "send_at");
-    *send_at = -1;
-    if (json_is_string(sa) && edm_time_parse_rfc3339(json_string_value(sa), send_at) != 0)
-        return EDM_EINVAL;
-    if (json_is_integer(sa))
-        *send_at = json_integer_value(sa);
-    return 0;
+    edm_campaign_row c;
+    int rc = st->ops->campaign_get(st, id, &c);
+    if (rc != 0)
+        return rc;
+    enum edm_cstate s = c.state;
+    edm_campaign_row_clear(&c);
+    if (state)
+        *state = s;
+    return edm_lifecycle_can_add_recipients(s) ? 0 : EDM_ESTATE;
+}
+
+int edm_lifecycle_import_check(void *ctx, edm_store *st, int64_t id)
+{
+    (void)ctx;
+    return edm_lifecycle_check_add_recipients(st, id, NULL);
 }
 
 int edm_lifecycle_apply(edm_store *st, int64_t id, enum edm_lifecycle_action a, int64_t send_at,
                         int64_t now, enum edm_cstate *to, enum edm_cstate *from)
 {
     EDM_ASSERT((unsigned)a < EDM_LIFECYCLE_ACTION_COUNT);
-    json_t *c = NULL;
+    edm_campaign_row c;
     int rc = st->ops->campaign_get(st, id, &c);
     if (rc != 0)
         return rc;
-    enum edm_cstate cur;
-    int64_t cur_send_at;
-    rc = edm_lifecycle_campaign_state(c, &cur, &cur_send_at);
-    json_decref(c);
-    if (rc != 0)
+    enum edm_cstate cur = c.state;
+    int64_t cur_send_at = c.send_at;
+    edm_campaign_row_clear(&c);
+    if ((unsigned)cur >= EDM_CSTATE_COUNT)
         return EDM_EDB;
     if (from)
         *from = cur;
     unsigned mask = actions[a].from;
     if (!(EDM_CSTATE_BIT(cur) & mask))
         return EDM_ESTATE;
+    if (a == EDM_LIFECYCLE_START && cur_send_at > now)
+        return EDM_ESTATE; /* not yet */
+    if (a == EDM_LIFECYCLE_COMPLETE) {
+        rc = st->ops->campaign_has_pending(st, id);
+        if (rc != 0)
+            return rc < 0 ? rc : EDM_ESTATE; /* deliveries left */
+    }
     enum edm_cstate next;
     int64_t set_send_at = -1;
     switch (a) {
@@ -108,11 +116,6 @@ int edm_lifecycle_apply(edm_store *st, int64_t id, enum edm_lifecycle_action a, 
     rc = st->ops->campaign_transition(st, id, EDM_CSTATE_BIT(cur), next, set_send_at);
     if (rc != 0)
         return rc;
-    if (a == EDM_LIFECYCLE_CANCEL) {
-        rc = st->ops->cancel_pending(st, id);
-        if (rc < 0)
-            return rc;
-    }
     *to = next;
     return 0;
 }

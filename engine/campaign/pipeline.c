@@ -146,9 +146,7 @@ void edm_pipeline_free(edm_pipeline *p)
     if (p == NULL)
         return;
     edm_pipeline_flush(p);
-    for (size_t i = 0; i < p->nresults; i++)
-        edm_free(p->results[i].strs);
-    p->nresults = 0;
+    p->nresults = 0; /* what could not be written is lost here (inline: nothing to free) */
     uv_close((uv_handle_t *)&p->flush_timer, on_timer_closed);
 }
 

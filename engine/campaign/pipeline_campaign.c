@@ -36,10 +36,29 @@ void pl_campaign_unref(pl_campaign *c)
     edm_free(c);
 }
 
-static char *json_strdup(json_t *o, const char *key)
+static char *dup_nonempty(const char *v)
 {
-    const char *v = json_string_value(json_object_get(o, key));
     return v && *v ? edm_xstrdup(v) : NULL;
+}
+
+/* Compiles a stored template. The template library takes its sources as a
+ * JSON object (templates/template.h), built here from the row. */
+static int tpl_compile(edm_tpl_set **out, const edm_template_row *t, edm_tpl_error *err)
+{
+    json_t *partials = json_object();
+    for (size_t i = 0; i < t->npartials; i++)
+        json_object_set_new(partials, t->partials[i].name, json_string(t->partials[i].value));
+    json_t *src = json_object();
+    json_object_set_new(src, "partials", partials);
+    if (t->subject)
+        json_object_set_new(src, "subject", json_string(t->subject));
+    if (t->html)
+        json_object_set_new(src, "html", json_string(t->html));
+    if (t->text)
+        json_object_set_new(src, "text", json_string(t->text));
+    int rc = edm_tpl_set_compile(out, src, err);
+    json_decref(src);
+    return rc;
 }
 
 static void campaign_break(pl_campaign *c, const char *fmt, const char *detail)
@@ -55,51 +74,48 @@ static void campaign_break(pl_campaign *c, const char *fmt, const char *detail)
 pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
 {
     edm_store *st = p->o.st;
-    json_t *cj = NULL, *tj = NULL;
-    if (st->ops->campaign_get(st, id, &cj) != 0)
+    edm_campaign_row cr;
+    if (st->ops->campaign_get(st, id, &cr) != 0)
         return NULL;
     pl_campaign *c = edm_xcalloc(1, sizeof *c);
     c->id = id;
     c->refs = 1;
     c->running = 1;
     edm_window_init(&c->sent_minute, 60000);
-    json_int_t mph = json_integer_value(json_object_get(cj, "max_per_hour"));
+    int64_t mph = cr.max_per_hour;
     edm_bucket_init(&c->rate, (double)mph, 3600ull * 1000, mph > 0 ? (double)(mph / 60 + 1) : 1,
                     edm_time_mono_ms());
-    c->pool = json_strdup(cj, "pool");
-    c->reply_to = json_strdup(cj, "reply_to");
+    c->pool = dup_nonempty(cr.pool);
+    c->reply_to = dup_nonempty(cr.reply_to);
     const edm_config *cfg = p->o.cfg;
-    c->unsub_url = json_strdup(cj, "unsubscribe");
+    c->unsub_url = dup_nonempty(cr.unsubscribe);
     if (c->unsub_url == NULL && cfg->unsubscribe.url)
         c->unsub_url = edm_xstrdup(cfg->unsubscribe.url);
     char fid[96];
     snprintf(fid, sizeof fid, "%lld:%s:edm", (long long)id, c->pool ? c->pool : "default");
     c->feedback_id = edm_xstrdup(fid);
 
-    json_t *hdrs = json_object_get(cj, "headers");
-    if (json_is_object(hdrs) && json_object_size(hdrs)) {
-        c->headers = edm_xcalloc(json_object_size(hdrs), sizeof *c->headers);
-        const char *k;
-        json_t *v;
-        json_object_foreach(hdrs, k, v)
-        {
-            if (!json_is_string(v))
-                continue;
-            c->headers[c->nheaders].name = edm_xstrdup(k);
-            c->headers[c->nheaders].value = edm_xstrdup(json_string_value(v));
+    if (cr.nheaders) {
+        c->headers = edm_xcalloc(cr.nheaders, sizeof *c->headers);
+        for (size_t i = 0; i < cr.nheaders; i++) {
+            c->headers[c->nheaders].name = edm_xstrdup(cr.headers[i].name);
+            c->headers[c->nheaders].value = edm_xstrdup(cr.headers[i].value);
             c->nheaders++;
         }
     }
-    const char *from = json_string_value(json_object_get(cj, "from"));
+    const char *from = cr.from;
     if (from == NULL || edm_message_parse_from(from, &c->from_addr, &c->from_name) != 0) {
         campaign_break(c, "invalid from address: %s", from ? from : "(none)");
     } else {
-        json_t *tid = json_object_get(cj, "template_id");
+        edm_template_row tr;
         edm_tpl_error terr;
-        if (!json_is_integer(tid) || st->ops->template_get(st, json_integer_value(tid), &tj) != 0)
+        if (cr.template_id <= 0 || st->ops->template_get(st, cr.template_id, &tr) != 0) {
             campaign_break(c, "%s", "the campaign has no template");
-        else if (edm_tpl_set_compile(&c->tpl, tj, &terr) != 0)
-            campaign_break(c, "template error: %s", terr.msg);
+        } else {
+            if (tpl_compile(&c->tpl, &tr, &terr) != 0)
+                campaign_break(c, "template error: %s", terr.msg);
+            edm_template_row_clear(&tr);
+        }
     }
     /* The DKIM keys of the From domain. */
     const char *dom = edm_message_addr_domain(c->from_addr);
@@ -124,8 +140,7 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
         .secret_len = p->secret_len,
         .strict = 1,
     };
-    json_decref(cj);
-    json_decref(tj);
+    edm_campaign_row_clear(&cr);
     c->next = p->campaigns;
     p->campaigns = c;
     edm_log(EDM_LOG_INFO, "pipeline", "campaign=%lld event=loaded keys=%zu", (long long)id,

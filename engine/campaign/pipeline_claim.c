@@ -164,11 +164,12 @@ void pl_render_work(uv_work_t *req)
 void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,
                  const char *reason)
 {
-    edm_result r = {.id = job->id,
-                    .status = status,
-                    .attempted = 0,
-                    .attempted_at = edm_time_now(),
-                    .response = reason};
+    edm_outcome r;
+    memset(&r, 0, sizeof r);
+    r.id = job->id;
+    r.status = status;
+    r.attempted_at = edm_time_now();
+    EDM_OUTCOME_PUT(r.text, reason);
     pl_add_result(p, &r);
     pl_job_done(p, c);
 }
@@ -189,8 +190,7 @@ void pl_render_after(uv_work_t *req, int status)
         if (status == UV_ECANCELED || (j->msg && (p->stopping || !b->c->running))) {
             /* Not sent: it stays queued in the store. */
             if (j->msg) {
-                edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
-                edm_pipeline_on_outcome(p, j->msg, &o);
+                edm_pipeline_on_outcome(p, j->msg, NULL);
             } else {
                 edm_idset_del(&p->in_flight, j->job.id);
                 if (j->job.attempts > 0)

@@ -45,18 +45,13 @@ typedef struct pl_campaign {
     struct pl_campaign *next;
 } pl_campaign;
 
-typedef struct pl_result {
-    edm_result r;
-    char *strs; /* owns every string r points at */
-} pl_result;
-
 struct edm_pipeline {
     edm_pipeline_opts o;
     pl_campaign *campaigns;
     edm_idset in_flight;
-    size_t pending;     /* all campaigns */
-    size_t rendering;   /* jobs in render batches */
-    pl_result *results; /* buffered outcomes */
+    size_t pending;       /* all campaigns */
+    size_t rendering;     /* jobs in render batches */
+    edm_outcome *results; /* buffered outcomes, complete, as the store records them */
     size_t nresults, capresults;
     uv_timer_t flush_timer;
     int timer_armed;
@@ -103,7 +98,8 @@ void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_d
                  const char *why);
 
 /* pipeline_outcome.c: outcomes buffered and written in batches. */
-void pl_add_result(edm_pipeline *p, const edm_result *r);
+/* Buffers a complete outcome (copied). */
+void pl_add_result(edm_pipeline *p, const edm_outcome *r);
 void pl_arm_flush(edm_pipeline *p);
 void pl_job_done(edm_pipeline *p, pl_campaign *c);
 /* Runs the stop callback once nothing is rendering or buffered. */

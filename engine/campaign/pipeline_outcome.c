@@ -1,12 +1,16 @@
 /*
- * engine/campaign/pipeline_outcome.c: outcomes from the relay turned into results
- * (retry schedule, expiry past retry.max_age, cancellation), buffered and
- * written to the store in batches (FLUSH_AT results or FLUSH_MS).
+ * engine/campaign/pipeline_outcome.c: outcomes from the relay completed for
+ * the store (delivery id, times, message id, retry schedule, expiry past
+ * retry.max_age through engine/delivery/classify.c, cancellation),
+ * buffered as they are and written to the store in batches (FLUSH_AT
+ * outcomes or FLUSH_MS). Buffered outcomes own their strings (inline), so
+ * buffering allocates only when the buffer grows.
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
+#include "engine/delivery/classify.h"
 #include "engine/base/timeutil.h"
 
 #include <stdio.h>
@@ -15,46 +19,13 @@
 
 /* ---- outcomes ---- */
 
-static size_t str_size(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-static const char *str_put(char **at, const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    memcpy(*at, s, n);
-    const char *r = *at;
-    *at += n;
-    return r;
-}
-
-/* Buffers an outcome; strings are copied. */
-void pl_add_result(edm_pipeline *p, const edm_result *r)
+void pl_add_result(edm_pipeline *p, const edm_outcome *r)
 {
     if (p->nresults == p->capresults) {
         p->capresults = p->capresults ? p->capresults * 2 : 256;
         p->results = edm_xrealloc(p->results, p->capresults * sizeof *p->results);
     }
-    pl_result *pr = &p->results[p->nresults++];
-    pr->r = *r;
-    size_t need = str_size(r->enhanced_code) + str_size(r->response) +
-                  str_size(r->bounce_category) + str_size(r->mx_host) + str_size(r->mx_ip) +
-                  str_size(r->source_ip) + str_size(r->tls) + str_size(r->message_id) +
-                  str_size(r->remote_queue_id);
-    pr->strs = edm_xmalloc(need ? need : 1);
-    char *at = pr->strs;
-    pr->r.enhanced_code = str_put(&at, r->enhanced_code);
-    pr->r.response = str_put(&at, r->response);
-    pr->r.bounce_category = str_put(&at, r->bounce_category);
-    pr->r.mx_host = str_put(&at, r->mx_host);
-    pr->r.mx_ip = str_put(&at, r->mx_ip);
-    pr->r.source_ip = str_put(&at, r->source_ip);
-    pr->r.tls = str_put(&at, r->tls);
-    pr->r.message_id = str_put(&at, r->message_id);
-    pr->r.remote_queue_id = str_put(&at, r->remote_queue_id);
+    p->results[p->nresults++] = *r;
     if (p->nresults >= FLUSH_AT)
         edm_pipeline_flush(p);
     else
@@ -65,11 +36,7 @@ int edm_pipeline_flush(edm_pipeline *p)
 {
     if (p->nresults == 0)
         return 0;
-    edm_result *rs = edm_xmalloc(p->nresults * sizeof *rs);
-    for (size_t i = 0; i < p->nresults; i++)
-        rs[i] = p->results[i].r;
-    int rc = p->o.st->ops->record(p->o.st, rs, p->nresults);
-    edm_free(rs);
+    int rc = p->o.st->ops->record(p->o.st, p->results, p->nresults);
     if (rc != 0) {
         /* Keep them and try again at the next flush: nothing is lost. */
         edm_log(EDM_LOG_ERROR, "pipeline", "event=record_failed results=%zu err=\"%s\"",
@@ -78,10 +45,8 @@ int edm_pipeline_flush(edm_pipeline *p)
         return rc;
     }
     /* Only now may these ids be claimed again (a restarted cursor). */
-    for (size_t i = 0; i < p->nresults; i++) {
-        edm_idset_del(&p->in_flight, p->results[i].r.id);
-        edm_free(p->results[i].strs);
-    }
+    for (size_t i = 0; i < p->nresults; i++)
+        edm_idset_del(&p->in_flight, p->results[i].id);
     p->nresults = 0;
     return 0;
 }
@@ -122,48 +87,34 @@ static int64_t retry_delay(const edm_config *cfg, int attempts)
     return r->schedule[i < r->nschedule ? i : r->nschedule - 1];
 }
 
-/* Turns an outcome into the stored result (retry time, expiry). */
-static void outcome_to_result(edm_pipeline *p, int64_t id, int attempts_before, int64_t queued_at,
-                              const char *message_id, const edm_outcome *o, edm_result *r)
+/* Completes a classified outcome of m for the store: ids and times, the
+ * retry time of a deferral (not before the relay's lower bound, never past
+ * expiry), or its expiry. */
+static void complete(edm_pipeline *p, const edm_outmsg *m, edm_outcome *r)
 {
     int64_t now = edm_time_now();
-    memset(r, 0, sizeof *r);
-    r->id = id;
-    r->attempted = o->attempted;
+    r->id = m->delivery_id;
     r->attempted_at = now;
-    r->smtp_code = o->code;
-    r->enhanced_code = o->enhanced && *o->enhanced ? o->enhanced : NULL;
-    r->response = o->text;
-    r->bounce_category = o->category && *o->category ? o->category : NULL;
-    r->mx_host = o->mx_host && *o->mx_host ? o->mx_host : NULL;
-    r->mx_ip = o->mx_ip && *o->mx_ip ? o->mx_ip : NULL;
-    r->source_ip = o->source_ip && *o->source_ip ? o->source_ip : NULL;
-    r->tls = o->tls && *o->tls ? o->tls : NULL;
-    r->message_id = message_id;
-    r->remote_queue_id = o->remote_queue_id && *o->remote_queue_id ? o->remote_queue_id : NULL;
-    r->duration_ms = o->duration_ms;
-    switch (o->kind) {
-    case EDM_OUTCOME_DELIVERED:
-        r->status = EDM_DSTATE_DELIVERED;
-        r->bounce_category = NULL;
-        break;
-    case EDM_OUTCOME_BOUNCED: r->status = EDM_DSTATE_BOUNCED; break;
-    case EDM_OUTCOME_DEFERRED: {
-        int64_t expires = queued_at + p->o.cfg->retry.max_age;
+    EDM_OUTCOME_PUT(r->message_id, m->message_id);
+    int64_t not_before = r->next_attempt_at;
+    r->next_attempt_at = 0;
+    switch (r->status) {
+    case EDM_DSTATE_DELIVERED: r->category = EDM_CATEGORY_NONE; break;
+    case EDM_DSTATE_BOUNCED: break;
+    case EDM_DSTATE_DEFERRED: {
+        int64_t expires = m->queued_at + p->o.cfg->retry.max_age;
         if (now >= expires) {
-            r->status = EDM_DSTATE_BOUNCED;
-            r->bounce_category = "expired";
+            classify_expire(r);
             break;
         }
-        int attempts = attempts_before + (o->attempted ? 1 : 0);
+        int attempts = m->attempts + (r->attempted ? 1 : 0);
         int64_t next = now + retry_delay(p->o.cfg, attempts > 0 ? attempts : 1);
-        if (o->not_before > next)
-            next = o->not_before;
-        r->status = EDM_DSTATE_DEFERRED;
+        if (not_before > next)
+            next = not_before;
         r->next_attempt_at = next < expires ? next : expires;
         break;
     }
-    default: EDM_PANIC("outcome %d cannot be recorded", (int)o->kind);
+    default: EDM_PANIC("outcome status %d cannot be recorded", (int)r->status);
     }
 }
 
@@ -191,17 +142,17 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
     edm_pipeline *p = ctx;
     pl_campaign *c = pl_campaign_find(p, m->campaign_id);
     EDM_ASSERT(c != NULL);
-    if (o->kind == EDM_OUTCOME_DROPPED) {
-        /* Never attempted: it stays queued (or deferred, lease lifted) in the
-         * store and the cursor must come back for it. */
+    if (o == NULL) {
+        /* Dropped, never attempted: it stays queued (or deferred, lease
+         * lifted) in the store and the cursor must come back for it. */
         if (m->attempts > 0)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;
         edm_idset_del(&p->in_flight, m->delivery_id);
     } else {
-        edm_result r;
-        outcome_to_result(p, m->delivery_id, m->attempts, m->queued_at, m->message_id, o, &r);
+        edm_outcome r = *o;
+        complete(p, m, &r);
         if (c->cancelled && r.status == EDM_DSTATE_DEFERRED) {
             r.status = EDM_DSTATE_CANCELLED;
             r.next_attempt_at = 0;

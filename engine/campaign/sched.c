@@ -1,16 +1,22 @@
 /*
  * engine/campaign/sched.c: the campaign scheduler (see sched.h). One uv_timer inside
- * the edm_sched object; each tick:
- *   1. scheduled campaigns whose send_at has come -> running;
- *   2. running campaigns with no recipient left queued or deferred and
- *      nothing in flight -> completed;
- *   3. a cancelled campaign (once per run) -> its queued/deferred
- *      recipients cancelled (each ends in exactly one terminal state);
+ * the edm_sched object (none when started without a loop: tests tick it by
+ * hand with edm_sched_tick_at); each tick, at time `now`:
+ *   1. scheduled campaigns whose send_at has come -> running (lifecycle START);
+ *   2. a cancelled campaign (once per run) -> the delivery side drops its
+ *      queued work, then its queued/deferred recipients are cancelled
+ *      (each ends in exactly one terminal state). This is the only place
+ *      that cancels pending deliveries: an API cancel only changes the
+ *      state and wakes the scheduler, and a restart sweeps again;
+ *   3. running campaigns with nothing in flight -> completed (lifecycle
+ *      COMPLETE, which checks that no recipient is queued or deferred);
  *   4. the delivery side is told the set of running campaigns.
- * Every transition is a compare-and-set in the store, so an API request
- * racing a tick (pause at the moment a campaign starts) is never lost.
+ * Every transition goes through engine/campaign/lifecycle.c, a
+ * compare-and-set in the store, so an API request racing a tick (pause at
+ * the moment a campaign starts) is never lost.
  */
 #include "engine/campaign/sched.h"
+#include "engine/campaign/lifecycle.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
@@ -21,6 +27,7 @@
 struct edm_sched {
     uv_timer_t timer;
     edm_store *st;
+    int has_timer; /* started on a loop */
     edm_sched_hooks hooks;
     int64_t *swept; /* cancelled campaigns already swept since start */
     size_t nswept, capswept;
@@ -41,23 +48,21 @@ static void start_due(edm_sched *s, int64_t now)
     if (s->st->ops->campaign_ids(s->st, EDM_CSTATE_SCHEDULED, now, &ids, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
-        int rc = s->st->ops->campaign_transition(
-            s->st, ids[i], EDM_CSTATE_BIT(EDM_CSTATE_SCHEDULED), EDM_CSTATE_RUNNING, -1);
-        if (rc == 0)
+        enum edm_cstate to;
+        if (edm_lifecycle_apply(s->st, ids[i], EDM_LIFECYCLE_START, -1, now, &to, NULL) == 0)
             edm_log(EDM_LOG_INFO, "sched", "campaign=%lld event=started", (long long)ids[i]);
     }
     edm_free(ids);
 }
 
-static void complete_finished(edm_sched *s, const int64_t *ids, size_t n)
+static void complete_finished(edm_sched *s, const int64_t *ids, size_t n, int64_t now)
 {
     for (size_t i = 0; i < n; i++) {
-        if (s->st->ops->campaign_has_pending(s->st, ids[i]) != 0)
-            continue;
         if (s->hooks.in_flight && s->hooks.in_flight(s->hooks.ctx, ids[i]) > 0)
             continue;
-        if (s->st->ops->campaign_transition(s->st, ids[i], EDM_CSTATE_BIT(EDM_CSTATE_RUNNING),
-                                            EDM_CSTATE_COMPLETED, -1) == 0) {
+        enum edm_cstate to;
+        /* EDM_ESTATE while a recipient is still queued or deferred */
+        if (edm_lifecycle_apply(s->st, ids[i], EDM_LIFECYCLE_COMPLETE, -1, now, &to, NULL) == 0) {
             int64_t counts[EDM_DSTATE_COUNT] = {0}, total = 0;
             s->st->ops->campaign_counts(s->st, ids[i], counts);
             for (int k = 0; k < EDM_DSTATE_COUNT; k++)
@@ -105,7 +110,11 @@ static void sweep_cancelled(edm_sched *s)
 
 int edm_sched_tick(edm_sched *s)
 {
-    int64_t now = edm_time_now();
+    return edm_sched_tick_at(s, edm_time_now());
+}
+
+int edm_sched_tick_at(edm_sched *s, int64_t now)
+{
     start_due(s, now);
     sweep_cancelled(s);
     int64_t *ids;
@@ -113,7 +122,7 @@ int edm_sched_tick(edm_sched *s)
     int rc = s->st->ops->campaign_ids(s->st, EDM_CSTATE_RUNNING, -1, &ids, &n);
     if (rc != 0)
         return rc;
-    complete_finished(s, ids, n);
+    complete_finished(s, ids, n, now);
     edm_free(ids);
     /* The running set after completions. */
     if ((rc = s->st->ops->campaign_ids(s->st, EDM_CSTATE_RUNNING, -1, &ids, &n)) != 0)
@@ -138,23 +147,34 @@ int edm_sched_start(uv_loop_t *loop, edm_store *st, const edm_sched_hooks *hooks
     s->st = st;
     if (hooks)
         s->hooks = *hooks;
-    uv_timer_init(loop, &s->timer);
-    uv_timer_start(&s->timer, on_tick, 0, EDM_SCHED_TICK_MS);
+    if (loop) {
+        s->has_timer = 1;
+        uv_timer_init(loop, &s->timer);
+        uv_timer_start(&s->timer, on_tick, 0, EDM_SCHED_TICK_MS);
+    }
     *out = s;
     return 0;
 }
 
-static void on_closed(uv_handle_t *h)
+static void sched_free(edm_sched *s)
 {
-    edm_sched *s = (edm_sched *)((char *)h - offsetof(edm_sched, timer));
     edm_free(s->swept);
     edm_free(s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    sched_free((edm_sched *)((char *)h - offsetof(edm_sched, timer)));
 }
 
 void edm_sched_stop(edm_sched *s)
 {
     if (s == NULL)
         return;
+    if (!s->has_timer) {
+        sched_free(s);
+        return;
+    }
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_closed);
 }

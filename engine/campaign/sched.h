@@ -1,10 +1,11 @@
 /*
- * engine/campaign/sched.h: the campaign scheduler. Owns the time-driven part of
- * the campaign lifecycle (scheduled -> running when send_at comes, running
- * -> completed when every recipient is terminal and nothing is in flight)
- * and tells the delivery side which campaigns are running, so that pause,
- * resume and cancel made through the API (state changes in the store)
- * take effect within one tick.
+ * engine/campaign/sched.h: the campaign scheduler. Drives the time-driven
+ * transitions through engine/campaign/lifecycle.c (scheduled -> running
+ * when send_at comes, running -> completed when every recipient is
+ * terminal and nothing is in flight), cancels the pending recipients of
+ * cancelled campaigns, and tells the delivery side which campaigns are
+ * running, so that pause, resume and cancel made through the API (state
+ * changes in the store) take effect within one tick.
  *
  * The store is the source of truth: each tick (EDM_SCHED_TICK_MS) reads the
  * campaigns' states. A tick never blocks for long: it does a few indexed
@@ -36,11 +37,16 @@ typedef struct edm_sched_hooks {
     void (*cancelled)(void *ctx, int64_t campaign_id);
 } edm_sched_hooks;
 
-/* Starts ticking on loop. The store must outlive the scheduler. */
+/* Starts ticking on loop every EDM_SCHED_TICK_MS. With loop NULL there is
+ * no timer: the caller ticks (tests, with a clock of their own). The store
+ * must outlive the scheduler. */
 int edm_sched_start(uv_loop_t *loop, edm_store *st, const edm_sched_hooks *hooks, edm_sched **out);
 /* Runs one tick now (also called by the timer). Returns 0 or EDM_E*. */
 int edm_sched_tick(edm_sched *s);
-/* Stops the timer and frees the scheduler once its handle is closed. */
+/* Runs one tick as if the time were now (unix seconds). */
+int edm_sched_tick_at(edm_sched *s, int64_t now);
+/* Stops the timer and frees the scheduler once its handle is closed (at
+ * once when it has no timer). */
 void edm_sched_stop(edm_sched *s);
 
 #endif

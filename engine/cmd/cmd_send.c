@@ -12,14 +12,15 @@
  * is not sent stays queued in the database, and `edm serve` carries on
  * with it), 2 on a usage error.
  */
-#include "engine/ingest/addr.h"
-#include "engine/ingest/upload.h"
+#include "engine/base/addr.h"
 #include "engine/base/alloc.h"
-#include "engine/cmd/cmd.h"
-#include "engine/engine.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
+#include "engine/campaign/lifecycle.h"
+#include "engine/cmd/cmd.h"
+#include "engine/engine.h"
+#include "engine/ingest/import.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Rejected rows listed on stderr (the others are counted). */
+#define REJECTED_LISTED 100
 
 static const char usage_text[] =
     "usage: edm send -c edm.json --template T.json --recipients R.csv|R.ndjson --from ADDR\n"
@@ -52,48 +56,9 @@ struct send {
     int64_t total;
     int quiet, tty, interrupted, finished;
     uint64_t t0;
-    /* import */
-    edm_upload *up;
+    /* import counts */
     int64_t accepted, duplicates, suppressed, rejected;
 };
-
-static int on_reject(void *ctx, long line, const char *email, const char *error)
-{
-    struct send *s = ctx;
-    s->rejected++;
-    if (s->rejected <= 100)
-        fprintf(stderr, "edm send: line %ld: %s%s%s\n", line, email ? email : "", email ? ": " : "",
-                error);
-    else if (s->rejected == 101)
-        fprintf(stderr, "edm send: (more rejected lines are counted, not listed)\n");
-    return 0;
-}
-
-static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
-                  size_t vars_len)
-{
-    struct send *s = ctx;
-    char addr[EDM_ADDR_MAX], msg[160];
-    size_t doff;
-    const char *why;
-    if (edm_addr_normalize(email, len, addr, &doff, &why) != 0) {
-        snprintf(msg, sizeof msg, "invalid address: %s", why);
-        return on_reject(ctx, line, memchr(email, '\0', len) ? NULL : email, msg);
-    }
-    (void)vars_len;
-    edm_recipient r = {addr, addr + doff, vars}; /* NUL-terminated JSON object text or NULL */
-    enum edm_add_outcome o;
-    int rc = s->st->ops->upload_add(s->up, &r, &o);
-    if (rc != 0)
-        return rc;
-    if (o == EDM_ADD_ACCEPTED)
-        s->accepted++;
-    else if (o == EDM_ADD_DUPLICATE)
-        s->duplicates++;
-    else
-        s->suppressed++;
-    return 0;
-}
 
 static enum edm_upload_format format_of(const char *path)
 {
@@ -107,6 +72,9 @@ static enum edm_upload_format format_of(const char *path)
     return EDM_UPLOAD_SNIFF;
 }
 
+/* Imports the recipients file through the import routine the API uses
+ * (engine/ingest/import.h): same checks, batches, state check and counts.
+ * Lists the first rejected rows on stderr. Returns 0 or -1 (printed). */
 static int import_recipients(struct send *s, const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -114,26 +82,35 @@ static int import_recipients(struct send *s, const char *path)
         fprintf(stderr, "edm send: %s: cannot read: %s\n", path, strerror(errno));
         return -1;
     }
-    edm_upload_sink sink = {.ctx = s, .row = on_row, .reject = on_reject};
-    edm_upload_parser *p;
-    int rc = edm_upload_parser_new(format_of(path), &sink, &p);
-    if (rc == 0)
-        rc = s->st->ops->upload_begin(s->st, s->cid, &s->up);
+    edm_import_opts o = {.format = format_of(path),
+                         .check = edm_lifecycle_import_check,
+                         .rejected_max = REJECTED_LISTED};
+    edm_import *im = NULL;
+    int rc = edm_import_new(s->st, s->cid, &o, &im);
     char buf[1 << 16];
     size_t n;
     while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        rc = edm_upload_parser_feed(p, buf, n);
+        rc = edm_import_feed(im, buf, n);
     if (rc == 0)
-        rc = edm_upload_parser_finish(p);
-    if (rc == EDM_EINVAL)
-        fprintf(stderr, "edm send: %s: %s\n", path, edm_upload_parser_error(p));
-    else if (rc != 0)
+        rc = edm_import_finish(im);
+    if (im) {
+        size_t nr;
+        const edm_import_reject *r = edm_import_rejected(im, &nr);
+        for (size_t i = 0; i < nr; i++)
+            fprintf(stderr, "edm send: line %ld: %s%s%s\n", r[i].line, r[i].email ? r[i].email : "",
+                    r[i].email ? ": " : "", r[i].error);
+        const edm_import_counts *c = edm_import_get_counts(im);
+        if (c->rejected > REJECTED_LISTED)
+            fprintf(stderr, "edm send: (more rejected lines are counted, not listed)\n");
+        s->accepted = c->accepted;
+        s->duplicates = c->duplicates;
+        s->suppressed = c->suppressed;
+        s->rejected = c->rejected;
+    }
+    if (rc != 0)
         fprintf(stderr, "edm send: %s: %s\n", path,
-                rc == EDM_EDB ? edm_store_errmsg(s->st) : edm_strerror(rc));
-    if (s->up)
-        s->st->ops->upload_end(s->up, rc == 0);
-    s->up = NULL;
-    edm_upload_parser_free(p);
+                im && *edm_import_error(im) ? edm_import_error(im) : edm_strerror(rc));
+    edm_import_free(im);
     fclose(f);
     return rc == 0 ? 0 : -1;
 }
@@ -222,11 +199,13 @@ static void on_tick(uv_timer_t *t)
 {
     struct send *s = t->data;
     draw(s, 0);
-    json_t *c = NULL;
-    if (s->st->ops->campaign_get(s->st, s->cid, &c) == 0 &&
-        strcmp(json_string_value(json_object_get(c, "status")), "completed") == 0)
-        finish(s);
-    json_decref(c);
+    edm_campaign_row c;
+    if (s->st->ops->campaign_get(s->st, s->cid, &c) == 0) {
+        int done = c.state == EDM_CSTATE_COMPLETED;
+        edm_campaign_row_clear(&c);
+        if (done)
+            finish(s);
+    }
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -265,22 +244,25 @@ static void summary(struct send *s)
 
 /* Stores the template and the campaign, imports the recipients and starts
  * the campaign. Returns 0 or -1 (message printed). */
-static int prepare(struct send *s, json_t *tpl, json_t **t, json_t **cf, json_t **c,
-                   const char *name, const char *from, const char *reply_to, const char *pool,
-                   const char *tpl_path, const char *rcpt_path)
+static int prepare(struct send *s, json_t *tpl, json_t **cf, const char *name, const char *from,
+                   const char *reply_to, const char *pool, const char *tpl_path,
+                   const char *rcpt_path)
 {
-    if (s->st->ops->template_create(s->st, tpl, t) != 0) {
+    edm_template_row t;
+    if (s->st->ops->template_create(s->st, tpl, &t) != 0) {
         fprintf(stderr, "edm send: %s: %s\n", tpl_path, edm_store_errmsg(s->st));
         return -1;
     }
-    *cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name, "template_id",
-                    json_integer_value(json_object_get(*t, "id")), "from", from, "reply_to",
-                    reply_to, "pool", pool ? pool : "default");
-    if (s->st->ops->campaign_create(s->st, *cf, c) != 0) {
+    *cf = json_pack("{s:s, s:I, s:s, s:s?, s:s}", "name", name, "template_id", (json_int_t)t.id,
+                    "from", from, "reply_to", reply_to, "pool", pool ? pool : "default");
+    edm_template_row_clear(&t);
+    edm_campaign_row c;
+    if (s->st->ops->campaign_create(s->st, *cf, &c) != 0) {
         fprintf(stderr, "edm send: cannot create the campaign: %s\n", edm_store_errmsg(s->st));
         return -1;
     }
-    s->cid = json_integer_value(json_object_get(*c, "id"));
+    s->cid = c.id;
+    edm_campaign_row_clear(&c);
     if (import_recipients(s, rcpt_path) != 0)
         return -1;
     int64_t counts[EDM_DSTATE_COUNT];
@@ -292,8 +274,9 @@ static int prepare(struct send *s, json_t *tpl, json_t **t, json_t **cf, json_t 
             "%lld rejected)\n",
             (long long)s->cid, (long long)s->total, (long long)s->suppressed,
             (long long)s->duplicates, (long long)s->rejected);
-    if (s->st->ops->campaign_transition(s->st, s->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
-                                        EDM_CSTATE_RUNNING, edm_time_now()) != 0) {
+    int64_t now = edm_time_now();
+    enum edm_cstate to;
+    if (edm_lifecycle_apply(s->st, s->cid, EDM_LIFECYCLE_SCHEDULE, now, now, &to, NULL) != 0) {
         fprintf(stderr, "edm send: cannot start the campaign\n");
         return -1;
     }
@@ -342,6 +325,18 @@ int edm_cmd_send(int argc, char **argv)
                 usage_text);
         return 2;
     }
+    /* The addresses as the API checks them (engine/base/addr.c): what is
+     * accepted here composes. */
+    const char *addr_opt[] = {"--from", from, "--reply-to", reply_to};
+    for (size_t i = 0; i < 4; i += 2) {
+        edm_mailbox mb;
+        const char *why;
+        if (addr_opt[i + 1] &&
+            edm_addr_mailbox(addr_opt[i + 1], strlen(addr_opt[i + 1]), &mb, &why) != 0) {
+            fprintf(stderr, "edm send: %s: not a valid address: %s\n", addr_opt[i], why);
+            return 2;
+        }
+    }
     edm_config cfg;
     if (edm_cmd_load_config("send", cfg_path, &cfg) != 0)
         return 1;
@@ -351,7 +346,7 @@ int edm_cmd_send(int argc, char **argv)
     s.quiet = quiet;
     s.tty = isatty(2);
     int rc = 1;
-    json_t *tpl = load_template(tpl_path), *t = NULL, *c = NULL, *cf = NULL;
+    json_t *tpl = load_template(tpl_path), *cf = NULL;
     if (tpl == NULL || edm_cmd_open_store("send", &cfg, &s.st) != 0)
         goto out;
     if (pool && edm_config_pool_find(&cfg, pool) == NULL) {
@@ -373,8 +368,8 @@ int edm_cmd_send(int argc, char **argv)
     s.sigint.data = s.sigterm.data = &s;
     uv_timer_init(&s.loop, &s.tick);
     s.tick.data = &s;
-    if (prepare(&s, tpl, &t, &cf, &c, name ? name : rcpt_path, from, reply_to, pool, tpl_path,
-                rcpt_path) != 0) {
+    if (prepare(&s, tpl, &cf, name ? name : rcpt_path, from, reply_to, pool, tpl_path, rcpt_path) !=
+        0) {
         finish(&s); /* stops the engine and closes the handles */
         edm_cmd_run_loop(&s.loop);
         goto out;
@@ -390,8 +385,6 @@ int edm_cmd_send(int argc, char **argv)
     rc = s.interrupted ? 1 : 0;
 out:
     json_decref(tpl);
-    json_decref(t);
-    json_decref(c);
     json_decref(cf);
     edm_store_close(s.st);
     edm_config_free(&cfg);

@@ -18,13 +18,22 @@
  *
  * DNS answers carry the site's id, not its pointer; a site that is gone
  * by then is simply not found.
+ *
+ * Outcomes: a session reports facts (engine/store/outcome.h); the relay
+ * adds its own (DNS, a paused destination, a missing pool), has
+ * engine/delivery/classify.c judge them, and gives each message back with
+ * its outcome, or with NULL when it was never attempted (dropped).
+ *
+ * Sessions and DNS come through the options' transport and resolver
+ * (transport.h, resolve.h); time through engine/base/timeutil.h. Nothing
+ * here opens a socket itself.
  */
 #include "engine/delivery/relay.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
+#include "engine/delivery/classify.h"
 #include "engine/delivery/shaper.h"
-#include "engine/smtp/smtp_session.h"
 #include "engine/base/timeutil.h"
 
 #include <ctype.h>
@@ -60,7 +69,7 @@ typedef struct rsess {
     edm_relay *r;
     site *site;
     edm_pool_ip *ip;
-    smtp_session *s;
+    void *s; /* the transport's session */
     unsigned inflight;
     char auth_pass[256];
     struct rsess *next;
@@ -134,7 +143,19 @@ static void give_back(edm_relay *r, edm_outmsg *m, const edm_outcome *o)
     r->o.done(r->o.ctx, m, o);
 }
 
-/* Ends every queued message of a site with the same outcome. */
+/* An outcome decided here, without a session: a failure kind and its
+ * description, classified. */
+static void relay_outcome(edm_outcome *o, enum edm_failure f, int attempted, const char *why)
+{
+    memset(o, 0, sizeof *o);
+    o->failure = f;
+    o->attempted = attempted;
+    EDM_OUTCOME_PUT(o->text, why);
+    classify_outcome(o);
+}
+
+/* Ends every queued message of a site with the same outcome (NULL:
+ * dropped). */
 static void site_flush_queue(edm_relay *r, site *st, const edm_outcome *o)
 {
     while (st->head) {
@@ -175,44 +196,11 @@ static void wake_later(edm_relay *r, site *st, uint64_t delay_ms)
 
 /* ---- sessions ---- */
 
-static void outcome_from_result(const smtp_result *res, const smtp_rcpt_result *rr, char *tls,
-                                size_t tlslen, edm_outcome *o)
-{
-    memset(o, 0, sizeof *o);
-    enum classify_status st = rr ? rr->status : res->status;
-    o->kind = st == CLASSIFY_DELIVERED ? EDM_OUTCOME_DELIVERED
-              : st == CLASSIFY_BOUNCED ? EDM_OUTCOME_BOUNCED
-                                       : EDM_OUTCOME_DEFERRED;
-    o->attempted = 1;
-    /* A recipient refused at RCPT has its own reply; otherwise the
-     * message's (end of data). */
-    int use_rcpt = rr && (rr->status != CLASSIFY_DELIVERED || res->code == 0);
-    o->category = classify_category_name(use_rcpt ? rr->category : res->category);
-    o->code = use_rcpt ? rr->code : res->code;
-    o->enhanced = use_rcpt ? rr->enhanced : res->enhanced;
-    o->text = use_rcpt ? rr->text : res->text;
-    if (rr && rr->status == CLASSIFY_DELIVERED && res->status == CLASSIFY_DELIVERED) {
-        o->code = res->code;
-        o->enhanced = res->enhanced;
-        o->text = res->text;
-    }
-    o->remote_queue_id = rr ? rr->remote_queue_id : NULL;
-    o->mx_host = res->mx_host;
-    o->mx_ip = res->mx_ip;
-    o->source_ip = res->source_ip;
-    if (res->tls_protocol && *res->tls_protocol) {
-        snprintf(tls, tlslen, "%s %s", res->tls_protocol, res->tls_cipher ? res->tls_cipher : "");
-        o->tls = tls;
-    }
-    o->duration_ms = (int64_t)res->duration_ms;
-}
-
-static const smtp_message *next_msg(smtp_session *s, void *arg)
+static const smtp_message *next_msg(void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
     site *st = rs->site;
-    (void)s;
     if (r->stopping)
         return NULL;
     uint64_t now = edm_time_mono_ms();
@@ -259,11 +247,9 @@ static void defer_paused(edm_relay *r, site *st, const char *why)
 {
     uint64_t now = edm_time_mono_ms();
     int64_t left = st->paused_until > now ? (int64_t)((st->paused_until - now + 999) / 1000) : 0;
-    edm_outcome q = {.kind = EDM_OUTCOME_DEFERRED,
-                     .attempted = 0,
-                     .category = "rate_limited",
-                     .text = why,
-                     .not_before = edm_time_now() + left};
+    edm_outcome q;
+    relay_outcome(&q, EDM_FAIL_BACKOFF, 0, why);
+    q.next_attempt_at = edm_time_now() + left;
     site_flush_queue(r, st, &q);
 }
 
@@ -271,39 +257,41 @@ static void defer_paused(edm_relay *r, site *st, const char *why)
 static int backoff_hit(site *st, const edm_outcome *o)
 {
     const struct edm_config_domain *d = st->dcfg;
-    if (o->kind != EDM_OUTCOME_DEFERRED || o->code == 0 ||
+    if (o->status != EDM_DSTATE_DEFERRED || o->code == 0 ||
         !edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
         return 0;
     st->paused_until = edm_time_mono_ms() + (uint64_t)d->backoff_pause * 1000;
     edm_log(EDM_LOG_WARN, "relay", "domain=%s pool=%s event=backoff pause=%d code=%d enhanced=%s",
-            st->domain, st->pool, d->backoff_pause, o->code, o->enhanced ? o->enhanced : "");
+            st->domain, st->pool, d->backoff_pause, o->code, o->enhanced);
     return 1;
 }
 
-static void msg_done(smtp_session *s, const smtp_result *res, void *arg)
+static void msg_done(const smtp_result *res, void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
-    (void)s;
     sent *sn = res->msg->user;
     edm_outmsg *m = sn->m;
-    char tls[128];
-    edm_outcome o;
-    outcome_from_result(res, res->rcpts ? &res->rcpts[0] : NULL, tls, sizeof tls, &o);
-    if (r->stopping && o.kind == EDM_OUTCOME_DEFERRED)
-        o = (edm_outcome){.kind = EDM_OUTCOME_DROPPED};
-    int paused = backoff_hit(rs->site, &o);
+    /* One recipient per message: its outcome is the whole story (a
+     * refusal at RCPT, or the end-of-data reply it shares). */
+    edm_outcome o = res->msg->nrcpts ? res->rcpts[0] : *res->outcome;
+    o.attempted = 1;
+    classify_outcome(&o);
+    int dropped = r->stopping && o.status == EDM_DSTATE_DEFERRED;
+    int paused = !dropped && backoff_hit(rs->site, &o);
     char why[300] = "";
     if (paused) {
         /* This message too waits for the end of the pause. */
-        o.not_before = edm_time_now() + rs->site->dcfg->backoff_pause;
-        snprintf(why, sizeof why, "domain paused %ds after: %d %s", rs->site->dcfg->backoff_pause,
-                 o.code, o.text ? o.text : "");
+        o.next_attempt_at = edm_time_now() + rs->site->dcfg->backoff_pause;
+        int len = snprintf(why, sizeof why, "domain paused %ds after: %d ",
+                           rs->site->dcfg->backoff_pause, o.code);
+        if (len > 0 && (size_t)len < sizeof why)
+            edm_outcome_put(why + len, sizeof why - (size_t)len, o.text);
     }
     rs->inflight--;
     r->active--;
     edm_free(sn);
-    give_back(r, m, &o);
+    give_back(r, m, dropped ? NULL : &o);
     if (paused)
         defer_paused(r, rs->site, why);
 }
@@ -326,10 +314,11 @@ static void maybe_stopped(edm_relay *r)
     }
 }
 
-static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
+static void session_closed(const edm_outcome *fail, void *arg)
 {
     rsess *rs = arg;
     edm_relay *r = rs->r;
+    const edm_transport_ops *tp = r->o.transport;
     site *st = rs->site;
     EDM_ASSERT(rs->inflight == 0);
     st->sessions--;
@@ -337,23 +326,19 @@ static void session_closed(smtp_session *s, const smtp_result *fail, void *arg)
     unlink_session(r, rs);
     /* fail points into the session: use it before the session is freed. */
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
-        /* The destination could not be used: defer what waits for it, so
-         * it is retried on the schedule instead of in a tight loop. */
-        edm_outcome o = {.kind = EDM_OUTCOME_DEFERRED,
-                         .attempted = 0,
-                         .category = classify_category_name(fail->category),
-                         .code = fail->code,
-                         .enhanced = fail->enhanced,
-                         .text = fail->text,
-                         .mx_host = fail->mx_host,
-                         .mx_ip = fail->mx_ip,
-                         .source_ip = fail->source_ip};
+        /* The destination could not be used: defer what waits for it (it
+         * was not tried, whatever the failure says), so it is retried on
+         * the schedule instead of in a tight loop. */
+        edm_outcome o = *fail;
+        o.attempted = 0;
+        classify_outcome(&o);
+        o.status = EDM_DSTATE_DEFERRED;
         char q[200];
         edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
-                st->domain, smtp_session_count(s), edm_log_quote(q, sizeof q, fail->text));
+                st->domain, tp->count(rs->s), edm_log_quote(q, sizeof q, fail->text));
         site_flush_queue(r, st, &o);
     }
-    smtp_session_free(s);
+    tp->free(rs->s);
     edm_free(rs);
     maybe_stopped(r);
     if (!r->stopping)
@@ -367,7 +352,8 @@ static int open_session(edm_relay *r, site *st)
     if (pool == NULL) {
         char why[160];
         snprintf(why, sizeof why, "no source IP pool named \"%s\"", st->pool);
-        edm_outcome o = {.kind = EDM_OUTCOME_DEFERRED, .category = "other", .text = why};
+        edm_outcome o;
+        relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why);
         site_flush_queue(r, st, &o);
         return EDM_ENOTFOUND;
     }
@@ -410,8 +396,9 @@ static int open_session(edm_relay *r, site *st)
         so.auth_user = rt->auth_username;
         so.auth_pass = rs->auth_pass;
     }
-    static const smtp_callbacks cbs = {next_msg, msg_done, session_closed};
-    rs->s = smtp_session_new(r->o.loop, &so, &cbs, rs);
+    static const edm_transport_cbs cbs = {next_msg, msg_done, session_closed};
+    const edm_transport_ops *tp = r->o.transport;
+    rs->s = tp->open(r->o.transport_ctx, r->o.loop, &so, &cbs, rs);
     edm_free(targets);
     if (rs->s == NULL) {
         edm_free(rs);
@@ -421,12 +408,12 @@ static int open_session(edm_relay *r, site *st)
     r->sessions = rs;
     st->sessions++;
     rs->ip->connections++;
-    if (smtp_session_start(rs->s) != 0) {
+    if (tp->start(rs->s) != 0) {
         /* closed() is not called for a session that never started. */
         st->sessions--;
         rs->ip->connections--;
         unlink_session(r, rs);
-        smtp_session_free(rs->s);
+        tp->free(rs->s);
         edm_free(rs);
         return EDM_EINVAL;
     }
@@ -435,7 +422,7 @@ static int open_session(edm_relay *r, site *st)
 
 /* ---- DNS ---- */
 
-static void on_resolved(void *arg, int rc, const char *category, const char *why,
+static void on_resolved(void *arg, int rc, enum edm_failure failure, const char *why,
                         const edm_mx_host *hosts, size_t n)
 {
     edm_relay *r = ((void **)arg)[0];
@@ -446,12 +433,11 @@ static void on_resolved(void *arg, int rc, const char *category, const char *why
         return;
     if (rc != 0 || n == 0) {
         st->dns = SITE_DNS_NONE;
-        edm_outcome o = {.kind = rc == EDM_ENOTFOUND ? EDM_OUTCOME_BOUNCED : EDM_OUTCOME_DEFERRED,
-                         .attempted = 1,
-                         .category = category ? category : "dns",
-                         .text = why ? why : "no mail exchanger"};
+        edm_outcome o;
+        relay_outcome(&o, failure != EDM_FAIL_NONE ? failure : EDM_FAIL_NO_ADDRESS, 1,
+                      why ? why : "no mail exchanger");
         edm_log(EDM_LOG_WARN, "relay", "domain=%s event=dns_failed permanent=%d err=\"%s\"",
-                st->domain, rc == EDM_ENOTFOUND, o.text);
+                st->domain, o.status == EDM_DSTATE_BOUNCED, o.text);
         site_flush_queue(r, st, &o);
         return;
     }
@@ -474,10 +460,8 @@ static void resolve(edm_relay *r, site *st)
     if (r->o.resolve(r->o.resolve_ctx, name, on_resolved, arg) != 0) {
         edm_free(arg);
         st->dns = SITE_DNS_NONE;
-        edm_outcome o = {.kind = EDM_OUTCOME_DEFERRED,
-                         .attempted = 1,
-                         .category = "dns",
-                         .text = "cannot start a DNS query"};
+        edm_outcome o;
+        relay_outcome(&o, EDM_FAIL_DNS_TEMP, 1, "cannot start a DNS query");
         site_flush_queue(r, st, &o);
     }
 }
@@ -506,8 +490,8 @@ static void drain(edm_relay *r, site *st)
     /* Idle sessions of this site take work first. */
     for (rsess *rs = r->sessions, *nx; rs && st->head; rs = nx) {
         nx = rs->next; /* a kick may end (and free) rs */
-        if (rs->site == st && smtp_session_idle(rs->s))
-            smtp_session_kick(rs->s);
+        if (rs->site == st && r->o.transport->idle(rs->s))
+            r->o.transport->kick(rs->s);
     }
     /* One more session per drain while the queue is deeper than what the
      * open sessions will take. */
@@ -522,6 +506,8 @@ static void drain(edm_relay *r, site *st)
 
 int edm_relay_new(const edm_relay_opts *o, edm_relay **out)
 {
+    if (o->transport == NULL || o->resolve == NULL)
+        return EDM_EINVAL;
     edm_relay *r = edm_calloc(1, sizeof *r);
     if (r == NULL)
         return EDM_ENOMEM;
@@ -548,8 +534,7 @@ static char *lower_dup(const char *s)
 void edm_relay_submit(edm_relay *r, edm_outmsg *m)
 {
     if (r->stopping) {
-        edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
-        give_back(r, m, &o);
+        give_back(r, m, NULL);
         return;
     }
     char *dom = lower_dup(m->domain);
@@ -568,7 +553,6 @@ void edm_relay_submit(edm_relay *r, edm_outmsg *m)
 
 void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id)
 {
-    edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
     for (site *st = r->sites; st; st = st->next) {
         edm_outmsg **pp = &st->head, *prev = NULL;
         while (*pp) {
@@ -580,7 +564,7 @@ void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id)
                 m->next = NULL;
                 st->queued--;
                 r->queued--;
-                give_back(r, m, &o);
+                give_back(r, m, NULL);
             } else {
                 prev = m;
                 pp = &m->next;
@@ -594,12 +578,11 @@ void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg)
     r->stopping = 1;
     r->stop_cb = cb;
     r->stop_arg = arg;
-    edm_outcome o = {.kind = EDM_OUTCOME_DROPPED};
     for (site *st = r->sites; st; st = st->next)
-        site_flush_queue(r, st, &o);
+        site_flush_queue(r, st, NULL);
     uv_timer_stop(&r->timer);
     for (rsess *rs = r->sessions; rs; rs = rs->next)
-        smtp_session_abort(rs->s);
+        r->o.transport->abort(rs->s);
     maybe_stopped(r);
 }
 

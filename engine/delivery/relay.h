@@ -8,8 +8,16 @@
  * number of times and runs after every event that may unblock work.
  *
  * Every message handed to edm_relay_submit comes back exactly once through
- * the done callback with its outcome (delivered, deferred, bounced, or
- * dropped when it was never attempted).
+ * the done callback with its outcome, classified (engine/delivery/classify.c:
+ * delivered, deferred or bounced, with its category), or with NULL when it
+ * was dropped: never attempted (campaign paused or cancelled, engine
+ * stopping).
+ *
+ * Seams: the relay reaches the network only through two interfaces given
+ * in its options, a resolver (resolve.h) and a transport (transport.h).
+ * engine/engine.c plugs in DNS and SMTP; tests/support/ has a table
+ * resolver and a scripted transport, so the relay's queues, limits and
+ * pauses are tested without sockets (tests/engine/delivery/test_relay.c).
  */
 #ifndef EDM_RELAY_H
 #define EDM_RELAY_H
@@ -17,6 +25,8 @@
 #include "engine/config/config.h"
 #include "engine/delivery/outmsg.h"
 #include "engine/delivery/pool.h"
+#include "engine/delivery/resolve.h"
+#include "engine/delivery/transport.h"
 
 #include <jansson.h>
 #include <openssl/ssl.h>
@@ -24,31 +34,17 @@
 
 typedef struct edm_relay edm_relay;
 
+/* o is NULL when m was dropped; otherwise o lives only during the call. */
 typedef void (*edm_relay_done_fn)(void *ctx, edm_outmsg *m, const edm_outcome *o);
-
-/* Where a domain's mail goes: hosts in order of preference, each with one
- * address. */
-typedef struct edm_mx_host {
-    char host[256];
-    char ip[64];
-} edm_mx_host;
-
-/* Resolution result: rc 0 with hosts; EDM_ENOTFOUND permanent (NXDOMAIN,
- * null MX: category in `category`, "bad_domain" or "dns"); EDM_EDNS
- * temporary. why describes failures. */
-typedef void (*edm_resolve_cb)(void *arg, int rc, const char *category, const char *why,
-                               const edm_mx_host *hosts, size_t n);
-/* Starts resolving domain's MX hosts (or an A/AAAA host name); cb may run
- * before this returns. The engine plugs engine/net/dns.c in; tests may plug a
- * table. */
-typedef int (*edm_resolve_fn)(void *ctx, const char *domain, edm_resolve_cb cb, void *arg);
 
 typedef struct edm_relay_opts {
     uv_loop_t *loop;
     const edm_config *cfg;
     edm_pools *pools;
-    edm_resolve_fn resolve;
+    edm_resolve_fn resolve; /* MX lookups: edm_resolver_resolve, or a table in tests */
     void *resolve_ctx;
+    const edm_transport_ops *transport; /* sessions: &edm_transport_smtp, or a fake in tests */
+    void *transport_ctx;
     SSL_CTX *tls_ctx;
     edm_relay_done_fn done;
     void *ctx;

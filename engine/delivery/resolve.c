@@ -4,7 +4,8 @@
  * to the c-ares resolver (dns.c), whose answers carry a query id: pending
  * requests are kept by that id, and an answer for an id nobody waits for
  * any more is dropped. Every MX host's addresses become targets, in
- * preference order, IPv4 first.
+ * preference order, IPv4 first. A failure is reported as a fact
+ * (EDM_FAIL_NXDOMAIN, ...); engine/delivery/classify.c says what it means.
  */
 #include "engine/delivery/resolve.h"
 #include "engine/base/alloc.h"
@@ -42,32 +43,32 @@ static void on_mx(uint64_t id, const dns_mx_result *res, void *arg)
             n++;
         }
     int rc = 0;
-    const char *category = NULL;
+    enum edm_failure failure = EDM_FAIL_NONE;
     char why[256] = "";
     switch (res->status) {
     case DNS_OK: break;
     case DNS_NXDOMAIN:
         rc = EDM_ENOTFOUND;
-        category = "bad_domain";
+        failure = EDM_FAIL_NXDOMAIN;
         snprintf(why, sizeof why, "%s: domain does not exist (NXDOMAIN)", res->domain);
         break;
     case DNS_NULL_MX:
         rc = EDM_ENOTFOUND;
-        category = "bad_domain";
+        failure = EDM_FAIL_NULL_MX;
         snprintf(why, sizeof why, "%s: domain accepts no mail (null MX, RFC 7505)", res->domain);
         break;
     case DNS_NO_ADDRESS:
     case DNS_TEMPFAIL:
     default:
         rc = EDM_EDNS;
-        category = "dns";
+        failure = res->status == DNS_NO_ADDRESS ? EDM_FAIL_NO_ADDRESS : EDM_FAIL_DNS_TEMP;
         snprintf(why, sizeof why, "%s: %s", res->domain,
                  res->error ? res->error : dns_status_name(res->status));
         break;
     }
     if (rc == 0 && n == 0) {
         rc = EDM_EDNS;
-        category = "dns";
+        failure = EDM_FAIL_NO_ADDRESS;
         snprintf(why, sizeof why, "%s: no address for any mail exchanger", res->domain);
     }
     pending **pp = &r->waiting;
@@ -78,7 +79,7 @@ static void on_mx(uint64_t id, const dns_mx_result *res, void *arg)
             continue;
         }
         *pp = p->next;
-        p->cb(p->arg, rc, category, rc ? why : NULL, hosts, n);
+        p->cb(p->arg, rc, failure, rc ? why : NULL, hosts, n);
         edm_free(p);
     }
 }
@@ -109,7 +110,7 @@ void edm_resolver_free(edm_resolver *r)
     while (r->waiting) {
         pending *p = r->waiting;
         r->waiting = p->next;
-        p->cb(p->arg, EDM_ECANCELED, "dns", "resolver stopped", NULL, 0);
+        p->cb(p->arg, EDM_ECANCELED, EDM_FAIL_DNS_TEMP, "resolver stopped", NULL, 0);
         edm_free(p);
     }
     dns_close(r->dns);
@@ -142,7 +143,7 @@ int edm_resolver_resolve(void *ctx, const char *name, edm_resolve_cb cb, void *a
     edm_resolver *r = ctx;
     edm_mx_host h;
     if (literal(name, &h)) {
-        cb(arg, 0, NULL, NULL, &h, 1);
+        cb(arg, 0, EDM_FAIL_NONE, NULL, &h, 1);
         return 0;
     }
     pending *p = edm_calloc(1, sizeof *p);

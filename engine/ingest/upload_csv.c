@@ -17,7 +17,7 @@
  * kept literally (lenient, as most producers expect).
  */
 #include "engine/ingest/upload_int.h"
-#include "engine/ingest/utf8.h"
+#include "engine/base/utf8.h"
 #include "engine/base/alloc.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
@@ -159,7 +159,7 @@ static int take_header(upload_csv *p)
         }
         if (n == 0)
             continue;
-        if (!api_utf8_valid(f, n)) {
+        if (!edm_utf8_valid(f, n)) {
             snprintf(p->err, p->errlen, "line %ld: invalid UTF-8 in the header row", p->rec_line);
             return EDM_EINVAL;
         }
@@ -204,7 +204,7 @@ static int emit_row(upload_csv *p)
             continue;
         size_t n;
         const char *f = field(p, i, &n);
-        if (!api_utf8_valid(f, n)) {
+        if (!edm_utf8_valid(f, n)) {
             snprintf(reason, sizeof reason, "invalid UTF-8 in column %zu", i + 1);
             return p->sink.reject(p->sink.ctx, p->rec_line, NULL, reason);
         }

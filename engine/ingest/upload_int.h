@@ -1,5 +1,5 @@
 /*
- * engine/ingest/upload_int.h: shared by api/upload*.c only: the per-format parsers
+ * engine/ingest/upload_int.h: shared by engine/ingest/upload*.c only: the per-format parsers
  * behind edm_upload_parser (upload.c dispatches).
  */
 #ifndef EDM_API_UPLOAD_INT_H

@@ -5,12 +5,12 @@
  * back to the delivery without a lookup table.
  */
 #include "engine/message/message.h"
+#include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
 #include "engine/message/verp.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -44,45 +44,20 @@ const char *edm_message_addr_domain(const char *addr)
     return at && at[1] ? at + 1 : NULL;
 }
 
-static char *trimmed_dup(const char *s, size_t n)
-{
-    while (n && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    while (n && isspace((unsigned char)s[n - 1]))
-        n--;
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-        s++;
-        n -= 2;
-    }
-    return edm_strndup(s, n);
-}
-
 int edm_message_parse_from(const char *from, char **addr, char **name)
 {
     *addr = *name = NULL;
-    const char *lt = strchr(from, '<');
-    if (lt == NULL) {
-        *addr = trimmed_dup(from, strlen(from));
-    } else {
-        const char *gt = strchr(lt, '>');
-        if (gt == NULL || gt[1] != '\0')
-            return EDM_EINVAL;
-        *addr = trimmed_dup(lt + 1, (size_t)(gt - lt - 1));
-        if (lt > from) {
-            *name = trimmed_dup(from, (size_t)(lt - from));
-            if (*name && **name == '\0') {
-                edm_free(*name);
-                *name = NULL;
-            }
-        }
-    }
-    if (*addr == NULL || !edm_mime_addr_ok(*addr)) {
+    edm_mailbox mb;
+    const char *why;
+    if (edm_addr_mailbox(from, strlen(from), &mb, &why) != 0)
+        return EDM_EINVAL;
+    *addr = edm_strndup(mb.addr, strlen(mb.addr));
+    *name = mb.name ? edm_strndup(mb.name, mb.name_len) : NULL;
+    if (*addr == NULL || (mb.name && *name == NULL)) {
         edm_free(*addr);
         edm_free(*name);
         *addr = *name = NULL;
-        return EDM_EINVAL;
+        return EDM_ENOMEM;
     }
     return 0;
 }
@@ -131,11 +106,25 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     if (edm_buf_append_char(&w->scratch, '\0') != 0)
         return EDM_ENOMEM;
 
+    /* Reply-To as the campaign gives it: "addr" or "Name <addr>", checked
+     * by the validator the API uses (engine/base/addr.c). */
+    edm_mailbox reply;
+    char *reply_name = NULL;
+    if (c->reply_to) {
+        const char *why;
+        if (edm_addr_mailbox(c->reply_to, strlen(c->reply_to), &reply, &why) != 0) {
+            snprintf(err, errlen, "reply_to: %s", why);
+            return EDM_EINVAL;
+        }
+        if (reply.name && (reply_name = edm_strndup(reply.name, reply.name_len)) == NULL)
+            return EDM_ENOMEM;
+    }
     edm_mime_msg m = {
         .from_addr = c->from_addr,
         .from_name = c->from_name,
         .to_addr = rcpt,
-        .reply_to = c->reply_to,
+        .reply_to = c->reply_to ? reply.addr : NULL,
+        .reply_to_name = reply_name,
         .subject = edm_buf_cstr(&w->parts.subject),
         .html = edm_tpl_set_has_html(c->tpl) ? edm_buf_cstr(&w->parts.html) : NULL,
         .html_len = w->parts.html.len,
@@ -150,7 +139,9 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .date = now,
     };
     edm_buf_reset(&w->composed);
-    if ((rc = edm_mime_compose(w->mime, &m, &w->composed)) != 0) {
+    rc = edm_mime_compose(w->mime, &m, &w->composed);
+    edm_free(reply_name);
+    if (rc != 0) {
         snprintf(err, errlen, "compose: %s",
                  *edm_mime_error(w->mime) ? edm_mime_error(w->mime) : edm_strerror(rc));
         return rc;

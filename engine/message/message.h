@@ -26,7 +26,7 @@ typedef struct edm_message_ctx {
     const edm_tpl_set *tpl;
     const char *from_addr; /* local@domain */
     const char *from_name; /* display name or NULL */
-    const char *reply_to;  /* or NULL */
+    const char *reply_to;  /* "addr", "Name <addr>" or NULL */
     const edm_mime_header *headers;
     size_t nheaders;
     const char *unsub_url;     /* https base URL or NULL */

@@ -21,6 +21,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/base64.h"
 #include "engine/base/err.h"
+#include "engine/base/header.h"
 #include "engine/message/mime_int.h"
 #include "engine/base/timeutil.h"
 
@@ -74,35 +75,7 @@ int edm_mime_addr_ok(const char *addr)
 
 int edm_mime_header_name_ok(const char *name)
 {
-    static const char *const owned[] = {"from",
-                                        "to",
-                                        "cc",
-                                        "bcc",
-                                        "sender",
-                                        "reply-to",
-                                        "subject",
-                                        "date",
-                                        "message-id",
-                                        "mime-version",
-                                        "return-path",
-                                        "received",
-                                        "dkim-signature",
-                                        "list-unsubscribe",
-                                        "list-unsubscribe-post",
-                                        "feedback-id",
-                                        "authentication-results",
-                                        "in-reply-to",
-                                        "references"};
-    static const char *const owned_prefix[] = {"content-", "resent-", "arc-"};
-    if (name == NULL || !mime_field_name_valid(name))
-        return 0;
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-        if (strcasecmp(name, owned[i]) == 0)
-            return 0;
-    for (size_t i = 0; i < sizeof owned_prefix / sizeof owned_prefix[0]; i++)
-        if (strncasecmp(name, owned_prefix[i], strlen(owned_prefix[i])) == 0)
-            return 0;
-    return 1;
+    return edm_header_name_check(name) == EDM_HEADER_NAME_OK;
 }
 
 static int fail(edm_mime *m, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -218,8 +191,8 @@ static int top_headers(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
     if ((rc = mime_hdr_address(out, &m->scratch, "From", msg->from_name, msg->from_addr)) != 0 ||
         (rc = mime_hdr_address(out, &m->scratch, "To", msg->to_name, msg->to_addr)) != 0)
         return rc;
-    if (msg->reply_to &&
-        (rc = mime_hdr_address(out, &m->scratch, "Reply-To", NULL, msg->reply_to)) != 0)
+    if (msg->reply_to && (rc = mime_hdr_address(out, &m->scratch, "Reply-To", msg->reply_to_name,
+                                                msg->reply_to)) != 0)
         return rc;
     const char *subject = msg->subject ? msg->subject : "";
     if ((rc = mime_hdr_unstructured(out, &m->scratch, "Subject", subject, strlen(subject))) != 0 ||

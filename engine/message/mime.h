@@ -37,13 +37,14 @@ typedef struct edm_mime_attachment {
 } edm_mime_attachment;
 
 typedef struct edm_mime_msg {
-    const char *from_addr; /* required: local@domain */
-    const char *from_name; /* UTF-8 display name or NULL */
-    const char *to_addr;   /* required */
-    const char *to_name;   /* UTF-8 display name or NULL */
-    const char *reply_to;  /* address or NULL */
-    const char *subject;   /* UTF-8 (NULL = empty) */
-    const char *html;      /* NULL = no HTML part */
+    const char *from_addr;     /* required: local@domain */
+    const char *from_name;     /* UTF-8 display name or NULL */
+    const char *to_addr;       /* required */
+    const char *to_name;       /* UTF-8 display name or NULL */
+    const char *reply_to;      /* address or NULL */
+    const char *reply_to_name; /* UTF-8 display name or NULL */
+    const char *subject;       /* UTF-8 (NULL = empty) */
+    const char *html;          /* NULL = no HTML part */
     size_t html_len;
     const char *text; /* NULL = no text part */
     size_t text_len;

@@ -8,9 +8,11 @@
  * octets (an atom that could not fit fails with EDM_ETOOBIG; the composer
  * bounds every atom it writes, so that is a bug, not data). Addresses are
  * validated, never repaired: mime_addr_valid accepts ASCII dot-atom local
- * parts and LDH domains only (no quoted local parts, no SMTPUTF8 yet).
+ * parts and LDH domains only (engine/base/addr.c: no quoted local parts,
+ * no SMTPUTF8, no address literals).
  */
 #include "engine/message/mime_int.h"
+#include "engine/base/addr.h"
 #include "engine/base/base64.h"
 #include "engine/base/err.h"
 
@@ -239,59 +241,16 @@ int mime_hdr_unstructured(edm_buf *out, edm_buf *scratch, const char *name, cons
     return mime_fold_end(&f);
 }
 
-/* RFC 5322 atext. */
-static int is_atext(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
+/* Addresses and domains are checked by the one validator the API and the
+ * import use too (engine/base/addr.c), so what they accept composes. */
 int mime_domain_valid(const char *d, size_t n)
 {
-    if (n == 0 || n > 253)
-        return 0;
-    size_t label = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (c == '.') {
-            if (label == 0 || d[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        int ldh =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-        if (!ldh || (label == 0 && c == '-') || ++label > 63)
-            return 0;
-    }
-    return label > 0 && d[n - 1] != '-';
+    return edm_addr_domain_sendable(d, n);
 }
 
 int mime_addr_valid(const char *addr)
 {
-    if (addr == NULL)
-        return 0;
-    const char *at = strrchr(addr, '@');
-    if (at == NULL || at == addr || at - addr > 64)
-        return 0;
-    for (const char *p = addr; p < at; p++) {
-        if (*p == '.') {
-            if (p == addr || p + 1 == at || p[1] == '.')
-                return 0;
-        } else if (!is_atext((unsigned char)*p)) {
-            return 0;
-        }
-    }
-    return mime_domain_valid(at + 1, strlen(at + 1));
-}
-
-int mime_field_name_valid(const char *name)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++, n++)
-        if (*p < 33 || *p > 126 || *p == ':')
-            return 0;
-    return n >= 1 && n <= 76;
+    return edm_addr_sendable(addr);
 }
 
 int mime_url_valid(const char *url)

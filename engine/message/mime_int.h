@@ -55,11 +55,9 @@ void mime_hdr_encoded_words(mime_fold *f, const char *s, size_t n);
 int mime_hdr_param(mime_fold *f, edm_buf *scratch, const char *key, const char *v, size_t n);
 
 /* RFC 5321/5322 addr-spec we accept: dot-atom local part (<= 64) @ LDH
- * domain (<= 253). ASCII only. */
+ * domain (<= 253). ASCII only (edm_addr_sendable, engine/base/addr.h). */
 int mime_addr_valid(const char *addr);
 int mime_domain_valid(const char *d, size_t n);
-/* RFC 5322 field name (printable ASCII but ':'), 1..76 chars. */
-int mime_field_name_valid(const char *name);
 /* 1 if the URL is printable ASCII without spaces, '<', '>' or '"'. */
 int mime_url_valid(const char *url);
 

@@ -44,7 +44,7 @@ void smtp_conn_connect(smtp_session *s)
         /* Could not even start: close this io, then go on to the next target. */
         char why[200];
         smtp_session_describe(s, why, sizeof why, "cannot connect", s->io->errmsg);
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 1);
+        smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 1);
         return;
     }
 }
@@ -58,8 +58,9 @@ void smtp_conn_finish(smtp_session *s)
         return;
     }
     if (!s->failed) {
-        s->fail_cls = classify_failure(CLASSIFY_FAIL_NETWORK);
-        snprintf(s->fail_text, sizeof s->fail_text, "no usable mail exchanger");
+        memset(&s->fail, 0, sizeof s->fail);
+        smtp_msg_facts(&s->fail, EDM_FAIL_NETWORK, smtp_session_step(s->state), 0, "",
+                       "no usable mail exchanger");
         s->failed = 1;
     }
     for (int k = 0; k < 2; k++) {
@@ -67,37 +68,27 @@ void smtp_conn_finish(smtp_session *s)
         if (sl->m)
             smtp_msg_defer(s, sl);
     }
-    smtp_result f = {0};
-    f.status = s->fail_cls.status;
-    f.category = s->fail_cls.category;
-    f.code = s->fail_code;
-    memcpy(f.enhanced, s->fail_enhanced, sizeof f.enhanced);
-    f.text = s->fail_text;
-    f.mx_host = s->mx_host;
-    f.mx_ip = s->mx_ip;
-    f.source_ip = s->source_ip;
-    f.tls_protocol = s->tls_protocol;
-    f.tls_cipher = s->tls_cipher;
-    s->cb.closed(s, &f, s->arg);
+    /* Where it ended; not the TLS or the time, which belong to messages. */
+    EDM_OUTCOME_PUT(s->fail.mx_host, s->mx_host);
+    EDM_OUTCOME_PUT(s->fail.mx_ip, s->mx_ip);
+    EDM_OUTCOME_PUT(s->fail.source_ip, s->source_ip);
+    s->cb.closed(s, &s->fail, s->arg);
 }
 
 /* Ends this connection because of a failure. Before any message
  * transaction on this connection, next_target lets the next target (or,
  * with tls_skip set, the same one in plaintext) have a try; otherwise the
- * messages in flight are deferred (or bounced, per cls) now. */
-void smtp_conn_fail(smtp_session *s, classify_result cls, int code, const char *enh,
+ * messages in flight get this failure as their outcome now. */
+void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *enh,
                     const char *text, int next_target)
 {
     if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DONE)
         return;
     s->failed = 1;
-    s->fail_cls = cls;
-    s->fail_code = code;
-    snprintf(s->fail_enhanced, sizeof s->fail_enhanced, "%s", enh ? enh : "");
-    snprintf(s->fail_text, sizeof s->fail_text, "%s", text);
+    memset(&s->fail, 0, sizeof s->fail);
+    smtp_msg_facts(&s->fail, f, smtp_session_step(s->state), code, enh, text);
     edm_log(EDM_LOG_WARN, "smtp", "session=%u mx=%s ip=%s state=%s failure=%s code=%d", s->o.id,
-            s->mx_host, s->mx_ip, smtp_session_state_name(s->state),
-            classify_category_name(cls.category), code);
+            s->mx_host, s->mx_ip, smtp_session_state_name(s->state), edm_failure_name(f), code);
     int begun = s->conn_msgs > 0;
     for (int k = 0; k < 2; k++) {
         struct slot *sl = &s->slot[(s->cur + k) % 2];

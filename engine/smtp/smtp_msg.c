@@ -1,13 +1,14 @@
 /*
  * engine/smtp/smtp_msg.c: the messages of an SMTP session (see
  * smtp_session_int.h): slots taken from the caller, per-recipient and
- * per-message results, the report to the caller, local refusals (SIZE,
- * SMTPUTF8), the MAIL/RCPT/DATA group and the dot-stuffed content.
+ * per-message outcomes (facts only: engine/store/outcome.h), the report to
+ * the caller, local refusals (SIZE, SMTPUTF8), the MAIL/RCPT/DATA group
+ * and the dot-stuffed content.
  *
  * Content is written in slices of SMTP_BODY_SLICE bytes (the next slice
  * when the previous one has drained), so a message is never copied whole;
- * a bare LF becomes CRLF and a missing final CRLF is added. Results hold
- * their own copies of reply texts until the report.
+ * a bare LF becomes CRLF and a missing final CRLF is added. Outcomes hold
+ * their own copies of reply texts (inline, cut at EDM_OUTCOME_TEXT_MAX).
  */
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
@@ -20,12 +21,8 @@
 
 void smtp_msg_clear(struct slot *sl)
 {
-    if (sl->rs) {
-        for (size_t i = 0; i < sl->nrcpts; i++)
-            edm_free(sl->rs[i].text);
-        edm_free(sl->rs);
-    }
-    edm_free(sl->text);
+    edm_free(sl->rs);
+    edm_free(sl->ro);
     memset(sl, 0, sizeof *sl);
 }
 
@@ -47,85 +44,74 @@ void smtp_msg_take(struct slot *sl, const smtp_message *m)
     for (size_t i = 0; i < m->nrcpts && !sl->utf8; i++)
         sl->utf8 = !ascii(m->rcpts[i]);
     sl->rs = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->rs);
+    sl->ro = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *sl->ro);
     sl->body_bol = 1;
     sl->t0 = edm_time_mono_ms();
 }
 
-void smtp_msg_set_outcome(struct slot *sl, classify_result cls, int code, const char *enh,
-                          const char *text)
+void smtp_msg_facts(edm_outcome *o, enum edm_failure f, enum edm_smtp_step step, int code,
+                    const char *enh, const char *text)
 {
-    sl->cls = cls;
-    sl->code = code;
-    snprintf(sl->enhanced, sizeof sl->enhanced, "%s", enh ? enh : "");
-    edm_free(sl->text);
-    sl->text = edm_xstrdup(text ? text : "");
+    o->failure = f;
+    o->step = step;
+    o->code = code;
+    EDM_OUTCOME_PUT(o->enhanced, enh);
+    EDM_OUTCOME_PUT(o->text, text);
 }
 
-void smtp_msg_rcpt_set(struct rcpt_state *rs, classify_result cls, int code, const char *enh,
-                       const char *text)
+/* Where and how the message went: the connection's part of an outcome. */
+static void where(const smtp_session *s, edm_outcome *o, uint64_t ms)
 {
-    rs->final = 1;
-    rs->r.status = cls.status;
-    rs->r.category = cls.category;
-    rs->r.code = code;
-    snprintf(rs->r.enhanced, sizeof rs->r.enhanced, "%s", enh ? enh : "");
-    edm_free(rs->text);
-    rs->text = edm_xstrdup(text ? text : "");
+    EDM_OUTCOME_PUT(o->mx_host, s->mx_host);
+    EDM_OUTCOME_PUT(o->mx_ip, s->mx_ip);
+    EDM_OUTCOME_PUT(o->source_ip, s->source_ip);
+    if (s->tls_protocol[0])
+        snprintf(o->tls, sizeof o->tls, "%s %s", s->tls_protocol, s->tls_cipher);
+    else
+        o->tls[0] = '\0';
+    o->duration_ms = (int64_t)ms;
 }
 
-/* Reports a message (every recipient must have a result) and frees the slot. */
+/* Reports a message (every recipient must have an outcome) and frees the
+ * slot. */
 void smtp_msg_report(smtp_session *s, struct slot *sl)
 {
     const smtp_message *m = sl->m;
-    smtp_rcpt_result *rr = edm_xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof *rr);
+    uint64_t ms = edm_time_mono_ms() - sl->t0;
     for (size_t i = 0; i < m->nrcpts; i++) {
         EDM_ASSERT(sl->rs[i].final);
-        rr[i] = sl->rs[i].r;
-        rr[i].text = sl->rs[i].text;
-        rr[i].remote_queue_id = sl->rs[i].queue_id;
+        where(s, &sl->ro[i], ms);
     }
-    smtp_result r = {0};
-    r.msg = m;
-    r.rcpts = rr;
-    r.status = sl->cls.status;
-    r.category = sl->cls.category;
-    r.code = sl->code;
-    memcpy(r.enhanced, sl->enhanced, sizeof r.enhanced);
-    r.text = sl->text ? sl->text : "";
-    r.mx_host = s->mx_host;
-    r.mx_ip = s->mx_ip;
-    r.source_ip = s->source_ip;
-    r.tls_protocol = s->tls_protocol;
-    r.tls_cipher = s->tls_cipher;
-    r.duration_ms = edm_time_mono_ms() - sl->t0;
+    where(s, &sl->out, ms);
+    const edm_outcome *o = &sl->out;
     char q[200];
     if (edm_log_get_level() <= EDM_LOG_INFO)
         edm_log(EDM_LOG_INFO, "smtp",
-                "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu status=%s code=%d enhanced=%s "
-                "category=%s ms=%llu text=%s",
+                "session=%u mx=%s ip=%s src=%s tls=%s rcpts=%zu failure=%s code=%d enhanced=%s "
+                "ms=%llu text=%s",
                 s->o.id, s->mx_host, s->mx_ip, s->source_ip,
                 s->tls_protocol[0] ? s->tls_protocol : "none", m->nrcpts,
-                classify_status_name(r.status), r.code, r.enhanced[0] ? r.enhanced : "-",
-                r.category == CLASSIFY_NONE ? "-" : classify_category_name(r.category),
-                (unsigned long long)r.duration_ms, edm_log_quote(q, sizeof q, r.text));
+                edm_failure_name(o->failure), o->code, o->enhanced[0] ? o->enhanced : "-",
+                (unsigned long long)ms, edm_log_quote(q, sizeof q, o->text));
     s->count++;
     /* Empty the slot before the callback (which may abort the session, or
      * look for work), and free its data after it. */
     struct slot gone = *sl;
     memset(sl, 0, sizeof *sl);
+    smtp_result r = {.msg = m, .rcpts = gone.ro, .outcome = &gone.out};
     s->cb.done(s, &r, s->arg);
     smtp_msg_clear(&gone);
-    edm_free(rr);
 }
 
-/* Gives every recipient without a result the session's failure. */
+/* Gives every recipient without an outcome the session's failure. */
 void smtp_msg_defer(smtp_session *s, struct slot *sl)
 {
     for (size_t i = 0; i < sl->m->nrcpts; i++)
-        if (!sl->rs[i].final)
-            smtp_msg_rcpt_set(&sl->rs[i], s->fail_cls, s->fail_code, s->fail_enhanced,
-                              s->fail_text);
-    smtp_msg_set_outcome(sl, s->fail_cls, s->fail_code, s->fail_enhanced, s->fail_text);
+        if (!sl->rs[i].final) {
+            sl->rs[i].final = 1;
+            sl->ro[i] = s->fail;
+        }
+    sl->out = s->fail;
     smtp_msg_report(s, sl);
 }
 
@@ -136,18 +122,19 @@ int smtp_msg_refusal(smtp_session *s, struct slot *sl)
     if ((s->caps & SMTP_CAP_SIZE) && s->size_max && m->len > s->size_max) {
         snprintf(text, sizeof text, "message size %zu exceeds the limit %lu of %s", m->len,
                  s->size_max, s->mx_host);
-        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.3.4", text);
+        smtp_msg_facts(&sl->out, EDM_FAIL_LOCAL, EDM_STEP_MAIL, 0, "5.3.4", text);
     } else if (sl->utf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
         snprintf(text, sizeof text, "%s does not support SMTPUTF8", s->mx_host);
-        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.6.7", text);
+        smtp_msg_facts(&sl->out, EDM_FAIL_LOCAL, EDM_STEP_MAIL, 0, "5.6.7", text);
     } else if (m->nrcpts == 0) {
-        smtp_msg_set_outcome(sl, classify_failure(CLASSIFY_FAIL_LOCAL), 0, "5.1.3",
-                             "no recipients");
+        smtp_msg_facts(&sl->out, EDM_FAIL_LOCAL, EDM_STEP_MAIL, 0, "5.1.3", "no recipients");
     } else {
         return 0;
     }
-    for (size_t i = 0; i < m->nrcpts; i++)
-        smtp_msg_rcpt_set(&sl->rs[i], sl->cls, 0, sl->enhanced, sl->text);
+    for (size_t i = 0; i < m->nrcpts; i++) {
+        sl->rs[i].final = 1;
+        sl->ro[i] = sl->out;
+    }
     return 1;
 }
 
@@ -220,7 +207,5 @@ void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
 /* No recipient was accepted: the message's outcome is the first one's. */
 void smtp_msg_outcome_from_rcpt(struct slot *c)
 {
-    const struct rcpt_state *r0 = &c->rs[0];
-    smtp_msg_set_outcome(c, (classify_result){r0->r.status, r0->r.category}, r0->r.code,
-                         r0->r.enhanced, r0->text);
+    c->out = c->ro[0];
 }

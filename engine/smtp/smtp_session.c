@@ -12,17 +12,22 @@
  * costs about one round trip per message. Two message slots exist for
  * that: `cur` (replies being received) and the other one (sent ahead).
  *
+ * The setup states (GREETING to AUTH_PASS) have their entry actions and
+ * replies in smtp_setup.c; the message states are here.
+ *
  * Entry points: smtp_session_new/start/abort/free. Failures before any
  * message transaction on a connection move to the next target (MX host or
- * address); later ones defer the messages in flight and end the session.
- * TLS "required" never falls back to plaintext; "opportunistic" retries
- * the same host in plaintext after a failed handshake (as Postfix does).
- * AUTH is only ever sent under TLS. Limits: CHUNKING (BDAT) is noted, not
- * used; no DSN parameters; SIZE is checked before sending.
+ * address); later ones end the session, and the messages in flight get
+ * the failure as their outcome. Outcomes are facts (the step, the reply or
+ * a failure kind): the session judges nothing, except what its own
+ * protocol flow needs from a reply's class (code / 100). TLS "required"
+ * never falls back to plaintext; "opportunistic" retries the same host in
+ * plaintext after a failed handshake (as Postfix does). Limits: CHUNKING
+ * (BDAT) is noted, not used; no DSN parameters; SIZE is checked before
+ * sending.
  */
 #include "engine/smtp/smtp_session.h"
 #include "engine/base/alloc.h"
-#include "engine/base/base64.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/net/io.h"
@@ -31,7 +36,6 @@
 #include "engine/smtp/smtp_session_int.h"
 #include "engine/base/timeutil.h"
 
-#include <ctype.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,44 +54,48 @@ enum tmo {
     T_IDLE
 };
 
-/* Per-state data: name for logs, phrase for errors, timeout, stage for
- * classify (Postfix xfer_timeouts[] / xfer_states[]). */
+/* Per-state data: name for logs, phrase for errors, timeout, the SMTP step
+ * an outcome records (Postfix xfer_timeouts[] / xfer_states[]). */
 static const struct {
     const char *name;
     const char *phrase;
     enum tmo tmo;
-    enum classify_stage stage;
+    enum edm_smtp_step step;
 } states[] = {
-    [SMTP_S_INIT] = {"INIT", "before connecting", T_NONE, CLASSIFY_AT_GREETING},
-    [SMTP_S_CONNECT] = {"CONNECT", "while connecting", T_CONNECT, CLASSIFY_AT_GREETING},
+    [SMTP_S_INIT] = {"INIT", "before connecting", T_NONE, EDM_STEP_GREETING},
+    [SMTP_S_CONNECT] = {"CONNECT", "while connecting", T_CONNECT, EDM_STEP_GREETING},
     [SMTP_S_GREETING] = {"GREETING", "while receiving the initial greeting", T_GREETING,
-                         CLASSIFY_AT_GREETING},
-    [SMTP_S_EHLO] = {"EHLO", "while sending EHLO", T_MAIL, CLASSIFY_AT_HELO},
-    [SMTP_S_HELO] = {"HELO", "while sending HELO", T_MAIL, CLASSIFY_AT_HELO},
-    [SMTP_S_STARTTLS] = {"STARTTLS", "while sending STARTTLS", T_MAIL, CLASSIFY_AT_TLS},
-    [SMTP_S_TLS] = {"TLS", "during the TLS handshake", T_MAIL, CLASSIFY_AT_TLS},
-    [SMTP_S_AUTH] = {"AUTH", "while authenticating", T_MAIL, CLASSIFY_AT_AUTH},
-    [SMTP_S_AUTH_USER] = {"AUTH_USER", "while authenticating", T_MAIL, CLASSIFY_AT_AUTH},
-    [SMTP_S_AUTH_PASS] = {"AUTH_PASS", "while authenticating", T_MAIL, CLASSIFY_AT_AUTH},
-    [SMTP_S_READY] = {"READY", "between messages", T_NONE, CLASSIFY_AT_MAIL},
-    [SMTP_S_IDLE] = {"IDLE", "while waiting for the next message", T_IDLE, CLASSIFY_AT_MAIL},
-    [SMTP_S_MAIL] = {"MAIL", "while sending MAIL FROM", T_MAIL, CLASSIFY_AT_MAIL},
-    [SMTP_S_RCPT] = {"RCPT", "while sending RCPT TO", T_RCPT, CLASSIFY_AT_RCPT},
-    [SMTP_S_DATA] = {"DATA", "while sending DATA", T_DATA, CLASSIFY_AT_DATA},
-    [SMTP_S_BODY] = {"BODY", "while sending the message content", T_DATA_BLOCK,
-                     CLASSIFY_AT_DATA_END},
-    [SMTP_S_DOT] = {"DOT", "after the end of the message content", T_DATA_END,
-                    CLASSIFY_AT_DATA_END},
-    [SMTP_S_RSET] = {"RSET", "while sending RSET", T_MAIL, CLASSIFY_AT_MAIL},
-    [SMTP_S_QUIT] = {"QUIT", "while sending QUIT", T_MAIL, CLASSIFY_AT_MAIL},
-    [SMTP_S_CLOSING] = {"CLOSING", "while closing", T_NONE, CLASSIFY_AT_MAIL},
-    [SMTP_S_DONE] = {"DONE", "after the end", T_NONE, CLASSIFY_AT_MAIL},
+                         EDM_STEP_GREETING},
+    [SMTP_S_EHLO] = {"EHLO", "while sending EHLO", T_MAIL, EDM_STEP_HELO},
+    [SMTP_S_HELO] = {"HELO", "while sending HELO", T_MAIL, EDM_STEP_HELO},
+    [SMTP_S_STARTTLS] = {"STARTTLS", "while sending STARTTLS", T_MAIL, EDM_STEP_TLS},
+    [SMTP_S_TLS] = {"TLS", "during the TLS handshake", T_MAIL, EDM_STEP_TLS},
+    [SMTP_S_AUTH] = {"AUTH", "while authenticating", T_MAIL, EDM_STEP_AUTH},
+    [SMTP_S_AUTH_USER] = {"AUTH_USER", "while authenticating", T_MAIL, EDM_STEP_AUTH},
+    [SMTP_S_AUTH_PASS] = {"AUTH_PASS", "while authenticating", T_MAIL, EDM_STEP_AUTH},
+    [SMTP_S_READY] = {"READY", "between messages", T_NONE, EDM_STEP_MAIL},
+    [SMTP_S_IDLE] = {"IDLE", "while waiting for the next message", T_IDLE, EDM_STEP_MAIL},
+    [SMTP_S_MAIL] = {"MAIL", "while sending MAIL FROM", T_MAIL, EDM_STEP_MAIL},
+    [SMTP_S_RCPT] = {"RCPT", "while sending RCPT TO", T_RCPT, EDM_STEP_RCPT},
+    [SMTP_S_DATA] = {"DATA", "while sending DATA", T_DATA, EDM_STEP_DATA},
+    [SMTP_S_BODY] = {"BODY", "while sending the message content", T_DATA_BLOCK, EDM_STEP_DATA_END},
+    [SMTP_S_DOT] = {"DOT", "after the end of the message content", T_DATA_END, EDM_STEP_DATA_END},
+    [SMTP_S_RSET] = {"RSET", "while sending RSET", T_MAIL, EDM_STEP_MAIL},
+    [SMTP_S_QUIT] = {"QUIT", "while sending QUIT", T_MAIL, EDM_STEP_MAIL},
+    [SMTP_S_CLOSING] = {"CLOSING", "while closing", T_NONE, EDM_STEP_MAIL},
+    [SMTP_S_DONE] = {"DONE", "after the end", T_NONE, EDM_STEP_MAIL},
 };
 
 const char *smtp_session_state_name(enum smtp_state st)
 {
     EDM_ASSERT((unsigned)st < sizeof states / sizeof states[0]);
     return states[st].name;
+}
+
+enum edm_smtp_step smtp_session_step(enum smtp_state st)
+{
+    EDM_ASSERT((unsigned)st < sizeof states / sizeof states[0]);
+    return states[st].step;
 }
 
 /* ---- invariants ---------------------------------------------------- */
@@ -167,8 +175,7 @@ void smtp_session_stage(smtp_session *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Writes what is staged and flushes. Returns 0, or fails the session. */
-static int send_staged(smtp_session *s)
+int smtp_session_send_staged(smtp_session *s)
 {
     int rc = 0;
     if (s->stage.len)
@@ -177,17 +184,11 @@ static int send_staged(smtp_session *s)
     if (rc == 0)
         rc = io_flush(s->io);
     if (rc != 0) {
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "",
+        smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "",
                        s->io->errmsg[0] ? s->io->errmsg : edm_strerror(rc), 0);
         return -1;
     }
     return 0;
-}
-
-static void base64(edm_buf *out, const void *p, size_t n)
-{
-    if (edm_base64_encode(out, p, n, 0) != 0)
-        EDM_PANIC("out of memory");
 }
 
 /* Failure text: "mx.test[1.2.3.4]: lost connection while sending RCPT TO: why". */
@@ -230,30 +231,6 @@ static struct slot *take_next(smtp_session *s, struct slot *sl)
 
 /* ---- the state machine --------------------------------------------- */
 
-static void send_ehlo(smtp_session *s, const char *verb)
-{
-    smtp_session_stage(s, "%s %s\r\n", verb, s->o.helo && *s->o.helo ? s->o.helo : "localhost");
-    send_staged(s);
-}
-
-static void send_auth(smtp_session *s)
-{
-    if (s->caps & SMTP_CAP_AUTH_PLAIN) {
-        edm_buf raw = EDM_BUF_INIT;
-        if (edm_buf_append_char(&raw, '\0') != 0 || edm_buf_append_str(&raw, s->o.auth_user) != 0 ||
-            edm_buf_append_char(&raw, '\0') != 0 || edm_buf_append_str(&raw, s->o.auth_pass) != 0)
-            EDM_PANIC("out of memory");
-        smtp_session_stage(s, "AUTH PLAIN ");
-        base64(&s->stage, raw.data, raw.len);
-        smtp_session_stage(s, "\r\n");
-        OPENSSL_cleanse(raw.data, raw.len);
-        edm_buf_free(&raw);
-    } else {
-        smtp_session_stage(s, "AUTH LOGIN\r\n");
-    }
-    send_staged(s);
-}
-
 void smtp_session_enter(smtp_session *s, enum smtp_state st)
 {
     enum smtp_state old = s->state;
@@ -270,13 +247,10 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     case SMTP_S_TLS:
     case SMTP_S_AUTH_USER:
     case SMTP_S_AUTH_PASS: break; /* sent by the caller, or nothing to send */
-    case SMTP_S_EHLO: send_ehlo(s, "EHLO"); break;
-    case SMTP_S_HELO: send_ehlo(s, "HELO"); break;
+    case SMTP_S_EHLO:
+    case SMTP_S_HELO:
     case SMTP_S_STARTTLS:
-        smtp_session_stage(s, "STARTTLS\r\n");
-        send_staged(s);
-        break;
-    case SMTP_S_AUTH: send_auth(s); break;
+    case SMTP_S_AUTH: smtp_setup_enter(s, st); break;
     case SMTP_S_READY:
         io_set_timeout(s->io, 0);
         if (c->m == NULL && take_next(s, c) == NULL) {
@@ -293,20 +267,20 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     case SMTP_S_MAIL:
         if (!c->mail_sent) {
             smtp_msg_stage_transaction(s, c);
-            send_staged(s);
+            smtp_session_send_staged(s);
         }
         break;
     case SMTP_S_RCPT:
         if (c->rcpt_sent == c->rcpt_recv) {
             smtp_session_stage(s, "RCPT TO:<%s>\r\n", c->m->rcpts[c->rcpt_sent++]);
-            send_staged(s);
+            smtp_session_send_staged(s);
         }
         break;
     case SMTP_S_DATA:
         if (!c->data_sent) {
             c->data_sent = 1;
             smtp_session_stage(s, "DATA\r\n");
-            send_staged(s);
+            smtp_session_send_staged(s);
         }
         break;
     case SMTP_S_BODY:
@@ -318,17 +292,17 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
             if (take_next(s, o) != NULL)
                 smtp_msg_stage_transaction(s, o);
         }
-        send_staged(s);
+        smtp_session_send_staged(s);
         break;
     case SMTP_S_DOT: break;
     case SMTP_S_IDLE: break; /* nothing to send; the idle timer runs */
     case SMTP_S_RSET:
         smtp_session_stage(s, "RSET\r\n");
-        send_staged(s);
+        smtp_session_send_staged(s);
         break;
     case SMTP_S_QUIT:
         smtp_session_stage(s, "QUIT\r\n");
-        send_staged(s);
+        smtp_session_send_staged(s);
         break;
     case SMTP_S_CLOSING:
         if (s->io)
@@ -340,65 +314,33 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     }
 }
 
-/* After EHLO/HELO (and TLS): STARTTLS, AUTH or the first message. */
-static void after_hello(smtp_session *s)
-{
-    char why[300];
-    if (!s->tls_done && s->o.tls != SMTP_TLS_NONE && s->tls_skip != 2 &&
-        (s->caps & SMTP_CAP_STARTTLS)) {
-        smtp_session_enter(s, SMTP_S_STARTTLS);
-        return;
-    }
-    if (!s->tls_done && s->o.tls == SMTP_TLS_REQUIRED) {
-        smtp_session_describe(s, why, sizeof why, "TLS is required but not offered", NULL);
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
-        return;
-    }
-    if (s->o.auth_user) {
-        if (!s->tls_done) {
-            smtp_session_describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
-            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
-            return;
-        }
-        if (!(s->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
-            smtp_session_describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
-            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
-            return;
-        }
-        smtp_session_enter(s, SMTP_S_AUTH);
-        return;
-    }
-    smtp_session_enter(s, SMTP_S_READY);
-}
-
 /* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...). */
-static void fail_reply(smtp_session *s, int next_target)
+void smtp_session_fail_reply(smtp_session *s, int next_target)
 {
     char why[600];
     char q[400];
-    snprintf(q, sizeof q, "%d %s%s%s", s->reply.code, s->reply.enhanced,
-             s->reply.enhanced[0] ? " " : "", edm_buf_cstr(&s->reply.text));
-    smtp_session_describe(s, why, sizeof why, "host refused", q);
     const smtp_reply *r = &s->reply;
-    smtp_conn_fail(
-        s, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-        r->code, r->enhanced, why, next_target);
+    snprintf(q, sizeof q, "%d %s%s%s", r->code, r->enhanced, r->enhanced[0] ? " " : "",
+             edm_buf_cstr(&r->text));
+    smtp_session_describe(s, why, sizeof why, "host refused", q);
+    smtp_conn_fail(s, EDM_FAIL_NONE, r->code, r->enhanced, why, next_target);
 }
 
-static void reply_to_rcpt(smtp_session *s, struct rcpt_state *rs)
+/* The reply is recipient i's outcome. */
+static void reply_to_rcpt(smtp_session *s, struct slot *sl, size_t i)
 {
     const smtp_reply *r = &s->reply;
-    smtp_msg_rcpt_set(
-        rs, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-        r->code, r->enhanced, edm_buf_cstr(&r->text));
+    sl->rs[i].final = 1;
+    smtp_msg_facts(&sl->ro[i], EDM_FAIL_NONE, states[s->state].step, r->code, r->enhanced,
+                   edm_buf_cstr(&r->text));
 }
 
+/* The reply is the message's outcome. */
 static void reply_to_slot(smtp_session *s, struct slot *sl)
 {
     const smtp_reply *r = &s->reply;
-    smtp_msg_set_outcome(
-        sl, classify_reply(states[s->state].stage, r->code, r->enhanced, edm_buf_cstr(&r->text)),
-        r->code, r->enhanced, edm_buf_cstr(&r->text));
+    smtp_msg_facts(&sl->out, EDM_FAIL_NONE, states[s->state].step, r->code, r->enhanced,
+                   edm_buf_cstr(&r->text));
 }
 
 /* The transaction of the current slot is over: report it, then RSET if the
@@ -428,86 +370,18 @@ static void on_reply(smtp_session *s)
     struct slot *c = &s->slot[s->cur];
     switch (s->state) {
     case SMTP_S_GREETING:
-        if (ok)
-            smtp_session_enter(s, SMTP_S_EHLO);
-        else
-            fail_reply(s, 1);
-        break;
     case SMTP_S_EHLO:
-        if (ok) {
-            s->caps = smtp_ehlo_parse(edm_buf_cstr(&s->reply.text), &s->size_max);
-            after_hello(s);
-        } else if (r->code >= 500 && !s->tls_done) {
-            smtp_session_enter(s, SMTP_S_HELO);
-        } else {
-            fail_reply(s, 1);
-        }
-        break;
     case SMTP_S_HELO:
-        if (ok) {
-            s->caps = 0;
-            after_hello(s);
-        } else {
-            fail_reply(s, 1);
-        }
-        break;
     case SMTP_S_STARTTLS:
-        if (r->code == 220) {
-            int rc = io_start_tls(s->io, s->o.tls_ctx, 0, s->mx_host);
-            if (rc != 0) {
-                char why[300];
-                smtp_session_describe(
-                    s, why, sizeof why,
-                    rc == EDM_EPROTO ? "data after STARTTLS reply" : "cannot start TLS", NULL);
-                smtp_conn_fail(
-                    s,
-                    classify_failure(rc == EDM_EPROTO ? CLASSIFY_FAIL_PROTOCOL : CLASSIFY_FAIL_TLS),
-                    0, "", why, 1);
-                break;
-            }
-            smtp_session_enter(s, SMTP_S_TLS);
-        } else if (s->o.tls == SMTP_TLS_REQUIRED) {
-            fail_reply(s, 1);
-        } else {
-            s->tls_skip = 2;
-            after_hello(s);
-        }
-        break;
     case SMTP_S_AUTH:
-        if (r->code == 235) {
-            smtp_session_enter(s, SMTP_S_READY);
-        } else if (r->code == 334 && !(s->caps & SMTP_CAP_AUTH_PLAIN)) {
-            base64(&s->stage, s->o.auth_user, strlen(s->o.auth_user));
-            smtp_session_stage(s, "\r\n");
-            send_staged(s);
-            smtp_session_enter(s, SMTP_S_AUTH_USER);
-        } else {
-            fail_reply(s, 1);
-        }
-        break;
     case SMTP_S_AUTH_USER:
-        if (r->code == 334) {
-            base64(&s->stage, s->o.auth_pass, strlen(s->o.auth_pass));
-            smtp_session_stage(s, "\r\n");
-            send_staged(s);
-            OPENSSL_cleanse(s->stage.data, s->stage.cap);
-            smtp_session_enter(s, SMTP_S_AUTH_PASS);
-        } else {
-            fail_reply(s, 1);
-        }
-        break;
-    case SMTP_S_AUTH_PASS:
-        if (r->code == 235)
-            smtp_session_enter(s, SMTP_S_READY);
-        else
-            fail_reply(s, 1);
-        break;
+    case SMTP_S_AUTH_PASS: smtp_setup_on_reply(s); break;
     case SMTP_S_MAIL:
         if (!ok) {
             c->mail_failed = 1;
             reply_to_slot(s, c);
             for (size_t i = 0; i < c->m->nrcpts; i++)
-                reply_to_rcpt(s, &c->rs[i]);
+                reply_to_rcpt(s, c, i);
             if (!(s->caps & SMTP_CAP_PIPELINING)) {
                 end_transaction(s, 1);
                 break;
@@ -516,13 +390,13 @@ static void on_reply(smtp_session *s)
         smtp_session_enter(s, SMTP_S_RCPT);
         break;
     case SMTP_S_RCPT: {
-        struct rcpt_state *rs = &c->rs[c->rcpt_recv++];
+        size_t i = c->rcpt_recv++;
         if (!c->mail_failed) {
             if (ok) {
-                rs->accepted = 1;
+                c->rs[i].accepted = 1;
                 c->accepted++;
             } else {
-                reply_to_rcpt(s, rs);
+                reply_to_rcpt(s, c, i);
             }
         }
         if (c->rcpt_recv < c->m->nrcpts) {
@@ -545,7 +419,7 @@ static void on_reply(smtp_session *s)
                 /* Nothing to deliver but the server wants data: end it empty. */
                 c->discard = 1;
                 smtp_session_stage(s, ".\r\n");
-                if (send_staged(s) == 0)
+                if (smtp_session_send_staged(s) == 0)
                     smtp_session_enter(s, SMTP_S_DOT);
             }
             break;
@@ -554,7 +428,7 @@ static void on_reply(smtp_session *s)
             reply_to_slot(s, c);
             for (size_t i = 0; i < c->m->nrcpts; i++)
                 if (c->rs[i].accepted)
-                    reply_to_rcpt(s, &c->rs[i]);
+                    reply_to_rcpt(s, c, i);
         } else if (!c->mail_failed) {
             smtp_msg_outcome_from_rcpt(c);
         }
@@ -569,10 +443,10 @@ static void on_reply(smtp_session *s)
         for (size_t i = 0; i < c->m->nrcpts; i++) {
             if (!c->rs[i].accepted)
                 continue;
-            reply_to_rcpt(s, &c->rs[i]);
+            reply_to_rcpt(s, c, i);
             if (ok)
-                smtp_reply_queue_id(edm_buf_cstr(&r->text), c->rs[i].queue_id,
-                                    sizeof c->rs[i].queue_id);
+                smtp_reply_queue_id(edm_buf_cstr(&r->text), c->ro[i].remote_queue_id,
+                                    sizeof c->ro[i].remote_queue_id);
         }
         end_transaction(s, 0);
         break;
@@ -630,7 +504,7 @@ static void read_replies(smtp_session *s)
             char why[300];
             smtp_session_describe(s, why, sizeof why,
                                   n == EDM_ETOOBIG ? "over-long reply" : "malformed reply", NULL);
-            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_conn_fail(s, EDM_FAIL_PROTOCOL, 0, "", why, 1);
             return;
         }
         io_consume(s->io, (size_t)n);
@@ -638,7 +512,7 @@ static void read_replies(smtp_session *s)
             s->reply.code == 220) {
             char why[300];
             smtp_session_describe(s, why, sizeof why, "data after STARTTLS reply", NULL);
-            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_PROTOCOL), 0, "", why, 1);
+            smtp_conn_fail(s, EDM_FAIL_PROTOCOL, 0, "", why, 1);
             return;
         }
         on_reply(s);
@@ -678,7 +552,7 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
             break;
         }
         smtp_session_describe(s, why, sizeof why, "timed out", NULL);
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TIMEOUT), 0, "", why, 1);
+        smtp_conn_fail(s, EDM_FAIL_TIMEOUT, 0, "", why, 1);
         break;
     case IO_ERROR:
         if (s->state == SMTP_S_QUIT || s->state == SMTP_S_IDLE) {
@@ -690,16 +564,14 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
             smtp_session_describe(s, why, sizeof why, "TLS failed", io->errmsg);
             if (s->o.tls == SMTP_TLS_OPPORTUNISTIC && s->tls_skip == 0)
                 s->tls_skip = 1; /* retry this host in plaintext */
-            smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_TLS), 0, "", why, 1);
+            smtp_conn_fail(s, EDM_FAIL_TLS, 0, "", why, 1);
             break;
         }
         smtp_session_describe(s, why, sizeof why,
                               s->state == SMTP_S_CONNECT ? "cannot connect" : "lost connection",
                               io->errmsg);
-        smtp_conn_fail(s,
-                       classify_failure(io->err == EDM_ETOOBIG ? CLASSIFY_FAIL_PROTOCOL
-                                                               : CLASSIFY_FAIL_NETWORK),
-                       0, "", why, 1);
+        smtp_conn_fail(s, io->err == EDM_ETOOBIG ? EDM_FAIL_PROTOCOL : EDM_FAIL_NETWORK, 0, "", why,
+                       1);
         break;
     case IO_CLOSED: smtp_conn_on_closed(s); return;
     default: EDM_PANIC("smtp_session_on_io: bad event %d", (int)ev);
@@ -714,7 +586,7 @@ static void abort_if_asked(smtp_session *s)
         s->state != SMTP_S_DONE) {
         char why[200];
         smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
-        smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+        smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 0);
     }
 }
 
@@ -823,7 +695,7 @@ void smtp_session_abort(smtp_session *s)
     char why[200];
     smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
     s->in_handler++;
-    smtp_conn_fail(s, classify_failure(CLASSIFY_FAIL_NETWORK), 0, "", why, 0);
+    smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 0);
     s->in_handler--;
 }
 

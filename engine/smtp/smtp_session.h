@@ -6,15 +6,18 @@
  * The caller (the relay) gives options (plain structs: no config module
  * here) and three callbacks. The session takes its first message at
  * smtp_session_start() and each next one when it is ready for it, and
- * reports one result per message (with one result per recipient). It
- * connects to its targets in order (MX hosts by preference, each address)
- * until one gives a usable conversation; once a message transaction has
- * begun, a failure defers what is in flight and ends the session.
+ * reports one result per message (with one outcome per recipient). It
+ * reports facts only (engine/store/outcome.h: the step, the reply or a
+ * failure kind without one, where and how it went); what they mean is
+ * engine/delivery/classify.c's business. It connects to its targets in
+ * order (MX hosts by preference, each address) until one gives a usable
+ * conversation; once a message transaction has begun, a failure ends the
+ * session and becomes the outcome of what is in flight.
  */
 #ifndef EDM_SMTP_SESSION_H
 #define EDM_SMTP_SESSION_H
 
-#include "engine/smtp/classify.h"
+#include "engine/store/outcome.h"
 
 #include <openssl/ssl.h>
 #include <stddef.h>
@@ -23,9 +26,9 @@
 
 enum smtp_tls_mode { SMTP_TLS_NONE, SMTP_TLS_OPPORTUNISTIC, SMTP_TLS_REQUIRED };
 
-/* RFC 5321 4.5.3.2 timeouts in milliseconds, named as PRODUCT.md's
- * smtp.timeouts (which are in seconds: the caller converts). 0 = the RFC's
- * value. EHLO, STARTTLS, AUTH, RSET and QUIT use `mail`. */
+/* RFC 5321 4.5.3.2 timeouts in milliseconds, named as the config's
+ * smtp.timeouts (docs/config.md; in seconds there: the caller converts).
+ * 0 = the RFC's value. EHLO, STARTTLS, AUTH, RSET and QUIT use `mail`. */
 typedef struct smtp_timeouts {
     uint64_t connect, greeting, mail, rcpt, data, data_block, data_end;
 } smtp_timeouts;
@@ -67,30 +70,15 @@ typedef struct smtp_message {
     void *user;     /* the caller's tag */
 } smtp_message;
 
-typedef struct smtp_rcpt_result {
-    enum classify_status status;
-    enum classify_category category;
-    int code;                    /* SMTP code, 0 when no reply (network, timeout) */
-    char enhanced[16];           /* "5.1.1" or "" */
-    const char *text;            /* the reply's text or the failure's description */
-    const char *remote_queue_id; /* delivered: id from the 250 reply, or "" */
-} smtp_rcpt_result;
-
+/* One message done. The outcomes hold facts: failure, step, code,
+ * enhanced, text, mx_host, mx_ip, source_ip, tls, remote_queue_id,
+ * duration_ms; status, category and the rest stay zero. */
 typedef struct smtp_result {
     const smtp_message *msg;
-    const smtp_rcpt_result *rcpts; /* msg->nrcpts entries, same order */
-    /* The message as a whole: the end-of-data reply, or what ended it. */
-    enum classify_status status;
-    enum classify_category category;
-    int code;
-    char enhanced[16];
-    const char *text;
-    const char *mx_host;
-    const char *mx_ip;
-    const char *source_ip;
-    const char *tls_protocol; /* "" without TLS */
-    const char *tls_cipher;
-    uint64_t duration_ms;
+    const edm_outcome *rcpts;   /* msg->nrcpts entries, same order: each
+                                 * recipient's whole outcome */
+    const edm_outcome *outcome; /* the message as a whole: the end-of-data
+                                 * reply, or what ended it */
 } smtp_result;
 
 typedef struct smtp_session smtp_session;
@@ -107,10 +95,11 @@ typedef struct smtp_callbacks {
     /* One message done. r and everything it points to live only during the
      * call; the message may be released from here on. */
     void (*done)(smtp_session *s, const smtp_result *r, void *arg);
-    /* The session is over. fail is NULL after a clean QUIT, else what
-     * ended it (its text and category), for the relay's route penalty.
-     * The session may be freed inside this callback. */
-    void (*closed)(smtp_session *s, const smtp_result *fail, void *arg);
+    /* The session is over. fail is NULL after a clean QUIT, else the facts
+     * of what ended it (failure, step, code, enhanced, text, mx_host,
+     * mx_ip, source_ip), for the relay. The session may be freed inside
+     * this callback. */
+    void (*closed)(smtp_session *s, const edm_outcome *fail, void *arg);
 } smtp_callbacks;
 
 /* NULL on allocation failure. Copies opts' strings and targets. */

@@ -1,7 +1,9 @@
 /*
- * engine/smtp/smtp_session_int.h: what engine/smtp/smtp_session.c (the state
- * machine) and engine/smtp/smtp_msg.c (message slots, results, dot-stuffing)
- * share. Nothing outside those two files includes it.
+ * engine/smtp/smtp_session_int.h: what the files of the SMTP session share:
+ * engine/smtp/smtp_session.c (the state machine), smtp_setup.c (greeting,
+ * EHLO/HELO, STARTTLS, AUTH), smtp_conn.c (targets, failures, the end) and
+ * smtp_msg.c (message slots, outcomes, dot-stuffing). Nothing outside
+ * engine/smtp/ includes it.
  */
 #ifndef EDM_SMTP_SESSION_INT_H
 #define EDM_SMTP_SESSION_INT_H
@@ -39,28 +41,22 @@ enum smtp_state {
 #define SMTP_BODY_SLICE (64u * 1024u)
 
 struct rcpt_state {
-    int final;    /* result decided */
+    int final;    /* outcome decided */
     int accepted; /* 2xx to RCPT TO, waiting for the end of DATA */
-    smtp_rcpt_result r;
-    char *text;
-    char queue_id[72];
 };
 
 struct slot {
     const smtp_message *m;
-    size_t nrcpts; /* m->nrcpts, kept: m may be freed by the done callback */
-    int utf8;      /* needs SMTPUTF8: flagged, or a non-ASCII address */
-    struct rcpt_state *rs;
+    size_t nrcpts;         /* m->nrcpts, kept: m may be freed by the done callback */
+    int utf8;              /* needs SMTPUTF8: flagged, or a non-ASCII address */
+    struct rcpt_state *rs; /* nrcpts entries */
+    edm_outcome *ro;       /* nrcpts entries: each recipient's outcome (facts) */
     size_t rcpt_sent, rcpt_recv, accepted;
     int mail_sent, data_sent, mail_failed, discard;
     size_t body_off;
     int body_bol, body_done;
     uint64_t t0;
-    /* the message-level outcome */
-    int code;
-    char enhanced[16];
-    char *text;
-    classify_result cls;
+    edm_outcome out; /* the message as a whole */
 };
 
 struct smtp_session {
@@ -84,12 +80,9 @@ struct smtp_session {
     int no_more;
     int later; /* next() said SMTP_LATER */
     int started, in_handler, abort_req;
-    int retry;  /* after the close, connect to the next target */
-    int failed; /* fail_* below describe why the session ended */
-    classify_result fail_cls;
-    int fail_code;
-    char fail_enhanced[16];
-    char fail_text[600];
+    int retry;        /* after the close, connect to the next target */
+    int failed;       /* fail describes why the connection (or session) ended */
+    edm_outcome fail; /* its facts; mx_host, mx_ip, source_ip set at the end */
     char mx_host[256], mx_ip[64], source_ip[64];
     char tls_protocol[16], tls_cipher[64];
     edm_buf stage; /* commands and body slices gathered for one write */
@@ -99,13 +92,21 @@ struct smtp_session {
 void smtp_session_enter(smtp_session *s, enum smtp_state st);
 void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg);
 const char *smtp_session_state_name(enum smtp_state st);
+/* The SMTP step of a state (for the outcome's facts). */
+enum edm_smtp_step smtp_session_step(enum smtp_state st);
+/* Writes what is staged and flushes. 0, or -1 with the session failed. */
+int smtp_session_send_staged(smtp_session *s);
+/* The reply in s->reply ends the connection (see smtp_conn_fail). */
+void smtp_session_fail_reply(smtp_session *s, int next_target);
 /* "mx.test[1.2.3.4]: what <the state's phrase>: why" into out. */
 void smtp_session_describe(smtp_session *s, char *out, size_t n, const char *what, const char *why);
 
 /* smtp_conn.c: targets, failures, the end */
 void smtp_conn_connect(smtp_session *s);
-/* Ends the connection for a failure (see smtp_conn.c for next_target). */
-void smtp_conn_fail(smtp_session *s, classify_result cls, int code, const char *enh,
+/* Ends the connection for a failure: a reply (f == EDM_FAIL_NONE, with
+ * its code and enhanced code) or a failure kind without one (see
+ * smtp_conn.c for next_target). */
+void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *enh,
                     const char *text, int next_target);
 /* The connection's io has closed: next target, or finish. */
 void smtp_conn_on_closed(smtp_session *s);
@@ -114,13 +115,19 @@ void smtp_conn_finish(smtp_session *s);
 void smtp_session_stage(smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* smtp_msg.c: a message slot's life: taken, given results, reported. */
+/* smtp_setup.c: before the first message. */
+/* Entry action of EHLO, HELO, STARTTLS and AUTH: sends the command. */
+void smtp_setup_enter(smtp_session *s, enum smtp_state st);
+/* A reply in GREETING, EHLO, HELO, STARTTLS, AUTH, AUTH_USER, AUTH_PASS. */
+void smtp_setup_on_reply(smtp_session *s);
+
+/* smtp_msg.c: a message slot's life: taken, given outcomes, reported. */
 void smtp_msg_take(struct slot *sl, const smtp_message *m);
 void smtp_msg_clear(struct slot *sl);
-void smtp_msg_set_outcome(struct slot *sl, classify_result cls, int code, const char *enh,
-                          const char *text);
-void smtp_msg_rcpt_set(struct rcpt_state *rs, classify_result cls, int code, const char *enh,
-                       const char *text);
+/* Sets the facts of o: a reply at step (f == EDM_FAIL_NONE) or a failure
+ * kind; the other fields are left as they are. */
+void smtp_msg_facts(edm_outcome *o, enum edm_failure f, enum edm_smtp_step step, int code,
+                    const char *enh, const char *text);
 /* No recipient accepted: the message's outcome is the first recipient's. */
 void smtp_msg_outcome_from_rcpt(struct slot *c);
 /* Reports the message of sl (every recipient has a result) and empties sl. */

@@ -5,62 +5,39 @@
  * for several sending nodes sharing one job store). No SQL or SQLite type
  * leaks through this header.
  *
- * Two kinds of calls:
- *  - cold paths (templates, campaigns, suppressions, receipts queries, stats)
- *    take and return jansson objects shaped as the API shows them (times as
- *    RFC 3339 strings, ids as integers), so the API forwards them as they are;
+ * Three kinds of calls:
+ *  - campaigns and templates come back as typed rows (rows.h), which the
+ *    engine reads and the API turns into its JSON (api/rows_json.c); their
+ *    create and update take the fields the API validated, as a JSON object;
+ *  - API-only reads (receipts pages, events, stats, suppressions) return
+ *    jansson objects shaped as the API shows them (times as RFC 3339
+ *    strings), so the API forwards them as they are;
  *  - hot paths (recipient upload, claiming due work, recording results) use
  *    plain structs and work in batches.
  *
  * Return values: 0 (or a count) on success, negative EDM_E* on failure:
  * EDM_ENOTFOUND for an unknown id, EDM_ESTATE for a compare-and-set whose
  * expected state did not hold, EDM_EEXIST for a duplicate, EDM_EDB for a
- * database failure (edm_store_errmsg() says more). Returned json_t objects
- * and job arrays belong to the caller.
+ * database failure (edm_store_errmsg() says more). Returned rows, json_t
+ * objects and job arrays belong to the caller.
  *
  * Threads: one edm_store is used from one thread at a time (the loop thread).
  */
 #ifndef EDM_STORE_H
 #define EDM_STORE_H
 
+#include "engine/store/outcome.h"
+#include "engine/store/rows.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-recipient delivery states, as PRODUCT.md names them. Being in flight
- * is not a stored state: a claimed row stays queued (or deferred) in the
- * store until its outcome is recorded, so a crash loses nothing and at most
- * re-sends what was in flight. */
-enum edm_dstate {
-    EDM_DSTATE_QUEUED = 0,
-    EDM_DSTATE_DEFERRED = 1,
-    EDM_DSTATE_DELIVERED = 2,
-    EDM_DSTATE_BOUNCED = 3,
-    EDM_DSTATE_SUPPRESSED = 4,
-    EDM_DSTATE_FAILED = 5,
-    EDM_DSTATE_CANCELLED = 6,
-};
-#define EDM_DSTATE_COUNT 7
+/* Delivery states (enum edm_dstate: engine/store/outcome.h) by name. */
 const char *edm_dstate_name(enum edm_dstate s);
 /* Parses a state name; returns -1 if unknown. */
 int edm_dstate_parse(const char *name);
 int edm_dstate_is_terminal(enum edm_dstate s);
-
-/* Campaign states (PRODUCT.md: draft -> scheduled -> running -> completed,
- * paused and cancelled). Lifecycle rules live in engine/campaign/sched.c; the store
- * only does compare-and-set. */
-enum edm_cstate {
-    EDM_CSTATE_DRAFT = 0,
-    EDM_CSTATE_SCHEDULED = 1,
-    EDM_CSTATE_RUNNING = 2,
-    EDM_CSTATE_PAUSED = 3,
-    EDM_CSTATE_COMPLETED = 4,
-    EDM_CSTATE_CANCELLED = 5,
-};
-#define EDM_CSTATE_COUNT  6
-#define EDM_CSTATE_BIT(s) (1u << (s))
-const char *edm_cstate_name(enum edm_cstate s);
-int edm_cstate_parse(const char *name);
 
 typedef struct edm_store edm_store;
 
@@ -87,27 +64,6 @@ typedef struct edm_job {
     int64_t queued_at;        /* unix seconds */
     int64_t first_attempt_at; /* 0 if never attempted */
 } edm_job;
-
-/* The outcome of one attempt (or a decision without an attempt: failed,
- * suppressed, cancelled), recorded in bulk. Strings may be NULL. */
-typedef struct edm_result {
-    int64_t id;                /* delivery id */
-    enum edm_dstate status;    /* new state: DEFERRED or a terminal one */
-    int attempted;             /* 1 if this was an SMTP attempt (counts, adds an event) */
-    int64_t attempted_at;      /* unix seconds */
-    int64_t next_attempt_at;   /* for DEFERRED */
-    int smtp_code;             /* 0 if none */
-    const char *enhanced_code; /* "5.1.1" */
-    const char *response;
-    const char *bounce_category;
-    const char *mx_host;
-    const char *mx_ip;
-    const char *source_ip;
-    const char *tls; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
-    const char *message_id;
-    const char *remote_queue_id;
-    int64_t duration_ms;
-} edm_result;
 
 /* Filters for listing receipts of one campaign. NULL/0 = no filter. */
 typedef struct edm_receipt_filter {
@@ -142,26 +98,31 @@ struct edm_store_ops {
     int (*setting_get)(edm_store *st, const char *name, char **value);
     int (*setting_put)(edm_store *st, const char *name, const char *value);
 
-    /* templates: fields name, subject, html, text, partials (object). */
-    int (*template_create)(edm_store *st, json_t *fields, json_t **out);
-    int (*template_get)(edm_store *st, int64_t id, json_t **out);
-    int (*template_list)(edm_store *st, int64_t after, int limit, edm_page *page);
-    int (*template_update)(edm_store *st, int64_t id, json_t *fields, json_t **out);
+    /* templates: fields name, subject, html, text, partials (object).
+     * create and update fill *out (if out is not NULL) with the stored row;
+     * a row from get is cleared by the caller (edm_template_row_clear). */
+    int (*template_create)(edm_store *st, json_t *fields, edm_template_row *out);
+    int (*template_get)(edm_store *st, int64_t id, edm_template_row *out);
+    int (*template_list)(edm_store *st, int64_t after, int limit, edm_template_page *page);
+    int (*template_update)(edm_store *st, int64_t id, json_t *fields, edm_template_row *out);
     /* EDM_ESTATE if a campaign that is not draft/completed/cancelled uses it. */
     int (*template_delete)(edm_store *st, int64_t id);
 
     /* campaigns: fields name, template_id, from, reply_to, pool, send_at
      * (RFC 3339 string or null), headers (object), tags (array),
-     * unsubscribe (string), max_per_hour (integer). */
-    int (*campaign_create)(edm_store *st, json_t *fields, json_t **out);
-    int (*campaign_get)(edm_store *st, int64_t id, json_t **out);
-    int (*campaign_list)(edm_store *st, const char *status, int64_t after, int limit,
-                         edm_page *page);
-    int (*campaign_update)(edm_store *st, int64_t id, json_t *fields, json_t **out);
+     * unsubscribe (string), max_per_hour (integer). Rows as for templates.
+     * status filters the list (-1: every state). */
+    int (*campaign_create)(edm_store *st, json_t *fields, edm_campaign_row *out);
+    int (*campaign_get)(edm_store *st, int64_t id, edm_campaign_row *out);
+    int (*campaign_list)(edm_store *st, int status, int64_t after, int limit,
+                         edm_campaign_page *page);
+    int (*campaign_update)(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out);
     int (*campaign_delete)(edm_store *st, int64_t id);
     /* Compare-and-set of the campaign state: succeeds only if the current
      * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
-     * it (seconds), -1 leaves it. Stamps started_at/completed_at. */
+     * it (seconds), -1 leaves it. Stamps started_at/completed_at. The rules
+     * of which transition is allowed are engine/campaign/lifecycle.c's,
+     * the only caller outside tests. */
     int (*campaign_transition)(edm_store *st, int64_t id, unsigned from_mask, enum edm_cstate to,
                                int64_t send_at);
     /* Ids of campaigns in state `state`, with send_at <= due when due >= 0. */
@@ -192,11 +153,14 @@ struct edm_store_ops {
      * already has in flight when it starts a cursor over. */
     int (*claim)(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
                  size_t limit, edm_job **jobs, size_t *n);
-    /* record outcomes in one transaction (and one event per attempt). */
-    int (*record)(edm_store *st, const edm_result *results, size_t n);
+    /* record outcomes (engine/store/outcome.h: status DEFERRED or a terminal
+     * one) in one transaction, with one event per attempted one. */
+    int (*record)(edm_store *st, const edm_outcome *results, size_t n);
     /* hand back claimed rows unsent: deferred ones become due at `now`. */
     int (*unclaim)(edm_store *st, const int64_t *ids, size_t n, int64_t now);
-    /* mark every non-terminal delivery of a campaign cancelled. */
+    /* mark every non-terminal delivery of a campaign cancelled; returns how
+     * many. Called by the scheduler's sweep of cancelled campaigns
+     * (engine/campaign/sched.c) only. */
     int (*cancel_pending)(edm_store *st, int64_t campaign_id);
 
     /* receipts */

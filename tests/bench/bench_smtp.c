@@ -40,13 +40,13 @@ static void on_done(smtp_session *s, const smtp_result *r, void *arg)
 {
     (void)s;
     struct bench *b = arg;
-    if (r->rcpts[0].status == CLASSIFY_DELIVERED)
+    if (r->rcpts[0].failure == EDM_FAIL_NONE && r->rcpts[0].code / 100 == 2)
         b->delivered++;
     else
         b->failed++;
 }
 
-static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
+static void on_closed(smtp_session *s, const edm_outcome *fail, void *arg)
 {
     struct bench *b = arg;
     if (fail)

@@ -61,12 +61,12 @@ int main(int argc, char **argv)
         return 1;
     }
     json_t *cf = json_pack("{s:s, s:s}", "name", "bench", "from", "news@example.com");
-    json_t *c = NULL;
+    edm_campaign_row c;
     if (st->ops->campaign_create(st, cf, &c) != 0)
         return 1;
-    int64_t cid = json_integer_value(json_object_get(c, "id"));
+    int64_t cid = c.id;
     json_decref(cf);
-    json_decref(c);
+    edm_campaign_row_clear(&c);
 
     /* Rows go in as the API's upload feeds them: batches of UPLOAD_ROWS,
      * each one store transaction, sorted by domain then address. */
@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     }
     free(rows);
 
-    edm_result *res = calloc(batch, sizeof *res);
+    edm_outcome *res = calloc(batch, sizeof *res);
     long claimed = 0, recorded = 0;
     double claim_s = 0, record_s = 0, claim_cpu = 0, record_cpu = 0;
     int64_t now = edm_time_now(), cursor = 0;
@@ -119,18 +119,18 @@ int main(int argc, char **argv)
             break;
         claimed += (long)got;
         for (size_t i = 0; i < got; i++) {
-            res[i] = (edm_result){.id = jobs[i].id,
-                                  .status = EDM_DSTATE_DELIVERED,
-                                  .attempted = 1,
-                                  .attempted_at = now,
-                                  .smtp_code = 250,
-                                  .enhanced_code = "2.0.0",
-                                  .response = "2.0.0 Ok: queued as X",
-                                  .mx_host = "mx.a.test",
-                                  .mx_ip = "127.0.1.1",
-                                  .source_ip = "127.0.0.2",
-                                  .remote_queue_id = "X",
-                                  .duration_ms = 3};
+            res[i] = (edm_outcome){.id = jobs[i].id,
+                                   .status = EDM_DSTATE_DELIVERED,
+                                   .attempted = 1,
+                                   .attempted_at = now,
+                                   .code = 250,
+                                   .enhanced = "2.0.0",
+                                   .text = "2.0.0 Ok: queued as X",
+                                   .mx_host = "mx.a.test",
+                                   .mx_ip = "127.0.1.1",
+                                   .source_ip = "127.0.0.2",
+                                   .remote_queue_id = "X",
+                                   .duration_ms = 3};
         }
         a = now_s();
         ac = cpu_s();

@@ -68,24 +68,34 @@ static void on_done(smtp_session *s, const smtp_result *res, void *arg)
     CHECK(i < r->nmsgs);
     run_msg *m = &r->msgs[i];
     m->done++;
-    m->status = res->status;
-    m->category = res->category;
-    m->code = res->code;
-    copy_str(m->enhanced, sizeof m->enhanced, res->enhanced);
-    copy_str(m->text, sizeof m->text, res->text);
-    copy_str(m->mx_host, sizeof m->mx_host, res->mx_host);
-    copy_str(m->mx_ip, sizeof m->mx_ip, res->mx_ip);
-    copy_str(m->source_ip, sizeof m->source_ip, res->source_ip);
-    copy_str(m->tls_protocol, sizeof m->tls_protocol, res->tls_protocol);
-    copy_str(m->tls_cipher, sizeof m->tls_cipher, res->tls_cipher);
+    /* The session reports facts only. */
+    CHECK(res->outcome->status == 0 && res->outcome->category == EDM_CATEGORY_NONE);
+    classify_result c = res->outcome->failure == EDM_FAIL_NONE
+                            ? classify_reply(res->outcome->step, res->outcome->code,
+                                             res->outcome->enhanced, res->outcome->text)
+                            : classify_failure(res->outcome->failure);
+    m->status = c.status;
+    m->category = c.category;
+    m->failure = res->outcome->failure;
+    m->code = res->outcome->code;
+    copy_str(m->enhanced, sizeof m->enhanced, res->outcome->enhanced);
+    copy_str(m->text, sizeof m->text, res->outcome->text);
+    copy_str(m->mx_host, sizeof m->mx_host, res->outcome->mx_host);
+    copy_str(m->mx_ip, sizeof m->mx_ip, res->outcome->mx_ip);
+    copy_str(m->source_ip, sizeof m->source_ip, res->outcome->source_ip);
+    copy_str(m->tls, sizeof m->tls, res->outcome->tls);
     for (size_t k = 0; k < res->msg->nrcpts; k++) {
         run_rcpt *rr = &m->rcpt[k];
-        rr->status = res->rcpts[k].status;
-        rr->category = res->rcpts[k].category;
-        rr->code = res->rcpts[k].code;
-        copy_str(rr->enhanced, sizeof rr->enhanced, res->rcpts[k].enhanced);
-        copy_str(rr->text, sizeof rr->text, res->rcpts[k].text);
-        copy_str(rr->queue_id, sizeof rr->queue_id, res->rcpts[k].remote_queue_id);
+        edm_outcome o = res->rcpts[k];
+        CHECK(o.status == 0 && o.category == EDM_CATEGORY_NONE);
+        classify_outcome(&o);
+        rr->status = o.status;
+        rr->category = o.category;
+        rr->failure = o.failure;
+        rr->code = o.code;
+        copy_str(rr->enhanced, sizeof rr->enhanced, o.enhanced);
+        copy_str(rr->text, sizeof rr->text, o.text);
+        copy_str(rr->queue_id, sizeof rr->queue_id, o.remote_queue_id);
     }
     for (size_t k = 0; k < r->nsessions; k++)
         if (r->sessions[k] == s)
@@ -94,7 +104,7 @@ static void on_done(smtp_session *s, const smtp_result *res, void *arg)
         smtp_session_abort(s);
 }
 
-static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
+static void on_closed(smtp_session *s, const edm_outcome *fail, void *arg)
 {
     smtp_run *r = arg;
     size_t k = 0;
@@ -106,8 +116,10 @@ static void on_closed(smtp_session *s, const smtp_result *fail, void *arg)
     r->closed_calls++;
     if (fail) {
         r->fail_seen++;
-        r->fail.status = fail->status;
-        r->fail.category = fail->category;
+        r->fail = fail->failure == EDM_FAIL_NONE
+                      ? classify_reply(fail->step, fail->code, fail->enhanced, fail->text)
+                      : classify_failure(fail->failure);
+        r->fail_failure = fail->failure;
         r->fail_code = fail->code;
         copy_str(r->fail_text, sizeof r->fail_text, fail->text);
     }

@@ -1,24 +1,27 @@
 /*
  * tests/support/smtp_run.h: drives SMTP client sessions in tests: a shared
  * queue of messages handed out by next(), every result copied for
- * asserting after uv_run, callback counts, and fake servers closed when
+ * asserting after uv_run (the session's facts, and what
+ * engine/delivery/classify.c makes of them), callback counts, and fake servers closed when
  * the last session has closed (so uv_run returns with every handle
  * closed).
  */
 #ifndef EDM_TESTS_SMTP_RUN_H
 #define EDM_TESTS_SMTP_RUN_H
 
+#include "engine/delivery/classify.h"
 #include "engine/smtp/smtp_session.h"
 #include "tests/support/smtp_fake.h"
 
 #define RUN_MAX_RCPTS 8
 
 typedef struct run_rcpt {
-    enum classify_status status;
-    enum classify_category category;
+    enum edm_dstate status;
+    enum edm_category category;
+    enum edm_failure failure;
     int code;
     char enhanced[16];
-    char text[600];
+    char text[EDM_OUTCOME_TEXT_MAX];
     char queue_id[72];
 } run_rcpt;
 
@@ -27,12 +30,13 @@ typedef struct run_msg {
     smtp_message m;
     int done; /* times reported: must end at 1 */
     unsigned session;
-    enum classify_status status;
-    enum classify_category category;
+    enum edm_dstate status;
+    enum edm_category category;
+    enum edm_failure failure;
     int code;
     char enhanced[16];
-    char text[600];
-    char mx_host[64], mx_ip[64], source_ip[64], tls_protocol[16], tls_cipher[64];
+    char text[EDM_OUTCOME_TEXT_MAX];
+    char mx_host[64], mx_ip[64], source_ip[64], tls[96];
     run_rcpt rcpt[RUN_MAX_RCPTS];
 } run_msg;
 
@@ -44,6 +48,7 @@ typedef struct smtp_run {
     unsigned closed_order[8]; /* session ids in the order they closed */
     int fail_seen;
     classify_result fail;
+    enum edm_failure fail_failure;
     int fail_code;
     char fail_text[600];
     smtp_fake *fakes[4];

@@ -364,9 +364,7 @@ static int sq_campaign_transition(edm_store *st, int64_t id, unsigned from_mask,
         return sq_fail(s, "campaign transition");
     if (sqlite3_changes(s->db) == 1)
         return 0;
-    json_t *c = NULL;
-    rc = sq_campaign_get(st, id, &c);
-    json_decref(c);
+    rc = sq_campaign_get(st, id, NULL);
     return rc == 0 ? EDM_ESTATE : rc;
 }
 

@@ -72,20 +72,22 @@ int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *
 int sq_upload_end(edm_upload *up, int commit);
 int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
              size_t limit, edm_job **jobs, size_t *n);
-int sq_record(edm_store *st, const edm_result *results, size_t n);
+int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
 
+/* Ops implemented in store_sqlite_rows.c. */
+int sq_template_get(edm_store *st, int64_t id, edm_template_row *out);
+int sq_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page);
+int sq_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out);
+int sq_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_campaign_page *page);
+
 /* Ops implemented in store_sqlite_objects.c. */
-int sq_template_create(edm_store *st, json_t *fields, json_t **out);
-int sq_template_get(edm_store *st, int64_t id, json_t **out);
-int sq_template_list(edm_store *st, int64_t after, int limit, edm_page *page);
-int sq_template_update(edm_store *st, int64_t id, json_t *fields, json_t **out);
+int sq_template_create(edm_store *st, json_t *fields, edm_template_row *out);
+int sq_template_update(edm_store *st, int64_t id, json_t *fields, edm_template_row *out);
 int sq_template_delete(edm_store *st, int64_t id);
-int sq_campaign_create(edm_store *st, json_t *fields, json_t **out);
-int sq_campaign_get(edm_store *st, int64_t id, json_t **out);
-int sq_campaign_list(edm_store *st, const char *status, int64_t after, int limit, edm_page *page);
-int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, json_t **out);
+int sq_campaign_create(edm_store *st, json_t *fields, edm_campaign_row *out);
+int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out);
 int sq_campaign_delete(edm_store *st, int64_t id);
 int sq_campaign_stats(edm_store *st, int64_t id, json_t **out);
 int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f,

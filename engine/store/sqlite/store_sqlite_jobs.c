@@ -28,9 +28,7 @@ struct edm_upload {
 int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
 {
     sq_store *s = SQ(st);
-    json_t *c = NULL;
-    int rc = sq_campaign_get(st, campaign_id, &c);
-    json_decref(c);
+    int rc = sq_campaign_get(st, campaign_id, NULL);
     if (rc != 0)
         return rc;
     edm_upload *u = edm_calloc(1, sizeof *u);
@@ -220,30 +218,37 @@ int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
 
 static int cmp_result_id(const void *a, const void *b)
 {
-    int64_t x = (*(const edm_result *const *)a)->id, y = (*(const edm_result *const *)b)->id;
+    int64_t x = (*(const edm_outcome *const *)a)->id, y = (*(const edm_outcome *const *)b)->id;
     return x < y ? -1 : x > y;
 }
 
-static int record_one(sq_store *s, const edm_result *r)
+/* An outcome's inline string: "" is stored as NULL. */
+static void bind_opt(sqlite3_stmt *q, int i, const char *s)
+{
+    sq_bind_text(q, i, s[0] ? s : NULL);
+}
+
+static int record_one(sq_store *s, const edm_outcome *r)
 {
     sqlite3_stmt *q = sq_stmt(s, SQ_RECORD);
     if (q == NULL)
         return EDM_EDB;
+    int64_t at = r->attempted_at ? r->attempted_at : edm_time_now();
     sqlite3_bind_int64(q, 1, r->id);
     sqlite3_bind_int(q, 2, (int)r->status);
     sqlite3_bind_int(q, 3, r->attempted ? 1 : 0);
-    if (r->smtp_code)
-        sqlite3_bind_int(q, 4, r->smtp_code);
-    sq_bind_text(q, 5, r->enhanced_code);
-    sq_bind_text(q, 6, r->response);
-    sq_bind_text(q, 7, r->bounce_category);
-    sq_bind_text(q, 8, r->mx_host);
-    sq_bind_text(q, 9, r->mx_ip);
-    sq_bind_text(q, 10, r->source_ip);
-    sq_bind_text(q, 11, r->tls);
-    sq_bind_text(q, 12, r->message_id);
-    sq_bind_text(q, 13, r->remote_queue_id);
-    sqlite3_bind_int64(q, 14, r->attempted_at ? r->attempted_at : edm_time_now());
+    if (r->code)
+        sqlite3_bind_int(q, 4, r->code);
+    bind_opt(q, 5, r->enhanced);
+    sq_bind_text(q, 6, r->text);
+    bind_opt(q, 7, edm_category_name(r->category));
+    bind_opt(q, 8, r->mx_host);
+    bind_opt(q, 9, r->mx_ip);
+    bind_opt(q, 10, r->source_ip);
+    bind_opt(q, 11, r->tls);
+    bind_opt(q, 12, r->message_id);
+    bind_opt(q, 13, r->remote_queue_id);
+    sqlite3_bind_int64(q, 14, at);
     sqlite3_bind_int64(q, 15, r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0);
     if (sq_step_done(s, q, "record result") != 0)
         return EDM_EDB;
@@ -253,27 +258,27 @@ static int record_one(sq_store *s, const edm_result *r)
     if (e == NULL)
         return EDM_EDB;
     sqlite3_bind_int64(e, 1, r->id);
-    sqlite3_bind_int64(e, 2, r->attempted_at ? r->attempted_at : edm_time_now());
+    sqlite3_bind_int64(e, 2, at);
     sqlite3_bind_int(e, 3, (int)r->status);
-    if (r->smtp_code)
-        sqlite3_bind_int(e, 4, r->smtp_code);
-    sq_bind_text(e, 5, r->enhanced_code);
-    sq_bind_text(e, 6, r->response);
-    sq_bind_text(e, 7, r->mx_host);
-    sq_bind_text(e, 8, r->mx_ip);
-    sq_bind_text(e, 9, r->source_ip);
-    sq_bind_text(e, 10, r->tls);
+    if (r->code)
+        sqlite3_bind_int(e, 4, r->code);
+    bind_opt(e, 5, r->enhanced);
+    sq_bind_text(e, 6, r->text);
+    bind_opt(e, 7, r->mx_host);
+    bind_opt(e, 8, r->mx_ip);
+    bind_opt(e, 9, r->source_ip);
+    bind_opt(e, 10, r->tls);
     sqlite3_bind_int64(e, 11, r->duration_ms);
     return sq_step_done(s, e, "record event");
 }
 
-int sq_record(edm_store *st, const edm_result *results, size_t n)
+int sq_record(edm_store *st, const edm_outcome *results, size_t n)
 {
     sq_store *s = SQ(st);
     if (n == 0)
         return 0;
     /* Write in id order: neighbouring rows share index pages. */
-    const edm_result **order = edm_malloc(n * sizeof *order);
+    const edm_outcome **order = edm_malloc(n * sizeof *order);
     if (order == NULL)
         return EDM_ENOMEM;
     for (size_t i = 0; i < n; i++)

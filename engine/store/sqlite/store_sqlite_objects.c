@@ -1,10 +1,11 @@
 /*
- * engine/store/sqlite/store_sqlite_objects.c: the SQLite backend's JSON-shaped objects
- * (store.h "cold paths"): templates, campaigns and their stats, receipts
- * with filters and id cursors, delivery events, suppressions, idempotency
- * keys. Objects come back shaped as the API shows them (RFC 3339 times,
- * state names); fields going in were validated by the caller, and only
- * known field names ever reach SQL, as bound values.
+ * engine/store/sqlite/store_sqlite_objects.c: the SQLite backend's writes of
+ * templates and campaigns (their typed reads: store_sqlite_rows.c), and
+ * the API-only reads as JSON (store.h): campaign stats, receipts with
+ * filters and id cursors, delivery events, suppressions, idempotency keys.
+ * JSON comes back shaped as the API shows it (RFC 3339 times, state
+ * names); fields going in were validated by the caller, and only known
+ * field names ever reach SQL, as bound values.
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
@@ -118,23 +119,6 @@ static int bind_field(sqlite3_stmt *q, int idx, const struct col *c, json_t *v, 
     }
 }
 
-static int get_object(sq_store *s, enum sq_stmt which, const struct col *cols, int64_t id,
-                      json_t **out)
-{
-    sqlite3_stmt *q = sq_stmt(s, which);
-    if (q == NULL)
-        return EDM_EDB;
-    sqlite3_bind_int64(q, 1, id);
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        *out = row_object(q, cols);
-        sqlite3_reset(q);
-        return *out ? 0 : EDM_ENOMEM;
-    }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "get");
-}
-
 /* INSERT (id 0) or UPDATE (id > 0) of the writable fields present in
  * `fields`; extra columns/values are given for the insert (created_at...). */
 static int write_object(sq_store *s, const char *table, const struct col *cols, int64_t id,
@@ -234,30 +218,17 @@ static int list_objects(sq_store *s, const char *sql, const struct col *cols, co
 
 /* ---- templates ---- */
 
-int sq_template_create(edm_store *st, json_t *fields, json_t **out)
+int sq_template_create(edm_store *st, json_t *fields, edm_template_row *out)
 {
     int64_t id;
     int rc = write_object(SQ(st), "templates", template_cols, 0, fields, &id);
-    return rc ? rc : sq_template_get(st, id, out);
+    return rc || out == NULL ? rc : sq_template_get(st, id, out);
 }
 
-int sq_template_get(edm_store *st, int64_t id, json_t **out)
-{
-    return get_object(SQ(st), SQ_TEMPLATE_GET, template_cols, id, out);
-}
-
-int sq_template_list(edm_store *st, int64_t after, int limit, edm_page *page)
-{
-    return list_objects(SQ(st),
-                        "SELECT id, name, subject, html, text, partials, created_at, updated_at "
-                        "FROM templates WHERE id > ?1 ORDER BY id LIMIT ?2",
-                        template_cols, NULL, after, limit, page);
-}
-
-int sq_template_update(edm_store *st, int64_t id, json_t *fields, json_t **out)
+int sq_template_update(edm_store *st, int64_t id, json_t *fields, edm_template_row *out)
 {
     int rc = write_object(SQ(st), "templates", template_cols, id, fields, NULL);
-    return rc ? rc : sq_template_get(st, id, out);
+    return rc || out == NULL ? rc : sq_template_get(st, id, out);
 }
 
 static int delete_by_id(sq_store *s, const char *sql, int64_t id)
@@ -299,42 +270,17 @@ int sq_template_delete(edm_store *st, int64_t id)
 
 /* ---- campaigns ---- */
 
-int sq_campaign_create(edm_store *st, json_t *fields, json_t **out)
+int sq_campaign_create(edm_store *st, json_t *fields, edm_campaign_row *out)
 {
     int64_t id;
     int rc = write_object(SQ(st), "campaigns", campaign_cols, 0, fields, &id);
-    return rc ? rc : sq_campaign_get(st, id, out);
+    return rc || out == NULL ? rc : sq_campaign_get(st, id, out);
 }
 
-int sq_campaign_get(edm_store *st, int64_t id, json_t **out)
-{
-    return get_object(SQ(st), SQ_CAMPAIGN_GET, campaign_cols, id, out);
-}
-
-#define CAMPAIGN_SELECT                                                                            \
-    "SELECT id, name, template_id, from_addr, reply_to, pool, status, send_at, headers, tags, "    \
-    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at FROM campaigns "
-
-int sq_campaign_list(edm_store *st, const char *status, int64_t after, int limit, edm_page *page)
-{
-    if (status) {
-        int cs = edm_cstate_parse(status);
-        if (cs < 0)
-            return EDM_EINVAL;
-        char num[16];
-        snprintf(num, sizeof num, "%d", cs);
-        return list_objects(SQ(st),
-                            CAMPAIGN_SELECT "WHERE id > ?1 AND status = ?3 ORDER BY id LIMIT ?2",
-                            campaign_cols, num, after, limit, page);
-    }
-    return list_objects(SQ(st), CAMPAIGN_SELECT "WHERE id > ?1 ORDER BY id LIMIT ?2", campaign_cols,
-                        NULL, after, limit, page);
-}
-
-int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, json_t **out)
+int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out)
 {
     int rc = write_object(SQ(st), "campaigns", campaign_cols, id, fields, NULL);
-    return rc ? rc : sq_campaign_get(st, id, out);
+    return rc || out == NULL ? rc : sq_campaign_get(st, id, out);
 }
 
 int sq_campaign_delete(edm_store *st, int64_t id)
@@ -345,18 +291,18 @@ int sq_campaign_delete(edm_store *st, int64_t id)
 int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
 {
     sq_store *s = SQ(st);
-    json_t *c = NULL;
+    edm_campaign_row c;
     int rc = sq_campaign_get(st, id, &c);
     if (rc != 0)
         return rc;
+    enum edm_cstate cstate = c.state;
+    edm_campaign_row_clear(&c);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT status, count(*) FROM deliveries "
                            "WHERE campaign_id = ?1 GROUP BY 1",
-                           -1, &q, NULL) != SQLITE_OK) {
-        json_decref(c);
+                           -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare stats");
-    }
     sqlite3_bind_int64(q, 1, id);
     int64_t counts[EDM_DSTATE_COUNT] = {0};
     int64_t total = 0;
@@ -387,10 +333,9 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
         sqlite3_finalize(q);
     }
     *out = json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:f}", "campaign_id", (json_int_t)id, "status",
-                     json_incref(json_object_get(c, "status")), "counts", states,
-                     "bounce_categories", cats, "total", (json_int_t)total, "done",
-                     (json_int_t)done, "progress", total ? (double)done / (double)total : 0.0);
-    json_decref(c);
+                     json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",
+                     cats, "total", (json_int_t)total, "done", (json_int_t)done, "progress",
+                     total ? (double)done / (double)total : 0.0);
     return *out ? 0 : EDM_ENOMEM;
 }
 

@@ -1,7 +1,8 @@
 /*
  * tests/engine/cmd/test_cli_send.c: `edm send` and `edm status` as a user runs
  * them, against Postfix's smtp-sink: a campaign from a template file and a
- * CSV with a bad row and a duplicate, its summary and exit status; a
+ * CSV with a bad row and a duplicate, its summary and exit status; rows
+ * and addresses the engine could not send refused with their lines; a
  * second engine refused on a database that `edm serve` owns; `edm status`
  * listing campaigns and one campaign's counts through the API, and its
  * errors (wrong key, unknown campaign, no server).
@@ -108,6 +109,56 @@ static void send_delivers_and_summarises(void **state)
     free(out);
 }
 
+/* The addresses and variables the engine could not send are refused by
+ * the validator the API uses, with their lines; the rest is sent. */
+static void send_refuses_what_cannot_be_sent(void **state)
+{
+    struct fx *f = *state;
+    const char *nd = "{\"email\":\"ok@a.test\",\"first_name\":\"Ok\"}\n"
+                     "{\"email\":\"\\\"q\\\"@a.test\"}\n"
+                     "{\"email\":\"j\u00f6rg@a.test\"}\n"
+                     "{\"email\":\"l@[127.0.0.1]\"}\n"
+                     "{\"email\":\"n@a.test\",\"first_name\":\"a\\u0000b\"}\n";
+    char path[4300];
+    snprintf(path, sizeof path, "%s/r2.ndjson", f->dir);
+    edm_test_write_file(path, nd, strlen(nd));
+    char *out;
+    int rc = run_in(f,
+                    "send -q -c edm.json --template t.json --recipients r2.ndjson "
+                    "--from shop@example.com --name unsendable",
+                    &out);
+    if (rc != 0)
+        fail_msg("edm send exited %d:\n%s", rc, out);
+    static const char *const want[] = {
+        "line 2: \"q\"@a.test: invalid address: quoted local parts are not supported",
+        "line 3: j\xc3\xb6rg@a.test: invalid address: non-ASCII local parts are not supported",
+        "line 4: l@[127.0.0.1]: invalid address: address literals are not supported",
+        "line 5: n@a.test: variables must not contain NUL characters",
+        "1 recipients (0 suppressed, 0 duplicates, 4 rejected)",
+        "delivered   1",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(out, want[i]) == NULL)
+            fail_msg("no '%s' in:\n%s", want[i], out);
+    free(out);
+    /* a From or Reply-To the composer could not write: nothing is created */
+    assert_int_equal(run_in(f,
+                            "send -c edm.json --template t.json --recipients r2.ndjson "
+                            "--from 'a@x.test, b@y.test'",
+                            &out),
+                     2);
+    assert_non_null(strstr(out, "--from: not a valid address: only one address is allowed"));
+    free(out);
+    assert_int_equal(run_in(f,
+                            "send -c edm.json --template t.json --recipients r2.ndjson "
+                            "--from a@x.test --reply-to '\"r r\"@x.test'",
+                            &out),
+                     2);
+    assert_non_null(
+        strstr(out, "--reply-to: not a valid address: quoted local parts are not supported"));
+    free(out);
+}
+
 static void status_and_the_engine_lock(void **state)
 {
     struct fx *f = *state;
@@ -170,6 +221,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(send_delivers_and_summarises, setup, teardown),
+        cmocka_unit_test_setup_teardown(send_refuses_what_cannot_be_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(status_and_the_engine_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

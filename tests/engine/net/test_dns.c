@@ -379,7 +379,7 @@ static void delivers_to_the_mx_found(void **state)
     smtp_options so = run_options(targets, ntargets, smtp_fake_port(f));
     run_session(&r, &so);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
     assert_string_equal(r.msgs[0].mx_host, "mx-live.deliver.test");
     assert_string_equal(r.msgs[0].mx_ip, live_ip);
     assert_int_equal(smtp_fake_messages(f), 1);
@@ -389,19 +389,19 @@ static void delivers_to_the_mx_found(void **state)
 /* engine/delivery/resolve.c (the relay's resolver) over engine/net/dns.c. */
 struct rgot {
     int calls, rc;
-    char category[32];
+    enum edm_failure failure;
     size_t n;
     char first_host[256], last_ip[64];
 };
 
-static void on_resolved(void *arg, int rc, const char *category, const char *why,
+static void on_resolved(void *arg, int rc, enum edm_failure failure, const char *why,
                         const edm_mx_host *hosts, size_t n)
 {
     (void)why;
     struct rgot *g = arg;
     g->calls++;
     g->rc = rc;
-    snprintf(g->category, sizeof g->category, "%s", category ? category : "");
+    g->failure = failure;
     g->n = n;
     if (n) {
         snprintf(g->first_host, sizeof g->first_host, "%s", hosts[0].host);
@@ -433,12 +433,14 @@ static void relay_resolver(void **state)
     while (a.calls + nx.calls + nul.calls < 3)
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(a.rc, 0);
+    assert_int_equal(a.failure, EDM_FAIL_NONE);
     assert_int_equal(a.n, 4); /* mx1, mx3 (IPv4 and IPv6), then mx2 */
     assert_string_equal(a.last_ip, "127.0.1.2");
     assert_true(strcmp(a.first_host, "mx1.a.test") == 0 || strcmp(a.first_host, "mx3.a.test") == 0);
     assert_int_equal(nx.rc, EDM_ENOTFOUND);
-    assert_string_equal(nx.category, "bad_domain");
+    assert_int_equal(nx.failure, EDM_FAIL_NXDOMAIN);
     assert_int_equal(nul.rc, EDM_ENOTFOUND);
+    assert_int_equal(nul.failure, EDM_FAIL_NULL_MX);
     edm_resolver_free(r);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);

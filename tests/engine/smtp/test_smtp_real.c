@@ -110,8 +110,8 @@ static void sink_volume_over_reused_connections(void **state)
     assert_int_equal(r.fail_seen, 0);
     for (int i = 0; i < 3000; i++) {
         assert_int_equal(r.msgs[i].done, 1);
-        assert_int_equal(r.msgs[i].rcpt[0].status, CLASSIFY_DELIVERED);
-        assert_int_equal(r.msgs[i].rcpt[1].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].rcpt[0].status, EDM_DSTATE_DELIVERED);
+        assert_int_equal(r.msgs[i].rcpt[1].status, EDM_DSTATE_DELIVERED);
         assert_int_equal(r.msgs[i].code, 250);
     }
     run_free(&r);
@@ -125,12 +125,12 @@ static void sink_rejects(void **state)
     (void)state;
     const struct {
         const char *flag;
-        enum classify_status st;
+        enum edm_dstate st;
         int code_class;
     } cases[] = {
-        {"-f rcpt", CLASSIFY_BOUNCED, 5}, {"-r rcpt", CLASSIFY_DEFERRED, 4},
-        {"-f mail", CLASSIFY_BOUNCED, 5}, {"-f data", CLASSIFY_BOUNCED, 5},
-        {"-r .", CLASSIFY_DEFERRED, 4},
+        {"-f rcpt", EDM_DSTATE_BOUNCED, 5}, {"-r rcpt", EDM_DSTATE_DEFERRED, 4},
+        {"-f mail", EDM_DSTATE_BOUNCED, 5}, {"-f data", EDM_DSTATE_BOUNCED, 5},
+        {"-r .", EDM_DSTATE_DEFERRED, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(sink_start(&sink, cases[i].flag), 0);
@@ -403,19 +403,19 @@ static void postfix_delivers_byte_identical_over_starttls(void **state)
     assert_int_equal(r.done_calls, 3);
     assert_int_equal(r.fail_seen, 0);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
-        assert_string_equal(r.msgs[i].tls_protocol, "TLSv1.3");
+        assert_int_equal(r.msgs[i].status, EDM_DSTATE_DELIVERED);
+        assert_int_equal(strncmp(r.msgs[i].tls, "TLSv1.3 ", 8), 0);
         assert_string_equal(r.msgs[i].source_ip, "127.0.0.9");
         assert_string_equal(r.msgs[i].mx_ip, pf.ip);
         assert_true(strlen(r.msgs[i].rcpt[0].queue_id) >= 6); /* Postfix queue id */
     }
-    assert_int_equal(r.msgs[0].rcpt[1].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].rcpt[1].status, EDM_DSTATE_DELIVERED);
     /* Postfix: 550 5.1.1 <nobody@pf.test>: Recipient address rejected: User
      * unknown in virtual mailbox table. */
-    assert_int_equal(r.msgs[0].rcpt[2].status, CLASSIFY_BOUNCED);
+    assert_int_equal(r.msgs[0].rcpt[2].status, EDM_DSTATE_BOUNCED);
     assert_int_equal(r.msgs[0].rcpt[2].code, 550);
     assert_string_equal(r.msgs[0].rcpt[2].enhanced, "5.1.1");
-    assert_int_equal(r.msgs[0].rcpt[2].category, CLASSIFY_BAD_MAILBOX);
+    assert_int_equal(r.msgs[0].rcpt[2].category, EDM_CATEGORY_BAD_MAILBOX);
 
     char *files[8] = {0};
     size_t n = read_maildir("alice", files, 8, 3);

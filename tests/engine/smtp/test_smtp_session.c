@@ -68,18 +68,18 @@ static void pipelined_messages_reuse_one_connection(void **state)
     assert_int_equal(smtp_fake_pipelining_violations(f), 0);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(r.msgs[i].done, 1);
-        assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].status, EDM_DSTATE_DELIVERED);
         assert_int_equal(r.msgs[i].code, 250);
         assert_string_equal(r.msgs[i].enhanced, "2.0.0");
         assert_string_equal(r.msgs[i].mx_ip, "127.0.0.1");
         assert_string_equal(r.msgs[i].source_ip, "127.0.0.1");
-        assert_string_equal(r.msgs[i].tls_protocol, "");
+        assert_string_equal(r.msgs[i].tls, "");
         char q[16];
         snprintf(q, sizeof q, "FAKE%04zu", i + 1);
         assert_string_equal(r.msgs[i].rcpt[0].queue_id, q);
-        assert_int_equal(r.msgs[i].rcpt[0].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].rcpt[0].status, EDM_DSTATE_DELIVERED);
     }
-    assert_int_equal(r.msgs[1].rcpt[1].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[1].rcpt[1].status, EDM_DSTATE_DELIVERED);
     /* Transparency: the server got the bytes back, bare LF as CRLF, with a
      * final CRLF added. */
     assert_int_equal(smtp_fake_messages(f), 3);
@@ -114,8 +114,8 @@ static void without_pipelining_waits_for_each_reply(void **state)
     assert_int_equal(r.done_calls, 2);
     assert_int_equal(smtp_fake_pipelining_violations(f), 0);
     assert_int_equal(smtp_fake_messages(f), 2);
-    assert_int_equal(r.msgs[0].rcpt[1].status, CLASSIFY_DELIVERED);
-    assert_int_equal(r.msgs[1].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].rcpt[1].status, EDM_DSTATE_DELIVERED);
+    assert_int_equal(r.msgs[1].status, EDM_DSTATE_DELIVERED);
     run_free(&r);
 }
 
@@ -138,17 +138,17 @@ static void per_recipient_replies(void **state)
     static const char *const rc[] = {"ok@x.test",   "unknown@x.test", "full@x.test", "spam@x.test",
                                      "slow@x.test", "multi@x.test",   NULL};
     static const struct {
-        enum classify_status st;
-        enum classify_category cat;
+        enum edm_dstate st;
+        enum edm_category cat;
         int code;
         const char *enh;
     } want[] = {
-        {CLASSIFY_DELIVERED, CLASSIFY_NONE, 250, "2.0.0"},
-        {CLASSIFY_BOUNCED, CLASSIFY_BAD_MAILBOX, 550, "5.1.1"},
-        {CLASSIFY_DEFERRED, CLASSIFY_MAILBOX_FULL, 452, "4.2.2"},
-        {CLASSIFY_BOUNCED, CLASSIFY_SPAM_BLOCK, 550, "5.7.1"},
-        {CLASSIFY_DEFERRED, CLASSIFY_RATE_LIMITED, 450, "4.7.1"},
-        {CLASSIFY_BOUNCED, CLASSIFY_BAD_MAILBOX, 550, "5.1.1"},
+        {EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, 250, "2.0.0"},
+        {EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, 550, "5.1.1"},
+        {EDM_DSTATE_DEFERRED, EDM_CATEGORY_MAILBOX_FULL, 452, "4.2.2"},
+        {EDM_DSTATE_BOUNCED, EDM_CATEGORY_SPAM_BLOCK, 550, "5.7.1"},
+        {EDM_DSTATE_DEFERRED, EDM_CATEGORY_RATE_LIMITED, 450, "4.7.1"},
+        {EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, 550, "5.1.1"},
     };
     for (int pipe = 0; pipe < 2; pipe++) {
         smtp_run r;
@@ -157,7 +157,7 @@ static void per_recipient_replies(void **state)
         run_add(&r, "s@y.test", rc, MSG);
         deliver(&r, f, NULL);
         assert_int_equal(r.done_calls, 1);
-        assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
         for (size_t i = 0; i < 6; i++) {
             assert_int_equal(r.msgs[0].rcpt[i].status, want[i].st);
             assert_int_equal(r.msgs[0].rcpt[i].category, want[i].cat);
@@ -194,17 +194,17 @@ static void refused_transactions_then_next_message(void **state)
         run_add(&r, "s@y.test", ONE, MSG);
         deliver(&r, f, NULL);
         assert_int_equal(r.done_calls, 4);
-        assert_int_equal(r.msgs[0].status, CLASSIFY_BOUNCED);
-        assert_int_equal(r.msgs[0].category, CLASSIFY_BAD_MAILBOX);
+        assert_int_equal(r.msgs[0].status, EDM_DSTATE_BOUNCED);
+        assert_int_equal(r.msgs[0].category, EDM_CATEGORY_BAD_MAILBOX);
         assert_int_equal(r.msgs[0].rcpt[0].code, 550);
         for (int k = 0; k < 2; k++) {
-            assert_int_equal(r.msgs[1].rcpt[k].status, CLASSIFY_BOUNCED);
-            assert_int_equal(r.msgs[1].rcpt[k].category, CLASSIFY_SPAM_BLOCK);
+            assert_int_equal(r.msgs[1].rcpt[k].status, EDM_DSTATE_BOUNCED);
+            assert_int_equal(r.msgs[1].rcpt[k].category, EDM_CATEGORY_SPAM_BLOCK);
             assert_int_equal(r.msgs[1].rcpt[k].code, 550);
         }
-        assert_int_equal(r.msgs[2].rcpt[0].status, CLASSIFY_DEFERRED);
+        assert_int_equal(r.msgs[2].rcpt[0].status, EDM_DSTATE_DEFERRED);
         assert_int_equal(r.msgs[2].rcpt[0].code, 451);
-        assert_int_equal(r.msgs[3].rcpt[0].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[3].rcpt[0].status, EDM_DSTATE_DELIVERED);
         assert_int_equal(smtp_fake_messages(f), 1);
         assert_int_equal(smtp_fake_connections(f), 1);
         assert_non_null(strstr(smtp_fake_log(f), "RSET"));
@@ -224,100 +224,100 @@ static void faults_end_the_session(void **state)
     const struct {
         const char *name;
         smtp_fake_rule rule;
-        enum classify_status st;
-        enum classify_category cat;
+        enum edm_dstate st;
+        enum edm_category cat;
         int code;
         const char *text; /* in the recipient's text */
     } cases[] = {
         {"greeting 554",
          {FAKE_GREETING, NULL, "554 5.3.2 No SMTP service here\r\n", 0, FAKE_REPLY, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_POLICY,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_POLICY,
          554,
          "No SMTP service here"},
         {"greeting 421",
          {FAKE_GREETING, NULL, "421 4.7.0 Too many connections from your IP\r\n", 0,
           FAKE_REPLY_CLOSE, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_RATE_LIMITED,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_RATE_LIMITED,
          421,
          "Too many connections"},
         {"disconnect mid-DATA",
          {FAKE_BODY, NULL, NULL, 0, FAKE_DISCONNECT, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_NETWORK,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_NETWORK,
          0,
          "lost connection"},
         {"disconnect at RCPT",
          {FAKE_RCPT, NULL, NULL, 0, FAKE_DISCONNECT, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_NETWORK,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_NETWORK,
          0,
          "while sending RCPT TO"},
         {"garbage reply",
          {FAKE_RCPT, NULL, "hello there\r\n", 0, FAKE_REPLY, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_PROTOCOL,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_PROTOCOL,
          0,
          "malformed reply"},
         {"mixed codes",
          {FAKE_MAIL, NULL, "250-ok\r\n251 ok\r\n", 0, FAKE_REPLY, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_PROTOCOL,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_PROTOCOL,
          0,
          "malformed reply"},
         {"over-long reply",
          {FAKE_DATA, NULL, longline, 0, FAKE_REPLY, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_PROTOCOL,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_PROTOCOL,
          0,
          "over-long reply"},
         {"421 at MAIL",
          {FAKE_MAIL, NULL, "421 4.7.0 Rate limit exceeded, closing\r\n", 0, FAKE_REPLY_CLOSE, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_RATE_LIMITED,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_RATE_LIMITED,
          421,
          "Rate limit"},
         {"hang at end of data",
          {FAKE_DOT, NULL, NULL, 0, FAKE_HANG, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_NETWORK,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_NETWORK,
          0,
          "timed out after the end of the message content"},
         {"hang at greeting",
          {FAKE_GREETING, NULL, NULL, 0, FAKE_HANG, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_NETWORK,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_NETWORK,
          0,
          "timed out while receiving the initial greeting"},
         {"5xx at end of data",
          {FAKE_DOT, NULL, "552 5.2.2 Over quota\r\n", 0, FAKE_REPLY, 0},
-         CLASSIFY_BOUNCED,
-         CLASSIFY_MAILBOX_FULL,
+         EDM_DSTATE_BOUNCED,
+         EDM_CATEGORY_MAILBOX_FULL,
          552,
          "Over quota"},
         {"delayed greeting",
          {FAKE_GREETING, NULL, NULL, 100, FAKE_REPLY, 0},
-         CLASSIFY_DELIVERED,
-         CLASSIFY_NONE,
+         EDM_DSTATE_DELIVERED,
+         EDM_CATEGORY_NONE,
          250,
          "queued as"},
         {"delayed RCPT reply",
          {FAKE_RCPT, NULL, NULL, 100, FAKE_REPLY, 0},
-         CLASSIFY_DELIVERED,
-         CLASSIFY_NONE,
+         EDM_DSTATE_DELIVERED,
+         EDM_CATEGORY_NONE,
          250,
          "queued as"},
         {"delayed 4xx at DATA",
          {FAKE_DATA, NULL, "451 4.3.0 Try later\r\n", 100, FAKE_REPLY, 0},
-         CLASSIFY_DEFERRED,
-         CLASSIFY_OTHER,
+         EDM_DSTATE_DEFERRED,
+         EDM_CATEGORY_OTHER,
          451,
          "Try later"},
         {"delay within the timeout",
          {FAKE_DOT, NULL, NULL, 100, FAKE_REPLY, 0},
-         CLASSIFY_DELIVERED,
-         CLASSIFY_NONE,
+         EDM_DSTATE_DELIVERED,
+         EDM_CATEGORY_NONE,
          250,
          "queued as"},
     };
@@ -342,7 +342,7 @@ static void faults_end_the_session(void **state)
                 fail_msg("%s: text \"%s\" lacks \"%s\"", cases[i].name, r.msgs[0].rcpt[k].text,
                          cases[i].text);
         }
-        assert_int_equal(r.fail_seen, cases[i].st == CLASSIFY_DEFERRED &&
+        assert_int_equal(r.fail_seen, cases[i].st == EDM_DSTATE_DEFERRED &&
                                           /* a 4xx to DATA defers the message, not the session */
                                           strcmp(cases[i].name, "delayed 4xx at DATA") != 0);
         run_free(&r);
@@ -375,12 +375,12 @@ static void misbehaving_server_does_not_hold_others(void **state)
     assert_int_equal(r.closed_order[1], 0);
     assert_int_equal(r.done_calls, 6);
     assert_int_equal(r.msgs[0].session, 0);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
     if (!strstr(r.msgs[0].rcpt[0].text, "timed out while sending RCPT TO"))
         fail_msg("text: %s", r.msgs[0].rcpt[0].text);
     for (int i = 1; i < 6; i++) {
         assert_int_equal(r.msgs[i].session, 1);
-        assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].status, EDM_DSTATE_DELIVERED);
     }
     assert_int_equal(smtp_fake_messages(good), 5);
     run_free(&r);
@@ -399,11 +399,14 @@ static void falls_back_through_targets(void **state)
     smtp_options o = run_options(t, 1, edm_test_free_port("127.0.0.1"));
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
-    assert_int_equal(r.msgs[0].rcpt[0].category, CLASSIFY_NETWORK);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_NETWORK);
     assert_non_null(strstr(r.msgs[0].rcpt[0].text, "cannot connect"));
+    assert_int_equal(r.msgs[0].rcpt[0].failure, EDM_FAIL_NETWORK); /* the fact */
+    assert_int_equal(r.msgs[0].rcpt[0].code, 0);
     assert_int_equal(r.fail_seen, 1);
-    assert_int_equal(r.fail.category, CLASSIFY_NETWORK);
+    assert_int_equal(r.fail_failure, EDM_FAIL_NETWORK);
+    assert_int_equal(r.fail.category, EDM_CATEGORY_NETWORK);
     run_free(&r);
 
     /* a: connection refused (the fake listens on 127.0.0.1 only), b: the
@@ -420,7 +423,7 @@ static void falls_back_through_targets(void **state)
     assert_int_equal(r.done_calls, 2);
     assert_int_equal(r.fail_seen, 0);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(r.msgs[i].rcpt[0].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[i].rcpt[0].status, EDM_DSTATE_DELIVERED);
         assert_string_equal(r.msgs[i].mx_host, "c.test");
     }
     assert_int_equal(smtp_fake_connections(f), 2);
@@ -439,7 +442,7 @@ static void helo_fallback_and_local_refusals(void **state)
     smtp_fake *f = run_fake(&r, &cfg);
     run_add(&r, "s@y.test", ONE, MSG);
     deliver(&r, f, NULL);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
     assert_non_null(
         strstr(smtp_fake_log(f), "EHLO client.test\nHELO client.test\nMAIL FROM:<s@y.test>\n"));
     assert_int_equal(smtp_fake_pipelining_violations(f), 0);
@@ -458,10 +461,10 @@ static void helo_fallback_and_local_refusals(void **state)
     run_add(&r, "s@y.test", ONE, big);
     deliver(&r, f, NULL);
     assert_int_equal(r.done_calls, 3);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_BOUNCED);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_BOUNCED);
     assert_string_equal(r.msgs[0].rcpt[0].enhanced, "5.3.4");
-    assert_int_equal(r.msgs[1].rcpt[0].status, CLASSIFY_DELIVERED);
-    assert_int_equal(r.msgs[2].rcpt[0].status, CLASSIFY_BOUNCED);
+    assert_int_equal(r.msgs[1].rcpt[0].status, EDM_DSTATE_DELIVERED);
+    assert_int_equal(r.msgs[2].rcpt[0].status, EDM_DSTATE_BOUNCED);
     assert_int_equal(smtp_fake_messages(f), 1);
     run_free(&r);
 }
@@ -483,12 +486,12 @@ static void utf8_addresses(void **state)
         run_add(&r, "s@y.test", ONE, MSG);
         deliver(&r, f, NULL);
         assert_int_equal(r.done_calls, 2);
-        assert_int_equal(r.msgs[1].status, CLASSIFY_DELIVERED);
+        assert_int_equal(r.msgs[1].status, EDM_DSTATE_DELIVERED);
         if (offered) {
-            assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DELIVERED);
+            assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DELIVERED);
             assert_non_null(strstr(smtp_fake_log(f), " SMTPUTF8\nRCPT TO:<j\xc3\xb6rg@x.test>\n"));
         } else {
-            assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_BOUNCED);
+            assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_BOUNCED);
             assert_string_equal(r.msgs[0].rcpt[0].enhanced, "5.6.7");
             assert_null(strstr(smtp_fake_log(f), "j\xc3\xb6rg"));
         }
@@ -513,9 +516,9 @@ static void data_accepted_without_recipients(void **state)
     run_add(&r, "s@y.test", ONE, MSG);
     deliver(&r, f, NULL);
     assert_int_equal(r.done_calls, 2);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_BOUNCED);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_BOUNCED);
     assert_int_equal(r.msgs[0].rcpt[0].code, 550);
-    assert_int_equal(r.msgs[1].rcpt[0].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[1].rcpt[0].status, EDM_DSTATE_DELIVERED);
     assert_int_equal(smtp_fake_messages(f), 2);
     assert_int_equal(smtp_fake_message(f, 0)->len, 0); /* nothing of the message went out */
     assert_string_equal(smtp_fake_message(f, 1)->data, MSG);
@@ -549,9 +552,9 @@ static void max_messages_per_connection_and_abort(void **state)
     o = run_options(&t, 1, smtp_fake_port(f));
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
     assert_int_equal(r.msgs[1].done, 1);
-    assert_int_equal(r.msgs[1].status, CLASSIFY_DEFERRED);
+    assert_int_equal(r.msgs[1].status, EDM_DSTATE_DEFERRED);
     assert_non_null(strstr(r.msgs[1].text, "aborted"));
     assert_int_equal(r.closed_calls, 1);
     run_free(&r);
@@ -565,7 +568,7 @@ static void max_messages_per_connection_and_abort(void **state)
     smtp_session_abort(s);
     run_loop(&r);
     assert_int_equal(r.done_calls, 1);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DEFERRED);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DEFERRED);
     assert_int_equal(r.closed_calls, 1);
     run_free(&r);
 
@@ -592,7 +595,7 @@ static void binds_to_source_ip(void **state)
     o.source_ip = "127.0.0.7";
     deliver(&r, f, &o);
     assert_string_equal(r.msgs[0].source_ip, "127.0.0.7");
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
     run_free(&r);
 }
 
@@ -629,8 +632,8 @@ static void allocation_failure_and_emfile(void **state)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     run_loop(&r);
     assert_int_equal(r.done_calls, 1);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
-    assert_int_equal(r.msgs[0].rcpt[0].category, CLASSIFY_NETWORK);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_NETWORK);
     if (!strstr(r.msgs[0].rcpt[0].text, "too many open files"))
         fail_msg("text: %s", r.msgs[0].rcpt[0].text);
     assert_int_equal(smtp_fake_connections(f), 0);

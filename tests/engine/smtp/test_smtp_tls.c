@@ -91,9 +91,10 @@ static void starttls_records_protocol_and_cipher(void **state)
         run_loop(&r);
         assert_int_equal(r.done_calls, 2);
         for (int i = 0; i < 2; i++) {
-            assert_int_equal(r.msgs[i].status, CLASSIFY_DELIVERED);
-            assert_string_equal(r.msgs[i].tls_protocol, "TLSv1.3");
-            assert_true(strlen(r.msgs[i].tls_cipher) > 4);
+            assert_int_equal(r.msgs[i].status, EDM_DSTATE_DELIVERED);
+            /* "protocol cipher", as the store records it */
+            assert_int_equal(strncmp(r.msgs[i].tls, "TLSv1.3 ", 8), 0);
+            assert_true(strlen(r.msgs[i].tls) > 12);
         }
         const char *log = smtp_fake_log(f);
         assert_non_null(
@@ -118,8 +119,8 @@ static void required_fails_over_never_to_plaintext(void **state)
     smtp_options o = opts(t, 2, smtp_fake_port(f), SMTP_TLS_REQUIRED);
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
-    assert_int_equal(r.msgs[0].rcpt[0].category, CLASSIFY_TLS);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_TLS);
     assert_non_null(strstr(r.msgs[0].rcpt[0].text, "TLS is required but not offered"));
     assert_int_equal(smtp_fake_connections(f), 2); /* both targets tried */
     assert_null(strstr(smtp_fake_log(f), "MAIL FROM"));
@@ -131,8 +132,8 @@ static void required_fails_over_never_to_plaintext(void **state)
     o = opts(t, 1, smtp_fake_port(f), SMTP_TLS_OPPORTUNISTIC);
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
-    assert_string_equal(r.msgs[0].tls_protocol, "");
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
+    assert_string_equal(r.msgs[0].tls, "");
     run_free(&r);
 }
 
@@ -151,8 +152,8 @@ static void failed_handshake(void **state)
     smtp_options o = opts(&t, 1, smtp_fake_port(f), SMTP_TLS_OPPORTUNISTIC);
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].status, CLASSIFY_DELIVERED);
-    assert_string_equal(r.msgs[0].tls_protocol, "");
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
+    assert_string_equal(r.msgs[0].tls, "");
     assert_int_equal(smtp_fake_connections(f), 2);
     run_free(&r);
 
@@ -162,8 +163,8 @@ static void failed_handshake(void **state)
     o = opts(&t, 1, smtp_fake_port(f), SMTP_TLS_REQUIRED);
     run_session(&r, &o);
     run_loop(&r);
-    assert_int_equal(r.msgs[0].rcpt[0].status, CLASSIFY_DEFERRED);
-    assert_int_equal(r.msgs[0].rcpt[0].category, CLASSIFY_TLS);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_TLS);
     assert_int_equal(smtp_fake_connections(f), 1);
     assert_int_equal(smtp_fake_messages(f), 0);
     run_free(&r);
@@ -176,16 +177,16 @@ static void auth_only_after_tls(void **state)
         int login_only;
         const char *pass;
         enum smtp_tls_mode mode;
-        enum classify_status st;
-        enum classify_category cat;
+        enum edm_dstate st;
+        enum edm_category cat;
         const char *logged;
     } cases[] = {
-        {0, "s3cret", SMTP_TLS_REQUIRED, CLASSIFY_DELIVERED, CLASSIFY_NONE, "AUTH PLAIN "},
-        {1, "s3cret", SMTP_TLS_OPPORTUNISTIC, CLASSIFY_DELIVERED, CLASSIFY_NONE,
+        {0, "s3cret", SMTP_TLS_REQUIRED, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, "AUTH PLAIN "},
+        {1, "s3cret", SMTP_TLS_OPPORTUNISTIC, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE,
          "AUTH LOGIN\n<auth data>\n<auth data>\n"},
-        {0, "wrong", SMTP_TLS_REQUIRED, CLASSIFY_DEFERRED, CLASSIFY_POLICY, "AUTH PLAIN "},
-        {1, "wrong", SMTP_TLS_REQUIRED, CLASSIFY_DEFERRED, CLASSIFY_POLICY, "AUTH LOGIN"},
-        {0, "s3cret", SMTP_TLS_NONE, CLASSIFY_DEFERRED, CLASSIFY_TLS, NULL},
+        {0, "wrong", SMTP_TLS_REQUIRED, EDM_DSTATE_DEFERRED, EDM_CATEGORY_AUTH, "AUTH PLAIN "},
+        {1, "wrong", SMTP_TLS_REQUIRED, EDM_DSTATE_DEFERRED, EDM_CATEGORY_AUTH, "AUTH LOGIN"},
+        {0, "s3cret", SMTP_TLS_NONE, EDM_DSTATE_DEFERRED, EDM_CATEGORY_TLS, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         smtp_run r;
@@ -212,6 +213,33 @@ static void auth_only_after_tls(void **state)
         }
         run_free(&r);
     }
+}
+
+/* A relay that offers no AUTH mechanism to a session with credentials: the
+ * fact is an AUTH failure without a reply, its category auth; the
+ * message is never sent. */
+static void auth_not_offered(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_fake *f = tls_fake(&r, NULL, 0, NULL);
+    run_add(&r, "s@y.test", ONE, MSG);
+    smtp_target t = {"relay.test", "127.0.0.1"};
+    smtp_options o = opts(&t, 1, smtp_fake_port(f), SMTP_TLS_REQUIRED);
+    o.auth_user = "relayuser";
+    o.auth_pass = "s3cret";
+    run_session(&r, &o);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].rcpt[0].failure, EDM_FAIL_AUTH);
+    assert_int_equal(r.msgs[0].rcpt[0].code, 0);
+    assert_int_equal(r.msgs[0].rcpt[0].status, EDM_DSTATE_DEFERRED);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_AUTH);
+    assert_non_null(strstr(r.msgs[0].rcpt[0].text, "no AUTH PLAIN or LOGIN offered"));
+    assert_null(strstr(smtp_fake_log(f), "AUTH"));
+    assert_null(strstr(smtp_fake_log(f), "MAIL"));
+    assert_int_equal(smtp_fake_messages(f), 0);
+    run_free(&r);
 }
 
 /* The fake server checked by a reference client: swaks over STARTTLS
@@ -271,6 +299,7 @@ int main(void)
         cmocka_unit_test(required_fails_over_never_to_plaintext),
         cmocka_unit_test(failed_handshake),
         cmocka_unit_test(auth_only_after_tls),
+        cmocka_unit_test(auth_not_offered),
         cmocka_unit_test(fake_passes_swaks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

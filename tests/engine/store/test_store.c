@@ -57,18 +57,19 @@ static int64_t make_campaign(edm_store *st)
 {
     json_t *tf = json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi {{name}}", "html",
                            "<p>x</p>", "text", "x");
-    json_t *t = NULL;
+    edm_template_row t;
     assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[s]}", "name", "c", "template_id",
-                           json_integer_value(json_object_get(t, "id")), "from", "news@example.com",
-                           "headers", "X-Campaign", "1", "tags", "promo");
-    json_t *c = NULL;
+    json_t *cf =
+        json_pack("{s:s, s:I, s:s, s:{s:s}, s:[s]}", "name", "c", "template_id", (json_int_t)t.id,
+                  "from", "news@example.com", "headers", "X-Campaign", "1", "tags", "promo");
+    edm_campaign_row c;
     assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    int64_t id = json_integer_value(json_object_get(c, "id"));
+    assert_int_equal(c.template_id, t.id);
+    int64_t id = c.id;
     json_decref(tf);
-    json_decref(t);
+    edm_template_row_clear(&t);
     json_decref(cf);
-    json_decref(c);
+    edm_campaign_row_clear(&c);
     return id;
 }
 
@@ -145,63 +146,75 @@ static void not_sqlite_is_a_clear_error(void **state)
 static void templates_round_trip_and_pages(void **state)
 {
     edm_store *st = ((struct fx *)*state)->st;
-    json_t *ids = json_array();
+    int64_t ids[5];
     for (int i = 0; i < 5; i++) {
-        json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "welcome", "subject",
+        json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "name", "welcome", "subject",
                                "Hello '); DROP TABLE templates; --", "html", "<b>{{x}}</b>",
-                               "partials", "footer", "bye");
-        json_t *out = NULL;
+                               "partials", "footer", "bye", "header", "hi");
+        edm_template_row out;
         assert_int_equal(st->ops->template_create(st, in, &out), 0);
-        assert_string_equal(json_string_value(json_object_get(out, "subject")),
-                            "Hello '); DROP TABLE templates; --");
-        assert_string_equal(
-            json_string_value(json_object_get(json_object_get(out, "partials"), "footer")), "bye");
-        assert_true(json_is_null(json_object_get(out, "text")));
-        assert_true(json_is_string(json_object_get(out, "created_at")));
-        json_array_append(ids, json_object_get(out, "id"));
+        assert_string_equal(out.subject, "Hello '); DROP TABLE templates; --");
+        assert_int_equal(out.npartials, 2); /* in the order given */
+        assert_string_equal(out.partials[0].name, "footer");
+        assert_string_equal(out.partials[0].value, "bye");
+        assert_string_equal(out.partials[1].name, "header");
+        assert_string_equal(edm_row_pair_get(out.partials, out.npartials, "header"), "hi");
+        assert_null(out.text);
+        assert_true(out.created_at > 0);
+        ids[i] = out.id;
         json_decref(in);
-        json_decref(out);
+        edm_template_row_clear(&out);
     }
-    edm_page p;
+    edm_template_page p;
     assert_int_equal(st->ops->template_list(st, 0, 2, &p), 0);
-    assert_int_equal(json_array_size(p.items), 2);
-    assert_int_equal(p.next, json_integer_value(json_array_get(ids, 1)));
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.items[0].id, ids[0]);
+    assert_string_equal(p.items[1].html, "<b>{{x}}</b>");
+    assert_int_equal(p.next, ids[1]);
     int64_t after = p.next;
-    edm_page_free(&p);
+    edm_template_page_free(&p);
     assert_int_equal(st->ops->template_list(st, after, 2, &p), 0);
-    assert_int_equal(json_array_size(p.items), 2);
+    assert_int_equal(p.n, 2);
     after = p.next;
-    edm_page_free(&p);
+    edm_template_page_free(&p);
     assert_int_equal(st->ops->template_list(st, after, 2, &p), 0);
-    assert_int_equal(json_array_size(p.items), 1);
+    assert_int_equal(p.n, 1);
     assert_int_equal(p.next, 0);
-    edm_page_free(&p);
+    edm_template_page_free(&p);
 
-    int64_t id = json_integer_value(json_array_get(ids, 0));
+    int64_t id = ids[0];
     json_t *patch = json_pack("{s:s}", "subject", "New");
-    json_t *out = NULL;
+    edm_template_row out;
     assert_int_equal(st->ops->template_update(st, id, patch, &out), 0);
-    assert_string_equal(json_string_value(json_object_get(out, "subject")), "New");
-    assert_string_equal(json_string_value(json_object_get(out, "name")), "welcome");
-    json_decref(out);
+    assert_string_equal(out.subject, "New");
+    assert_string_equal(out.name, "welcome");
+    edm_template_row_clear(&out);
     assert_int_equal(st->ops->template_update(st, 424242, patch, &out), EDM_ENOTFOUND);
     json_decref(patch);
     assert_int_equal(st->ops->template_delete(st, id), 0);
     assert_int_equal(st->ops->template_get(st, id, &out), EDM_ENOTFOUND);
     assert_int_equal(st->ops->template_delete(st, id), EDM_ENOTFOUND);
-    json_decref(ids);
 }
 
 static void campaign_transitions_are_compare_and_set(void **state)
 {
     edm_store *st = ((struct fx *)*state)->st;
     int64_t cid = make_campaign(st);
-    json_t *c = NULL;
+    edm_campaign_row c;
     assert_int_equal(st->ops->campaign_get(st, cid, &c), 0);
-    assert_string_equal(json_string_value(json_object_get(c, "status")), "draft");
-    assert_string_equal(json_string_value(json_object_get(c, "from")), "news@example.com");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "tags"), 0)), "promo");
-    json_decref(c);
+    assert_int_equal(c.state, EDM_CSTATE_DRAFT);
+    assert_string_equal(c.from, "news@example.com");
+    assert_int_equal(c.ntags, 1);
+    assert_string_equal(c.tags[0], "promo");
+    assert_int_equal(c.nheaders, 1);
+    assert_string_equal(c.headers[0].name, "X-Campaign");
+    assert_string_equal(c.headers[0].value, "1");
+    assert_null(c.reply_to);
+    assert_string_equal(c.pool, "default"); /* the column's default */
+    assert_int_equal(c.send_at, 0);
+    assert_int_equal(c.max_per_hour, 0);
+    assert_int_equal(c.started_at, 0);
+    edm_campaign_row_clear(&c);
 
     unsigned from_draft = EDM_CSTATE_BIT(EDM_CSTATE_DRAFT);
     assert_int_equal(st->ops->campaign_transition(st, cid, EDM_CSTATE_BIT(EDM_CSTATE_RUNNING),
@@ -223,10 +236,29 @@ static void campaign_transitions_are_compare_and_set(void **state)
                                                   EDM_CSTATE_RUNNING, -1),
                      0);
     assert_int_equal(st->ops->campaign_get(st, cid, &c), 0);
-    assert_string_equal(json_string_value(json_object_get(c, "status")), "running");
-    assert_true(json_is_string(json_object_get(c, "started_at")));
-    assert_true(json_is_string(json_object_get(c, "send_at")));
-    json_decref(c);
+    assert_int_equal(c.state, EDM_CSTATE_RUNNING);
+    assert_true(c.started_at > 0);
+    assert_int_equal(c.send_at, when);
+    edm_campaign_row_clear(&c);
+
+    /* pages by state */
+    int64_t other = make_campaign(st);
+    edm_campaign_page p;
+    assert_int_equal(st->ops->campaign_list(st, EDM_CSTATE_RUNNING, 0, 10, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.items[0].id, cid);
+    assert_int_equal(p.next, 0);
+    edm_campaign_page_free(&p);
+    assert_int_equal(st->ops->campaign_list(st, -1, 0, 1, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.next, cid);
+    edm_campaign_page_free(&p);
+    assert_int_equal(st->ops->campaign_list(st, -1, cid, 1, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.items[0].id, other);
+    assert_int_equal(p.items[0].state, EDM_CSTATE_DRAFT);
+    assert_int_equal(p.next, 0);
+    edm_campaign_page_free(&p);
     assert_int_equal(st->ops->campaign_transition(st, 9999, from_draft, EDM_CSTATE_RUNNING, -1),
                      EDM_ENOTFOUND);
 }
@@ -297,16 +329,16 @@ static void claim_record_release_and_receipts(void **state)
     assert_null(more);
 
     /* Outcomes, given out of id order on purpose. */
-    edm_result res[3] = {
+    edm_outcome res[3] = {
         {.id = jobs[2].id,
          .status = EDM_DSTATE_DEFERRED,
          .attempted = 1,
          .attempted_at = now,
          .next_attempt_at = now + 60,
-         .smtp_code = 451,
-         .enhanced_code = "4.7.1",
-         .response = "try later",
-         .bounce_category = "rate_limited",
+         .code = 451,
+         .enhanced = "4.7.1",
+         .text = "try later",
+         .category = EDM_CATEGORY_RATE_LIMITED,
          .mx_host = "mx1.a.test",
          .mx_ip = "127.0.1.1",
          .source_ip = "127.0.0.2",
@@ -315,9 +347,9 @@ static void claim_record_release_and_receipts(void **state)
          .status = EDM_DSTATE_DELIVERED,
          .attempted = 1,
          .attempted_at = now,
-         .smtp_code = 250,
-         .enhanced_code = "2.0.0",
-         .response = "ok queued as ABC",
+         .code = 250,
+         .enhanced = "2.0.0",
+         .text = "ok queued as ABC",
          .mx_host = "mx1.a.test",
          .mx_ip = "127.0.1.1",
          .source_ip = "127.0.0.2",
@@ -329,10 +361,10 @@ static void claim_record_release_and_receipts(void **state)
          .status = EDM_DSTATE_BOUNCED,
          .attempted = 1,
          .attempted_at = now,
-         .smtp_code = 550,
-         .enhanced_code = "5.1.1",
-         .response = "no such user",
-         .bounce_category = "bad_mailbox"},
+         .code = 550,
+         .enhanced = "5.1.1",
+         .text = "no such user",
+         .category = EDM_CATEGORY_BAD_MAILBOX},
     };
     assert_int_equal(st->ops->record(st, res, 3), 0);
 
@@ -349,6 +381,19 @@ static void claim_record_release_and_receipts(void **state)
     assert_int_equal(st->ops->receipt_get(st, jobs[2].id, &r), 0);
     assert_string_equal(json_string_value(json_object_get(r, "status")), "deferred");
     assert_true(json_is_string(json_object_get(r, "next_attempt_at")));
+    assert_string_equal(json_string_value(json_object_get(r, "bounce_category")), "rate_limited");
+    json_decref(r);
+    /* The category by its name; empty strings are stored as null. */
+    assert_int_equal(st->ops->receipt_get(st, jobs[1].id, &r), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "bounce_category")), "bad_mailbox");
+    assert_string_equal(json_string_value(json_object_get(r, "enhanced_code")), "5.1.1");
+    assert_string_equal(json_string_value(json_object_get(r, "response")), "no such user");
+    assert_true(json_is_null(json_object_get(r, "mx_host")));
+    assert_true(json_is_null(json_object_get(r, "tls")));
+    assert_true(json_is_null(json_object_get(r, "message_id")));
+    json_decref(r);
+    assert_int_equal(st->ops->receipt_get(st, jobs[0].id, &r), 0);
+    assert_true(json_is_null(json_object_get(r, "bounce_category")));
     json_decref(r);
 
     /* After a crash (a fresh cursor), every row without an outcome is claimed

@@ -1,5 +1,5 @@
 /*
- * engine/ingest/utf8.h: UTF-8 decoding and validation shared by the address checks
+ * engine/base/utf8.h: UTF-8 decoding and validation shared by the address checks
  * and the CSV parser (strict: no overlongs, surrogates or code points past
  * U+10FFFF).
  */
@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 /* Decodes one sequence at s[0..n); returns its length, 0 if invalid. */
-size_t api_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+size_t edm_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 /* 1 if s[0..n) is valid UTF-8. */
-int api_utf8_valid(const char *s, size_t n);
+int edm_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -1,10 +1,10 @@
 /*
- * engine/ingest/utf8.c: strict UTF-8 decoding (see utf8.h). ASCII runs take a fast
+ * engine/base/utf8.c: strict UTF-8 decoding (see utf8.h). ASCII runs take a fast
  * path, since almost every byte of a recipient list is ASCII.
  */
-#include "engine/ingest/utf8.h"
+#include "engine/base/utf8.h"
 
-size_t api_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+size_t edm_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
     if (s[0] < 0x80) {
         *cp = s[0];
@@ -33,7 +33,7 @@ size_t api_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-int api_utf8_valid(const char *s, size_t n)
+int edm_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
@@ -42,7 +42,7 @@ int api_utf8_valid(const char *s, size_t n)
             continue;
         }
         uint32_t cp;
-        size_t l = api_utf8_decode(u + i, n - i, &cp);
+        size_t l = edm_utf8_decode(u + i, n - i, &cp);
         if (l == 0)
             return 0;
         i += l;

@@ -1,35 +1,44 @@
 /*
- * engine/ingest/addr.c: recipient address validation and normalisation (see addr.h).
+ * engine/base/addr.c: the address validator (see addr.h).
  *
- * Entry points: edm_addr_normalize, edm_addr_normalize_domain. Both return 0
- * or EDM_EINVAL with a constant reason.
+ * Entry points: edm_addr_normalize, edm_addr_normalize_domain,
+ * edm_addr_mailbox (0 or EDM_EINVAL with a constant reason), and
+ * edm_addr_sendable, edm_addr_domain_sendable (1 or 0).
  *
  * Rules (RFC 5321 section 4.1.2 and 4.5.3.1): local part a dot-string of
- * atext (plus UTF-8, RFC 6531) or a quoted-string, at most 64 octets; domain
- * at least two labels, each 1..63 octets of letters, digits and inner
- * hyphens, a top-level label that is not all digits, at most 255 octets in
- * all; the whole address at most 254 octets. Internationalised labels are
- * converted to A-labels with Punycode (RFC 3492).
+ * ASCII atext, at most 64 octets; domain at least two labels, each 1..63
+ * octets of letters, digits and inner hyphens, a top-level label that is
+ * not all digits; the whole address at most 254 octets. Internationalised
+ * labels are converted to A-labels with Punycode (RFC 3492). The edges and
+ * the composer share local_check and ldh_label_check, so what the edges
+ * return always passes edm_addr_sendable.
+ *
+ * Refused on purpose (edm cannot send them: docs/messages.md): quoted local
+ * parts, non-ASCII local parts (SMTPUTF8) and address literals.
  *
  * Known limits: no full Unicode case folding or NFC (no tables): ASCII
  * letters are lower-cased everywhere, and Latin-1, Latin Extended-A, Greek
  * and Cyrillic capitals inside U-labels before conversion; no IDNA 2008 code
- * point table either (any printable non-ASCII code point passes). Local
- * parts keep their non-ASCII characters as given.
+ * point table either (any printable non-ASCII code point passes).
  */
-#include "engine/ingest/addr.h"
-#include "engine/ingest/utf8.h"
+#include "engine/base/addr.h"
 #include "engine/base/err.h"
+#include "engine/base/utf8.h"
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
 
+/* RFC 5322 atext (ASCII only). */
 static int is_atext(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return 1;
     return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static int is_ldh(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
 static char lower(char c)
@@ -126,6 +135,65 @@ static size_t punycode(const uint32_t *cps, size_t n, char *out, size_t cap)
     return o;
 }
 
+/* An ASCII LDH label s[0..n): 0 or EDM_EINVAL with *why. */
+static int ldh_label_check(const char *s, size_t n, const char **why)
+{
+    if (n == 0) {
+        *why = "empty domain label";
+        return EDM_EINVAL;
+    }
+    if (n > 63) {
+        *why = "domain label longer than 63 octets";
+        return EDM_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!is_ldh((unsigned char)s[i])) {
+            *why = "invalid character in domain";
+            return EDM_EINVAL;
+        }
+    if (s[0] == '-' || s[n - 1] == '-') {
+        *why = "domain label starts or ends with a hyphen";
+        return EDM_EINVAL;
+    }
+    return 0;
+}
+
+/* A local part s[0..n) edm can send: an ASCII dot-atom of 1..64 octets.
+ * 0 or EDM_EINVAL with *why. */
+static int local_check(const char *s, size_t n, const char **why)
+{
+    if (n == 0) {
+        *why = "empty local part";
+        return EDM_EINVAL;
+    }
+    if (s[0] == '"') {
+        *why = "quoted local parts are not supported";
+        return EDM_EINVAL;
+    }
+    if (n > 64) {
+        *why = "local part longer than 64 octets";
+        return EDM_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (i == 0 || i + 1 == n || s[i + 1] == '.') {
+                *why = "misplaced dot in local part";
+                return EDM_EINVAL;
+            }
+        } else if (c >= 0x80) {
+            *why = edm_utf8_valid(s + i, n - i)
+                       ? "non-ASCII local parts are not supported (SMTPUTF8)"
+                       : "invalid UTF-8 in local part";
+            return EDM_EINVAL;
+        } else if (!is_atext(c)) {
+            *why = "invalid character in local part";
+            return EDM_EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Appends one normalised label s[0..n) to out at *o. */
 static int put_label(const char *s, size_t n, char *out, size_t *o, const char **why)
 {
@@ -133,41 +201,25 @@ static int put_label(const char *s, size_t n, char *out, size_t *o, const char *
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] >= 0x80)
             ascii = 0;
-    if (n == 0) {
-        *why = "empty domain label";
-        return EDM_EINVAL;
-    }
     if (ascii) {
-        if (n > 63) {
-            *why = "domain label longer than 63 octets";
-            return EDM_EINVAL;
-        }
-        for (size_t i = 0; i < n; i++) {
-            char c = s[i];
-            int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     (c == '-' && i > 0 && i + 1 < n);
-            if (!ok) {
-                *why = c == '-' ? "domain label starts or ends with a hyphen"
-                                : "invalid character in domain";
-                return EDM_EINVAL;
-            }
-            out[(*o)++] = lower(c);
-        }
+        int rc = ldh_label_check(s, n, why);
+        if (rc != 0)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            out[(*o)++] = lower(s[i]);
         return 0;
     }
     uint32_t cps[256];
     size_t ncp = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = api_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        size_t l = edm_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         if (l == 0) {
             *why = "invalid UTF-8 in domain";
             return EDM_EINVAL;
         }
         if (cp < 0x80) {
-            int ok = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-                     (cp >= '0' && cp <= '9') || (cp == '-' && i > 0 && i + 1 < n);
-            if (!ok) {
+            if (!is_ldh((unsigned char)cp) || (cp == '-' && (i == 0 || i + 1 == n))) {
                 *why = "invalid character in domain";
                 return EDM_EINVAL;
             }
@@ -204,23 +256,8 @@ static int put_domain(const char *d, size_t n, char *out, size_t *o, const char 
         return EDM_EINVAL;
     }
     if (d[0] == '[') {
-        if (d[n - 1] != ']' || n < 3 || n > 64) {
-            *why = "invalid address literal";
-            return EDM_EINVAL;
-        }
-        char lit[64];
-        memcpy(lit, d + 1, n - 2);
-        lit[n - 2] = '\0';
-        unsigned char bin[16];
-        int ok = strncmp(lit, "IPv6:", 5) == 0 ? inet_pton(AF_INET6, lit + 5, bin)
-                                               : inet_pton(AF_INET, lit, bin);
-        if (ok != 1) {
-            *why = "invalid address literal";
-            return EDM_EINVAL;
-        }
-        memcpy(out + *o, d, n);
-        *o += n;
-        return 0;
+        *why = "address literals are not supported";
+        return EDM_EINVAL;
     }
     if (n > 255 * 4) { /* UTF-8 at most 4 octets a character */
         *why = "domain longer than 255 octets";
@@ -269,71 +306,6 @@ static int put_domain(const char *d, size_t n, char *out, size_t *o, const char 
     return 0;
 }
 
-static int put_local(const char *s, size_t n, char *out, size_t *o, const char **why)
-{
-    if (n == 0) {
-        *why = "empty local part";
-        return EDM_EINVAL;
-    }
-    if (n > 64) {
-        *why = "local part longer than 64 octets";
-        return EDM_EINVAL;
-    }
-    if (s[0] == '"') {
-        if (n < 2 || s[n - 1] != '"') {
-            *why = "unterminated quoted local part";
-            return EDM_EINVAL;
-        }
-        out[(*o)++] = '"';
-        for (size_t i = 1; i + 1 < n; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (c == '\\') {
-                if (i + 2 >= n || s[i + 1] < 32 || s[i + 1] > 126) {
-                    *why = "invalid quoted pair in local part";
-                    return EDM_EINVAL;
-                }
-                out[(*o)++] = '\\';
-                out[(*o)++] = lower(s[++i]);
-            } else if (c == '"' || c < 32 || c == 127) {
-                *why = "invalid character in quoted local part";
-                return EDM_EINVAL;
-            } else {
-                out[(*o)++] = lower((char)c);
-            }
-        }
-        out[(*o)++] = '"';
-        return 0;
-    }
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
-            if (i == 0 || i + 1 == n || s[i + 1] == '.') {
-                *why = "misplaced dot in local part";
-                return EDM_EINVAL;
-            }
-            out[(*o)++] = '.';
-            i++;
-        } else if (c >= 0x80) {
-            uint32_t cp;
-            size_t l = api_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-            if (l == 0 || cp < 0xA0) {
-                *why = "invalid UTF-8 in local part";
-                return EDM_EINVAL;
-            }
-            memcpy(out + *o, s + i, l);
-            *o += l;
-            i += l;
-        } else if (is_atext(c)) {
-            out[(*o)++] = lower((char)c);
-            i++;
-        } else {
-            *why = "invalid character in local part";
-            return EDM_EINVAL;
-        }
-    }
-    return 0;
-}
-
 static void trim(const char **s, size_t *n)
 {
     while (*n > 0 && (**s == ' ' || **s == '\t')) {
@@ -344,8 +316,9 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
-int edm_addr_normalize(const char *in, size_t len, char out[EDM_ADDR_MAX], size_t *domain_off,
-                       const char **why)
+/* The common path: keep_case 0 for recipients, 1 for From / Reply-To. */
+static int normalize(const char *in, size_t len, int keep_case, char out[EDM_ADDR_MAX],
+                     size_t *domain_off, const char **why)
 {
     trim(&in, &len);
     if (len == 0) {
@@ -364,10 +337,12 @@ int edm_addr_normalize(const char *in, size_t len, char out[EDM_ADDR_MAX], size_
         return EDM_EINVAL;
     }
     at--; /* index of the last '@' */
-    size_t o = 0;
-    int rc = put_local(in, at, out, &o, why);
+    int rc = local_check(in, at, why);
     if (rc != 0)
         return rc;
+    size_t o = 0;
+    for (size_t i = 0; i < at; i++)
+        out[o++] = keep_case ? in[i] : lower(in[i]);
     out[o++] = '@';
     *domain_off = o;
     rc = put_domain(in + at + 1, len - at - 1, out, &o, why);
@@ -378,7 +353,14 @@ int edm_addr_normalize(const char *in, size_t len, char out[EDM_ADDR_MAX], size_
         return EDM_EINVAL;
     }
     out[o] = '\0';
+    EDM_ASSERT(edm_addr_sendable(out));
     return 0;
+}
+
+int edm_addr_normalize(const char *in, size_t len, char out[EDM_ADDR_MAX], size_t *domain_off,
+                       const char **why)
+{
+    return normalize(in, len, 0, out, domain_off, why);
 }
 
 int edm_addr_normalize_domain(const char *in, size_t len, char out[EDM_ADDR_MAX], const char **why)
@@ -394,4 +376,104 @@ int edm_addr_normalize_domain(const char *in, size_t len, char out[EDM_ADDR_MAX]
         return rc;
     out[o] = '\0';
     return 0;
+}
+
+int edm_addr_mailbox(const char *in, size_t len, edm_mailbox *mb, const char **why)
+{
+    mb->name = NULL;
+    mb->name_len = 0;
+    if (memchr(in, '\0', len)) {
+        *why = "NUL byte in address";
+        return EDM_EINVAL;
+    }
+    if (memchr(in, '\r', len) || memchr(in, '\n', len)) {
+        *why = "line break in address";
+        return EDM_EINVAL;
+    }
+    /* Find '<' and '>' outside quoted strings; a ',' or ';' there starts a
+     * second mailbox (or ends a group). */
+    size_t lt = len, gt = len;
+    int quoted = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < len)
+                i++;
+            else if (c == '"')
+                quoted = 0;
+        } else if (c == '"') {
+            quoted = 1;
+        } else if (c == ',' || c == ';' || (c == '<' && lt < len)) {
+            *why = "only one address is allowed (quote a display name holding , or ;)";
+            return EDM_EINVAL;
+        } else if (c == '<') {
+            lt = i;
+        } else if (c == '>') {
+            if (lt == len || gt < len) {
+                *why = "misplaced >";
+                return EDM_EINVAL;
+            }
+            gt = i;
+        }
+    }
+    if (quoted) {
+        *why = "unterminated quoted string";
+        return EDM_EINVAL;
+    }
+    if (lt == len)
+        return normalize(in, len, 1, mb->addr, &mb->domain_off, why);
+    if (gt == len) {
+        *why = "expected \"Name <address>\"";
+        return EDM_EINVAL;
+    }
+    const char *rest = in + gt + 1;
+    size_t nrest = len - gt - 1;
+    trim(&rest, &nrest);
+    if (nrest > 0) {
+        *why = "text after the address";
+        return EDM_EINVAL;
+    }
+    int rc = normalize(in + lt + 1, gt - lt - 1, 1, mb->addr, &mb->domain_off, why);
+    if (rc != 0)
+        return rc;
+    const char *name = in;
+    size_t n = lt;
+    trim(&name, &n);
+    if (n >= 2 && name[0] == '"' && name[n - 1] == '"') {
+        name++;
+        n -= 2;
+    }
+    if (n > 0) {
+        mb->name = name;
+        mb->name_len = n;
+    }
+    return 0;
+}
+
+int edm_addr_domain_sendable(const char *d, size_t n)
+{
+    if (n == 0 || n > 253)
+        return 0;
+    const char *why;
+    for (size_t i = 0; i <= n;) {
+        size_t j = i;
+        while (j < n && d[j] != '.')
+            j++;
+        if (ldh_label_check(d + i, j - i, &why) != 0)
+            return 0;
+        i = j + 1;
+    }
+    return 1;
+}
+
+int edm_addr_sendable(const char *addr)
+{
+    if (addr == NULL)
+        return 0;
+    const char *at = strrchr(addr, '@');
+    const char *why;
+    if (at == NULL || local_check(addr, (size_t)(at - addr), &why) != 0)
+        return 0;
+    size_t dn = strlen(at + 1);
+    return (size_t)(at - addr) + 1 + dn <= 254 && edm_addr_domain_sendable(at + 1, dn);
 }

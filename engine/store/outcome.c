@@ -1,0 +1,45 @@
+/*
+ * engine/store/outcome.c: the names the store writes for an outcome's
+ * category (see outcome.h), failure names for logs, and the bounded copy
+ * into an outcome's inline strings.
+ */
+#include "engine/store/outcome.h"
+#include "engine/base/err.h"
+
+#include <string.h>
+
+static const char *const category_names[EDM_CATEGORY_COUNT] = {
+    "",    "bad_mailbox", "bad_domain", "mailbox_full", "policy",   "spam_block", "rate_limited",
+    "dns", "network",     "tls",        "auth",         "protocol", "expired",    "other"};
+
+static const char *const failure_names[] = {
+    "reply",    "network",  "timeout", "tls",        "protocol", "auth",   "local",
+    "dns_temp", "nxdomain", "null_mx", "no_address", "backoff",  "no_pool"};
+
+const char *edm_category_name(enum edm_category c)
+{
+    EDM_ASSERT((unsigned)c < EDM_CATEGORY_COUNT);
+    return category_names[c];
+}
+
+const char *edm_failure_name(enum edm_failure f)
+{
+    EDM_ASSERT((unsigned)f < sizeof failure_names / sizeof failure_names[0]);
+    return failure_names[f];
+}
+
+void edm_outcome_put(char *dst, size_t size, const char *src)
+{
+    EDM_ASSERT(size > 0);
+    size_t n = src ? strlen(src) : 0;
+    if (n >= size) {
+        n = size - 1;
+        /* Do not end inside a UTF-8 sequence: back off continuation bytes
+         * and the lead byte they follow. */
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}

@@ -1,0 +1,530 @@
+/*
+ * tests/engine/campaign/test_pipeline.c: the pipeline
+ * (engine/campaign/pipeline*.c) over a real relay and a SQLite store in a
+ * temporary directory, without sockets: the relay runs on the scripted
+ * transport and the table resolver (tests/support/), the scheduler is
+ * played by the test through the pipeline's hooks, and retry schedules
+ * and expiry pass by moving the clock (engine/base/timeutil.h).
+ * Cases: the retry schedule, expiry past retry.max_age, max_pending,
+ * pause, cancel, and a restart over the same store. Assertions are on the
+ * receipts in the store and on what the fake transport was given.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/campaign/pipeline.h"
+#include "engine/config/config.h"
+#include "engine/delivery/relay.h"
+#include "engine/store/store.h"
+#include "tests/support/resolve_fake.h"
+#include "tests/support/testlib.h"
+#include "tests/support/transport_fake.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+    char *dir;
+    uv_loop_t loop;
+    edm_store *st;
+    edm_config cfg;
+    edm_pools pools;
+    resolve_fake *dns;
+    transport_fake *tp;
+    edm_relay *relay;
+    edm_pipeline *pl;
+    edm_sched_hooks hooks;
+    int64_t cid;
+    int relay_stopped, pl_stopped;
+    /* Between claim and outcome, seen from the store's claim and the
+     * relay's done callback. */
+    size_t claimed, outcomes, outstanding_max;
+    size_t max_pending;
+};
+
+static struct fx *spied; /* the fixture whose store claims are counted */
+static struct edm_store_ops spy_ops;
+static const struct edm_store_ops *real_ops;
+
+static int spy_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease,
+                     int64_t *cursor, size_t limit, edm_job **jobs, size_t *n)
+{
+    int rc = real_ops->claim(st, campaign_id, now, lease, cursor, limit, jobs, n);
+    if (rc == 0 && spied) {
+        spied->claimed += *n;
+        size_t out = spied->claimed - spied->outcomes;
+        if (out > spied->outstanding_max)
+            spied->outstanding_max = out;
+    }
+    return rc;
+}
+
+static const resolve_fake_entry dns_table[] = {{"*", 0, "mx.test", "127.0.1.1"}};
+
+static void on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
+{
+    struct fx *f = spied;
+    f->outcomes++;
+    edm_pipeline_on_outcome(ctx, m, o);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = edm_test_tmpdir("pipeline");
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/edm.db", f->dir);
+    if (edm_store_open(path, &f->st, err, sizeof err) != 0)
+        return -1;
+    real_ops = f->st->ops;
+    spy_ops = *real_ops;
+    spy_ops.claim = spy_claim;
+    f->st->ops = &spy_ops;
+    spied = f;
+    uv_loop_init(&f->loop);
+    *state = f;
+    return 0;
+}
+
+static void load_config(struct fx *f, const char *json)
+{
+    edm_config_errors errs;
+    int rc = edm_config_load_string(json, strlen(json), "test", f->dir, &f->cfg, &errs);
+    for (size_t i = 0; rc && i < errs.count; i++)
+        fprintf(stderr, "config: %s\n", errs.msg[i]);
+    assert_int_equal(rc, 0);
+    assert_int_equal(edm_pools_init(&f->pools, &f->cfg, f->st), 0);
+    f->dns = resolve_fake_new(&f->loop, dns_table, 1);
+}
+
+/* A relay and a pipeline over the fixture's store (again after a stop:
+ * a restart). */
+static void start_pipeline(struct fx *f, size_t max_pending, size_t claim_batch)
+{
+    edm_relay_opts ro = {.loop = &f->loop,
+                         .cfg = &f->cfg,
+                         .pools = &f->pools,
+                         .resolve = resolve_fake_resolve,
+                         .resolve_ctx = f->dns,
+                         .transport = &transport_fake_ops,
+                         .transport_ctx = f->tp,
+                         .done = on_outcome};
+    assert_int_equal(edm_relay_new(&ro, &f->relay), 0);
+    edm_pipeline_opts po = {.loop = &f->loop,
+                            .st = f->st,
+                            .cfg = &f->cfg,
+                            .relay = f->relay,
+                            .max_pending = max_pending,
+                            .claim_batch = claim_batch};
+    assert_int_equal(edm_pipeline_new(&po, &f->pl), 0);
+    edm_relay_set_ctx(f->relay, f->pl);
+    f->hooks = edm_pipeline_sched_hooks(f->pl);
+    f->max_pending = max_pending;
+}
+
+static void on_pl_stopped(void *arg)
+{
+    ((struct fx *)arg)->pl_stopped = 1;
+}
+
+static void on_relay_stopped(void *arg)
+{
+    struct fx *f = arg;
+    f->relay_stopped = 1;
+    edm_pipeline_stop(f->pl, on_pl_stopped, f);
+}
+
+/* Stops as engine/engine.c does: no more claims, the relay gives its
+ * messages back, the pipeline writes every outcome. */
+static void stop_pipeline(struct fx *f)
+{
+    edm_pipeline_quiesce(f->pl);
+    f->relay_stopped = f->pl_stopped = 0;
+    edm_relay_stop(f->relay, on_relay_stopped, f);
+    while (!f->pl_stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    edm_pipeline_free(f->pl);
+    edm_relay_free(f->relay);
+    f->pl = NULL;
+    f->relay = NULL;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->pl)
+        stop_pipeline(f);
+    resolve_fake_free(f->dns);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    transport_fake_free(f->tp);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    edm_pools_free(&f->pools);
+    edm_config_free(&f->cfg);
+    f->st->ops = real_ops;
+    edm_store_close(f->st);
+    spied = NULL;
+    edm_time_reset_offset();
+    edm_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A running campaign with n recipients named fmt (one %d). */
+static void make_campaign(struct fx *f, const char *fmt, int n)
+{
+    edm_store *st = f->st;
+    json_t *tf = json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi {{name}}", "html",
+                           "<p>Hello {{name}}</p>", "text", "Hello {{name}}");
+    edm_template_row t;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "News <news@example.com>");
+    edm_campaign_row c;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    f->cid = c.id;
+    json_decref(tf);
+    edm_template_row_clear(&t);
+    json_decref(cf);
+    edm_campaign_row_clear(&c);
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, f->cid, &up), 0);
+    for (int i = 0; i < n; i++) {
+        char email[64];
+        snprintf(email, sizeof email, fmt, i);
+        edm_recipient r = {email, strchr(email, '@') + 1, "{\"name\": \"R\"}"};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(o, EDM_ADD_ACCEPTED);
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    assert_int_equal(st->ops->campaign_transition(st, f->cid, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
+                                                  EDM_CSTATE_RUNNING, -1),
+                     0);
+}
+
+/* The scheduler's tick: the running set is this campaign (or none). */
+static void tick(struct fx *f, int running)
+{
+    f->hooks.running(f->hooks.ctx, &f->cid, running ? 1 : 0);
+}
+
+static void counts_of(struct fx *f, int64_t counts[EDM_DSTATE_COUNT])
+{
+    assert_int_equal(f->st->ops->campaign_counts(f->st, f->cid, counts), 0);
+}
+
+/* Runs the loop, writing outcomes as they come, until the store holds
+ * `want` recipients in state s (fails after 5 s). */
+static void wait_state(struct fx *f, enum edm_dstate s, int64_t want)
+{
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    int64_t counts[EDM_DSTATE_COUNT];
+    for (;;) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_pipeline_flush(f->pl);
+        counts_of(f, counts);
+        if (counts[s] == want)
+            return;
+        if (edm_time_mono_ms() > deadline)
+            fail_msg("%s: %lld, want %lld", edm_dstate_name(s), (long long)counts[s],
+                     (long long)want);
+        edm_test_sleep_ms(1);
+    }
+}
+
+/* Runs the loop until nothing of the campaign is in flight. */
+static void wait_idle(struct fx *f)
+{
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (f->hooks.in_flight(f->hooks.ctx, f->cid) > 0) {
+        if (edm_time_mono_ms() > deadline)
+            fail_msg("still in flight: %zu", f->hooks.in_flight(f->hooks.ctx, f->cid));
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_pipeline_flush(f->pl);
+        edm_test_sleep_ms(1);
+    }
+}
+
+static void spin(struct fx *f, int ms)
+{
+    uint64_t until = edm_time_mono_ms() + (uint64_t)ms;
+    while (edm_time_mono_ms() < until) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(1);
+    }
+}
+
+static json_t *receipt_of(struct fx *f, const char *email)
+{
+    edm_receipt_filter flt = {.email = email, .limit = 10};
+    edm_page p;
+    assert_int_equal(f->st->ops->receipt_list(f->st, f->cid, &flt, &p), 0);
+    assert_int_equal(json_array_size(p.items), 1);
+    json_t *r = json_incref(json_array_get(p.items, 0));
+    edm_page_free(&p);
+    return r;
+}
+
+static const char *rstr(json_t *r, const char *k)
+{
+    const char *v = json_string_value(json_object_get(r, k));
+    return v ? v : "";
+}
+
+static int64_t rtime(json_t *r, const char *k)
+{
+    int64_t t = 0;
+    assert_int_equal(edm_time_parse_rfc3339(rstr(r, k), &t), 0);
+    return t;
+}
+
+static void fixture(struct fx *f, const char *json, const transport_fake_rule *rules, size_t n,
+                    unsigned delay_ms)
+{
+    load_config(f, json);
+    f->tp = transport_fake_new(&f->loop, rules, n, delay_ms);
+}
+
+/* A deferral is retried on retry.schedule (60 s, then 300 s) and
+ * delivered on the third attempt; nothing is retried before it is due. */
+static void deferrals_follow_the_retry_schedule(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"later@", TF_DEFER, 2}};
+    fixture(f, "{\"retry\": {\"schedule\": [60, 300, 900], \"max_age\": 86400}}", rules, 1, 0);
+    start_pipeline(f, 0, 0);
+    make_campaign(f, "ok%d@a.test", 2);
+    edm_upload *up;
+    assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
+    edm_recipient r = {"later@a.test", "a.test", "{\"name\": \"L\"}"};
+    enum edm_add_outcome o;
+    assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DEFERRED, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 2);
+    wait_idle(f);
+    json_t *rc = receipt_of(f, "later@a.test");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 1);
+    assert_int_equal(json_integer_value(json_object_get(rc, "smtp_code")), 451);
+    int64_t next = rtime(rc, "next_attempt_at"), now = edm_time_now();
+    assert_true(next >= now + 50 && next <= now + 60);
+    json_decref(rc);
+
+    /* Not due yet: a tick claims nothing. */
+    unsigned taken = transport_fake_counts_of(f->tp)->messages;
+    edm_time_advance_ms(30 * 1000);
+    tick(f, 1);
+    spin(f, 20);
+    assert_int_equal(transport_fake_counts_of(f->tp)->messages, taken);
+
+    edm_time_advance_ms(31 * 1000);
+    tick(f, 1);
+    wait_idle(f);
+    rc = receipt_of(f, "later@a.test");
+    assert_string_equal(rstr(rc, "status"), "deferred");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 2);
+    next = rtime(rc, "next_attempt_at"), now = edm_time_now();
+    assert_true(next >= now + 290 && next <= now + 300);
+    json_decref(rc);
+
+    edm_time_advance_ms(301 * 1000);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 3);
+    rc = receipt_of(f, "later@a.test");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 3);
+    assert_int_equal(json_integer_value(json_object_get(rc, "smtp_code")), 250);
+    json_t *ev = NULL;
+    assert_int_equal(
+        f->st->ops->receipt_events(f->st, json_integer_value(json_object_get(rc, "id")), &ev), 0);
+    assert_int_equal(json_array_size(ev), 3);
+    json_decref(ev);
+    json_decref(rc);
+    assert_int_equal(transport_fake_counts_of(f->tp)->deferred, 2);
+    assert_int_equal(transport_fake_delivered_to(f->tp, "later@a.test"), 1);
+}
+
+/* A recipient still deferred past retry.max_age bounces as expired; its
+ * last retry is never scheduled beyond the expiry. */
+static void deferred_past_max_age_expires(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"slow", TF_DEFER, 0}};
+    fixture(f, "{\"retry\": {\"schedule\": [60, 900], \"max_age\": 600}}", rules, 1, 0);
+    start_pipeline(f, 0, 0);
+    make_campaign(f, "slow%d@a.test", 1);
+    int64_t t0 = edm_time_now();
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DEFERRED, 1);
+    wait_idle(f);
+
+    edm_time_advance_ms(61 * 1000);
+    tick(f, 1);
+    wait_idle(f);
+    json_t *rc = receipt_of(f, "slow0@a.test");
+    assert_string_equal(rstr(rc, "status"), "deferred");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 2);
+    /* 900 s would be past max_age: capped at the expiry. */
+    int64_t next = rtime(rc, "next_attempt_at");
+    assert_true(next >= t0 && next <= t0 + 601);
+    json_decref(rc);
+
+    edm_time_advance_ms(540 * 1000);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_BOUNCED, 1);
+    rc = receipt_of(f, "slow0@a.test");
+    assert_string_equal(rstr(rc, "bounce_category"), "expired");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 3);
+    json_decref(rc);
+    assert_int_equal(transport_fake_counts_of(f->tp)->deferred, 3);
+}
+
+/* Never more than max_pending messages between claim and outcome. */
+static void max_pending_bounds_what_is_in_flight(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 10,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 3);
+    start_pipeline(f, 4, 2);
+    make_campaign(f, "r%d@a.test", 30);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 30);
+    assert_int_equal(f->claimed, 30);
+    assert_int_equal(f->outstanding_max, 4);
+    assert_true(transport_fake_counts_of(f->tp)->max_in_flight <= 4);
+    assert_true(transport_fake_counts_of(f->tp)->max_in_flight >= 2);
+}
+
+/* Pause: the running set drops the campaign; nothing more is claimed or
+ * sent, what was in flight finishes and is recorded; the rest stays
+ * queued and goes when it runs again, each recipient once. */
+static void pause_stops_claims_and_lets_in_flight_finish(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 20);
+    start_pipeline(f, 6, 3);
+    make_campaign(f, "p%d@a.test", 20);
+    tick(f, 1);
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (transport_fake_counts_of(f->tp)->delivered < 2 && edm_time_mono_ms() < deadline)
+        spin(f, 1);
+    tick(f, 0);
+    unsigned taken = transport_fake_counts_of(f->tp)->messages;
+    size_t claimed = f->claimed;
+    wait_idle(f);
+    spin(f, 60);
+    assert_int_equal(transport_fake_counts_of(f->tp)->messages, taken);
+    assert_int_equal(f->claimed, claimed);
+    int64_t counts[EDM_DSTATE_COUNT];
+    edm_pipeline_flush(f->pl);
+    counts_of(f, counts);
+    assert_int_equal(counts[EDM_DSTATE_DELIVERED], (int64_t)taken);
+    assert_int_equal(transport_fake_counts_of(f->tp)->delivered, taken);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 20 - (int64_t)taken);
+    assert_true(taken < 20);
+
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 20);
+    for (int i = 0; i < 20; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "p%d@a.test", i);
+        assert_int_equal(transport_fake_delivered_to(f->tp, email), 1);
+    }
+}
+
+/* Cancel: what is queued in the relay is given back, deferrals of what
+ * was in flight come back recorded as cancelled. */
+static void cancel_records_returning_deferrals_as_cancelled(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{NULL, TF_DEFER, 0}};
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+            " \"max_messages_per_connection\": 1000}]}",
+            rules, 1, 30);
+    start_pipeline(f, 0, 0);
+    make_campaign(f, "c%d@a.test", 10);
+    tick(f, 1);
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (transport_fake_counts_of(f->tp)->in_flight < 2 && edm_time_mono_ms() < deadline)
+        spin(f, 1);
+    assert_int_equal(transport_fake_counts_of(f->tp)->in_flight, 2);
+    assert_int_equal(transport_fake_counts_of(f->tp)->deferred, 0);
+    f->hooks.cancelled(f->hooks.ctx, f->cid);
+    wait_idle(f);
+    spin(f, 40);
+    assert_int_equal(transport_fake_counts_of(f->tp)->messages, 2);
+    int64_t counts[EDM_DSTATE_COUNT];
+    edm_pipeline_flush(f->pl);
+    counts_of(f, counts);
+    assert_int_equal(counts[EDM_DSTATE_CANCELLED], 2);
+    assert_int_equal(counts[EDM_DSTATE_DEFERRED], 0);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 8); /* the store's cancel_pending ends them */
+    json_t *rc = receipt_of(f, "c0@a.test");
+    assert_string_equal(rstr(rc, "status"), "cancelled");
+    assert_int_equal(json_integer_value(json_object_get(rc, "attempts")), 1);
+    json_decref(rc);
+}
+
+/* Stop in the middle, then a new relay and pipeline over the same store:
+ * the campaign completes and no recipient is sent twice. */
+static void restart_resumes_without_sending_twice(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 10);
+    start_pipeline(f, 0, 0);
+    make_campaign(f, "s%d@a.test", 12);
+    tick(f, 1);
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (transport_fake_counts_of(f->tp)->delivered < 3 && edm_time_mono_ms() < deadline)
+        spin(f, 1);
+    stop_pipeline(f);
+    int64_t counts[EDM_DSTATE_COUNT];
+    counts_of(f, counts);
+    unsigned delivered = transport_fake_counts_of(f->tp)->delivered;
+    assert_int_equal(counts[EDM_DSTATE_DELIVERED], (int64_t)delivered);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 12 - (int64_t)delivered);
+    assert_true(delivered < 12);
+
+    start_pipeline(f, 0, 0);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 12);
+    assert_int_equal(transport_fake_counts_of(f->tp)->delivered, 12);
+    for (int i = 0; i < 12; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "s%d@a.test", i);
+        assert_int_equal(transport_fake_delivered_to(f->tp, email), 1);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(deferrals_follow_the_retry_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cancel_records_returning_deferrals_as_cancelled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(restart_resumes_without_sending_twice, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,475 @@
+/*
+ * tests/engine/delivery/test_relay.c: the relay (engine/delivery/relay.c)
+ * through its seams, without sockets: a table resolver
+ * (tests/support/resolve_fake.c), a scripted transport
+ * (tests/support/transport_fake.c) and the movable clock of
+ * engine/base/timeutil.h. Cases: session reuse and
+ * max_messages_per_connection, max_connections holding the queue back,
+ * the domain's max_per_minute, a backoff reply pausing one domain until
+ * the pause is over, a source address's max_per_hour and warm-up caps,
+ * DNS and connection failures, and stop giving every message back.
+ * Each case asserts on the outcomes the relay hands back and on what the
+ * fake transport was asked to do.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/config/config.h"
+#include "engine/delivery/relay.h"
+#include "tests/support/resolve_fake.h"
+#include "tests/support/testlib.h"
+#include "tests/support/transport_fake.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_GOT 64
+
+/* What came back: the outcome's status, or DROPPED (no outcome: never
+ * attempted). */
+#define DROPPED (-1)
+
+typedef struct got {
+    char rcpt[64];
+    int kind; /* enum edm_dstate, or DROPPED */
+    int attempted;
+    int code;
+    char category[32];
+    char source_ip[64];
+    char mx_host[256];
+    int64_t next_attempt_at; /* the relay's lower bound for a deferral */
+} got;
+
+struct fx {
+    uv_loop_t loop;
+    edm_config cfg;
+    edm_pools pools;
+    resolve_fake *dns;
+    transport_fake *tp;
+    edm_relay *relay;
+    got got[MAX_GOT];
+    size_t ngot;
+    int64_t next_id;
+    int stopped;
+};
+
+static const resolve_fake_entry dns_table[] = {
+    {"a.test", 0, "mx.a.test", "127.0.1.1"},       {"b.test", 0, "mx.b.test", "127.0.1.2"},
+    {"down.test", 0, "mx.down.test", "127.0.1.3"}, {"tmp.test", EDM_EDNS, NULL, NULL},
+    {"nx.test", EDM_ENOTFOUND, NULL, NULL},
+};
+
+static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
+{
+    struct fx *f = ctx;
+    assert_true(f->ngot < MAX_GOT);
+    got *g = &f->got[f->ngot++];
+    snprintf(g->rcpt, sizeof g->rcpt, "%s", m->rcpt);
+    g->kind = o ? (int)o->status : DROPPED;
+    if (o) {
+        g->attempted = o->attempted;
+        g->code = o->code;
+        snprintf(g->category, sizeof g->category, "%s", edm_category_name(o->category));
+        snprintf(g->source_ip, sizeof g->source_ip, "%s", o->source_ip);
+        snprintf(g->mx_host, sizeof g->mx_host, "%s", o->mx_host);
+        g->next_attempt_at = o->next_attempt_at;
+    }
+    edm_free(m->rcpt);
+    edm_free(m->domain);
+    edm_free(m->sender);
+    edm_free(m->message_id);
+    edm_buf_free(&m->data);
+    edm_free(m);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    uv_loop_init(&f->loop);
+    *state = f;
+    return 0;
+}
+
+/* Config, pools, fakes and the relay. */
+static void start(struct fx *f, const char *json, const transport_fake_rule *rules, size_t nrules,
+                  unsigned delay_ms)
+{
+    edm_config_errors errs;
+    int rc = edm_config_load_string(json, strlen(json), "test", ".", &f->cfg, &errs);
+    for (size_t i = 0; rc && i < errs.count; i++)
+        fprintf(stderr, "config: %s\n", errs.msg[i]);
+    assert_int_equal(rc, 0);
+    assert_int_equal(edm_pools_init(&f->pools, &f->cfg, NULL), 0);
+    f->dns = resolve_fake_new(&f->loop, dns_table, sizeof dns_table / sizeof dns_table[0]);
+    f->tp = transport_fake_new(&f->loop, rules, nrules, delay_ms);
+    edm_relay_opts o = {.loop = &f->loop,
+                        .cfg = &f->cfg,
+                        .pools = &f->pools,
+                        .resolve = resolve_fake_resolve,
+                        .resolve_ctx = f->dns,
+                        .transport = &transport_fake_ops,
+                        .transport_ctx = f->tp,
+                        .done = on_done,
+                        .ctx = f};
+    assert_int_equal(edm_relay_new(&o, &f->relay), 0);
+}
+
+static void on_stopped(void *arg)
+{
+    ((struct fx *)arg)->stopped++;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->relay) {
+        if (!f->stopped)
+            edm_relay_stop(f->relay, on_stopped, f);
+        while (!f->stopped)
+            uv_run(&f->loop, UV_RUN_ONCE);
+        edm_relay_free(f->relay);
+        resolve_fake_free(f->dns);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        transport_fake_free(f->tp);
+        edm_pools_free(&f->pools);
+        edm_config_free(&f->cfg);
+    }
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    edm_time_reset_offset();
+    free(f);
+    return 0;
+}
+
+static void submit(struct fx *f, const char *rcpt)
+{
+    edm_outmsg *m = edm_xcalloc(1, sizeof *m);
+    m->delivery_id = ++f->next_id;
+    m->campaign_id = 1;
+    m->queued_at = edm_time_now();
+    m->rcpt = edm_xstrdup(rcpt);
+    m->domain = edm_xstrdup(strchr(rcpt, '@') + 1);
+    m->sender = edm_xstrdup("bounces@example.com");
+    m->message_id = edm_xstrdup("m@example.com");
+    assert_int_equal(edm_buf_append_str(&m->data, "Subject: hi\r\n\r\nhello\r\n"), 0);
+    edm_relay_submit(f->relay, m);
+}
+
+static void submit_n(struct fx *f, const char *fmt, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char rcpt[64];
+        snprintf(rcpt, sizeof rcpt, fmt, i);
+        submit(f, rcpt);
+    }
+}
+
+/* Runs the loop until n outcomes are in (fails after 5 s). */
+static void wait_outcomes(struct fx *f, size_t n)
+{
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (f->ngot < n) {
+        if (edm_time_mono_ms() > deadline)
+            fail_msg("%zu outcomes, want %zu", f->ngot, n);
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(1);
+    }
+}
+
+/* Runs the loop for ms milliseconds (to see that nothing more happens). */
+static void spin(struct fx *f, int ms)
+{
+    uint64_t until = edm_time_mono_ms() + (uint64_t)ms;
+    while (edm_time_mono_ms() < until) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(1);
+    }
+}
+
+static size_t count_kind(const struct fx *f, const char *suffix, int k)
+{
+    size_t n = 0, ls = strlen(suffix);
+    for (size_t i = 0; i < f->ngot; i++) {
+        size_t lr = strlen(f->got[i].rcpt);
+        if (f->got[i].kind == k && lr >= ls && strcmp(f->got[i].rcpt + lr - ls, suffix) == 0)
+            n++;
+    }
+    return n;
+}
+
+static json_int_t relay_queued(struct fx *f)
+{
+    json_t *j = edm_relay_json(f->relay);
+    json_int_t n = json_integer_value(json_object_get(j, "queued"));
+    json_decref(j);
+    return n;
+}
+
+static const transport_fake_counts *counts(struct fx *f)
+{
+    return transport_fake_counts_of(f->tp);
+}
+
+/* A session carries up to max_messages_per_connection messages, then the
+ * relay opens the next; an idle session takes later work on its kept
+ * connection. */
+static void sessions_are_reused_up_to_max_messages(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 3}]}",
+          NULL, 0, 1);
+    submit_n(f, "r%d@a.test", 7);
+    wait_outcomes(f, 7);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 7);
+    assert_int_equal(counts(f)->opened, 3);
+    assert_int_equal(counts(f)->max_per_conn, 3);
+    assert_int_equal(counts(f)->max_open, 1);
+    assert_string_equal(f->got[0].mx_host, "mx.a.test");
+    assert_int_equal(f->got[0].code, 250);
+    assert_int_equal(f->got[0].attempted, 1);
+    /* The last session (one message) waits idle: the next one uses it. */
+    spin(f, 10);
+    submit(f, "late@a.test");
+    wait_outcomes(f, 8);
+    assert_int_equal(f->got[7].kind, EDM_DSTATE_DELIVERED);
+    assert_int_equal(counts(f)->opened, 3);
+    assert_int_equal(resolve_fake_lookups(f->dns), 1);
+}
+
+/* max_connections bounds the sessions of a destination; what they cannot
+ * take waits in the relay's queue. */
+static void max_connections_holds_the_queue(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+          " \"max_messages_per_connection\": 100}]}",
+          NULL, 0, 3);
+    submit_n(f, "r%d@a.test", 20);
+    assert_int_equal(relay_queued(f), 20); /* DNS answers from the loop */
+    wait_outcomes(f, 2);
+    assert_true(relay_queued(f) > 0);
+    wait_outcomes(f, 20);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 20);
+    assert_int_equal(counts(f)->max_open, 2);
+    assert_int_equal(counts(f)->max_in_flight, 2);
+    assert_int_equal(relay_queued(f), 0);
+}
+
+/* max_per_minute 60: a burst of 7 (a tenth plus one), then the session
+ * waits on its kept connection; a minute later the rest goes. */
+static void max_per_minute_holds_messages_back(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"max_per_minute\": 60}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 10);
+    wait_outcomes(f, 7);
+    spin(f, 30);
+    assert_int_equal(f->ngot, 7);
+    assert_int_equal(relay_queued(f), 3);
+    submit(f, "x@a.test"); /* no token yet: it waits too */
+    spin(f, 10);
+    assert_int_equal(f->ngot, 7);
+    edm_time_advance_ms(60 * 1000);
+    submit(f, "y@a.test");
+    wait_outcomes(f, 12);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 12);
+    assert_int_equal(counts(f)->opened, 1); /* the connection was kept */
+}
+
+/* A reply matching backoff.on pauses that destination for backoff.pause:
+ * what waits for it is deferred to the end of the pause without an
+ * attempt, other domains go on, and after the pause it sends again. */
+static void backoff_pauses_a_domain_until_the_pause_ends(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1}};
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"backoff\": {\"on\": [\"421\"], \"pause\": 300}}]}",
+          rules, 1, 1);
+    int64_t t0 = edm_time_now();
+    submit_n(f, "r%d@a.test", 5);
+    submit_n(f, "r%d@b.test", 2);
+    wait_outcomes(f, 7);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DEFERRED), 5);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 2);
+    int attempted = 0;
+    for (size_t i = 0; i < f->ngot; i++) {
+        got *g = &f->got[i];
+        if (strstr(g->rcpt, "@a.test") == NULL)
+            continue;
+        attempted += g->attempted;
+        assert_true(g->next_attempt_at >= t0 + 299 && g->next_attempt_at <= edm_time_now() + 301);
+        if (g->attempted)
+            assert_int_equal(g->code, 421);
+        else
+            assert_string_equal(g->category, "rate_limited");
+    }
+    assert_int_equal(attempted, 1);
+    json_t *j = edm_relay_json(f->relay);
+    json_t *paused = json_object_get(j, "paused_domains");
+    assert_int_equal(json_array_size(paused), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paused, 0), "domain")),
+                        "a.test");
+    json_decref(j);
+    /* During the pause: deferred at once, never handed to a session. */
+    unsigned taken = counts(f)->messages;
+    submit(f, "during@a.test");
+    assert_int_equal(f->ngot, 8);
+    assert_int_equal(f->got[7].kind, EDM_DSTATE_DEFERRED);
+    assert_int_equal(f->got[7].attempted, 0);
+    submit(f, "other@b.test");
+    wait_outcomes(f, 9);
+    assert_int_equal(f->got[8].kind, EDM_DSTATE_DELIVERED);
+    assert_int_equal(counts(f)->messages, taken + 1);
+    /* After the pause. */
+    edm_time_advance_ms(301 * 1000);
+    submit(f, "after@a.test");
+    wait_outcomes(f, 10);
+    assert_string_equal(f->got[9].rcpt, "after@a.test");
+    assert_int_equal(f->got[9].kind, EDM_DSTATE_DELIVERED);
+    j = edm_relay_json(f->relay);
+    assert_int_equal(json_array_size(json_object_get(j, "paused_domains")), 0);
+    json_decref(j);
+}
+
+/* A source address at its max_per_hour sends nothing more until the hour
+ * has passed; the rest waits in the queue. */
+static void source_ip_hourly_cap_holds(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\","
+          " \"max_per_hour\": 3}]}],"
+          " \"domains\": [{\"match\": \"*\", \"max_connections\": 1}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 5);
+    wait_outcomes(f, 3);
+    spin(f, 30);
+    assert_int_equal(f->ngot, 3);
+    assert_int_equal(relay_queued(f), 2);
+    assert_string_equal(f->got[0].source_ip, "127.0.0.2");
+    assert_string_equal(transport_fake_last_source(f->tp), "127.0.0.2");
+    edm_time_advance_ms(3601 * 1000);
+    submit(f, "r5@a.test");
+    wait_outcomes(f, 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
+}
+
+/* Warm-up: day 1 allows 2 messages from the address, day 2 allows 4. */
+static void source_ip_warmup_cap_holds(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.3\","
+          " \"warmup\": [[1, 2], [2, 4]]}]}],"
+          " \"domains\": [{\"match\": \"*\", \"max_connections\": 1}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 5);
+    wait_outcomes(f, 2);
+    spin(f, 30);
+    assert_int_equal(f->ngot, 2);
+    assert_int_equal(relay_queued(f), 3);
+    edm_time_advance_ms(86400 * 1000);
+    submit(f, "r5@a.test");
+    wait_outcomes(f, 6);
+    spin(f, 30);
+    assert_int_equal(f->ngot, 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
+    assert_int_equal(relay_queued(f), 0);
+}
+
+/* NXDOMAIN bounces the domain's queue (bad_domain), a temporary DNS failure
+ * defers it; a destination whose connection fails defers the message it
+ * tried and, without an attempt, the rest of its queue. */
+static void dns_and_connection_failures_end_the_queue(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@down.test", TF_CONNFAIL, 0}};
+    start(f, "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1}]}", rules, 1, 1);
+    submit_n(f, "r%d@nx.test", 2);
+    submit_n(f, "r%d@tmp.test", 2);
+    submit_n(f, "r%d@down.test", 3);
+    wait_outcomes(f, 7);
+    assert_int_equal(count_kind(f, "@nx.test", EDM_DSTATE_BOUNCED), 2);
+    assert_int_equal(count_kind(f, "@tmp.test", EDM_DSTATE_DEFERRED), 2);
+    assert_int_equal(count_kind(f, "@down.test", EDM_DSTATE_DEFERRED), 3);
+    int down_attempted = 0;
+    for (size_t i = 0; i < f->ngot; i++) {
+        got *g = &f->got[i];
+        if (strstr(g->rcpt, "@nx.test"))
+            assert_string_equal(g->category, "bad_domain");
+        if (strstr(g->rcpt, "@tmp.test"))
+            assert_string_equal(g->category, "dns");
+        if (strstr(g->rcpt, "@down.test")) {
+            assert_string_equal(g->category, "network");
+            down_attempted += g->attempted;
+        }
+    }
+    assert_int_equal(down_attempted, 1);
+    assert_int_equal(counts(f)->opened, 1);
+    assert_int_equal(counts(f)->conn_failed, 1);
+}
+
+/* Stop gives back every queued message and every one in flight as
+ * dropped (never delivered, never deferred), runs its callback once the
+ * sessions are closed, and opens nothing afterwards. */
+static void stop_gives_everything_back(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+          " \"max_messages_per_connection\": 100}]}",
+          NULL, 0, 200);
+    submit_n(f, "r%d@a.test", 6);
+    uint64_t deadline = edm_time_mono_ms() + 5000;
+    while (counts(f)->in_flight < 2 && edm_time_mono_ms() < deadline) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(1);
+    }
+    assert_int_equal(counts(f)->in_flight, 2);
+    assert_int_equal(f->ngot, 0);
+    edm_relay_stop(f->relay, on_stopped, f);
+    assert_int_equal(f->ngot, 6); /* in flight ones too, deferred by the abort */
+    assert_int_equal(count_kind(f, "@a.test", DROPPED), 6);
+    assert_int_equal(counts(f)->aborted, 2);
+    while (!f->stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(f->stopped, 1);
+    assert_int_equal(counts(f)->open, 0);
+    unsigned opened = counts(f)->opened;
+    submit(f, "late@a.test");
+    assert_int_equal(f->ngot, 7);
+    assert_int_equal(f->got[6].kind, DROPPED);
+    spin(f, 10);
+    assert_int_equal(counts(f)->opened, opened);
+    assert_int_equal(counts(f)->delivered, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(sessions_are_reused_up_to_max_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_connections_holds_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_per_minute_holds_messages_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(source_ip_hourly_cap_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(source_ip_warmup_cap_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(dns_and_connection_failures_end_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_gives_everything_back, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
