@@ -59,13 +59,25 @@ static void wait_up(apitest *t, const char *what)
 void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
                    unsigned idle_ms)
 {
+    apitest_start_opts(t, keys, max_body, header_ms, idle_ms, NULL);
+}
+
+void apitest_start_opts(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                        unsigned idle_ms, const char *opts)
+{
     init(t, "api", "EDM_API_KEYS", keys);
-    char listen[64], mb[32], hm[32], im[32];
+    char listen[64], mb[32], hm[32], im[32], optbuf[256];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);
     snprintf(mb, sizeof mb, "%zu", max_body);
     snprintf(hm, sizeof hm, "%u", header_ms);
     snprintf(im, sizeof im, "%u", idle_ms);
-    char *argv[] = {(char *)server_bin(), t->db, listen, mb, hm, im, NULL};
+    char *argv[16] = {(char *)server_bin(), t->db, listen, mb, hm, im};
+    int argc = 6;
+    snprintf(optbuf, sizeof optbuf, "%s", opts ? opts : "");
+    for (char *save = NULL, *o = strtok_r(optbuf, " ", &save); o && argc < 15;
+         o = strtok_r(NULL, " ", &save))
+        argv[argc++] = o;
+    argv[argc] = NULL;
     t->pid = edm_test_spawn(argv, t->log);
     assert_true(t->pid > 0);
     wait_up(t, "api_server");

@@ -27,6 +27,10 @@ typedef struct apitest {
  * (0 = default). Fails the test if it does not come up. */
 void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
                    unsigned idle_ms);
+/* The same with more limits for api_server: "min_body_rate=100
+ * max_per_ip=4" (space-separated name=value, see tests/api/api_server.c). */
+void apitest_start_opts(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                        unsigned idle_ms, const char *opts);
 /* Starts the real `edm serve -c DIR/edm.json` instead, with the keys in the
  * environment variable keys_env (named in the config as api.keys_env).
  * config_extra: more top-level members of the config ("\"pools\": [...]")

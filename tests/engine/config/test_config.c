@@ -149,6 +149,12 @@ static void bad_configs(void **state)
         {"{\"api\": {\"listen\": \"127.0.0.1\"}}", "api.listen: expected IP:port (or [IPv6]:port)"},
         {"{\"api\": {\"keys_env\": \"EDM-KEYS\"}}",
          "api.keys_env: not an environment variable name"},
+        {"{\"api\": {\"header_timeout\": 0}}", "api.header_timeout: must be between 1 and 3600"},
+        {"{\"api\": {\"min_body_rate\": \"fast\"}}", "api.min_body_rate: expected an integer"},
+        {"{\"api\": {\"max_connections\": 70000}}",
+         "api.max_connections: must be between 1 and 65536"},
+        {"{\"api\": {\"max_connections_per_ip\": -1}}",
+         "api.max_connections_per_ip: must be between 1 and 65536"},
         {"{\"dns\": {\"servers\": [\"1.2.3.4:99999\", 7]}}",
          "dns.servers[0]: expected an IP address with an optional :port\n"
          "dns.servers[1]: expected a string"},
@@ -336,6 +342,10 @@ static void defaults_filled(void **state)
     assert_string_equal(cfg.db, "edm.db");
     assert_string_equal(cfg.api.listen, "127.0.0.1:8025");
     assert_string_equal(cfg.api.keys_env, "EDM_API_KEYS");
+    assert_int_equal(cfg.api.header_timeout, 10);
+    assert_int_equal(cfg.api.min_body_rate, 1024);
+    assert_int_equal(cfg.api.max_connections, 1024);
+    assert_int_equal(cfg.api.max_connections_per_ip, 64);
     assert_int_equal(cfg.dns.nservers, 0);
     assert_int_equal(cfg.smtp.port, 25);
     assert_true(strlen(cfg.smtp.helo) > 0);
