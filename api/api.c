@@ -92,7 +92,10 @@ int edm_api_start(uv_loop_t *loop, const edm_api_config *cfg, edm_store *store,
         .max_buffered_body = cfg->max_json_body ? cfg->max_json_body : 16 * 1024 * 1024,
         .header_timeout_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms : 10000,
         .idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 60000,
+        .min_body_rate = cfg->min_body_rate ? cfg->min_body_rate : 1024,
+        .body_window_ms = cfg->body_window_ms ? cfg->body_window_ms : 10000,
         .max_connections = cfg->max_connections ? cfg->max_connections : 1024,
+        .max_per_ip = cfg->max_per_ip ? cfg->max_per_ip : 64,
     };
     http_app app = api_router_app(api);
     rc = http_server_start(loop, (struct sockaddr *)&ss, &lim, &app, &api->http, err, errlen);
@@ -102,8 +105,11 @@ int edm_api_start(uv_loop_t *loop, const edm_api_config *cfg, edm_store *store,
         edm_free(api);
         return rc;
     }
-    edm_log(EDM_LOG_INFO, "api", "listen=%s port=%d keys=%d max_body=%zu", listen,
-            http_server_port(api->http), nkeys, lim.max_body);
+    edm_log(EDM_LOG_INFO, "api",
+            "listen=%s port=%d keys=%d max_body=%llu header_timeout_ms=%u min_body_rate=%u "
+            "max_connections=%u max_per_ip=%u",
+            listen, http_server_port(api->http), nkeys, (unsigned long long)lim.max_body,
+            lim.header_timeout_ms, lim.min_body_rate, lim.max_connections, lim.max_per_ip);
     if (nkeys == 0)
         edm_log(EDM_LOG_WARN, "api",
                 "msg=\"no API key configured: every route but /v1/health answers 401; set "

@@ -1,5 +1,5 @@
 /*
- * api/api.h: the JSON API (PRODUCT.md "JSON API (v1)") as the engine sees
+ * api/api.h: the JSON API (docs/api.md) as the engine sees
  * it: start it on the engine's libuv loop with a listen address, limits,
  * the name of the environment variable holding the API keys, the store,
  * and the engine's hooks for lifecycle and live state; stop it.
@@ -46,9 +46,12 @@ typedef struct edm_api_config {
     size_t max_body;            /* streamed uploads; 0: 1 GiB */
     size_t max_json_body;       /* other bodies; 0: 16 MiB */
     size_t max_header;          /* 0: 32 KiB */
-    unsigned header_timeout_ms; /* 0: 10 s */
+    unsigned header_timeout_ms; /* accept to the end of the head; 0: 10 s */
     unsigned idle_timeout_ms;   /* 0: 60 s */
+    unsigned min_body_rate;     /* bytes/s a body must keep up; 0: 1024 */
+    unsigned body_window_ms;    /* the window the rate is measured over; 0: 10 s */
     unsigned max_connections;   /* 0: 1024 */
+    unsigned max_per_ip;        /* connections per client address; 0: 64 */
 } edm_api_config;
 
 /* Starts listening. Reads the keys from the environment now. Refuses (with

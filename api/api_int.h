@@ -62,6 +62,7 @@ struct api_call {
     json_t *body;   /* API_JSON / API_JSON_OPT: the parsed object */
     char *idem_key; /* scoped Idempotency-Key, NULL if none */
     int answered;   /* an answer is out (or streaming) */
+    int deferred;   /* the handler answers later, from the loop (work off the loop) */
     void *state;    /* handler state (uploads, streams) */
     void (*free_state)(void *state);
 };

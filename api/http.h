@@ -6,9 +6,14 @@
  * message complete (answer). Answers are either one buffer or a chunked
  * stream pulled from a producer as the socket drains (constant memory).
  *
- * Limits: header bytes, buffered and streamed body sizes (413), a deadline
- * for the whole request head (slowloris), idle time between requests and
- * without progress in a body or a write, and a connection cap.
+ * Limits: header bytes, buffered and streamed body sizes (413, checked on
+ * the Content-Length before any byte of the body is read), a deadline from
+ * accept (or a kept-alive request's first byte) to the end of the head
+ * (slowloris), a minimum body rate, idle time between requests and without
+ * progress in a body or a write, a connection cap in all and per client
+ * address. Every error answer before the body closes the connection.
+ * Implemented in http.c (connections), http_parse.c (requests) and
+ * http_reply.c (answers).
  */
 #ifndef EDM_API_HTTP_H
 #define EDM_API_HTTP_H
@@ -25,11 +30,14 @@ typedef struct http_req http_req;
 
 typedef struct http_limits {
     size_t max_header;          /* request line + headers, bytes (431 past it) */
-    size_t max_body;            /* streamed bodies (413 past it) */
-    size_t max_buffered_body;   /* buffered (JSON) bodies (413 past it) */
-    unsigned header_timeout_ms; /* the whole head must arrive within this */
+    uint64_t max_body;          /* streamed bodies (413 past it) */
+    uint64_t max_buffered_body; /* buffered (JSON) bodies (413 past it) */
+    unsigned header_timeout_ms; /* accept (or first byte) to the end of the head */
     unsigned idle_timeout_ms;   /* keep-alive idle, and no progress in a body or a write */
+    unsigned min_body_rate;     /* bytes/s over each body window; 0: none */
+    unsigned body_window_ms;    /* the window the rate is measured over */
     unsigned max_connections;
+    unsigned max_per_ip; /* connections per client address; 0: no cap */
 } http_limits;
 
 enum http_body_mode { HTTP_BODY_BUFFER, HTTP_BODY_STREAM };
@@ -46,7 +54,8 @@ struct http_req {
     size_t nheaders;
     const char *hname[HTTP_MAX_HEADERS];
     const char *hvalue[HTTP_MAX_HEADERS];
-    int64_t content_length; /* -1 if not given */
+    int has_length;          /* a Content-Length was given */
+    uint64_t content_length; /* its value (0 if none) */
     int chunked;
     int has_body;
     int http_minor;
@@ -73,7 +82,10 @@ typedef struct http_app {
     /* Streamed mode: the next body bytes. Return 0 to go on, or answer and
      * return 1 (the rest of the body is not read; the connection closes). */
     int (*on_body)(void *ctx, http_req *req, const char *data, size_t len);
-    /* The body is complete: answer now (http_respond / http_stream). */
+    /* The body is complete: answer now (http_respond / http_stream), or
+     * later from the loop's thread while the request lives (its app_free
+     * has not run: when the connection closes first, app_free runs and no
+     * answer may follow). */
     void (*on_complete)(void *ctx, http_req *req);
 } http_app;
 

@@ -214,7 +214,7 @@ static void on_complete(void *ctx, http_req *req)
         else if (!(c->route->flags & (API_JSON | API_JSON_OPT)) || parse_body(c) == 0)
             c->route->handle(c);
     }
-    EDM_ASSERT(c->answered);
+    EDM_ASSERT(c->answered || c->deferred);
 }
 
 http_app api_router_app(edm_api *api)

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct edm_engine {
@@ -53,11 +54,13 @@ static int take_lock(const char *db, char *err, size_t errlen)
         return -2;
     char path[4200];
     snprintf(path, sizeof path, "%s.lock", db);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    if (fchmod(fd, 0600) != 0) /* ours alone, whatever the umask or an older mode */
+        edm_log(EDM_LOG_WARN, "engine", "event=lock_chmod_failed path=%s", path);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
         ssize_t n = pread(fd, pid, sizeof pid - 1, 0);

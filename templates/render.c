@@ -10,14 +10,21 @@
  * read: JSON values are reached through jansson's accessors, never by
  * pointer arithmetic.
  *
- * Returns 0, EDM_ETOOBIG (output limit, nesting, partial recursion,
- * indentation), or EDM_ENOMEM; err->msg says which. Missing variables in
- * strict mode are collected by the caller through struct tpl_missing.
+ * Work is bounded: every op run and every loop iteration is one step, and
+ * a render stops past max_steps (docs/templates.md "Limits"), so a few
+ * nested loops over a large array cannot run for minutes.
+ *
+ * Returns 0, EDM_ETOOBIG (work budget, output limit, nesting, partial
+ * recursion, indentation), or EDM_ENOMEM; err->msg says which and where
+ * ("line 3, col 14: ...", the tag being run, with the partial's name when
+ * it is in one). Missing variables in strict mode are collected by the
+ * caller through struct tpl_missing.
  */
 #include "templates/tpl_int.h"
 
 #include "engine/base/err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_OVERRIDES 32
@@ -38,6 +45,11 @@ struct rs {
     struct tpl_memo *memo;
     edm_tpl_error *err;
     int depth, max_depth, pdepth, max_pdepth;
+    unsigned long steps, max_steps;
+    size_t max_out;
+    const struct tpl_op *cur; /* the op being run: errors name its position */
+    const char *pname;        /* the partial being run (NULL: the part itself) */
+    size_t pnamen;
     int nframes;
     int novr;
     size_t indn;
@@ -49,9 +61,28 @@ struct rs {
     char indent[MAX_INDENT];
 };
 
+/* Fills err with what went wrong at the op being run. */
 static int fail(struct rs *r, int code, const char *what)
 {
-    return tpl_lex_error(r->err, code, 0, 0, "%s", what);
+    char in[96] = "";
+    if (r->pname)
+        snprintf(in, sizeof in, " (in partial \"%.*s\")", (int)(r->pnamen > 64 ? 64 : r->pnamen),
+                 r->pname);
+    uint32_t line = r->cur ? r->cur->line : 0, col = r->cur ? r->cur->col : 0;
+    return tpl_lex_error(r->err, code, line, col, "%s%s", what, in);
+}
+
+/* One unit of work (an op run, a loop iteration); fails past the budget. */
+static int spend(struct rs *r)
+{
+    if (++r->steps <= r->max_steps)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "render work over the limit of %lu steps (loops or partials run too often for "
+             "this data)",
+             r->max_steps);
+    return fail(r, EDM_ETOOBIG, msg);
 }
 
 static void from_json(const json_t *j, tpl_val *v)
@@ -395,6 +426,9 @@ static int iterate(struct rs *r, const struct tpl_op *ops, uint32_t at, const js
     if (json_is_array(j)) {
         size_t n = json_array_size(j);
         for (size_t i = 0; rc == 0 && i < n; i++) {
+            r->cur = op;
+            if ((rc = spend(r)) != 0)
+                break;
             from_json(json_array_get(j, i), &v);
             rc = scope(r, ops, at + 1, op->else_at, &v, (long)i, (long)n, NULL);
         }
@@ -405,6 +439,9 @@ static int iterate(struct rs *r, const struct tpl_op *ops, uint32_t at, const js
     json_t *val;
     json_object_foreach((json_t *)j, key, val)
     {
+        r->cur = op;
+        if ((rc = spend(r)) != 0)
+            break;
         from_json(val, &v);
         if ((rc = scope(r, ops, at + 1, op->else_at, &v, i++, n, key)) != 0)
             break;
@@ -465,13 +502,22 @@ static int section(struct rs *r, const struct tpl_op *ops, uint32_t at)
     }
 }
 
-static const struct tpl_prog *find_partial(struct rs *r, const struct tpl_op *op)
+/* The partial op calls (NULL if none), and its name. */
+static const struct tpl_prog *find_partial(struct rs *r, const struct tpl_op *op, const char **name,
+                                           size_t *n)
 {
-    if (!(op->flags & TPL_F_DYNAMIC))
+    if (!(op->flags & TPL_F_DYNAMIC)) {
+        *name = op->s;
+        *n = op->n;
         return tpl_lib_find(r->lib, op->s, op->n);
+    }
     tpl_val v;
     lookup(r, &op->expr->path, &v, 0);
-    return v.kind == TPL_V_STR ? tpl_lib_find(r->lib, v.s, v.n) : NULL;
+    if (v.kind != TPL_V_STR)
+        return NULL;
+    *name = v.s;
+    *n = v.n;
+    return tpl_lib_find(r->lib, v.s, v.n);
 }
 
 /* Runs ops[from, to) with extra indentation (ind, n). */
@@ -503,12 +549,23 @@ static int partial(struct rs *r, const struct tpl_op *ops, uint32_t at)
         r->ovr[r->novr].at = at;
         r->novr++;
     }
-    const struct tpl_prog *p = find_partial(r, op);
+    const char *name = NULL;
+    size_t namen = 0;
+    const struct tpl_prog *p = find_partial(r, op, &name, &namen);
     if (p) {
-        if (++r->pdepth > r->max_pdepth)
+        const char *oldname = r->pname;
+        size_t oldn = r->pnamen;
+        if (++r->pdepth > r->max_pdepth) {
             rc = fail(r, EDM_ETOOBIG, "partials nested deeper than the limit");
-        else
+        } else {
+            r->pname = name;
+            r->pnamen = namen;
             rc = indented(r, op->ind, op->indn, p->ops, 0, p->nops);
+            if (rc == 0) {
+                r->pname = oldname;
+                r->pnamen = oldn;
+            }
+        }
         r->pdepth--;
     }
     if (op->kind == TPL_OP_PARENT)
@@ -551,6 +608,9 @@ static int run(struct rs *r, const struct tpl_op *ops, uint32_t from, uint32_t t
     int rc = 0;
     for (uint32_t i = from; i < to && rc == 0;) {
         const struct tpl_op *op = &ops[i];
+        r->cur = op;
+        if ((rc = spend(r)) != 0)
+            break;
         if (op->kind != TPL_OP_TEXT && (op->flags & TPL_F_BOL) && r->indn)
             if ((rc = put(r, r->indent, r->indn)) != 0)
                 break;
@@ -573,8 +633,11 @@ static int run(struct rs *r, const struct tpl_op *ops, uint32_t from, uint32_t t
         }
         i = has_end(op->kind) ? op->end : i + 1;
     }
-    if (rc == EDM_ETOOBIG && (r->err == NULL || r->err->code == 0))
-        return fail(r, rc, "output larger than the limit");
+    if (rc == EDM_ETOOBIG && (r->err == NULL || r->err->code == 0)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "output larger than the limit of %zu bytes", r->max_out);
+        return fail(r, rc, msg);
+    }
     if (rc == EDM_ENOMEM && (r->err == NULL || r->err->code == 0))
         return fail(r, rc, "out of memory");
     return rc;
@@ -593,6 +656,11 @@ int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t
     r.miss = miss;
     r.err = err;
     r.depth = r.pdepth = r.novr = 0;
+    r.steps = 0;
+    r.max_steps = opts && opts->max_steps ? opts->max_steps : EDM_TPL_DEFAULT_MAX_STEPS;
+    r.cur = NULL;
+    r.pname = NULL;
+    r.pnamen = 0;
     r.indn = 0;
     r.max_depth = opts && opts->max_depth ? opts->max_depth : EDM_TPL_DEFAULT_MAX_DEPTH;
     if (r.max_depth > EDM_TPL_MAX_DEPTH)
@@ -600,6 +668,7 @@ int tpl_render(const struct tpl_lib *lib, const struct tpl_prog *p, const json_t
     r.max_pdepth =
         opts && opts->max_partial_depth ? opts->max_partial_depth : EDM_TPL_DEFAULT_MAX_PARTIAL;
     size_t max_out = opts && opts->max_output ? opts->max_output : EDM_TPL_DEFAULT_MAX_OUTPUT;
+    r.max_out = max_out;
     size_t old_limit = out->limit;
     if (out->limit == 0 || out->limit - out->len > max_out)
         out->limit = out->len + max_out;

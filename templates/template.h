@@ -21,7 +21,8 @@
  * fill the edm_tpl_error given (which may be NULL):
  *   EDM_EINVAL    syntax error (line, col and message set)
  *   EDM_ENOTFOUND strict mode: the data lacks variables (listed in msg)
- *   EDM_ETOOBIG   a limit was hit (output size, nesting, partial recursion)
+ *   EDM_ETOOBIG   a limit was hit (work steps, output size, nesting, partial
+ *                 recursion); msg names the tag's line and column
  *   EDM_ENOMEM    allocation failed
  */
 #ifndef EDM_TEMPLATE_H
@@ -46,13 +47,17 @@ enum edm_tpl_mode {
 #define EDM_TPL_DEFAULT_MAX_DEPTH   64         /* nested sections/blocks/partials */
 #define EDM_TPL_DEFAULT_MAX_PARTIAL 16         /* partials (and parents) nested */
 #define EDM_TPL_MAX_DEPTH           200        /* hard cap on max_depth */
+/* Work per rendered part: every op run and every loop iteration is a step.
+ * A large newsletter (1,000 items of 50 tags) takes about 50,000. */
+#define EDM_TPL_DEFAULT_MAX_STEPS 1000000ul
 
 typedef struct edm_tpl_opts {
-    enum edm_tpl_mode mode; /* edm_tpl_render only; the set chooses per part */
-    int strict;             /* report variables the data lacks (EDM_ENOTFOUND) */
-    size_t max_output;      /* bytes this render may append; 0 = default */
-    int max_depth;          /* 0 = default; capped at EDM_TPL_MAX_DEPTH */
-    int max_partial_depth;  /* 0 = default */
+    enum edm_tpl_mode mode;  /* edm_tpl_render only; the set chooses per part */
+    int strict;              /* report variables the data lacks (EDM_ENOTFOUND) */
+    size_t max_output;       /* bytes this render may append; 0 = default */
+    int max_depth;           /* 0 = default; capped at EDM_TPL_MAX_DEPTH */
+    int max_partial_depth;   /* 0 = default */
+    unsigned long max_steps; /* work budget per part; 0 = default */
 } edm_tpl_opts;
 
 typedef struct edm_tpl_error {

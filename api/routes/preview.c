@@ -9,9 +9,19 @@
  *    variables the data lacks (422, field "vars"). raw=true asks the engine
  *    for the whole composed and signed message (edm_api_engine.render_raw)
  *    and answers it as message/rfc822; without that hook it answers 501.
+ *
+ * The plain preview compiles and renders on libuv's thread pool
+ * (uv_queue_work), never on the loop: the API and the engine go on while
+ * it runs, and the renderer's work budget (docs/templates.md "Limits")
+ * ends a hostile template within milliseconds anyway. The job owns copies
+ * of everything it reads; if the request goes away first (the client
+ * closed), the call detaches from the job and its result is dropped.
+ * raw=true stays on the loop (the engine's composition is not shared with
+ * other threads) and is bounded by the same budget.
  */
 #include "api/api_int.h"
 #include "api/rows_json.h"
+#include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "templates/template.h"
 
@@ -64,6 +74,75 @@ static json_t *part(const edm_buf *b, int present)
     return present ? json_stringn(edm_buf_cstr(b), b->len) : json_null();
 }
 
+/* A plain preview on the thread pool. The loop owns `call` (NULL once the
+ * request is gone); the worker reads only the job's own tpl and vars. */
+typedef struct preview_job {
+    uv_work_t work;
+    api_call *call;
+    json_t *tpl, *vars;
+    int strict;
+    int rc;
+    int has_html, has_text;
+    edm_tpl_error e;
+    edm_tpl_msg m;
+} preview_job;
+
+static void preview_job_free(preview_job *j)
+{
+    json_decref(j->tpl);
+    json_decref(j->vars);
+    edm_tpl_msg_free(&j->m);
+    edm_free(j);
+}
+
+/* The request ended before the result: the result will be dropped. */
+static void preview_detach(void *state)
+{
+    preview_job *j = state;
+    j->call = NULL;
+}
+
+static void preview_work(uv_work_t *w)
+{
+    preview_job *j = w->data;
+    edm_tpl_set *set = NULL;
+    memset(&j->e, 0, sizeof j->e);
+    j->rc = edm_tpl_set_compile(&set, j->tpl, &j->e);
+    if (j->rc != 0)
+        return;
+    edm_tpl_opts opts = {.strict = j->strict};
+    j->rc = edm_tpl_set_render(set, j->vars, &opts, &j->m, &j->e);
+    j->has_html = edm_tpl_set_has_html(set);
+    j->has_text = edm_tpl_set_has_text(set);
+    edm_tpl_set_free(set);
+}
+
+static void preview_after(uv_work_t *w, int status)
+{
+    preview_job *j = w->data;
+    api_call *c = j->call;
+    if (c == NULL) { /* the client went away */
+        preview_job_free(j);
+        return;
+    }
+    c->state = NULL;
+    c->free_state = NULL;
+    if (status != 0) {
+        api_error(c, 503, "unavailable", NULL, "the preview was cancelled");
+    } else if (j->rc != 0) {
+        template_failure(c, j->rc, &j->e, j->rc == EDM_ENOTFOUND ? "vars" : NULL);
+    } else {
+        json_t *out =
+            json_pack("{s:o,s:o,s:o}", "subject", part(&j->m.subject, 1), "html",
+                      part(&j->m.html, j->has_html), "text", part(&j->m.text, j->has_text));
+        if (out == NULL)
+            api_error(c, 422, "render_failed", "vars", "the rendering is not valid UTF-8");
+        else
+            api_reply(c, 200, out);
+    }
+    preview_job_free(j);
+}
+
 void api_templates_preview(api_call *c)
 {
     static const char *const fields[] = {"vars", "strict", "raw", "from", "to", NULL};
@@ -113,30 +192,26 @@ void api_templates_preview(api_call *c)
         json_decref(tpl);
         return;
     }
-    edm_tpl_set *set = NULL;
-    edm_tpl_error e;
-    memset(&e, 0, sizeof e);
-    rc = edm_tpl_set_compile(&set, tpl, &e);
-    json_decref(tpl);
-    if (rc != 0) {
-        template_failure(c, rc, &e, NULL);
+    preview_job *j = edm_xcalloc(1, sizeof *j);
+    j->call = c;
+    j->tpl = tpl; /* built above for this call: only the job uses it */
+    j->vars = vars ? json_deep_copy(vars) : NULL;
+    j->strict = json_is_true(strict);
+    j->work.data = j;
+    edm_tpl_msg_init(&j->m);
+    if (vars && j->vars == NULL) {
+        preview_job_free(j);
+        api_error(c, 503, "no_memory", NULL, "out of memory");
         return;
     }
-    edm_tpl_opts opts = {.strict = json_is_true(strict)};
-    edm_tpl_msg m;
-    edm_tpl_msg_init(&m);
-    rc = edm_tpl_set_render(set, vars, &opts, &m, &e);
-    if (rc != 0) {
-        template_failure(c, rc, &e, rc == EDM_ENOTFOUND ? "vars" : NULL);
-    } else {
-        json_t *out = json_pack("{s:o,s:o,s:o}", "subject", part(&m.subject, 1), "html",
-                                part(&m.html, edm_tpl_set_has_html(set)), "text",
-                                part(&m.text, edm_tpl_set_has_text(set)));
-        if (out == NULL)
-            api_error(c, 422, "render_failed", "vars", "the rendering is not valid UTF-8");
-        else
-            api_reply(c, 200, out);
+    c->state = j;
+    c->free_state = preview_detach;
+    if (uv_queue_work(c->api->loop, &j->work, preview_work, preview_after) != 0) {
+        c->state = NULL;
+        c->free_state = NULL;
+        preview_job_free(j);
+        api_error(c, 500, "internal", NULL, "cannot start the preview");
+        return;
     }
-    edm_tpl_msg_free(&m);
-    edm_tpl_set_free(set);
+    c->deferred = 1;
 }

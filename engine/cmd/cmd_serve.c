@@ -130,7 +130,11 @@ int edm_cmd_serve(int argc, char **argv)
     edm_api_config acfg = {.listen = cfg.api.listen,
                            .keys_env = cfg.api.keys_env,
                            .max_body = (size_t)cfg.api.max_body_bytes,
-                           .idle_timeout_ms = (unsigned)cfg.api.idle_timeout * 1000};
+                           .idle_timeout_ms = (unsigned)cfg.api.idle_timeout * 1000,
+                           .header_timeout_ms = (unsigned)cfg.api.header_timeout * 1000,
+                           .min_body_rate = (unsigned)cfg.api.min_body_rate,
+                           .max_connections = (unsigned)cfg.api.max_connections,
+                           .max_per_ip = (unsigned)cfg.api.max_connections_per_ip};
     if (edm_engine_start(&sv.loop, &cfg, st, &sv.engine, err, sizeof err) != 0 ||
         edm_api_start(&sv.loop, &acfg, st, &hooks, &sv.api, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);

@@ -71,6 +71,10 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
+    cfg->api.header_timeout = 10;
+    cfg->api.min_body_rate = 1024;
+    cfg->api.max_connections = 1024;
+    cfg->api.max_connections_per_ip = 64;
     cfg->dns.cache_max_ttl = 3600;
     cfg->smtp.port = 25;
     cfg->smtp.helo = default_helo();

@@ -42,9 +42,13 @@ struct edm_config_api {
     char *listen;      /* "127.0.0.1:8025" or "[::1]:8025" */
     char *listen_host; /* the address without brackets: "127.0.0.1", "::1" */
     int listen_port;
-    char *keys_env;         /* name of the environment variable holding the API keys */
-    int64_t max_body_bytes; /* request body limit (413 past it) */
-    int idle_timeout;       /* seconds a connection may stay idle */
+    char *keys_env;             /* name of the environment variable holding the API keys */
+    int64_t max_body_bytes;     /* request body limit (413 past it) */
+    int idle_timeout;           /* seconds a connection may stay idle */
+    int header_timeout;         /* seconds from accept to the end of a request head */
+    int min_body_rate;          /* bytes/s a request body must keep up */
+    int max_connections;        /* client connections in all */
+    int max_connections_per_ip; /* client connections from one address */
 };
 
 struct edm_config_dns {

@@ -98,7 +98,7 @@ char *edm_config_to_json(const edm_config *cfg)
         json_array_append_new(schedule, json_integer(cfg->retry.schedule[i]));
     json_t *root = json_pack(
         "{s:o s:{s:s} s:o s:o"
-        " s:{s:o s:o s:I s:i}"
+        " s:{s:o s:o s:I s:i s:i s:i s:i s:i}"
         " s:{s:o s:i}"
         " s:{s:i s:o s:s s:{s:i s:i s:i s:i s:i s:i s:i}}"
         " s:o s:o s:o s:o"
@@ -109,7 +109,9 @@ char *edm_config_to_json(const edm_config *cfg)
         /* api */
         "api", "listen", jstr(cfg->api.listen), "keys_env", jstr(cfg->api.keys_env),
         "max_body_bytes", (json_int_t)cfg->api.max_body_bytes, "idle_timeout",
-        cfg->api.idle_timeout,
+        cfg->api.idle_timeout, "header_timeout", cfg->api.header_timeout, "min_body_rate",
+        cfg->api.min_body_rate, "max_connections", cfg->api.max_connections,
+        "max_connections_per_ip", cfg->api.max_connections_per_ip,
         /* dns */
         "dns", "servers", jstrv(cfg->dns.servers, cfg->dns.nservers), "cache_max_ttl",
         cfg->dns.cache_max_ttl,

@@ -227,7 +227,14 @@ static const char *const TLS_NAMES[] = {"none", "opportunistic", "required", NUL
 
 static void parse_api(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"listen", "keys_env", "max_body_bytes", "idle_timeout",
+    static const char *const keys[] = {"listen",
+                                       "keys_env",
+                                       "max_body_bytes",
+                                       "idle_timeout",
+                                       "header_timeout",
+                                       "min_body_rate",
+                                       "max_connections",
+                                       "max_connections_per_ip",
                                        NULL};
     size_t old, o2;
     json_t *api = get_obj(c, root, "api", OPTIONAL, keys, &old);
@@ -251,6 +258,10 @@ static void parse_api(struct config_ctx *c, json_t *root, edm_config *cfg)
     get_str(c, api, "keys_env", OPTIONAL, config_check_env_name, &cfg->api.keys_env);
     get_i64(c, api, "max_body_bytes", 1024, 1LL << 40, &cfg->api.max_body_bytes);
     get_int(c, api, "idle_timeout", 1, DAY, &cfg->api.idle_timeout);
+    get_int(c, api, "header_timeout", 1, 3600, &cfg->api.header_timeout);
+    get_int(c, api, "min_body_rate", 1, 1 << 30, &cfg->api.min_body_rate);
+    get_int(c, api, "max_connections", 1, 65536, &cfg->api.max_connections);
+    get_int(c, api, "max_connections_per_ip", 1, 65536, &cfg->api.max_connections_per_ip);
     config_leave(c, old);
 }
 

@@ -52,7 +52,7 @@ typedef void (*dns_mx_cb)(uint64_t id, const dns_mx_result *r, void *arg);
 typedef struct dns_options {
     const char *const *servers; /* "127.0.0.1:5353", "192.0.2.1"; none: /etc/resolv.conf */
     size_t nservers;
-    unsigned cache_max_ttl; /* seconds (PRODUCT.md dns.cache_max_ttl); 0 = 3600 */
+    unsigned cache_max_ttl; /* seconds (dns.cache_max_ttl, docs/config.md); 0 = 3600 */
     unsigned timeout_ms;    /* per try; 0 = 2000 */
     unsigned tries;         /* 0 = 2 */
 } dns_options;

@@ -1,9 +1,11 @@
 /*
  * tests/api/api_server.c: the API alone on a loop with a SQLite store, for
  * tests and scripts/bench-api until and besides `edm serve`:
- *   api_server DB LISTEN [max_body header_timeout_ms idle_timeout_ms]
- * Keys come from EDM_API_KEYS as usual. Prints "port=N" on stdout once it
- * listens; SIGTERM/SIGINT stop it cleanly (connections closed, store
+ *   api_server DB LISTEN [max_body header_timeout_ms idle_timeout_ms
+ *              [name=value...]]
+ * where name is min_body_rate, body_window_ms, max_connections or
+ * max_per_ip (edm_api_config's members; 0 = default). Keys come from EDM_API_KEYS as usual. Prints
+ * "port=N" on stdout once it listens; SIGTERM/SIGINT stop it cleanly (connections closed, store
  * closed), so leak checks cover shutdown too.
  */
 #include "api/api.h"
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 static edm_api *api;
@@ -59,6 +62,22 @@ int main(int argc, char **argv)
         cfg.header_timeout_ms = (unsigned)strtoul(argv[4], NULL, 10);
     if (argc > 5)
         cfg.idle_timeout_ms = (unsigned)strtoul(argv[5], NULL, 10);
+    for (int i = 6; i < argc; i++) {
+        static const char *const names[] = {
+            "min_body_rate=", "body_window_ms=", "max_connections=", "max_per_ip="};
+        unsigned *fields[] = {&cfg.min_body_rate, &cfg.body_window_ms, &cfg.max_connections,
+                              &cfg.max_per_ip};
+        int known = 0;
+        for (int k = 0; k < 4; k++)
+            if (strncmp(argv[i], names[k], strlen(names[k])) == 0) {
+                *fields[k] = (unsigned)strtoul(argv[i] + strlen(names[k]), NULL, 10);
+                known = 1;
+            }
+        if (!known) {
+            fprintf(stderr, "api_server: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
     uv_loop_t *loop = uv_default_loop();
     if (edm_api_start(loop, &cfg, st, NULL, &api, err, sizeof err) != 0) {
         fprintf(stderr, "api_server: %s\n", err);

@@ -59,13 +59,25 @@ static void wait_up(apitest *t, const char *what)
 void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
                    unsigned idle_ms)
 {
+    apitest_start_opts(t, keys, max_body, header_ms, idle_ms, NULL);
+}
+
+void apitest_start_opts(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                        unsigned idle_ms, const char *opts)
+{
     init(t, "api", "EDM_API_KEYS", keys);
-    char listen[64], mb[32], hm[32], im[32];
+    char listen[64], mb[32], hm[32], im[32], optbuf[256];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);
     snprintf(mb, sizeof mb, "%zu", max_body);
     snprintf(hm, sizeof hm, "%u", header_ms);
     snprintf(im, sizeof im, "%u", idle_ms);
-    char *argv[] = {(char *)server_bin(), t->db, listen, mb, hm, im, NULL};
+    char *argv[16] = {(char *)server_bin(), t->db, listen, mb, hm, im};
+    int argc = 6;
+    snprintf(optbuf, sizeof optbuf, "%s", opts ? opts : "");
+    for (char *save = NULL, *o = strtok_r(optbuf, " ", &save); o && argc < 15;
+         o = strtok_r(NULL, " ", &save))
+        argv[argc++] = o;
+    argv[argc] = NULL;
     t->pid = edm_test_spawn(argv, t->log);
     assert_true(t->pid > 0);
     wait_up(t, "api_server");
@@ -181,6 +193,30 @@ json_t *apitest_json(apitest *t, const char *method, const char *path, const cha
     *status =
         apitest_req(t, method, path, body, body ? strlen(body) : 0, NULL, NULL, NULL, &out, NULL);
     json_t *v = out && out[0] ? json_loads(out, JSON_DECODE_ANY, NULL) : NULL;
+    free(out);
+    return v;
+}
+
+json_t *apitest_expect(apitest *t, const char *method, const char *path, const char *body, int want)
+{
+    int st;
+    json_t *v = apitest_json(t, method, path, body, &st);
+    if (st != want) {
+        char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        fail_msg("%s %s %s: status %d, expected %d: %s", method, path, body ? body : "", st, want,
+                 d ? d : "-");
+    }
+    return v;
+}
+
+json_t *apitest_upload(apitest *t, int64_t cid, const char *ctype, const char *body, int want)
+{
+    char path[64], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    int st = apitest_req(t, "POST", path, body, strlen(body), ctype, NULL, NULL, &out, NULL);
+    if (st != want)
+        fail_msg("upload: status %d, expected %d: %s", st, want, out ? out : "-");
+    json_t *v = json_loads(out, 0, NULL);
     free(out);
     return v;
 }

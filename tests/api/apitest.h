@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct apitest {
@@ -26,6 +27,10 @@ typedef struct apitest {
  * (0 = default). Fails the test if it does not come up. */
 void apitest_start(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
                    unsigned idle_ms);
+/* The same with more limits for api_server: "min_body_rate=100
+ * max_per_ip=4" (space-separated name=value, see tests/api/api_server.c). */
+void apitest_start_opts(apitest *t, const char *keys, size_t max_body, unsigned header_ms,
+                        unsigned idle_ms, const char *opts);
 /* Starts the real `edm serve -c DIR/edm.json` instead, with the keys in the
  * environment variable keys_env (named in the config as api.keys_env).
  * config_extra: more top-level members of the config ("\"pools\": [...]")
@@ -46,6 +51,13 @@ int apitest_req(apitest *t, const char *method, const char *path, const char *bo
 /* The same, parsing the body as JSON (NULL if empty or not JSON). */
 json_t *apitest_json(apitest *t, const char *method, const char *path, const char *body,
                      int *status);
+/* A request that must answer `want` (the test fails otherwise, showing the
+ * answer); returns the parsed body (NULL if empty or not JSON). */
+json_t *apitest_expect(apitest *t, const char *method, const char *path, const char *body,
+                       int want);
+/* Uploads recipients to campaign cid with content type ctype; the answer
+ * must be `want`; returns its parsed body. */
+json_t *apitest_upload(apitest *t, int64_t cid, const char *ctype, const char *body, int want);
 /* Asserts an error answer: status, code (NULL: any) and field (NULL: must
  * be null). */
 void apitest_expect_error(apitest *t, const char *method, const char *path, const char *body,

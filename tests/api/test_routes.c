@@ -25,16 +25,7 @@
 static apitest srv;
 
 /* A request that must answer `want`; returns the parsed body. */
-static json_t *req(const char *method, const char *path, const char *body, int want)
-{
-    int st;
-    json_t *v = apitest_json(&srv, method, path, body, &st);
-    if (st != want) {
-        char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
-        fail_msg("%s %s: status %d, expected %d: %s", method, path, st, want, d ? d : "-");
-    }
-    return v;
-}
+#define req(method, path, body, want) apitest_expect(&srv, method, path, body, want)
 
 static int64_t id_of(json_t *v)
 {
@@ -73,17 +64,7 @@ static int64_t make_campaign(int64_t tpl)
     return id;
 }
 
-static json_t *upload(int64_t cid, const char *ctype, const char *body, int want)
-{
-    char path[64], *out = NULL;
-    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
-    int st = apitest_req(&srv, "POST", path, body, strlen(body), ctype, NULL, NULL, &out, NULL);
-    if (st != want)
-        fail_msg("upload: status %d, expected %d: %s", st, want, out ? out : "-");
-    json_t *v = json_loads(out, 0, NULL);
-    free(out);
-    return v;
-}
+#define upload(cid, ctype, body, want) apitest_upload(&srv, cid, ctype, body, want)
 
 static int setup(void **state)
 {

@@ -21,16 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *req(apitest *t, const char *method, const char *path, const char *body, int want)
-{
-    int st;
-    json_t *v = apitest_json(t, method, path, body, &st);
-    if (st != want) {
-        char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
-        fail_msg("%s %s: status %d, expected %d: %s", method, path, st, want, d ? d : "-");
-    }
-    return v;
-}
+#define req apitest_expect
 
 static void serve_end_to_end(void **state)
 {

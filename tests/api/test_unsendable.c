@@ -23,17 +23,8 @@
 
 static apitest srv;
 
-static json_t *req(const char *method, const char *path, const char *body, int want)
-{
-    int st;
-    json_t *v = apitest_json(&srv, method, path, body, &st);
-    if (st != want) {
-        char *d = v ? json_dumps(v, JSON_COMPACT) : NULL;
-        fail_msg("%s %s %s: status %d, expected %d: %s", method, path, body ? body : "", st, want,
-                 d ? d : "-");
-    }
-    return v;
-}
+/* A request that must answer `want`; returns the parsed body. */
+#define req(method, path, body, want) apitest_expect(&srv, method, path, body, want)
 
 static int64_t create(const char *from)
 {
@@ -106,21 +97,13 @@ static void uploads_reject_unsendable_rows(void **state)
 {
     (void)state;
     int64_t id = create("a@x.test");
-    char path[64];
-    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)id);
     static const char body[] = "{\"email\":\"ok@x.test\",\"v\":\"a\\\\u0000\"}\n"
                                "{\"email\":\"\\\"q\\\"@x.test\"}\n"
                                "{\"email\":\"j\\u00f6rg@x.test\"}\n"
                                "{\"email\":\"l@[127.0.0.1]\"}\n"
                                "{\"email\":\"n@x.test\",\"name\":\"a\\u0000b\"}\n"
                                "{\"email\":\"idn@b\\u00fccher.test\"}\n";
-    char *out = NULL;
-    int st = apitest_req(&srv, "POST", path, body, strlen(body), "application/x-ndjson", NULL, NULL,
-                         &out, NULL);
-    if (st != 200)
-        fail_msg("upload: %d %s", st, out ? out : "-");
-    json_t *r = json_loads(out, 0, NULL);
-    free(out);
+    json_t *r = apitest_upload(&srv, id, "application/x-ndjson", body, 200);
     assert_int_equal(json_integer_value(json_object_get(r, "accepted")), 2);
     assert_int_equal(json_integer_value(json_object_get(r, "rejected_total")), 4);
     static const struct {
@@ -143,6 +126,7 @@ static void uploads_reject_unsendable_rows(void **state)
     }
     json_decref(r);
     /* the accepted ones are stored as edm will send them */
+    char path[64];
     snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)id);
     r = req("GET", path, NULL, 200);
     json_t *items = json_object_get(r, "items");

@@ -1,10 +1,9 @@
 /*
- * tests/engine/test_crash.c: PRODUCT.md's crash promise. `edm send` is
- * killed with SIGKILL in the middle of a campaign; `edm serve` on the same
- * database then finishes it. Every recipient ends delivered exactly once in
- * the store, and the MX (smtp-sink, dumping one file per message) received
- * every message at least once and at most once more per message that was
- * in flight at the kill.
+ * tests/engine/test_crash.c: the crash promise (docs/api.md, "Per-recipient delivery states"). `edm
+ * send` is killed with SIGKILL in the middle of a campaign; `edm serve` on the same database then
+ * finishes it. Every recipient ends delivered exactly once in the store, and the MX (smtp-sink,
+ * dumping one file per message) received every message at least once and at most once more per
+ * message that was in flight at the kill.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,9 @@
 /*
  * tests/templates/test_limits.c: strict mode (missing variables listed),
- * limits (output size, nesting, partial recursion), compiled sets shared
- * by threads, allocation failures during compile, and `edm render`.
+ * limits (output size, nesting, partial recursion), the work budget (nested
+ * loops over large arrays stop at once, naming the tag, also in the
+ * engine's per-recipient build), compiled sets shared by threads,
+ * allocation failures during compile, and `edm render`.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,8 @@
 #include "templates/template.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/message/message.h"
 #include "tests/support/testlib.h"
 
 #include <pthread.h>
@@ -78,7 +82,9 @@ static void test_limits(void **state)
     edm_tpl_opts small = {.max_output = 4000};
     assert_int_equal(render(t, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}", &small, &out, &err), EDM_ETOOBIG);
     assert_true(out.len <= 4000);
-    assert_string_equal(err.msg, "output larger than the limit");
+    assert_string_equal(err.msg, "line 1, col 19: output larger than the limit of 4000 bytes");
+    assert_int_equal(err.line, 1);
+    assert_int_equal(err.col, 19);
     edm_buf_reset(&out);
     assert_int_equal(render(t, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}", NULL, &out, &err), 0);
     assert_int_equal(out.len, 8000);
@@ -87,7 +93,8 @@ static void test_limits(void **state)
     /* Partial recursion without an end. */
     t = compile("{{>loop}}", "{\"loop\":\"x{{>loop}}\"}");
     assert_int_equal(render(t, "{}", NULL, &out, &err), EDM_ETOOBIG);
-    assert_string_equal(err.msg, "partials nested deeper than the limit");
+    assert_string_equal(err.msg, "line 1, col 2: partials nested deeper than the limit (in partial "
+                                 "\"loop\")");
     edm_tpl_free(t);
     edm_buf_reset(&out);
     /* Data-driven nesting: a deep structure through a recursive partial. */
@@ -100,7 +107,9 @@ static void test_limits(void **state)
     }
     edm_tpl_opts deep_ok = {.max_partial_depth = 1000, .max_depth = 200};
     assert_int_equal(edm_tpl_render(t, deep, &deep_ok, &out, &err), EDM_ETOOBIG);
-    assert_string_equal(err.msg, "template nesting deeper than the limit");
+    assert_string_equal(err.msg,
+                        "line 1, col 7: template nesting deeper than the limit (in partial "
+                        "\"node\")");
     json_decref(deep);
     edm_tpl_free(t);
     /* A block overriding itself does not recurse forever. */
@@ -108,6 +117,119 @@ static void test_limits(void **state)
     assert_int_equal(render(t, "{}", NULL, &out, &err), EDM_ETOOBIG);
     edm_tpl_free(t);
     edm_buf_free(&out);
+}
+
+/* {"a": [0, 1, ... n-1]} */
+static json_t *array_data(int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(i));
+    return json_pack("{s:o}", "a", a);
+}
+
+/* Four nested sections over a 300-element array are 8.1e9 iterations
+ * (minutes of CPU before the budget): the render stops at the budget in
+ * well under a second and names the innermost loop's tag. */
+static void test_work_budget(void **state)
+{
+    (void)state;
+    edm_buf out = EDM_BUF_INIT;
+    edm_tpl_error err;
+    json_t *big = array_data(300);
+    edm_tpl *t = compile("<p>\n{{#a}}{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}{{/a}}", NULL);
+    int64_t t0 = edm_time_now_ms();
+    assert_int_equal(edm_tpl_render(t, big, NULL, &out, &err), EDM_ETOOBIG);
+    int64_t took = edm_time_now_ms() - t0;
+    if (took > 1000)
+        fail_msg("the budget took %lld ms", (long long)took);
+    assert_string_equal(err.msg, "line 2, col 19: render work over the limit of 1000000 steps "
+                                 "(loops or partials run too often for this data)");
+    edm_tpl_free(t);
+
+    /* through a partial: its name is given */
+    edm_buf_reset(&out);
+    t = compile("{{#a}}{{>p}}{{/a}}", "{\"p\":\"{{#a}}{{#a}}{{#a}}x{{/a}}{{/a}}{{/a}}\"}");
+    assert_int_equal(edm_tpl_render(t, big, NULL, &out, &err), EDM_ETOOBIG);
+    assert_non_null(strstr(err.msg, "render work over the limit"));
+    assert_non_null(strstr(err.msg, "(in partial \"p\")"));
+    edm_tpl_free(t);
+
+    /* a large newsletter is far below it: 1,000 rows of 40 tags */
+    edm_buf src = EDM_BUF_INIT;
+    edm_buf_append_str(&src, "<table>{{#rows}}<tr>");
+    for (int i = 0; i < 13; i++)
+        edm_buf_appendf(&src, "<td>{{name}}{{#if vip}}*{{/if}}</td>");
+    edm_buf_append_str(&src, "</tr>{{/rows}}</table>");
+    t = compile(edm_buf_cstr(&src), NULL);
+    json_t *rows = json_array();
+    for (int i = 0; i < 1000; i++)
+        json_array_append_new(rows, json_pack("{s:s,s:b}", "name", "Ann", "vip", i % 2));
+    json_t *news = json_pack("{s:o}", "rows", rows);
+    edm_buf_reset(&out);
+    assert_int_equal(edm_tpl_render(t, news, NULL, &out, &err), 0);
+    assert_true(out.len > 1000 * 13 * 12);
+    json_decref(news);
+    edm_tpl_free(t);
+    edm_buf_free(&src);
+
+    /* a budget of its own: every op and every iteration is one step */
+    t = compile("{{#a}}{{.}}{{/a}}", NULL);
+    json_t *ten = array_data(10);
+    edm_tpl_opts tight = {.max_steps = 20}; /* 1 + 10 x 2 = 21 steps */
+    edm_buf_reset(&out);
+    assert_int_equal(edm_tpl_render(t, ten, &tight, &out, &err), EDM_ETOOBIG);
+    assert_string_equal(err.msg, "line 1, col 7: render work over the limit of 20 steps (loops "
+                                 "or partials run too often for this data)");
+    tight.max_steps = 21;
+    edm_buf_reset(&out);
+    assert_int_equal(edm_tpl_render(t, ten, &tight, &out, &err), 0);
+    assert_string_equal(edm_buf_cstr(&out), "0123456789");
+    json_decref(ten);
+    edm_tpl_free(t);
+    json_decref(big);
+    edm_buf_free(&out);
+}
+
+/* The engine's per-recipient build has the same budget: the recipient
+ * whose data runs over fails with the tag's position, the next one is
+ * built as usual. */
+static void test_budget_per_recipient(void **state)
+{
+    (void)state;
+    json_t *tmpl = json_pack("{s:s,s:s}", "subject", "Hi", "html",
+                             "{{#a}}{{#a}}{{#a}}{{#a}}.{{/a}}{{/a}}{{/a}}{{/a}}");
+    edm_tpl_set *set = NULL;
+    assert_int_equal(edm_tpl_set_compile(&set, tmpl, NULL), 0);
+    static const unsigned char secret[32] = {1};
+    edm_message_ctx ctx = {
+        .tpl = set, .from_addr = "news@example.com", .secret = secret, .secret_len = sizeof secret};
+    edm_message_worker w;
+    assert_int_equal(edm_message_worker_init(&w), 0);
+    json_t *big = array_data(300), *small = array_data(3);
+    edm_buf out = EDM_BUF_INIT;
+    char *sender = NULL, msgid[256], err[512];
+    int64_t t0 = edm_time_now_ms();
+    assert_int_equal(edm_message_build(&w, &ctx, 1, "a@example.net", big, edm_time_now(), 0, &out,
+                                       &sender, msgid, NULL, err, sizeof err),
+                     EDM_ETOOBIG);
+    assert_true(edm_time_now_ms() - t0 < 1000);
+    assert_string_equal(err, "template html: line 1, col 25: render work over the limit of "
+                             "1000000 steps (loops or partials run too often for this data)");
+    edm_free(sender);
+    sender = NULL;
+    edm_buf_reset(&out);
+    assert_int_equal(edm_message_build(&w, &ctx, 2, "b@example.net", small, edm_time_now(), 0, &out,
+                                       &sender, msgid, NULL, err, sizeof err),
+                     0);
+    assert_non_null(strstr(edm_buf_cstr(&out), "Subject: Hi"));
+    edm_free(sender);
+    edm_buf_free(&out);
+    json_decref(big);
+    json_decref(small);
+    edm_message_worker_free(&w);
+    edm_tpl_set_free(set);
+    json_decref(tmpl);
 }
 
 struct worker {
@@ -237,8 +359,9 @@ static void test_cmd_render(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strict),     cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_threads),    cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_strict),      cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_work_budget), cmocka_unit_test(test_budget_per_recipient),
+        cmocka_unit_test(test_threads),     cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_cmd_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,11 +20,14 @@
 #include "engine/store/schema.h"
 #include "engine/base/timeutil.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
@@ -479,6 +482,21 @@ static const struct edm_store_ops sqlite_ops = {
     .idem_put = sq_idem_put,
 };
 
+/* Creates a new database file readable by its owner only (0600, whatever
+ * the umask); SQLite gives its -wal and -shm files the database's mode.
+ * An existing file keeps its mode. */
+static void create_private(const char *path)
+{
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return; /* exists (or cannot be made: sqlite3_open says why) */
+    if (fchmod(fd, 0600) != 0)
+        edm_log(EDM_LOG_WARN, "store", "event=chmod_failed path=%s", path);
+    close(fd);
+}
+
 static void sqlite_global_config(void)
 {
     /* Before SQLite initialises: no allocation statistics (they take a
@@ -501,6 +519,7 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
         rc = EDM_ENOMEM;
         goto fail;
     }
+    create_private(path);
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

@@ -167,7 +167,7 @@ static void migrate_fresh_rerun_newer_and_garbage(void **state)
     free(dir);
 }
 
-/* PRODUCT.md's example names keys/s1.pem: check-config accepts it (and
+/* docs/config.md's example names keys/s1.pem: check-config accepts it (and
  * warns) where the key is not there yet; serve refuses to start without it
  * and says which key. */
 static void example_without_its_key(void **state)

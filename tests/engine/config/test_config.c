@@ -1,6 +1,6 @@
 /*
  * tests/engine/config/test_config.c: the configuration: bad configs each with
- * their exact messages (table-driven), PRODUCT.md's example accepted,
+ * their exact messages (table-driven), docs/config.md's example accepted,
  * defaults, the effective config's round trip through JSON, relative
  * paths, DKIM key checks, domain pattern lookups, and `edm check-config`
  * run as a real process.
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* PRODUCT.md's "Configuration" example, as it is there. */
+/* docs/config.md's example (the product's reference configuration), as it is there. */
 static const char product_example[] =
     "{\n"
     "  \"db\": \"edm.db\",\n"
@@ -149,6 +149,12 @@ static void bad_configs(void **state)
         {"{\"api\": {\"listen\": \"127.0.0.1\"}}", "api.listen: expected IP:port (or [IPv6]:port)"},
         {"{\"api\": {\"keys_env\": \"EDM-KEYS\"}}",
          "api.keys_env: not an environment variable name"},
+        {"{\"api\": {\"header_timeout\": 0}}", "api.header_timeout: must be between 1 and 3600"},
+        {"{\"api\": {\"min_body_rate\": \"fast\"}}", "api.min_body_rate: expected an integer"},
+        {"{\"api\": {\"max_connections\": 70000}}",
+         "api.max_connections: must be between 1 and 65536"},
+        {"{\"api\": {\"max_connections_per_ip\": -1}}",
+         "api.max_connections_per_ip: must be between 1 and 65536"},
         {"{\"dns\": {\"servers\": [\"1.2.3.4:99999\", 7]}}",
          "dns.servers[0]: expected an IP address with an optional :port\n"
          "dns.servers[1]: expected a string"},
@@ -336,6 +342,10 @@ static void defaults_filled(void **state)
     assert_string_equal(cfg.db, "edm.db");
     assert_string_equal(cfg.api.listen, "127.0.0.1:8025");
     assert_string_equal(cfg.api.keys_env, "EDM_API_KEYS");
+    assert_int_equal(cfg.api.header_timeout, 10);
+    assert_int_equal(cfg.api.min_body_rate, 1024);
+    assert_int_equal(cfg.api.max_connections, 1024);
+    assert_int_equal(cfg.api.max_connections_per_ip, 64);
     assert_int_equal(cfg.dns.nservers, 0);
     assert_int_equal(cfg.smtp.port, 25);
     assert_true(strlen(cfg.smtp.helo) > 0);
@@ -558,7 +568,7 @@ static void cli(void **state)
         free(out);
         free(err);
     }
-    /* PRODUCT.md's example: exit 0, the effective config on stdout. */
+    /* docs/config.md's example: exit 0, the effective config on stdout. */
     char args[1100];
     snprintf(args, sizeof args, "--config %s", tmp_path("edm.json"));
     assert_int_equal(check_config(args, &out, &err), 0);
@@ -634,7 +644,7 @@ static void check_documented(json_t *j, const char *path, const char *docs, edm_
 }
 
 /* docs/config.md documents every key the effective config has, and its
- * example is PRODUCT.md's. */
+ * example is docs/config.md's. */
 static void docs_cover_every_key(void **state)
 {
     (void)state;

@@ -1,6 +1,6 @@
 /*
  * tests/engine/smtp/test_smtp_real.c: the SMTP client against real, independent
- * servers (TESTING.md): Postfix's smtp-sink for volume and its reject
+ * servers: Postfix's smtp-sink for volume and its reject
  * switches, and a throwaway Postfix smtpd instance on its own 127.0.1.x
  * address with STARTTLS and virtual Maildir delivery, whose delivered
  * bytes are compared with what was sent (after transparency: Postfix
