@@ -100,7 +100,8 @@ static void dump(const smtp_fake *fk, const char *dir, const char *prefix)
 {
     for (size_t i = 0; i < smtp_fake_messages(fk); i++) {
         char path[4300];
-        snprintf(path, sizeof path, "%s/%s%zu.eml", dir, prefix, i);
+        int n = snprintf(path, sizeof path, "%s/%s%zu.eml", dir, prefix, i);
+        assert_true(n > 0 && (size_t)n < sizeof path);
         const edm_buf *b = smtp_fake_message(fk, i);
         assert_int_equal(edm_test_write_file(path, b->data, b->len), 0);
     }

@@ -55,9 +55,12 @@ static const smtp_message *on_next(smtp_session *s, void *arg)
     return &m->m;
 }
 
+/* Copies s (NULL: "") into out[n], cut to fit. */
 static void copy_str(char *out, size_t n, const char *s)
 {
-    snprintf(out, n, "%s", s ? s : "");
+    size_t len = s ? strnlen(s, n - 1) : 0;
+    memcpy(out, s ? s : "", len);
+    out[len] = '\0';
 }
 
 static void on_done(smtp_session *s, const smtp_result *res, void *arg)
