@@ -13,6 +13,7 @@
 #include "engine/base/err.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 const char *mime_cte_name(enum mime_cte cte)
@@ -26,24 +27,43 @@ const char *mime_cte_name(enum mime_cte cte)
     }
 }
 
+/* The end of the line that starts at p: the next CR or LF, or end. */
+static const char *line_end(const char *p, const char *end)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    const char *le = lf ? lf : end;
+    const char *cr = memchr(p, '\r', (size_t)(le - p));
+    return cr ? cr : le;
+}
+
 enum mime_cte mime_enc_choose(const char *s, size_t n, int allow_8bit)
 {
-    int high = 0;
-    size_t line = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n') {
-            line = 0;
-            continue;
-        }
+    /* A line at a time (memchr finds its end), its bytes eight at a time:
+     * any high bit is remembered, any NUL byte decides. */
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t high = 0;
+    for (const char *p = s, *end = s + n; p < end;) {
+        const char *le = line_end(p, end);
+        size_t len = (size_t)(le - p), i = 0;
         /* A line starting "From " stays quoted-printable: an mbox writer on
          * the way would turn it into ">From " and break the DKIM body hash. */
-        if (c == 0 || ++line > MIME_LINE_MAX ||
-            (line == 1 && c == 'F' && n - i >= 5 && memcmp(s + i, "From ", 5) == 0))
+        if (len > MIME_LINE_MAX || (len >= 5 && memcmp(p, "From ", 5) == 0))
             return MIME_CTE_QP;
-        high |= c & 0x80;
+        for (; i + 8 <= len; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w - ones) & ~w & highs)
+                return MIME_CTE_QP; /* a NUL byte */
+            high |= w;
+        }
+        for (; i < len; i++) {
+            if (p[i] == 0)
+                return MIME_CTE_QP;
+            high |= (unsigned char)p[i];
+        }
+        p = le + 1;
     }
-    if (!high)
+    if (!(high & highs))
         return MIME_CTE_7BIT;
     return allow_8bit ? MIME_CTE_8BIT : MIME_CTE_QP;
 }
@@ -155,17 +175,17 @@ int mime_enc_text(edm_buf *out, enum mime_cte cte, const char *s, size_t n)
     int rc = edm_buf_reserve(out, 2 * n + 16);
     if (rc != 0)
         return rc;
+    /* Each line copied whole, its end (CR, LF or CRLF) written as CRLF. */
     char *o = out->data + out->len;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '\r' || c == '\n') {
-            if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
-                i++;
-            *o++ = '\r';
-            *o++ = '\n';
-        } else {
-            *o++ = c;
-        }
+    for (const char *p = s, *end = s + n; p < end;) {
+        const char *le = line_end(p, end);
+        memcpy(o, p, (size_t)(le - p));
+        o += le - p;
+        if (le == end)
+            break;
+        *o++ = '\r';
+        *o++ = '\n';
+        p = le + (le[0] == '\r' && le + 1 < end && le[1] == '\n' ? 2 : 1);
     }
     out->len = (size_t)(o - out->data);
     out->data[out->len] = '\0';

@@ -521,11 +521,66 @@ static void ids_unique_and_on_domain(void **state)
     edm_mime_free(m);
 }
 
+/* The byte-at-a-time rule mime_enc_choose implements with memchr and word
+ * scans: QP for a NUL, a line over 998 octets or a line starting "From ";
+ * 7bit without high bytes; else 8bit when allowed. */
+static enum mime_cte choose_reference(const char *s, size_t n, int allow_8bit)
+{
+    int high = 0;
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' || c == '\n') {
+            line = 0;
+            continue;
+        }
+        if (c == 0 || ++line > 998 ||
+            (line == 1 && c == 'F' && n - i >= 5 && memcmp(s + i, "From ", 5) == 0))
+            return MIME_CTE_QP;
+        high |= c & 0x80;
+    }
+    return !high ? MIME_CTE_7BIT : allow_8bit ? MIME_CTE_8BIT : MIME_CTE_QP;
+}
+
+/* Random bodies built from the bytes that matter (line ends, NUL, high
+ * bytes, "From ", long runs) agree with the reference, both ways. */
+static void cte_choice_matches_reference(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"a",    "xyz",      "\r",           "\n", "\r\n", "From ",
+                                         "From", "\xc3\xa9", "\xe4\xb8\xad", " F", "=",    "\t"};
+    char buf[4096];
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = 0;
+        int parts = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        while (parts-- > 0 && n < sizeof buf - 1100) {
+            unsigned r = (seed = seed * 1103515245u + 12345u) >> 16;
+            if (r % 50 == 0) { /* a long run, sometimes past 998 */
+                size_t len = 990 + r % 20;
+                memset(buf + n, 'k', len);
+                n += len;
+            } else if (r % 97 == 0) {
+                buf[n++] = '\0';
+            } else {
+                const char *p = pieces[r % (sizeof pieces / sizeof pieces[0])];
+                memcpy(buf + n, p, strlen(p));
+                n += strlen(p);
+            }
+        }
+        for (int allow = 0; allow < 2; allow++)
+            if (mime_enc_choose(buf, n, allow) != choose_reference(buf, n, allow))
+                fail_msg("round %d (%zu bytes, allow_8bit %d): %d, reference %d", round, n, allow,
+                         (int)mime_enc_choose(buf, n, allow), (int)choose_reference(buf, n, allow));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(qp_table),
         cmocka_unit_test(cte_choice_table),
+        cmocka_unit_test(cte_choice_matches_reference),
         cmocka_unit_test(base64_table),
         cmocka_unit_test(sanitize_table),
         cmocka_unit_test(address_and_name_table),
