@@ -22,7 +22,7 @@ static void ip_init(edm_pool_ip *ip, const struct edm_config_ip *c, const char *
     ip->addr = c ? c->addr : NULL;
     ip->helo = c && c->helo ? c->helo : default_helo;
     ip->max_per_hour = c ? c->max_per_hour : 0;
-    ip->weight = c && c->weight > 0 ? c->weight : 1;
+    ip->weight = c ? c->weight : 1; /* 0: in the pool, sends nothing */
     edm_window_init(&ip->minute, 60000);
     edm_window_init(&ip->hour, HOUR_MS);
     edm_window_init(&ip->day, DAY_MS);
@@ -123,7 +123,7 @@ edm_pool_ip *edm_pool_choose(edm_pool *p, uint64_t now_ms, int64_t now_unix)
     int total = 0;
     for (size_t i = 0; i < p->nips; i++) {
         edm_pool_ip *ip = &p->ips[i];
-        if (!edm_pool_ip_has_capacity(ip, now_ms, now_unix))
+        if (ip->weight <= 0 || !edm_pool_ip_has_capacity(ip, now_ms, now_unix))
             continue;
         ip->current += ip->weight;
         total += ip->weight;

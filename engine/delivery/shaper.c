@@ -31,6 +31,12 @@ static void refill(edm_bucket *b, uint64_t now)
     b->last_ms = now > b->last_ms ? now : b->last_ms;
 }
 
+void edm_bucket_set_rate(edm_bucket *b, double rate, uint64_t period_ms, uint64_t now)
+{
+    refill(b, now);
+    b->per_ms = rate > 0 && period_ms > 0 ? rate / (double)period_ms : 0;
+}
+
 uint64_t edm_bucket_wait(edm_bucket *b, uint64_t now)
 {
     if (edm_bucket_unlimited(b))

@@ -28,6 +28,8 @@ uint64_t edm_bucket_take(edm_bucket *b, uint64_t now);
 /* Milliseconds until a token is there (0 = now), without taking it. */
 uint64_t edm_bucket_wait(edm_bucket *b, uint64_t now);
 int edm_bucket_unlimited(const edm_bucket *b);
+/* Changes the rate (tokens already there stay, up to the burst). */
+void edm_bucket_set_rate(edm_bucket *b, double rate, uint64_t period_ms, uint64_t now);
 
 /* Events in a sliding window of `slots` slots of slot_ms each (60 x 1 min
  * for the last hour). */

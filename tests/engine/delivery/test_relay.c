@@ -47,6 +47,7 @@ typedef struct got {
     char source_ip[64];
     char mx_host[256];
     int64_t next_attempt_at; /* the relay's lower bound for a deferral */
+    uint64_t at_ms;          /* monotonic time it came back */
 } got;
 
 struct fx {
@@ -76,6 +77,7 @@ static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
     snprintf(g->rcpt, sizeof g->rcpt, "%s", m->rcpt);
     g->kind = o ? (int)o->status : DROPPED;
     g->needs_7bit = m->needs_7bit;
+    g->at_ms = edm_time_mono_ms();
     if (o) {
         g->attempted = o->attempted;
         g->code = o->code;
@@ -269,28 +271,46 @@ static void max_connections_holds_the_queue(void **state)
     assert_int_equal(relay_queued(f), 0);
 }
 
-/* max_per_minute 60: a burst of 7 (a tenth plus one), then the session
- * waits on its kept connection; a minute later the rest goes. */
+/* max_per_minute 600 per source IP: a burst of 10 (one second's worth:
+ * the bucket does not start with the whole minute), then the session
+ * waits on its kept connection; with the clock a minute on, the rest goes. */
 static void max_per_minute_holds_messages_back(void **state)
 {
     struct fx *f = *state;
     start(f,
           "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
-          " \"max_messages_per_connection\": 100, \"max_per_minute\": 60}]}",
+          " \"max_messages_per_connection\": 100, \"max_per_minute\": 600}]}",
           NULL, 0, 0);
-    submit_n(f, "r%d@a.test", 10);
-    wait_outcomes(f, 7);
+    submit_n(f, "r%d@a.test", 14);
+    wait_outcomes(f, 10);
     spin(f, 30);
-    assert_int_equal(f->ngot, 7);
-    assert_int_equal(relay_queued(f), 3);
+    assert_int_equal(f->ngot, 10);
+    assert_int_equal(relay_queued(f), 4);
     submit(f, "x@a.test"); /* no token yet: it waits too */
     spin(f, 10);
-    assert_int_equal(f->ngot, 7);
+    assert_int_equal(f->ngot, 10);
     edm_time_advance_ms(60 * 1000);
     submit(f, "y@a.test");
-    wait_outcomes(f, 12);
-    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 12);
+    wait_outcomes(f, 16);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 16);
     assert_int_equal(counts(f)->opened, 1); /* the connection was kept */
+}
+
+/* Messages leave evenly spaced: 600 a minute with burst 1 is one every
+ * 100 ms, never two back to back (measured on the real clock). */
+static void messages_leave_evenly_spaced(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 4,"
+          " \"max_per_minute\": 600, \"burst\": 1}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 6);
+    wait_outcomes(f, 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
+    for (size_t i = 1; i < 6; i++)
+        assert_true(f->got[i].at_ms - f->got[i - 1].at_ms >= 95);
+    assert_true(f->got[5].at_ms - f->got[0].at_ms >= 490);
 }
 
 /* A reply matching backoff.on pauses that destination for backoff.pause:
@@ -494,6 +514,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sessions_are_reused_up_to_max_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(max_connections_holds_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(max_per_minute_holds_messages_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(messages_leave_evenly_spaced, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(source_ip_hourly_cap_holds, setup, teardown),
