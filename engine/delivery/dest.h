@@ -46,6 +46,7 @@ typedef struct edm_dest {
     unsigned connections; /* from every address */
     edm_bucket total_minute;
     void *wait_head, *wait_tail; /* the owner's list of what waits for a connection */
+    void *sessions;              /* the owner's list of sessions holding one */
     struct edm_dest *hnext;      /* the owner's hash chain */
 } edm_dest;
 

@@ -18,7 +18,8 @@
  * waits on its connection and the wake-up run queue (a binary heap of
  * sites behind one uv timer) drains the site when a token is.
  *
- * Cost per event: sites and destinations are found through hash tables,
+ * Cost per event: sites and destinations are found through hash tables
+ * (relay_table.c, with the run queue),
  * a site by id through an array, kicking idle sessions walks the site's
  * own sessions, and the run queue is a heap: nothing walks every domain.
  *
@@ -46,97 +47,13 @@
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 #include "engine/delivery/classify.h"
-#include "engine/delivery/dest.h"
+#include "engine/delivery/relay_int.h"
 #include "engine/delivery/shaper.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum site_dns { SITE_DNS_NONE, SITE_DNS_PENDING, SITE_DNS_READY };
-
-/* How long a connection with nothing to send waits for more. */
-#define IDLE_MS 5000
-#define NO_HEAP SIZE_MAX
-
-typedef struct rsess rsess;
-
-typedef struct site {
-    uint64_t id;
-    char *domain; /* recipient domain (lower case) */
-    char *pool;
-    const struct edm_config_route *route;
-    size_t route_idx;
-    edm_dest *dest; /* set when the site's hosts are known */
-    edm_outmsg *head, *tail;
-    size_t queued;
-    unsigned sessions;
-    rsess *shead; /* this site's sessions */
-    enum site_dns dns;
-    edm_mx_host *hosts;
-    size_t nhosts;
-    uint64_t resolved_ms;
-    uint64_t wake_at; /* monotonic ms the run queue drains it, 0 none */
-    size_t heap_idx;  /* in the run queue, or NO_HEAP */
-    int waiting;      /* on a destination's or route's wait list */
-    struct site *wait_next;
-    struct site *hnext; /* hash chain */
-} site;
-
-struct rsess {
-    edm_relay *r;
-    site *site;
-    edm_dest *dest;
-    size_t ipi; /* index of the source address in the pool (and dest) */
-    edm_pool_ip *ip;
-    void *s; /* the transport's session */
-    unsigned inflight;
-    char auth_pass[256];
-    rsess *prev, *next;   /* every session */
-    rsess *sprev, *snext; /* the site's */
-};
-
-/* One message handed to a session. */
-typedef struct sent {
-    smtp_message sm;
-    const char *rcpts[1];
-    edm_outmsg *m;
-} sent;
-
-/* A hash table of chains (sites by domain and pool, destinations by key
- * and pool), doubled when it holds more than two entries per chain. */
-typedef struct htab {
-    void **b;
-    size_t nb, n;
-} htab;
-
-/* A route's connections and the sites that wait for one. */
-typedef struct route_state {
-    unsigned connections;
-    site *wait_head, *wait_tail;
-} route_state;
-
-struct edm_relay {
-    edm_relay_opts o;
-    htab sites, dests;
-    site **by_id; /* by_id[id - 1] */
-    size_t nby_id, cap_by_id;
-    site **heap; /* the run queue: sites by wake_at */
-    size_t nheap, cap_heap;
-    route_state *routes;
-    rsess *sessions;
-    size_t queued, active;
-    uv_timer_t timer;
-    uint64_t timer_at;
-    unsigned next_session_id;
-    int stopping;
-    void (*stop_cb)(void *);
-    void *stop_arg;
-    int closed;
-};
-
-static void drain(edm_relay *r, site *st);
 
 static enum smtp_tls_mode tls_mode(enum edm_tls_mode m)
 {
@@ -146,139 +63,6 @@ static enum smtp_tls_mode tls_mode(enum edm_tls_mode m)
     case EDM_TLS_REQUIRED: return SMTP_TLS_REQUIRED;
     default: EDM_PANIC("tls mode %d", (int)m);
     }
-}
-
-/* ---- hash tables ---- */
-
-static uint64_t hash2(const char *a, const char *b)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 1099511628211ull;
-    return h;
-}
-
-static site *site_lookup(edm_relay *r, const char *domain, const char *pool)
-{
-    if (r->sites.nb == 0)
-        return NULL;
-    for (site *s = r->sites.b[hash2(domain, pool) % r->sites.nb]; s; s = s->hnext)
-        if (strcmp(s->domain, domain) == 0 && strcmp(s->pool, pool) == 0)
-            return s;
-    return NULL;
-}
-
-static void site_rehash(edm_relay *r)
-{
-    size_t nb = r->sites.nb ? r->sites.nb * 2 : 64;
-    void **b = edm_xcalloc(nb, sizeof *b);
-    for (size_t i = 0; i < r->sites.nb; i++)
-        for (site *s = r->sites.b[i], *nx; s; s = nx) {
-            nx = s->hnext;
-            size_t k = hash2(s->domain, s->pool) % nb;
-            s->hnext = b[k];
-            b[k] = s;
-        }
-    edm_free(r->sites.b);
-    r->sites.b = b;
-    r->sites.nb = nb;
-}
-
-static edm_dest *dest_lookup(edm_relay *r, const char *key, const char *pool)
-{
-    if (r->dests.nb == 0)
-        return NULL;
-    for (edm_dest *d = r->dests.b[hash2(key, pool) % r->dests.nb]; d; d = d->hnext)
-        if (strcmp(d->key, key) == 0 && strcmp(d->pool, pool) == 0)
-            return d;
-    return NULL;
-}
-
-static void dest_rehash(edm_relay *r)
-{
-    size_t nb = r->dests.nb ? r->dests.nb * 2 : 64;
-    void **b = edm_xcalloc(nb, sizeof *b);
-    for (size_t i = 0; i < r->dests.nb; i++)
-        for (edm_dest *d = r->dests.b[i], *nx; d; d = nx) {
-            nx = d->hnext;
-            size_t k = hash2(d->key, d->pool) % nb;
-            d->hnext = b[k];
-            b[k] = d;
-        }
-    edm_free(r->dests.b);
-    r->dests.b = b;
-    r->dests.nb = nb;
-}
-
-/* The destination of a site whose hosts are known: an "mx:" rule's when a
- * host matches one and the domain has no rule of its own, else the
- * domain's. NULL when the site's pool does not exist. */
-static edm_dest *dest_for(edm_relay *r, site *st)
-{
-    const edm_config *cfg = r->o.cfg;
-    const struct edm_config_domain *rule = edm_config_domain_for(cfg, st->domain);
-    EDM_ASSERT(rule != NULL);
-    const char *key = st->domain;
-    if (strcmp(rule->match, "*") == 0 && st->route == NULL && st->nhosts > 0) {
-        const char *names[16];
-        size_t n = st->nhosts < 16 ? st->nhosts : 16;
-        for (size_t i = 0; i < n; i++)
-            names[i] = st->hosts[i].host;
-        const struct edm_config_domain *mx = edm_config_mx_rule_for(cfg, names, n);
-        if (mx) {
-            rule = mx;
-            key = mx->match;
-        }
-    }
-    edm_dest *d = dest_lookup(r, key, st->pool);
-    if (d)
-        return d;
-    edm_pool *p = edm_pools_find(r->o.pools, st->pool);
-    if (p == NULL)
-        return NULL;
-    d = edm_dest_new(key, st->pool, rule, p, edm_time_mono_ms());
-    if (r->dests.n + 1 > r->dests.nb * 2)
-        dest_rehash(r);
-    size_t k = hash2(key, st->pool) % r->dests.nb;
-    d->hnext = r->dests.b[k];
-    r->dests.b[k] = d;
-    r->dests.n++;
-    return d;
-}
-
-static site *site_find_id(edm_relay *r, uint64_t id)
-{
-    return id >= 1 && id <= r->nby_id ? r->by_id[id - 1] : NULL;
-}
-
-static site *site_get(edm_relay *r, const char *domain, const char *pool)
-{
-    const char *pl = pool ? pool : "default";
-    site *s = site_lookup(r, domain, pl);
-    if (s)
-        return s;
-    s = edm_xcalloc(1, sizeof *s);
-    s->id = r->nby_id + 1;
-    s->domain = edm_xstrdup(domain);
-    s->pool = edm_xstrdup(pl);
-    s->route = edm_config_route_for(r->o.cfg, domain);
-    s->route_idx = s->route ? (size_t)(s->route - r->o.cfg->routes) : 0;
-    s->heap_idx = NO_HEAP;
-    if (r->nby_id == r->cap_by_id) {
-        r->cap_by_id = r->cap_by_id ? r->cap_by_id * 2 : 64;
-        r->by_id = edm_xrealloc(r->by_id, r->cap_by_id * sizeof *r->by_id);
-    }
-    r->by_id[r->nby_id++] = s;
-    if (r->sites.n + 1 > r->sites.nb * 2)
-        site_rehash(r);
-    size_t k = hash2(domain, pl) % r->sites.nb;
-    s->hnext = r->sites.b[k];
-    r->sites.b[k] = s;
-    r->sites.n++;
-    return s;
 }
 
 static void give_back(edm_relay *r, edm_outmsg *m, const edm_outcome *o)
@@ -312,105 +96,19 @@ static void site_flush_queue(edm_relay *r, site *st, const edm_outcome *o)
     st->tail = NULL;
 }
 
-/* ---- the run queue: a binary heap of sites by wake_at ---- */
-
-static void heap_set(edm_relay *r, size_t i, site *s)
-{
-    r->heap[i] = s;
-    s->heap_idx = i;
-}
-
-static void heap_up(edm_relay *r, size_t i)
-{
-    site *s = r->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (r->heap[p]->wake_at <= s->wake_at)
-            break;
-        heap_set(r, i, r->heap[p]);
-        i = p;
-    }
-    heap_set(r, i, s);
-}
-
-static void heap_down(edm_relay *r, size_t i)
-{
-    site *s = r->heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= r->nheap)
-            break;
-        if (c + 1 < r->nheap && r->heap[c + 1]->wake_at < r->heap[c]->wake_at)
-            c++;
-        if (s->wake_at <= r->heap[c]->wake_at)
-            break;
-        heap_set(r, i, r->heap[c]);
-        i = c;
-    }
-    heap_set(r, i, s);
-}
-
-static site *heap_pop(edm_relay *r)
-{
-    site *top = r->heap[0];
-    top->heap_idx = NO_HEAP;
-    if (--r->nheap > 0) {
-        heap_set(r, 0, r->heap[r->nheap]);
-        heap_down(r, 0);
-    }
-    return top;
-}
-
-static void on_timer(uv_timer_t *t);
-
-/* One uv timer for the whole run queue, due at its earliest site. */
-static void arm_timer(edm_relay *r)
-{
-    if (r->nheap == 0 || r->stopping)
-        return;
-    uint64_t at = r->heap[0]->wake_at, now = edm_time_mono_ms();
-    if (r->timer_at != 0 && r->timer_at <= at)
-        return;
-    r->timer_at = at;
-    uv_timer_start(&r->timer, on_timer, at > now ? at - now + 1 : 1, 0);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    edm_relay *r = t->data;
-    r->timer_at = 0;
-    uint64_t now = edm_time_mono_ms();
-    while (r->nheap > 0 && r->heap[0]->wake_at <= now) {
-        site *s = heap_pop(r);
-        s->wake_at = 0;
-        drain(r, s);
-    }
-    arm_timer(r);
-}
-
-static void wake_later(edm_relay *r, site *st, uint64_t delay_ms)
-{
-    uint64_t at = edm_time_mono_ms() + (delay_ms ? delay_ms : 1);
-    if (st->heap_idx != NO_HEAP) {
-        if (at >= st->wake_at)
-            return;
-        st->wake_at = at;
-        heap_up(r, st->heap_idx);
-    } else {
-        if (r->nheap == r->cap_heap) {
-            r->cap_heap = r->cap_heap ? r->cap_heap * 2 : 64;
-            r->heap = edm_xrealloc(r->heap, r->cap_heap * sizeof *r->heap);
-        }
-        st->wake_at = at;
-        heap_set(r, r->nheap++, st);
-        heap_up(r, st->heap_idx);
-    }
-    arm_timer(r);
-}
-
 /* ---- waiting for a connection ---- */
 
-static void wait_push(site **head, site **tail, site *st)
+/* The sessions a waiting site competes with: its route's, else its
+ * destination's. */
+static rsess **holders(edm_relay *r, const site *st, edm_dest *d)
+{
+    return st->route ? &r->routes[st->route_idx].sessions : (rsess **)&d->sessions;
+}
+
+/* Sites wait for a connection of a destination or route; idle sessions
+ * holding one with nothing queued are asked again, so that they QUIT and
+ * free it (next_msg sees the waiter). */
+static void wait_push(edm_relay *r, site **head, site **tail, site *st, rsess **held)
 {
     if (st->waiting)
         return;
@@ -421,6 +119,11 @@ static void wait_push(site **head, site **tail, site *st)
     else
         *head = st;
     *tail = st;
+    for (rsess *rs = *held, *nx; rs; rs = nx) {
+        nx = rs->dnext; /* a kick may end (and free) rs */
+        if (rs->site->head == NULL && r->o.transport->idle(rs->s))
+            r->o.transport->kick(rs->s);
+    }
 }
 
 /* A connection of a destination or route closed: drains the sites that
@@ -439,7 +142,7 @@ static void wait_wake(edm_relay *r, site **head, site **tail)
         st->waiting = 0;
         st->wait_next = NULL;
         unsigned before = st->sessions;
-        drain(r, st);
+        relay_drain(r, st);
         if (st->sessions > before)
             break;
     }
@@ -464,16 +167,20 @@ static const smtp_message *next_msg(void *arg)
         return NULL;
     /* Nothing queued right now: keep the connection and wait (the session
      * QUITs after IDLE_MS of nothing); drain() kicks it when there is
-     * work. */
-    if (st->head == NULL)
+     * work. Unless another site waits for a connection this one holds (to
+     * its destination or its route): then it QUITs to free it. */
+    if (st->head == NULL) {
+        if (rs->dest->wait_head || (st->route && r->routes[st->route_idx].wait_head))
+            return NULL;
         return SMTP_LATER;
+    }
     if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
     uint64_t wait = edm_dest_take(rs->dest, rs->ipi, now);
     if (wait == UINT64_MAX)
         return NULL;
     if (wait) {
-        wake_later(r, st, wait);
+        relay_wake_later(r, st, wait);
         return SMTP_LATER;
     }
     edm_outmsg *m = st->head;
@@ -567,7 +274,7 @@ static void msg_done(const smtp_result *res, void *arg)
     edm_free(sn);
     give_back(r, m, dropped ? NULL : &o);
     if (paused)
-        drain(r, rs->site); /* other addresses take over, or the queue is deferred */
+        relay_drain(r, rs->site); /* other addresses take over, or the queue is deferred */
 }
 
 static void unlink_session(edm_relay *r, rsess *rs)
@@ -585,7 +292,14 @@ static void unlink_session(edm_relay *r, rsess *rs)
         st->shead = rs->snext;
     if (rs->snext)
         rs->snext->sprev = rs->sprev;
-    rs->prev = rs->next = rs->sprev = rs->snext = NULL;
+    rsess **held = holders(r, st, rs->dest);
+    if (rs->dprev)
+        rs->dprev->dnext = rs->dnext;
+    else
+        *held = rs->dnext;
+    if (rs->dnext)
+        rs->dnext->dprev = rs->dprev;
+    rs->prev = rs->next = rs->sprev = rs->snext = rs->dprev = rs->dnext = NULL;
 }
 
 static void link_session(edm_relay *r, rsess *rs)
@@ -599,6 +313,11 @@ static void link_session(edm_relay *r, rsess *rs)
     if (st->shead)
         st->shead->sprev = rs;
     st->shead = rs;
+    rsess **held = holders(r, st, rs->dest);
+    rs->dnext = *held;
+    if (*held)
+        (*held)->dprev = rs;
+    *held = rs;
 }
 
 /* Counts a session's connection against its address, destination and
@@ -652,7 +371,7 @@ static void session_closed(const edm_outcome *fail, void *arg)
     maybe_stopped(r);
     if (r->stopping)
         return;
-    drain(r, st);
+    relay_drain(r, st);
     if (st->route) {
         route_state *rt = &r->routes[st->route_idx];
         wait_wake(r, &rt->wait_head, &rt->wait_tail);
@@ -731,7 +450,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
     edm_free(arg);
     if (r->closed)
         return;
-    site *st = site_find_id(r, id);
+    site *st = relay_site_find_id(r, id);
     if (st == NULL)
         return;
     if (rc != 0 || n == 0) {
@@ -750,7 +469,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
     st->nhosts = n;
     st->resolved_ms = edm_time_mono_ms();
     st->dns = SITE_DNS_READY;
-    st->dest = dest_for(r, st);
+    st->dest = relay_dest_for(r, st);
     if (st->dest == NULL) {
         char why2[160];
         snprintf(why2, sizeof why2, "no source IP pool named \"%s\"", st->pool);
@@ -759,7 +478,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
         site_flush_queue(r, st, &o);
         return;
     }
-    drain(r, st);
+    relay_drain(r, st);
 }
 
 static void resolve(edm_relay *r, site *st)
@@ -782,7 +501,7 @@ static void resolve(edm_relay *r, site *st)
 
 #define DNS_REFRESH_MS (60 * 1000)
 
-static void drain(edm_relay *r, site *st)
+void relay_drain(edm_relay *r, site *st)
 {
     if (r->stopping || st->head == NULL)
         return;
@@ -808,7 +527,7 @@ static void drain(edm_relay *r, site *st)
         if (st->route) {
             route_state *rt = &r->routes[st->route_idx];
             if (rt->connections >= (unsigned)st->route->max_connections) {
-                wait_push(&rt->wait_head, &rt->wait_tail, st);
+                wait_push(r, &rt->wait_head, &rt->wait_tail, st, &rt->sessions);
                 return;
             }
         }
@@ -820,7 +539,7 @@ static void drain(edm_relay *r, site *st)
                 return;
             break;
         case EDM_DEST_PICK_BUSY:
-            wait_push((site **)&d->wait_head, (site **)&d->wait_tail, st);
+            wait_push(r, (site **)&d->wait_head, (site **)&d->wait_tail, st, holders(r, st, d));
             return;
         case EDM_DEST_PICK_PAUSED:
             if (st->sessions == 0) {
@@ -832,7 +551,7 @@ static void drain(edm_relay *r, site *st)
             return;
         case EDM_DEST_PICK_CAPPED:
             if (st->sessions == 0)
-                wake_later(r, st, 60000); /* every address is at its cap */
+                relay_wake_later(r, st, 60000); /* every address is at its cap */
             return;
         case EDM_DEST_PICK_NONE: {
             char why[200];
@@ -881,7 +600,7 @@ void edm_relay_submit(edm_relay *r, edm_outmsg *m)
     for (; m->domain[i] && i < sizeof dom - 1; i++)
         dom[i] = (char)tolower((unsigned char)m->domain[i]);
     dom[i] = 0;
-    site *st = site_get(r, dom, m->pool);
+    site *st = relay_site_get(r, dom, m->pool);
     m->next = NULL;
     if (st->tail)
         st->tail->next = m;
@@ -890,7 +609,7 @@ void edm_relay_submit(edm_relay *r, edm_outmsg *m)
     st->tail = m;
     st->queued++;
     r->queued++;
-    drain(r, st);
+    relay_drain(r, st);
 }
 
 void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id)
@@ -934,24 +653,7 @@ void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg)
 static void on_relay_closed(uv_handle_t *h)
 {
     edm_relay *r = h->data;
-    for (size_t i = 0; i < r->nby_id; i++) {
-        site *s = r->by_id[i];
-        EDM_ASSERT(s->head == NULL);
-        edm_free(s->domain);
-        edm_free(s->pool);
-        edm_free(s->hosts);
-        edm_free(s);
-    }
-    for (size_t i = 0; i < r->dests.nb; i++)
-        for (edm_dest *d = r->dests.b[i], *nx; d; d = nx) {
-            nx = d->hnext;
-            edm_dest_free(d);
-        }
-    edm_free(r->by_id);
-    edm_free(r->sites.b);
-    edm_free(r->dests.b);
-    edm_free(r->heap);
-    edm_free(r->routes);
+    relay_free_tables(r);
     edm_free(r);
 }
 
@@ -962,37 +664,4 @@ void edm_relay_free(edm_relay *r)
     EDM_ASSERT(r->sessions == NULL);
     r->closed = 1;
     uv_close((uv_handle_t *)&r->timer, on_relay_closed);
-}
-
-json_t *edm_relay_json(const edm_relay *r)
-{
-    json_t *sites = json_array(), *paused = json_array(), *states = json_array();
-    uint64_t now = edm_time_mono_ms();
-    int64_t now_unix = edm_time_now();
-    for (size_t i = 0; i < r->nby_id; i++) {
-        const site *st = r->by_id[i];
-        json_array_append_new(
-            sites, json_pack("{s:s, s:s, s:s?, s:I, s:I}", "domain", st->domain, "pool", st->pool,
-                             "destination", st->dest ? st->dest->key : NULL, "queued",
-                             (json_int_t)st->queued, "sessions", (json_int_t)st->sessions));
-    }
-    for (size_t b = 0; b < r->dests.nb; b++)
-        for (const edm_dest *d = r->dests.b[b]; d; d = d->hnext)
-            for (size_t k = 0; k < d->nips; k++) {
-                json_t *j = edm_dest_ip_json(d, k, now, now_unix);
-                if (j == NULL)
-                    continue;
-                json_t *ip = d->p->ips[k].addr ? json_string(d->p->ips[k].addr) : json_null();
-                json_object_set_new(j, "ip", ip);
-                if (json_integer_value(json_object_get(j, "seconds_left")) > 0)
-                    json_array_append_new(
-                        paused, json_pack("{s:s, s:s, s:O, s:O, s:O}", "domain", d->key, "pool",
-                                          d->pool, "ip", json_object_get(j, "ip"), "seconds_left",
-                                          json_object_get(j, "seconds_left"), "until",
-                                          json_object_get(j, "paused_until")));
-                json_array_append_new(states, j);
-            }
-    return json_pack("{s:o, s:o, s:o, s:I, s:I}", "sites", sites, "paused_domains", paused,
-                     "ip_states", states, "queued", (json_int_t)r->queued, "active",
-                     (json_int_t)r->active);
 }
