@@ -81,12 +81,12 @@ static int take_lock(const char *db, char *err, size_t errlen)
 
 static void engine_free(edm_engine *e)
 {
+    edm_pools_free(&e->pools); /* saves the counters: before the lock goes */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
         edm_dkim_key_free(e->keys[i]);
     edm_free(e->keys);
-    edm_pools_free(&e->pools);
     if (e->tls)
         tls_ctx_free(e->tls);
     edm_free(e);

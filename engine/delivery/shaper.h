@@ -45,6 +45,13 @@ void edm_window_add(edm_window *w, uint64_t now, uint32_t n);
 /* Events within the span before now. */
 uint64_t edm_window_sum(const edm_window *w, uint64_t now);
 
+/* The window's counts still within the span before now as text
+ * "slot_start:count,..." into out (n bytes; 60 slots fit in 1600). */
+void edm_window_format(const edm_window *w, uint64_t now, char *out, size_t n);
+/* Adds the counts of such a text (what edm_window_format wrote, with the
+ * same span) back into w; malformed pairs are skipped. */
+void edm_window_parse(edm_window *w, const char *text);
+
 /* Does a reply (code "421", enhanced "4.7.0", text) match one of the
  * backoff prefixes ("421", "4.7.", "5.7.1")? */
 int edm_backoff_matches(char *const *prefixes, size_t n, int code, const char *enhanced);

@@ -84,6 +84,16 @@ typedef struct edm_page {
 
 typedef struct edm_upload edm_upload;
 
+/* A source address's counters (engine/delivery/pool.c): its warm-up start
+ * (unix day of its first send, 0 = never sent) and its sends in the last
+ * hour and day, as text "slot_start_ms:count,..." (the sliding windows of
+ * engine/delivery/shaper.h). */
+typedef struct edm_ip_counters {
+    const char *addr; /* "*": the OS-chosen address */
+    int64_t first_day;
+    const char *hour, *day;
+} edm_ip_counters;
+
 struct edm_store_ops {
     const char *name;
     void (*close)(edm_store *st);
@@ -97,6 +107,13 @@ struct edm_store_ops {
      * when unset; *value is freed with edm_free. */
     int (*setting_get)(edm_store *st, const char *name, char **value);
     int (*setting_put)(edm_store *st, const char *name, const char *value);
+
+    /* per source address counters: get gives EDM_ENOTFOUND for an address
+     * never saved; *hour and *day are freed with edm_free. put writes n
+     * rows in one transaction. */
+    int (*ip_counters_get)(edm_store *st, const char *addr, int64_t *first_day, char **hour,
+                           char **day);
+    int (*ip_counters_put)(edm_store *st, const edm_ip_counters *rows, size_t n);
 
     /* templates: fields name, subject, html, text, partials (object).
      * create and update fill *out (if out is not NULL) with the stored row;

@@ -76,6 +76,11 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
 
+/* Ops implemented in store_sqlite_counters.c. */
+int sq_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,
+                       char **day);
+int sq_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
+
 /* Ops implemented in store_sqlite_rows.c. */
 int sq_template_get(edm_store *st, int64_t id, edm_template_row *out);
 int sq_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page);
