@@ -83,6 +83,18 @@ def db_bytes(db):
     return sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
 
 
+def db_breakdown(db, n):
+    """Bytes per recipient of each table and index (SQLite's dbstat)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        rows = con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name "
+                           "ORDER BY 2 DESC LIMIT 8").fetchall()
+        con.close()
+    except sqlite3.Error as e:
+        return f"db_breakdown=unavailable({e})"
+    return "db_per_recipient=" + ",".join(f"{name}:{size / n:.0f}" for name, size in rows)
+
+
 def run_send(edm, config, template, csv, n, db):
     t0 = time.monotonic()
     outf, errf = open(db + ".send.out", "w+b"), open(db + ".send.err", "w+b")
@@ -116,7 +128,7 @@ def run_send(edm, config, template, csv, n, db):
           f"msg_per_s_after_first={n / sending:.0f} cpu_s={cpu:.2f} "
           f"cpu_us_per_msg={cpu / n * 1e6:.1f} {peaks.fields()} "
           f"maxrss_mb={ru.ru_maxrss / 1024:.1f} db_bytes={db_bytes(db)} "
-          f"db_bytes_per_recipient={db_bytes(db) / n:.0f}")
+          f"db_bytes_per_recipient={db_bytes(db) / n:.0f} {db_breakdown(db, n)}")
     if delivered != n:
         sys.exit(f"edm send delivered {delivered} of {n}: {out.decode()}")
 
@@ -220,7 +232,8 @@ def run_serve(edm, config, template, csv, n, db, port, key):
           f"stats_ms_median={sorted(stats_ms)[len(stats_ms) // 2]:.1f} "
           f"stats_ms_at_end={stats_end:.1f} receipts_first_page_ms={first_page:.1f} "
           f"receipts_last_page_ms={last_page:.1f} db_bytes={db_bytes(db)} "
-          f"db_bytes_per_recipient={db_bytes(db) / n:.0f} total_s={time.monotonic() - t0:.2f}")
+          f"db_bytes_per_recipient={db_bytes(db) / n:.0f} total_s={time.monotonic() - t0:.2f} "
+          f"{db_breakdown(db, n)}")
     if delivered != n:
         sys.exit(f"edm serve delivered {delivered} of {n}: {st}")
 
