@@ -6,7 +6,6 @@
 #include "engine/delivery/dest.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
-#include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 
 #include <math.h>
@@ -168,7 +167,6 @@ static void set_level(edm_dest *d, edm_dest_ip *x, double level, uint64_t now)
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now)
 {
     edm_dest_ip *x = &d->ips[ip];
-    const char *addr = d->p && d->p->ips[ip].addr ? d->p->ips[ip].addr : "*";
     switch (res) {
     case EDM_DEST_DELIVERED:
         x->block_run = 0;
@@ -180,8 +178,6 @@ int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t n
         x->paused_until = now + (uint64_t)d->rule->backoff_pause * 1000;
         x->blocked = 0;
         set_level(d, x, LEVEL_AFTER_PAUSE, now);
-        edm_log(EDM_LOG_WARN, "relay", "dest=%s pool=%s ip=%s event=backoff pause=%d", d->key,
-                d->pool, addr, d->rule->backoff_pause);
         return 1;
     case EDM_DEST_BLOCK_5XX:
         if (++x->block_run < EDM_DEST_BLOCK_RUN)
@@ -193,8 +189,6 @@ int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t n
         x->paused_until = now + secs * 1000;
         x->blocked = 1;
         set_level(d, x, LEVEL_AFTER_PAUSE, now);
-        edm_log(EDM_LOG_WARN, "relay", "dest=%s pool=%s ip=%s event=ip_blocked seconds=%llu",
-                d->key, d->pool, addr, (unsigned long long)secs);
         return 1;
     case EDM_DEST_OTHER: x->block_run = 0; return 0;
     default: EDM_PANIC("dest result %d", (int)res);

@@ -252,10 +252,14 @@ static void msg_done(const smtp_result *res, void *arg)
     enum edm_dest_result dr = dropped ? EDM_DEST_OTHER : dest_result(rs, &o);
     int paused = edm_dest_result(rs->dest, rs->ipi, dr, edm_time_mono_ms());
     if (paused) {
+        const edm_dest_ip *x = &rs->dest->ips[rs->ipi];
+        uint64_t now = edm_time_mono_ms();
         edm_log(EDM_LOG_WARN, "relay",
-                "domain=%s dest=%s pool=%s ip=%s event=%s code=%d enhanced=%s", rs->site->domain,
-                rs->dest->key, rs->site->pool, ip_text(rs->ip),
-                dr == EDM_DEST_BACKOFF ? "backoff" : "ip_blocked", o.code, o.enhanced);
+                "domain=%s dest=%s pool=%s ip=%s event=%s seconds=%llu code=%d enhanced=%s",
+                rs->site->domain, rs->dest->key, rs->site->pool, ip_text(rs->ip),
+                x->blocked ? "ip_blocked" : "backoff",
+                (unsigned long long)(x->paused_until > now ? (x->paused_until - now) / 1000 : 0),
+                o.code, o.enhanced);
     }
     if (dr == EDM_DEST_BACKOFF) {
         /* This message waits for the end of the pause. */
