@@ -107,14 +107,16 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
 
 void pl_pump(edm_pipeline *p)
 {
-    if (p->stopping)
+    if (p->stopping || p->record_failing)
         return;
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
         if (!c->running)
             continue;
-        /* Keep about max_pending messages between claim and outcome. */
-        while (p->pending < p->o.max_pending) {
-            size_t got = claim_for(p, c, p->o.max_pending - p->pending);
+        /* Keep about max_pending messages between claim and recorded
+         * outcome: an outcome the store has not taken yet is still in
+         * flight (after a crash it is sent again). */
+        while (p->pending + p->nresults < p->o.max_pending) {
+            size_t got = claim_for(p, c, p->o.max_pending - p->pending - p->nresults);
             if (got == 0)
                 break;
         }
