@@ -24,6 +24,7 @@
 #include "engine/ingest/import.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct upload_state {
@@ -56,8 +57,26 @@ static void fail(api_call *c, upload_state *u, int rc)
         api_error(c, 503, "no_memory", NULL, "out of memory");
     else if (rc == EDM_ESTATE)
         api_error(c, 409, "wrong_state", NULL, "%s", why);
+    else if (rc == EDM_EBUSY)
+        api_error(c, 503, "busy", NULL, "%s", why);
+    else if (rc == EDM_EDB || rc == EDM_EIO)
+        api_error(c, 500, "storage", NULL, "%s", why);
     else
         api_store_error(c, rc, "campaign");
+}
+
+/* The HTTP layer cut the body (413): say what was kept. */
+static void note(void *state, char *buf, size_t len)
+{
+    upload_state *u = state;
+    const edm_import_counts *n = edm_import_get_counts(u->im);
+    if (n->batches == 0)
+        snprintf(buf, len, "no row was written");
+    else
+        snprintf(buf, len,
+                 "%lld batches written before are kept (%lld rows, %lld new recipients); the "
+                 "rest of the body was not read",
+                 (long long)n->batches, (long long)n->rows, (long long)n->accepted);
 }
 
 static int begin(api_call *c)
@@ -83,6 +102,7 @@ static int begin(api_call *c)
     u->call = c;
     c->state = u;
     c->free_state = state_free;
+    c->note = note;
     edm_import_opts o = {
         .format = edm_upload_format_from_type(http_req_header(c->req, "content-type")),
         .check = edm_lifecycle_import_check,
