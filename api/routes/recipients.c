@@ -2,7 +2,7 @@
  * api/routes/recipients.c: POST /v1/campaigns/{id}/recipients: a recipient list
  * (JSON array, NDJSON or CSV: see engine/ingest/upload.h) streamed into the
  * store as it arrives, through the one import routine (engine/ingest/import.h:
- * address checks, batches of 20,000 rows sorted by domain, each written in
+ * address checks, batches of API_UPLOAD_BATCH_ROWS rows sorted by domain, each written in
  * one store transaction inside one call, the campaign state checked again
  * before each batch). Rows that fail are listed in the answer with their
  * line and reason; the others are kept.
@@ -26,6 +26,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Rows per store transaction on the loop thread: a bounded slice (a few
+ * milliseconds), so that a 1,000,000-row upload never holds the loop for
+ * long (docs/architecture.md, "Threads and ownership"). */
+#define API_UPLOAD_BATCH_ROWS 5000
 
 typedef struct upload_state {
     api_call *call;
@@ -106,6 +111,7 @@ static int begin(api_call *c)
     edm_import_opts o = {
         .format = edm_upload_format_from_type(http_req_header(c->req, "content-type")),
         .check = edm_lifecycle_import_check,
+        .batch_rows = API_UPLOAD_BATCH_ROWS,
     };
     if (edm_import_new(st, c->id, &o, &u->im) != 0) {
         api_error(c, 503, "no_memory", NULL, "out of memory");

@@ -125,7 +125,7 @@ static void upload_cut_by_413_says_what_is_kept(void **state)
                        "{\"name\":\"c\",\"template_id\":null,\"from\":\"a@example.com\"}", 201);
     int64_t cid = json_integer_value(json_object_get(c, "id"));
     json_decref(c);
-    /* 70,000 rows of 16 bytes in 20,000-row batches, cut at 1 MB: 3 batches */
+    /* 70,000 rows of 16 bytes in 5,000-row batches, cut at 1 MB: 12 batches */
     size_t cap = 70000 * 24 + 16, len = 0;
     char *csv = malloc(cap);
     len += (size_t)snprintf(csv + len, cap - len, "email\n");
@@ -138,7 +138,7 @@ static void upload_cut_by_413_says_what_is_kept(void **state)
     free(csv);
     printf("413 answer: %s\n", body ? body : "");
     assert_int_equal(status, 413);
-    assert_non_null(strstr(body, "3 batches written before are kept (60000 rows, 60000 new"));
+    assert_non_null(strstr(body, "12 batches written before are kept (60000 rows, 60000 new"));
     free(body);
     snprintf(path, sizeof path, "/v1/campaigns/%lld/stats", (long long)cid);
     json_t *s = apitest_expect(&t, "GET", path, NULL, 200);
