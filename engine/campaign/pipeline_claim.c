@@ -109,13 +109,21 @@ void pl_pump(edm_pipeline *p)
 {
     if (p->stopping || p->record_failing)
         return;
+    /* Keep about max_pending messages between claim and outcome, refilled
+     * a batch at a time: claiming whenever one slot frees (after every
+     * outcome) cost a claim transaction and a one-message render work item
+     * (a thread wake-up) per message. */
+    size_t refill = p->o.max_pending / 4;
+    if (refill > p->o.claim_batch)
+        refill = p->o.claim_batch;
+    if (refill == 0)
+        refill = 1;
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
         if (!c->running)
             continue;
-        /* Keep about max_pending messages between claim and recorded
-         * outcome: an outcome the store has not taken yet is still in
-         * flight (after a crash it is sent again). */
-        while (p->pending + p->nresults < p->o.max_pending) {
+        /* An outcome the store has not taken yet is still in flight (after
+         * a crash it is sent again): it counts against max_pending. */
+        while (p->pending + p->nresults + refill <= p->o.max_pending) {
             size_t got = claim_for(p, c, p->o.max_pending - p->pending - p->nresults);
             if (got == 0)
                 break;
