@@ -151,6 +151,12 @@ void edm_pipeline_free(edm_pipeline *p)
     uv_close((uv_handle_t *)&p->flush_timer, on_timer_closed);
 }
 
+void edm_pipeline_kick(edm_pipeline *p)
+{
+    if (p)
+        pl_pump(p);
+}
+
 const unsigned char *edm_pipeline_secret(const edm_pipeline *p)
 {
     return p->secret;

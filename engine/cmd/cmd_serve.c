@@ -45,6 +45,14 @@ static void api_campaign_changed(void *ctx, int64_t id, enum edm_cstate to)
         edm_engine_wake(sv->engine);
 }
 
+static void api_message_queued(void *ctx, int64_t id)
+{
+    struct serve *sv = ctx;
+    (void)id;
+    if (sv->engine)
+        edm_engine_kick(sv->engine);
+}
+
 static json_t *api_pools(void *ctx)
 {
     struct serve *sv = ctx;
@@ -126,7 +134,8 @@ int edm_cmd_serve(int argc, char **argv)
                             .pools = api_pools,
                             .campaign_rate = api_campaign_rate,
                             .pool_exists = api_pool_exists,
-                            .render_raw = api_render_raw};
+                            .render_raw = api_render_raw,
+                            .message_queued = api_message_queued};
     edm_api_config acfg = {.listen = cfg.api.listen,
                            .keys_env = cfg.api.keys_env,
                            .max_body = (size_t)cfg.api.max_body_bytes,
