@@ -31,10 +31,9 @@ static const char *const message_fields[] = {"from",        "to",      "reply_to
                                              NULL};
 
 /* Header fields a transactional message may set besides X-*. */
-static const char *const allowed_headers[] = {"In-Reply-To", "References",  "Auto-Submitted",
-                                              "Precedence",  "Importance",  "Priority",
-                                              "Keywords",    "Comments",    "List-Id",
-                                              "List-Unsubscribe", "List-Unsubscribe-Post", NULL};
+static const char *const allowed_headers[] = {"Auto-Submitted", "Precedence", "Importance",
+                                              "Priority",       "Keywords",   "Comments",
+                                              "List-Id",        NULL};
 
 static int header_allowed(const char *name)
 {
@@ -199,9 +198,8 @@ static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *
                 char field[120];
                 snprintf(field, sizeof field, "headers.%.100s", k);
                 api_error(c, 422, "reserved", field,
-                          "%s cannot be set: only X- fields and In-Reply-To, References, "
-                          "Auto-Submitted, Precedence, Importance, Priority, Keywords, "
-                          "Comments, List-Id, List-Unsubscribe(-Post)",
+                          "%s cannot be set: only X- fields and Auto-Submitted, Precedence, "
+                          "Importance, Priority, Keywords, Comments, List-Id",
                           field);
                 return -1;
             }
