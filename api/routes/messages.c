@@ -25,10 +25,9 @@
 
 #define MAX_RECIPIENTS 1000
 
-static const char *const message_fields[] = {"from",        "to",      "reply_to", "subject",
-                                             "html",        "text",    "template_id", "vars",
-                                             "headers",     "tags",    "pool",     "send_at",
-                                             NULL};
+static const char *const message_fields[] = {"from", "to",          "reply_to", "subject", "html",
+                                             "text", "template_id", "vars",     "headers", "tags",
+                                             "pool", "send_at",     NULL};
 
 /* Header fields a transactional message may set besides X-*. */
 static const char *const allowed_headers[] = {"Auto-Submitted", "Precedence", "Importance",
@@ -88,8 +87,8 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         if ((vars && !json_is_object(vars) && !json_is_null(vars)) ||
             (name && !json_is_string(name) && !json_is_null(name))) {
             snprintf(field, sizeof field, "to[%zu]", i);
-            api_error(c, 422, "invalid_type", field,
-                      "%s: name must be a string and vars an object", field);
+            api_error(c, 422, "invalid_type", field, "%s: name must be a string and vars an object",
+                      field);
             return -1;
         }
     } else {
@@ -126,8 +125,8 @@ static int check_content(api_call *c, json_t *b, int64_t *template_id)
     int r = api_field_int(c, b, "template_id", 0, 1, INT64_MAX, &n);
     if (r < 0)
         return -1;
-    int has_inline = json_object_get(b, "subject") || json_object_get(b, "html") ||
-                     json_object_get(b, "text");
+    int has_inline =
+        json_object_get(b, "subject") || json_object_get(b, "html") || json_object_get(b, "text");
     if (r > 0 && has_inline) {
         api_error(c, 422, "invalid", "template_id",
                   "give either template_id or subject with html/text, not both");
@@ -149,9 +148,11 @@ static int check_content(api_call *c, json_t *b, int64_t *template_id)
     }
     if (api_field_string(c, b, "subject", 1, 998, &s) < 0)
         return -1;
-    if (api_field_string(c, b, "html", 0, 0, &s) < 0 || api_field_string(c, b, "text", 0, 0, &s) < 0)
+    if (api_field_string(c, b, "html", 0, 0, &s) < 0 ||
+        api_field_string(c, b, "text", 0, 0, &s) < 0)
         return -1;
-    if (!json_is_string(json_object_get(b, "html")) && !json_is_string(json_object_get(b, "text"))) {
+    if (!json_is_string(json_object_get(b, "html")) &&
+        !json_is_string(json_object_get(b, "text"))) {
         api_error(c, 422, "required", "html", "html or text is required with subject");
         return -1;
     }
@@ -216,8 +217,7 @@ static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *
     if (check_content(c, b, template_id) != 0)
         return -1;
     json_t *to = json_object_get(b, "to");
-    if (!json_is_array(to) || json_array_size(to) == 0 ||
-        json_array_size(to) > MAX_RECIPIENTS) {
+    if (!json_is_array(to) || json_array_size(to) == 0 || json_array_size(to) > MAX_RECIPIENTS) {
         api_error(c, 422, json_is_array(to) ? "invalid" : "required", "to",
                   "to must be an array of 1 to %d recipients", MAX_RECIPIENTS);
         return -1;
@@ -283,8 +283,8 @@ void api_messages_create(api_call *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s}", "email", rs[i].email, "status",
-                              outcome_status(outs[i]));
+        json_t *o =
+            json_pack("{s:s, s:s}", "email", rs[i].email, "status", outcome_status(outs[i]));
         json_object_set_new(o, "id", ids[i] ? json_integer(ids[i]) : json_null());
         json_array_append_new(arr, o);
     }
@@ -332,8 +332,8 @@ void api_messages_list(api_call *c)
     }
     edm_page page = {0};
     edm_store *st = c->api->store;
-    int rc = st->ops->message_list(st, rt > 0 ? tag : NULL, rs > 0 ? status : NULL, after, limit,
-                                   &page);
+    int rc =
+        st->ops->message_list(st, rt > 0 ? tag : NULL, rs > 0 ? status : NULL, after, limit, &page);
     if (rc != 0) {
         api_store_error(c, rc, "message");
         return;

@@ -29,9 +29,9 @@
 typedef struct pl_campaign {
     int64_t id;
     int refs;
-    int running;   /* in the scheduler's running set */
-    int cancelled; /* deferrals coming back are recorded as cancelled */
-    int broken;    /* template or From unusable: its recipients fail */
+    int running;    /* in the scheduler's running set */
+    int cancelled;  /* deferrals coming back are recorded as cancelled */
+    int broken;     /* template or From unusable: its recipients fail */
     int is_message; /* a transactional message (pipeline_txn.c): never "running" */
     char *raw;      /* an SMTP-submitted message, sent as stored (or NULL: rendered) */
     size_t rawlen;

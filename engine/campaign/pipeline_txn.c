@@ -73,8 +73,8 @@ static pl_campaign *message_load(edm_pipeline *p, int64_t id)
     }
     edm_message_row_clear(&mr);
     pl_campaign_finish(p, c);
-    edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d",
-            (long long)id, c->nkeys, c->raw != NULL);
+    edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d", (long long)id,
+            c->nkeys, c->raw != NULL);
     return c;
 }
 

@@ -678,10 +678,9 @@ static void parse_unsubscribe(struct config_ctx *c, json_t *root, edm_config *cf
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",          "log",    "bounce_domain", "message_id_domain",
-        "api",         "dns",    "smtp",          "pools",
-        "domains",     "routes", "dkim",          "retry",
-        "unsubscribe", NULL};
+        "db",   "log",   "bounce_domain", "message_id_domain", "api",
+        "dns",  "smtp",  "pools",         "domains",           "routes",
+        "dkim", "retry", "unsubscribe",   "submission",        NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -708,4 +707,5 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_dkim(c, root, cfg);
     parse_retry(c, root, cfg);
     parse_unsubscribe(c, root, cfg);
+    config_parse_submission(c, root, cfg);
 }

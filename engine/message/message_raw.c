@@ -73,7 +73,24 @@ static int name_is(const char *name, size_t nlen, const char *want)
 typedef struct prep {
     edm_buf *out;
     int has_date, has_msgid, has_from;
+    char *from; /* the From field's value, unfolded */
 } prep;
+
+/* The value of field f[0..flen) after its colon, unfolded, trimmed. */
+static char *field_value(const char *f, size_t flen, size_t nlen)
+{
+    char *v = edm_xmalloc(flen + 1);
+    size_t o = 0;
+    for (size_t i = nlen + 1; i < flen; i++)
+        if (f[i] != '\r' && f[i] != '\n')
+            v[o++] = f[i];
+    while (o && (v[o - 1] == ' ' || v[o - 1] == '\t'))
+        o--;
+    v[o] = '\0';
+    size_t lead = strspn(v, " \t");
+    memmove(v, v + lead, o - lead + 1);
+    return v;
+}
 
 static int prep_field(void *ctx, const char *f, size_t flen, const char *name, size_t nlen)
 {
@@ -82,13 +99,19 @@ static int prep_field(void *ctx, const char *f, size_t flen, const char *name, s
         return 0;
     p->has_date |= name_is(name, nlen, "Date");
     p->has_msgid |= name_is(name, nlen, "Message-ID");
-    p->has_from |= name_is(name, nlen, "From");
+    if (name_is(name, nlen, "From")) {
+        if (p->has_from)
+            return -1; /* two From fields */
+        p->has_from = 1;
+        p->from = field_value(f, flen, nlen);
+    }
     return edm_buf_append(p->out, f, flen);
 }
 
 int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domain, int64_t now,
-                            edm_buf *out, char *err, size_t errlen)
+                            edm_buf *out, char **from, char *err, size_t errlen)
 {
+    *from = NULL;
     long hl = header_len(raw, len);
     if (hl < 0) {
         snprintf(err, errlen, "the message has no header section");
@@ -98,7 +121,8 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
     prep p = {.out = out};
     if (each_field(raw, (size_t)hl, prep_field, &p) != 0) {
         out->len = start;
-        snprintf(err, errlen, "malformed header section");
+        edm_free(p.from);
+        snprintf(err, errlen, "malformed header section (or two From fields)");
         return EDM_EINVAL;
     }
     if (!p.has_from) {
@@ -125,8 +149,10 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
     }
     if (edm_buf_append(out, raw + hl, len - (size_t)hl) != 0) {
         out->len = start;
+        edm_free(p.from);
         return EDM_ENOMEM;
     }
+    *from = p.from;
     return 0;
 }
 

@@ -180,10 +180,9 @@ static void messages_end_to_end(void **state)
     /* lists: by tag, by a recipient's state, paging */
     json_t *l = req(&t, "GET", "/v1/messages?tag=reset", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(l, "items"),
-                                                                       0),
-                                                        "id")),
-                     id2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(json_object_get(l, "items"), 0), "id")),
+        id2);
     json_decref(l);
     l = req(&t, "GET", "/v1/messages?status=delivered", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
@@ -240,7 +239,8 @@ static void messages_end_to_end(void **state)
         apitest_expect_error(&t, "POST", "/v1/messages", bad[i].body, 422, bad[i].code,
                              bad[i].field);
     edm_buf many = EDM_BUF_INIT;
-    edm_buf_append_str(&many, "{\"from\":\"s@example.com\",\"subject\":\"s\",\"text\":\"t\",\"to\":[");
+    edm_buf_append_str(&many,
+                       "{\"from\":\"s@example.com\",\"subject\":\"s\",\"text\":\"t\",\"to\":[");
     for (int i = 0; i < 1001; i++)
         edm_buf_appendf(&many, "%s\"u%d@a.test\"", i ? "," : "", i);
     edm_buf_append_str(&many, "]}");

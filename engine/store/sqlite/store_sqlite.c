@@ -67,9 +67,10 @@ static const char *const stmt_sql[SQ_COUNT] = {
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [SQ_TEMPLATE_GET] = "SELECT id, name, subject, html, text, partials, created_at, updated_at "
                         "FROM templates WHERE id = ?1",
-    [SQ_CAMPAIGN_GET] = "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
-                        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-                        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
+    [SQ_CAMPAIGN_GET] =
+        "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
+        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
+        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
     [SQ_RECEIPT_GET] = "SELECT id, campaign_id, email, status, attempts, smtp_code, "
                        "enhanced_code, response, bounce_category, mx_host, mx_ip, source_ip, "
                        "tls, message_id, remote_queue_id, queued_at, first_attempt_at, "

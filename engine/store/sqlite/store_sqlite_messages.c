@@ -57,9 +57,8 @@ static sqlite3_stmt *msg_stmt(sq_store *s, int which)
 
 /* ---- create ---- */
 
-static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size_t i,
-                         int64_t now, int any_suppressions, int64_t *receipt_id,
-                         enum edm_add_outcome *outcome)
+static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size_t i, int64_t now,
+                         int any_suppressions, int64_t *receipt_id, enum edm_add_outcome *outcome)
 {
     const edm_recipient *r = &m->rcpts[i];
     int suppressed = 0;
@@ -300,14 +299,14 @@ int sq_message_list(edm_store *st, const char *tag, const char *status, int64_t 
     if (status && (state = edm_dstate_parse(status)) < 0)
         return EDM_EINVAL;
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(
-            s->db,
-            MESSAGE_SELECT "WHERE c.kind = 1 AND c.id > ?1 "
+    if (sqlite3_prepare_v2(s->db,
+                           MESSAGE_SELECT
+                           "WHERE c.kind = 1 AND c.id > ?1 "
                            "AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.tags) "
                            "WHERE json_each.value = ?3)) "
                            "AND (?4 < 0 OR EXISTS (SELECT 1 FROM deliveries d WHERE "
                            "d.campaign_id = c.id AND d.status = ?4)) ORDER BY c.id LIMIT ?2",
-            -1, &q, NULL) != SQLITE_OK)
+                           -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare messages");
     sqlite3_bind_int64(q, 1, after);
     sqlite3_bind_int(q, 2, limit + 1);
@@ -338,8 +337,7 @@ int sq_message_list(edm_store *st, const char *tag, const char *status, int64_t 
 
 /* ---- claim ---- */
 
-int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
-                 size_t *n)
+int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs, size_t *n)
 {
     sq_store *s = SQ(st);
     *jobs = NULL;

@@ -142,8 +142,7 @@ static void migrate_fresh_rerun_newer_and_garbage(void **state)
     free(out);
     assert_int_equal(edm_test_run(cmd, &out), 0); /* re-running is a no-op */
     free(out);
-    assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_version"),
-                     edm_test_migrations());
+    assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_version"), edm_test_migrations());
 
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
