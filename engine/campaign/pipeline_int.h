@@ -68,6 +68,7 @@ struct edm_pipeline {
     unsigned char secret[SECRET_MAX];
     size_t secret_len;
     edm_window sent_minute;
+    int txn_wake; /* transactional work may be due: claim it (pipeline_txn.c) */
 };
 
 typedef struct pl_job {

@@ -119,8 +119,10 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, pl_batch **open)
 
 void pl_pump_txn(edm_pipeline *p)
 {
+    /* Only when something may be due (a kick, a scheduler tick): not a
+     * claim statement after every outcome of a campaign. */
     size_t cap = p->o.max_pending + TXN_RESERVE;
-    while (!p->stopping && p->pending < cap) {
+    while (p->txn_wake && !p->stopping && p->pending < cap) {
         size_t want = cap - p->pending;
         if (want > p->o.claim_batch)
             want = p->o.claim_batch;
@@ -151,6 +153,8 @@ void pl_pump_txn(edm_pipeline *p)
         if (open)
             pl_queue_batch(p, open);
         edm_free(jobs);
+        if (n < want)
+            p->txn_wake = 0; /* everything due is claimed */
         if (taken == 0 || n < want)
             break;
     }
