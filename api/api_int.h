@@ -65,6 +65,9 @@ struct api_call {
     int deferred;   /* the handler answers later, from the loop (work off the loop) */
     void *state;    /* handler state (uploads, streams) */
     void (*free_state)(void *state);
+    /* Optional: what the handler did with a body the HTTP layer cuts
+     * (http_req.app_note). */
+    void (*note)(void *state, char *buf, size_t len);
 };
 
 /* The routes (router.c) and their number, for the OpenAPI check. */

@@ -107,7 +107,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
 
 void pl_pump(edm_pipeline *p)
 {
-    if (p->stopping)
+    if (p->stopping || p->record_failing)
         return;
     pl_pump_txn(p); /* transactional mail first */
     /* Keep about max_pending messages between claim and outcome, refilled
@@ -122,8 +122,10 @@ void pl_pump(edm_pipeline *p)
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
         if (!c->running)
             continue;
-        while (p->pending + refill <= p->o.max_pending) {
-            size_t got = claim_for(p, c, p->o.max_pending - p->pending);
+        /* An outcome the store has not taken yet is still in flight (after
+         * a crash it is sent again): it counts against max_pending. */
+        while (p->pending + p->nresults + refill <= p->o.max_pending) {
+            size_t got = claim_for(p, c, p->o.max_pending - p->pending - p->nresults);
             if (got == 0)
                 break;
         }

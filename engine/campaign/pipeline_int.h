@@ -21,6 +21,7 @@
 #define FLUSH_MS     100
 #define FLUSH_AT     1000
 #define RETRY_LEASE  3600
+#define STOP_TRIES   3
 #define SECRET_LEN   32
 #define SECRET_MAX   256
 #define TXN_RESERVE  500 /* transactional messages in flight beyond max_pending */
@@ -61,6 +62,10 @@ struct edm_pipeline {
     uv_timer_t flush_timer;
     int timer_armed;
     int stopping;
+    /* The store refused the last write of outcomes: nothing new is claimed
+     * until a write succeeds (docs/architecture.md, "Crash and shutdown"). */
+    int record_failing;
+    int stop_failures;        /* failed writes since stopping: past STOP_TRIES, stop anyway */
     struct pl_batch *batches; /* queued or running on the thread pool */
     void (*stop_cb)(void *);
     void *stop_arg;
@@ -108,7 +113,8 @@ void pl_pump_txn(edm_pipeline *p);
 /* pipeline_claim.c: claiming and rendering. */
 void pl_queue_batch(edm_pipeline *p, pl_batch *b);
 /* Claims for every running campaign while fewer than max_pending messages
- * are between claim and outcome. */
+ * are between claim and recorded outcome (outcomes buffered and not yet
+ * written count as in flight), and never while the store refuses writes. */
 void pl_pump(edm_pipeline *p);
 void pl_render_work(uv_work_t *req);
 void pl_render_after(uv_work_t *req, int status);

@@ -107,6 +107,13 @@ sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)
 int sq_fail(sq_store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+    int code = sqlite3_errcode(s->db) & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        /* Another process holds the lock past SQ_BUSY_MS: the caller
+         * answers "try again" instead of stalling the loop. */
+        edm_log(EDM_LOG_WARN, "store", "op=%s err=\"%s\"", what, sqlite3_errmsg(s->db));
+        return EDM_EBUSY;
+    }
     edm_log(EDM_LOG_ERROR, "store", "op=%s err=\"%s\"", what, sqlite3_errmsg(s->db));
     return EDM_EDB;
 }
@@ -121,17 +128,13 @@ int sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what)
 int sq_begin(sq_store *s)
 {
     sqlite3_stmt *st = sq_stmt(s, SQ_BEGIN);
-    if (st == NULL || sq_step_done(s, st, "begin") != 0)
-        return EDM_EDB;
-    return 0;
+    return st == NULL ? EDM_EDB : sq_step_done(s, st, "begin");
 }
 
 int sq_commit(sq_store *s)
 {
     sqlite3_stmt *st = sq_stmt(s, SQ_COMMIT);
-    if (st == NULL || sq_step_done(s, st, "commit") != 0)
-        return EDM_EDB;
-    return 0;
+    return st == NULL ? EDM_EDB : sq_step_done(s, st, "commit");
 }
 
 void sq_rollback(sq_store *s)
@@ -536,7 +539,12 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 5000);
+    /* A lock held by another process (the sqlite3 shell, a backup) is
+     * waited for SQ_BUSY_MS at most, on the loop thread: then the write
+     * fails with EDM_EBUSY (the API answers 503 with Retry-After, the
+     * pipeline keeps its outcomes and stops claiming until a write
+     * succeeds). */
+    sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
     /* The first statement reads the header: a file that is not SQLite
      * fails here with SQLITE_NOTADB. 8 KiB pages (for a new database;
      * an existing one keeps its own) make the indexes of a million-row

@@ -35,6 +35,9 @@ enum sq_stmt {
     SQ_COUNT
 };
 
+/* How long a statement waits for a lock held by another process. */
+#define SQ_BUSY_MS 50
+
 /* Receipt list statements cached by filter mask (5 filter bits). */
 #define SQ_RECEIPT_VARIANTS 32
 
@@ -55,7 +58,8 @@ typedef struct sq_store {
 
 /* Prepared statement for id, prepared on first use; NULL on failure (err set). */
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id);
-/* Records the db's error message ("what: msg") and returns EDM_EDB. */
+/* Records the db's error message ("what: msg") and returns EDM_EBUSY when
+ * another process holds the lock, else EDM_EDB. */
 int sq_fail(sq_store *s, const char *what);
 int sq_begin(sq_store *s);
 int sq_commit(sq_store *s);
