@@ -137,6 +137,16 @@ void api_idem_release(api_call *c);
 int api_template_compile_check(api_call *c, json_t *tpl);
 
 /* ---- resources ---- */
+/* Field checks shared by campaigns and messages (api/routes/campaigns.c):
+ * a From / Reply-To mailbox, a headers object, a tags array; each answers
+ * 422 naming the field and returns -1 when wrong. */
+int api_check_mailbox(api_call *c, const char *field, const char *v);
+int api_check_headers(api_call *c, json_t *h);
+int api_check_tags(api_call *c, json_t *t);
+
+void api_messages_create(api_call *c);
+void api_messages_list(api_call *c);
+void api_messages_get(api_call *c);
 void api_health_get(api_call *c);
 void api_openapi_get(api_call *c);
 void api_templates_create(api_call *c);

@@ -53,6 +53,9 @@ const api_route api_routes[] = {
     {POST, "/v1/suppressions", api_suppressions_create, API_JSON | API_IDEMPOTENT, NULL},
     {DELETE, "/v1/suppressions", api_suppressions_delete, API_JSON_OPT, NULL},
     {GET, "/v1/pools", api_pools_get, 0, NULL},
+    {POST, "/v1/messages", api_messages_create, API_JSON | API_IDEMPOTENT, NULL},
+    {GET, "/v1/messages", api_messages_list, 0, NULL},
+    {GET, "/v1/messages/{id}", api_messages_get, 0, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

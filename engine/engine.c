@@ -266,6 +266,12 @@ json_t *edm_engine_pools_json(edm_engine *e)
     return out;
 }
 
+void edm_engine_kick(edm_engine *e)
+{
+    if (!e->stopping)
+        edm_pipeline_kick(e->pipeline);
+}
+
 void edm_engine_wake(edm_engine *e)
 {
     if (e->sched)

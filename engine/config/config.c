@@ -70,6 +70,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.listen_host = edm_xstrdup("127.0.0.1");
     cfg->api.listen_port = 8025;
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
+    config_submission_defaults(&cfg->submission);
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
     cfg->api.header_timeout = 10;
@@ -138,6 +139,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->db);
     edm_free(cfg->bounce_domain);
     edm_free(cfg->message_id_domain);
+    config_submission_free(&cfg->submission);
     edm_free(cfg->api.listen);
     edm_free(cfg->api.listen_host);
     edm_free(cfg->api.keys_env);

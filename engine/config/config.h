@@ -51,6 +51,25 @@ struct edm_config_api {
     int max_connections_per_ip; /* client connections from one address */
 };
 
+/* The SMTP submission server (docs/config.md "submission"); off when
+ * listen and tls_listen are both empty. */
+struct edm_config_submission {
+    char **listen; /* "ip:port": plain, STARTTLS offered when cert is set */
+    size_t nlisten;
+    char **tls_listen; /* "ip:port": TLS from the first byte (465) */
+    size_t ntls_listen;
+    char *cert, *key;        /* PEM paths (resolved); NULL: no TLS, no AUTH */
+    char **trusted_networks; /* "ip/len" or "ip": may submit without AUTH */
+    size_t ntrusted;
+    int64_t max_message_bytes;  /* 552 past it; SIZE advertises it */
+    int max_recipients;         /* 452 past it */
+    int max_connections_per_ip; /* 421 past it */
+    int max_connections;        /* in all */
+    int auth_failure_delay_ms;  /* a failed AUTH is answered after this */
+    int auth_max_failures;      /* failures from one IP before it is locked out */
+    int auth_lockout;           /* seconds an IP stays locked out */
+};
+
 struct edm_config_dns {
     char **servers; /* "ip", "ip:port", "[v6]:port"; none = the system's (resolv.conf) */
     size_t nservers;
@@ -160,6 +179,7 @@ typedef struct edm_config {
     size_t ndkim;
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
+    struct edm_config_submission submission;
     struct edm_config_pipeline pipeline;
 } edm_config;
 

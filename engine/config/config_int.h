@@ -33,6 +33,10 @@ void config_leave(struct config_ctx *c, size_t old);
 
 /* Parses the checked JSON tree into cfg (which holds the defaults). */
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg);
+/* The "submission" object (config_submission.c); defaults and free. */
+void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg);
+void config_submission_defaults(struct edm_config_submission *s);
+void config_submission_free(struct edm_config_submission *s);
 
 /* Value checkers: true when valid; false after reporting an error at the
  * current path. Outputs are written only on success. */

@@ -606,11 +606,25 @@ void edm_relay_submit(edm_relay *r, edm_outmsg *m)
     dom[i] = 0;
     site *st = relay_site_get(r, dom, m->pool);
     m->next = NULL;
-    if (st->tail)
-        st->tail->next = m;
-    else
+    if (m->priority && st->head && !st->head->priority) {
+        /* Transactional mail goes ahead of campaign mail (docs/smtp.md). */
+        m->next = st->head;
         st->head = m;
-    st->tail = m;
+    } else if (m->priority && st->head) {
+        edm_outmsg *q = st->head;
+        while (q->next && q->next->priority)
+            q = q->next;
+        m->next = q->next;
+        q->next = m;
+        if (st->tail == q)
+            st->tail = m;
+    } else if (st->tail) {
+        st->tail->next = m;
+    } else {
+        st->head = m;
+    }
+    if (m->next == NULL)
+        st->tail = m;
     st->queued++;
     r->queued++;
     relay_drain(r, st);
