@@ -102,7 +102,15 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     e->cfg = cfg;
     e->st = st;
     int rc;
-    if ((e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
+    if (st->ops->engine_lock) {
+        /* a database server: its own lock, held by the store's connection */
+        e->lock_fd = -2;
+        if ((rc = st->ops->engine_lock(st)) != 0) {
+            snprintf(err, errlen, "%s", edm_store_errmsg(st));
+            engine_free(e);
+            return EDM_ESTATE;
+        }
+    } else if ((e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
         engine_free(e);
         return EDM_ESTATE;
     }

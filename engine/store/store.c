@@ -1,6 +1,7 @@
 /*
  * engine/store/store.c: backend-independent parts of the storage interface:
- * state names, choosing a backend for edm_store_open, freeing jobs and
+ * state names, choosing a backend for edm_store_open (SQLite, or
+ * PostgreSQL for a postgresql:// URI), freeing jobs and
  * pages. See store.h for the contract.
  */
 #include "engine/store/store.h"
@@ -49,13 +50,15 @@ int edm_cstate_parse(const char *name)
     return -1;
 }
 
+int edm_store_is_pg(const char *where)
+{
+    return strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0;
+}
+
 int edm_store_open(const char *where, edm_store **st, char *err, size_t errlen)
 {
-    if (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0) {
-        if (err)
-            snprintf(err, errlen, "%s: the PostgreSQL store is not built into this edm", where);
-        return EDM_EINVAL;
-    }
+    if (edm_store_is_pg(where))
+        return edm_store_pg_open(where, st, err, errlen);
     return edm_store_sqlite_open(where, st, err, errlen);
 }
 

@@ -1,8 +1,8 @@
 /*
  * engine/store/store.h: the storage interface, the only way anything in edm
  * reaches the database. A backend fills a struct of function pointers
- * (store_sqlite.c today; a PostgreSQL backend can implement the same later
- * for several sending nodes sharing one job store). No SQL or SQLite type
+ * (engine/store/sqlite/, and engine/store/pg/ for several sending nodes
+ * sharing one job store). No SQL or SQLite type
  * leaks through this header.
  *
  * Three kinds of calls:
@@ -241,6 +241,11 @@ struct edm_store_ops {
      * next_attempt_at moves to now + lease (unclaim gives them back). */
     int (*claim_txn)(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
                      size_t *n);
+
+    /* The engine lock of a database server (NULL for SQLite, whose lock is
+     * the file <db>.lock: engine/engine.c): held by this connection until
+     * it closes; EDM_EBUSY when another engine holds it. */
+    int (*engine_lock)(edm_store *st);
 };
 
 struct edm_store {
@@ -248,10 +253,14 @@ struct edm_store {
 };
 
 /* Opens a store. `where` is a path for SQLite (created if missing,
- * migrations applied). On failure returns a negative code and, if err is
- * given, writes a message into it. */
+ * migrations applied) or a postgresql:// (postgres://) URI for PostgreSQL
+ * (engine/store/pg/, docs/postgresql.md; migrations applied). On failure returns a negative code
+ * and, if err is given, writes a message into it. */
 int edm_store_open(const char *where, edm_store **st, char *err, size_t errlen);
 int edm_store_sqlite_open(const char *path, edm_store **st, char *err, size_t errlen);
+int edm_store_pg_open(const char *conninfo, edm_store **st, char *err, size_t errlen);
+/* 1 if `where` names a PostgreSQL database (postgresql:// or postgres://). */
+int edm_store_is_pg(const char *where);
 
 void edm_store_jobs_free(edm_job *jobs, size_t n);
 void edm_page_free(edm_page *page);

@@ -1,10 +1,11 @@
 /*
- * tests/engine/store/test_store.c: the SQLite store through the storage
- * interface: migrations (fresh, re-run, newer-than-binary refused), a file
- * that is not SQLite, objects round trips, recipient upload with
+ * tests/engine/store/test_store.c: the store through the storage interface,
+ * run on SQLite and on PostgreSQL (tests/support/store_backend.h): migrations (fresh, re-run,
+ * newer-than-binary refused), a file that is not SQLite, objects round trips, recipient upload with
  * duplicates and suppressions across batch commits, claim/record/release,
  * receipts filters and cursors, stats, cancel, idempotency, and injected
- * allocation failure during a claim.
+ * allocation failure during a claim. On PostgreSQL, the "not a database"
+ * case is a server that is not there.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,11 +15,12 @@
 
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/store/schema.h"
 #include "engine/store/store.h"
 #include "engine/base/timeutil.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,8 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     f->dir = edm_test_tmpdir("store");
-    snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
+    if (edm_test_store_where(f->dir, f->path, sizeof f->path) != 0)
+        return -1;
     char err[512];
     if (edm_store_open(f->path, &f->st, err, sizeof err) != 0) {
         fprintf(stderr, "open: %s\n", err);
@@ -103,30 +106,46 @@ static void migrations_fresh_rerun_and_newer(void **state)
     assert_int_equal(f->st->ops->schema_version(f->st, &cur, &sup), 0);
     assert_int_equal(cur, sup);
     edm_store_close(f->st);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM schema_version", -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), edm_test_migrations());
-    sqlite3_finalize(q);
+    f->st = NULL;
+    assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM schema_version"),
+                     edm_test_migrations());
 
     /* A database from a newer edm is refused with a clear message. */
     assert_int_equal(
-        sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
+        edm_test_store_exec(f->path, "INSERT INTO schema_version VALUES (999, 'future', 0)"), 0);
     f->st = NULL;
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), EDM_ESTATE);
     assert_null(f->st);
     assert_non_null(strstr(err, "database schema version 999 is newer than this edm supports"));
+
+    /* Both dialects carry the same migrations: same versions, same names. */
+    int i = 0;
+    for (; edm_migrations[i].version; i++) {
+        assert_int_equal(edm_pg_migrations[i].version, edm_migrations[i].version);
+        assert_string_equal(edm_pg_migrations[i].name, edm_migrations[i].name);
+    }
+    assert_int_equal(edm_pg_migrations[i].version, 0);
 }
 
 static void not_sqlite_is_a_clear_error(void **state)
 {
     struct fx *f = *state;
     char path[4300], err[512];
+    if (edm_test_store_is_pg()) {
+        /* No server behind the socket directory: a clear error, no store. */
+        edm_store *st = NULL;
+        snprintf(path, sizeof path, "postgresql://postgres@/edm?host=%s&port=1", f->dir);
+        assert_int_equal(edm_store_open(path, &st, err, sizeof err), EDM_EDB);
+        assert_null(st);
+        assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
+        /* A database that does not exist on a running server: the same. */
+        char *q = strstr(f->path, "?");
+        snprintf(path, sizeof path, "postgresql://postgres@/nosuchdb%s", q);
+        assert_int_equal(edm_store_open(path, &st, err, sizeof err), EDM_EDB);
+        assert_null(st);
+        assert_non_null(strstr(err, "nosuchdb"));
+        return;
+    }
     snprintf(path, sizeof path, "%s/junk.db", f->dir);
     const char junk[] = "this is a text file, definitely not a database, padded to be long "
                         "enough that SQLite reads a whole header page from it.......";
@@ -556,5 +575,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

@@ -1,0 +1,128 @@
+/*
+ * engine/store/pg/store_pg_int.h: shared by store_pg*.c only. The
+ * PostgreSQL backend's handle, its prepared-statement cache (statements are
+ * prepared on first use, keyed by their SQL text's address), parameter
+ * lists and column readers.
+ */
+#ifndef EDM_STORE_PG_INT_H
+#define EDM_STORE_PG_INT_H
+
+#include "engine/store/store.h"
+
+#include <libpq-fe.h>
+
+#define PG_MAX_STMTS  96
+#define PG_MAX_PARAMS 24
+
+typedef struct pg_store {
+    edm_store base;
+    PGconn *conn;
+    const char *prepared[PG_MAX_STMTS]; /* SQL texts prepared as "s<index>" */
+    int nprepared;
+    int in_tx;
+    char sqlstate[6]; /* of the last failure */
+    char err[512];
+} pg_store;
+
+#define PG(st) ((pg_store *)(st))
+
+/* Parameters of one statement, as text (or binary for pgp_bytes). */
+typedef struct pg_params {
+    const char *v[PG_MAX_PARAMS];
+    int len[PG_MAX_PARAMS];
+    int fmt[PG_MAX_PARAMS];
+    char num[PG_MAX_PARAMS][24];
+    int n;
+} pg_params;
+
+void pgp_init(pg_params *p);
+void pgp_int(pg_params *p, int64_t v);
+void pgp_text(pg_params *p, const char *v); /* NULL: SQL null */
+void pgp_null(pg_params *p);
+void pgp_bytes(pg_params *p, const void *v, size_t len);
+
+/* Runs a statement prepared once per connection (sql must be a string
+ * with static storage: its address is the cache key). Returns the result
+ * (PQclear it) or NULL on failure, with the message in s->err. */
+PGresult *pg_run(pg_store *s, const char *sql, const pg_params *p, const char *what);
+/* The same for SQL built at run time: parsed each time, still bound. */
+PGresult *pg_run_once(pg_store *s, const char *sql, const pg_params *p, const char *what);
+/* pg_run that only reports: 0, or the EDM_E* code of the failure. */
+int pg_do(pg_store *s, const char *sql, const pg_params *p, const char *what);
+/* The EDM_E* code of the last failure (EDM_EDB, or EDM_EINVAL for a
+ * constraint violation). */
+int pg_code(pg_store *s);
+int pg_begin(pg_store *s);
+int pg_commit(pg_store *s);
+void pg_rollback(pg_store *s);
+
+/* Column readers (row r, column c). */
+int64_t pg_int(const PGresult *q, int r, int c); /* 0 for null */
+int pg_isnull(const PGresult *q, int r, int c);
+char *pg_dup(const PGresult *q, int r, int c); /* NULL for null; aborts on OOM */
+json_t *pg_json_col(const PGresult *q, int r, int c, const char *fallback);
+json_t *pg_time_col(const PGresult *q, int r, int c);
+json_t *pg_text_col(const PGresult *q, int r, int c);
+json_t *pg_int_col(const PGresult *q, int r, int c);
+int64_t pg_affected(const PGresult *q);
+
+/* The columns of a receipt, in the order pg_receipt_object reads them. */
+#define PG_RECEIPT_COLUMNS                                                                         \
+    "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
+    "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
+    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at"
+json_t *pg_receipt_object(const PGresult *q, int r);
+#define PG_CAMPAIGN_COLUMNS                                                                        \
+    "id, name, template_id, from_addr, reply_to, pool, status, send_at, headers, tags, "           \
+    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at"
+void pg_campaign_read(const PGresult *q, int r, edm_campaign_row *out);
+
+/* store_pg_rows.c */
+int pg_template_get(edm_store *st, int64_t id, edm_template_row *out);
+int pg_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page);
+int pg_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out);
+int pg_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_campaign_page *page);
+
+/* store_pg_objects.c */
+int pg_template_create(edm_store *st, json_t *fields, edm_template_row *out);
+int pg_template_update(edm_store *st, int64_t id, json_t *fields, edm_template_row *out);
+int pg_template_delete(edm_store *st, int64_t id);
+int pg_campaign_create(edm_store *st, json_t *fields, edm_campaign_row *out);
+int pg_campaign_update(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out);
+int pg_campaign_delete(edm_store *st, int64_t id);
+int pg_campaign_stats(edm_store *st, int64_t id, json_t **out);
+int pg_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f,
+                    edm_page *page);
+int pg_receipt_get(edm_store *st, int64_t id, json_t **out);
+int pg_receipt_events(edm_store *st, int64_t id, json_t **items);
+int pg_suppression_add(edm_store *st, const char *value, const char *reason, json_t **out);
+int pg_suppression_list(edm_store *st, int64_t after, int limit, edm_page *page);
+int pg_suppression_delete(edm_store *st, const char *value);
+int pg_suppression_check(edm_store *st, const char *email, const char *domain);
+int pg_idem_get(edm_store *st, const char *key, int *status, char **body);
+int pg_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* store_pg_jobs.c */
+int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
+int pg_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int pg_upload_end(edm_upload *up, int commit);
+int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+             size_t limit, edm_job **jobs, size_t *n);
+int pg_record(edm_store *st, const edm_outcome *results, size_t n);
+int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
+int pg_cancel_pending(edm_store *st, int64_t campaign_id);
+int pg_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,
+                       char **day);
+int pg_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
+
+/* store_pg_messages.c */
+int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
+                      int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+int pg_message_load(edm_store *st, int64_t id, edm_message_row *out);
+int pg_message_get(edm_store *st, int64_t id, json_t **out);
+int pg_message_list(edm_store *st, const char *tag, const char *status, int64_t after, int limit,
+                    edm_page *page);
+int pg_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
+                 size_t *n);
+
+#endif

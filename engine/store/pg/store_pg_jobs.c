@@ -1,0 +1,441 @@
+/*
+ * engine/store/pg/store_pg_jobs.c: the PostgreSQL backend's hot paths
+ * (store.h): recipient upload (one round trip a row: the suppression check
+ * is inside the insert; a commit every UPLOAD_BATCH rows), claiming due
+ * work (deferred rows leased with FOR UPDATE SKIP LOCKED, queued rows read
+ * by cursor), recording a batch of outcomes and their attempt events in
+ * one statement (arrays unnested server-side), handing claims back,
+ * cancelling what is left of a campaign, and the per source address
+ * counters (schema/pg/0003_ip_counters.sql).
+ */
+#include "engine/base/alloc.h"
+#include "engine/base/buf.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/store/pg/store_pg_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UPLOAD_BATCH 20000
+
+/* ---- recipient upload ---- */
+
+struct edm_upload {
+    pg_store *s;
+    int64_t campaign_id;
+    int64_t now;
+    size_t in_batch;
+    int any_suppressions;
+};
+
+int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
+{
+    pg_store *s = PG(st);
+    int rc = pg_campaign_get(st, campaign_id, NULL);
+    if (rc != 0)
+        return rc;
+    if ((rc = pg_begin(s)) != 0)
+        return rc;
+    PGresult *r = pg_run(s, "SELECT EXISTS (SELECT 1 FROM suppressions)", NULL, "suppressions");
+    if (r == NULL) {
+        pg_rollback(s);
+        return EDM_EDB;
+    }
+    edm_upload *u = edm_xcalloc(1, sizeof *u);
+    u->s = s;
+    u->campaign_id = campaign_id;
+    u->now = edm_time_now();
+    u->any_suppressions = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    *up = u;
+    return 0;
+}
+
+static const char SQL_UPLOAD[] =
+    "INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, next_attempt_at) "
+    "VALUES ($1, $2, $3, $4, CASE WHEN $6::boolean AND EXISTS (SELECT 1 FROM suppressions "
+    "WHERE value IN ($2, $3)) THEN 4 ELSE 0 END, $5, 0) "
+    "ON CONFLICT (email, campaign_id) DO NOTHING RETURNING status";
+
+int pg_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
+{
+    pg_store *s = u->s;
+    pg_params p;
+    pgp_init(&p);
+    pgp_int(&p, u->campaign_id);
+    pgp_text(&p, r->email);
+    pgp_text(&p, r->domain);
+    pgp_text(&p, r->vars_json);
+    pgp_int(&p, u->now);
+    pgp_text(&p, u->any_suppressions ? "true" : "false");
+    PGresult *q = pg_run(s, SQL_UPLOAD, &p, "insert recipient");
+    if (q == NULL)
+        return pg_code(s);
+    if (PQntuples(q) == 0)
+        *outcome = EDM_ADD_DUPLICATE;
+    else
+        *outcome = pg_int(q, 0, 0) == EDM_DSTATE_SUPPRESSED ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED;
+    PQclear(q);
+    if (++u->in_batch >= UPLOAD_BATCH) {
+        u->in_batch = 0;
+        int rc;
+        if ((rc = pg_commit(s)) != 0 || (rc = pg_begin(s)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pg_upload_end(edm_upload *u, int commit)
+{
+    if (u == NULL)
+        return 0;
+    int rc = 0;
+    if (commit)
+        rc = pg_commit(u->s);
+    if (!commit || rc != 0)
+        pg_rollback(u->s);
+    edm_free(u);
+    return rc;
+}
+
+/* ---- claim ---- */
+
+static const char SQL_CLAIM_RETRY[] =
+    "UPDATE deliveries SET next_attempt_at = $4 WHERE id IN (SELECT id FROM deliveries "
+    "WHERE campaign_id = $1 AND status = 1 AND next_attempt_at <= $2 "
+    "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+static const char SQL_CLAIM_QUEUED[] =
+    "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
+    "WHERE campaign_id = $1 AND status = 0 AND id > $2 ORDER BY id LIMIT $3";
+
+static char *col_dup(const PGresult *q, int r, int c)
+{
+    return pg_isnull(q, r, c) ? NULL
+                              : edm_strndup(PQgetvalue(q, r, c), (size_t)PQgetlength(q, r, c));
+}
+
+/* Appends the rows of q to v[*cnt..limit); 0 or EDM_ENOMEM. */
+static int read_jobs(const PGresult *q, int64_t campaign_id, edm_job *v, size_t *cnt, size_t limit)
+{
+    int oom = 0;
+    for (int i = 0; i < PQntuples(q) && *cnt < limit; i++) {
+        edm_job *j = &v[(*cnt)++];
+        j->id = pg_int(q, i, 0);
+        j->campaign_id = campaign_id;
+        j->email = col_dup(q, i, 1);
+        j->domain = col_dup(q, i, 2);
+        j->vars_json = col_dup(q, i, 3);
+        j->attempts = (int)pg_int(q, i, 4);
+        j->queued_at = pg_int(q, i, 5);
+        j->first_attempt_at = pg_int(q, i, 6);
+        if (j->email == NULL || j->domain == NULL || (j->vars_json == NULL && !pg_isnull(q, i, 3)))
+            oom = 1;
+    }
+    return oom ? EDM_ENOMEM : 0;
+}
+
+/* Ids handed out by RETURNING come in no order: id order for the caller. */
+static int cmp_job(const void *a, const void *b)
+{
+    int64_t x = ((const edm_job *)a)->id, y = ((const edm_job *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
+             size_t limit, edm_job **jobs, size_t *n)
+{
+    pg_store *s = PG(st);
+    *jobs = NULL;
+    *n = 0;
+    if (limit == 0)
+        return 0;
+    edm_job *v = edm_calloc(limit, sizeof *v);
+    if (v == NULL)
+        return EDM_ENOMEM;
+    size_t cnt = 0;
+    pg_params p;
+    pgp_init(&p);
+    pgp_int(&p, campaign_id);
+    pgp_int(&p, now);
+    pgp_int(&p, (int64_t)limit);
+    pgp_int(&p, now + lease);
+    int rc = EDM_EDB;
+    PGresult *q = pg_run(s, SQL_CLAIM_RETRY, &p, "claim deferred");
+    if (q == NULL)
+        goto fail;
+    rc = read_jobs(q, campaign_id, v, &cnt, limit);
+    PQclear(q);
+    if (rc != 0)
+        goto fail; /* the leased deferred rows come back when the lease ends */
+    qsort(v, cnt, sizeof *v, cmp_job);
+    if (cnt < limit) {
+        pgp_init(&p);
+        pgp_int(&p, campaign_id);
+        pgp_int(&p, *cursor);
+        pgp_int(&p, (int64_t)(limit - cnt));
+        rc = EDM_EDB;
+        if ((q = pg_run(s, SQL_CLAIM_QUEUED, &p, "claim queued")) == NULL)
+            goto fail;
+        size_t first = cnt;
+        rc = read_jobs(q, campaign_id, v, &cnt, limit);
+        PQclear(q);
+        if (rc != 0)
+            goto fail;
+        if (cnt > first)
+            *cursor = v[cnt - 1].id;
+    }
+    if (cnt == 0) {
+        edm_free(v);
+        v = NULL;
+    }
+    *jobs = v;
+    *n = cnt;
+    return 0;
+fail:
+    edm_store_jobs_free(v, cnt);
+    return rc;
+}
+
+int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
+{
+    if (n == 0)
+        return 0;
+    edm_buf arr = EDM_BUF_INIT;
+    edm_buf_append_char(&arr, '{');
+    for (size_t i = 0; i < n; i++)
+        edm_buf_appendf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
+    edm_buf_append_char(&arr, '}');
+    if (arr.data == NULL)
+        return EDM_ENOMEM;
+    pg_params p;
+    pgp_init(&p);
+    pgp_text(&p, arr.data);
+    pgp_int(&p, now);
+    int rc = pg_do(PG(st),
+                   "UPDATE deliveries SET next_attempt_at = $2 WHERE id = ANY($1::bigint[]) "
+                   "AND (status = 1 OR (txn = 1 AND status = 0))",
+                   &p, "unclaim");
+    edm_buf_free(&arr);
+    return rc;
+}
+
+/* ---- record ---- */
+
+/* The columns of a batch of outcomes, each a PostgreSQL array literal. */
+enum {
+    RC_ID,
+    RC_STATUS,
+    RC_ATTEMPTED,
+    RC_CODE,
+    RC_ENH,
+    RC_RESP,
+    RC_CAT,
+    RC_MXH,
+    RC_MXIP,
+    RC_SRC,
+    RC_TLS,
+    RC_MSGID,
+    RC_RQID,
+    RC_AT,
+    RC_NEXT,
+    RC_DUR,
+    RC_COUNT
+};
+
+static void arr_int(edm_buf *b, int64_t v, int null_if_zero)
+{
+    if (b->len > 1)
+        edm_buf_append_char(b, ',');
+    if (null_if_zero && v == 0)
+        edm_buf_append_str(b, "NULL");
+    else
+        edm_buf_appendf(b, "%" PRId64, v);
+}
+
+/* A text element, quoted and escaped; NULL (or "" when empty_is_null). */
+static void arr_text(edm_buf *b, const char *v, int empty_is_null)
+{
+    if (b->len > 1)
+        edm_buf_append_char(b, ',');
+    if (v == NULL || (empty_is_null && v[0] == '\0')) {
+        edm_buf_append_str(b, "NULL");
+        return;
+    }
+    edm_buf_append_char(b, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            edm_buf_append_char(b, '\\');
+        edm_buf_append_char(b, *c);
+    }
+    edm_buf_append_char(b, '"');
+}
+
+static const char SQL_RECORD[] =
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::integer[], "
+    "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+    "$12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[]) AS v(id, status, "
+    "attempted, code, enhanced, response, category, mx_host, mx_ip, source_ip, tls, message_id, "
+    "remote_queue_id, at, next_at, duration_ms)), "
+    "u AS (UPDATE deliveries d SET status = v.status, attempts = d.attempts + v.attempted, "
+    "smtp_code = v.code, enhanced_code = v.enhanced, response = v.response, "
+    "bounce_category = v.category, mx_host = coalesce(v.mx_host, d.mx_host), "
+    "mx_ip = coalesce(v.mx_ip, d.mx_ip), source_ip = coalesce(v.source_ip, d.source_ip), "
+    "tls = coalesce(v.tls, d.tls), message_id = coalesce(v.message_id, d.message_id), "
+    "remote_queue_id = v.remote_queue_id, "
+    "first_attempt_at = CASE WHEN v.attempted = 1 THEN coalesce(d.first_attempt_at, v.at) "
+    "ELSE d.first_attempt_at END, "
+    "last_attempt_at = CASE WHEN v.attempted = 1 THEN v.at ELSE d.last_attempt_at END, "
+    "delivered_at = CASE WHEN v.status = 2 THEN v.at ELSE d.delivered_at END, "
+    "next_attempt_at = v.next_at FROM v WHERE d.id = v.id RETURNING d.id) "
+    "INSERT INTO delivery_events(delivery_id, attempted_at, status, smtp_code, enhanced_code, "
+    "response, mx_host, mx_ip, source_ip, tls, duration_ms) "
+    "SELECT v.id, v.at, v.status, v.code, v.enhanced, v.response, v.mx_host, v.mx_ip, "
+    "v.source_ip, v.tls, v.duration_ms FROM v JOIN u ON u.id = v.id WHERE v.attempted = 1 "
+    "ORDER BY v.id";
+
+static int cmp_result_id(const void *a, const void *b)
+{
+    int64_t x = (*(const edm_outcome *const *)a)->id, y = (*(const edm_outcome *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Writes order[0..n) (distinct ids) in one statement. */
+static int record_batch(pg_store *s, const edm_outcome **order, size_t n)
+{
+    edm_buf cols[RC_COUNT];
+    for (int c = 0; c < RC_COUNT; c++) {
+        edm_buf_init(&cols[c]);
+        edm_buf_append_char(&cols[c], '{');
+    }
+    int64_t now = edm_time_now();
+    for (size_t i = 0; i < n; i++) {
+        const edm_outcome *r = order[i];
+        EDM_ASSERT(r->status != EDM_DSTATE_QUEUED);
+        arr_int(&cols[RC_ID], r->id, 0);
+        arr_int(&cols[RC_STATUS], (int)r->status, 0);
+        arr_int(&cols[RC_ATTEMPTED], r->attempted ? 1 : 0, 0);
+        arr_int(&cols[RC_CODE], r->code, 1);
+        arr_text(&cols[RC_ENH], r->enhanced, 1);
+        arr_text(&cols[RC_RESP], r->text, 0);
+        arr_text(&cols[RC_CAT], edm_category_name(r->category), 1);
+        arr_text(&cols[RC_MXH], r->mx_host, 1);
+        arr_text(&cols[RC_MXIP], r->mx_ip, 1);
+        arr_text(&cols[RC_SRC], r->source_ip, 1);
+        arr_text(&cols[RC_TLS], r->tls, 1);
+        arr_text(&cols[RC_MSGID], r->message_id, 1);
+        arr_text(&cols[RC_RQID], r->remote_queue_id, 1);
+        arr_int(&cols[RC_AT], r->attempted_at ? r->attempted_at : now, 0);
+        arr_int(&cols[RC_NEXT], r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0, 0);
+        arr_int(&cols[RC_DUR], r->duration_ms, 0);
+    }
+    pg_params p;
+    pgp_init(&p);
+    int rc = 0;
+    for (int c = 0; c < RC_COUNT; c++) {
+        edm_buf_append_char(&cols[c], '}');
+        if (cols[c].data == NULL)
+            rc = EDM_ENOMEM;
+        pgp_text(&p, cols[c].data);
+    }
+    if (rc == 0)
+        rc = pg_do(s, SQL_RECORD, &p, "record results");
+    for (int c = 0; c < RC_COUNT; c++)
+        edm_buf_free(&cols[c]);
+    return rc;
+}
+
+int pg_record(edm_store *st, const edm_outcome *results, size_t n)
+{
+    pg_store *s = PG(st);
+    if (n == 0)
+        return 0;
+    const edm_outcome **order = edm_malloc(n * sizeof *order);
+    if (order == NULL)
+        return EDM_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &results[i];
+    qsort(order, n, sizeof *order, cmp_result_id);
+    /* One statement per run of distinct ids (an id twice in a batch is
+     * written in two statements, in the order given), one transaction. */
+    int rc = pg_begin(s);
+    size_t start = 0;
+    while (rc == 0 && start < n) {
+        size_t end = start + 1;
+        while (end < n && order[end]->id != order[end - 1]->id)
+            end++;
+        rc = record_batch(s, order + start, end - start);
+        start = end;
+    }
+    edm_free(order);
+    if (rc == 0)
+        rc = pg_commit(s);
+    if (rc != 0)
+        pg_rollback(s);
+    return rc;
+}
+
+int pg_cancel_pending(edm_store *st, int64_t campaign_id)
+{
+    pg_params p;
+    pgp_init(&p);
+    pgp_int(&p, campaign_id);
+    PGresult *r = pg_run(PG(st),
+                         "UPDATE deliveries SET status = 6, next_attempt_at = 0 "
+                         "WHERE campaign_id = $1 AND status IN (0, 1)",
+                         &p, "cancel pending");
+    if (r == NULL)
+        return EDM_EDB;
+    int64_t n = pg_affected(r);
+    PQclear(r);
+    return (int)n;
+}
+
+/* ---- per source address counters ---- */
+
+int pg_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour, char **day)
+{
+    pg_params p;
+    pgp_init(&p);
+    pgp_text(&p, addr);
+    PGresult *r = pg_run(PG(st), "SELECT first_day, hour, day FROM ip_counters WHERE addr = $1", &p,
+                         "read ip counters");
+    if (r == NULL)
+        return EDM_EDB;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        *first_day = pg_int(r, 0, 0);
+        *hour = pg_dup(r, 0, 1);
+        *day = pg_dup(r, 0, 2);
+    }
+    PQclear(r);
+    return found ? 0 : EDM_ENOTFOUND;
+}
+
+int pg_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n)
+{
+    pg_store *s = PG(st);
+    int rc = pg_begin(s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        pg_params p;
+        pgp_init(&p);
+        pgp_text(&p, rows[i].addr);
+        pgp_int(&p, rows[i].first_day);
+        pgp_text(&p, rows[i].hour);
+        pgp_text(&p, rows[i].day);
+        pgp_int(&p, edm_time_now());
+        rc = pg_do(s,
+                   "INSERT INTO ip_counters(addr, first_day, hour, day, updated_at) "
+                   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (addr) DO UPDATE SET "
+                   "first_day = excluded.first_day, hour = excluded.hour, day = excluded.day, "
+                   "updated_at = excluded.updated_at",
+                   &p, "write ip counters");
+    }
+    if (rc == 0)
+        rc = pg_commit(s);
+    if (rc != 0)
+        pg_rollback(s);
+    return rc;
+}
