@@ -5,6 +5,8 @@
  * a deferral turned bounced, a bounce re-categorised, cancel, a campaign
  * deleted) they equal a GROUP BY over the rows; stats count only bounced
  * recipients per category; a version-1 database gets them backfilled.
+ * Run on SQLite and on PostgreSQL (tests/support/store_backend.h;
+ * schema/pg/0002_campaign_counts.sql there).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +19,9 @@
 #include "engine/base/timeutil.h"
 #include "engine/store/schema.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,8 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     f->dir = edm_test_tmpdir("counts");
-    snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
     *state = f;
-    return 0;
+    return edm_test_store_where(f->dir, f->path, sizeof f->path);
 }
 
 static int teardown(void **state)
@@ -90,26 +91,19 @@ static void upload(edm_store *st, int64_t cid, int from, int n)
  * through a second connection: what is committed). */
 static void assert_counters_exact(const char *path)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    const char *sql =
+    static const char *const checks[] = {
         "SELECT count(*) FROM ("
         "SELECT campaign_id, status, category, n FROM campaign_counts WHERE n != 0 "
         "EXCEPT SELECT campaign_id, status, CASE WHEN status = 3 THEN "
-        "coalesce(bounce_category, '') ELSE '' END, count(*) FROM deliveries GROUP BY 1, 2, 3) "
-        "UNION ALL SELECT count(*) FROM ("
+        "coalesce(bounce_category, '') ELSE '' END, count(*) FROM deliveries GROUP BY 1, 2, 3) a",
+        "SELECT count(*) FROM ("
         "SELECT campaign_id, status, CASE WHEN status = 3 THEN coalesce(bounce_category, '') "
         "ELSE '' END, count(*) FROM deliveries GROUP BY 1, 2, 3 "
-        "EXCEPT SELECT campaign_id, status, category, n FROM campaign_counts WHERE n != 0) "
-        "UNION ALL SELECT count(*) FROM campaign_counts WHERE n < 0";
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(q, 0), 0);
-    }
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+        "EXCEPT SELECT campaign_id, status, category, n FROM campaign_counts WHERE n != 0) b",
+        "SELECT count(*) FROM campaign_counts WHERE n < 0",
+    };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(edm_test_store_value(path, checks[i]), 0);
 }
 
 static edm_outcome outcome(int64_t id, enum edm_dstate s, enum edm_category cat, int64_t now)
@@ -215,9 +209,9 @@ static void counters_follow_every_write(void **state)
 static void migration_backfills_counters(void **state)
 {
     struct fx *f = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(edm_migrations[0].version, 1);
+    const struct edm_migration *m1 =
+        edm_test_store_is_pg() ? &edm_pg_migrations[0] : &edm_migrations[0];
+    assert_int_equal(m1->version, 1);
     const char *setup_sql =
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         "applied_at INTEGER NOT NULL); INSERT INTO schema_version VALUES (1, '0001_init', 0);"
@@ -228,12 +222,8 @@ static void migration_backfills_counters(void **state)
         "VALUES (1, 'a@x.test', 'x.test', 2, NULL, 0), (1, 'b@x.test', 'x.test', 3, 'policy', 0),"
         "(1, 'c@x.test', 'x.test', 3, 'policy', 0), (1, 'd@x.test', 'x.test', 1, 'dns', 0),"
         "(1, 'e@x.test', 'x.test', 0, NULL, 0), (1, 'f@x.test', 'x.test', 3, NULL, 0);";
-    char *msg = NULL;
-    assert_int_equal(sqlite3_exec(db, edm_migrations[0].sql, NULL, NULL, &msg), SQLITE_OK);
-    int rc = sqlite3_exec(db, setup_sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("%s", msg);
-    sqlite3_close(db);
+    assert_int_equal(edm_test_store_exec(f->path, m1->sql), 0);
+    assert_int_equal(edm_test_store_exec(f->path, setup_sql), 0);
 
     open_store(f);
     assert_counters_exact(f->path);
@@ -254,5 +244,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(counters_follow_every_write, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_backfills_counters, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }
