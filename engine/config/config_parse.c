@@ -721,8 +721,10 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     get_str(c, root, "db", OPTIONAL, NULL, &db);
     if (db != NULL) {
         edm_free(cfg->db);
-        cfg->db =
-            strcmp(db, ":memory:") == 0 ? edm_xstrdup(db) : config_resolve_path(c->base_dir, db);
+        /* a path is relative to the config file; a PostgreSQL URI is kept */
+        int keep = strcmp(db, ":memory:") == 0 || strncmp(db, "postgresql://", 13) == 0 ||
+                   strncmp(db, "postgres://", 11) == 0;
+        cfg->db = keep ? edm_xstrdup(db) : config_resolve_path(c->base_dir, db);
         edm_free(db);
     }
     parse_log(c, root, cfg);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <arpa/inet.h>
@@ -33,7 +34,9 @@ static void init(apitest *t, const char *tag, const char *keys_env, const char *
 {
     memset(t, 0, sizeof *t);
     t->dir = edm_test_tmpdir(tag);
-    snprintf(t->db, sizeof t->db, "%s/edm.db", t->dir);
+    /* SQLite in the directory, or a fresh PostgreSQL database when the
+     * test runs on it (tests/support/store_backend.h) */
+    assert_int_equal(edm_test_store_where(t->dir, t->db, sizeof t->db), 0);
     snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
     t->port = edm_test_free_port("127.0.0.1");
     if (keys) {

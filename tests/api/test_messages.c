@@ -15,6 +15,7 @@
 
 #include "engine/base/buf.h"
 #include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <signal.h>
@@ -259,7 +260,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(messages_end_to_end),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc =
+        cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
     sink_stop();
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "api/api_int.h"
 #include "engine/base/buf.h"
 #include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <http_parser.h>
@@ -68,16 +69,16 @@ static int64_t make_campaign(int64_t tpl)
 
 static int setup(void **state)
 {
-    (void)state;
+    if (edm_test_store_group_setup(state) != 0)
+        return -1;
     apitest_start(&srv, "key-one, key-two", 0, 0, 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     apitest_stop(&srv);
-    return 0;
+    return edm_test_store_group_teardown(state);
 }
 
 static void health_needs_no_key(void **state)

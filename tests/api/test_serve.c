@@ -15,6 +15,7 @@
 
 #include "engine/base/buf.h"
 #include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -109,5 +110,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(serve_end_to_end),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

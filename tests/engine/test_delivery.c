@@ -22,6 +22,7 @@
 #include "engine/store/store.h"
 #include "engine/base/timeutil.h"
 #include "tests/support/smtp_fake.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -78,8 +79,8 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->dir = edm_test_tmpdir("delivery");
     char path[4200], err[512];
-    snprintf(path, sizeof path, "%s/edm.db", f->dir);
-    if (edm_store_open(path, &f->st, err, sizeof err) != 0)
+    if (edm_test_store_where(f->dir, path, sizeof path) != 0 ||
+        edm_store_open(path, &f->st, err, sizeof err) != 0)
         return -1;
     uv_loop_init(&f->loop);
     *state = f;
@@ -574,5 +575,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(campaign_rate_limit_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(rate_limited_domain_keeps_its_connection, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }
