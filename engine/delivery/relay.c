@@ -24,6 +24,10 @@
  * engine/delivery/classify.c judge them, and gives each message back with
  * its outcome, or with NULL when it was never attempted (dropped).
  *
+ * A route with credentials goes through its AUTH gate (route_auth.h): one
+ * session tries AUTH until one has passed, and a refusal pauses the route
+ * with every site behind it.
+ *
  * Sessions and DNS come through the options' transport and resolver
  * (transport.h, resolve.h); time through engine/base/timeutil.h. Nothing
  * here opens a socket itself.
@@ -33,6 +37,7 @@
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/delivery/classify.h"
+#include "engine/delivery/route_auth.h"
 #include "engine/delivery/shaper.h"
 #include "engine/base/timeutil.h"
 
@@ -52,6 +57,7 @@ typedef struct site {
     char *pool;
     const struct edm_config_domain *dcfg;
     const struct edm_config_route *route;
+    route_auth *auth; /* the route's AUTH gate; NULL without credentials */
     edm_outmsg *head, *tail;
     size_t queued;
     unsigned sessions;
@@ -91,6 +97,7 @@ struct edm_relay {
     uv_timer_t timer;
     uint64_t timer_at;
     unsigned next_session_id;
+    route_auths auths;
     int stopping;
     void (*stop_cb)(void *);
     void *stop_arg;
@@ -129,6 +136,8 @@ static site *site_get(edm_relay *r, const char *domain, const char *pool)
     s->pool = edm_xstrdup(pl);
     s->dcfg = edm_config_domain_for(r->o.cfg, domain);
     s->route = edm_config_route_for(r->o.cfg, domain);
+    if (s->route && s->route->auth_username)
+        s->auth = route_auth_get(&r->auths, s->route);
     EDM_ASSERT(s->dcfg != NULL);
     edm_bucket_init(&s->per_minute, s->dcfg->max_per_minute, 60000,
                     s->dcfg->max_per_minute > 0 ? s->dcfg->max_per_minute / 10 + 1 : 1,
@@ -253,6 +262,38 @@ static void defer_paused(edm_relay *r, site *st, const char *why)
     site_flush_queue(r, st, &q);
 }
 
+/* Defers every queued message of a site whose route is paused after a
+ * refusal at AUTH, to the end of the pause, without counting an attempt;
+ * the receipt says why. */
+static void defer_auth_paused(edm_relay *r, site *st)
+{
+    const route_auth *e = st->auth;
+    uint64_t now = edm_time_mono_ms();
+    int64_t left = e->until > now ? (int64_t)((e->until - now + 999) / 1000) : 0;
+    edm_outcome q = e->why;
+    q.attempted = 0;
+    char why[EDM_OUTCOME_TEXT_MAX];
+    int len = snprintf(why, sizeof why,
+                       "relay %s paused %llds after refused credentials: ", st->route->relay,
+                       (long long)left);
+    if (len > 0 && (size_t)len < sizeof why)
+        edm_outcome_put(why + len, sizeof why - (size_t)len, e->why.text);
+    EDM_OUTCOME_PUT(q.text, why);
+    classify_outcome(&q);
+    q.status = EDM_DSTATE_DEFERRED;
+    q.next_attempt_at = edm_time_now() + left;
+    site_flush_queue(r, st, &q);
+}
+
+/* Every site behind the route of e, soon (from the timer, not from inside
+ * a session's callback). */
+static void wake_route(edm_relay *r, const route_auth *e)
+{
+    for (site *s = r->sites; s; s = s->next)
+        if (s->auth == e && s->head)
+            wake_later(r, s, 1);
+}
+
 /* Does this reply match the domain's backoff list? Then the site pauses. */
 static int backoff_hit(site *st, const edm_outcome *o)
 {
@@ -277,6 +318,12 @@ static void msg_done(const smtp_result *res, void *arg)
     edm_outcome o = res->msg->nrcpts ? res->rcpts[0] : *res->outcome;
     o.attempted = 1;
     classify_outcome(&o);
+    if (rs->site->auth) {
+        if (o.step > EDM_STEP_AUTH && route_auth_passed(rs->site->auth))
+            wake_route(r, rs->site->auth);
+        if (o.step <= EDM_STEP_AUTH && o.category == EDM_CATEGORY_AUTH)
+            o.next_attempt_at = edm_time_now() + ROUTE_AUTH_PAUSE_S;
+    }
     /* 8bit for a server without 8BITMIME: never sent, given back
      * (dropped) to be composed again without 8bit. */
     int needs_7bit = o.failure == EDM_FAIL_NEEDS_7BIT;
@@ -330,6 +377,23 @@ static void session_closed(const edm_outcome *fail, void *arg)
     rs->ip->connections--;
     unlink_session(r, rs);
     /* fail points into the session: use it before the session is freed. */
+    if (st->auth && !r->stopping) {
+        edm_outcome a;
+        if (fail) {
+            a = *fail;
+            classify_outcome(&a);
+        }
+        if (fail && a.category == EDM_CATEGORY_AUTH) {
+            edm_log(EDM_LOG_WARN, "relay", "route=%s event=auth_refused pause=%d code=%d",
+                    st->route->relay, ROUTE_AUTH_PAUSE_S, a.code);
+            route_auth_refused(st->auth, edm_time_mono_ms(), &a);
+            for (site *s = r->sites; s; s = s->next)
+                if (s->auth == st->auth && s->head)
+                    defer_auth_paused(r, s);
+        } else if (route_auth_ended(st->auth)) {
+            wake_route(r, st->auth);
+        }
+    }
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
         /* The destination could not be used: defer what waits for it (it
          * was not tried, whatever the failure says), so it is retried on
@@ -484,6 +548,10 @@ static void drain(edm_relay *r, site *st)
         defer_paused(r, st, "domain paused after a backoff reply");
         return;
     }
+    if (st->auth && route_auth_paused(st->auth, now)) {
+        defer_auth_paused(r, st);
+        return;
+    }
     if (st->dns == SITE_DNS_PENDING)
         return;
     if (st->dns == SITE_DNS_NONE || now - st->resolved_ms > DNS_REFRESH_MS) {
@@ -502,8 +570,13 @@ static void drain(edm_relay *r, site *st)
      * open sessions will take. */
     unsigned max = st->dcfg->max_connections > 0 ? (unsigned)st->dcfg->max_connections : 1;
     while (st->head && st->sessions < max && st->queued > st->sessions * 2) {
-        if (open_session(r, st) != 0)
+        if (st->auth && !route_auth_take(st->auth, now))
+            break; /* another session is trying the route's credentials */
+        if (open_session(r, st) != 0) {
+            if (st->auth)
+                route_auth_ended(st->auth);
             break;
+        }
     }
 }
 
@@ -603,6 +676,7 @@ static void on_relay_closed(uv_handle_t *h)
         edm_free(s->hosts);
         edm_free(s);
     }
+    route_auth_free(&r->auths);
     edm_free(r);
 }
 

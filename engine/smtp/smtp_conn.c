@@ -92,9 +92,9 @@ void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *e
 }
 
 void smtp_conn_refuse(smtp_session *s, enum edm_failure f, int code, const char *enh,
-                      const char *text)
+                      const char *text, int next_target)
 {
-    conn_end(s, f, code, enh, text, 1, code != 421);
+    conn_end(s, f, code, enh, text, next_target, code != 421);
 }
 
 static void conn_end(smtp_session *s, enum edm_failure f, int code, const char *enh,

@@ -321,7 +321,8 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     }
 }
 
-/* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...). */
+/* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...), with
+ * QUIT; next_target: the next target may try. */
 void smtp_session_fail_reply(smtp_session *s, int next_target)
 {
     char why[600];
@@ -330,10 +331,7 @@ void smtp_session_fail_reply(smtp_session *s, int next_target)
     snprintf(q, sizeof q, "%d %s%s%s", r->code, r->enhanced, r->enhanced[0] ? " " : "",
              edm_buf_cstr(&r->text));
     smtp_session_describe(s, why, sizeof why, "host refused", q);
-    if (next_target)
-        smtp_conn_refuse(s, EDM_FAIL_NONE, r->code, r->enhanced, why);
-    else
-        smtp_conn_fail(s, EDM_FAIL_NONE, r->code, r->enhanced, why, 0);
+    smtp_conn_refuse(s, EDM_FAIL_NONE, r->code, r->enhanced, why, next_target);
 }
 
 /* The reply is recipient i's outcome. */

@@ -123,10 +123,10 @@ void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *e
                     const char *text, int next_target);
 /* Ends the connection, still usable, for a refusal (a reply, or what the
  * client will not do: TLS not offered, no AUTH) before any transaction:
- * like smtp_conn_fail with next_target, but says QUIT first (not after a
- * 421, whose server is closing). */
+ * like smtp_conn_fail, but says QUIT first (not after a 421, whose server
+ * is closing). */
 void smtp_conn_refuse(smtp_session *s, enum edm_failure f, int code, const char *enh,
-                      const char *text);
+                      const char *text, int next_target);
 /* The connection's io has closed: next target, or finish. */
 void smtp_conn_on_closed(smtp_session *s);
 void smtp_conn_finish(smtp_session *s);

@@ -98,18 +98,18 @@ static void after_hello(smtp_session *s)
     }
     if (!s->tls_done && s->o.tls == SMTP_TLS_REQUIRED) {
         smtp_session_describe(s, why, sizeof why, "TLS is required but not offered", NULL);
-        smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why);
+        smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why, 1);
         return;
     }
     if (s->o.auth_user) {
         if (!s->tls_done) {
             smtp_session_describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
-            smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why);
+            smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why, 1);
             return;
         }
         if (!(s->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
             smtp_session_describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
-            smtp_conn_refuse(s, EDM_FAIL_AUTH, 0, "", why);
+            smtp_conn_refuse(s, EDM_FAIL_AUTH, 0, "", why, 1);
             return;
         }
         smtp_session_enter(s, SMTP_S_AUTH);
@@ -181,25 +181,27 @@ void smtp_setup_on_reply(smtp_session *s)
         }
         break;
     case SMTP_S_STARTTLS: on_starttls_reply(s); break;
+    /* A 5xx to AUTH refuses our credentials: another address of the same
+     * relay would only count one more failed attempt against us. */
     case SMTP_S_AUTH:
         if (r->code == 235)
             smtp_session_enter(s, SMTP_S_READY);
         else if (r->code == 334 && !(s->caps & SMTP_CAP_AUTH_PLAIN))
             send_login_line(s, s->o.auth_user, SMTP_S_AUTH_USER);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     case SMTP_S_AUTH_USER:
         if (r->code == 334)
             send_login_line(s, s->o.auth_pass, SMTP_S_AUTH_PASS);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     case SMTP_S_AUTH_PASS:
         if (r->code == 235)
             smtp_session_enter(s, SMTP_S_READY);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     default: EDM_PANIC("smtp_setup_on_reply in state %s", smtp_session_state_name(s->state));
     }

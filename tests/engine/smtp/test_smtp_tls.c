@@ -258,6 +258,32 @@ static void auth_only_after_tls(void **state)
     }
 }
 
+/* A 535 refuses our credentials everywhere: the relay's next address is
+ * not tried (one more failed AUTH would count against the source IP). */
+static void refused_credentials_tried_once(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_fake *f = tls_fake(&r, NULL, 0, "relayuser");
+    run_add(&r, "s@y.test", ONE, MSG);
+    smtp_target t[] = {{"relay.test", "127.0.0.1"}, {"relay.test", "127.0.0.1"}};
+    smtp_options o = opts(t, 2, smtp_fake_port(f), SMTP_TLS_REQUIRED);
+    o.auth_user = "relayuser";
+    o.auth_pass = "wrong";
+    run_session(&r, &o);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].rcpt[0].code, 535);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_AUTH);
+    assert_int_equal(smtp_fake_connections(f), 1);
+    const char *log = smtp_fake_log(f);
+    const char *a = strstr(log, "AUTH");
+    assert_non_null(a);
+    assert_null(strstr(a + 4, "AUTH"));
+    assert_non_null(strstr(a, "QUIT"));
+    run_free(&r);
+}
+
 /* A relay that offers no AUTH mechanism to a session with credentials: the
  * fact is an AUTH failure without a reply, its category auth; the
  * message is never sent. */
@@ -341,6 +367,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(starttls_records_protocol_and_cipher),
         cmocka_unit_test(no_sni_for_address_literals),
+        cmocka_unit_test(refused_credentials_tried_once),
         cmocka_unit_test(required_fails_over_never_to_plaintext),
         cmocka_unit_test(failed_handshake),
         cmocka_unit_test(auth_only_after_tls),
