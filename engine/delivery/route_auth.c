@@ -5,20 +5,7 @@
  * (ROUTE_AUTH_PAUSE_S); a route proven once is trusted until a refusal.
  */
 #include "engine/delivery/route_auth.h"
-#include "engine/base/alloc.h"
 #include "engine/base/err.h"
-
-route_auth *route_auth_get(route_auths *a, const void *route)
-{
-    for (route_auth *e = a->head; e; e = e->next)
-        if (e->route == route)
-            return e;
-    route_auth *e = edm_xcalloc(1, sizeof *e);
-    e->route = route;
-    e->next = a->head;
-    a->head = e;
-    return e;
-}
 
 int route_auth_paused(route_auth *e, uint64_t now)
 {
@@ -75,13 +62,4 @@ const char *route_auth_state_name(enum route_auth_state st)
     case ROUTE_AUTH_PAUSED: return "paused";
     }
     return "?";
-}
-
-void route_auth_free(route_auths *a)
-{
-    while (a->head) {
-        route_auth *e = a->head;
-        a->head = e->next;
-        edm_free(e);
-    }
 }

@@ -8,8 +8,9 @@
  * with category auth (docs/smtp.md, "Relay credentials"). Once a session
  * has passed AUTH the route opens sessions freely until the next refusal.
  *
- * Entries are keyed by the route's config pointer and owned by the
- * relay's route_auths list. Times are monotonic milliseconds.
+ * One gate per route, held in the relay's per-route state (route_state in
+ * relay_int.h, zeroed = UNKNOWN); engine/delivery/relay_auth.c wires it to
+ * the relay's events. Times are monotonic milliseconds.
  */
 #ifndef EDM_ROUTE_AUTH_H
 #define EDM_ROUTE_AUTH_H
@@ -28,19 +29,11 @@ enum route_auth_state {
 };
 
 typedef struct route_auth {
-    const void *route;
     enum route_auth_state state;
     uint64_t until;  /* while PAUSED */
     edm_outcome why; /* the refusal (facts, classified), while PAUSED */
-    struct route_auth *next;
 } route_auth;
 
-typedef struct route_auths {
-    route_auth *head;
-} route_auths;
-
-/* The entry of route (created on first use). */
-route_auth *route_auth_get(route_auths *a, const void *route);
 /* 1 while a refusal's pause runs; a pause that is over becomes UNKNOWN. */
 int route_auth_paused(route_auth *e, uint64_t now);
 /* 1 if a session may open now, and counts it: the first one of an
@@ -54,6 +47,5 @@ void route_auth_refused(route_auth *e, uint64_t now, const edm_outcome *why);
  * is over (others may try). */
 int route_auth_ended(route_auth *e);
 const char *route_auth_state_name(enum route_auth_state st);
-void route_auth_free(route_auths *a);
 
 #endif
