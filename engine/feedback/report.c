@@ -342,8 +342,10 @@ static span decode(walk *w, span body, const char *cte)
     int rc = b64 ? edm_base64_decode(b, body.p, body.n) : qp_decode(b, body.p, body.n);
     if (rc == EDM_ENOMEM)
         w->oom = 1;
-    if (rc != 0 || b->data == NULL)
+    if (rc != 0 || b->data == NULL) {
+        edm_buf_free(b); /* a failed decode may have grown it */
         return body;
+    }
     w->ndecoded++;
     size_t o = 0;
     for (size_t i = 0; i < b->len; i++)
