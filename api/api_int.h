@@ -44,6 +44,7 @@ enum api_route_flags {
     API_JSON = 2,       /* a JSON object body is required */
     API_JSON_OPT = 4,   /* a JSON object body is allowed (empty = {}) */
     API_IDEMPOTENT = 8, /* honours Idempotency-Key */
+    API_CSV = 16,       /* a text/csv body is taken as it is instead (c->body NULL) */
 };
 
 typedef struct api_route {
@@ -160,5 +161,8 @@ void api_suppressions_list(api_call *c);
 void api_suppressions_create(api_call *c);
 void api_suppressions_delete(api_call *c);
 void api_pools_get(api_call *c);
+void api_suppressions_csv(api_call *c);
+void api_suppressions_import(api_call *c);
+void api_events_list(api_call *c);
 
 #endif
