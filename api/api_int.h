@@ -12,6 +12,7 @@
 #include "engine/base/buf.h"
 
 #include <jansson.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 typedef struct api_auth api_auth;
@@ -71,6 +72,12 @@ struct api_call {
 /* The routes (router.c) and their number, for the OpenAPI check. */
 extern const api_route api_routes[];
 extern const size_t api_nroutes;
+
+/* ---- api.c ---- */
+/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025" into ss; EDM_EINVAL
+ * with "<what>: not an address:port" in err. */
+int api_parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen,
+                     const char *what);
 
 /* ---- reply.c ---- */
 /* Answers with a JSON value (taking the reference) and status. */

@@ -131,6 +131,7 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
         .headers = c->headers,
         .nheaders = c->nheaders,
         .unsub_url = c->unsub_url,
+        .public_url = cfg->public.base_url,
         .bounce_domain = cfg->bounce_domain,
         .msgid_domain = cfg->message_id_domain,
         .feedback_id = c->feedback_id,

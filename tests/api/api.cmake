@@ -3,7 +3,8 @@
 # test driver (apitest.c) for the tests that talk to it.
 add_executable(api_server ${CMAKE_CURRENT_LIST_DIR}/api_server.c)
 target_link_libraries(api_server PRIVATE edm_api edm_engine)
-foreach(t api_test_http api_test_routes api_test_openapi api_test_serve api_test_unsendable)
+foreach(t api_test_http api_test_routes api_test_openapi api_test_serve api_test_unsendable
+        api_test_public)
   if(TARGET ${t})
     target_sources(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/apitest.c)
     add_dependencies(${t} api_server)
