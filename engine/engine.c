@@ -142,8 +142,13 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
         engine_free(e);
         return rc;
     }
-    edm_pipeline_opts po = {
-        .loop = loop, .st = st, .cfg = cfg, .relay = e->relay, .keys = e->keys, .nkeys = e->nkeys};
+    edm_pipeline_opts po = {.loop = loop,
+                            .st = st,
+                            .cfg = cfg,
+                            .relay = e->relay,
+                            .keys = e->keys,
+                            .nkeys = e->nkeys,
+                            .max_pending = (size_t)cfg->pipeline.window};
     if ((rc = edm_pipeline_new(&po, &e->pipeline)) != 0) {
         snprintf(err, errlen, "pipeline: %s", edm_strerror(rc));
         edm_relay_free(e->relay);

@@ -109,11 +109,19 @@ void pl_pump(edm_pipeline *p)
 {
     if (p->stopping)
         return;
+    /* Keep about max_pending messages between claim and outcome, refilled
+     * a batch at a time: claiming whenever one slot frees (after every
+     * outcome) cost a claim transaction and a one-message render work item
+     * (a thread wake-up) per message. */
+    size_t refill = p->o.max_pending / 4;
+    if (refill > p->o.claim_batch)
+        refill = p->o.claim_batch;
+    if (refill == 0)
+        refill = 1;
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
         if (!c->running)
             continue;
-        /* Keep about max_pending messages between claim and outcome. */
-        while (p->pending < p->o.max_pending) {
+        while (p->pending + refill <= p->o.max_pending) {
             size_t got = claim_for(p, c, p->o.max_pending - p->pending);
             if (got == 0)
                 break;

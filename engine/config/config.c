@@ -96,6 +96,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->retry.schedule = edm_xcalloc(cfg->retry.nschedule, sizeof *cfg->retry.schedule);
     memcpy(cfg->retry.schedule, schedule, sizeof schedule);
     cfg->retry.max_age = 3 * 86400;
+    cfg->pipeline.window = 4000;
     cfg->unsubscribe.secret_env = edm_xstrdup("EDM_UNSUBSCRIBE_SECRET");
 }
 

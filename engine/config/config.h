@@ -122,6 +122,10 @@ struct edm_config_retry {
     int64_t max_age; /* seconds after queueing: then bounced, reason expired */
 };
 
+struct edm_config_pipeline {
+    int64_t window; /* recipients between claim and outcome, held in memory */
+};
+
 struct edm_config_unsubscribe {
     char *url;        /* https URL or NULL */
     char *secret_env; /* environment variable holding the token signing secret */
@@ -154,6 +158,7 @@ typedef struct edm_config {
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
     struct edm_config_public public;
+    struct edm_config_pipeline pipeline;
 } edm_config;
 
 typedef struct edm_config_errors {

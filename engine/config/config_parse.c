@@ -707,23 +707,24 @@ static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
     config_leave(c, old);
 }
 
+static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"window", NULL};
+    size_t old;
+    json_t *p = get_obj(c, root, "pipeline", OPTIONAL, keys, &old);
+    if (p != NULL) {
+        get_i64(c, p, "window", 1, 1000000, &cfg->pipeline.window);
+        config_leave(c, old);
+    }
+}
+
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"db",
-                                       "log",
-                                       "bounce_domain",
-                                       "message_id_domain",
-                                       "api",
-                                       "dns",
-                                       "smtp",
-                                       "pools",
-                                       "domains",
-                                       "routes",
-                                       "dkim",
-                                       "retry",
-                                       "unsubscribe",
-                                       "public",
-                                       NULL};
+    static const char *const keys[] = {
+        "db",          "log",      "bounce_domain", "message_id_domain",
+        "api",         "dns",      "smtp",          "pools",
+        "domains",     "routes",   "dkim",          "retry",
+        "unsubscribe", "pipeline", "public",        NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -751,4 +752,5 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_retry(c, root, cfg);
     parse_unsubscribe(c, root, cfg);
     parse_public(c, root, cfg);
+    parse_pipeline(c, root, cfg);
 }

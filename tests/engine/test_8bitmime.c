@@ -146,7 +146,7 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
     assert_non_null(f->without);
     char json[2048];
     snprintf(json, sizeof json,
-             "{\"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\"},"
+             "{\"db\": \"edm.db\", \"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\"},"
              " \"routes\": [{\"match\": \"a.test\", \"relay\": \"127.0.0.1:%d\"},"
              "              {\"match\": \"b.test\", \"relay\": \"127.0.0.1:%d\"}],"
              " \"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": \"s1.pem\","

@@ -24,6 +24,7 @@ enum sq_stmt {
     SQ_UNCLAIM,
     SQ_SUPPRESSION_ANY,
     SQ_HAS_PENDING,
+    SQ_COUNTS,
     SQ_RECORD,
     SQ_EVENT,
     SQ_TEMPLATE_GET,

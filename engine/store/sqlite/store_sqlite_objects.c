@@ -297,40 +297,38 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
         return rc;
     enum edm_cstate cstate = c.state;
     edm_campaign_row_clear(&c);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT status, count(*) FROM deliveries "
-                           "WHERE campaign_id = ?1 GROUP BY 1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return sq_fail(s, "prepare stats");
+    /* From the counters (schema/0002_campaign_counts.sql): a handful of
+     * rows whatever the campaign's size. Categories: bounced only. */
+    sqlite3_stmt *q = sq_stmt(s, SQ_COUNTS);
+    if (q == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, id);
     int64_t counts[EDM_DSTATE_COUNT] = {0};
     int64_t total = 0;
+    json_t *cats = json_object();
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         int stt = sqlite3_column_int(q, 0);
-        int64_t n = sqlite3_column_int64(q, 1);
+        const char *cat = (const char *)sqlite3_column_text(q, 1);
+        int64_t n = sqlite3_column_int64(q, 2);
+        if (n <= 0)
+            continue;
         if (stt >= 0 && stt < EDM_DSTATE_COUNT)
             counts[stt] += n;
         total += n;
+        if (stt == EDM_DSTATE_BOUNCED && cat && cat[0])
+            json_object_set_new(cats, cat, json_integer(n));
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        json_decref(cats);
+        return sq_fail(s, "stats");
+    }
     json_t *states = json_object();
     int64_t done = 0;
     for (int i = 0; i < EDM_DSTATE_COUNT; i++) {
         json_object_set_new(states, edm_dstate_name(i), json_integer(counts[i]));
         if (edm_dstate_is_terminal(i))
             done += counts[i];
-    }
-    json_t *cats = json_object();
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT bounce_category, count(*) FROM deliveries WHERE "
-                           "campaign_id = ?1 AND bounce_category IS NOT NULL GROUP BY 1",
-                           -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        while (sqlite3_step(q) == SQLITE_ROW)
-            json_object_set_new(cats, (const char *)sqlite3_column_text(q, 0),
-                                json_integer(sqlite3_column_int64(q, 1)));
-        sqlite3_finalize(q);
     }
     *out = json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:f}", "campaign_id", (json_int_t)id, "status",
                      json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",

@@ -130,6 +130,8 @@ static void bad_configs(void **state)
          "{\"addr\": \"127.0.0.300\"}]}]}",
          "pools[0].ips[1].addr: not an IP address"},
         {"{\"smtp\": {\"port\": 0}}", "smtp.port: must be between 1 and 65535"},
+        {"{\"pipeline\": {\"window\": 0}}", "pipeline.window: must be between 1 and 1000000"},
+        {"{\"pipeline\": {\"windows\": 10}}", "pipeline.windows: unknown key"},
         {"{\"smtp\": {\"port\": 65536}}", "smtp.port: must be between 1 and 65535"},
         {"{\"smtp\": {\"port\": 25.0}}", "smtp.port: expected an integer"},
         {"{\"smtp\": {\"tls\": \"maybe\"}}",
@@ -353,6 +355,7 @@ static void defaults_filled(void **state)
     assert_int_equal(cfg.api.max_connections_per_ip, 64);
     assert_int_equal(cfg.dns.nservers, 0);
     assert_int_equal(cfg.smtp.port, 25);
+    assert_int_equal(cfg.pipeline.window, 4000);
     assert_true(strlen(cfg.smtp.helo) > 0);
     assert_int_equal(cfg.smtp.tls, EDM_TLS_OPPORTUNISTIC);
     const struct edm_config_timeouts *t = &cfg.smtp.timeouts;
@@ -420,7 +423,8 @@ static void round_trip(void **state)
         " \"routes\": [{\"match\": \"*\", \"relay\": \"smart.example.net:587\","
         " \"auth\": {\"username\": \"me\", \"password_env\": \"SMART_PASS\"}}],"
         " \"dkim\": [{\"domain\": \"example.com\", \"selector\": \"ed\", \"key\": \"keys/ed.pem\","
-        " \"algorithm\": \"ed25519-sha256\"}], \"unsubscribe\": {\"url\": null}}",
+        " \"algorithm\": \"ed25519-sha256\"}], \"unsubscribe\": {\"url\": null},"
+        " \"pipeline\": {\"window\": 250}}",
     };
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
         edm_config cfg;
@@ -442,6 +446,7 @@ static void round_trip(void **state)
                                     json_array_get(json_object_get(j, "dkim"), 0), "key")),
                                 tmp_path("keys/ed.pem"));
             assert_string_equal(cfg.api.listen_host, "::1");
+            assert_int_equal(cfg.pipeline.window, 250);
         }
         json_decref(j);
         edm_config_free(&cfg);

@@ -1,0 +1,258 @@
+/*
+ * tests/engine/store/test_counts.c: the per-campaign counters of
+ * schema/0002_campaign_counts.sql. After every kind of write (upload with
+ * duplicates and suppressions, outcomes delivered, deferred and bounced,
+ * a deferral turned bounced, a bounce re-categorised, cancel, a campaign
+ * deleted) they equal a GROUP BY over the rows; stats count only bounced
+ * recipients per category; a version-1 database gets them backfilled.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/timeutil.h"
+#include "engine/store/schema.h"
+#include "engine/store/store.h"
+#include "tests/support/testlib.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+    char *dir;
+    char path[4200];
+    edm_store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = edm_test_tmpdir("counts");
+    snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    edm_store_close(f->st);
+    edm_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void open_store(struct fx *f)
+{
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
+}
+
+static int64_t make_campaign(edm_store *st)
+{
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
+    edm_template_row t;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    int64_t id = c.id;
+    json_decref(tf);
+    json_decref(cf);
+    edm_template_row_clear(&t);
+    edm_campaign_row_clear(&c);
+    return id;
+}
+
+static void upload(edm_store *st, int64_t cid, int from, int n)
+{
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
+    for (int i = from; i < from + n; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
+        edm_recipient r = {email, strchr(email, '@') + 1, NULL};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+}
+
+/* The counters of every campaign equal a GROUP BY over the rows (read
+ * through a second connection: what is committed). */
+static void assert_counters_exact(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *sql =
+        "SELECT count(*) FROM ("
+        "SELECT campaign_id, status, category, n FROM campaign_counts WHERE n != 0 "
+        "EXCEPT SELECT campaign_id, status, CASE WHEN status = 3 THEN "
+        "coalesce(bounce_category, '') ELSE '' END, count(*) FROM deliveries GROUP BY 1, 2, 3) "
+        "UNION ALL SELECT count(*) FROM ("
+        "SELECT campaign_id, status, CASE WHEN status = 3 THEN coalesce(bounce_category, '') "
+        "ELSE '' END, count(*) FROM deliveries GROUP BY 1, 2, 3 "
+        "EXCEPT SELECT campaign_id, status, category, n FROM campaign_counts WHERE n != 0) "
+        "UNION ALL SELECT count(*) FROM campaign_counts WHERE n < 0";
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(q, 0), 0);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+static edm_outcome outcome(int64_t id, enum edm_dstate s, enum edm_category cat, int64_t now)
+{
+    edm_outcome o;
+    memset(&o, 0, sizeof o);
+    o.id = id;
+    o.status = s;
+    o.attempted = 1;
+    o.attempted_at = now;
+    o.category = cat;
+    o.code = s == EDM_DSTATE_DELIVERED ? 250 : s == EDM_DSTATE_DEFERRED ? 451 : 550;
+    if (s == EDM_DSTATE_DEFERRED)
+        o.next_attempt_at = now + 60;
+    return o;
+}
+
+static int64_t stat_int(json_t *stats, const char *obj, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(stats, obj), key));
+}
+
+static void counters_follow_every_write(void **state)
+{
+    struct fx *f = *state;
+    open_store(f);
+    edm_store *st = f->st;
+    int64_t cid = make_campaign(st), other = make_campaign(st);
+    upload(st, cid, 0, 30);
+    upload(st, cid, 25, 10); /* 5 duplicates */
+    upload(st, other, 0, 7);
+    json_t *sv = NULL;
+    assert_int_equal(st->ops->suppression_add(st, "u100@d1.test", "test", &sv), 0);
+    json_decref(sv);
+    upload(st, cid, 100, 2); /* one suppressed */
+    assert_counters_exact(f->path);
+
+    int64_t now = edm_time_now(), cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(st->ops->claim(st, cid, now, 3600, &cursor, 10, &jobs, &n), 0);
+    assert_int_equal(n, 10);
+    edm_outcome res[10];
+    for (size_t i = 0; i < 4; i++)
+        res[i] = outcome(jobs[i].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    for (size_t i = 4; i < 7; i++)
+        res[i] = outcome(jobs[i].id, EDM_DSTATE_DEFERRED, EDM_CATEGORY_RATE_LIMITED, now);
+    res[7] = outcome(jobs[7].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, now);
+    res[8] = outcome(jobs[8].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, now);
+    res[9] = outcome(jobs[9].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_POLICY, now);
+    assert_int_equal(st->ops->record(st, res, 10), 0);
+    assert_counters_exact(f->path);
+
+    /* The stats: deferrals are not bounce categories. */
+    json_t *stats = NULL;
+    assert_int_equal(st->ops->campaign_stats(st, cid, &stats), 0);
+    assert_int_equal(json_integer_value(json_object_get(stats, "total")), 37);
+    assert_int_equal(stat_int(stats, "counts", "queued"), 26);
+    assert_int_equal(stat_int(stats, "counts", "deferred"), 3);
+    assert_int_equal(stat_int(stats, "counts", "delivered"), 4);
+    assert_int_equal(stat_int(stats, "counts", "bounced"), 3);
+    assert_int_equal(stat_int(stats, "counts", "suppressed"), 1);
+    assert_int_equal(json_integer_value(json_object_get(stats, "done")), 8);
+    assert_int_equal(stat_int(stats, "bounce_categories", "bad_mailbox"), 2);
+    assert_int_equal(stat_int(stats, "bounce_categories", "policy"), 1);
+    assert_null(json_object_get(json_object_get(stats, "bounce_categories"), "rate_limited"));
+    assert_int_equal(json_object_size(json_object_get(stats, "bounce_categories")), 2);
+    json_decref(stats);
+
+    /* A deferral expires (bounced, expired); a bounce changes category. */
+    res[0] = outcome(jobs[4].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_EXPIRED, now);
+    res[1] = outcome(jobs[9].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_SPAM_BLOCK, now);
+    assert_int_equal(st->ops->record(st, res, 2), 0);
+    assert_counters_exact(f->path);
+    assert_int_equal(st->ops->campaign_stats(st, cid, &stats), 0);
+    assert_int_equal(stat_int(stats, "bounce_categories", "expired"), 1);
+    assert_int_equal(stat_int(stats, "bounce_categories", "spam_block"), 1);
+    assert_null(json_object_get(json_object_get(stats, "bounce_categories"), "policy"));
+    json_decref(stats);
+
+    int64_t c[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, other, c), 0);
+    assert_int_equal(c[EDM_DSTATE_QUEUED], 7);
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 1);
+    assert_int_equal(st->ops->cancel_pending(st, cid), 28);
+    assert_int_equal(st->ops->campaign_has_pending(st, cid), 0);
+    assert_int_equal(st->ops->campaign_has_pending(st, other), 1);
+    assert_int_equal(st->ops->campaign_counts(st, cid, c), 0);
+    assert_int_equal(c[EDM_DSTATE_CANCELLED], 28);
+    assert_int_equal(c[EDM_DSTATE_QUEUED] + c[EDM_DSTATE_DEFERRED], 0);
+    assert_counters_exact(f->path);
+
+    assert_int_equal(st->ops->campaign_delete(st, other), 0);
+    assert_counters_exact(f->path);
+    assert_int_equal(st->ops->campaign_counts(st, other, c), 0);
+    for (int i = 0; i < EDM_DSTATE_COUNT; i++)
+        assert_int_equal(c[i], 0);
+    edm_store_jobs_free(jobs, n);
+}
+
+/* A database made by version 1 (before the counters) with rows in every
+ * state: opening it migrates and backfills; the stats agree. */
+static void migration_backfills_counters(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(edm_migrations[0].version, 1);
+    const char *setup_sql =
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at INTEGER NOT NULL); INSERT INTO schema_version VALUES (1, '0001_init', 0);"
+        "INSERT INTO templates VALUES (1, 't', 's', NULL, 'x', '{}', 0, 0);"
+        "INSERT INTO campaigns(id, name, template_id, from_addr, status, created_at, updated_at) "
+        "VALUES (1, 'c', 1, 'a@example.com', 4, 0, 0);"
+        "INSERT INTO deliveries(campaign_id, email, domain, status, bounce_category, queued_at) "
+        "VALUES (1, 'a@x.test', 'x.test', 2, NULL, 0), (1, 'b@x.test', 'x.test', 3, 'policy', 0),"
+        "(1, 'c@x.test', 'x.test', 3, 'policy', 0), (1, 'd@x.test', 'x.test', 1, 'dns', 0),"
+        "(1, 'e@x.test', 'x.test', 0, NULL, 0), (1, 'f@x.test', 'x.test', 3, NULL, 0);";
+    char *msg = NULL;
+    assert_int_equal(sqlite3_exec(db, edm_migrations[0].sql, NULL, NULL, &msg), SQLITE_OK);
+    int rc = sqlite3_exec(db, setup_sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s", msg);
+    sqlite3_close(db);
+
+    open_store(f);
+    assert_counters_exact(f->path);
+    json_t *stats = NULL;
+    assert_int_equal(f->st->ops->campaign_stats(f->st, 1, &stats), 0);
+    assert_int_equal(json_integer_value(json_object_get(stats, "total")), 6);
+    assert_int_equal(stat_int(stats, "counts", "bounced"), 3);
+    assert_int_equal(stat_int(stats, "counts", "deferred"), 1);
+    assert_int_equal(stat_int(stats, "bounce_categories", "policy"), 2);
+    assert_int_equal(json_object_size(json_object_get(stats, "bounce_categories")), 1);
+    json_decref(stats);
+    assert_int_equal(f->st->ops->campaign_has_pending(f->st, 1), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(counters_follow_every_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_backfills_counters, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
