@@ -53,7 +53,7 @@ static const char *token_of(const char *path, size_t *n)
 static int on_head(void *ctx, http_req *req)
 {
     (void)ctx;
-    size_t n;
+    size_t n = 0;
     if (token_of(req->path, &n) == NULL) {
         page(req, 404, "Not found", "<p>No such page.</p>");
         return 1;
@@ -82,11 +82,11 @@ static int one_click_body(const char *b)
 static void on_complete(void *ctx, http_req *req)
 {
     edm_public *pub = ctx;
-    size_t n;
+    size_t n = 0;
     const char *tok = token_of(req->path, &n);
     edm_fb_ctx fc = {pub->store, pub->secret, pub->secret_len};
     int64_t id;
-    if (edm_feedback_unsub_token(&fc, tok, n, &id) != 0) {
+    if (tok == NULL || edm_feedback_unsub_token(&fc, tok, n, &id) != 0) {
         page(req, 404, "Not found", "<p>This unsubscribe link is not valid.</p>");
         return;
     }
