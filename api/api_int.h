@@ -67,6 +67,9 @@ struct api_call {
     int deferred;   /* the handler answers later, from the loop (work off the loop) */
     void *state;    /* handler state (uploads, streams) */
     void (*free_state)(void *state);
+    /* Optional: what the handler did with a body the HTTP layer cuts
+     * (http_req.app_note). */
+    void (*note)(void *state, char *buf, size_t len);
 };
 
 /* The routes (router.c) and their number, for the OpenAPI check. */
@@ -142,6 +145,16 @@ void api_idem_release(api_call *c);
 int api_template_compile_check(api_call *c, json_t *tpl);
 
 /* ---- resources ---- */
+/* Field checks shared by campaigns and messages (api/routes/campaigns.c):
+ * a From / Reply-To mailbox, a headers object, a tags array; each answers
+ * 422 naming the field and returns -1 when wrong. */
+int api_check_mailbox(api_call *c, const char *field, const char *v);
+int api_check_headers(api_call *c, json_t *h);
+int api_check_tags(api_call *c, json_t *t);
+
+void api_messages_create(api_call *c);
+void api_messages_list(api_call *c);
+void api_messages_get(api_call *c);
 void api_health_get(api_call *c);
 void api_openapi_get(api_call *c);
 void api_templates_create(api_call *c);

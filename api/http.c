@@ -166,7 +166,7 @@ void http_conn_after_write(http_conn *c)
         return;
     if (c->producer && !c->stream_done) {
         http_conn_arm(c, c->srv->limits.idle_timeout_ms);
-        http_reply_pull(c);
+        http_pull_queue(c); /* pulled at its turn (http_pull.c) */
         return;
     }
     if (c->state == CONN_LINGER)
@@ -315,6 +315,7 @@ void http_conn_close(http_conn *c, const char *why)
     if (c->in_request && !c->answered)
         edm_log(EDM_LOG_INFO, "http", "conn=%s closed mid-request reason=\"%s\"", c->peer, why);
     c->state = CONN_CLOSED;
+    http_pull_forget(c);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -454,6 +455,7 @@ int http_server_start(uv_loop_t *loop, const struct sockaddr *addr, const http_l
         uv_close((uv_handle_t *)&srv->listener, free_data_cb);
         return EDM_EIO;
     }
+    http_pull_start(srv);
     *out = srv;
     return 0;
 }
@@ -484,4 +486,5 @@ void http_server_stop(http_server *srv, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
     for (http_conn *c = srv->conns; c; c = c->next)
         http_conn_close(c, "server stopping");
+    http_pull_stop(srv, on_listener_closed);
 }

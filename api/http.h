@@ -66,6 +66,11 @@ struct http_req {
      * ends (answered and written, or the connection closed) */
     void *app_data;
     void (*app_free)(void *app_data);
+    /* Optional: a sentence the HTTP layer appends to its own error answer
+     * when it cuts a body the application was consuming (413 past the
+     * limit): what was already done with it ("2 batches of rows were
+     * written and are kept"). Plain text without quotes or backslashes. */
+    void (*app_note)(void *app_data, char *buf, size_t len);
     const char *peer; /* "ip:port" */
 };
 

@@ -8,6 +8,7 @@
  *   http_parse.c  requests: libhttp-parser callbacks, head syntax, lengths
  *                 and limits
  *   http_reply.c  answers: one buffer or a stream, writes, error answers
+ *   http_pull.c   fair turns for streams: one producer call per loop turn
  */
 #ifndef EDM_API_HTTP_INT_H
 #define EDM_API_HTTP_INT_H
@@ -39,6 +40,8 @@ enum conn_state {
 
 #define HTTP_LINGER_MS 2000
 #define HTTP_READ_BUF  65536
+/* Streamed answers pulled per loop iteration (http_pull.c). */
+#define HTTP_PULLS_PER_TURN 1
 
 struct http_server {
     uv_loop_t *loop;
@@ -51,6 +54,8 @@ struct http_server {
     uint64_t next_req_id;
     int stopping;
     int handles_open;
+    uv_idle_t pull_idle; /* runs while streams wait for their turn */
+    struct http_conn *pull_head, *pull_tail;
     void (*done)(void *);
     void *done_arg;
 };
@@ -93,6 +98,8 @@ struct http_conn {
     int stream_chunked;
     int stream_done;
     unsigned writes; /* uv_write requests in flight */
+    int pull_queued; /* waiting for its turn to pull (http_pull.c) */
+    http_conn *pull_next;
 };
 
 /* ---- http.c ---- */
@@ -123,5 +130,14 @@ void http_reply_write(http_conn *c, char *data, size_t len);
 void http_reply_error(http_conn *c, int status, const char *code, const char *msg);
 /* Pulls and writes the next piece of a streamed answer. */
 void http_reply_pull(http_conn *c);
+
+/* ---- http_pull.c ---- */
+void http_pull_start(http_server *srv);
+/* The stream of c may take its next piece: pulled at its turn. */
+void http_pull_queue(http_conn *c);
+/* c closes: it leaves the queue. */
+void http_pull_forget(http_conn *c);
+/* Closes the idle handle (closed runs as for the listener). */
+void http_pull_stop(http_server *srv, uv_close_cb closed);
 
 #endif

@@ -197,8 +197,14 @@ void http_stream(http_req *req, int status, const char *ctype, http_producer pro
 
 void http_reply_error(http_conn *c, int status, const char *code, const char *msg)
 {
-    char body[512];
+    char body[1024], note[400] = "";
+    if (c->req.app_note && c->req.app_data && !c->answered)
+        c->req.app_note(c->req.app_data, note, sizeof note);
     int n = snprintf(body, sizeof body,
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s%s%s\",\"field\":null}}", code,
+                     msg, note[0] ? "; " : "", note);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = snprintf(body, sizeof body,
                      "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"field\":null}}", code, msg);
     c->keep_alive = 0;
     if (!c->answered) {

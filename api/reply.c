@@ -30,7 +30,11 @@ void api_reply(api_call *c, int status, json_t *v)
         EDM_PANIC("out of memory");
     c->answered = 1;
     api_idem_end(c, status, body);
-    const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"edm\"\r\n" : NULL;
+    /* 503: the store is held by another process or refuses writes for now
+     * (docs/api.md, "Errors"): the client retries after a second. */
+    const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"edm\"\r\n"
+                        : status == 503 ? "Retry-After: 1\r\n"
+                                        : NULL;
     http_respond(c->req, status, "application/json", extra, body, strlen(body));
     free(body);
 }
@@ -89,6 +93,10 @@ void api_store_error(api_call *c, int rc, const char *what)
         break;
     case EDM_EEXIST: api_error(c, 409, "exists", NULL, "the %s already exists", what); break;
     case EDM_EINVAL: api_error(c, 422, "invalid", NULL, "invalid %s", what); break;
+    case EDM_EBUSY:
+        api_error(c, 503, "busy", NULL,
+                  "the database is locked by another process; nothing was changed, retry later");
+        break;
     default:
         edm_log(EDM_LOG_ERROR, "api", "req=%llu store=\"%s\" rc=%d", (unsigned long long)c->req->id,
                 edm_store_errmsg(c->api->store), rc);

@@ -56,6 +56,9 @@ const api_route api_routes[] = {
     {GET, "/v1/events", api_events_list, 0, NULL},
     {DELETE, "/v1/suppressions", api_suppressions_delete, API_JSON_OPT, NULL},
     {GET, "/v1/pools", api_pools_get, 0, NULL},
+    {POST, "/v1/messages", api_messages_create, API_JSON | API_IDEMPOTENT, NULL},
+    {GET, "/v1/messages", api_messages_list, 0, NULL},
+    {GET, "/v1/messages/{id}", api_messages_get, 0, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 
@@ -113,6 +116,14 @@ static int refuse(api_call *c, int status, const char *code, const char *extra_a
     return 1;
 }
 
+/* The route's note on what it did with a body the HTTP layer cuts. */
+static void call_note(void *app_data, char *buf, size_t len)
+{
+    api_call *c = app_data;
+    if (c->note && c->state)
+        c->note(c->state, buf, len);
+}
+
 static int on_head(void *ctx, http_req *req)
 {
     edm_api *api = ctx;
@@ -121,6 +132,7 @@ static int on_head(void *ctx, http_req *req)
     c->req = req;
     req->app_data = c;
     req->app_free = call_free;
+    req->app_note = call_note;
     req->body_mode = HTTP_BODY_BUFFER;
 
     const api_route *route = NULL;

@@ -31,6 +31,8 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg);
  * max_per_hour, day_cap, connections, weight, has_capacity,
  * paused_domains: [{domain, seconds_left}]}. */
 json_t *edm_engine_pools_json(edm_engine *e);
+/* Claims due transactional messages now (one was just committed). */
+void edm_engine_kick(edm_engine *e);
 /* Wakes the scheduler at once (a campaign changed state through the API). */
 void edm_engine_wake(edm_engine *e);
 /* The whole signed message for a template preview (see

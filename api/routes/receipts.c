@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NDJSON_PAGE 1000
+/* Rows per pull: the HTTP layer pulls one stream per loop turn
+ * (api/http_pull.c), so this bounds the export's work per turn. */
+#define NDJSON_PAGE 200
 
 typedef struct receipt_query {
     edm_receipt_filter f;

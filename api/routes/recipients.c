@@ -2,7 +2,7 @@
  * api/routes/recipients.c: POST /v1/campaigns/{id}/recipients: a recipient list
  * (JSON array, NDJSON or CSV: see engine/ingest/upload.h) streamed into the
  * store as it arrives, through the one import routine (engine/ingest/import.h:
- * address checks, batches of 20,000 rows sorted by domain, each written in
+ * address checks, batches of API_UPLOAD_BATCH_ROWS rows sorted by domain, each written in
  * one store transaction inside one call, the campaign state checked again
  * before each batch). Rows that fail are listed in the answer with their
  * line and reason; the others are kept.
@@ -24,7 +24,13 @@
 #include "engine/ingest/import.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+/* Rows per store transaction on the loop thread: a bounded slice (a few
+ * milliseconds), so that a 1,000,000-row upload never holds the loop for
+ * long (docs/architecture.md, "Threads and ownership"). */
+#define API_UPLOAD_BATCH_ROWS 5000
 
 typedef struct upload_state {
     api_call *call;
@@ -56,8 +62,26 @@ static void fail(api_call *c, upload_state *u, int rc)
         api_error(c, 503, "no_memory", NULL, "out of memory");
     else if (rc == EDM_ESTATE)
         api_error(c, 409, "wrong_state", NULL, "%s", why);
+    else if (rc == EDM_EBUSY)
+        api_error(c, 503, "busy", NULL, "%s", why);
+    else if (rc == EDM_EDB || rc == EDM_EIO)
+        api_error(c, 500, "storage", NULL, "%s", why);
     else
         api_store_error(c, rc, "campaign");
+}
+
+/* The HTTP layer cut the body (413): say what was kept. */
+static void note(void *state, char *buf, size_t len)
+{
+    upload_state *u = state;
+    const edm_import_counts *n = edm_import_get_counts(u->im);
+    if (n->batches == 0)
+        snprintf(buf, len, "no row was written");
+    else
+        snprintf(buf, len,
+                 "%lld batches written before are kept (%lld rows, %lld new recipients); the "
+                 "rest of the body was not read",
+                 (long long)n->batches, (long long)n->rows, (long long)n->accepted);
 }
 
 static int begin(api_call *c)
@@ -83,9 +107,11 @@ static int begin(api_call *c)
     u->call = c;
     c->state = u;
     c->free_state = state_free;
+    c->note = note;
     edm_import_opts o = {
         .format = edm_upload_format_from_type(http_req_header(c->req, "content-type")),
         .check = edm_lifecycle_import_check,
+        .batch_rows = API_UPLOAD_BATCH_ROWS,
     };
     if (edm_import_new(st, c->id, &o, &u->im) != 0) {
         api_error(c, 503, "no_memory", NULL, "out of memory");

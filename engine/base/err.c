@@ -25,6 +25,7 @@ const char *edm_strerror(int code)
     case EDM_EEXIST: return "already exists";
     case EDM_EDB: return "storage error";
     case EDM_ECANCELED: return "cancelled";
+    case EDM_EBUSY: return "busy, try again";
     default: return "unknown error";
     }
 }

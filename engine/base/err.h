@@ -11,19 +11,20 @@
 
 enum edm_err {
     EDM_OK = 0,
-    EDM_ENOMEM = -1,    /* allocation failed */
-    EDM_EINVAL = -2,    /* invalid argument or input */
-    EDM_EIO = -3,       /* I/O or system call failed */
-    EDM_ENOTFOUND = -4, /* no such object */
-    EDM_ESTATE = -5,    /* operation not allowed in the object's state */
-    EDM_ETOOBIG = -6,   /* over a size or count limit */
-    EDM_EPROTO = -7,    /* peer broke the protocol */
-    EDM_ETIMEOUT = -8,  /* timed out */
-    EDM_ETLS = -9,      /* TLS failure */
-    EDM_EDNS = -10,     /* DNS failure */
-    EDM_EEXIST = -11,   /* already exists */
-    EDM_EDB = -12,      /* storage failure */
-    EDM_ECANCELED = -13 /* operation cancelled */
+    EDM_ENOMEM = -1,     /* allocation failed */
+    EDM_EINVAL = -2,     /* invalid argument or input */
+    EDM_EIO = -3,        /* I/O or system call failed */
+    EDM_ENOTFOUND = -4,  /* no such object */
+    EDM_ESTATE = -5,     /* operation not allowed in the object's state */
+    EDM_ETOOBIG = -6,    /* over a size or count limit */
+    EDM_EPROTO = -7,     /* peer broke the protocol */
+    EDM_ETIMEOUT = -8,   /* timed out */
+    EDM_ETLS = -9,       /* TLS failure */
+    EDM_EDNS = -10,      /* DNS failure */
+    EDM_EEXIST = -11,    /* already exists */
+    EDM_EDB = -12,       /* storage failure */
+    EDM_ECANCELED = -13, /* operation cancelled */
+    EDM_EBUSY = -14      /* a resource is held elsewhere for now: try again later */
 };
 
 /* Short constant text for an EDM_E* code ("out of memory"). */

@@ -26,7 +26,7 @@ void pl_add_result(edm_pipeline *p, const edm_outcome *r)
         p->results = edm_xrealloc(p->results, p->capresults * sizeof *p->results);
     }
     p->results[p->nresults++] = *r;
-    if (p->nresults >= FLUSH_AT)
+    if (p->nresults >= FLUSH_AT && !p->record_failing) /* failing: the timer retries */
         edm_pipeline_flush(p);
     else
         pl_arm_flush(p);
@@ -38,12 +38,21 @@ int edm_pipeline_flush(edm_pipeline *p)
         return 0;
     int rc = p->o.st->ops->record(p->o.st, p->results, p->nresults);
     if (rc != 0) {
-        /* Keep them and try again at the next flush: nothing is lost. */
-        edm_log(EDM_LOG_ERROR, "pipeline", "event=record_failed results=%zu err=\"%s\"",
-                p->nresults, edm_store_errmsg(p->o.st));
+        /* Keep them and try again at the next flush: nothing is lost.
+         * Claiming stops until the store takes them (pl_pump). */
+        if (!p->record_failing)
+            edm_log(EDM_LOG_ERROR, "pipeline",
+                    "event=record_failed results=%zu err=\"%s\" action=stop_claiming", p->nresults,
+                    edm_store_errmsg(p->o.st));
+        p->record_failing = 1;
+        if (p->stopping)
+            p->stop_failures++;
         pl_arm_flush(p);
         return rc;
     }
+    if (p->record_failing)
+        edm_log(EDM_LOG_INFO, "pipeline", "event=record_resumed results=%zu", p->nresults);
+    p->record_failing = 0;
     /* Only now may these ids be claimed again (a restarted cursor). */
     for (size_t i = 0; i < p->nresults; i++)
         edm_idset_del(&p->in_flight, p->results[i].id);
@@ -51,9 +60,19 @@ int edm_pipeline_flush(edm_pipeline *p)
     return 0;
 }
 
-/* Runs the stop callback once nothing is rendering or buffered. */
+/* Runs the stop callback once nothing is rendering or buffered, or once
+ * the store refused STOP_TRIES writes since the stop: shutdown does not
+ * wait for a full disk. Outcomes left unwritten are lost with the process;
+ * their recipients are still queued (or deferred) in the store and are
+ * sent again after a restart, at most max_pending of them. */
 void pl_maybe_stopped(edm_pipeline *p)
 {
+    if (p->stopping && p->nresults > 0 && p->stop_failures >= STOP_TRIES && p->rendering == 0) {
+        edm_log(EDM_LOG_ERROR, "pipeline",
+                "event=stopped_unrecorded results=%zu reason=\"the store refuses writes\"",
+                p->nresults);
+        p->nresults = 0;
+    }
     if (p->stopping && p->rendering == 0 && p->nresults == 0 && p->stop_cb) {
         void (*cb)(void *) = p->stop_cb;
         p->stop_cb = NULL;
@@ -145,7 +164,7 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
     if (o == NULL) {
         /* Dropped, never attempted: it stays queued (or deferred, lease
          * lifted) in the store and the cursor must come back for it. */
-        if (m->attempts > 0)
+        if (m->attempts > 0 || c->is_message)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;

@@ -42,7 +42,7 @@ struct edm_import {
     edm_import_reject *rejected;
     size_t nrejected;
     int stop_rc;
-    char error[320];
+    char error[640];
 };
 
 static int stop(edm_import *im, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -54,6 +54,19 @@ static int stop(edm_import *im, int rc, const char *fmt, ...)
     va_end(ap);
     im->stop_rc = rc;
     return rc;
+}
+
+/* Stops with why and, when batches were written before, how many are
+ * kept (a store failure rolls back the failing batch only). */
+static int stop_kept(edm_import *im, int rc, const char *why)
+{
+    if (im->counts.batches == 0)
+        return stop(im, rc, "nothing was written: %s", why);
+    return stop(im, rc,
+                "%lld batches written before are kept (%lld rows, %lld new recipients); "
+                "the rest was not written: %s",
+                (long long)im->counts.batches, (long long)im->counts.rows,
+                (long long)im->counts.accepted, why);
 }
 
 /* Batch order for the store: by domain, then address. Neighbouring rows
@@ -83,7 +96,8 @@ static int flush(edm_import *im)
                     "(%lld rows were added before)",
                     (long long)im->counts.accepted);
     if (rc != 0)
-        return stop(im, rc, "%s", rc == EDM_EDB ? edm_store_errmsg(st) : edm_strerror(rc));
+        return stop_kept(
+            im, rc, rc == EDM_EDB || rc == EDM_EBUSY ? edm_store_errmsg(st) : edm_strerror(rc));
     const char *a = im->arena.data;
     for (size_t i = 0; i < n; i++) {
         const waiting_row *r = &im->batch[i];
@@ -113,8 +127,10 @@ static int flush(edm_import *im)
     }
     edm_buf_reset(&im->arena);
     if (rc != 0)
-        return stop(im, rc, "%s", rc == EDM_EDB ? edm_store_errmsg(st) : edm_strerror(rc));
+        return stop_kept(
+            im, rc, rc == EDM_EDB || rc == EDM_EBUSY ? edm_store_errmsg(st) : edm_strerror(rc));
     c.rows += (int64_t)n;
+    c.batches++;
     im->counts = c;
     return 0;
 }

@@ -47,7 +47,8 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_CLAIM_QUEUED] = "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at "
                         "FROM deliveries WHERE campaign_id = ?1 AND status = 0 AND id > ?2 "
                         "ORDER BY id LIMIT ?3",
-    [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND status = 1",
+    [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND "
+                   "(status = 1 OR (txn = 1 AND status = 0))",
     [SQ_SUPPRESSION_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
     [SQ_HAS_PENDING] = "SELECT EXISTS (SELECT 1 FROM campaign_counts WHERE campaign_id = ?1 "
                        "AND status IN (0, 1) AND n > 0)",
@@ -68,9 +69,10 @@ static const char *const stmt_sql[SQ_COUNT] = {
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [SQ_TEMPLATE_GET] = "SELECT id, name, subject, html, text, partials, created_at, updated_at "
                         "FROM templates WHERE id = ?1",
-    [SQ_CAMPAIGN_GET] = "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
-                        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-                        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1",
+    [SQ_CAMPAIGN_GET] =
+        "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
+        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
+        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
     [SQ_RECEIPT_GET] = "SELECT id, campaign_id, email, status, attempts, smtp_code, "
                        "enhanced_code, response, bounce_category, mx_host, mx_ip, source_ip, "
                        "tls, message_id, remote_queue_id, queued_at, first_attempt_at, "
@@ -105,6 +107,13 @@ sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)
 int sq_fail(sq_store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+    int code = sqlite3_errcode(s->db) & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        /* Another process holds the lock past SQ_BUSY_MS: the caller
+         * answers "try again" instead of stalling the loop. */
+        edm_log(EDM_LOG_WARN, "store", "op=%s err=\"%s\"", what, sqlite3_errmsg(s->db));
+        return EDM_EBUSY;
+    }
     edm_log(EDM_LOG_ERROR, "store", "op=%s err=\"%s\"", what, sqlite3_errmsg(s->db));
     return EDM_EDB;
 }
@@ -119,17 +128,13 @@ int sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what)
 int sq_begin(sq_store *s)
 {
     sqlite3_stmt *st = sq_stmt(s, SQ_BEGIN);
-    if (st == NULL || sq_step_done(s, st, "begin") != 0)
-        return EDM_EDB;
-    return 0;
+    return st == NULL ? EDM_EDB : sq_step_done(s, st, "begin");
 }
 
 int sq_commit(sq_store *s)
 {
     sqlite3_stmt *st = sq_stmt(s, SQ_COMMIT);
-    if (st == NULL || sq_step_done(s, st, "commit") != 0)
-        return EDM_EDB;
-    return 0;
+    return st == NULL ? EDM_EDB : sq_step_done(s, st, "commit");
 }
 
 void sq_rollback(sq_store *s)
@@ -260,6 +265,8 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->stmts[i]);
     for (int i = 0; i < SQ_RECEIPT_VARIANTS; i++)
         sqlite3_finalize(s->receipt_stmts[i]);
+    for (int i = 0; i < SQ_MSG_STMTS; i++)
+        sqlite3_finalize(s->msg_stmts[i]);
     sqlite3_close(s->db);
     edm_free(s->path);
     edm_free(s);
@@ -451,6 +458,8 @@ static const struct edm_store_ops sqlite_ops = {
     .setting_get_or_create = sq_setting_get_or_create,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,
+    .ip_counters_get = sq_ip_counters_get,
+    .ip_counters_put = sq_ip_counters_put,
     .template_create = sq_template_create,
     .template_get = sq_template_get,
     .template_list = sq_template_list,
@@ -482,6 +491,11 @@ static const struct edm_store_ops sqlite_ops = {
     .suppression_check = sq_suppression_check,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
+    .message_create = sq_message_create,
+    .message_load = sq_message_load,
+    .message_get = sq_message_get,
+    .message_list = sq_message_list,
+    .claim_txn = sq_claim_txn,
 };
 
 /* Creates a new database file readable by its owner only (0600, whatever
@@ -530,7 +544,12 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 5000);
+    /* A lock held by another process (the sqlite3 shell, a backup) is
+     * waited for SQ_BUSY_MS at most, on the loop thread: then the write
+     * fails with EDM_EBUSY (the API answers 503 with Retry-After, the
+     * pipeline keeps its outcomes and stops claiming until a write
+     * succeeds). */
+    sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
     /* The first statement reads the header: a file that is not SQLite
      * fails here with SQLITE_NOTADB. 8 KiB pages (for a new database;
      * an existing one keeps its own) make the indexes of a million-row

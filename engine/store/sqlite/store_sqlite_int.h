@@ -35,8 +35,14 @@ enum sq_stmt {
     SQ_COUNT
 };
 
+/* How long a statement waits for a lock held by another process. */
+#define SQ_BUSY_MS 50
+
 /* Receipt list statements cached by filter mask (6 filter bits). */
 #define SQ_RECEIPT_VARIANTS 64
+
+/* Statements of store_sqlite_messages.c. */
+#define SQ_MSG_STMTS 8
 
 typedef struct sq_store {
     edm_store base;
@@ -44,6 +50,7 @@ typedef struct sq_store {
     char *path;
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
+    sqlite3_stmt *msg_stmts[SQ_MSG_STMTS]; /* store_sqlite_messages.c's, prepared on first use */
     char err[512];
 } sq_store;
 
@@ -51,7 +58,8 @@ typedef struct sq_store {
 
 /* Prepared statement for id, prepared on first use; NULL on failure (err set). */
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id);
-/* Records the db's error message ("what: msg") and returns EDM_EDB. */
+/* Records the db's error message ("what: msg") and returns EDM_EBUSY when
+ * another process holds the lock, else EDM_EDB. */
 int sq_fail(sq_store *s, const char *what);
 int sq_begin(sq_store *s);
 int sq_commit(sq_store *s);
@@ -76,6 +84,31 @@ int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
 int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
+
+/* Ops implemented in store_sqlite_counters.c. */
+int sq_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,
+                       char **day);
+int sq_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
+
+/* The columns of a receipt, in the order sq_receipt_object reads them. */
+#define RECEIPT_COLUMNS                                                                            \
+    "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
+    "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
+    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
+/* A receipt as the API shows it, from a row of RECEIPT_COLUMNS. */
+json_t *sq_receipt_object(sqlite3_stmt *q);
+/* Reads a campaign row (store_sqlite_rows.c's CAMPAIGN_SELECT columns). */
+void sq_campaign_read(sqlite3_stmt *q, edm_campaign_row *r);
+
+/* Ops implemented in store_sqlite_messages.c. */
+int sq_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
+                      int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+int sq_message_load(edm_store *st, int64_t id, edm_message_row *out);
+int sq_message_get(edm_store *st, int64_t id, json_t **out);
+int sq_message_list(edm_store *st, const char *tag, const char *status, int64_t after, int limit,
+                    edm_page *page);
+int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
+                 size_t *n);
 
 /* Ops implemented in store_sqlite_rows.c. */
 int sq_template_get(edm_store *st, int64_t id, edm_template_row *out);

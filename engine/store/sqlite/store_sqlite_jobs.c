@@ -80,8 +80,8 @@ int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *o
     sq_bind_text(ins, 4, r->vars_json);
     sqlite3_bind_int(ins, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
     sqlite3_bind_int64(ins, 6, u->now);
-    if (sq_step_done(s, ins, "insert recipient") != 0)
-        return EDM_EDB;
+    if ((rc = sq_step_done(s, ins, "insert recipient")) != 0)
+        return rc;
     if (sqlite3_changes(s->db) == 0)
         *outcome = EDM_ADD_DUPLICATE;
     else
@@ -250,8 +250,9 @@ static int record_one(sq_store *s, const edm_outcome *r)
     bind_opt(q, 13, r->remote_queue_id);
     sqlite3_bind_int64(q, 14, at);
     sqlite3_bind_int64(q, 15, r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0);
-    if (sq_step_done(s, q, "record result") != 0)
-        return EDM_EDB;
+    int rc = sq_step_done(s, q, "record result");
+    if (rc != 0)
+        return rc;
     if (!r->attempted)
         return 0;
     sqlite3_stmt *e = sq_stmt(s, SQ_EVENT);

@@ -345,12 +345,7 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
 
 /* ---- receipts ---- */
 
-#define RECEIPT_COLUMNS                                                                            \
-    "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
-    "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
-    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
-
-static json_t *receipt_object(sqlite3_stmt *q)
+json_t *sq_receipt_object(sqlite3_stmt *q)
 {
     static const char *const names[] = {"id",
                                         "campaign_id",
@@ -495,7 +490,7 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
             break;
         }
         last = sqlite3_column_int64(q, 0);
-        json_array_append_new(items, receipt_object(q));
+        json_array_append_new(items, sq_receipt_object(q));
         count++;
     }
     sqlite3_reset(q);
@@ -516,7 +511,7 @@ int sq_receipt_get(edm_store *st, int64_t id, json_t **out)
     sqlite3_bind_int64(q, 1, id);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
-        *out = receipt_object(q);
+        *out = sq_receipt_object(q);
     sqlite3_reset(q);
     if (rc == SQLITE_ROW)
         return 0;

@@ -6,8 +6,9 @@
  * played by the test through the pipeline's hooks, and retry schedules
  * and expiry pass by moving the clock (engine/base/timeutil.h).
  * Cases: the retry schedule, expiry past retry.max_age, max_pending,
- * pause, cancel, a restart over the same store, and 8bit bodies for a
- * domain whose server lacks 8BITMIME. Assertions are on the
+ * pause, cancel, a restart over the same store, 8bit bodies for a
+ * domain whose server lacks 8BITMIME, and a store that refuses writes
+ * (a full disk: sending stops, resumes, shutdown does not wait). Assertions are on the
  * receipts in the store and on what the fake transport was given.
  */
 #include <setjmp.h>
@@ -48,7 +49,9 @@ struct fx {
      * relay's done callback. */
     size_t claimed, outcomes, outstanding_max;
     size_t max_pending;
-    int utf8; /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
+    int utf8;          /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
+    int refuse_writes; /* the store's record fails as on a full disk */
+    size_t refused;    /* record calls refused */
 };
 
 static struct fx *spied; /* the fixture whose store claims are counted */
@@ -66,6 +69,15 @@ static int spy_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t le
             spied->outstanding_max = out;
     }
     return rc;
+}
+
+static int spy_record(edm_store *st, const edm_outcome *results, size_t n)
+{
+    if (spied && spied->refuse_writes) {
+        spied->refused++;
+        return EDM_EDB;
+    }
+    return real_ops->record(st, results, n);
 }
 
 static const resolve_fake_entry dns_table[] = {{"*", 0, "mx.test", "127.0.1.1"}};
@@ -88,6 +100,7 @@ static int setup(void **state)
     real_ops = f->st->ops;
     spy_ops = *real_ops;
     spy_ops.claim = spy_claim;
+    spy_ops.record = spy_record;
     f->st->ops = &spy_ops;
     spied = f;
     uv_loop_init(&f->loop);
@@ -301,7 +314,7 @@ static void fixture(struct fx *f, const char *json, const transport_fake_rule *r
 static void deferrals_follow_the_retry_schedule(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"later@", TF_DEFER, 2}};
+    static const transport_fake_rule rules[] = {{"later@", TF_DEFER, 2, NULL}};
     fixture(f, "{\"retry\": {\"schedule\": [60, 300, 900], \"max_age\": 86400}}", rules, 1, 0);
     start_pipeline(f, 0, 0);
     make_campaign(f, "ok%d@a.test", 2);
@@ -361,7 +374,7 @@ static void deferrals_follow_the_retry_schedule(void **state)
 static void deferred_past_max_age_expires(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"slow", TF_DEFER, 0}};
+    static const transport_fake_rule rules[] = {{"slow", TF_DEFER, 0, NULL}};
     fixture(f, "{\"retry\": {\"schedule\": [60, 900], \"max_age\": 600}}", rules, 1, 0);
     start_pipeline(f, 0, 0);
     make_campaign(f, "slow%d@a.test", 1);
@@ -454,7 +467,7 @@ static void pause_stops_claims_and_lets_in_flight_finish(void **state)
 static void cancel_records_returning_deferrals_as_cancelled(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{NULL, TF_DEFER, 0}};
+    static const transport_fake_rule rules[] = {{NULL, TF_DEFER, 0, NULL}};
     fixture(f,
             "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
             " \"max_messages_per_connection\": 1000}]}",
@@ -525,7 +538,7 @@ static void restart_resumes_without_sending_twice(void **state)
 static void no_8bitmime_domain_is_composed_without_8bit(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"@a.test", TF_NO_8BITMIME, 0}};
+    static const transport_fake_rule rules[] = {{"@a.test", TF_NO_8BITMIME, 0, NULL}};
     fixture(f, "{}", rules, 1, 0);
     start_pipeline(f, 1, 1); /* one at a time: one refusal teaches the domain */
     f->utf8 = 1;
@@ -558,6 +571,75 @@ static void no_8bitmime_domain_is_composed_without_8bit(void **state)
     }
 }
 
+/* The store refuses to record outcomes (a full disk): after what was
+ * claimed, nothing more is claimed or sent (the window counts outcomes
+ * not written yet), and sending resumes, without a duplicate, once the
+ * store takes writes again. */
+static void refused_writes_stop_sending_until_the_store_takes_them(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 4,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 1);
+    start_pipeline(f, 8, 4);
+    make_campaign(f, "w%d@a.test", 60);
+    f->refuse_writes = 1;
+    tick(f, 1);
+    spin(f, 400);
+    const transport_fake_counts *tc = transport_fake_counts_of(f->tp);
+    assert_true(f->refused > 0);
+    assert_true(tc->messages > 0);
+    assert_true(tc->messages <= 8); /* the window, never more */
+    assert_int_equal(f->claimed, tc->messages);
+    int64_t counts[EDM_DSTATE_COUNT];
+    counts_of(f, counts);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 60);
+    unsigned during = tc->messages;
+
+    f->refuse_writes = 0;
+    wait_state(f, EDM_DSTATE_DELIVERED, 60);
+    assert_int_equal(tc->messages, 60);
+    for (int i = 0; i < 60; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "w%d@a.test", i);
+        assert_int_equal(transport_fake_delivered_to(f->tp, email), 1);
+    }
+    printf("store refusing writes: %u sent (window 8); 60 of 60 once each after\n", during);
+}
+
+/* Shutdown while the store refuses writes ends promptly (the outcomes it
+ * could not write are dropped: those recipients are still queued); a
+ * restart sends them again, at most the window of them twice. */
+static void stop_is_prompt_while_the_store_refuses_writes(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 4,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 1);
+    start_pipeline(f, 8, 4);
+    make_campaign(f, "x%d@a.test", 40);
+    f->refuse_writes = 1;
+    tick(f, 1);
+    spin(f, 200);
+    unsigned before = transport_fake_counts_of(f->tp)->messages;
+    assert_true(before > 0 && before <= 8);
+    uint64_t t0 = edm_time_mono_ms();
+    stop_pipeline(f); /* fails the test by hanging before the fix */
+    uint64_t took = edm_time_mono_ms() - t0;
+    printf("stop with the store refusing writes took %llu ms\n", (unsigned long long)took);
+    assert_true(took < 3000);
+
+    f->refuse_writes = 0;
+    start_pipeline(f, 8, 4);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 40);
+    unsigned total = transport_fake_counts_of(f->tp)->messages;
+    assert_true(total >= 40);
+    assert_true(total - 40 <= 8); /* duplicates within the window */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +652,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(restart_resumes_without_sending_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(no_8bitmime_domain_is_composed_without_8bit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(refused_writes_stop_sending_until_the_store_takes_them,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_is_prompt_while_the_store_refuses_writes, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,8 @@
  * rejected), rejected rows with their line and reason (invalid addresses,
  * what edm cannot send, NUL in variables), a campaign cancelled between
  * two batches stopping the import with a clear error and keeping whole
- * batches, and a body that is not a list.
+ * batches, a store failure (full disk) in a later batch saying how
+ * many batches are kept, and a body that is not a list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -207,6 +208,42 @@ static void cancelled_between_batches(void **state)
     edm_import_free(im);
 }
 
+/* The store fails on the second batch (a full disk): the import stops
+ * and says how many batches it wrote before (kept); the failing batch is
+ * rolled back whole. */
+static const struct edm_store_ops *real_ops;
+static int adds_left; /* upload_add calls that succeed before the failure */
+
+static int failing_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *o)
+{
+    if (adds_left-- <= 0)
+        return EDM_EDB;
+    return real_ops->upload_add(up, r, o);
+}
+
+static void store_failure_says_what_is_kept(void **state)
+{
+    fixture *f = *state;
+    real_ops = f->st->ops;
+    struct edm_store_ops ops = *real_ops;
+    ops.upload_add = failing_add;
+    f->st->ops = &ops;
+    adds_left = 3; /* the first batch (2 rows) and one row of the second */
+    edm_import_opts o = {.format = EDM_UPLOAD_CSV, .batch_rows = 2};
+    edm_import *im;
+    assert_int_equal(edm_import_new(f->st, f->cid, &o, &im), 0);
+    int rc = feed(im, "email\n1@x.test\n2@x.test\n3@x.test\n4@x.test\n5@x.test\n", 64);
+    f->st->ops = real_ops;
+    assert_int_equal(rc, EDM_EDB);
+    const char *why = edm_import_error(im);
+    printf("import stopped: %s\n", why);
+    assert_non_null(strstr(why, "1 batches written before are kept (2 rows, 2 new recipients)"));
+    assert_int_equal(edm_import_get_counts(im)->batches, 1);
+    assert_string_equal(recipients(f), "1@x.test queued\n2@x.test queued\n");
+    assert_int_equal(edm_import_finish(im), EDM_EDB);
+    edm_import_free(im);
+}
+
 static void not_a_list(void **state)
 {
     fixture *f = *state;
@@ -226,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(batches_sorted_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(unsendable_rows_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_between_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_failure_says_what_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(not_a_list, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
