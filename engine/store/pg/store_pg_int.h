@@ -70,7 +70,7 @@ int64_t pg_affected(const PGresult *q);
 #define PG_RECEIPT_COLUMNS                                                                         \
     "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
     "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
-    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at"
+    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
 json_t *pg_receipt_object(const PGresult *q, int r);
 #define PG_CAMPAIGN_COLUMNS                                                                        \
     "id, name, template_id, from_addr, reply_to, pool, status, send_at, headers, tags, "           \
@@ -101,6 +101,19 @@ int pg_suppression_delete(edm_store *st, const char *value);
 int pg_suppression_check(edm_store *st, const char *email, const char *domain);
 int pg_idem_get(edm_store *st, const char *key, int *status, char **body);
 int pg_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* store_pg_feedback.c */
+int pg_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
+int pg_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id);
+int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
+/* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
+int pg_feedback_stats(pg_store *s, int64_t campaign_id, json_t *stats);
+/* An event as the API shows it, from PG_EVENT_COLUMNS starting at column
+ * first (type first). */
+#define PG_EVENT_COLUMNS                                                                           \
+    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, e.mx_host, "      \
+    "e.mx_ip, e.source_ip, e.tls, e.duration_ms"
+json_t *pg_event_object(const PGresult *q, int r, int first);
 
 /* store_pg_jobs.c */
 int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);

@@ -250,7 +250,13 @@ int pg_campaign_stats(edm_store *st, int64_t id, json_t **out)
                      json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",
                      cats, "total", (json_int_t)total, "done", (json_int_t)done, "progress",
                      total ? (double)done / (double)total : 0.0);
-    return *out ? 0 : EDM_ENOMEM;
+    if (*out == NULL)
+        return EDM_ENOMEM;
+    if ((rc = pg_feedback_stats(PG(st), id, *out)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ---- receipts ---- */
@@ -276,7 +282,9 @@ json_t *pg_receipt_object(const PGresult *q, int r)
                                         "first_attempt_at",
                                         "last_attempt_at",
                                         "delivered_at",
-                                        "next_attempt_at"};
+                                        "next_attempt_at",
+                                        "feedback",
+                                        "feedback_at"};
     json_t *o = json_object();
     int status = (int)pg_int(q, r, 3);
     for (int i = 0; i < 20; i++) {
@@ -291,6 +299,9 @@ json_t *pg_receipt_object(const PGresult *q, int r)
             v = pg_text_col(q, r, i);
         json_object_set_new(o, names[i], v);
     }
+    int fb = (int)pg_int(q, r, 20);
+    json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
+    json_object_set_new(o, names[21], pg_time_col(q, r, 21));
     return o;
 }
 
@@ -301,7 +312,7 @@ static const char SQL_RECEIPTS[] =
     "AND ($5::text IS NULL OR email = $5) "
     "AND ($6::bigint IS NULL OR coalesce(last_attempt_at, queued_at) >= $6) "
     "AND ($7::bigint IS NULL OR coalesce(last_attempt_at, queued_at) < $7) "
-    "ORDER BY id LIMIT $8";
+    "AND ($9::integer IS NULL OR feedback = $9::integer) ORDER BY id LIMIT $8";
 
 int pg_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f, edm_page *page)
 {
@@ -310,6 +321,9 @@ int pg_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     int limit = f->limit > 0 && f->limit <= 1000 ? f->limit : 100;
     int status = -1;
     if (f->status && (status = edm_dstate_parse(f->status)) < 0)
+        return EDM_EINVAL;
+    int feedback = -1;
+    if (f->feedback && (feedback = edm_feedback_parse(f->feedback)) < 0)
         return EDM_EINVAL;
     pg_params p;
     pgp_init(&p);
@@ -330,6 +344,10 @@ int pg_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     else
         pgp_null(&p);
     pgp_int(&p, limit + 1);
+    if (f->feedback)
+        pgp_int(&p, feedback);
+    else
+        pgp_null(&p);
     PGresult *r = pg_run(PG(st), SQL_RECEIPTS, &p, "receipts");
     if (r == NULL)
         return EDM_EDB;
@@ -371,27 +389,14 @@ int pg_receipt_events(edm_store *st, int64_t id, json_t **items)
     pgp_init(&p);
     pgp_int(&p, id);
     PGresult *r = pg_run(PG(st),
-                         "SELECT attempted_at, status, smtp_code, enhanced_code, response, "
-                         "mx_host, mx_ip, source_ip, tls, duration_ms FROM delivery_events "
-                         "WHERE delivery_id = $1 ORDER BY id",
+                         "SELECT " PG_EVENT_COLUMNS " FROM delivery_events e "
+                         "WHERE e.delivery_id = $1 ORDER BY e.id",
                          &p, "events");
     if (r == NULL)
         return EDM_EDB;
     json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *e = json_object();
-        json_object_set_new(e, "attempted_at", pg_time_col(r, i, 0));
-        json_object_set_new(e, "status", json_string(edm_dstate_name((int)pg_int(r, i, 1))));
-        json_object_set_new(e, "smtp_code", pg_int_col(r, i, 2));
-        json_object_set_new(e, "enhanced_code", pg_text_col(r, i, 3));
-        json_object_set_new(e, "response", pg_text_col(r, i, 4));
-        json_object_set_new(e, "mx_host", pg_text_col(r, i, 5));
-        json_object_set_new(e, "mx_ip", pg_text_col(r, i, 6));
-        json_object_set_new(e, "source_ip", pg_text_col(r, i, 7));
-        json_object_set_new(e, "tls", pg_text_col(r, i, 8));
-        json_object_set_new(e, "duration_ms", pg_int_col(r, i, 9));
-        json_array_append_new(arr, e);
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(arr, pg_event_object(r, i, 0));
     PQclear(r);
     *items = arr;
     return 0;

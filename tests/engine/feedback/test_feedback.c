@@ -15,6 +15,7 @@
 #include "engine/base/err.h"
 #include "engine/feedback/feedback.h"
 #include "engine/message/verp.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -38,8 +39,8 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->dir = edm_test_tmpdir("feedback");
     char path[4200], err[512];
-    snprintf(path, sizeof path, "%s/edm.db", f->dir);
-    if (edm_store_open(path, &f->st, err, sizeof err) != 0)
+    if (edm_test_store_where(f->dir, path, sizeof path) != 0 ||
+        edm_store_open(path, &f->st, err, sizeof err) != 0)
         return -1;
     edm_store *st = f->st;
     json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
@@ -440,5 +441,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_and_unrelated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsubscribe, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

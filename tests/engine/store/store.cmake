@@ -7,8 +7,9 @@ foreach(t store_test_store store_test_counts)
 endforeach()
 
 # The engine end to end (campaigns sent to the fake SMTP server), every API
-# route, `edm serve` and transactional messages, on PostgreSQL.
-foreach(t engine_test_delivery api_test_routes api_test_serve api_test_messages)
+# route, `edm serve`, transactional messages and feedback, on PostgreSQL.
+foreach(t engine_test_delivery api_test_routes api_test_serve api_test_messages
+          feedback_test_feedback)
   add_test(NAME ${t}_pg COMMAND ${t})
   set_tests_properties(${t}_pg PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${EDM_TEST_ENV};EDM_TEST_STORE=pg")
