@@ -181,6 +181,7 @@ void api_suppressions_list(api_call *c);
 void api_suppressions_create(api_call *c);
 void api_suppressions_delete(api_call *c);
 void api_pools_get(api_call *c);
+void api_nodes_list(api_call *c);
 void api_suppressions_csv(api_call *c);
 void api_suppressions_import(api_call *c);
 void api_events_list(api_call *c);

@@ -56,6 +56,7 @@ const api_route api_routes[] = {
     {GET, "/v1/events", api_events_list, 0, NULL},
     {DELETE, "/v1/suppressions", api_suppressions_delete, API_JSON_OPT, NULL},
     {GET, "/v1/pools", api_pools_get, 0, NULL},
+    {GET, "/v1/nodes", api_nodes_list, 0, NULL},
     {POST, "/v1/messages", api_messages_create, API_JSON | API_IDEMPOTENT, NULL},
     {GET, "/v1/messages", api_messages_list, 0, NULL},
     {GET, "/v1/messages/{id}", api_messages_get, 0, NULL},

@@ -20,6 +20,8 @@
 #include "engine/net/tls.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,8 +44,75 @@ struct edm_engine {
     void (*stop_cb)(void *);
     void *stop_arg;
     int stopping;
-    int lock_fd; /* flock on <db>.lock: one engine per database */
+    int lock_fd;      /* flock on <db>.lock: one engine per SQLite database */
+    uv_timer_t *beat; /* the node's heartbeat (its own allocation: closed async) */
+    int joined;
 };
+
+/* This engine's node id: node.id, or "<host name>:<API port>". */
+static void node_id(const edm_config *cfg, char *out, size_t len)
+{
+    if (cfg->node.id) {
+        snprintf(out, len, "%s", cfg->node.id);
+        return;
+    }
+    char host[256] = "edm";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "edm");
+    host[sizeof host - 1] = '\0';
+    const char *port = cfg->api.listen ? strrchr(cfg->api.listen, ':') : NULL;
+    snprintf(out, len, "%s:%s", host, port ? port + 1 : "0");
+}
+
+static int node_join(edm_engine *e, char *err, size_t errlen)
+{
+    const edm_config *cfg = e->cfg;
+    char id[128];
+    node_id(cfg, id, sizeof id);
+    json_t *ips = json_array();
+    for (size_t i = 0; i < cfg->npools; i++)
+        for (size_t j = 0; j < cfg->pools[i].nips; j++)
+            json_array_append_new(ips, json_string(cfg->pools[i].ips[j].addr));
+    char *ips_json = json_dumps(ips, JSON_COMPACT);
+    json_decref(ips);
+    edm_node_info n = {.id = id,
+                       .api = cfg->api.listen,
+                       .ips_json = ips_json,
+                       .now = edm_time_now(),
+                       .lease = cfg->node.lease};
+    int rc = e->st->ops->node_join(e->st, &n);
+    free(ips_json);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", edm_store_errmsg(e->st));
+        return rc;
+    }
+    e->joined = 1;
+    edm_log(EDM_LOG_INFO, "engine", "event=node_joined node=%s lease=%lld", id,
+            (long long)cfg->node.lease);
+    return 0;
+}
+
+static void on_beat(uv_timer_t *t)
+{
+    edm_engine *e = t->data;
+    if (e && e->st->ops->node_beat(e->st, edm_time_now()) != 0)
+        edm_log(EDM_LOG_WARN, "engine", "event=heartbeat_failed err=\"%s\"",
+                edm_store_errmsg(e->st));
+}
+
+static void beat_closed(uv_handle_t *h)
+{
+    edm_free(h);
+}
+
+static void beat_stop(edm_engine *e)
+{
+    if (e->beat) {
+        e->beat->data = NULL;
+        uv_close((uv_handle_t *)e->beat, beat_closed);
+        e->beat = NULL;
+    }
+}
 
 /* Takes the database's engine lock: two engines on one SQLite store would
  * both claim the same recipients. Returns the fd, -2 when there is nothing
@@ -81,6 +150,10 @@ static int take_lock(const char *db, char *err, size_t errlen)
 
 static void engine_free(edm_engine *e)
 {
+    beat_stop(e);
+    if (e->joined && e->st->ops->node_leave(e->st) != 0)
+        edm_log(EDM_LOG_WARN, "engine", "event=node_leave_failed err=\"%s\"",
+                edm_store_errmsg(e->st));
     edm_pools_free(&e->pools); /* saves the counters: before the lock goes */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
@@ -102,18 +175,21 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     e->cfg = cfg;
     e->st = st;
     int rc;
-    if (st->ops->engine_lock) {
-        /* a database server: its own lock, held by the store's connection */
-        e->lock_fd = -2;
-        if ((rc = st->ops->engine_lock(st)) != 0) {
-            snprintf(err, errlen, "%s", edm_store_errmsg(st));
-            engine_free(e);
-            return EDM_ESTATE;
-        }
-    } else if ((e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
+    /* SQLite: one engine per database file. PostgreSQL: one engine per
+     * node id; several nodes share the database (docs/postgresql.md). */
+    e->lock_fd = -2;
+    if (!edm_store_is_pg(cfg->db) && (e->lock_fd = take_lock(cfg->db, err, errlen)) == -1) {
         engine_free(e);
         return EDM_ESTATE;
     }
+    if ((rc = node_join(e, err, errlen)) != 0) {
+        engine_free(e);
+        return EDM_ESTATE;
+    }
+    e->beat = edm_xcalloc(1, sizeof *e->beat);
+    uv_timer_init(loop, e->beat);
+    e->beat->data = e;
+    uv_timer_start(e->beat, on_beat, 1000, 1000);
     if ((e->tls = tls_client_ctx_new(err, errlen)) == NULL) {
         engine_free(e);
         return EDM_ETLS;
@@ -202,6 +278,7 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg)
     if (e->stopping)
         return;
     e->stopping = 1;
+    beat_stop(e);
     e->stop_cb = cb;
     e->stop_arg = arg;
     edm_sched_stop(e->sched);

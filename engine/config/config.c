@@ -100,6 +100,7 @@ void edm_config_defaults(edm_config *cfg)
     memcpy(cfg->retry.schedule, schedule, sizeof schedule);
     cfg->retry.max_age = 3 * 86400;
     cfg->pipeline.window = 4000;
+    cfg->node.lease = 15;
     cfg->unsubscribe.secret_env = edm_xstrdup("EDM_UNSUBSCRIBE_SECRET");
 }
 
@@ -137,6 +138,7 @@ void edm_config_free(edm_config *cfg)
 {
     edm_free(cfg->path);
     edm_free(cfg->db);
+    edm_free(cfg->node.id);
     edm_free(cfg->bounce_domain);
     edm_free(cfg->message_id_domain);
     config_submission_free(&cfg->submission);

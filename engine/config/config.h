@@ -151,6 +151,12 @@ struct edm_config_retry {
     int64_t max_age; /* seconds after queueing: then bounced, reason expired */
 };
 
+/* This engine among the sending nodes of one database (docs/postgresql.md). */
+struct edm_config_node {
+    char *id;      /* NULL: "<host name>:<API port>" */
+    int64_t lease; /* seconds alive without a heartbeat */
+};
+
 struct edm_config_pipeline {
     int64_t window; /* recipients between claim and outcome, held in memory */
 };
@@ -189,6 +195,7 @@ typedef struct edm_config {
     struct edm_config_public public;
     struct edm_config_submission submission;
     struct edm_config_pipeline pipeline;
+    struct edm_config_node node;
 } edm_config;
 
 typedef struct edm_config_errors {

@@ -37,6 +37,8 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg);
 void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg);
 void config_submission_defaults(struct edm_config_submission *s);
 void config_submission_free(struct edm_config_submission *s);
+/* The "node" object (config_node.c). */
+void config_parse_node(struct config_ctx *c, json_t *root, edm_config *cfg);
 
 /* Value checkers: true when valid; false after reporting an error at the
  * current path. Outputs are written only on success. */

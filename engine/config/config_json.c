@@ -135,6 +135,9 @@ char *edm_config_to_json(const edm_config *cfg)
     if (root == NULL ||
         json_object_set_new(root, "pipeline",
                             json_pack("{s:I}", "window", (json_int_t)cfg->pipeline.window)) != 0 ||
+        json_object_set_new(root, "node",
+                            json_pack("{s:o s:I}", "id", jstr(cfg->node.id), "lease",
+                                      (json_int_t)cfg->node.lease)) != 0 ||
         json_object_set_new(root, "public",
                             json_pack("{s:o, s:o}", "listen", jstr(cfg->public.listen), "base_url",
                                       jstr(cfg->public.base_url))) != 0)

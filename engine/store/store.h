@@ -119,6 +119,15 @@ typedef struct edm_message_new {
     size_t nrcpts;
 } edm_message_new;
 
+/* A sending node as it joins (node_join). */
+typedef struct edm_node_info {
+    const char *id;       /* config node.id, or "<host>:<API port>" */
+    const char *api;      /* its API address, or NULL */
+    const char *ips_json; /* JSON array of its source addresses */
+    int64_t now;          /* unix seconds */
+    int64_t lease;        /* seconds without a heartbeat before its claims pass on */
+} edm_node_info;
+
 struct edm_store_ops {
     const char *name;
     void (*close)(edm_store *st);
@@ -253,10 +262,21 @@ struct edm_store_ops {
     int (*claim_txn)(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
                      size_t *n);
 
-    /* The engine lock of a database server (NULL for SQLite, whose lock is
-     * the file <db>.lock: engine/engine.c): held by this connection until
-     * it closes; EDM_EBUSY when another engine holds it. */
-    int (*engine_lock)(edm_store *st);
+    /* sending nodes (docs/postgresql.md): join registers this engine as
+     * node n->id (its API address and source IPs) and takes the node's
+     * lock: EDM_EBUSY when another live engine is that node (on SQLite,
+     * any other engine: engine/engine.c's file lock); a node that comes
+     * back hands back what it held before (at most its in-flight messages
+     * are sent twice). From then on this store's claims of queued rows are
+     * leased to the node. beat (about once a second) keeps it alive until
+     * now + lease seconds and hands the leases of nodes whose time is over
+     * back to everyone; leave ends it cleanly (leases handed back). list
+     * answers GET /v1/nodes: [{id, api, ips, started_at, heartbeat_at,
+     * alive, in_flight, campaigns}]. */
+    int (*node_join)(edm_store *st, const edm_node_info *n);
+    int (*node_beat)(edm_store *st, int64_t now);
+    int (*node_leave)(edm_store *st);
+    int (*node_list)(edm_store *st, int64_t now, json_t **items);
 };
 
 struct edm_store {

@@ -525,29 +525,6 @@ static int pg_campaign_counts(edm_store *st, int64_t id, int64_t counts[EDM_DSTA
     return 0;
 }
 
-/* One engine per database until claims carry leases (docs/postgresql.md):
- * a session advisory lock, released when the connection closes. */
-#define PG_ENGINE_LOCK 0x65646d02
-
-static int pg_engine_lock(edm_store *st)
-{
-    pg_store *s = PG(st);
-    pg_params p;
-    pgp_init(&p);
-    pgp_int(&p, PG_ENGINE_LOCK);
-    PGresult *r = pg_run(s, "SELECT pg_try_advisory_lock($1)", &p, "engine lock");
-    if (r == NULL)
-        return EDM_EDB;
-    int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    if (got)
-        return 0;
-    snprintf(s->err, sizeof s->err,
-             "the database %s@%s/%s is in use by another edm engine; use its API, or stop it first",
-             PQuser(s->conn), PQhost(s->conn), PQdb(s->conn));
-    return EDM_EBUSY;
-}
-
 static const struct edm_store_ops pg_ops = {
     .name = "pg",
     .close = pg_close,
@@ -597,7 +574,10 @@ static const struct edm_store_ops pg_ops = {
     .message_get = pg_message_get,
     .message_list = pg_message_list,
     .claim_txn = pg_claim_txn,
-    .engine_lock = pg_engine_lock,
+    .node_join = pg_node_join,
+    .node_beat = pg_node_beat,
+    .node_leave = pg_node_leave,
+    .node_list = pg_node_list,
 };
 
 static void quiet_notices(void *arg, const char *message)

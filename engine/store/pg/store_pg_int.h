@@ -20,7 +20,9 @@ typedef struct pg_store {
     const char *prepared[PG_MAX_STMTS]; /* SQL texts prepared as "s<index>" */
     int nprepared;
     int in_tx;
-    char sqlstate[6]; /* of the last failure */
+    char node_id[128]; /* node_join's id: claims of queued rows lease to it; "" none */
+    int64_t lease;     /* seconds a heartbeat keeps the node alive */
+    char sqlstate[6];  /* of the last failure */
     char err[512];
 } pg_store;
 
@@ -101,6 +103,12 @@ int pg_suppression_delete(edm_store *st, const char *value);
 int pg_suppression_check(edm_store *st, const char *email, const char *domain);
 int pg_idem_get(edm_store *st, const char *key, int *status, char **body);
 int pg_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* store_pg_nodes.c */
+int pg_node_join(edm_store *st, const edm_node_info *n);
+int pg_node_beat(edm_store *st, int64_t now);
+int pg_node_leave(edm_store *st);
+int pg_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* store_pg_feedback.c */
 int pg_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);

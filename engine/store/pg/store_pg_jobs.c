@@ -107,6 +107,13 @@ static const char SQL_CLAIM_RETRY[] =
     "WHERE campaign_id = $1 AND status = 1 AND next_attempt_at <= $2 "
     "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+/* A node (store_pg_nodes.c) leases the queued rows it claims: nobody else
+ * claims them until it records them, hands them back, or is gone. */
+static const char SQL_CLAIM_LEASED[] =
+    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 static const char SQL_CLAIM_QUEUED[] =
     "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND id > $2 ORDER BY id LIMIT $3";
@@ -171,20 +178,30 @@ int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
     if (rc != 0)
         goto fail; /* the leased deferred rows come back when the lease ends */
     qsort(v, cnt, sizeof *v, cmp_job);
-    if (cnt < limit) {
+    /* Queued rows after the cursor; a node goes round once more from the
+     * start when that is not enough: rows a dead node held come back below
+     * the cursor (its own are leased, so never handed out twice). */
+    for (int round = 0; cnt < limit && round < 2; round++) {
+        int leased = s->node_id[0] != '\0';
+        if (round == 1 && (!leased || *cursor == 0))
+            break;
         pgp_init(&p);
         pgp_int(&p, campaign_id);
-        pgp_int(&p, *cursor);
+        pgp_int(&p, round == 0 ? *cursor : 0);
         pgp_int(&p, (int64_t)(limit - cnt));
+        if (leased)
+            pgp_text(&p, s->node_id);
         rc = EDM_EDB;
-        if ((q = pg_run(s, SQL_CLAIM_QUEUED, &p, "claim queued")) == NULL)
+        if ((q = pg_run(s, leased ? SQL_CLAIM_LEASED : SQL_CLAIM_QUEUED, &p, "claim queued")) ==
+            NULL)
             goto fail;
         size_t first = cnt;
         rc = read_jobs(q, campaign_id, v, &cnt, limit);
         PQclear(q);
         if (rc != 0)
             goto fail;
-        if (cnt > first)
+        qsort(v + first, cnt - first, sizeof *v, cmp_job);
+        if (cnt > first && v[cnt - 1].id > *cursor)
             *cursor = v[cnt - 1].id;
     }
     if (cnt == 0) {
@@ -215,8 +232,9 @@ int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
     pgp_text(&p, arr.data);
     pgp_int(&p, now);
     int rc = pg_do(PG(st),
-                   "UPDATE deliveries SET next_attempt_at = $2 WHERE id = ANY($1::bigint[]) "
-                   "AND (status = 1 OR (txn = 1 AND status = 0))",
+                   "UPDATE deliveries SET next_attempt_at = CASE WHEN status = 1 OR txn = 1 "
+                   "THEN $2 ELSE next_attempt_at END, lease_node = NULL "
+                   "WHERE id = ANY($1::bigint[]) AND status IN (0, 1)",
                    &p, "unclaim");
     edm_buf_free(&arr);
     return rc;
@@ -289,7 +307,7 @@ static const char SQL_RECORD[] =
     "ELSE d.first_attempt_at END, "
     "last_attempt_at = CASE WHEN v.attempted = 1 THEN v.at ELSE d.last_attempt_at END, "
     "delivered_at = CASE WHEN v.status = 2 THEN v.at ELSE d.delivered_at END, "
-    "next_attempt_at = v.next_at FROM v WHERE d.id = v.id RETURNING d.id) "
+    "next_attempt_at = v.next_at, lease_node = NULL FROM v WHERE d.id = v.id RETURNING d.id) "
     "INSERT INTO delivery_events(delivery_id, attempted_at, status, smtp_code, enhanced_code, "
     "response, mx_host, mx_ip, source_ip, tls, duration_ms) "
     "SELECT v.id, v.at, v.status, v.code, v.enhanced, v.response, v.mx_host, v.mx_ip, "
@@ -383,7 +401,7 @@ int pg_cancel_pending(edm_store *st, int64_t campaign_id)
     pgp_init(&p);
     pgp_int(&p, campaign_id);
     PGresult *r = pg_run(PG(st),
-                         "UPDATE deliveries SET status = 6, next_attempt_at = 0 "
+                         "UPDATE deliveries SET status = 6, next_attempt_at = 0, lease_node = NULL "
                          "WHERE campaign_id = $1 AND status IN (0, 1)",
                          &p, "cancel pending");
     if (r == NULL)

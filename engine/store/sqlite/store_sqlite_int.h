@@ -51,6 +51,8 @@ typedef struct sq_store {
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
     sqlite3_stmt *msg_stmts[SQ_MSG_STMTS]; /* store_sqlite_messages.c's, prepared on first use */
+    char node_id[128];                     /* store_sqlite_nodes.c: this engine's node, "" none */
+    int64_t lease;
     char err[512];
 } sq_store;
 
@@ -134,6 +136,12 @@ int sq_suppression_delete(edm_store *st, const char *value);
 int sq_suppression_check(edm_store *st, const char *email, const char *domain);
 int sq_idem_get(edm_store *st, const char *key, int *status, char **body);
 int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* Ops implemented in store_sqlite_nodes.c. */
+int sq_node_join(edm_store *st, const edm_node_info *n);
+int sq_node_beat(edm_store *st, int64_t now);
+int sq_node_leave(edm_store *st);
+int sq_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* Ops implemented in store_sqlite_feedback.c. */
 int sq_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
