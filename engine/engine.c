@@ -95,9 +95,14 @@ static int node_join(edm_engine *e, char *err, size_t errlen)
 static void on_beat(uv_timer_t *t)
 {
     edm_engine *e = t->data;
-    if (e && e->st->ops->node_beat(e->st, edm_time_now()) != 0)
+    if (e == NULL)
+        return;
+    int nodes = e->st->ops->node_beat(e->st, edm_time_now());
+    if (nodes < 0)
         edm_log(EDM_LOG_WARN, "engine", "event=heartbeat_failed err=\"%s\"",
                 edm_store_errmsg(e->st));
+    else if (e->pipeline)
+        edm_pipeline_set_nodes(e->pipeline, nodes);
 }
 
 static void beat_closed(uv_handle_t *h)

@@ -60,6 +60,10 @@ void edm_pipeline_free(edm_pipeline *p);
 const unsigned char *edm_pipeline_secret(const edm_pipeline *p);
 size_t edm_pipeline_secret_len(const edm_pipeline *p);
 
+/* The number of live nodes sending from this store (the engine's
+ * heartbeat): each campaign's max_per_hour is shared among them. */
+void edm_pipeline_set_nodes(edm_pipeline *p, int nodes);
+
 /* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_pipeline_rate_per_minute(const edm_pipeline *p, int64_t campaign_id);
 

@@ -106,6 +106,25 @@ void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
     p->campaigns = c;
 }
 
+int64_t pl_campaign_share(const edm_pipeline *p, int64_t max_per_hour)
+{
+    if (max_per_hour <= 0 || p->nodes <= 1)
+        return max_per_hour;
+    int64_t share = max_per_hour / p->nodes;
+    return share > 0 ? share : 1;
+}
+
+void edm_pipeline_set_nodes(edm_pipeline *p, int nodes)
+{
+    if (nodes < 1 || nodes == p->nodes)
+        return;
+    p->nodes = nodes;
+    for (pl_campaign *c = p->campaigns; c; c = c->next)
+        if (c->max_per_hour > 0)
+            edm_bucket_set_rate(&c->rate, (double)pl_campaign_share(p, c->max_per_hour),
+                                3600ull * 1000, edm_time_mono_ms());
+}
+
 pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
 {
     edm_store *st = p->o.st;
@@ -117,7 +136,10 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
     c->refs = 1;
     c->running = 1;
     edm_window_init(&c->sent_minute, 60000);
-    int64_t mph = cr.max_per_hour;
+    /* max_per_hour holds for the campaign across the nodes sending it:
+     * each node takes its share (edm_pipeline_set_nodes). */
+    c->max_per_hour = cr.max_per_hour;
+    int64_t mph = pl_campaign_share(p, cr.max_per_hour);
     edm_bucket_init(&c->rate, (double)mph, 3600ull * 1000, mph > 0 ? (double)(mph / 60 + 1) : 1,
                     edm_time_mono_ms());
     c->pool = dup_nonempty(cr.pool);

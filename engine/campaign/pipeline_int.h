@@ -39,7 +39,8 @@ typedef struct pl_campaign {
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
     size_t pending;  /* claimed, outcome not yet recorded */
-    edm_bucket rate; /* max_per_hour */
+    edm_bucket rate; /* max_per_hour, this node's share of it */
+    int64_t max_per_hour;
     edm_window sent_minute;
     char *from_addr, *from_name, *reply_to, *pool, *unsub_url, *feedback_id;
     edm_mime_header *headers;
@@ -74,6 +75,7 @@ struct edm_pipeline {
     size_t secret_len;
     edm_window sent_minute;
     int txn_wake; /* transactional work may be due: claim it (pipeline_txn.c) */
+    int nodes;    /* live sending nodes sharing the store: campaign limits are shared */
 };
 
 typedef struct pl_job {
@@ -94,6 +96,8 @@ typedef struct pl_batch {
 } pl_batch;
 
 /* pipeline_campaign.c: the running campaigns' cache. */
+/* This node's share of a campaign's max_per_hour (0: no limit). */
+int64_t pl_campaign_share(const edm_pipeline *p, int64_t max_per_hour);
 pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id);
 pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id);
 void pl_campaign_unref(pl_campaign *c);

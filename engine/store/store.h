@@ -269,10 +269,10 @@ struct edm_store_ops {
      * back hands back what it held before (at most its in-flight messages
      * are sent twice). From then on this store's claims of queued rows are
      * leased to the node. beat (about once a second) keeps it alive until
-     * now + lease seconds and hands the leases of nodes whose time is over
-     * back to everyone; leave ends it cleanly (leases handed back). list
-     * answers GET /v1/nodes: [{id, api, ips, started_at, heartbeat_at,
-     * alive, in_flight, campaigns}]. */
+     * now + lease seconds, hands the leases of nodes whose time is over
+     * back to everyone and returns how many nodes are alive; leave ends it cleanly (leases handed
+     * back). list answers GET /v1/nodes: [{id, api, ips, started_at, heartbeat_at, alive,
+     * in_flight, campaigns}]. */
     int (*node_join)(edm_store *st, const edm_node_info *n);
     int (*node_beat)(edm_store *st, int64_t now);
     int (*node_leave)(edm_store *st);

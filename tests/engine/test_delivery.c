@@ -212,7 +212,9 @@ static void stop_engine(struct fx *f)
 static int run_until(struct fx *f, const char *want)
 {
     char err[512];
-    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
+    int rc = edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err);
+    if (rc != 0)
+        fail_msg("engine start: %d %s", rc, err);
     struct waiter w = {.f = f, .want = want, .deadline = edm_time_mono_ms() + 30000};
     uv_timer_init(&f->loop, &w.t);
     uv_timer_start(&w.t, on_wait, 50, 50);

@@ -84,10 +84,17 @@ int pg_node_beat(edm_store *st, int64_t now)
      * index seek per dead node; none most of the time). */
     pgp_init(&p);
     pgp_int(&p, now);
-    return pg_do(s,
-                 "UPDATE deliveries SET lease_node = NULL WHERE lease_node IN "
-                 "(SELECT id FROM nodes WHERE expires_at < $1)",
-                 &p, "take over leases");
+    if ((rc = pg_do(s,
+                    "UPDATE deliveries SET lease_node = NULL WHERE lease_node IN "
+                    "(SELECT id FROM nodes WHERE expires_at < $1)",
+                    &p, "take over leases")) != 0)
+        return rc;
+    PGresult *r = pg_run(s, "SELECT count(*) FROM nodes WHERE expires_at >= $1", &p, "live nodes");
+    if (r == NULL)
+        return EDM_EDB;
+    int n = (int)pg_int(r, 0, 0);
+    PQclear(r);
+    return n > 0 ? n : 1;
 }
 
 int pg_node_leave(edm_store *st)

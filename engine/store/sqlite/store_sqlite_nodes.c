@@ -55,8 +55,9 @@ int sq_node_beat(edm_store *st, int64_t now)
     sq_store *s = SQ(st);
     if (s->node_id[0] == '\0')
         return 0;
-    return run(s, "UPDATE nodes SET heartbeat_at = ?2, expires_at = ?3 WHERE id = ?1", s->node_id,
-               now, now + s->lease, "heartbeat");
+    int rc = run(s, "UPDATE nodes SET heartbeat_at = ?2, expires_at = ?3 WHERE id = ?1", s->node_id,
+                 now, now + s->lease, "heartbeat");
+    return rc ? rc : 1; /* the one node */
 }
 
 int sq_node_leave(edm_store *st)
