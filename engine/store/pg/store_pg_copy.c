@@ -1,0 +1,215 @@
+/*
+ * engine/store/pg/store_pg_copy.c: an SQLite store copied into PostgreSQL
+ * (see store_pg_copy.h). Both databases are first opened through their
+ * backends, which migrates them to the same schema version; the rows then
+ * go table by table, parents first, with COPY ... FROM STDIN in text
+ * format inside one transaction, so the target has everything or nothing.
+ * Columns are the SQLite table's own, the same names on both sides (the
+ * migrations are the same). Identity sequences move past the copied ids.
+ */
+#include "engine/store/pg/store_pg_copy.h"
+#include "engine/base/buf.h"
+#include "engine/base/err.h"
+#include "engine/store/store.h"
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Parents before children; campaign_counts is rebuilt by the triggers,
+ * nodes and schema_version belong to the target. */
+static const char *const tables[] = {
+    "settings",        "templates",    "campaigns",   "message_content", "deliveries",
+    "delivery_events", "suppressions", "idempotency", "ip_counters",     NULL};
+
+/* bytea on PostgreSQL: sent as hex whatever SQLite stored. */
+static int is_bytea(const char *table, const char *col)
+{
+    return (strcmp(table, "settings") == 0 && strcmp(col, "value") == 0) ||
+           (strcmp(table, "message_content") == 0 && strcmp(col, "raw") == 0);
+}
+
+/* One field in COPY's text format. */
+static void copy_field(edm_buf *b, sqlite3_stmt *q, int i, int bytea)
+{
+    if (sqlite3_column_type(q, i) == SQLITE_NULL) {
+        edm_buf_append_str(b, "\\N");
+        return;
+    }
+    if (bytea) {
+        const unsigned char *v = sqlite3_column_blob(q, i);
+        int n = sqlite3_column_bytes(q, i);
+        edm_buf_append_str(b, "\\\\x");
+        for (int k = 0; k < n; k++)
+            edm_buf_appendf(b, "%02x", v[k]);
+        return;
+    }
+    const unsigned char *v = sqlite3_column_text(q, i);
+    int n = sqlite3_column_bytes(q, i);
+    for (int k = 0; k < n; k++) {
+        switch (v[k]) {
+        case '\\': edm_buf_append_str(b, "\\\\"); break;
+        case '\t': edm_buf_append_str(b, "\\t"); break;
+        case '\n': edm_buf_append_str(b, "\\n"); break;
+        case '\r': edm_buf_append_str(b, "\\r"); break;
+        default: edm_buf_append_char(b, (char)v[k]);
+        }
+    }
+}
+
+static int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType t = PQresultStatus(r);
+    int ok = t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errlen, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : EDM_EDB;
+}
+
+static int copy_table(sqlite3 *db, PGconn *c, const char *table, int64_t *rows, char *err,
+                      size_t errlen)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", table);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", table, sqlite3_errmsg(db));
+        return EDM_EDB;
+    }
+    int ncol = sqlite3_column_count(q);
+    edm_buf b = EDM_BUF_INIT;
+    edm_buf_appendf(&b, "COPY %s (", table);
+    for (int i = 0; i < ncol; i++)
+        edm_buf_appendf(&b, "%s%s", i ? ", " : "", sqlite3_column_name(q, i));
+    edm_buf_append_str(&b, ") FROM STDIN");
+    PGresult *r = PQexec(c, edm_buf_cstr(&b));
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        snprintf(err, errlen, "%s: %s", table, PQresultErrorMessage(r));
+        PQclear(r);
+        sqlite3_finalize(q);
+        edm_buf_free(&b);
+        return EDM_EDB;
+    }
+    PQclear(r);
+    int rc = 0, src;
+    *rows = 0;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        edm_buf_reset(&b);
+        for (int i = 0; i < ncol; i++) {
+            if (i)
+                edm_buf_append_char(&b, '\t');
+            copy_field(&b, q, i, is_bytea(table, sqlite3_column_name(q, i)));
+        }
+        edm_buf_append_char(&b, '\n');
+        if (b.data == NULL || PQputCopyData(c, b.data, (int)b.len) != 1) {
+            snprintf(err, errlen, "%s: %s", table, b.data ? PQerrorMessage(c) : "out of memory");
+            rc = EDM_EDB;
+            break;
+        }
+        (*rows)++;
+    }
+    if (rc == 0 && src != SQLITE_DONE) {
+        snprintf(err, errlen, "%s: %s", table, sqlite3_errmsg(db));
+        rc = EDM_EDB;
+    }
+    sqlite3_finalize(q);
+    edm_buf_free(&b);
+    if (PQputCopyEnd(c, rc ? "aborted" : NULL) != 1 && rc == 0) {
+        snprintf(err, errlen, "%s: %s", table, PQerrorMessage(c));
+        rc = EDM_EDB;
+    }
+    while ((r = PQgetResult(c)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
+            snprintf(err, errlen, "%s: %s", table, PQresultErrorMessage(r));
+            rc = EDM_EDB;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* Both stores opened (and so migrated) by their backends, then closed. */
+static int migrate_both(const char *sqlite_path, const char *uri, char *err, size_t errlen)
+{
+    edm_store *st;
+    int rc = edm_store_sqlite_open(sqlite_path, &st, err, errlen);
+    if (rc != 0)
+        return rc;
+    edm_store_close(st);
+    if ((rc = edm_store_pg_open(uri, &st, err, errlen)) != 0)
+        return rc;
+    edm_store_close(st);
+    return 0;
+}
+
+int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
+                                  void (*progress)(const char *table, int64_t rows, void *arg),
+                                  void *arg, char *err, size_t errlen)
+{
+    int rc = migrate_both(sqlite_path, uri, err, errlen);
+    if (rc != 0)
+        return rc;
+    sqlite3 *db = NULL;
+    PGconn *c = PQconnectdb(uri);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return EDM_EDB;
+    }
+    if (sqlite3_open_v2(sqlite_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", sqlite_path, sqlite3_errmsg(db));
+        rc = EDM_EDB;
+        goto out;
+    }
+    PGresult *r = PQexec(c, "SELECT (SELECT count(*) FROM templates) + (SELECT count(*) FROM "
+                            "campaigns) + (SELECT count(*) FROM suppressions)");
+    int used = PQresultStatus(r) != PGRES_TUPLES_OK || strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+    if (used) {
+        snprintf(err, errlen,
+                 "the PostgreSQL database already holds templates, campaigns or suppressions; "
+                 "copy into an empty database");
+        rc = EDM_EEXIST;
+        goto out;
+    }
+    /* A read transaction on SQLite: one consistent snapshot. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+        (rc = pg_exec(c, "BEGIN", err, errlen)) != 0 ||
+        (rc = pg_exec(c, "SET client_min_messages = warning", err, errlen)) != 0 ||
+        (rc = pg_exec(c, "DELETE FROM settings; DELETE FROM ip_counters; DELETE FROM idempotency",
+                      err, errlen)) != 0) {
+        rc = rc ? rc : EDM_EDB;
+        goto out;
+    }
+    for (int i = 0; tables[i]; i++) {
+        int64_t rows;
+        if ((rc = copy_table(db, c, tables[i], &rows, err, errlen)) != 0) {
+            pg_exec(c, "ROLLBACK", err + strlen(err), 0);
+            goto out;
+        }
+        if (progress)
+            progress(tables[i], rows, arg);
+    }
+    static const char *const ids[] = {"templates",       "campaigns",    "deliveries",
+                                      "delivery_events", "suppressions", NULL};
+    for (int i = 0; ids[i]; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT setval(pg_get_serial_sequence('%s', 'id'), "
+                 "coalesce(max(id), 0) + 1, false) FROM %s",
+                 ids[i], ids[i]);
+        if ((rc = pg_exec(c, sql, err, errlen)) != 0) {
+            pg_exec(c, "ROLLBACK", err + strlen(err), 0);
+            goto out;
+        }
+    }
+    rc = pg_exec(c, "COMMIT", err, errlen);
+out:
+    if (db)
+        sqlite3_close(db);
+    PQfinish(c);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/*
+ * tests/engine/cmd/test_migrate_pg.c: `edm migrate --to postgresql://...`
+ * (docs/postgresql.md) copies an SQLite store into an empty PostgreSQL
+ * database on a throwaway cluster: templates, campaigns with their
+ * receipts, events and stats, suppressions, the token secret, a
+ * transactional message with raw bytes (tabs, backslashes, CR LF) read
+ * back the same through both backends; new ids continue after the copied
+ * ones; a second copy into the now used database is refused and changes
+ * nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/store/store.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char raw_msg[] = "Subject: a\tb\\c\r\n\r\nline one\r\nback\\slash\ttab\r\n";
+
+/* A small store with a bit of everything; returns the campaign id. */
+static int64_t fill(edm_store *st, int64_t *msg_id)
+{
+    json_t *tf = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "t\tab", "subject", "Hi {{n}}",
+                           "text", "x\\y\nz", "partials", "p", "part");
+    edm_template_row t;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_t *cf =
+        json_pack("{s:s, s:I, s:s, s:{s:s}, s:[s]}", "name", "c", "template_id", (json_int_t)t.id,
+                  "from", "A <a@example.com>", "headers", "X-A", "1", "tags", "promo");
+    edm_campaign_row c;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    json_decref(tf);
+    json_decref(cf);
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
+    for (int i = 0; i < 50; i++) {
+        char email[64], vars[64];
+        snprintf(email, sizeof email, "r%d@d%d.test", i, i % 3);
+        snprintf(vars, sizeof vars, "{\"n\": %d}", i);
+        edm_recipient r = {.email = email, .domain = strchr(email, '@') + 1, .vars_json = vars};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(st->ops->claim(st, c.id, 1000, 60, &cursor, 10, &jobs, &n), 0);
+    assert_int_equal(n, 10);
+    edm_outcome o[10];
+    memset(o, 0, sizeof o);
+    for (size_t i = 0; i < n; i++) {
+        o[i].id = jobs[i].id;
+        o[i].attempted = 1;
+        o[i].attempted_at = 2000;
+        o[i].status = i % 2 ? EDM_DSTATE_DELIVERED : EDM_DSTATE_BOUNCED;
+        o[i].category = i % 2 ? EDM_CATEGORY_NONE : EDM_CATEGORY_BAD_MAILBOX;
+        o[i].code = i % 2 ? 250 : 550;
+        snprintf(o[i].text, sizeof o[i].text, "reply\t%zu \\ \"quoted\"", i);
+        snprintf(o[i].mx_host, sizeof o[i].mx_host, "mx.test");
+    }
+    assert_int_equal(st->ops->record(st, o, n), 0);
+    edm_store_jobs_free(jobs, n);
+    assert_int_equal(st->ops->suppression_add(st, "gone@x.test", "complaint", NULL), 0);
+    unsigned char secret[32];
+    assert_int_equal(st->ops->setting_get_or_create(st, "secret", secret, sizeof secret), 0);
+    edm_recipient mr = {.email = "m@x.test", .domain = "x.test", .vars_json = NULL};
+    edm_message_new m = {.source = "smtp",
+                         .from = "a@example.com",
+                         .raw = raw_msg,
+                         .rawlen = sizeof raw_msg - 1,
+                         .rcpts = &mr,
+                         .nrcpts = 1};
+    int64_t rid;
+    enum edm_add_outcome mo;
+    assert_int_equal(st->ops->message_create(st, &m, 3000, msg_id, &rid, &mo), 0);
+    int64_t cid = c.id;
+    edm_template_row_clear(&t);
+    edm_campaign_row_clear(&c);
+    return cid;
+}
+
+static json_t *snapshot(edm_store *st, int64_t cid, int64_t msg_id)
+{
+    json_t *s = json_object();
+    edm_receipt_filter f = {.limit = 1000};
+    edm_page p;
+    assert_int_equal(st->ops->receipt_list(st, cid, &f, &p), 0);
+    json_object_set_new(s, "receipts", p.items);
+    json_t *v;
+    assert_int_equal(st->ops->campaign_stats(st, cid, &v), 0);
+    json_object_set_new(s, "stats", v);
+    int64_t first = json_integer_value(json_object_get(json_array_get(p.items, 1), "id"));
+    assert_int_equal(st->ops->receipt_events(st, first, &v), 0);
+    json_object_set_new(s, "events", v);
+    assert_int_equal(st->ops->suppression_list(st, 0, 100, &p), 0);
+    json_object_set_new(s, "suppressions", p.items);
+    assert_int_equal(st->ops->message_get(st, msg_id, &v), 0);
+    json_object_set_new(s, "message", v);
+    return s;
+}
+
+static void migrate_to_copies_everything(void **state)
+{
+    (void)state;
+    edm_test_pg pg;
+    assert_int_equal(edm_test_pg_start(&pg), 0);
+    char *dir = edm_test_tmpdir("migrate-pg");
+    char db[4300], cfg[4300], uri[4400], cmd[13000];
+    snprintf(db, sizeof db, "%s/edm.db", dir);
+    snprintf(cfg, sizeof cfg, "%s/edm.json", dir);
+    assert_int_equal(edm_test_write_file(cfg, "{\"db\": \"edm.db\"}", 16), 0);
+    assert_int_equal(edm_test_pg_newdb(&pg, uri, sizeof uri), 0);
+
+    char err[512];
+    edm_store *st;
+    int64_t msg_id;
+    assert_int_equal(edm_store_open(db, &st, err, sizeof err), 0);
+    int64_t cid = fill(st, &msg_id);
+    json_t *before = snapshot(st, cid, msg_id);
+    unsigned char secret[32], secret2[32];
+    assert_int_equal(st->ops->setting_get_or_create(st, "secret", secret, sizeof secret), 0);
+    edm_store_close(st);
+
+    snprintf(cmd, sizeof cmd, "%s migrate -c %s --to '%s'", edm_test_bin(), cfg, uri);
+    char *out = NULL;
+    int rc = edm_test_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("edm migrate --to: %d\n%s", rc, out ? out : "");
+    assert_non_null(strstr(out, "deliveries       51 rows"));
+    free(out);
+
+    assert_int_equal(edm_store_open(uri, &st, err, sizeof err), 0);
+    json_t *after = snapshot(st, cid, msg_id);
+    if (!json_equal(before, after)) {
+        char *a = json_dumps(before, JSON_INDENT(1)), *b = json_dumps(after, JSON_INDENT(1));
+        fail_msg("SQLite:\n%s\nPostgreSQL:\n%s", a, b);
+    }
+    assert_int_equal(st->ops->setting_get_or_create(st, "secret", secret2, sizeof secret2), 0);
+    assert_memory_equal(secret, secret2, sizeof secret);
+    edm_message_row m;
+    assert_int_equal(st->ops->message_load(st, msg_id, &m), 0);
+    assert_int_equal(m.rawlen, sizeof raw_msg - 1);
+    assert_memory_equal(m.raw, raw_msg, m.rawlen);
+    edm_message_row_clear(&m);
+    edm_template_row t;
+    assert_int_equal(st->ops->template_get(st, 1, &t), 0);
+    assert_string_equal(t.name, "t\tab");
+    assert_string_equal(t.text, "x\\y\nz");
+    edm_template_row_clear(&t);
+    /* new rows continue after the copied ids */
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "new", "subject", "s", "text", "x");
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    assert_int_equal(t.id, 2);
+    edm_template_row_clear(&t);
+    json_decref(tf);
+    edm_store_close(st);
+
+    /* A second copy into a database in use is refused. */
+    rc = edm_test_run(cmd, &out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "already holds"));
+    free(out);
+    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries"), 51);
+
+    json_decref(before);
+    json_decref(after);
+    edm_test_pg_stop(&pg);
+    edm_test_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(migrate_to_copies_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
