@@ -80,6 +80,8 @@ def first_delivered(db):
 
 
 def db_bytes(db):
+    if db.startswith("postgres"):
+        return 0  # not measured for PostgreSQL
     return sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
 
 
@@ -160,11 +162,17 @@ def free_port():
     return port
 
 
-def run_serve(edm, config, template, csv, n, db, port, key):
+def run_serve(edm, config, template, csv, n, db, port, key, more=()):
+    """One `edm serve` on config (its API on port), plus one more node per
+    config in `more` (several nodes on one PostgreSQL database): the
+    campaign goes through the first; CPU is reported per node."""
     env = dict(os.environ, EDM_API_KEYS=key)
-    log = open(db + ".serve.log", "wb")
+    logdir = os.path.dirname(config)
+    log = open(os.path.join(logdir, "serve.log"), "wb")
     t0 = time.monotonic()
     p = subprocess.Popen([edm, "serve", "-c", config], stdout=log, stderr=log, env=env)
+    others = [subprocess.Popen([edm, "serve", "-c", c], stdout=log, stderr=log, env=env)
+              for c in more]
     try:
         for _ in range(200):
             try:
@@ -189,6 +197,7 @@ def run_serve(edm, config, template, csv, n, db, port, key):
         upload = time.monotonic() - u0
         peaks.sample(p.pid)
         c0, s0 = cpu_secs(p.pid), time.monotonic()
+        oc0 = [cpu_secs(o.pid) for o in others]
         api.call("POST", f"/v1/campaigns/{cid}/schedule", {})
         first, stats_ms, state = None, [], None
         while True:
@@ -204,6 +213,7 @@ def run_serve(edm, config, template, csv, n, db, port, key):
             time.sleep(TICK * 4)
         send = time.monotonic() - s0
         cpu = cpu_secs(p.pid) - c0
+        node_cpu = [cpu] + [cpu_secs(o.pid) - c for o, c in zip(others, oc0)]
         peaks.sample(p.pid)
         # receipts: the first and the last page (limit 1000)
         r0 = time.monotonic()
@@ -216,12 +226,14 @@ def run_serve(edm, config, template, csv, n, db, port, key):
         api.call("GET", f"/v1/campaigns/{cid}/stats")
         stats_end = (time.monotonic() - q0) * 1000
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        for q in [p] + others:
+            q.send_signal(signal.SIGTERM)
+        for q in [p] + others:
+            try:
+                q.wait(60)
+            except subprocess.TimeoutExpired:
+                q.kill()
+                q.wait()
         log.close()
     delivered = st["counts"].get("delivered", 0)
     first = first if first is not None else send
@@ -233,19 +245,22 @@ def run_serve(edm, config, template, csv, n, db, port, key):
           f"stats_ms_at_end={stats_end:.1f} receipts_first_page_ms={first_page:.1f} "
           f"receipts_last_page_ms={last_page:.1f} db_bytes={db_bytes(db)} "
           f"db_bytes_per_recipient={db_bytes(db) / n:.0f} total_s={time.monotonic() - t0:.2f} "
-          f"{db_breakdown(db, n)}")
+          f"nodes={1 + len(others)} node_cpu_s={','.join(f'{c:.2f}' for c in node_cpu)} "
+          f"{db_breakdown(db, n) if not db.startswith('postgres') else 'db=postgresql'}")
     if delivered != n:
         sys.exit(f"edm serve delivered {delivered} of {n}: {st}")
 
 
 def main():
     if len(sys.argv) < 7:
-        sys.exit("usage: bench_campaign.py send|serve EDM CONFIG TEMPLATE CSV N DB [PORT KEY]")
+        sys.exit("usage: bench_campaign.py send|serve EDM CONFIG TEMPLATE CSV N DB "
+                 "[PORT KEY [MORE_CONFIG...]]")
     mode, edm, config, template, csv, n, db = sys.argv[1:8]
     if mode == "send":
         run_send(edm, config, template, csv, int(n), db)
     else:
-        run_serve(edm, config, template, csv, int(n), db, int(sys.argv[8]), sys.argv[9])
+        run_serve(edm, config, template, csv, int(n), db, int(sys.argv[8]), sys.argv[9],
+                  sys.argv[10:])
 
 
 if __name__ == "__main__":
