@@ -9,6 +9,9 @@
  *    by the nodes between them (each node's address sent some), the
  *    campaign starts and completes once, GET /v1/nodes lists every node
  *    from any node, and receipts read from any node;
+ *  - pause through one node stops every node within about a second (and
+ *    they hold nothing); resume through another finishes the campaign,
+ *    each recipient once;
  *  - kill -9 of one node mid-campaign: the others finish it after the dead
  *    node's lease; every recipient delivered, at most the dead node's
  *    in-flight messages (pipeline.window) twice.
@@ -322,8 +325,8 @@ static void kill9_of_a_node_the_others_finish(void **state)
     enum { N = 1500 };
     for (int i = 0; i < 3; i++)
         start_node(i, NULL);
-    /* 150 messages a second per node at most: the campaign lasts a few
-     * seconds, long enough to kill a node in the middle of it. */
+    /* 150 messages a second for the campaign, shared by the nodes: it
+     * lasts about ten seconds, long enough to kill a node in the middle. */
     int64_t cid = campaign(0, 1, 2, N, ", \"max_per_hour\": 540000");
     long seen = 0;
     for (int k = 0; k < 600 && seen < N / 5; k++) {
@@ -371,11 +374,62 @@ static void kill9_of_a_node_the_others_finish(void **state)
     json_decref(l);
 }
 
+static long long delivered(int64_t cid)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE campaign_id = %lld AND status = 2",
+             (long long)cid);
+    return edm_test_pg_int(F.db, sql);
+}
+
+static void pause_and_resume_reach_every_node(void **state)
+{
+    (void)state;
+    enum { N = 1200 };
+    for (int i = 0; i < 2; i++)
+        start_node(i, NULL);
+    /* 150 messages a second for the campaign, shared by the nodes */
+    int64_t cid = campaign(0, 0, 0, N, ", \"max_per_hour\": 540000");
+    for (int k = 0; k < 500 && delivered(cid) < 100; k++)
+        edm_test_sleep_ms(20);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/pause", (long long)cid);
+    json_t *r = api_json(1, "POST", path, "{}");
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "paused");
+    json_decref(r);
+    edm_test_sleep_ms(1500);
+    long long d1 = delivered(cid);
+    edm_test_sleep_ms(1500);
+    long long d2 = delivered(cid);
+    printf("paused at %lld delivered, %lld after 1.5 s more\n", d1, d2);
+    assert_int_equal(d2, d1); /* no node sends any more */
+    assert_true(d1 < N);
+    assert_int_equal(edm_test_pg_int(F.db, "SELECT count(*) FROM deliveries WHERE lease_node IS "
+                                           "NOT NULL"),
+                     0); /* and none holds a recipient */
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/resume", (long long)cid);
+    r = api_json(0, "POST", path, "{}");
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "running");
+    json_decref(r);
+    if (wait_completed(1, cid, 120) != 0)
+        fail_msg("campaign not completed: %s", campaign_status(0, cid));
+    edm_test_sleep_ms(300);
+    int times[N];
+    long from[MAX_NODES];
+    assert_int_equal(read_dump(N, times, from), N);
+    for (int k = 0; k < N; k++)
+        if (times[k] != 1)
+            fail_msg("recipient r%d received %d messages", k, times[k]);
+    assert_true(from[0] > 0 && from[1] > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_nodes_send_each_recipient_once, setup, teardown),
         cmocka_unit_test_setup_teardown(three_nodes_send_each_recipient_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(pause_and_resume_reach_every_node, setup, teardown),
         cmocka_unit_test_setup_teardown(kill9_of_a_node_the_others_finish, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
