@@ -25,6 +25,9 @@ typedef struct edm_api_engine {
     /* A campaign changed state through the API (schedule, pause, resume,
      * cancel): wake the scheduler, stop claiming, drop queued work. */
     void (*campaign_changed)(void *ctx, int64_t campaign_id, enum edm_cstate to);
+    /* A transactional message was committed (POST /v1/messages): claim it
+     * now rather than at the next scheduler tick. */
+    void (*message_queued)(void *ctx, int64_t message_id);
     /* GET /v1/pools: a new JSON array, one object per source IP (pool,
      * addr, sent_this_hour, rate, connections, paused_domains). */
     json_t *(*pools)(void *ctx);

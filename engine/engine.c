@@ -81,12 +81,12 @@ static int take_lock(const char *db, char *err, size_t errlen)
 
 static void engine_free(edm_engine *e)
 {
+    edm_pools_free(&e->pools); /* saves the counters: before the lock goes */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
         edm_dkim_key_free(e->keys[i]);
     edm_free(e->keys);
-    edm_pools_free(&e->pools);
     if (e->tls)
         tls_ctx_free(e->tls);
     edm_free(e);
@@ -204,11 +204,22 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg)
     edm_relay_stop(e->relay, on_relay_stopped, e);
 }
 
+/* Does a relay state entry (ip_states, paused_domains) belong to this
+ * pool's address (NULL: the OS-chosen one)? */
+static int state_of(json_t *st, const char *pool, const char *addr)
+{
+    json_t *ip = json_object_get(st, "ip");
+    if (strcmp(json_string_value(json_object_get(st, "pool")), pool) != 0)
+        return 0;
+    return addr ? json_is_string(ip) && strcmp(json_string_value(ip), addr) == 0 : json_is_null(ip);
+}
+
 json_t *edm_engine_pools_json(edm_engine *e)
 {
     json_t *pools = edm_pools_json(&e->pools, edm_time_mono_ms(), edm_time_now());
     json_t *relay = edm_relay_json(e->relay);
     json_t *paused = json_object_get(relay, "paused_domains");
+    json_t *states = json_object_get(relay, "ip_states");
     json_t *out = json_array();
     size_t i, k;
     json_t *pool, *ip;
@@ -217,27 +228,48 @@ json_t *edm_engine_pools_json(edm_engine *e)
         const char *name = json_string_value(json_object_get(pool, "name"));
         json_array_foreach(json_object_get(pool, "ips"), k, ip)
         {
+            const char *addr = json_string_value(json_object_get(ip, "addr"));
             json_t *o = json_deep_copy(ip);
             json_object_set_new(o, "pool", json_string(name));
             json_object_set(o, "sent_this_hour", json_object_get(ip, "sent_last_hour"));
             json_object_set(o, "rate", json_object_get(ip, "rate_per_minute"));
-            json_t *pd = json_array();
+            json_t *pd = json_array(), *ds = json_array();
             size_t m;
             json_t *d;
             json_array_foreach(paused, m, d)
             {
-                if (strcmp(json_string_value(json_object_get(d, "pool")), name) == 0)
+                if (state_of(d, name, addr))
                     json_array_append_new(
-                        pd, json_pack("{s:O, s:O}", "domain", json_object_get(d, "domain"),
-                                      "seconds_left", json_object_get(d, "seconds_left")));
+                        pd, json_pack("{s:O, s:O, s:O}", "domain", json_object_get(d, "domain"),
+                                      "seconds_left", json_object_get(d, "seconds_left"), "until",
+                                      json_object_get(d, "until")));
+            }
+            json_array_foreach(states, m, d)
+            {
+                if (state_of(d, name, addr))
+                    json_array_append_new(
+                        ds, json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "destination",
+                                      json_object_get(d, "destination"), "paused_until",
+                                      json_object_get(d, "paused_until"), "seconds_left",
+                                      json_object_get(d, "seconds_left"), "blocked",
+                                      json_object_get(d, "blocked"), "rate_per_minute",
+                                      json_object_get(d, "rate_per_minute"), "connections",
+                                      json_object_get(d, "connections")));
             }
             json_object_set_new(o, "paused_domains", pd);
+            json_object_set_new(o, "destinations", ds);
             json_array_append_new(out, o);
         }
     }
     json_decref(pools);
     json_decref(relay);
     return out;
+}
+
+void edm_engine_kick(edm_engine *e)
+{
+    if (!e->stopping)
+        edm_pipeline_kick(e->pipeline);
 }
 
 void edm_engine_wake(edm_engine *e)
@@ -266,4 +298,10 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)
 {
     return edm_pipeline_rate_per_minute(e->pipeline, campaign_id);
+}
+
+const unsigned char *edm_engine_secret(const edm_engine *e, size_t *len)
+{
+    *len = edm_pipeline_secret_len(e->pipeline);
+    return edm_pipeline_secret(e->pipeline);
 }

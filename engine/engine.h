@@ -31,6 +31,8 @@ void edm_engine_stop(edm_engine *e, void (*cb)(void *arg), void *arg);
  * max_per_hour, day_cap, connections, weight, has_capacity,
  * paused_domains: [{domain, seconds_left}]}. */
 json_t *edm_engine_pools_json(edm_engine *e);
+/* Claims due transactional messages now (one was just committed). */
+void edm_engine_kick(edm_engine *e);
 /* Wakes the scheduler at once (a campaign changed state through the API). */
 void edm_engine_wake(edm_engine *e);
 /* The whole signed message for a template preview (see
@@ -39,5 +41,7 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
                           const char *to, char **msg, size_t *len, char *err, size_t errlen);
 /* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id);
+/* The HMAC secret of VERP and unsubscribe tokens (owned by the engine). */
+const unsigned char *edm_engine_secret(const edm_engine *e, size_t *len);
 
 #endif

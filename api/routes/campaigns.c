@@ -26,7 +26,7 @@ static const char *const campaign_fields[] = {"name",        "template_id",  "fr
 
 /* "addr@x" or "Display Name <addr@x>": the validator the composer uses
  * (engine/base/addr.c), so an accepted address is one edm can send. */
-static int check_mailbox(api_call *c, const char *field, const char *v)
+int api_check_mailbox(api_call *c, const char *field, const char *v)
 {
     edm_mailbox mb;
     const char *why;
@@ -38,7 +38,7 @@ static int check_mailbox(api_call *c, const char *field, const char *v)
 }
 
 /* Names and values as the composer writes them (engine/base/header.c). */
-static int check_headers(api_call *c, json_t *h)
+int api_check_headers(api_call *c, json_t *h)
 {
     if (!json_is_object(h)) {
         api_error(c, 422, "invalid_type", "headers", "headers must be an object of name -> value");
@@ -72,7 +72,7 @@ static int check_headers(api_call *c, json_t *h)
     return 0;
 }
 
-static int check_tags(api_call *c, json_t *t)
+int api_check_tags(api_call *c, json_t *t)
 {
     if (!json_is_array(t) || json_array_size(t) > 100) {
         api_error(c, 422, "invalid_type", "tags", "tags must be an array of at most 100 strings");
@@ -124,10 +124,10 @@ static int campaign_check(api_call *c, json_t *b, int creating)
         }
     }
     if ((r = api_field_string(c, b, "from", creating, 998, &s)) < 0 ||
-        (r > 0 && check_mailbox(c, "from", s) != 0))
+        (r > 0 && api_check_mailbox(c, "from", s) != 0))
         return -1;
     if ((r = api_field_string(c, b, "reply_to", 0, 998, &s)) < 0 ||
-        (r > 0 && check_mailbox(c, "reply_to", s) != 0))
+        (r > 0 && api_check_mailbox(c, "reply_to", s) != 0))
         return -1;
     if ((r = api_field_string(c, b, "pool", 0, 100, &s)) < 0)
         return -1;
@@ -139,10 +139,10 @@ static int campaign_check(api_call *c, json_t *b, int creating)
     if (api_field_time(c, b, "send_at", 0, &n) < 0)
         return -1;
     json_t *h = json_object_get(b, "headers");
-    if (h && !json_is_null(h) && check_headers(c, h) != 0)
+    if (h && !json_is_null(h) && api_check_headers(c, h) != 0)
         return -1;
     json_t *t = json_object_get(b, "tags");
-    if (t && !json_is_null(t) && check_tags(c, t) != 0)
+    if (t && !json_is_null(t) && api_check_tags(c, t) != 0)
         return -1;
     if ((r = api_field_string(c, b, "unsubscribe", 0, 2000, &s)) < 0)
         return -1;

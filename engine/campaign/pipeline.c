@@ -43,6 +43,7 @@ static void hook_running(void *ctx, const int64_t *ids, size_t n)
         if (pl_campaign_find(p, ids[i]) == NULL)
             pl_campaign_load(p, ids[i]);
     pl_campaigns_prune(p);
+    p->txn_wake = 1; /* every tick: send_at and retries of messages come due */
     pl_pump(p);
 }
 
@@ -105,6 +106,7 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
                     o->cfg->unsubscribe.secret_env);
     }
     edm_window_init(&p->sent_minute, 60000);
+    p->txn_wake = 1;
     uv_timer_init(o->loop, &p->flush_timer);
     p->flush_timer.data = p;
     *out = p;
@@ -149,6 +151,14 @@ void edm_pipeline_free(edm_pipeline *p)
     edm_pipeline_flush(p);
     p->nresults = 0; /* what could not be written is lost here (inline: nothing to free) */
     uv_close((uv_handle_t *)&p->flush_timer, on_timer_closed);
+}
+
+void edm_pipeline_kick(edm_pipeline *p)
+{
+    if (p) {
+        p->txn_wake = 1;
+        pl_pump(p);
+    }
 }
 
 const unsigned char *edm_pipeline_secret(const edm_pipeline *p)

@@ -41,6 +41,9 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out);
 edm_sched_hooks edm_pipeline_sched_hooks(edm_pipeline *p);
 /* The relay's done callback (ctx is the pipeline). */
 void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o);
+/* Claims what is due now (a transactional message was just committed):
+ * safe to call any number of times. */
+void edm_pipeline_kick(edm_pipeline *p);
 /* Writes buffered outcomes to the store now. */
 int edm_pipeline_flush(edm_pipeline *p);
 /* Stops claiming and cancels render work not yet started (its recipients

@@ -20,6 +20,7 @@ void pl_campaign_unref(pl_campaign *c)
     if (c == NULL || --c->refs > 0)
         return;
     edm_free(c->broken_reason);
+    edm_free(c->raw);
     edm_free(c->from_addr);
     edm_free(c->from_name);
     edm_free(c->reply_to);
@@ -43,7 +44,7 @@ static char *dup_nonempty(const char *v)
 
 /* Compiles a stored template. The template library takes its sources as a
  * JSON object (templates/template.h), built here from the row. */
-static int tpl_compile(edm_tpl_set **out, const edm_template_row *t, edm_tpl_error *err)
+int pl_tpl_compile(edm_tpl_set **out, const edm_template_row *t, edm_tpl_error *err)
 {
     json_t *partials = json_object();
     for (size_t i = 0; i < t->npartials; i++)
@@ -61,7 +62,7 @@ static int tpl_compile(edm_tpl_set **out, const edm_template_row *t, edm_tpl_err
     return rc;
 }
 
-static void campaign_break(pl_campaign *c, const char *fmt, const char *detail)
+void pl_campaign_break(pl_campaign *c, const char *fmt, const char *detail)
 {
     char buf[600];
     snprintf(buf, sizeof buf, fmt, detail);
@@ -69,6 +70,40 @@ static void campaign_break(pl_campaign *c, const char *fmt, const char *detail)
     c->broken_reason = edm_xstrdup(buf);
     edm_log(EDM_LOG_ERROR, "pipeline", "campaign=%lld event=unsendable reason=\"%s\"",
             (long long)c->id, buf);
+}
+
+/* The DKIM keys of the From domain and the message context; links c into
+ * the pipeline's list. */
+void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
+{
+    const edm_config *cfg = p->o.cfg;
+    /* The DKIM keys of the From domain. */
+    const char *dom = edm_message_addr_domain(c->from_addr);
+    c->keys = edm_xcalloc(p->o.nkeys ? p->o.nkeys : 1, sizeof *c->keys);
+    for (size_t i = 0; dom && i < p->o.nkeys; i++)
+        if (strcasecmp(edm_dkim_key_domain(p->o.keys[i]), dom) == 0)
+            c->keys[c->nkeys++] = p->o.keys[i];
+    c->mctx = (edm_message_ctx){
+        .tpl = c->tpl,
+        .from_addr = c->from_addr,
+        .from_name = c->from_name,
+        .reply_to = c->reply_to,
+        .headers = c->headers,
+        .nheaders = c->nheaders,
+        .unsub_url = c->unsub_url,
+        .public_url = cfg->public.base_url,
+        .bounce_domain = cfg->bounce_domain,
+        .msgid_domain = cfg->message_id_domain,
+        .feedback_id = c->feedback_id,
+        .keys = c->keys,
+        .nkeys = c->nkeys,
+        .secret = p->secret,
+        .secret_len = p->secret_len,
+        .strict = 1,
+        .no_unsubscribe = c->is_message,
+    };
+    c->next = p->campaigns;
+    p->campaigns = c;
 }
 
 pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
@@ -105,44 +140,20 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
     }
     const char *from = cr.from;
     if (from == NULL || edm_message_parse_from(from, &c->from_addr, &c->from_name) != 0) {
-        campaign_break(c, "invalid from address: %s", from ? from : "(none)");
+        pl_campaign_break(c, "invalid from address: %s", from ? from : "(none)");
     } else {
         edm_template_row tr;
         edm_tpl_error terr;
         if (cr.template_id <= 0 || st->ops->template_get(st, cr.template_id, &tr) != 0) {
-            campaign_break(c, "%s", "the campaign has no template");
+            pl_campaign_break(c, "%s", "the campaign has no template");
         } else {
-            if (tpl_compile(&c->tpl, &tr, &terr) != 0)
-                campaign_break(c, "template error: %s", terr.msg);
+            if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)
+                pl_campaign_break(c, "template error: %s", terr.msg);
             edm_template_row_clear(&tr);
         }
     }
-    /* The DKIM keys of the From domain. */
-    const char *dom = edm_message_addr_domain(c->from_addr);
-    c->keys = edm_xcalloc(p->o.nkeys ? p->o.nkeys : 1, sizeof *c->keys);
-    for (size_t i = 0; dom && i < p->o.nkeys; i++)
-        if (strcasecmp(edm_dkim_key_domain(p->o.keys[i]), dom) == 0)
-            c->keys[c->nkeys++] = p->o.keys[i];
-    c->mctx = (edm_message_ctx){
-        .tpl = c->tpl,
-        .from_addr = c->from_addr,
-        .from_name = c->from_name,
-        .reply_to = c->reply_to,
-        .headers = c->headers,
-        .nheaders = c->nheaders,
-        .unsub_url = c->unsub_url,
-        .bounce_domain = cfg->bounce_domain,
-        .msgid_domain = cfg->message_id_domain,
-        .feedback_id = c->feedback_id,
-        .keys = c->keys,
-        .nkeys = c->nkeys,
-        .secret = p->secret,
-        .secret_len = p->secret_len,
-        .strict = 1,
-    };
     edm_campaign_row_clear(&cr);
-    c->next = p->campaigns;
-    p->campaigns = c;
+    pl_campaign_finish(p, c);
     edm_log(EDM_LOG_INFO, "pipeline", "campaign=%lld event=loaded keys=%zu", (long long)id,
             c->nkeys);
     return c;

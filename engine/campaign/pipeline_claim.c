@@ -30,7 +30,7 @@ int64_t pl_domain_key(const char *domain)
     return h ? (int64_t)h : 1;
 }
 
-static void queue_batch(edm_pipeline *p, pl_batch *b)
+void pl_queue_batch(edm_pipeline *p, pl_batch *b)
 {
     p->rendering += b->n;
     b->next = p->batches;
@@ -95,12 +95,12 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
         b->jobs[b->n].allow_8bit = !edm_idset_has(&p->no_8bit, pl_domain_key(job->domain));
         b->jobs[b->n++].job = *job;
         if (b->n == RENDER_BATCH) {
-            queue_batch(p, b);
+            pl_queue_batch(p, b);
             b = NULL;
         }
     }
     if (b)
-        queue_batch(p, b);
+        pl_queue_batch(p, b);
     edm_free(jobs);
     return taken;
 }
@@ -109,6 +109,7 @@ void pl_pump(edm_pipeline *p)
 {
     if (p->stopping || p->record_failing)
         return;
+    pl_pump_txn(p); /* transactional mail first */
     /* Keep about max_pending messages between claim and outcome, refilled
      * a batch at a time: claiming whenever one slot frees (after every
      * outcome) cost a claim transaction and a one-message render work item
@@ -161,9 +162,14 @@ void pl_render_work(uv_work_t *req)
             j->rc = EDM_ENOMEM;
         } else {
             int is_8bit = 0;
-            j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now,
-                                      j->allow_8bit, &m->data, &m->sender, msgid, &is_8bit, j->err,
-                                      sizeof j->err);
+            if (b->c->raw)
+                j->rc = edm_message_build_raw(&w, &b->c->mctx, j->job.id, b->c->raw, b->c->rawlen,
+                                              now, j->allow_8bit, &m->data, &m->sender, msgid,
+                                              &is_8bit, j->err, sizeof j->err);
+            else
+                j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now,
+                                          j->allow_8bit, &m->data, &m->sender, msgid, &is_8bit,
+                                          j->err, sizeof j->err);
             m->smtp_flags = is_8bit ? SMTP_MSG_8BITMIME : 0;
         }
         json_decref(vars);
@@ -183,6 +189,7 @@ void pl_render_work(uv_work_t *req)
         j->job.email = j->job.domain = NULL;
         m->message_id = edm_xstrdup(msgid);
         m->pool = b->c->pool;
+        m->priority = b->c->is_message;
         j->msg = m;
     }
     if (wrc == 0)
@@ -215,13 +222,14 @@ void pl_render_after(uv_work_t *req, int status)
         b->next->prev = b->prev;
     for (size_t i = 0; i < b->n; i++) {
         pl_job *j = &b->jobs[i];
-        if (status == UV_ECANCELED || (j->msg && (p->stopping || !b->c->running))) {
+        if (status == UV_ECANCELED ||
+            (j->msg && (p->stopping || (!b->c->running && !b->c->is_message)))) {
             /* Not sent: it stays queued in the store. */
             if (j->msg) {
                 edm_pipeline_on_outcome(p, j->msg, NULL);
             } else {
                 edm_idset_del(&p->in_flight, j->job.id);
-                if (j->job.attempts > 0)
+                if (j->job.attempts > 0 || b->c->is_message)
                     p->o.st->ops->unclaim(p->o.st, &j->job.id, 1, edm_time_now());
                 else if (j->job.id - 1 < b->c->cursor)
                     b->c->cursor = j->job.id - 1;

@@ -24,13 +24,18 @@
 #define STOP_TRIES   3
 #define SECRET_LEN   32
 #define SECRET_MAX   256
+#define TXN_RESERVE  500 /* transactional messages in flight beyond max_pending */
+#define TXN_LEASE    60  /* seconds a claimed transactional delivery is leased */
 
 typedef struct pl_campaign {
     int64_t id;
     int refs;
-    int running;   /* in the scheduler's running set */
-    int cancelled; /* deferrals coming back are recorded as cancelled */
-    int broken;    /* template or From unusable: its recipients fail */
+    int running;    /* in the scheduler's running set */
+    int cancelled;  /* deferrals coming back are recorded as cancelled */
+    int broken;     /* template or From unusable: its recipients fail */
+    int is_message; /* a transactional message (pipeline_txn.c): never "running" */
+    char *raw;      /* an SMTP-submitted message, sent as stored (or NULL: rendered) */
+    size_t rawlen;
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
     size_t pending;  /* claimed, outcome not yet recorded */
@@ -68,6 +73,7 @@ struct edm_pipeline {
     unsigned char secret[SECRET_MAX];
     size_t secret_len;
     edm_window sent_minute;
+    int txn_wake; /* transactional work may be due: claim it (pipeline_txn.c) */
 };
 
 typedef struct pl_job {
@@ -94,7 +100,18 @@ void pl_campaign_unref(pl_campaign *c);
 /* Drops campaigns that stopped running and have nothing pending. */
 void pl_campaigns_prune(edm_pipeline *p);
 
+/* Shared steps of loading a campaign or a message. */
+int pl_tpl_compile(edm_tpl_set **out, const edm_template_row *t, edm_tpl_error *err);
+void pl_campaign_break(pl_campaign *c, const char *fmt, const char *detail);
+void pl_campaign_finish(edm_pipeline *p, pl_campaign *c);
+
+/* pipeline_txn.c: transactional messages, claimed ahead of campaigns. */
+/* Claims due transactional deliveries (up to max_pending + TXN_RESERVE in
+ * flight: a big campaign never starves them) and queues their renders. */
+void pl_pump_txn(edm_pipeline *p);
+
 /* pipeline_claim.c: claiming and rendering. */
+void pl_queue_batch(edm_pipeline *p, pl_batch *b);
 /* Claims for every running campaign while fewer than max_pending messages
  * are between claim and recorded outcome (outcomes buffered and not yet
  * written count as in flight), and never while the store refuses writes. */

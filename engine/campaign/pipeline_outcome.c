@@ -164,7 +164,7 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
     if (o == NULL) {
         /* Dropped, never attempted: it stays queued (or deferred, lease
          * lifted) in the store and the cursor must come back for it. */
-        if (m->attempts > 0)
+        if (m->attempts > 0 || c->is_message)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;

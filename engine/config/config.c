@@ -4,7 +4,8 @@
  * the engine uses (domain patterns, routes, pools).
  *
  * Entry points: edm_config_defaults, edm_config_load, edm_config_load_string,
- * edm_config_free, edm_config_errors_free, edm_config_*_for/find.
+ * edm_config_free, edm_config_errors_free, edm_config_*_for/find (a
+ * recipient domain's rule, an MX host's "mx:" rule, a route, a pool).
  * Loading returns 0 or a negative EDM_E* code with every error collected
  * (see config.h); the schema itself lives in config_parse.c.
  * Limits: a config file is at most 16 MiB and must be a regular file.
@@ -69,6 +70,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.listen_host = edm_xstrdup("127.0.0.1");
     cfg->api.listen_port = 8025;
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
+    config_submission_defaults(&cfg->submission);
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
     cfg->api.header_timeout = 10;
@@ -92,6 +94,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->ndomains = 1;
     cfg->domains = edm_xcalloc(1, sizeof *cfg->domains);
     config_domain_defaults(&cfg->domains[0], "*");
+    config_add_builtin_domains(cfg);
     cfg->retry.nschedule = sizeof schedule / sizeof schedule[0];
     cfg->retry.schedule = edm_xcalloc(cfg->retry.nschedule, sizeof *cfg->retry.schedule);
     memcpy(cfg->retry.schedule, schedule, sizeof schedule);
@@ -136,6 +139,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->db);
     edm_free(cfg->bounce_domain);
     edm_free(cfg->message_id_domain);
+    config_submission_free(&cfg->submission);
     edm_free(cfg->api.listen);
     edm_free(cfg->api.listen_host);
     edm_free(cfg->api.keys_env);
@@ -161,6 +165,8 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->retry.schedule);
     edm_free(cfg->unsubscribe.url);
     edm_free(cfg->unsubscribe.secret_env);
+    edm_free(cfg->public.listen);
+    edm_free(cfg->public.base_url);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -294,6 +300,36 @@ const struct edm_config_domain *edm_config_domain_for(const edm_config *cfg, con
 {
     return best_match(cfg->domains, cfg->ndomains, sizeof *cfg->domains,
                       offsetof(struct edm_config_domain, match), domain);
+}
+
+const struct edm_config_domain *edm_config_mx_rule_for(const edm_config *cfg,
+                                                       const char *const *hosts, size_t n)
+{
+    for (size_t h = 0; h < n; h++) {
+        const struct edm_config_domain *best = NULL;
+        int best_score = 0;
+        for (size_t i = 0; i < cfg->ndomains; i++) {
+            const struct edm_config_domain *d = &cfg->domains[i];
+            if (!d->on_mx)
+                continue;
+            int score = edm_config_pattern_matches(d->match + 3, hosts[h]);
+            if (score > best_score) {
+                best = d;
+                best_score = score;
+            }
+        }
+        if (best)
+            return best;
+    }
+    return NULL;
+}
+
+int edm_config_domain_burst(const struct edm_config_domain *d)
+{
+    if (d->burst > 0)
+        return d->burst;
+    int b = d->max_per_minute / 60;
+    return b > 0 ? b : 1;
 }
 
 const struct edm_config_route *edm_config_route_for(const edm_config *cfg, const char *domain)

@@ -51,6 +51,25 @@ struct edm_config_api {
     int max_connections_per_ip; /* client connections from one address */
 };
 
+/* The SMTP submission server (docs/config.md "submission"); off when
+ * listen and tls_listen are both empty. */
+struct edm_config_submission {
+    char **listen; /* "ip:port": plain, STARTTLS offered when cert is set */
+    size_t nlisten;
+    char **tls_listen; /* "ip:port": TLS from the first byte (465) */
+    size_t ntls_listen;
+    char *cert, *key;        /* PEM paths (resolved); NULL: no TLS, no AUTH */
+    char **trusted_networks; /* "ip/len" or "ip": may submit without AUTH */
+    size_t ntrusted;
+    int64_t max_message_bytes;  /* 552 past it; SIZE advertises it */
+    int max_recipients;         /* 452 past it */
+    int max_connections_per_ip; /* 421 past it */
+    int max_connections;        /* in all */
+    int auth_failure_delay_ms;  /* a failed AUTH is answered after this */
+    int auth_max_failures;      /* failures from one IP before it is locked out */
+    int auth_lockout;           /* seconds an IP stays locked out */
+};
+
 struct edm_config_dns {
     char **servers; /* "ip", "ip:port", "[v6]:port"; none = the system's (resolv.conf) */
     size_t nservers;
@@ -78,7 +97,8 @@ struct edm_config_ip {
     int family;           /* AF_INET or AF_INET6 */
     char *helo;           /* EHLO name from this address (default smtp.helo) */
     int64_t max_per_hour; /* 0 = no hourly cap */
-    int weight;           /* share of traffic relative to the pool's other addresses */
+    int weight;           /* share of traffic relative to the pool's other addresses; 0: sends
+                           * nothing (kept in the pool and in GET /v1/pools) */
     struct edm_config_warmup_step *warmup; /* days strictly increasing */
     size_t nwarmup;
 };
@@ -89,12 +109,20 @@ struct edm_config_pool {
     size_t nips;
 };
 
+/* A destination rule (docs/config.md, "domains"). Limits count per source
+ * IP; total_* across all of them. */
 struct edm_config_domain {
-    char *match; /* "gmail.com", "*.example.com" or "*" (lower case) */
+    char *match; /* "gmail.com", "*.example.com", "*" or "mx:*.google.com" (lower case) */
+    int on_mx;   /* match starts with "mx:": a pattern on the MX host names (match + 3) */
+    int builtin; /* one of edm's provider rules (engine/config/config_builtin.c) */
     int max_connections;
     int max_messages_per_connection;
-    int max_per_minute; /* 0 = no cap */
-    char **backoff_on;  /* reply code prefixes: "421", "4.7." */
+    int max_per_minute;        /* 0 = no cap */
+    int max_per_hour;          /* 0 = no cap */
+    int burst;                 /* messages back to back; 0: one second's worth of max_per_minute */
+    int total_max_connections; /* across all source IPs; 0 = no cap */
+    int total_max_per_minute;  /* across all source IPs; 0 = no cap */
+    char **backoff_on;         /* reply code prefixes: "421", "4.7." */
     size_t nbackoff_on;
     int backoff_pause; /* seconds */
 };
@@ -105,6 +133,7 @@ struct edm_config_route {
     char *relay_host; /* host name or address without brackets */
     int relay_port;
     enum edm_tls_mode tls;
+    int max_connections;     /* to the relay, across every domain it carries */
     char *auth_username;     /* NULL: no AUTH */
     char *auth_password_env; /* set exactly when auth_username is */
 };
@@ -131,6 +160,13 @@ struct edm_config_unsubscribe {
     char *secret_env; /* environment variable holding the token signing secret */
 };
 
+/* The public listener (docs/config.md "public"): one-click unsubscribe
+ * without an API key. listen NULL: not started. */
+struct edm_config_public {
+    char *listen;   /* "127.0.0.1:8080" */
+    char *base_url; /* https URL the listener is reached at, or NULL */
+};
+
 typedef struct edm_config {
     char *path; /* the config file; NULL when running on defaults */
     char *db;
@@ -150,6 +186,8 @@ typedef struct edm_config {
     size_t ndkim;
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
+    struct edm_config_public public;
+    struct edm_config_submission submission;
     struct edm_config_pipeline pipeline;
 } edm_config;
 
@@ -187,6 +225,14 @@ void edm_config_errors_free(edm_config_errors *errs);
  * suffix, then "*". */
 int edm_config_pattern_matches(const char *pattern, const char *domain);
 const struct edm_config_domain *edm_config_domain_for(const edm_config *cfg, const char *domain);
+/* The "mx:" rule whose pattern best matches one of the MX host names (in
+ * order of preference, the first host that matches any rule decides), or
+ * NULL. */
+const struct edm_config_domain *edm_config_mx_rule_for(const edm_config *cfg,
+                                                       const char *const *hosts, size_t n);
+/* The burst a rule allows: burst, else one second's worth of
+ * max_per_minute, at least 1. */
+int edm_config_domain_burst(const struct edm_config_domain *d);
 /* The route for domain, or NULL: deliver to its MX. */
 const struct edm_config_route *edm_config_route_for(const edm_config *cfg, const char *domain);
 /* The pool called name; NULL name: "default" if there is one, else the

@@ -176,6 +176,17 @@ bool config_check_pattern(struct config_ctx *c, const char *s)
     return false;
 }
 
+bool config_check_rule_pattern(struct config_ctx *c, const char *s)
+{
+    if (strncmp(s, "mx:", 3) != 0)
+        return config_check_pattern(c, s);
+    const char *p = s + 3;
+    if (strcmp(p, "*") != 0 && config_is_hostname(strncmp(p, "*.", 2) == 0 ? p + 2 : p))
+        return true;
+    config_error(c, "not an MX host pattern (mx:mx.example.com or mx:*.example.com)");
+    return false;
+}
+
 static bool parse_port(const char *s, int *port)
 {
     int v = 0;

@@ -33,6 +33,10 @@ void config_leave(struct config_ctx *c, size_t old);
 
 /* Parses the checked JSON tree into cfg (which holds the defaults). */
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg);
+/* The "submission" object (config_submission.c); defaults and free. */
+void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg);
+void config_submission_defaults(struct edm_config_submission *s);
+void config_submission_free(struct edm_config_submission *s);
 
 /* Value checkers: true when valid; false after reporting an error at the
  * current path. Outputs are written only on success. */
@@ -48,8 +52,10 @@ bool config_is_domain(const char *s);
 /* A domain name whose last label is not all digits (not an IP lookalike). */
 bool config_is_hostname(const char *s);
 bool config_check_domain(struct config_ctx *c, const char *s);
-/* "example.com", "*.example.com" or "*". */
+/* "example.com", "*.example.com" or "*"; with mx_ok also "mx:" and a
+ * pattern on MX host names other than "*". */
 bool config_check_pattern(struct config_ctx *c, const char *s);
+bool config_check_rule_pattern(struct config_ctx *c, const char *s);
 /* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
 bool config_check_env_name(struct config_ctx *c, const char *s);
 /* "https://host[:port][/path]". */
@@ -61,6 +67,9 @@ bool config_check_dkim_key(struct config_ctx *c, const char *path, enum edm_dkim
 
 /* The built-in settings of a domains[] entry. */
 void config_domain_defaults(struct edm_config_domain *d, const char *match);
+/* Appends edm's provider rules (config_builtin.c) whose match the config
+ * does not name itself. */
+void config_add_builtin_domains(edm_config *cfg);
 void config_free_pools(struct edm_config_pool *pools, size_t n);
 void config_free_domains(struct edm_config_domain *domains, size_t n);
 void config_free_strv(char **v, size_t n);

@@ -53,12 +53,17 @@ static json_t *domains_json(const edm_config *cfg)
     json_t *domains = json_array();
     for (size_t i = 0; i < cfg->ndomains; i++) {
         const struct edm_config_domain *d = &cfg->domains[i];
+        json_t *total = d->total_max_connections || d->total_max_per_minute
+                            ? json_pack("{s:i s:i}", "max_connections", d->total_max_connections,
+                                        "max_per_minute", d->total_max_per_minute)
+                            : json_null();
         json_array_append_new(
-            domains, json_pack("{s:o s:i s:i s:i s:{s:o s:i}}", "match", jstr(d->match),
+            domains, json_pack("{s:o s:i s:i s:i s:i s:i s:o s:{s:o s:i}}", "match", jstr(d->match),
                                "max_connections", d->max_connections, "max_messages_per_connection",
                                d->max_messages_per_connection, "max_per_minute", d->max_per_minute,
-                               "backoff", "on", jstrv(d->backoff_on, d->nbackoff_on), "pause",
-                               d->backoff_pause));
+                               "max_per_hour", d->max_per_hour, "burst", edm_config_domain_burst(d),
+                               "total", total, "backoff", "on",
+                               jstrv(d->backoff_on, d->nbackoff_on), "pause", d->backoff_pause));
     }
     return domains;
 }
@@ -71,9 +76,10 @@ static json_t *routes_json(const edm_config *cfg)
         json_t *auth = r->auth_username ? json_pack("{s:o s:o}", "username", jstr(r->auth_username),
                                                     "password_env", jstr(r->auth_password_env))
                                         : json_null();
-        json_array_append_new(routes, json_pack("{s:o s:o s:s s:o}", "match", jstr(r->match),
-                                                "relay", jstr(r->relay), "tls",
-                                                edm_tls_mode_name(r->tls), "auth", auth));
+        json_array_append_new(routes,
+                              json_pack("{s:o s:o s:s s:i s:o}", "match", jstr(r->match), "relay",
+                                        jstr(r->relay), "tls", edm_tls_mode_name(r->tls),
+                                        "max_connections", r->max_connections, "auth", auth));
     }
     return routes;
 }
@@ -128,7 +134,10 @@ char *edm_config_to_json(const edm_config *cfg)
         "url", jstr(cfg->unsubscribe.url), "secret_env", jstr(cfg->unsubscribe.secret_env));
     if (root == NULL ||
         json_object_set_new(root, "pipeline",
-                            json_pack("{s:I}", "window", (json_int_t)cfg->pipeline.window)) != 0)
+                            json_pack("{s:I}", "window", (json_int_t)cfg->pipeline.window)) != 0 ||
+        json_object_set_new(root, "public",
+                            json_pack("{s:o, s:o}", "listen", jstr(cfg->public.listen), "base_url",
+                                      jstr(cfg->public.base_url))) != 0)
         EDM_PANIC("config_to_json: cannot build the JSON (out of memory?)");
     char *text = json_dumps(root, JSON_INDENT(2));
     json_decref(root);

@@ -387,7 +387,7 @@ static void parse_pool_ip(struct config_ctx *c, json_t *ipj, edm_config *cfg, si
     if (ip->helo == NULL)
         ip->helo = edm_xstrdup(cfg->smtp.helo);
     get_i64(c, ipj, "max_per_hour", 0, MAX_COUNT, &ip->max_per_hour);
-    get_int(c, ipj, "weight", 1, 1000, &ip->weight);
+    get_int(c, ipj, "weight", 0, 1000, &ip->weight);
     parse_warmup(c, ipj, ip);
 }
 
@@ -439,6 +439,10 @@ void config_domain_defaults(struct edm_config_domain *d, const char *match)
     d->max_connections = 20;
     d->max_messages_per_connection = 100;
     d->max_per_minute = 0;
+    d->max_per_hour = 0;
+    d->burst = 0;
+    d->total_max_connections = 0;
+    d->total_max_per_minute = 0;
     d->nbackoff_on = 2;
     d->backoff_on = edm_xcalloc(2, sizeof *d->backoff_on);
     d->backoff_on[0] = edm_xstrdup("421");
@@ -492,8 +496,10 @@ static void parse_domains(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
         "match",          "max_connections", "max_messages_per_connection",
-        "max_per_minute", "backoff",         NULL};
-    size_t old, o2;
+        "max_per_minute", "max_per_hour",    "burst",
+        "total",          "backoff",         NULL};
+    static const char *const tkeys[] = {"max_connections", "max_per_minute", NULL};
+    size_t old, o2, o3;
     json_t *arr = get_arr(c, root, "domains", false, &old);
     if (arr == NULL)
         return;
@@ -508,27 +514,38 @@ static void parse_domains(struct config_ctx *c, json_t *root, edm_config *cfg)
         json_t *dj = item_obj(c, arr, i, keys, &o2);
         if (dj == NULL)
             continue;
-        get_str(c, dj, "match", REQUIRED | LOWER, config_check_pattern, &d->match);
+        get_str(c, dj, "match", REQUIRED | LOWER, config_check_rule_pattern, &d->match);
         has_any |= d->match && strcmp(d->match, "*") == 0;
+        d->on_mx = d->match && strncmp(d->match, "mx:", 3) == 0;
         check_dup_match(c, "domains", d->match, &ds[0].match, sizeof *ds, i);
         get_int(c, dj, "max_connections", 1, 10000, &d->max_connections);
         get_int(c, dj, "max_messages_per_connection", 1, 1000000, &d->max_messages_per_connection);
         get_int(c, dj, "max_per_minute", 0, 100000000, &d->max_per_minute);
+        get_int(c, dj, "max_per_hour", 0, 1000000000, &d->max_per_hour);
+        get_int(c, dj, "burst", 0, 1000000, &d->burst);
+        json_t *t = get_obj(c, dj, "total", NULLABLE, tkeys, &o3);
+        if (t != NULL) {
+            get_int(c, t, "max_connections", 0, 1000000, &d->total_max_connections);
+            get_int(c, t, "max_per_minute", 0, 100000000, &d->total_max_per_minute);
+            config_leave(c, o3);
+        }
         parse_backoff(c, dj, d);
         config_leave(c, o2);
     }
     if (!has_any)
         config_domain_defaults(&ds[n++], "*");
-    /* Replace the defaults (one "*" entry). */
+    /* Replace the defaults (one "*" entry and the provider rules), then add
+     * back the provider rules the config does not name. */
     config_free_domains(cfg->domains, cfg->ndomains);
     cfg->domains = ds;
     cfg->ndomains = n;
+    config_add_builtin_domains(cfg);
     config_leave(c, old);
 }
 
 static void parse_routes(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"match", "relay", "tls", "auth", NULL};
+    static const char *const keys[] = {"match", "relay", "tls", "max_connections", "auth", NULL};
     static const char *const akeys[] = {"username", "password_env", NULL};
     size_t old, o2, o3;
     json_t *arr = get_arr(c, root, "routes", false, &old);
@@ -568,6 +585,8 @@ static void parse_routes(struct config_ctx *c, json_t *root, edm_config *cfg)
             config_leave(c, o3);
         }
         r->tls = (enum edm_tls_mode)tls;
+        r->max_connections = 50;
+        get_int(c, rj, "max_connections", 1, 100000, &r->max_connections);
         config_leave(c, o2);
     }
     config_leave(c, old);
@@ -675,6 +694,38 @@ static void parse_unsubscribe(struct config_ctx *c, json_t *root, edm_config *cf
     }
 }
 
+static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"listen", "base_url", NULL};
+    size_t old, o2;
+    json_t *p = get_obj(c, root, "public", OPTIONAL, keys, &old);
+    if (p == NULL)
+        return;
+    json_t *v = enter(c, p, "listen", OPTIONAL, &o2);
+    if (v != NULL) {
+        char *host;
+        int port;
+        if (json_is_null(v)) {
+            edm_free(cfg->public.listen);
+            cfg->public.listen = NULL;
+        } else if (!json_is_string(v)) {
+            config_error(c, "expected a string");
+        } else if (config_check_hostport(c, json_string_value(v), true, false, &host, &port)) {
+            edm_free(host);
+            edm_free(cfg->public.listen);
+            cfg->public.listen = edm_xstrdup(json_string_value(v));
+        }
+        config_leave(c, o2);
+    }
+    get_str(c, p, "base_url", NULLABLE, config_check_https_url, &cfg->public.base_url);
+    if (cfg->public.base_url) { /* "<base_url>/u/<token>": no trailing slash */
+        size_t n = strlen(cfg->public.base_url);
+        while (n > 8 && cfg->public.base_url[n - 1] == '/')
+            cfg->public.base_url[--n] = '\0';
+    }
+    config_leave(c, old);
+}
+
 static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {"window", NULL};
@@ -689,9 +740,10 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",   "log",   "bounce_domain", "message_id_domain", "api",
-        "dns",  "smtp",  "pools",         "domains",           "routes",
-        "dkim", "retry", "unsubscribe",   "pipeline",          NULL};
+        "db",     "log",   "bounce_domain", "message_id_domain", "api",
+        "dns",    "smtp",  "pools",         "domains",           "routes",
+        "dkim",   "retry", "unsubscribe",   "pipeline",          "submission",
+        "public", NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -718,5 +770,7 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_dkim(c, root, cfg);
     parse_retry(c, root, cfg);
     parse_unsubscribe(c, root, cfg);
+    parse_public(c, root, cfg);
     parse_pipeline(c, root, cfg);
+    config_parse_submission(c, root, cfg);
 }

@@ -2,7 +2,7 @@
  * engine/delivery/classify.c: facts -> status + bounce category (see
  * classify.h). Entry points classify_reply() and classify_failure(), pure
  * functions of their arguments, and classify_outcome()/classify_expire()
- * on an outcome.
+ * on an outcome; classify_dsn() for a delivery status notification.
  *
  * Order of evidence (like Postfix smtp_trouble.c and the usual ESP
  * taxonomies): the reply class decides the status (2 delivered, 4 deferred,
@@ -268,4 +268,20 @@ void classify_expire(edm_outcome *o)
 {
     o->status = EDM_DSTATE_BOUNCED;
     o->category = EDM_CATEGORY_EXPIRED;
+}
+
+classify_result classify_dsn(int failed, int code, const char *status, const char *text)
+{
+    int permanent = code ? code >= 500 : (status != NULL && status[0] == '5');
+    if (code == 0)
+        code = permanent ? 550 : 450;
+    classify_result r = classify_reply(EDM_STEP_RCPT, code, status, text);
+    if (!failed) {
+        r.status = EDM_DSTATE_DEFERRED;
+    } else if (r.status != EDM_DSTATE_BOUNCED) {
+        r.status = EDM_DSTATE_BOUNCED;
+        if (!permanent)
+            r.category = EDM_CATEGORY_EXPIRED;
+    }
+    return r;
 }

@@ -25,6 +25,7 @@ typedef struct edm_outmsg {
     const char *pool;  /* source IP pool name (owned by the campaign, which outlives the message) */
     edm_buf data;      /* the message, CRLF, not dot-stuffed */
     unsigned smtp_flags; /* SMTP_MSG_* (engine/smtp/smtp_session.h): 8BITMIME for an 8bit body */
+    int priority;        /* transactional: queued ahead of campaign mail (relay.c) */
     int needs_7bit;      /* given back (dropped: NULL outcome) because the server lacks 8BITMIME:
                           * compose it again without 8bit (docs/messages.md) */
     struct edm_outmsg *next; /* queue link, owned by whoever queues it */

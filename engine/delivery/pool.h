@@ -8,10 +8,11 @@
  * A pool with no addresses means "let the OS choose": edm_pool_choose
  * returns the pool's one implicit entry with addr NULL and no caps.
  *
- * Warm-up days count from the first day (UTC) the address sent, kept in
- * the store as setting "warmup:<addr>" so a restart does not restart the
- * schedule. Known limit: hour/day counters are in memory and start at zero
- * after a restart.
+ * Warm-up days count from the first day (UTC) the address sent; that day
+ * and the hour and day counters are kept in the store (ip_counters) so a
+ * restart changes nothing: read at edm_pools_init, written at the first
+ * send, at most once a second after, and by edm_pools_free. A crash loses
+ * at most the last second's counts.
  */
 #ifndef EDM_POOL_H
 #define EDM_POOL_H
@@ -32,6 +33,7 @@ typedef struct edm_pool_ip {
     edm_window minute, hour, day;
     int64_t first_day; /* unix day of the first send; 0 = never sent */
     int current;       /* smooth weighted round robin */
+    int dirty;         /* counts not saved yet */
     unsigned connections;
     uint64_t sent_total;
 } edm_pool_ip;
@@ -45,11 +47,15 @@ typedef struct edm_pool {
 typedef struct edm_pools {
     edm_pool *pools;
     size_t npools;
-    edm_store *st; /* for warm-up start days; may be NULL in tests */
+    edm_store *st;     /* for the counters and warm-up start days; may be NULL in tests */
+    uint64_t saved_ms; /* wall clock of the last save */
 } edm_pools;
 
 /* Builds the live state from the config (which must outlive it). */
 int edm_pools_init(edm_pools *ps, const edm_config *cfg, edm_store *st);
+/* Saves the counters of the addresses that sent since the last save;
+ * also done by edm_pools_free. 0 or the store's EDM_E* code (logged). */
+int edm_pools_save(edm_pools *ps, int64_t now_unix);
 void edm_pools_free(edm_pools *ps);
 /* The pool called name (NULL: "default", else the first). */
 edm_pool *edm_pools_find(edm_pools *ps, const char *name);

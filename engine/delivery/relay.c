@@ -1,14 +1,27 @@
 /*
  * engine/delivery/relay.c: per-destination delivery queues (see relay.h).
  *
- * A site is (recipient domain or route, source IP pool). drain(site) is the
- * one place that decides whether to open another session: it runs after
- * every event that may unblock work (a message queued, a session closed, a
- * DNS answer, the wake-up timer) and is safe to call any number of times.
- * A session asks for its next message through next_msg(), which applies
- * the domain's per-minute bucket and the source IP's caps; when it gets
- * none it QUITs, and the wake-up timer brings drain() back when a token
- * is due.
+ * A site is (recipient domain, source IP pool): a FIFO of messages, where
+ * they go (MX hosts or a route's relay) and the site's sessions. Its
+ * destination (dest.c: a domains[] rule's limits, counted per source IP)
+ * is known once its MX hosts are, since "mx:" rules match host names:
+ * domains sharing MX hosts share one destination. drain(site) is the one
+ * place that decides whether to open another session: it runs after every
+ * event that may unblock work (a message queued, a session closed, a DNS
+ * answer, the wake-up timer) and is safe to call any number of times. It
+ * asks the destination for a source address (weights, caps, pauses); a
+ * site that finds every address at its connection cap, or its route at
+ * routes[].max_connections, waits on that destination's or route's list
+ * and is drained when one of its connections closes. A session asks for
+ * its next message through next_msg(), which takes a token from the
+ * address's buckets for the destination; when none is due the session
+ * waits on its connection and the wake-up run queue (a binary heap of
+ * sites behind one uv timer) drains the site when a token is.
+ *
+ * Cost per event: sites and destinations are found through hash tables
+ * (relay_table.c, with the run queue),
+ * a site by id through an array, kicking idle sessions walks the site's
+ * own sessions, and the run queue is a heap: nothing walks every domain.
  *
  * Failures that concern the whole site, not one message (DNS, a session
  * that could not get a connection going, a backoff reply such as 421),
@@ -32,72 +45,15 @@
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
-#include "engine/delivery/classify.h"
-#include "engine/delivery/shaper.h"
 #include "engine/base/timeutil.h"
+#include "engine/delivery/classify.h"
+#include "engine/delivery/relay_int.h"
+#include "engine/delivery/shaper.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum site_dns { SITE_DNS_NONE, SITE_DNS_PENDING, SITE_DNS_READY };
-
-/* How long a connection with nothing to send waits for more. */
-#define IDLE_MS 5000
-
-typedef struct site {
-    uint64_t id;
-    char *domain; /* recipient domain (lower case) */
-    char *pool;
-    const struct edm_config_domain *dcfg;
-    const struct edm_config_route *route;
-    edm_outmsg *head, *tail;
-    size_t queued;
-    unsigned sessions;
-    enum site_dns dns;
-    edm_mx_host *hosts;
-    size_t nhosts;
-    uint64_t resolved_ms;
-    edm_bucket per_minute;
-    uint64_t paused_until; /* monotonic ms */
-    uint64_t wake_at;      /* monotonic ms the timer should drain it, 0 none */
-    struct site *next;
-} site;
-
-typedef struct rsess {
-    edm_relay *r;
-    site *site;
-    edm_pool_ip *ip;
-    void *s; /* the transport's session */
-    unsigned inflight;
-    char auth_pass[256];
-    struct rsess *next;
-} rsess;
-
-/* One message handed to a session. */
-typedef struct sent {
-    smtp_message sm;
-    const char *rcpts[1];
-    edm_outmsg *m;
-} sent;
-
-struct edm_relay {
-    edm_relay_opts o;
-    site *sites;
-    uint64_t next_site_id;
-    rsess *sessions;
-    size_t queued, active;
-    uv_timer_t timer;
-    uint64_t timer_at;
-    unsigned next_session_id;
-    int stopping;
-    void (*stop_cb)(void *);
-    void *stop_arg;
-    int closed;
-};
-
-static void drain(edm_relay *r, site *st);
 
 static enum smtp_tls_mode tls_mode(enum edm_tls_mode m)
 {
@@ -107,35 +63,6 @@ static enum smtp_tls_mode tls_mode(enum edm_tls_mode m)
     case EDM_TLS_REQUIRED: return SMTP_TLS_REQUIRED;
     default: EDM_PANIC("tls mode %d", (int)m);
     }
-}
-
-static site *site_find_id(edm_relay *r, uint64_t id)
-{
-    for (site *s = r->sites; s; s = s->next)
-        if (s->id == id)
-            return s;
-    return NULL;
-}
-
-static site *site_get(edm_relay *r, const char *domain, const char *pool)
-{
-    const char *pl = pool ? pool : "default";
-    for (site *s = r->sites; s; s = s->next)
-        if (strcmp(s->domain, domain) == 0 && strcmp(s->pool, pl) == 0)
-            return s;
-    site *s = edm_xcalloc(1, sizeof *s);
-    s->id = ++r->next_site_id;
-    s->domain = edm_xstrdup(domain);
-    s->pool = edm_xstrdup(pl);
-    s->dcfg = edm_config_domain_for(r->o.cfg, domain);
-    s->route = edm_config_route_for(r->o.cfg, domain);
-    EDM_ASSERT(s->dcfg != NULL);
-    edm_bucket_init(&s->per_minute, s->dcfg->max_per_minute, 60000,
-                    s->dcfg->max_per_minute > 0 ? s->dcfg->max_per_minute / 10 + 1 : 1,
-                    edm_time_mono_ms());
-    s->next = r->sites;
-    r->sites = s;
-    return s;
 }
 
 static void give_back(edm_relay *r, edm_outmsg *m, const edm_outcome *o)
@@ -169,32 +96,64 @@ static void site_flush_queue(edm_relay *r, site *st, const edm_outcome *o)
     st->tail = NULL;
 }
 
-/* ---- the wake-up timer ---- */
+/* ---- waiting for a connection ---- */
 
-static void on_timer(uv_timer_t *t)
+/* The sessions a waiting site competes with: its route's, else its
+ * destination's. */
+static rsess **holders(edm_relay *r, const site *st, edm_dest *d)
 {
-    edm_relay *r = t->data;
-    r->timer_at = 0;
-    uint64_t now = edm_time_mono_ms();
-    for (site *s = r->sites; s; s = s->next)
-        if (s->wake_at && s->wake_at <= now) {
-            s->wake_at = 0;
-            drain(r, s);
-        }
+    return st->route ? &r->routes[st->route_idx].sessions : (rsess **)&d->sessions;
 }
 
-static void wake_later(edm_relay *r, site *st, uint64_t delay_ms)
+/* Sites wait for a connection of a destination or route; idle sessions
+ * holding one with nothing queued are asked again, so that they QUIT and
+ * free it (next_msg sees the waiter). */
+static void wait_push(edm_relay *r, site **head, site **tail, site *st, rsess **held)
 {
-    uint64_t at = edm_time_mono_ms() + (delay_ms ? delay_ms : 1);
-    if (st->wake_at == 0 || at < st->wake_at)
-        st->wake_at = at;
-    if (r->timer_at == 0 || st->wake_at < r->timer_at) {
-        r->timer_at = st->wake_at;
-        uv_timer_start(&r->timer, on_timer, st->wake_at - edm_time_mono_ms() + 1, 0);
+    if (st->waiting)
+        return;
+    st->waiting = 1;
+    st->wait_next = NULL;
+    if (*tail)
+        (*tail)->wait_next = st;
+    else
+        *head = st;
+    *tail = st;
+    for (rsess *rs = *held, *nx; rs; rs = nx) {
+        nx = rs->dnext; /* a kick may end (and free) rs */
+        if (rs->site->head == NULL && r->o.transport->idle(rs->s))
+            r->o.transport->kick(rs->s);
+    }
+}
+
+/* A connection of a destination or route closed: drains the sites that
+ * wait for one, in order, until one of them opens a session (one closed
+ * connection frees one slot) or each has had its turn. */
+static void wait_wake(edm_relay *r, site **head, site **tail)
+{
+    size_t n = 0;
+    for (site *s = *head; s; s = s->wait_next)
+        n++;
+    while (n-- > 0 && *head && !r->stopping) {
+        site *st = *head;
+        *head = st->wait_next;
+        if (*head == NULL)
+            *tail = NULL;
+        st->waiting = 0;
+        st->wait_next = NULL;
+        unsigned before = st->sessions;
+        relay_drain(r, st);
+        if (st->sessions > before)
+            break;
     }
 }
 
 /* ---- sessions ---- */
+
+static const char *ip_text(const edm_pool_ip *ip)
+{
+    return ip->addr ? ip->addr : "*";
+}
 
 static const smtp_message *next_msg(void *arg)
 {
@@ -204,20 +163,26 @@ static const smtp_message *next_msg(void *arg)
     if (r->stopping)
         return NULL;
     uint64_t now = edm_time_mono_ms();
-    if (st->paused_until > now)
+    if (edm_dest_paused(rs->dest, rs->ipi, now))
         return NULL;
-    /* Nothing queued right now, or the domain's bucket is empty: keep the
-     * connection and wait (the session QUITs after IDLE_MS of nothing);
-     * drain() kicks it when there is work. */
-    if (st->head == NULL)
-        return SMTP_LATER;
-    uint64_t wait = edm_bucket_take(&st->per_minute, now);
-    if (wait) {
-        wake_later(r, st, wait);
+    /* Nothing queued right now: keep the connection and wait (the session
+     * QUITs after IDLE_MS of nothing); drain() kicks it when there is
+     * work. Unless another site waits for a connection this one holds (to
+     * its destination or its route): then it QUITs to free it. */
+    if (st->head == NULL) {
+        if (rs->dest->wait_head || (st->route && r->routes[st->route_idx].wait_head))
+            return NULL;
         return SMTP_LATER;
     }
     if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
+    uint64_t wait = edm_dest_take(rs->dest, rs->ipi, now);
+    if (wait == UINT64_MAX)
+        return NULL;
+    if (wait) {
+        relay_wake_later(r, st, wait);
+        return SMTP_LATER;
+    }
     edm_outmsg *m = st->head;
     st->head = m->next;
     if (st->head == NULL)
@@ -241,29 +206,30 @@ static const smtp_message *next_msg(void *arg)
     return &sn->sm;
 }
 
-/* Defers every queued message of a paused site to the end of its pause,
- * without counting an attempt. */
-static void defer_paused(edm_relay *r, site *st, const char *why)
+/* Defers every queued message of a site to `until` (monotonic ms: the end
+ * of the destination's earliest pause), without counting an attempt. */
+static void defer_paused(edm_relay *r, site *st, uint64_t until, const char *why)
 {
     uint64_t now = edm_time_mono_ms();
-    int64_t left = st->paused_until > now ? (int64_t)((st->paused_until - now + 999) / 1000) : 0;
+    int64_t left = until > now ? (int64_t)((until - now + 999) / 1000) : 0;
     edm_outcome q;
     relay_outcome(&q, EDM_FAIL_BACKOFF, 0, why);
     q.next_attempt_at = edm_time_now() + left;
     site_flush_queue(r, st, &q);
 }
 
-/* Does this reply match the domain's backoff list? Then the site pauses. */
-static int backoff_hit(site *st, const edm_outcome *o)
+/* What a result means for the address's standing with the destination. */
+static enum edm_dest_result dest_result(const rsess *rs, const edm_outcome *o)
 {
-    const struct edm_config_domain *d = st->dcfg;
-    if (o->status != EDM_DSTATE_DEFERRED || o->code == 0 ||
-        !edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
-        return 0;
-    st->paused_until = edm_time_mono_ms() + (uint64_t)d->backoff_pause * 1000;
-    edm_log(EDM_LOG_WARN, "relay", "domain=%s pool=%s event=backoff pause=%d code=%d enhanced=%s",
-            st->domain, st->pool, d->backoff_pause, o->code, o->enhanced);
-    return 1;
+    const struct edm_config_domain *d = rs->dest->rule;
+    if (o->status == EDM_DSTATE_DELIVERED)
+        return EDM_DEST_DELIVERED;
+    if (o->status == EDM_DSTATE_DEFERRED && o->code != 0 &&
+        edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
+        return EDM_DEST_BACKOFF;
+    if (o->code >= 500 && rs->ip->addr && strstr(o->text, rs->ip->addr))
+        return EDM_DEST_BLOCK_5XX;
+    return EDM_DEST_OTHER;
 }
 
 static void msg_done(const smtp_result *res, void *arg)
@@ -283,31 +249,92 @@ static void msg_done(const smtp_result *res, void *arg)
     if (needs_7bit)
         m->needs_7bit = 1;
     int dropped = needs_7bit || (r->stopping && o.status == EDM_DSTATE_DEFERRED);
-    int paused = !dropped && backoff_hit(rs->site, &o);
-    char why[300] = "";
+    enum edm_dest_result dr = dropped ? EDM_DEST_OTHER : dest_result(rs, &o);
+    int paused = edm_dest_result(rs->dest, rs->ipi, dr, edm_time_mono_ms());
     if (paused) {
-        /* This message too waits for the end of the pause. */
-        o.next_attempt_at = edm_time_now() + rs->site->dcfg->backoff_pause;
-        int len = snprintf(why, sizeof why, "domain paused %ds after: %d ",
-                           rs->site->dcfg->backoff_pause, o.code);
-        if (len > 0 && (size_t)len < sizeof why)
+        const edm_dest_ip *x = &rs->dest->ips[rs->ipi];
+        uint64_t now = edm_time_mono_ms();
+        edm_log(EDM_LOG_WARN, "relay",
+                "domain=%s dest=%s pool=%s ip=%s event=%s seconds=%llu code=%d enhanced=%s",
+                rs->site->domain, rs->dest->key, rs->site->pool, ip_text(rs->ip),
+                x->blocked ? "ip_blocked" : "backoff",
+                (unsigned long long)(x->paused_until > now ? (x->paused_until - now) / 1000 : 0),
+                o.code, o.enhanced);
+    }
+    if (dr == EDM_DEST_BACKOFF) {
+        /* This message waits for the end of the pause. */
+        int pause = rs->dest->rule->backoff_pause;
+        o.next_attempt_at = edm_time_now() + pause;
+        char why[300];
+        int len = snprintf(why, sizeof why, "source %s paused %ds for %s after: %d ",
+                           ip_text(rs->ip), pause, rs->dest->key, o.code);
+        if (len > 0 && (size_t)len < sizeof why) {
             edm_outcome_put(why + len, sizeof why - (size_t)len, o.text);
+            EDM_OUTCOME_PUT(o.text, why);
+        }
     }
     rs->inflight--;
     r->active--;
     edm_free(sn);
     give_back(r, m, dropped ? NULL : &o);
     if (paused)
-        defer_paused(r, rs->site, why);
+        relay_drain(r, rs->site); /* other addresses take over, or the queue is deferred */
 }
 
 static void unlink_session(edm_relay *r, rsess *rs)
 {
-    for (rsess **pp = &r->sessions; *pp; pp = &(*pp)->next)
-        if (*pp == rs) {
-            *pp = rs->next;
-            return;
-        }
+    if (rs->prev)
+        rs->prev->next = rs->next;
+    else
+        r->sessions = rs->next;
+    if (rs->next)
+        rs->next->prev = rs->prev;
+    site *st = rs->site;
+    if (rs->sprev)
+        rs->sprev->snext = rs->snext;
+    else
+        st->shead = rs->snext;
+    if (rs->snext)
+        rs->snext->sprev = rs->sprev;
+    rsess **held = holders(r, st, rs->dest);
+    if (rs->dprev)
+        rs->dprev->dnext = rs->dnext;
+    else
+        *held = rs->dnext;
+    if (rs->dnext)
+        rs->dnext->dprev = rs->dprev;
+    rs->prev = rs->next = rs->sprev = rs->snext = rs->dprev = rs->dnext = NULL;
+}
+
+static void link_session(edm_relay *r, rsess *rs)
+{
+    rs->next = r->sessions;
+    if (r->sessions)
+        r->sessions->prev = rs;
+    r->sessions = rs;
+    site *st = rs->site;
+    rs->snext = st->shead;
+    if (st->shead)
+        st->shead->sprev = rs;
+    st->shead = rs;
+    rsess **held = holders(r, st, rs->dest);
+    rs->dnext = *held;
+    if (*held)
+        (*held)->dprev = rs;
+    *held = rs;
+}
+
+/* Counts a session's connection against its address, destination and
+ * route (delta +1 or -1). */
+static void count_connection(edm_relay *r, rsess *rs, int delta)
+{
+    site *st = rs->site;
+    st->sessions += (unsigned)delta;
+    rs->ip->connections += (unsigned)delta;
+    rs->dest->ips[rs->ipi].connections += (unsigned)delta;
+    rs->dest->connections += (unsigned)delta;
+    if (st->route)
+        r->routes[st->route_idx].connections += (unsigned)delta;
 }
 
 static void maybe_stopped(edm_relay *r)
@@ -325,9 +352,9 @@ static void session_closed(const edm_outcome *fail, void *arg)
     edm_relay *r = rs->r;
     const edm_transport_ops *tp = r->o.transport;
     site *st = rs->site;
+    edm_dest *d = rs->dest;
     EDM_ASSERT(rs->inflight == 0);
-    st->sessions--;
-    rs->ip->connections--;
+    count_connection(r, rs, -1);
     unlink_session(r, rs);
     /* fail points into the session: use it before the session is freed. */
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
@@ -346,34 +373,29 @@ static void session_closed(const edm_outcome *fail, void *arg)
     tp->free(rs->s);
     edm_free(rs);
     maybe_stopped(r);
-    if (!r->stopping)
-        drain(r, st);
+    if (r->stopping)
+        return;
+    relay_drain(r, st);
+    if (st->route) {
+        route_state *rt = &r->routes[st->route_idx];
+        wait_wake(r, &rt->wait_head, &rt->wait_tail);
+    }
+    wait_wake(r, (site **)&d->wait_head, (site **)&d->wait_tail);
 }
 
-static int open_session(edm_relay *r, site *st)
+static int open_session(edm_relay *r, site *st, size_t ipi)
 {
     const edm_config *cfg = r->o.cfg;
-    edm_pool *pool = edm_pools_find(r->o.pools, st->pool);
-    if (pool == NULL) {
-        char why[160];
-        snprintf(why, sizeof why, "no source IP pool named \"%s\"", st->pool);
-        edm_outcome o;
-        relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why);
-        site_flush_queue(r, st, &o);
-        return EDM_ENOTFOUND;
-    }
-    uint64_t now = edm_time_mono_ms();
-    edm_pool_ip *ip = edm_pool_choose(pool, now, edm_time_now());
-    if (ip == NULL) {
-        wake_later(r, st, 60000); /* every address is at its cap */
-        return EDM_ESTATE;
-    }
+    edm_dest *d = st->dest;
+    edm_pool_ip *ip = &d->p->ips[ipi];
     smtp_target *targets = edm_xcalloc(st->nhosts, sizeof *targets);
     for (size_t i = 0; i < st->nhosts; i++)
         targets[i] = (smtp_target){.host = st->hosts[i].host, .ip = st->hosts[i].ip};
     rsess *rs = edm_xcalloc(1, sizeof *rs);
     rs->r = r;
     rs->site = st;
+    rs->dest = d;
+    rs->ipi = ipi;
     rs->ip = ip;
     const struct edm_config_route *rt = st->route;
     smtp_options so = {
@@ -391,7 +413,7 @@ static int open_session(edm_relay *r, site *st)
         .tls_ctx = r->o.tls_ctx,
         .targets = targets,
         .ntargets = st->nhosts,
-        .max_messages = (unsigned)st->dcfg->max_messages_per_connection,
+        .max_messages = (unsigned)d->rule->max_messages_per_connection,
         .idle_ms = IDLE_MS,
         .id = ++r->next_session_id,
     };
@@ -409,14 +431,11 @@ static int open_session(edm_relay *r, site *st)
         edm_free(rs);
         return EDM_ENOMEM;
     }
-    rs->next = r->sessions;
-    r->sessions = rs;
-    st->sessions++;
-    rs->ip->connections++;
+    link_session(r, rs);
+    count_connection(r, rs, +1);
     if (tp->start(rs->s) != 0) {
         /* closed() is not called for a session that never started. */
-        st->sessions--;
-        rs->ip->connections--;
+        count_connection(r, rs, -1);
         unlink_session(r, rs);
         tp->free(rs->s);
         edm_free(rs);
@@ -433,8 +452,10 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
     edm_relay *r = ((void **)arg)[0];
     uint64_t id = (uint64_t)(uintptr_t)((void **)arg)[1];
     edm_free(arg);
-    site *st = site_find_id(r, id);
-    if (st == NULL || r->closed)
+    if (r->closed)
+        return;
+    site *st = relay_site_find_id(r, id);
+    if (st == NULL)
         return;
     if (rc != 0 || n == 0) {
         st->dns = SITE_DNS_NONE;
@@ -452,7 +473,16 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
     st->nhosts = n;
     st->resolved_ms = edm_time_mono_ms();
     st->dns = SITE_DNS_READY;
-    drain(r, st);
+    st->dest = relay_dest_for(r, st);
+    if (st->dest == NULL) {
+        char why2[160];
+        snprintf(why2, sizeof why2, "no source IP pool named \"%s\"", st->pool);
+        edm_outcome o;
+        relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why2);
+        site_flush_queue(r, st, &o);
+        return;
+    }
+    relay_drain(r, st);
 }
 
 static void resolve(edm_relay *r, site *st)
@@ -475,35 +505,69 @@ static void resolve(edm_relay *r, site *st)
 
 #define DNS_REFRESH_MS (60 * 1000)
 
-static void drain(edm_relay *r, site *st)
+void relay_drain(edm_relay *r, site *st)
 {
     if (r->stopping || st->head == NULL)
         return;
     uint64_t now = edm_time_mono_ms();
-    if (st->paused_until > now) {
-        defer_paused(r, st, "domain paused after a backoff reply");
-        return;
-    }
     if (st->dns == SITE_DNS_PENDING)
         return;
-    if (st->dns == SITE_DNS_NONE || now - st->resolved_ms > DNS_REFRESH_MS) {
+    if (st->dns == SITE_DNS_NONE || st->dest == NULL || now - st->resolved_ms > DNS_REFRESH_MS) {
         if (st->sessions == 0) {
             resolve(r, st);
             return;
         }
     }
+    edm_dest *d = st->dest;
     /* Idle sessions of this site take work first. */
-    for (rsess *rs = r->sessions, *nx; rs && st->head; rs = nx) {
-        nx = rs->next; /* a kick may end (and free) rs */
-        if (rs->site == st && r->o.transport->idle(rs->s))
+    for (rsess *rs = st->shead, *nx; rs && st->head; rs = nx) {
+        nx = rs->snext; /* a kick may end (and free) rs */
+        if (r->o.transport->idle(rs->s))
             r->o.transport->kick(rs->s);
     }
-    /* One more session per drain while the queue is deeper than what the
-     * open sessions will take. */
-    unsigned max = st->dcfg->max_connections > 0 ? (unsigned)st->dcfg->max_connections : 1;
-    while (st->head && st->sessions < max && st->queued > st->sessions * 2) {
-        if (open_session(r, st) != 0)
+    /* More sessions while the queue is deeper than what the open ones
+     * will take, as the destination's addresses and the route allow. */
+    while (st->head && st->queued > st->sessions * 2) {
+        if (st->route) {
+            route_state *rt = &r->routes[st->route_idx];
+            if (rt->connections >= (unsigned)st->route->max_connections) {
+                wait_push(r, &rt->wait_head, &rt->wait_tail, st, &rt->sessions);
+                return;
+            }
+        }
+        size_t ipi = 0;
+        uint64_t until = 0;
+        switch (edm_dest_pick(d, now, edm_time_now(), &ipi, &until)) {
+        case EDM_DEST_PICK_OK:
+            if (open_session(r, st, ipi) != 0)
+                return;
             break;
+        case EDM_DEST_PICK_BUSY:
+            wait_push(r, (site **)&d->wait_head, (site **)&d->wait_tail, st, holders(r, st, d));
+            return;
+        case EDM_DEST_PICK_PAUSED:
+            if (st->sessions == 0) {
+                char why[300];
+                snprintf(why, sizeof why, "every source address of pool %s is paused for %s",
+                         st->pool, d->key);
+                defer_paused(r, st, until, why);
+            }
+            return;
+        case EDM_DEST_PICK_CAPPED:
+            if (st->sessions == 0)
+                relay_wake_later(r, st, 60000); /* every address is at its cap */
+            return;
+        case EDM_DEST_PICK_NONE: {
+            char why[200];
+            snprintf(why, sizeof why, "pool %s has no source address with a weight above 0",
+                     st->pool);
+            edm_outcome o;
+            relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why);
+            site_flush_queue(r, st, &o);
+            return;
+        }
+        default: EDM_PANIC("dest pick");
+        }
     }
 }
 
@@ -517,6 +581,7 @@ int edm_relay_new(const edm_relay_opts *o, edm_relay **out)
     if (r == NULL)
         return EDM_ENOMEM;
     r->o = *o;
+    r->routes = edm_xcalloc(o->cfg->nroutes ? o->cfg->nroutes : 1, sizeof *r->routes);
     uv_timer_init(o->loop, &r->timer);
     r->timer.data = r;
     *out = r;
@@ -528,37 +593,47 @@ void edm_relay_set_ctx(edm_relay *r, void *ctx)
     r->o.ctx = ctx;
 }
 
-static char *lower_dup(const char *s)
-{
-    char *d = edm_xstrdup(s);
-    for (char *p = d; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return d;
-}
-
 void edm_relay_submit(edm_relay *r, edm_outmsg *m)
 {
     if (r->stopping) {
         give_back(r, m, NULL);
         return;
     }
-    char *dom = lower_dup(m->domain);
-    site *st = site_get(r, dom, m->pool);
-    edm_free(dom);
+    char dom[256];
+    size_t i = 0;
+    for (; m->domain[i] && i < sizeof dom - 1; i++)
+        dom[i] = (char)tolower((unsigned char)m->domain[i]);
+    dom[i] = 0;
+    site *st = relay_site_get(r, dom, m->pool);
     m->next = NULL;
-    if (st->tail)
-        st->tail->next = m;
-    else
+    if (m->priority && st->head && !st->head->priority) {
+        /* Transactional mail goes ahead of campaign mail (docs/smtp.md). */
+        m->next = st->head;
         st->head = m;
-    st->tail = m;
+    } else if (m->priority && st->head) {
+        edm_outmsg *q = st->head;
+        while (q->next && q->next->priority)
+            q = q->next;
+        m->next = q->next;
+        q->next = m;
+        if (st->tail == q)
+            st->tail = m;
+    } else if (st->tail) {
+        st->tail->next = m;
+    } else {
+        st->head = m;
+    }
+    if (m->next == NULL)
+        st->tail = m;
     st->queued++;
     r->queued++;
-    drain(r, st);
+    relay_drain(r, st);
 }
 
 void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id)
 {
-    for (site *st = r->sites; st; st = st->next) {
+    for (size_t i = 0; i < r->nby_id; i++) {
+        site *st = r->by_id[i];
         edm_outmsg **pp = &st->head, *prev = NULL;
         while (*pp) {
             edm_outmsg *m = *pp;
@@ -583,26 +658,20 @@ void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg)
     r->stopping = 1;
     r->stop_cb = cb;
     r->stop_arg = arg;
-    for (site *st = r->sites; st; st = st->next)
-        site_flush_queue(r, st, NULL);
+    for (size_t i = 0; i < r->nby_id; i++)
+        site_flush_queue(r, r->by_id[i], NULL);
     uv_timer_stop(&r->timer);
-    for (rsess *rs = r->sessions; rs; rs = rs->next)
+    for (rsess *rs = r->sessions, *nx; rs; rs = nx) {
+        nx = rs->next;
         r->o.transport->abort(rs->s);
+    }
     maybe_stopped(r);
 }
 
 static void on_relay_closed(uv_handle_t *h)
 {
     edm_relay *r = h->data;
-    while (r->sites) {
-        site *s = r->sites;
-        r->sites = s->next;
-        EDM_ASSERT(s->head == NULL);
-        edm_free(s->domain);
-        edm_free(s->pool);
-        edm_free(s->hosts);
-        edm_free(s);
-    }
+    relay_free_tables(r);
     edm_free(r);
 }
 
@@ -613,23 +682,4 @@ void edm_relay_free(edm_relay *r)
     EDM_ASSERT(r->sessions == NULL);
     r->closed = 1;
     uv_close((uv_handle_t *)&r->timer, on_relay_closed);
-}
-
-json_t *edm_relay_json(const edm_relay *r)
-{
-    json_t *sites = json_array(), *paused = json_array();
-    uint64_t now = edm_time_mono_ms();
-    for (const site *st = r->sites; st; st = st->next) {
-        json_int_t left =
-            st->paused_until > now ? (json_int_t)((st->paused_until - now) / 1000) : 0;
-        json_array_append_new(sites,
-                              json_pack("{s:s, s:s, s:I, s:I, s:I}", "domain", st->domain, "pool",
-                                        st->pool, "queued", (json_int_t)st->queued, "sessions",
-                                        (json_int_t)st->sessions, "paused_seconds", left));
-        if (left > 0)
-            json_array_append_new(paused, json_pack("{s:s, s:s, s:I}", "domain", st->domain, "pool",
-                                                    st->pool, "seconds_left", left));
-    }
-    return json_pack("{s:o, s:o, s:I, s:I}", "sites", sites, "paused_domains", paused, "queued",
-                     (json_int_t)r->queued, "active", (json_int_t)r->active);
 }

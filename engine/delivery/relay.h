@@ -1,10 +1,12 @@
 /*
  * engine/delivery/relay.h: delivery queues per destination. A "site" is where a
  * recipient domain's mail goes (its MX hosts, or a route's relay host)
- * from one source IP pool; each site has a FIFO of messages, up to
- * max_connections SMTP sessions that reuse their connection for up to
- * max_messages_per_connection messages, the domain's max_per_minute bucket
- * and its backoff pause. edm_relay_drain() of a site is safe to call any
+ * from one source IP pool; each site has a FIFO of messages and SMTP
+ * sessions that reuse their connection for up to
+ * max_messages_per_connection messages. The limits are its destination's
+ * (dest.h: a domains[] rule, shared by every domain behind the MX hosts of
+ * an "mx:" rule), counted per source IP, with backoff per source IP, and
+ * its route's connection cap. drain() of a site is safe to call any
  * number of times and runs after every event that may unblock work.
  *
  * Every message handed to edm_relay_submit comes back exactly once through
@@ -62,8 +64,10 @@ void edm_relay_drop_campaign(edm_relay *r, int64_t campaign_id);
  * once nothing is left open. */
 void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg);
 void edm_relay_free(edm_relay *r);
-/* Live state for GET /v1/pools: {sites:[{domain, pool, queued, sessions,
- * paused_until}], paused_domains:[...]}. */
+/* Live state for GET /v1/pools: {sites:[{domain, pool, destination,
+ * queued, sessions}], paused_domains:[{domain (the destination), pool, ip,
+ * seconds_left, until}], ip_states:[dest.h's edm_dest_ip_json + ip],
+ * queued, active}. */
 json_t *edm_relay_json(const edm_relay *r);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void edm_bucket_init(edm_bucket *b, double rate, uint64_t period_ms, double burst, uint64_t now)
@@ -29,6 +30,12 @@ static void refill(edm_bucket *b, uint64_t now)
             b->tokens = b->burst;
     }
     b->last_ms = now > b->last_ms ? now : b->last_ms;
+}
+
+void edm_bucket_set_rate(edm_bucket *b, double rate, uint64_t period_ms, uint64_t now)
+{
+    refill(b, now);
+    b->per_ms = rate > 0 && period_ms > 0 ? rate / (double)period_ms : 0;
 }
 
 uint64_t edm_bucket_wait(edm_bucket *b, uint64_t now)
@@ -73,6 +80,41 @@ uint64_t edm_window_sum(const edm_window *w, uint64_t now)
         if (w->count[i] && w->slot_start[i] + span > now)
             sum += w->count[i];
     return sum;
+}
+
+void edm_window_format(const edm_window *w, uint64_t now, char *out, size_t n)
+{
+    uint64_t span = w->slot_ms * EDM_WINDOW_SLOTS;
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < EDM_WINDOW_SLOTS; i++) {
+        if (w->count[i] == 0 || w->slot_start[i] + span <= now)
+            continue;
+        int k = snprintf(out + len, n - len, "%s%llu:%u", len ? "," : "",
+                         (unsigned long long)w->slot_start[i], (unsigned)w->count[i]);
+        if (k < 0 || (size_t)k >= n - len) {
+            out[len] = '\0';
+            return;
+        }
+        len += (size_t)k;
+    }
+}
+
+void edm_window_parse(edm_window *w, const char *text)
+{
+    const char *p = text;
+    while (p && *p) {
+        char *end;
+        unsigned long long start = strtoull(p, &end, 10);
+        if (*end == ':') {
+            unsigned long cnt = strtoul(end + 1, &end, 10);
+            if (cnt > 0 && cnt <= UINT32_MAX)
+                edm_window_add(w, (uint64_t)start, (uint32_t)cnt);
+        }
+        p = strchr(end, ',');
+        if (p)
+            p++;
+    }
 }
 
 int edm_backoff_matches(char *const *prefixes, size_t n, int code, const char *enhanced)

@@ -30,6 +30,7 @@ typedef struct edm_message_ctx {
     const edm_mime_header *headers;
     size_t nheaders;
     const char *unsub_url;     /* https base URL or NULL */
+    const char *public_url;    /* without unsub_url: "<public_url>/u/<token>" (or NULL) */
     const char *bounce_domain; /* VERP and mailto domain; NULL: From's domain */
     const char *msgid_domain;  /* NULL: From's domain */
     const char *feedback_id;   /* or NULL */
@@ -37,7 +38,8 @@ typedef struct edm_message_ctx {
     size_t nkeys;
     const unsigned char *secret; /* HMAC secret for VERP and unsubscribe tokens */
     size_t secret_len;
-    int strict; /* a variable the recipient lacks fails the message */
+    int strict;         /* a variable the recipient lacks fails the message */
+    int no_unsubscribe; /* transactional: no List-Unsubscribe */
 } edm_message_ctx;
 
 typedef struct edm_message_worker {
@@ -79,6 +81,20 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
                         const unsigned char *secret, size_t secret_len, edm_buf *out, char *err,
                         size_t errlen);
 
+/* Messages that arrive whole (SMTP submission; engine/message/message_raw.c).
+ * prepare appends to out the message raw[0..len) (CRLF, dot-unstuffed)
+ * ready to store: Date and Message-ID (on msgid_domain) added when
+ * missing, Bcc and Return-Path fields removed; *from gets the From
+ * field's value, unfolded (edm_free). EDM_EINVAL (reason in err)
+ * when it has no header section or no From. */
+int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domain, int64_t now,
+                            edm_buf *out, char **from, char *err, size_t errlen);
+/* build_raw is edm_message_build for a prepared message: DKIM signatures
+ * (c->keys) then the bytes as stored; *sender the VERP envelope sender;
+ * msgid its Message-ID; an 8bit message fails when !allow_8bit. */
+int edm_message_build_raw(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
+                          const char *raw, size_t len, int64_t now, int allow_8bit, edm_buf *out,
+                          char **sender, char *msgid, int *is_8bit, char *err, size_t errlen);
 /* Splits "Name <addr>" or "addr" into its parts (malloc'd; name may be
  * NULL). Returns 0 or EDM_EINVAL. */
 int edm_message_parse_from(const char *from, char **addr, char **name);

@@ -45,6 +45,20 @@ void edm_campaign_row_clear(edm_campaign_row *r)
     memset(r, 0, sizeof *r);
 }
 
+void edm_message_row_clear(edm_message_row *r)
+{
+    if (r == NULL)
+        return;
+    edm_campaign_row_clear(&r->c);
+    edm_free(r->source);
+    edm_free(r->subject);
+    edm_free(r->html);
+    edm_free(r->text);
+    edm_free(r->raw);
+    edm_free(r->envelope_from);
+    memset(r, 0, sizeof *r);
+}
+
 void edm_template_page_free(edm_template_page *p)
 {
     if (p == NULL)

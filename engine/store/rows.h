@@ -78,6 +78,19 @@ typedef struct edm_campaign_page {
     int64_t next;
 } edm_campaign_page;
 
+/* A transactional message as the pipeline loads it: the campaigns row of
+ * kind 1 (from, reply_to, pool, headers, tags, template_id, send_at) and
+ * its one copy of the content. */
+typedef struct edm_message_row {
+    edm_campaign_row c;
+    char *source; /* "api" or "smtp" */
+    char *subject, *html, *text;
+    char *raw; /* SMTP: the message as received, or NULL */
+    size_t rawlen;
+    char *envelope_from;
+} edm_message_row;
+
+void edm_message_row_clear(edm_message_row *r);
 void edm_template_row_clear(edm_template_row *r);
 void edm_campaign_row_clear(edm_campaign_row *r);
 void edm_template_page_free(edm_template_page *p);

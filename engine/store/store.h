@@ -26,6 +26,7 @@
 #ifndef EDM_STORE_H
 #define EDM_STORE_H
 
+#include "engine/store/feedback.h"
 #include "engine/store/outcome.h"
 #include "engine/store/rows.h"
 
@@ -72,8 +73,9 @@ typedef struct edm_receipt_filter {
     const char *email;
     int64_t since; /* last_attempt_at >= since (or queued_at when never attempted) */
     int64_t until;
-    int64_t after; /* cursor: receipts with id > after */
-    int limit;     /* 1..1000 */
+    const char *feedback; /* "complained" or "unsubscribed" */
+    int64_t after;        /* cursor: receipts with id > after */
+    int limit;            /* 1..1000 */
 } edm_receipt_filter;
 
 /* A page: items plus the cursor of the next page (0 = last page). */
@@ -83,6 +85,39 @@ typedef struct edm_page {
 } edm_page;
 
 typedef struct edm_upload edm_upload;
+
+/* A source address's counters (engine/delivery/pool.c): its warm-up start
+ * (unix day of its first send, 0 = never sent) and its sends in the last
+ * hour and day, as text "slot_start_ms:count,..." (the sliding windows of
+ * engine/delivery/shaper.h). */
+typedef struct edm_ip_counters {
+    const char *addr; /* "*": the OS-chosen address */
+    int64_t first_day;
+    const char *hour, *day;
+} edm_ip_counters;
+
+/* A transactional message to create (POST /v1/messages, SMTP submission):
+ * one copy of the content and one delivery per recipient
+ * (docs/api.md, "Transactional messages"). Either template_id, or
+ * subject/html/text (template sources rendered with each recipient's
+ * vars), or raw (an RFC 5322 message sent as it is, SMTP). Recipients are
+ * validated and normalised by the caller. */
+typedef struct edm_message_new {
+    const char *source;       /* "api" or "smtp" */
+    const char *from;         /* "addr" or "Name <addr>" */
+    const char *reply_to;     /* or NULL */
+    const char *pool;         /* or NULL: "default" */
+    int64_t send_at;          /* 0: at once */
+    const char *headers_json; /* JSON object text, or NULL */
+    const char *tags_json;    /* JSON array text, or NULL */
+    int64_t template_id;      /* 0: none */
+    const char *subject, *html, *text;
+    const char *raw; /* NULL unless SMTP */
+    size_t rawlen;
+    const char *envelope_from; /* SMTP: MAIL FROM, or NULL */
+    const edm_recipient *rcpts;
+    size_t nrcpts;
+} edm_message_new;
 
 struct edm_store_ops {
     const char *name;
@@ -97,6 +132,13 @@ struct edm_store_ops {
      * when unset; *value is freed with edm_free. */
     int (*setting_get)(edm_store *st, const char *name, char **value);
     int (*setting_put)(edm_store *st, const char *name, const char *value);
+
+    /* per source address counters: get gives EDM_ENOTFOUND for an address
+     * never saved; *hour and *day are freed with edm_free. put writes n
+     * rows in one transaction. */
+    int (*ip_counters_get)(edm_store *st, const char *addr, int64_t *first_day, char **hour,
+                           char **day);
+    int (*ip_counters_put)(edm_store *st, const edm_ip_counters *rows, size_t n);
 
     /* templates: fields name, subject, html, text, partials (object).
      * create and update fill *out (if out is not NULL) with the stored row;
@@ -176,9 +218,40 @@ struct edm_store_ops {
     /* 1 if the email or its domain is suppressed, 0 if not. */
     int (*suppression_check)(edm_store *st, const char *email, const char *domain);
 
+    /* feedback (engine/store/feedback.h): apply one DSN, complaint or
+     * unsubscribe in one transaction (EDM_ENOTFOUND: no such delivery);
+     * find a delivery by the Message-ID it was sent with (without <>;
+     * EDM_ENOTFOUND if none); every event in id order as a cursor feed
+     * (type -1: every type), shaped as GET /v1/events shows them. */
+    int (*feedback_apply)(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
+    int (*delivery_by_message_id)(edm_store *st, const char *message_id, int64_t *id);
+    int (*event_list)(edm_store *st, int type, int64_t after, int limit, edm_page *page);
+
     /* idempotency: remembered answers for Idempotency-Key (24 h). */
     int (*idem_get)(edm_store *st, const char *key, int *status, char **body);
     int (*idem_put)(edm_store *st, const char *key, int status, const char *body);
+
+    /* transactional messages (docs/api.md, "Transactional messages").
+     * create commits the message and its deliveries in one transaction
+     * and fills *id, receipt_ids[i] (0 for a duplicate of an earlier
+     * recipient) and outcomes[i] (ACCEPTED, DUPLICATE, or SUPPRESSED: a
+     * receipt in state suppressed, never sent). load gives the pipeline
+     * the message (EDM_ENOTFOUND for a campaign id). get and list answer
+     * JSON: {id, source, from, reply_to, subject, template_id, pool, tags,
+     * send_at, created_at, status ("pending" or "done"), counts,
+     * recipients: [receipt...]}; list filters by tag and by a recipient's
+     * state, ids after `after` ascending. */
+    int (*message_create)(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
+                          int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+    int (*message_load)(edm_store *st, int64_t id, edm_message_row *out);
+    int (*message_get)(edm_store *st, int64_t id, json_t **out);
+    int (*message_list)(edm_store *st, const char *tag, const char *status, int64_t after,
+                        int limit, edm_page *page);
+    /* hot path: claim up to limit due transactional deliveries (queued or
+     * deferred, next_attempt_at <= now), earliest first, leased: their
+     * next_attempt_at moves to now + lease (unclaim gives them back). */
+    int (*claim_txn)(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_job **jobs,
+                     size_t *n);
 };
 
 struct edm_store {

@@ -10,6 +10,7 @@
  * connection; no BDAT.
  */
 #include "tests/support/smtp_fake.h"
+#include "engine/base/timeutil.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/net/io.h"
@@ -43,6 +44,12 @@ struct smtp_fake {
     unsigned nconns;
     unsigned violations;
     unsigned queue_seq;
+    smtp_fake_arrival *arrivals; /* parallel to msgs */
+    struct peer_count {
+        char addr[64];
+        unsigned open, max_open;
+    } peers[16];
+    size_t npeers;
 };
 
 enum cmode { C_CMD, C_BODY, C_AUTH_PLAIN, C_AUTH_USER, C_AUTH_PASS, C_DEAD };
@@ -53,6 +60,7 @@ struct conn {
     io_conn io;
     enum cmode mode;
     int tls, ehlo_seen, mail, rcpts, body_started, paused, close_soon;
+    char peer[64]; /* the client's address */
     edm_buf body;
     const smtp_fake_rule *pending; /* reply to send when the delay ends */
     enum fake_stage pending_stage;
@@ -303,6 +311,9 @@ static void end_of_body(struct conn *c)
     smtp_fake *f = c->f;
     edm_buf *nm = edm_xrealloc(f->msgs, (f->nmsgs + 1) * sizeof *f->msgs);
     f->msgs = nm;
+    f->arrivals = edm_xrealloc(f->arrivals, (f->nmsgs + 1) * sizeof *f->arrivals);
+    snprintf(f->arrivals[f->nmsgs].peer, sizeof f->arrivals[f->nmsgs].peer, "%s", c->peer);
+    f->arrivals[f->nmsgs].at_ms = edm_time_mono_ms();
     f->msgs[f->nmsgs++] = c->body;
     edm_buf_init(&c->body);
     flog(f, "<body %zu bytes>", f->msgs[f->nmsgs - 1].len);
@@ -413,9 +424,23 @@ static void process(struct conn *c)
         io_flush(&c->io);
 }
 
+static struct peer_count *peer_of(smtp_fake *f, const char *addr)
+{
+    for (size_t i = 0; i < f->npeers; i++)
+        if (strcmp(f->peers[i].addr, addr) == 0)
+            return &f->peers[i];
+    if (f->npeers == sizeof f->peers / sizeof f->peers[0])
+        return &f->peers[f->npeers - 1]; /* more peers than a test uses: lumped */
+    struct peer_count *p = &f->peers[f->npeers++];
+    snprintf(p->addr, sizeof p->addr, "%s", addr);
+    return p;
+}
+
 static void free_conn(struct conn *c)
 {
     smtp_fake *f = c->f;
+    if (c->peer[0])
+        peer_of(f, c->peer)->open--;
     struct conn **pp = &f->conns;
     while (*pp != c)
         pp = &(*pp)->next;
@@ -482,6 +507,15 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     f->nconns++;
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+    if (c->peer[0]) {
+        struct peer_count *p = peer_of(f, c->peer);
+        if (++p->open > p->max_open)
+            p->max_open = p->open;
+    }
     flog(f, "<connect>");
     answer(c, FAKE_GREETING, "");
     if (c->mode != C_DEAD)
@@ -564,6 +598,7 @@ void smtp_fake_free(smtp_fake *f)
     for (size_t i = 0; i < f->nmsgs; i++)
         edm_buf_free(&f->msgs[i]);
     edm_free(f->msgs);
+    edm_free(f->arrivals);
     edm_buf_free(&f->log);
     tls_ctx_free(f->tls);
     edm_free(f->rules);
@@ -589,6 +624,19 @@ size_t smtp_fake_messages(const smtp_fake *f)
 const edm_buf *smtp_fake_message(const smtp_fake *f, size_t i)
 {
     return i < f->nmsgs ? &f->msgs[i] : NULL;
+}
+
+const smtp_fake_arrival *smtp_fake_arrival_of(const smtp_fake *f, size_t i)
+{
+    return i < f->nmsgs ? &f->arrivals[i] : NULL;
+}
+
+unsigned smtp_fake_max_open_from(const smtp_fake *f, const char *peer)
+{
+    for (size_t i = 0; i < f->npeers; i++)
+        if (strcmp(f->peers[i].addr, peer) == 0)
+            return f->peers[i].max_open;
+    return 0;
 }
 
 unsigned smtp_fake_pipelining_violations(const smtp_fake *f)

@@ -5,7 +5,8 @@
  * over-long lines, multi-line), delays at any step, disconnects (instead
  * of a reply, after it, or in the middle of DATA), hanging, no PIPELINING,
  * no EHLO, STARTTLS with a throwaway certificate, AUTH PLAIN/LOGIN, and a
- * log of everything it received.
+ * log of everything it received, with the client address and arrival
+ * time of each message (to measure shaping at the receiving end).
  *
  * It runs on the caller's loop, so a test can run the client and several
  * fake servers side by side and count callbacks.
@@ -16,6 +17,7 @@
 #include "engine/base/buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 enum fake_stage {
@@ -86,6 +88,15 @@ unsigned smtp_fake_connections(const smtp_fake *f);
 size_t smtp_fake_messages(const smtp_fake *f);
 /* Content of message i with dot-stuffing undone. */
 const edm_buf *smtp_fake_message(const smtp_fake *f, size_t i);
+/* Where and when message i arrived: the client's address (the peer of
+ * its connection) and the monotonic time its final "." came in. */
+typedef struct smtp_fake_arrival {
+    char peer[64];
+    uint64_t at_ms;
+} smtp_fake_arrival;
+const smtp_fake_arrival *smtp_fake_arrival_of(const smtp_fake *f, size_t i);
+/* Most connections open at once from one client address. */
+unsigned smtp_fake_max_open_from(const smtp_fake *f, const char *peer);
 /* Commands a client sent ahead of a reply without PIPELINING offered. */
 unsigned smtp_fake_pipelining_violations(const smtp_fake *f);
 

@@ -4,6 +4,7 @@
  * half-started environment.
  */
 #include "tests/support/testlib.h"
+#include "engine/store/schema.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -238,4 +239,20 @@ void edm_test_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+int edm_test_migrations(void)
+{
+    int n = 0;
+    for (const struct edm_migration *m = edm_migrations; m->version; m++)
+        n++;
+    return n;
+}
+
+int edm_test_schema_version(void)
+{
+    int v = 0;
+    for (const struct edm_migration *m = edm_migrations; m->version; m++)
+        v = m->version > v ? m->version : v;
+    return v;
 }

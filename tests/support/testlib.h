@@ -26,6 +26,10 @@ int edm_test_write_file(const char *path, const void *data, size_t len);
 /* Path to a file in the source tree: $EDM_SOURCE_DIR/rel (static buffer
  * per call of at most 8 live results). */
 const char *edm_test_src(const char *rel);
+/* The migrations compiled in (schema/): how many, and the highest
+ * version. */
+int edm_test_migrations(void);
+int edm_test_schema_version(void);
 /* The edm binary ($EDM_BIN). */
 const char *edm_test_bin(void);
 

@@ -33,6 +33,8 @@ struct transport_fake {
     size_t ndlv, capdlv;
     char last_source[64];
     unsigned next_qid;
+    transport_fake_source src[16];
+    size_t nsrc;
 };
 
 typedef struct tf_session {
@@ -75,11 +77,25 @@ static void count_delivered(transport_fake *f, const char *rcpt)
     f->dlv[f->ndlv++] = (tf_rcpt){edm_xstrdup(rcpt), 1};
 }
 
-static enum tf_action match(transport_fake *f, const char *rcpt)
+static transport_fake_source *source_of(transport_fake *f, const char *addr)
+{
+    for (size_t i = 0; i < f->nsrc; i++)
+        if (strcmp(f->src[i].addr, addr) == 0)
+            return &f->src[i];
+    if (f->nsrc == sizeof f->src / sizeof f->src[0])
+        EDM_PANIC("transport_fake: too many source addresses");
+    transport_fake_source *x = &f->src[f->nsrc++];
+    snprintf(x->addr, sizeof x->addr, "%s", addr);
+    return x;
+}
+
+static enum tf_action match(transport_fake *f, const char *rcpt, const char *source)
 {
     for (size_t i = 0; i < f->nrules; i++) {
         const transport_fake_rule *r = &f->rules[i];
         if (r->rcpt && strstr(rcpt, r->rcpt) == NULL)
+            continue;
+        if (r->source && strcmp(r->source, source) != 0)
             continue;
         if (r->times && f->used[i] >= r->times)
             continue;
@@ -110,6 +126,7 @@ static void take(tf_session *s, int first)
     s->state = TS_BUSY;
     s->m = m;
     f->c.messages++;
+    source_of(f, s->source)->messages++;
     if (++f->c.in_flight > f->c.max_in_flight)
         f->c.max_in_flight = f->c.in_flight;
     uv_timer_start(&s->timer, on_timer, f->delay_ms, 0);
@@ -129,6 +146,7 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     o.step = EDM_STEP_GREETING;
     int code = 0;
     const char *enh = "", *text = why;
+    char blocked[200];
     switch (act) {
     case TF_DELIVER:
         snprintf(o.remote_queue_id, sizeof o.remote_queue_id, "Q%u", ++f->next_qid);
@@ -138,6 +156,12 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     case TF_DEFER: code = 451, enh = "4.2.2", text = "Mailbox full, try again later"; break;
     case TF_BOUNCE: code = 550, enh = "5.1.1", text = "User unknown"; break;
     case TF_BACKOFF: code = 421, enh = "4.7.0", text = "Too many messages, slow down"; break;
+    case TF_BLOCK:
+        code = 550, enh = "5.7.1";
+        snprintf(blocked, sizeof blocked, "Service unavailable; client [%s] blocked using a list",
+                 s->source);
+        text = blocked;
+        break;
     case TF_CONNFAIL: break;
     case TF_NO_8BITMIME: /* an 8bit message as smtp_msg_refusal() reports it */
         if (!(m->flags & SMTP_MSG_8BITMIME))
@@ -167,6 +191,7 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     switch (judged.status) {
     case EDM_DSTATE_DELIVERED:
         f->c.delivered++;
+        source_of(f, s->source)->delivered++;
         if (m->flags & SMTP_MSG_8BITMIME)
             f->c.delivered_8bit++;
         count_delivered(f, m->rcpts[0]);
@@ -199,7 +224,7 @@ static void on_timer(uv_timer_t *t)
     case TS_BUSY: {
         char why[400];
         snprintf(why, sizeof why, "%s[%s]: cannot connect: connection refused", s->host, s->ip);
-        complete(s, match(s->f, s->m->rcpts[0]), why);
+        complete(s, match(s->f, s->m->rcpts[0], s->source), why);
         break;
     }
     case TS_IDLE:
@@ -244,6 +269,10 @@ static void *tf_open(void *ctx, uv_loop_t *loop, const smtp_options *o, const ed
     f->c.opened++;
     if (++f->c.open > f->c.max_open)
         f->c.max_open = f->c.open;
+    transport_fake_source *x = source_of(f, s->source);
+    x->opened++;
+    if (++x->open > x->max_open)
+        x->max_open = x->open;
     return s;
 }
 
@@ -305,6 +334,7 @@ static void tf_free(void *sp)
     if (s == NULL)
         return;
     s->f->c.open--;
+    source_of(s->f, s->source)->open--;
     uv_close((uv_handle_t *)&s->timer, on_closed);
 }
 
@@ -364,4 +394,14 @@ unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt)
 const char *transport_fake_last_source(const transport_fake *f)
 {
     return f->last_source;
+}
+
+transport_fake_source transport_fake_source_counts(const transport_fake *f, const char *addr)
+{
+    for (size_t i = 0; i < f->nsrc; i++)
+        if (strcmp(f->src[i].addr, addr) == 0)
+            return f->src[i];
+    transport_fake_source none;
+    memset(&none, 0, sizeof none);
+    return none;
 }

@@ -8,9 +8,10 @@
  * connection failure (the message deferred for the network, then the
  * session ends with a failure), or a server without 8BITMIME (an 8bit
  * message, SMTP_MSG_8BITMIME, refused unsent with failure needs_7bit as
- * engine/smtp/smtp_msg.c does; any other delivered). A session honours max_messages and
- * idle_ms from its options, answers kick() while idle, and reports
- * closed() from the loop, as engine/smtp/smtp_session.c does.
+ * engine/smtp/smtp_msg.c does; any other delivered), or a 5xx block
+ * naming the source address. A rule may apply to one source address only. A session honours
+ * max_messages and idle_ms from its options, answers kick() while idle, and reports closed() from
+ * the loop, as engine/smtp/smtp_session.c does.
  *
  * Counts (sessions opened, open at once, messages per connection, outcomes,
  * deliveries per recipient) let tests assert on what the relay asked for.
@@ -23,13 +24,30 @@
 #include <stddef.h>
 #include <uv.h>
 
-enum tf_action { TF_DELIVER, TF_DEFER, TF_BOUNCE, TF_BACKOFF, TF_CONNFAIL, TF_NO_8BITMIME };
+/* TF_BLOCK: 550 5.7.1 whose text names the source address (a block list). */
+enum tf_action {
+    TF_DELIVER,
+    TF_DEFER,
+    TF_BOUNCE,
+    TF_BACKOFF,
+    TF_CONNFAIL,
+    TF_NO_8BITMIME,
+    TF_BLOCK
+};
 
 typedef struct transport_fake_rule {
     const char *rcpt;      /* substring of the recipient; NULL: every one */
     enum tf_action action; /* what the server does with it */
     int times;             /* only the first `times` matches; 0: every one */
+    const char *source;    /* only from this source address; NULL: any */
 } transport_fake_rule;
+
+/* What one source address did (sessions open at once, messages
+ * delivered, any outcome taken). */
+typedef struct transport_fake_source {
+    char addr[64];
+    unsigned open, max_open, opened, messages, delivered;
+} transport_fake_source;
 
 typedef struct transport_fake_counts {
     unsigned opened;        /* sessions opened */
@@ -58,6 +76,8 @@ extern const edm_transport_ops transport_fake_ops;
 const transport_fake_counts *transport_fake_counts_of(const transport_fake *f);
 /* Messages delivered to rcpt (exact match). */
 unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt);
+/* Counts for one source address (all zero if it never opened a session). */
+transport_fake_source transport_fake_source_counts(const transport_fake *f, const char *addr);
 /* The source address the last session was opened with ("" for none). */
 const char *transport_fake_last_source(const transport_fake *f);
 

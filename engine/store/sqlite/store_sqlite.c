@@ -47,7 +47,8 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_CLAIM_QUEUED] = "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at "
                         "FROM deliveries WHERE campaign_id = ?1 AND status = 0 AND id > ?2 "
                         "ORDER BY id LIMIT ?3",
-    [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND status = 1",
+    [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND "
+                   "(status = 1 OR (txn = 1 AND status = 0))",
     [SQ_SUPPRESSION_ANY] = "SELECT EXISTS (SELECT 1 FROM suppressions)",
     [SQ_HAS_PENDING] = "SELECT EXISTS (SELECT 1 FROM campaign_counts WHERE campaign_id = ?1 "
                        "AND status IN (0, 1) AND n > 0)",
@@ -68,14 +69,15 @@ static const char *const stmt_sql[SQ_COUNT] = {
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [SQ_TEMPLATE_GET] = "SELECT id, name, subject, html, text, partials, created_at, updated_at "
                         "FROM templates WHERE id = ?1",
-    [SQ_CAMPAIGN_GET] = "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
-                        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-                        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1",
+    [SQ_CAMPAIGN_GET] =
+        "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
+        "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
+        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
     [SQ_RECEIPT_GET] = "SELECT id, campaign_id, email, status, attempts, smtp_code, "
                        "enhanced_code, response, bounce_category, mx_host, mx_ip, source_ip, "
                        "tls, message_id, remote_queue_id, queued_at, first_attempt_at, "
-                       "last_attempt_at, delivered_at, next_attempt_at FROM deliveries "
-                       "WHERE id = ?1",
+                       "last_attempt_at, delivered_at, next_attempt_at, feedback, "
+                       "feedback_at FROM deliveries WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     /* the first delivery id of a campaign: one index seek per state */
     [SQ_CAMPAIGN_FIRST_DELIVERY] =
@@ -263,6 +265,8 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->stmts[i]);
     for (int i = 0; i < SQ_RECEIPT_VARIANTS; i++)
         sqlite3_finalize(s->receipt_stmts[i]);
+    for (int i = 0; i < SQ_MSG_STMTS; i++)
+        sqlite3_finalize(s->msg_stmts[i]);
     sqlite3_close(s->db);
     edm_free(s->path);
     edm_free(s);
@@ -448,9 +452,14 @@ static const struct edm_store_ops sqlite_ops = {
     .close = sq_close,
     .errmsg = sq_errmsg,
     .schema_version = sq_schema_version,
+    .feedback_apply = sq_feedback_apply,
+    .delivery_by_message_id = sq_delivery_by_message_id,
+    .event_list = sq_event_list,
     .setting_get_or_create = sq_setting_get_or_create,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,
+    .ip_counters_get = sq_ip_counters_get,
+    .ip_counters_put = sq_ip_counters_put,
     .template_create = sq_template_create,
     .template_get = sq_template_get,
     .template_list = sq_template_list,
@@ -482,6 +491,11 @@ static const struct edm_store_ops sqlite_ops = {
     .suppression_check = sq_suppression_check,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
+    .message_create = sq_message_create,
+    .message_load = sq_message_load,
+    .message_get = sq_message_get,
+    .message_list = sq_message_list,
+    .claim_txn = sq_claim_txn,
 };
 
 /* Creates a new database file readable by its owner only (0600, whatever

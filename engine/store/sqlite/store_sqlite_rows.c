@@ -90,7 +90,7 @@ static void template_read(sqlite3_stmt *q, edm_template_row *r)
 }
 
 /* Reads a row of CAMPAIGN_SELECT. */
-static void campaign_read(sqlite3_stmt *q, edm_campaign_row *r)
+void sq_campaign_read(sqlite3_stmt *q, edm_campaign_row *r)
 {
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(q, 0);
@@ -135,7 +135,7 @@ static void template_read_any(sqlite3_stmt *q, void *r)
 
 static void campaign_read_any(sqlite3_stmt *q, void *r)
 {
-    campaign_read(q, r);
+    sq_campaign_read(q, r);
 }
 
 int sq_template_get(edm_store *st, int64_t id, edm_template_row *out)
@@ -205,8 +205,9 @@ int sq_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_ca
         return EDM_EINVAL;
     sqlite3_stmt *q;
     const char *sql = status >= 0 ? CAMPAIGN_SELECT
-                          "WHERE id > ?1 AND status = ?3 ORDER BY id LIMIT ?2"
-                                  : CAMPAIGN_SELECT "WHERE id > ?1 ORDER BY id LIMIT ?2";
+                          "WHERE id > ?1 AND kind = 0 AND status = ?3 ORDER BY id LIMIT ?2"
+                                  : CAMPAIGN_SELECT
+                          "WHERE id > ?1 AND kind = 0 ORDER BY id LIMIT ?2";
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare list");
     sqlite3_bind_int64(q, 1, after);

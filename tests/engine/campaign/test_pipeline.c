@@ -314,7 +314,7 @@ static void fixture(struct fx *f, const char *json, const transport_fake_rule *r
 static void deferrals_follow_the_retry_schedule(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"later@", TF_DEFER, 2}};
+    static const transport_fake_rule rules[] = {{"later@", TF_DEFER, 2, NULL}};
     fixture(f, "{\"retry\": {\"schedule\": [60, 300, 900], \"max_age\": 86400}}", rules, 1, 0);
     start_pipeline(f, 0, 0);
     make_campaign(f, "ok%d@a.test", 2);
@@ -374,7 +374,7 @@ static void deferrals_follow_the_retry_schedule(void **state)
 static void deferred_past_max_age_expires(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"slow", TF_DEFER, 0}};
+    static const transport_fake_rule rules[] = {{"slow", TF_DEFER, 0, NULL}};
     fixture(f, "{\"retry\": {\"schedule\": [60, 900], \"max_age\": 600}}", rules, 1, 0);
     start_pipeline(f, 0, 0);
     make_campaign(f, "slow%d@a.test", 1);
@@ -467,7 +467,7 @@ static void pause_stops_claims_and_lets_in_flight_finish(void **state)
 static void cancel_records_returning_deferrals_as_cancelled(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{NULL, TF_DEFER, 0}};
+    static const transport_fake_rule rules[] = {{NULL, TF_DEFER, 0, NULL}};
     fixture(f,
             "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
             " \"max_messages_per_connection\": 1000}]}",
@@ -538,7 +538,7 @@ static void restart_resumes_without_sending_twice(void **state)
 static void no_8bitmime_domain_is_composed_without_8bit(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"@a.test", TF_NO_8BITMIME, 0}};
+    static const transport_fake_rule rules[] = {{"@a.test", TF_NO_8BITMIME, 0, NULL}};
     fixture(f, "{}", rules, 1, 0);
     start_pipeline(f, 1, 1); /* one at a time: one refusal teaches the domain */
     f->utf8 = 1;

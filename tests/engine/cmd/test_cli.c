@@ -145,7 +145,7 @@ static void migrate_fresh_rerun_newer_and_garbage(void **state)
     snprintf(cmd, sizeof cmd, "%s migrate -c %s", edm_test_bin(), cfg);
     assert_int_equal(edm_test_run(cmd, &out), 0);
     char want[64];
-    snprintf(want, sizeof want, "schema version %d", migrations());
+    snprintf(want, sizeof want, "schema version %d", edm_test_schema_version());
     assert_non_null(strstr(out, want));
     free(out);
     assert_int_equal(edm_test_run(cmd, &out), 0); /* re-running is a no-op */

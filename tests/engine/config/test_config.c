@@ -176,9 +176,9 @@ static void bad_configs(void **state)
          " {\"name\": \"b\", \"ips\": [{\"addr\": \"0:0::0001\"}]}]}",
          "pools[1].ips[0].addr: ::1 is already in pools[0].ips[0]"},
         {"{\"pools\": [{\"name\": \"a\", \"ips\": [{\"addr\": \"10.0.0.1\", \"max_per_hour\": -1,"
-         " \"weight\": 0}]}]}",
+         " \"weight\": -1}]}]}",
          "pools[0].ips[0].max_per_hour: must be between 0 and 1000000000000\n"
-         "pools[0].ips[0].weight: must be between 1 and 1000"},
+         "pools[0].ips[0].weight: must be between 0 and 1000"},
         {"{\"pools\": [{\"name\": \"a\", \"ips\": [{\"addr\": \"10.0.0.1\","
          " \"warmup\": [[2, 100], [1, 50], [3], [4, 0]]}]}]}",
          "pools[0].ips[0].warmup[1]: day 1 is not after the previous step's day 2\n"
@@ -220,6 +220,11 @@ static void bad_configs(void **state)
         {"{\"unsubscribe\": {\"url\": \"http://mail.example.com/u\"}}",
          "unsubscribe.url: not an https:// URL"},
         {"{\"unsubscribe\": {\"url\": \"https:///u\"}}", "unsubscribe.url: not an https:// URL"},
+        {"{\"public\": {\"listen\": \"nowhere\"}}",
+         "public.listen: expected IP:port (or [IPv6]:port)"},
+        {"{\"public\": {\"base_url\": \"http://mail.example.com\"}}",
+         "public.base_url: not an https:// URL"},
+        {"{\"public\": {\"port\": 1}}", "public.port: unknown key"},
         {"{\"db\": \"a\", \"db\": \"b\"}", "<test>:1:16: duplicate object key near '\"db\"'"},
         {"{\"a\": 1,}", "<test>:1:9: string or '}' expected near '}'"},
         /* Everything is collected, unknown keys first in each object. */
@@ -284,6 +289,15 @@ static void dkim_key_checks(void **state)
     edm_free(got);
 }
 
+/* Rules that are not edm's provider rules. */
+static size_t own_rules(const edm_config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->ndomains; i++)
+        n += !cfg->domains[i].builtin;
+    return n;
+}
+
 static void product_example_accepted(void **state)
 {
     (void)state;
@@ -312,8 +326,9 @@ static void product_example_accepted(void **state)
     assert_int_equal(ip->nwarmup, 2);
     assert_int_equal(ip->warmup[1].day, 2);
     assert_int_equal(ip->warmup[1].per_day, 5000);
-    /* gmail.com as given, plus the built-in "*" entry for every other domain. */
-    assert_int_equal(cfg.ndomains, 2);
+    /* gmail.com as given, plus the built-in "*" entry for every other domain
+     * (and the provider rules, engine/config/config_builtin.c). */
+    assert_int_equal(own_rules(&cfg), 2);
     assert_string_equal(edm_config_domain_for(&cfg, "GMAIL.com")->match, "gmail.com");
     assert_int_equal(edm_config_domain_for(&cfg, "gmail.com")->max_per_minute, 600);
     assert_string_equal(edm_config_domain_for(&cfg, "mail.gmail.com")->match, "*");
@@ -332,6 +347,67 @@ static void product_example_accepted(void **state)
     assert_string_equal(edm_config_pool_find(&cfg, NULL)->name, "default");
     assert_null(edm_config_pool_find(&cfg, "other"));
     edm_config_free(&cfg);
+}
+
+/* "mx:" rules: a pattern on MX host names, chosen by the most preferred
+ * host any of them matches; a config rule with a built-in rule's match
+ * replaces it; the new keys and their errors. */
+static void mx_rules_and_provider_rules(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"domains\": [{\"match\": \"mx:*.google.com\", \"max_connections\": 3,"
+        " \"max_per_hour\": 7200, \"burst\": 4, \"total\": {\"max_connections\": 9}},"
+        " {\"match\": \"mx:mx.b.test\"}],"
+        " \"routes\": [{\"match\": \"*\", \"relay\": \"r.test:25\"}]}";
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(json, strlen(json), "t", NULL, &cfg, &errs), 0);
+    size_t google = 0;
+    for (size_t i = 0; i < cfg.ndomains; i++)
+        google += strcmp(cfg.domains[i].match, "mx:*.google.com") == 0;
+    assert_int_equal(google, 1); /* the config's replaced the built-in one */
+    const char *hosts[] = {"mx.a.test", "alt1.aspmx.l.google.com", "mx.b.test"};
+    const struct edm_config_domain *d = edm_config_mx_rule_for(&cfg, hosts, 3);
+    assert_non_null(d);
+    assert_string_equal(d->match, "mx:*.google.com");
+    assert_false(d->builtin);
+    assert_int_equal(d->max_connections, 3);
+    assert_int_equal(d->max_per_hour, 7200);
+    assert_int_equal(edm_config_domain_burst(d), 4);
+    assert_int_equal(d->total_max_connections, 9);
+    assert_string_equal(edm_config_mx_rule_for(&cfg, hosts + 2, 1)->match, "mx:mx.b.test");
+    assert_null(edm_config_mx_rule_for(&cfg, hosts, 1));
+    const char *qq[] = {"mx3.qq.com"};
+    assert_true(edm_config_mx_rule_for(&cfg, qq, 1)->builtin);
+    /* mx: rules never match a recipient domain as such. */
+    assert_string_equal(edm_config_domain_for(&cfg, "google.com")->match, "*");
+    assert_int_equal(cfg.routes[0].max_connections, 50);
+    edm_config_free(&cfg);
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"domains\": [{\"match\": \"mx:*\"}]}",
+         "domains[0].match: not an MX host pattern (mx:mx.example.com or mx:*.example.com)"},
+        {"{\"domains\": [{\"match\": \"*\", \"burst\": -1}]}",
+         "domains[0].burst: must be between 0 and 1000000"},
+        {"{\"domains\": [{\"match\": \"*\", \"total\": {\"max_conn\": 1}}]}",
+         "domains[0].total.max_conn: unknown key"},
+        {"{\"routes\": [{\"match\": \"*\", \"relay\": \"r.test:25\", \"max_connections\": 0}]}",
+         "routes[0].max_connections: must be between 1 and 100000"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(
+            edm_config_load_string(bad[i].json, strlen(bad[i].json), "t", NULL, &cfg, &errs),
+            EDM_EINVAL);
+        edm_buf got = EDM_BUF_INIT;
+        for (size_t k = 0; k < errs.count; k++)
+            edm_buf_appendf(&got, "%s%s", k ? "\n" : "", errs.msg[k]);
+        if (strcmp(edm_buf_cstr(&got), bad[i].want) != 0)
+            fail_msg("case %zu: got %s", i, edm_buf_cstr(&got));
+        edm_buf_free(&got);
+        edm_config_errors_free(&errs);
+    }
 }
 
 static void defaults_filled(void **state)
@@ -360,7 +436,7 @@ static void defaults_filled(void **state)
     assert_int_equal(cfg.npools, 1);
     assert_string_equal(cfg.pools[0].name, "default");
     assert_int_equal(cfg.pools[0].nips, 0);
-    assert_int_equal(cfg.ndomains, 1);
+    assert_int_equal(own_rules(&cfg), 1);
     assert_string_equal(cfg.domains[0].match, "*");
     assert_int_equal(cfg.nroutes, 0);
     assert_int_equal(cfg.ndkim, 0);
@@ -587,6 +663,23 @@ static void cli(void **state)
                          json_object_get(json_object_get(j, "smtp"), "timeouts"), "data_block")),
                      180);
     assert_string_equal(json_string_value(json_object_get(j, "db")), tmp_path("edm.db"));
+    /* The effective rules: the config's and edm's provider rules. */
+    json_t *rules = json_object_get(j, "domains");
+    int gmail = 0, google = 0, qq = 0;
+    size_t ri;
+    json_t *rule;
+    json_array_foreach(rules, ri, rule)
+    {
+        const char *m = json_string_value(json_object_get(rule, "match"));
+        gmail += strcmp(m, "gmail.com") == 0;
+        google += strcmp(m, "mx:*.google.com") == 0;
+        if (strcmp(m, "mx:*.qq.com") == 0) {
+            qq++;
+            assert_int_equal(json_integer_value(json_object_get(rule, "max_per_minute")), 60);
+            assert_int_equal(json_integer_value(json_object_get(rule, "burst")), 1);
+        }
+    }
+    assert_int_equal(gmail + google + qq, 3);
     json_decref(j);
     free(out);
     free(err);
@@ -699,6 +792,7 @@ int main(void)
         cmocka_unit_test(dkim_key_checks),
         cmocka_unit_test(product_example_accepted),
         cmocka_unit_test(defaults_filled),
+        cmocka_unit_test(mx_rules_and_provider_rules),
         cmocka_unit_test(round_trip),
         cmocka_unit_test(relative_paths),
         cmocka_unit_test(too_many_errors),

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_GOT 64
+#define MAX_GOT 128
 
 /* What came back: the outcome's status, or DROPPED (no outcome: never
  * attempted). */
@@ -47,6 +47,7 @@ typedef struct got {
     char source_ip[64];
     char mx_host[256];
     int64_t next_attempt_at; /* the relay's lower bound for a deferral */
+    uint64_t at_ms;          /* monotonic time it came back */
 } got;
 
 struct fx {
@@ -65,7 +66,8 @@ struct fx {
 static const resolve_fake_entry dns_table[] = {
     {"a.test", 0, "mx.a.test", "127.0.1.1"},       {"b.test", 0, "mx.b.test", "127.0.1.2"},
     {"down.test", 0, "mx.down.test", "127.0.1.3"}, {"tmp.test", EDM_EDNS, NULL, NULL},
-    {"nx.test", EDM_ENOTFOUND, NULL, NULL},
+    {"nx.test", EDM_ENOTFOUND, NULL, NULL},        {"s1.test", 0, "mx.shared.test", "127.0.1.9"},
+    {"s2.test", 0, "mx.shared.test", "127.0.1.9"}, {"127.0.1.50", 0, "127.0.1.50", "127.0.1.50"},
 };
 
 static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
@@ -76,6 +78,7 @@ static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
     snprintf(g->rcpt, sizeof g->rcpt, "%s", m->rcpt);
     g->kind = o ? (int)o->status : DROPPED;
     g->needs_7bit = m->needs_7bit;
+    g->at_ms = edm_time_mono_ms();
     if (o) {
         g->attempted = o->attempted;
         g->code = o->code;
@@ -269,28 +272,46 @@ static void max_connections_holds_the_queue(void **state)
     assert_int_equal(relay_queued(f), 0);
 }
 
-/* max_per_minute 60: a burst of 7 (a tenth plus one), then the session
- * waits on its kept connection; a minute later the rest goes. */
+/* max_per_minute 600 per source IP: a burst of 10 (one second's worth:
+ * the bucket does not start with the whole minute), then the session
+ * waits on its kept connection; with the clock a minute on, the rest goes. */
 static void max_per_minute_holds_messages_back(void **state)
 {
     struct fx *f = *state;
     start(f,
           "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
-          " \"max_messages_per_connection\": 100, \"max_per_minute\": 60}]}",
+          " \"max_messages_per_connection\": 100, \"max_per_minute\": 600}]}",
           NULL, 0, 0);
-    submit_n(f, "r%d@a.test", 10);
-    wait_outcomes(f, 7);
+    submit_n(f, "r%d@a.test", 14);
+    wait_outcomes(f, 10);
     spin(f, 30);
-    assert_int_equal(f->ngot, 7);
-    assert_int_equal(relay_queued(f), 3);
+    assert_int_equal(f->ngot, 10);
+    assert_int_equal(relay_queued(f), 4);
     submit(f, "x@a.test"); /* no token yet: it waits too */
     spin(f, 10);
-    assert_int_equal(f->ngot, 7);
+    assert_int_equal(f->ngot, 10);
     edm_time_advance_ms(60 * 1000);
     submit(f, "y@a.test");
-    wait_outcomes(f, 12);
-    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 12);
+    wait_outcomes(f, 16);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 16);
     assert_int_equal(counts(f)->opened, 1); /* the connection was kept */
+}
+
+/* Messages leave evenly spaced: 600 a minute with burst 1 is one every
+ * 100 ms, never two back to back (measured on the real clock). */
+static void messages_leave_evenly_spaced(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 4,"
+          " \"max_per_minute\": 600, \"burst\": 1}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 6);
+    wait_outcomes(f, 6);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 6);
+    for (size_t i = 1; i < 6; i++)
+        assert_true(f->got[i].at_ms - f->got[i - 1].at_ms >= 95);
+    assert_true(f->got[5].at_ms - f->got[0].at_ms >= 490);
 }
 
 /* A reply matching backoff.on pauses that destination for backoff.pause:
@@ -299,7 +320,7 @@ static void max_per_minute_holds_messages_back(void **state)
 static void backoff_pauses_a_domain_until_the_pause_ends(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1}};
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1, NULL}};
     start(f,
           "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
           " \"backoff\": {\"on\": [\"421\"], \"pause\": 300}}]}",
@@ -402,7 +423,7 @@ static void source_ip_warmup_cap_holds(void **state)
 static void dns_and_connection_failures_end_the_queue(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"@down.test", TF_CONNFAIL, 0}};
+    static const transport_fake_rule rules[] = {{"@down.test", TF_CONNFAIL, 0, NULL}};
     start(f, "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1}]}", rules, 1, 1);
     submit_n(f, "r%d@nx.test", 2);
     submit_n(f, "r%d@tmp.test", 2);
@@ -435,7 +456,7 @@ static void dns_and_connection_failures_end_the_queue(void **state)
 static void needs_7bit_is_given_back_unsent(void **state)
 {
     struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{NULL, TF_NO_8BITMIME, 0}};
+    static const transport_fake_rule rules[] = {{NULL, TF_NO_8BITMIME, 0, NULL}};
     start(f,
           "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
           " \"max_messages_per_connection\": 100}]}",
@@ -488,12 +509,209 @@ static void stop_gives_everything_back(void **state)
     assert_int_equal(counts(f)->delivered, 0);
 }
 
+/* Four source addresses, weights 1, 1, 2 and 0, limits above the load:
+ * connections and messages split by weight (within 5 points), weight 0
+ * sends nothing. */
+#define FOUR_IPS                                                                                   \
+    "\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"                     \
+    " {\"addr\": \"127.0.0.3\"}, {\"addr\": \"127.0.0.4\", \"weight\": 2},"                        \
+    " {\"addr\": \"127.0.0.5\", \"weight\": 0}]}]"
+
+static void per_ip_weights_and_connection_caps(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{" FOUR_IPS ", \"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
+          " \"max_messages_per_connection\": 2}]}",
+          NULL, 0, 1);
+    submit_n(f, "r%d@a.test", 120);
+    wait_outcomes(f, 120);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 120);
+    const char *addrs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+    const double want[] = {25, 25, 50};
+    for (size_t i = 0; i < 3; i++) {
+        transport_fake_source x = transport_fake_source_counts(f->tp, addrs[i]);
+        double share = 100.0 * x.messages / 120;
+        if (share < want[i] - 5 || share > want[i] + 5)
+            fail_msg("%s sent %.1f%%, want %.0f%% +-5", addrs[i], share, want[i]);
+    }
+    transport_fake_source zero = transport_fake_source_counts(f->tp, "127.0.0.5");
+    assert_int_equal(zero.opened, 0);
+    assert_int_equal(zero.messages, 0);
+}
+
+/* A pool whose only address has weight 0 sends nothing: the queue is
+ * deferred without an attempt. */
+static void weight_zero_sends_nothing(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.5\","
+          " \"weight\": 0}]}]}",
+          NULL, 0, 1);
+    submit_n(f, "r%d@a.test", 3);
+    wait_outcomes(f, 3);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DEFERRED), 3);
+    assert_int_equal(f->got[0].attempted, 0);
+    assert_int_equal(counts(f)->opened, 0);
+}
+
+/* max_connections counts per source address; total.max_connections caps
+ * the destination across them. */
+static void connections_per_ip_and_total(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{" FOUR_IPS ", \"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+          " \"max_messages_per_connection\": 100}]}",
+          NULL, 0, 5);
+    submit_n(f, "r%d@a.test", 80);
+    wait_outcomes(f, 80);
+    assert_int_equal(counts(f)->max_open, 6); /* 2 from each of 3 addresses */
+    for (int i = 2; i <= 4; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "127.0.0.%d", i);
+        assert_int_equal(transport_fake_source_counts(f->tp, a).max_open, 2);
+    }
+    teardown((void **)&f);
+    setup(state);
+    f = *state;
+    start(f,
+          "{" FOUR_IPS ", \"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+          " \"total\": {\"max_connections\": 3}}]}",
+          NULL, 0, 5);
+    submit_n(f, "r%d@a.test", 40);
+    wait_outcomes(f, 40);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 40);
+    assert_int_equal(counts(f)->max_open, 3);
+}
+
+/* A backoff reply pauses only the address that got it, for that
+ * destination: the others carry the queue, nothing more leaves from the
+ * paused one, and GET /v1/pools's state shows it paused. */
+static void backoff_pauses_only_that_ip(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1, "127.0.0.2"}};
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"421\"], \"pause\": "
+          "300}}]}",
+          rules, 1, 2);
+    submit_n(f, "r%d@a.test", 30);
+    wait_outcomes(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 29);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DEFERRED), 1);
+    unsigned from2 = transport_fake_source_counts(f->tp, "127.0.0.2").messages;
+    size_t paused_at = 0;
+    for (size_t i = 0; i < f->ngot; i++)
+        if (f->got[i].kind == EDM_DSTATE_DEFERRED) {
+            assert_string_equal(f->got[i].source_ip, "127.0.0.2");
+            assert_int_equal(f->got[i].code, 421);
+            paused_at = i;
+        }
+    for (size_t i = paused_at + 1; i < f->ngot; i++)
+        assert_string_equal(f->got[i].source_ip, "127.0.0.3");
+    json_t *j = edm_relay_json(f->relay);
+    json_t *ps = json_object_get(j, "paused_domains");
+    assert_int_equal(json_array_size(ps), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "ip")),
+                        "127.0.0.2");
+    json_decref(j);
+    /* More mail during the pause: from 127.0.0.3 only. */
+    submit_n(f, "later%d@a.test", 5);
+    wait_outcomes(f, 35);
+    assert_int_equal(transport_fake_source_counts(f->tp, "127.0.0.2").messages, from2);
+    /* After the pause 127.0.0.2 may send again, at a reduced rate. */
+    edm_time_advance_ms(301 * 1000);
+    j = edm_relay_json(f->relay);
+    json_t *st = json_array_get(json_object_get(j, "ip_states"), 0);
+    assert_non_null(st);
+    assert_true(json_real_value(json_object_get(st, "level")) < 1);
+    assert_int_equal(json_array_size(json_object_get(j, "paused_domains")), 0);
+    json_decref(j);
+}
+
+/* Three 5xx in a row naming the source address block it for the
+ * destination: the rest goes from the pool's other address. */
+static void block_list_5xx_moves_traffic(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BLOCK, 0, "127.0.0.2"}};
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+          " {\"addr\": \"127.0.0.3\", \"weight\": 1}]}], \"domains\": [{\"match\": \"*\","
+          " \"max_connections\": 1, \"max_messages_per_connection\": 100}]}",
+          rules, 1, 2);
+    submit_n(f, "r%d@a.test", 30);
+    wait_outcomes(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_BOUNCED), 3);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 27);
+    assert_int_equal(transport_fake_source_counts(f->tp, "127.0.0.2").messages, 3);
+    json_t *j = edm_relay_json(f->relay);
+    json_t *st = json_array_get(json_object_get(j, "ip_states"), 0);
+    assert_true(json_is_true(json_object_get(st, "blocked")));
+    assert_true(json_integer_value(json_object_get(st, "seconds_left")) >= 3600 - 1);
+    json_decref(j);
+}
+
+/* Two domains whose MX host matches one "mx:" rule share its limits: one
+ * connection between them; without a shared rule each has its own. */
+static void mx_rule_shares_limits(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"mx:*.shared.test\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100}, {\"match\": \"*\", \"max_connections\": 1}]}",
+          NULL, 0, 3);
+    submit_n(f, "r%d@s1.test", 10);
+    submit_n(f, "r%d@s2.test", 10);
+    wait_outcomes(f, 20);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 20);
+    assert_int_equal(counts(f)->max_open, 1);
+    json_t *j = edm_relay_json(f->relay);
+    json_t *sites = json_object_get(j, "sites");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sites, 1), "destination")),
+                        "mx:*.shared.test");
+    json_decref(j);
+    teardown((void **)&f);
+    setup(state);
+    f = *state;
+    start(f, "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1}]}", NULL, 0, 3);
+    submit_n(f, "r%d@s1.test", 10);
+    submit_n(f, "r%d@s2.test", 10);
+    wait_outcomes(f, 20);
+    assert_int_equal(counts(f)->max_open, 2);
+}
+
+/* A route's relay takes at most routes[].max_connections across every
+ * domain it carries, however many domains there are. */
+static void route_caps_connections_across_domains(void **state)
+{
+    struct fx *f = *state;
+    start(
+        f,
+        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 3}],"
+        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
+        NULL, 0, 2);
+    for (int d = 0; d < 12; d++) {
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
+        submit_n(f, fmt, 5);
+    }
+    wait_outcomes(f, 60);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 60);
+    assert_int_equal(counts(f)->max_open, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sessions_are_reused_up_to_max_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(max_connections_holds_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(max_per_minute_holds_messages_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(messages_leave_evenly_spaced, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(source_ip_hourly_cap_holds, setup, teardown),
@@ -501,6 +719,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(dns_and_connection_failures_end_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(needs_7bit_is_given_back_unsent, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_gives_everything_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(per_ip_weights_and_connection_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(weight_zero_sends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(connections_per_ip_and_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(backoff_pauses_only_that_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(block_list_5xx_moves_traffic, setup, teardown),
+        cmocka_unit_test_setup_teardown(mx_rule_shares_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,11 @@
 #include "engine/config/config.h"
 #include "engine/delivery/pool.h"
 #include "engine/delivery/shaper.h"
+#include "engine/store/store.h"
+#include "tests/support/testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -119,8 +124,8 @@ static void pool_weights_caps_and_warmup(void **state)
     assert_null(edm_pool_choose(p, t, day0));
     /* An hour later both have capacity again (the day window still counts .3's 10). */
     uint64_t later = t + 3600ull * 1000 + 60000;
-    assert_true(edm_pool_ip_has_capacity(&p->ips[0], later, day0));
-    assert_false(edm_pool_ip_has_capacity(&p->ips[1], later, day0));
+    assert_true(edm_pool_ip_has_capacity(&p->ips[0], later, day0 + 3660));
+    assert_false(edm_pool_ip_has_capacity(&p->ips[1], later, day0 + 3660));
     assert_true(edm_pool_ip_has_capacity(&p->ips[1], later, day0 + 86400));
 
     edm_pool *os = edm_pools_find(&ps, "os");
@@ -140,6 +145,58 @@ static void pool_weights_caps_and_warmup(void **state)
     edm_config_free(&cfg);
 }
 
+/* A restart changes nothing: the counters (sent in the last hour and day)
+ * and the warm-up day come back from the store (ip_counters), so an
+ * address at its warm-up or hourly cap stays there. */
+static void counters_survive_a_restart(void **state)
+{
+    (void)state;
+    char *dir = edm_test_tmpdir("counters");
+    char db[4200];
+    snprintf(db, sizeof db, "%s/c.db", dir);
+    static const char json[] = "{\"pools\": [{\"name\": \"default\", \"ips\": ["
+                               "{\"addr\": \"127.0.0.2\", \"max_per_hour\": 5},"
+                               "{\"addr\": \"127.0.0.3\", \"warmup\": [[1, 3], [2, 6]]}]}]}";
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(json, strlen(json), "t", NULL, &cfg, &errs), 0);
+    int64_t day0 = 20000 * 86400LL + 7200; /* 02:00 on a day */
+    for (int run = 0; run < 2; run++) {
+        edm_store *st;
+        char err[256];
+        assert_int_equal(edm_store_sqlite_open(db, &st, err, sizeof err), 0);
+        edm_pools ps;
+        assert_int_equal(edm_pools_init(&ps, &cfg, st), 0);
+        edm_pool *p = edm_pools_find(&ps, NULL);
+        if (run == 0) {
+            for (int i = 0; i < 5; i++)
+                edm_pool_ip_sent(&ps, &p->ips[0], 1000, day0 + i);
+            for (int i = 0; i < 3; i++)
+                edm_pool_ip_sent(&ps, &p->ips[1], 1000, day0 + i);
+        }
+        /* After the restart (run 1) as before it: both at their caps. */
+        assert_false(edm_pool_ip_has_capacity(&p->ips[0], 5, day0 + 10));
+        assert_false(edm_pool_ip_has_capacity(&p->ips[1], 5, day0 + 10));
+        assert_null(edm_pool_choose(p, 5, day0 + 10));
+        json_t *j = edm_pools_json(&ps, 5, day0 + 10);
+        json_t *ips = json_object_get(json_array_get(j, 0), "ips");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(ips, 0), "sent_last_hour")), 5);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(ips, 1), "sent_today")),
+                         3);
+        json_decref(j);
+        /* An hour later .2 may send again; the next day .3 is on day 2 of
+         * its warm-up (cap 6), not day 1 again. */
+        assert_true(edm_pool_ip_has_capacity(&p->ips[0], 5, day0 + 3700));
+        assert_int_equal(edm_pool_ip_day_cap(&p->ips[1], day0 + 86400), 6);
+        edm_pools_free(&ps);
+        edm_store_close(st);
+    }
+    edm_config_free(&cfg);
+    edm_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +204,7 @@ int main(void)
         cmocka_unit_test(window_slides),
         cmocka_unit_test(backoff_prefixes),
         cmocka_unit_test(pool_weights_caps_and_warmup),
+        cmocka_unit_test(counters_survive_a_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/store/schema.h"
 #include "engine/store/store.h"
 #include "engine/base/timeutil.h"
 #include "tests/support/testlib.h"
@@ -109,7 +110,7 @@ static void migrations_fresh_rerun_and_newer(void **state)
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM schema_version", -1, &q, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), sup);
+    assert_int_equal(sqlite3_column_int(q, 0), edm_test_migrations());
     sqlite3_finalize(q);
 
     /* A database from a newer edm is refused with a clear message. */

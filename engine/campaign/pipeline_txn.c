@@ -1,0 +1,161 @@
+/*
+ * engine/campaign/pipeline_txn.c: transactional messages (POST
+ * /v1/messages, SMTP submission; docs/api.md "Transactional messages") in
+ * the pipeline. Their deliveries are claimed by due time ahead of every
+ * campaign's, up to TXN_RESERVE beyond max_pending so that a big campaign
+ * filling the pipeline never holds them back, and each message is loaded
+ * once (its template compiled, or its raw bytes kept) into a pl_campaign
+ * marked is_message, which renders, signs, relays and records exactly like
+ * a campaign's; the relay queues them ahead of campaign mail.
+ */
+#include "engine/campaign/pipeline_int.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_nonempty(const char *v)
+{
+    return v && *v ? edm_xstrdup(v) : NULL;
+}
+
+/* Loads message id into the pipeline's list; NULL if it is gone. */
+static pl_campaign *message_load(edm_pipeline *p, int64_t id)
+{
+    edm_store *st = p->o.st;
+    edm_message_row mr;
+    if (st->ops->message_load(st, id, &mr) != 0)
+        return NULL;
+    pl_campaign *c = edm_xcalloc(1, sizeof *c);
+    c->id = id;
+    c->refs = 1;
+    c->is_message = 1;
+    edm_window_init(&c->sent_minute, 60000);
+    edm_bucket_init(&c->rate, 0, 3600ull * 1000, 1, edm_time_mono_ms());
+    c->pool = dup_nonempty(mr.c.pool);
+    c->reply_to = dup_nonempty(mr.c.reply_to);
+    char fid[96];
+    snprintf(fid, sizeof fid, "m%lld:%s:edm", (long long)id, c->pool ? c->pool : "default");
+    c->feedback_id = edm_xstrdup(fid);
+    if (mr.c.nheaders) {
+        c->headers = edm_xcalloc(mr.c.nheaders, sizeof *c->headers);
+        for (size_t i = 0; i < mr.c.nheaders; i++) {
+            c->headers[c->nheaders].name = edm_xstrdup(mr.c.headers[i].name);
+            c->headers[c->nheaders].value = edm_xstrdup(mr.c.headers[i].value);
+            c->nheaders++;
+        }
+    }
+    const char *from = mr.c.from;
+    edm_tpl_error terr;
+    if (from == NULL || edm_message_parse_from(from, &c->from_addr, &c->from_name) != 0) {
+        pl_campaign_break(c, "invalid from address: %s", from ? from : "(none)");
+    } else if (mr.raw) {
+        c->raw = mr.raw;
+        c->rawlen = mr.rawlen;
+        mr.raw = NULL;
+    } else if (mr.c.template_id > 0) {
+        edm_template_row tr;
+        if (st->ops->template_get(st, mr.c.template_id, &tr) != 0) {
+            pl_campaign_break(c, "%s", "the message's template is gone");
+        } else {
+            if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)
+                pl_campaign_break(c, "template error: %s", terr.msg);
+            edm_template_row_clear(&tr);
+        }
+    } else {
+        edm_template_row tr = {.subject = mr.subject, .html = mr.html, .text = mr.text};
+        if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)
+            pl_campaign_break(c, "template error: %s", terr.msg);
+    }
+    edm_message_row_clear(&mr);
+    pl_campaign_finish(p, c);
+    edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d", (long long)id,
+            c->nkeys, c->raw != NULL);
+    return c;
+}
+
+static void drop_job(edm_job *job)
+{
+    edm_free(job->email);
+    edm_free(job->domain);
+    edm_free(job->vars_json);
+}
+
+/* Hands one claimed job of message c to its open batch (queued when full). */
+static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, pl_batch **open)
+{
+    edm_idset_add(&p->in_flight, job->id);
+    c->pending++;
+    p->pending++;
+    if (c->broken) {
+        pl_fail_job(p, c, job, EDM_DSTATE_FAILED, c->broken_reason);
+        drop_job(job);
+        return;
+    }
+    if (p->o.st->ops->suppression_check(p->o.st, job->email, job->domain) == 1) {
+        pl_fail_job(p, c, job, EDM_DSTATE_SUPPRESSED, "on the suppression list");
+        drop_job(job);
+        return;
+    }
+    if (*open && ((*open)->c != c || (*open)->n == RENDER_BATCH)) {
+        pl_queue_batch(p, *open);
+        *open = NULL;
+    }
+    if (*open == NULL) {
+        *open = edm_xcalloc(1, sizeof **open);
+        (*open)->p = p;
+        (*open)->c = c;
+        c->refs++;
+        (*open)->req.data = *open;
+    }
+    pl_batch *b = *open;
+    b->jobs[b->n].allow_8bit = !edm_idset_has(&p->no_8bit, pl_domain_key(job->domain));
+    b->jobs[b->n++].job = *job;
+}
+
+void pl_pump_txn(edm_pipeline *p)
+{
+    /* Only when something may be due (a kick, a scheduler tick): not a
+     * claim statement after every outcome of a campaign. */
+    size_t cap = p->o.max_pending + TXN_RESERVE;
+    while (p->txn_wake && !p->stopping && p->pending < cap) {
+        size_t want = cap - p->pending;
+        if (want > p->o.claim_batch)
+            want = p->o.claim_batch;
+        edm_job *jobs;
+        size_t n;
+        if (p->o.st->ops->claim_txn(p->o.st, edm_time_now(), TXN_LEASE, want, &jobs, &n) != 0) {
+            edm_log(EDM_LOG_ERROR, "pipeline", "event=claim_txn_failed err=\"%s\"",
+                    edm_store_errmsg(p->o.st));
+            return;
+        }
+        size_t taken = 0;
+        pl_batch *open = NULL;
+        for (size_t i = 0; i < n; i++) {
+            edm_job *job = &jobs[i];
+            pl_campaign *c = NULL;
+            if (!edm_idset_has(&p->in_flight, job->id)) {
+                c = pl_campaign_find(p, job->campaign_id);
+                if (c == NULL)
+                    c = message_load(p, job->campaign_id);
+            }
+            if (c == NULL || !c->is_message) {
+                drop_job(job); /* in flight already (a lease ran out), or gone */
+                continue;
+            }
+            take(p, c, job, &open);
+            taken++;
+        }
+        if (open)
+            pl_queue_batch(p, open);
+        edm_free(jobs);
+        if (n < want)
+            p->txn_wake = 0; /* everything due is claimed */
+        if (taken == 0 || n < want)
+            break;
+    }
+}

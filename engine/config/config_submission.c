@@ -1,0 +1,198 @@
+/*
+ * engine/config/config_submission.c: the "submission" object of the
+ * config (docs/config.md): the SMTP submission server's listen addresses,
+ * certificate and key, trusted networks and limits, with defaults. Errors
+ * name the key path (submission.trusted_networks[1]: ...).
+ */
+#include "engine/config/config_int.h"
+#include "engine/base/alloc.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_submission_defaults(struct edm_config_submission *s)
+{
+    memset(s, 0, sizeof *s);
+    s->max_message_bytes = 26214400;
+    s->max_recipients = 1000;
+    s->max_connections_per_ip = 20;
+    s->max_connections = 1000;
+    s->auth_failure_delay_ms = 1000;
+    s->auth_max_failures = 5;
+    s->auth_lockout = 300;
+}
+
+void config_submission_free(struct edm_config_submission *s)
+{
+    config_free_strv(s->listen, s->nlisten);
+    config_free_strv(s->tls_listen, s->ntls_listen);
+    config_free_strv(s->trusted_networks, s->ntrusted);
+    edm_free(s->cert);
+    edm_free(s->key);
+    memset(s, 0, sizeof *s);
+}
+
+/* "ip" or "ip/len" with len within the family's width. */
+static bool check_network(struct config_ctx *c, const char *s)
+{
+    char ip[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned char buf[16];
+    if (n == 0 || n >= sizeof ip) {
+        config_error(c, "not a network (ip/len)");
+        return false;
+    }
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    int v6 = strchr(ip, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, buf) != 1) {
+        config_error(c, "not a network (ip/len)");
+        return false;
+    }
+    if (slash) {
+        char *end;
+        long len = strtol(slash + 1, &end, 10);
+        if (slash[1] == '\0' || *end != '\0' || len < 0 || len > (v6 ? 128 : 32)) {
+            config_error(c, "bad prefix length");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An array of strings, each checked (hostport: "ip:port"; else network). */
+static void get_list(struct config_ctx *c, json_t *obj, const char *key, int hostport, char ***out,
+                     size_t *n)
+{
+    json_t *a = json_object_get(obj, key);
+    if (a == NULL)
+        return;
+    size_t old = config_enter_key(c, key);
+    if (!json_is_array(a)) {
+        config_error(c, "expected an array");
+        config_leave(c, old);
+        return;
+    }
+    config_free_strv(*out, *n);
+    *n = 0;
+    *out = edm_xcalloc(json_array_size(a) + 1, sizeof **out);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        size_t o2 = config_enter_index(c, i);
+        json_t *v = json_array_get(a, i);
+        char *host;
+        int port;
+        if (!json_is_string(v)) {
+            config_error(c, "expected a string");
+        } else if (hostport) {
+            if (config_check_hostport(c, json_string_value(v), true, false, &host, &port)) {
+                edm_free(host);
+                (*out)[(*n)++] = edm_xstrdup(json_string_value(v));
+            }
+        } else if (check_network(c, json_string_value(v))) {
+            (*out)[(*n)++] = edm_xstrdup(json_string_value(v));
+        }
+        config_leave(c, o2);
+    }
+    config_leave(c, old);
+}
+
+static void get_num(struct config_ctx *c, json_t *obj, const char *key, int64_t min, int64_t max,
+                    int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return;
+    size_t old = config_enter_key(c, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        config_error(c, "expected an integer from %lld to %lld", (long long)min, (long long)max);
+    else
+        *out = json_integer_value(v);
+    config_leave(c, old);
+}
+
+static void get_path(struct config_ctx *c, json_t *obj, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return;
+    size_t old = config_enter_key(c, key);
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        config_error(c, "expected a file path");
+    } else {
+        edm_free(*out);
+        *out = config_resolve_path(c->base_dir, json_string_value(v));
+    }
+    config_leave(c, old);
+}
+
+void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"listen",
+                                       "tls_listen",
+                                       "cert",
+                                       "key",
+                                       "trusted_networks",
+                                       "max_message_bytes",
+                                       "max_recipients",
+                                       "max_connections_per_ip",
+                                       "max_connections",
+                                       "auth_failure_delay_ms",
+                                       "auth_max_failures",
+                                       "auth_lockout",
+                                       NULL};
+    json_t *s = json_object_get(root, "submission");
+    if (s == NULL || json_is_null(s))
+        return;
+    size_t old = config_enter_key(c, "submission");
+    if (!json_is_object(s)) {
+        config_error(c, "expected an object or null");
+        config_leave(c, old);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v)
+    {
+        int ok = 0;
+        for (size_t i = 0; keys[i]; i++)
+            ok |= strcmp(k, keys[i]) == 0;
+        if (!ok) {
+            size_t o2 = config_enter_key(c, k);
+            config_error(c, "unknown key");
+            config_leave(c, o2);
+        }
+    }
+    struct edm_config_submission *sub = &cfg->submission;
+    get_list(c, s, "listen", 1, &sub->listen, &sub->nlisten);
+    get_list(c, s, "tls_listen", 1, &sub->tls_listen, &sub->ntls_listen);
+    get_list(c, s, "trusted_networks", 0, &sub->trusted_networks, &sub->ntrusted);
+    get_path(c, s, "cert", &sub->cert);
+    get_path(c, s, "key", &sub->key);
+    int64_t n;
+    get_num(c, s, "max_message_bytes", 1024, 1LL << 32, &sub->max_message_bytes);
+    n = sub->max_recipients;
+    get_num(c, s, "max_recipients", 1, 100000, &n);
+    sub->max_recipients = (int)n;
+    n = sub->max_connections_per_ip;
+    get_num(c, s, "max_connections_per_ip", 1, 65536, &n);
+    sub->max_connections_per_ip = (int)n;
+    n = sub->max_connections;
+    get_num(c, s, "max_connections", 1, 65536, &n);
+    sub->max_connections = (int)n;
+    n = sub->auth_failure_delay_ms;
+    get_num(c, s, "auth_failure_delay_ms", 0, 60000, &n);
+    sub->auth_failure_delay_ms = (int)n;
+    n = sub->auth_max_failures;
+    get_num(c, s, "auth_max_failures", 1, 1000, &n);
+    sub->auth_max_failures = (int)n;
+    n = sub->auth_lockout;
+    get_num(c, s, "auth_lockout", 0, 86400, &n);
+    sub->auth_lockout = (int)n;
+    if ((sub->cert == NULL) != (sub->key == NULL))
+        config_error(c, "cert and key go together");
+    else if (sub->ntls_listen && sub->cert == NULL)
+        config_error(c, "tls_listen needs cert and key");
+    config_leave(c, old);
+}

@@ -1,0 +1,115 @@
+/*
+ * engine/delivery/relay_int.h: shared by engine/delivery/relay*.c only: the
+ * relay's sites, sessions and tables (relay.c drives sessions and drain();
+ * relay_table.c finds sites and destinations and runs the wake-up queue).
+ */
+#ifndef EDM_RELAY_INT_H
+#define EDM_RELAY_INT_H
+
+#include "engine/delivery/dest.h"
+#include "engine/delivery/relay.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum site_dns { SITE_DNS_NONE, SITE_DNS_PENDING, SITE_DNS_READY };
+
+/* How long a connection with nothing to send waits for more. */
+#define IDLE_MS 5000
+#define NO_HEAP SIZE_MAX
+
+typedef struct rsess rsess;
+
+typedef struct site {
+    uint64_t id;
+    char *domain; /* recipient domain (lower case) */
+    char *pool;
+    const struct edm_config_route *route;
+    size_t route_idx;
+    edm_dest *dest; /* set when the site's hosts are known */
+    edm_outmsg *head, *tail;
+    size_t queued;
+    unsigned sessions;
+    rsess *shead; /* this site's sessions */
+    enum site_dns dns;
+    edm_mx_host *hosts;
+    size_t nhosts;
+    uint64_t resolved_ms;
+    uint64_t wake_at; /* monotonic ms the run queue drains it, 0 none */
+    size_t heap_idx;  /* in the run queue, or NO_HEAP */
+    int waiting;      /* on a destination's or route's wait list */
+    struct site *wait_next;
+    struct site *hnext; /* hash chain */
+} site;
+
+struct rsess {
+    edm_relay *r;
+    site *site;
+    edm_dest *dest;
+    size_t ipi; /* index of the source address in the pool (and dest) */
+    edm_pool_ip *ip;
+    void *s; /* the transport's session */
+    unsigned inflight;
+    char auth_pass[256];
+    rsess *prev, *next;   /* every session */
+    rsess *sprev, *snext; /* the site's */
+    rsess *dprev, *dnext; /* the destination's or (routed) the route's */
+};
+
+/* One message handed to a session. */
+typedef struct sent {
+    smtp_message sm;
+    const char *rcpts[1];
+    edm_outmsg *m;
+} sent;
+
+/* A hash table of chains (sites by domain and pool, destinations by key
+ * and pool), doubled when it holds more than two entries per chain. */
+typedef struct htab {
+    void **b;
+    size_t nb, n;
+} htab;
+
+/* A route's connections and the sites that wait for one. */
+typedef struct route_state {
+    unsigned connections;
+    site *wait_head, *wait_tail;
+    rsess *sessions;
+} route_state;
+
+struct edm_relay {
+    edm_relay_opts o;
+    htab sites, dests;
+    site **by_id; /* by_id[id - 1] */
+    size_t nby_id, cap_by_id;
+    site **heap; /* the run queue: sites by wake_at */
+    size_t nheap, cap_heap;
+    route_state *routes;
+    rsess *sessions;
+    size_t queued, active;
+    uv_timer_t timer;
+    uint64_t timer_at;
+    unsigned next_session_id;
+    int stopping;
+    void (*stop_cb)(void *);
+    void *stop_arg;
+    int closed;
+};
+
+/* relay.c: decides whether a site opens another session (see relay.c). */
+void relay_drain(edm_relay *r, site *st);
+
+/* relay_table.c */
+/* The site of (domain, pool), created empty when new. */
+site *relay_site_get(edm_relay *r, const char *domain, const char *pool);
+/* The site with that id, or NULL. */
+site *relay_site_find_id(edm_relay *r, uint64_t id);
+/* The destination of a site whose hosts are known (created when new), or
+ * NULL when its pool does not exist. */
+edm_dest *relay_dest_for(edm_relay *r, site *st);
+/* Drains st in delay_ms (at most one entry per site: the earliest). */
+void relay_wake_later(edm_relay *r, site *st, uint64_t delay_ms);
+/* Frees every site and destination (the relay is closing). */
+void relay_free_tables(edm_relay *r);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * engine/smtp/submission.c: the submission server's policy (submission.h)
+ * on the server core (smtp_server.c).
+ *
+ *  - Who: clients from trusted_networks may send without AUTH; anyone else
+ *    gets 530 at MAIL until authenticated (never an open relay). AUTH is
+ *    offered under TLS only: username `apikey`, password one of the API
+ *    keys (the variable api.keys_env names), compared as SHA-256 digests in
+ *    constant time against every key.
+ *  - Defences: connections per client IP capped (421); AUTH failures are
+ *    answered after auth_failure_delay_ms (the core) and auth_max_failures
+ *    of them lock the IP out for auth_lockout seconds (454, then 421 at
+ *    connect).
+ *  - What: each message is prepared (engine/message/message_raw.c: Date and
+ *    Message-ID added when missing, Bcc dropped), its From checked, and
+ *    committed to the store as one transactional message with one delivery
+ *    per recipient before `250 2.0.0 Ok: queued as <id>`.
+ */
+#include "engine/smtp/submission.h"
+#include "engine/base/addr.h"
+#include "engine/base/alloc.h"
+#include "engine/base/err.h"
+#include "engine/base/log.h"
+#include "engine/base/timeutil.h"
+#include "engine/message/message.h"
+#include "engine/smtp/smtp_server.h"
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct network {
+    int family;
+    unsigned char addr[16];
+    int bits;
+} network;
+
+/* One client IP's counters. */
+typedef struct peer {
+    char ip[64];
+    int conns;
+    int failures;
+    int64_t locked_until; /* unix seconds */
+    struct peer *next;
+} peer;
+
+/* Per connection (smtp_sconn data). */
+typedef struct sub_conn {
+    peer *p;
+    int trusted;
+} sub_conn;
+
+struct edm_submission {
+    edm_submission_opts o;
+    const struct edm_config_submission *cfg;
+    smtp_server *srv;
+    SSL_CTX *tls;
+    network *nets;
+    size_t nnets;
+    unsigned char (*keys)[SHA256_DIGEST_LENGTH];
+    size_t nkeys;
+    peer *peers;
+    int conns;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+static int parse_network(const char *s, network *n)
+{
+    char ip[64];
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    if (len >= sizeof ip)
+        return -1;
+    memcpy(ip, s, len);
+    ip[len] = '\0';
+    n->family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(n->family, ip, n->addr) != 1)
+        return -1;
+    n->bits = slash ? atoi(slash + 1) : (n->family == AF_INET ? 32 : 128);
+    return 0;
+}
+
+static int in_network(const network *n, const char *ip)
+{
+    unsigned char a[16];
+    int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+    if (family != n->family || inet_pton(family, ip, a) != 1)
+        return 0;
+    int full = n->bits / 8, rest = n->bits % 8;
+    if (memcmp(a, n->addr, (size_t)full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (a[full] & mask) == (n->addr[full] & mask);
+}
+
+static peer *peer_get(edm_submission *s, const char *ip)
+{
+    for (peer *p = s->peers; p; p = p->next)
+        if (strcmp(p->ip, ip) == 0)
+            return p;
+    peer *p = edm_xcalloc(1, sizeof *p);
+    snprintf(p->ip, sizeof p->ip, "%s", ip);
+    p->next = s->peers;
+    s->peers = p;
+    return p;
+}
+
+/* Forgets peers with no connection and nothing to remember. */
+static void peers_prune(edm_submission *s)
+{
+    int64_t now = edm_time_now();
+    peer **pp = &s->peers;
+    while (*pp) {
+        peer *p = *pp;
+        if (p->conns == 0 && p->locked_until <= now && p->failures == 0) {
+            *pp = p->next;
+            edm_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static const char *on_connect(void *ctx, smtp_sconn *c)
+{
+    edm_submission *s = ctx;
+    peer *p = peer_get(s, smtp_sconn_peer(c));
+    sub_conn *sc = edm_xcalloc(1, sizeof *sc);
+    sc->p = p;
+    p->conns++;
+    s->conns++;
+    smtp_sconn_set_data(c, sc);
+    for (size_t i = 0; i < s->nnets && !sc->trusted; i++)
+        sc->trusted = in_network(&s->nets[i], p->ip);
+    if (p->locked_until > edm_time_now())
+        return "421 4.7.0 Too many failed authentications from your address, try later";
+    if (p->conns > s->cfg->max_connections_per_ip)
+        return "421 4.7.0 Too many connections from your address";
+    if (s->conns > s->cfg->max_connections)
+        return "421 4.3.2 Too many connections, try later";
+    return NULL;
+}
+
+static void on_closed(void *ctx, smtp_sconn *c)
+{
+    edm_submission *s = ctx;
+    sub_conn *sc = smtp_sconn_data(c);
+    if (sc) {
+        sc->p->conns--;
+        s->conns--;
+        edm_free(sc);
+    }
+    peers_prune(s);
+}
+
+static enum smtp_auth_result on_auth(void *ctx, smtp_sconn *c, const char *user, const char *pass)
+{
+    edm_submission *s = ctx;
+    sub_conn *sc = smtp_sconn_data(c);
+    int64_t now = edm_time_now();
+    if (sc->p->locked_until > now)
+        return SMTP_AUTH_LOCKED;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)pass, strlen(pass), d);
+    int ok = 0;
+    for (size_t i = 0; i < s->nkeys; i++)
+        ok |= CRYPTO_memcmp(d, s->keys[i], sizeof d) == 0;
+    ok &= strcmp(user, "apikey") == 0;
+    OPENSSL_cleanse(d, sizeof d);
+    if (ok) {
+        sc->p->failures = 0;
+        edm_log(EDM_LOG_INFO, "submission", "peer=%s event=auth_ok", sc->p->ip);
+        return SMTP_AUTH_OK;
+    }
+    sc->p->failures++;
+    edm_log(EDM_LOG_WARN, "submission", "peer=%s event=auth_failed failures=%d", sc->p->ip,
+            sc->p->failures);
+    if (sc->p->failures >= s->cfg->auth_max_failures) {
+        sc->p->locked_until = now + s->cfg->auth_lockout;
+        sc->p->failures = 0;
+        edm_log(EDM_LOG_WARN, "submission", "peer=%s event=locked_out seconds=%d", sc->p->ip,
+                s->cfg->auth_lockout);
+        return SMTP_AUTH_LOCKED;
+    }
+    return SMTP_AUTH_BAD;
+}
+
+static const char *on_mail(void *ctx, smtp_sconn *c, const char *from)
+{
+    (void)ctx;
+    (void)from;
+    sub_conn *sc = smtp_sconn_data(c);
+    if (!sc->trusted && !smtp_sconn_authed(c))
+        return smtp_sconn_tls(c) ? "530 5.7.0 Authentication required"
+                                 : "530 5.7.0 Must issue a STARTTLS command first";
+    return NULL;
+}
+
+static const char *on_rcpt(void *ctx, smtp_sconn *c, const char *to)
+{
+    (void)ctx;
+    (void)c;
+    char norm[EDM_ADDR_MAX];
+    size_t off;
+    const char *why;
+    if (edm_addr_normalize(to, strlen(to), norm, &off, &why) != 0)
+        return "501 5.1.3 Bad recipient address syntax";
+    return NULL;
+}
+
+static void on_data(void *ctx, smtp_sconn *c, const char *from, char *const *rcpts, size_t n,
+                    const char *msg, size_t len, char *reply, size_t replylen)
+{
+    edm_submission *s = ctx;
+    const edm_config *cfg = s->o.cfg;
+    int64_t now = edm_time_now();
+    edm_buf raw = EDM_BUF_INIT;
+    char err[160], *hfrom = NULL;
+    edm_mailbox mb;
+    const char *why;
+    if (edm_message_raw_prepare(msg, len, cfg->message_id_domain, now, &raw, &hfrom, err,
+                                sizeof err) != 0) {
+        snprintf(reply, replylen, "550 5.6.0 %s", err);
+        goto out;
+    }
+    if (edm_addr_mailbox(hfrom, strlen(hfrom), &mb, &why) != 0) {
+        snprintf(reply, replylen, "550 5.6.0 The From field must be one valid address: %s", why);
+        goto out;
+    }
+    edm_recipient *rs = edm_xcalloc(n, sizeof *rs);
+    char(*norm)[EDM_ADDR_MAX] = edm_xcalloc(n, sizeof *norm);
+    int64_t *ids = edm_xcalloc(n, sizeof *ids);
+    enum edm_add_outcome *outs = edm_xcalloc(n, sizeof *outs);
+    for (size_t i = 0; i < n; i++) {
+        size_t off = 0;
+        edm_addr_normalize(rcpts[i], strlen(rcpts[i]), norm[i], &off, &why); /* checked at RCPT */
+        rs[i] = (edm_recipient){norm[i], norm[i] + off, NULL};
+    }
+    edm_message_new m = {.source = "smtp",
+                         .from = hfrom,
+                         .raw = raw.data,
+                         .rawlen = raw.len,
+                         .envelope_from = from,
+                         .rcpts = rs,
+                         .nrcpts = n};
+    int64_t id = 0;
+    int rc = s->o.st->ops->message_create(s->o.st, &m, now, &id, ids, outs);
+    if (rc != 0) {
+        edm_log(EDM_LOG_ERROR, "submission", "peer=%s event=store_failed err=\"%s\"",
+                smtp_sconn_peer(c), edm_store_errmsg(s->o.st));
+        snprintf(reply, replylen, "451 4.3.0 Error: could not store the message, try again");
+    } else {
+        snprintf(reply, replylen, "250 2.0.0 Ok: queued as %lld", (long long)id);
+        edm_log(EDM_LOG_INFO, "submission", "peer=%s event=queued message=%lld rcpts=%zu bytes=%zu",
+                smtp_sconn_peer(c), (long long)id, n, raw.len);
+        if (s->o.queued)
+            s->o.queued(s->o.ctx, id);
+    }
+    edm_free(rs);
+    edm_free(norm);
+    edm_free(ids);
+    edm_free(outs);
+out:
+    edm_free(hfrom);
+    edm_buf_free(&raw);
+}
+
+static int load_keys(edm_submission *s, const char *env)
+{
+    const char *v = getenv(env ? env : "EDM_API_KEYS");
+    while (v && *v) {
+        size_t len = strcspn(v, ",");
+        const char *k = v;
+        size_t kl = len;
+        while (kl && (*k == ' ' || *k == '\t'))
+            k++, kl--;
+        while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
+            kl--;
+        if (kl) {
+            s->keys = edm_xrealloc(s->keys, (s->nkeys + 1) * sizeof *s->keys);
+            SHA256((const unsigned char *)k, kl, s->keys[s->nkeys++]);
+        }
+        v += len + (v[len] == ',');
+    }
+    return (int)s->nkeys;
+}
+
+static void sub_free(edm_submission *s)
+{
+    while (s->peers) {
+        peer *p = s->peers;
+        s->peers = p->next;
+        edm_free(p);
+    }
+    if (s->keys)
+        OPENSSL_cleanse(s->keys, s->nkeys * sizeof *s->keys);
+    edm_free(s->keys);
+    edm_free(s->nets);
+    tls_ctx_free(s->tls);
+    edm_free(s);
+}
+
+/* "ip:port" / "[v6]:port" into ip and port. */
+static int split_hostport(const char *hp, char *ip, size_t n, int *port)
+{
+    const char *colon = strrchr(hp, ':');
+    if (colon == NULL)
+        return -1;
+    const char *h = hp;
+    size_t len = (size_t)(colon - hp);
+    if (*h == '[' && len >= 2 && colon[-1] == ']')
+        h++, len -= 2;
+    if (len >= n)
+        return -1;
+    memcpy(ip, h, len);
+    ip[len] = '\0';
+    *port = atoi(colon + 1);
+    return 0;
+}
+
+int edm_submission_start(const edm_submission_opts *o, edm_submission **out, char *err,
+                         size_t errlen)
+{
+    const struct edm_config_submission *cfg = &o->cfg->submission;
+    edm_submission *s = edm_xcalloc(1, sizeof *s);
+    s->o = *o;
+    s->cfg = cfg;
+    s->nets = edm_xcalloc(cfg->ntrusted + 1, sizeof *s->nets);
+    for (size_t i = 0; i < cfg->ntrusted; i++)
+        if (parse_network(cfg->trusted_networks[i], &s->nets[s->nnets]) == 0)
+            s->nnets++;
+    if (load_keys(s, o->cfg->api.keys_env) == 0)
+        edm_log(EDM_LOG_WARN, "submission",
+                "event=no_api_keys msg=\"AUTH will refuse everyone; only trusted networks send\"");
+    if (cfg->cert && (s->tls = tls_server_ctx_new(cfg->cert, cfg->key, err, errlen)) == NULL) {
+        sub_free(s);
+        return EDM_ETLS;
+    }
+    smtp_server_opts so = {.loop = o->loop,
+                           .hostname = o->cfg->smtp.helo ? o->cfg->smtp.helo : "localhost",
+                           .tls = s->tls,
+                           .offer_auth = s->tls != NULL,
+                           .max_message_bytes = (size_t)cfg->max_message_bytes,
+                           .max_recipients = (size_t)cfg->max_recipients,
+                           .greet_delay_ms = 100,
+                           .auth_delay_ms = (unsigned)cfg->auth_failure_delay_ms};
+    smtp_server_policy sp = {.ctx = s,
+                             .connect = on_connect,
+                             .auth = on_auth,
+                             .mail = on_mail,
+                             .rcpt = on_rcpt,
+                             .data = on_data,
+                             .closed = on_closed};
+    int rc = smtp_server_new(&so, &sp, &s->srv);
+    for (int tls = 0; rc == 0 && tls < 2; tls++) {
+        char *const *v = tls ? cfg->tls_listen : cfg->listen;
+        size_t nv = tls ? cfg->ntls_listen : cfg->nlisten;
+        for (size_t i = 0; rc == 0 && i < nv; i++) {
+            char ip[64];
+            int port;
+            if (split_hostport(v[i], ip, sizeof ip, &port) != 0) {
+                snprintf(err, errlen, "submission: bad address %s", v[i]);
+                rc = EDM_EINVAL;
+            } else {
+                rc = smtp_server_listen(s->srv, ip, port, tls, NULL, err, errlen);
+            }
+            if (rc == 0)
+                edm_log(EDM_LOG_INFO, "submission", "event=listening addr=%s tls=%s", v[i],
+                        tls ? "implicit" : (s->tls ? "starttls" : "none"));
+        }
+    }
+    if (rc != 0) {
+        edm_submission_stop(s, NULL, NULL);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static void on_server_closed(void *arg)
+{
+    edm_submission *s = arg;
+    void (*done)(void *) = s->done;
+    void *done_arg = s->done_arg;
+    sub_free(s);
+    if (done)
+        done(done_arg);
+}
+
+void edm_submission_stop(edm_submission *s, void (*done)(void *arg), void *arg)
+{
+    if (s == NULL) {
+        if (done)
+            done(arg);
+        return;
+    }
+    s->done = done;
+    s->done_arg = arg;
+    if (s->srv)
+        smtp_server_close(s->srv, on_server_closed, s);
+    else
+        on_server_closed(s);
+}
