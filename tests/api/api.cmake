@@ -11,5 +11,8 @@ foreach(t api_test_http api_test_routes api_test_openapi api_test_serve api_test
   endif()
 endforeach()
 # The acceptance test of health under abuse (minutes of load on a busy
-# machine: a longer timeout).
-set_tests_properties(api_test_under_load PROPERTIES TIMEOUT 300)
+# machine: a longer timeout) and the faults test (a SIGTERM's delay under an
+# upload) measure latencies: they run alone, not beside ctest -j's other
+# tests.
+set_tests_properties(api_test_under_load PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+set_tests_properties(api_test_faults PROPERTIES RUN_SERIAL TRUE)
