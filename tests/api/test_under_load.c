@@ -31,7 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HEALTH_MAX_MS 400
+/* Sanitizer build, other jobs on the 2 cores: 170-400 ms measured (release
+ * build: 70-130 ms under the same load); the old loop took 3 s. */
+#define HEALTH_MAX_MS 600
 #define STREAMS       10
 #define SEED_ROWS     50000
 #define UPLOAD_ROWS   1000000
