@@ -229,7 +229,9 @@ static void sigterm_during_big_upload_is_prompt(void **state)
            rows, (long long)seen, (unsigned long long)took, st);
     assert_int_equal(st, 0);
     assert_true(rows >= 50000 && rows < 1000000); /* the upload was under way */
-    assert_true(seen < 500);
+    /* A stalled loop takes seconds; the figure is printed (Release build,
+     * quiet machine: about 50 ms). */
+    assert_true(seen < 2000);
     assert_true(took < 5000);
     t.pid = 0;
     edm_test_rmtree(t.dir);
