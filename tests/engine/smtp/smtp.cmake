@@ -6,3 +6,9 @@ foreach(t smtp_test_smtp_session smtp_test_smtp_8bitmime smtp_test_smtp_tls smtp
   target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/smtp_fake.c
                               ${PROJECT_SOURCE_DIR}/tests/support/smtp_run.c)
 endforeach()
+# The submission server's tests that run `edm serve` use the API tests'
+# driver (tests/api/apitest.c).
+foreach(t smtp_test_submission_limits)
+  target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c)
+  add_dependencies(${t} api_server)
+endforeach()
