@@ -16,8 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025" into ss. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
+/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025" into ss (api_int.h). */
+int api_parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen,
+                     const char *what)
 {
     char host[64];
     const char *colon;
@@ -46,7 +47,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, s
     if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
         return 0;
 bad:
-    snprintf(err, errlen, "api.listen: not an address:port: %s", s);
+    snprintf(err, errlen, "%s: not an address:port: %s", what, s);
     return EDM_EINVAL;
 }
 
@@ -67,7 +68,7 @@ int edm_api_start(uv_loop_t *loop, const edm_api_config *cfg, edm_store *store,
     const char *keys_env = cfg->keys_env ? cfg->keys_env : "EDM_API_KEYS";
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    int rc = parse_listen(listen, &ss, err, errlen);
+    int rc = api_parse_listen(listen, &ss, err, errlen, "api.listen");
     if (rc != 0)
         return rc;
     edm_api *api = edm_xcalloc(1, sizeof *api);

@@ -12,6 +12,7 @@
 #include "engine/base/buf.h"
 
 #include <jansson.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 typedef struct api_auth api_auth;
@@ -44,6 +45,7 @@ enum api_route_flags {
     API_JSON = 2,       /* a JSON object body is required */
     API_JSON_OPT = 4,   /* a JSON object body is allowed (empty = {}) */
     API_IDEMPOTENT = 8, /* honours Idempotency-Key */
+    API_CSV = 16,       /* a text/csv body is taken as it is instead (c->body NULL) */
 };
 
 typedef struct api_route {
@@ -73,6 +75,12 @@ struct api_call {
 /* The routes (router.c) and their number, for the OpenAPI check. */
 extern const api_route api_routes[];
 extern const size_t api_nroutes;
+
+/* ---- api.c ---- */
+/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025" into ss; EDM_EINVAL
+ * with "<what>: not an address:port" in err. */
+int api_parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen,
+                     const char *what);
 
 /* ---- reply.c ---- */
 /* Answers with a JSON value (taking the reference) and status. */
@@ -173,5 +181,8 @@ void api_suppressions_list(api_call *c);
 void api_suppressions_create(api_call *c);
 void api_suppressions_delete(api_call *c);
 void api_pools_get(api_call *c);
+void api_suppressions_csv(api_call *c);
+void api_suppressions_import(api_call *c);
+void api_events_list(api_call *c);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define GET    HTTP_GET
 #define POST   HTTP_POST
@@ -50,7 +51,9 @@ const api_route api_routes[] = {
     {GET, "/v1/campaigns/{id}/receipts.ndjson", api_receipts_ndjson, 0, NULL},
     {GET, "/v1/receipts/{id}/events", api_receipts_events, 0, NULL},
     {GET, "/v1/suppressions", api_suppressions_list, 0, NULL},
-    {POST, "/v1/suppressions", api_suppressions_create, API_JSON | API_IDEMPOTENT, NULL},
+    {POST, "/v1/suppressions", api_suppressions_create, API_JSON | API_CSV | API_IDEMPOTENT, NULL},
+    {GET, "/v1/suppressions.csv", api_suppressions_csv, 0, NULL},
+    {GET, "/v1/events", api_events_list, 0, NULL},
     {DELETE, "/v1/suppressions", api_suppressions_delete, API_JSON_OPT, NULL},
     {GET, "/v1/pools", api_pools_get, 0, NULL},
     {POST, "/v1/messages", api_messages_create, API_JSON | API_IDEMPOTENT, NULL},
@@ -186,6 +189,9 @@ static int on_body(void *ctx, http_req *req, const char *data, size_t len)
 static int parse_body(api_call *c)
 {
     http_req *req = c->req;
+    const char *ct = http_req_header(req, "content-type");
+    if ((c->route->flags & API_CSV) && ct && strncasecmp(ct, "text/csv", 8) == 0)
+        return 0;
     const char *s = edm_buf_cstr(&req->body);
     size_t n = req->body.len;
     size_t blank = 0;

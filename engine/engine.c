@@ -299,3 +299,9 @@ double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id)
 {
     return edm_pipeline_rate_per_minute(e->pipeline, campaign_id);
 }
+
+const unsigned char *edm_engine_secret(const edm_engine *e, size_t *len)
+{
+    *len = edm_pipeline_secret_len(e->pipeline);
+    return edm_pipeline_secret(e->pipeline);
+}

@@ -41,5 +41,7 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
                           const char *to, char **msg, size_t *len, char *err, size_t errlen);
 /* Messages sent in the last minute by a campaign (0: all campaigns). */
 double edm_engine_rate_per_minute(edm_engine *e, int64_t campaign_id);
+/* The HMAC secret of VERP and unsubscribe tokens (owned by the engine). */
+const unsigned char *edm_engine_secret(const edm_engine *e, size_t *len);
 
 #endif

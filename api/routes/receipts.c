@@ -25,6 +25,7 @@
 typedef struct receipt_query {
     edm_receipt_filter f;
     char status[16];
+    char feedback[16];
     char domain[EDM_ADDR_MAX];
     char email[EDM_ADDR_MAX];
 } receipt_query;
@@ -43,6 +44,12 @@ static int read_filters(api_call *c, receipt_query *q)
         return -1;
     }
     q->f.status = r > 0 ? q->status : NULL;
+    r = api_query(c, "feedback", q->feedback, sizeof q->feedback);
+    if (r < 0 || (r > 0 && edm_feedback_parse(q->feedback) < 0)) {
+        api_error(c, 422, "invalid", "feedback", "feedback must be complained or unsubscribed");
+        return -1;
+    }
+    q->f.feedback = r > 0 ? q->feedback : NULL;
     r = api_query(c, "domain", buf, sizeof buf);
     if (r < 0 || (r > 0 && edm_addr_normalize_domain(buf, strlen(buf), q->domain, &why) != 0)) {
         api_error(c, 422, "invalid", "domain", "domain is not a valid domain name");

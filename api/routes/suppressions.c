@@ -8,6 +8,7 @@
  * (or {"value": ...}: an address if it has an '@', else a domain).
  * DELETE takes the value from ?email=, ?domain= or ?value= (or a body of
  * the same shape); 204, or 404 if it was not on the list.
+ * POST with a text/csv body and GET /v1/suppressions.csv: suppressions_csv.c.
  */
 #include "engine/base/addr.h"
 #include "api/api_int.h"
@@ -61,6 +62,10 @@ void api_suppressions_create(api_call *c)
 {
     const char *email, *domain, *value, *reason;
     char norm[EDM_ADDR_MAX];
+    if (c->body == NULL) { /* text/csv (API_CSV) */
+        api_suppressions_import(c);
+        return;
+    }
     if (api_fields_known(c, c->body, fields) != 0 ||
         api_field_string(c, c->body, "email", 0, 400, &email) < 0 ||
         api_field_string(c, c->body, "domain", 0, 400, &domain) < 0 ||

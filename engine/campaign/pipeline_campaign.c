@@ -91,6 +91,7 @@ void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
         .headers = c->headers,
         .nheaders = c->nheaders,
         .unsub_url = c->unsub_url,
+        .public_url = cfg->public.base_url,
         .bounce_domain = cfg->bounce_domain,
         .msgid_domain = cfg->message_id_domain,
         .feedback_id = c->feedback_id,

@@ -7,6 +7,7 @@
  * stays queued in the store and is sent after the next start.
  */
 #include "api/api.h"
+#include "api/public.h"
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
 #include "engine/smtp/submission.h"
@@ -31,6 +32,7 @@ struct serve {
     uv_signal_t sigint, sigterm;
     edm_engine *engine;
     edm_api *api;
+    edm_public *pub;
     edm_submission *sub;
     const edm_config *cfg;
     int stopping;
@@ -84,6 +86,16 @@ static int api_render_raw(void *ctx, json_t *tpl, json_t *vars, const char *from
     return edm_engine_render_raw(sv->engine, tpl, vars, from, to, msg, len, err, errlen);
 }
 
+/* The public listener (one-click unsubscribe) when public.listen is set. */
+static int start_public(struct serve *sv, edm_store *st, char *err, size_t errlen)
+{
+    if (sv->cfg->public.listen == NULL)
+        return 0;
+    edm_public_config pc = {.listen = sv->cfg->public.listen};
+    pc.secret = edm_engine_secret(sv->engine, &pc.secret_len);
+    return edm_public_start(&sv->loop, &pc, st, &sv->pub, err, errlen);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct serve *sv = sig->data;
@@ -94,6 +106,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->api)
         edm_api_stop(sv->api, NULL, NULL);
     sv->api = NULL;
+    if (sv->pub)
+        edm_public_stop(sv->pub, NULL, NULL);
+    sv->pub = NULL;
     if (sv->sub)
         edm_submission_stop(sv->sub, NULL, NULL);
     sv->sub = NULL;
@@ -154,7 +169,8 @@ int edm_cmd_serve(int argc, char **argv)
     if (edm_engine_start(&sv.loop, &cfg, st, &sv.engine, err, sizeof err) != 0 ||
         edm_api_start(&sv.loop, &acfg, st, &hooks, &sv.api, err, sizeof err) != 0 ||
         ((cfg.submission.nlisten || cfg.submission.ntls_listen) &&
-         edm_submission_start(&so, &sv.sub, err, sizeof err) != 0)) {
+         edm_submission_start(&so, &sv.sub, err, sizeof err) != 0) ||
+        start_public(&sv, st, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;
         on_signal(&sv.sigterm, SIGTERM);

@@ -165,6 +165,8 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->retry.schedule);
     edm_free(cfg->unsubscribe.url);
     edm_free(cfg->unsubscribe.secret_env);
+    edm_free(cfg->public.listen);
+    edm_free(cfg->public.base_url);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -162,6 +162,13 @@ struct edm_config_unsubscribe {
     char *secret_env; /* environment variable holding the token signing secret */
 };
 
+/* The public listener (docs/config.md "public"): one-click unsubscribe
+ * without an API key. listen NULL: not started. */
+struct edm_config_public {
+    char *listen;   /* "127.0.0.1:8080" */
+    char *base_url; /* https URL the listener is reached at, or NULL */
+};
+
 typedef struct edm_config {
     char *path; /* the config file; NULL when running on defaults */
     char *db;
@@ -181,6 +188,7 @@ typedef struct edm_config {
     size_t ndkim;
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
+    struct edm_config_public public;
     struct edm_config_submission submission;
     struct edm_config_pipeline pipeline;
 } edm_config;

@@ -694,6 +694,38 @@ static void parse_unsubscribe(struct config_ctx *c, json_t *root, edm_config *cf
     }
 }
 
+static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"listen", "base_url", NULL};
+    size_t old, o2;
+    json_t *p = get_obj(c, root, "public", OPTIONAL, keys, &old);
+    if (p == NULL)
+        return;
+    json_t *v = enter(c, p, "listen", OPTIONAL, &o2);
+    if (v != NULL) {
+        char *host;
+        int port;
+        if (json_is_null(v)) {
+            edm_free(cfg->public.listen);
+            cfg->public.listen = NULL;
+        } else if (!json_is_string(v)) {
+            config_error(c, "expected a string");
+        } else if (config_check_hostport(c, json_string_value(v), true, false, &host, &port)) {
+            edm_free(host);
+            edm_free(cfg->public.listen);
+            cfg->public.listen = edm_xstrdup(json_string_value(v));
+        }
+        config_leave(c, o2);
+    }
+    get_str(c, p, "base_url", NULLABLE, config_check_https_url, &cfg->public.base_url);
+    if (cfg->public.base_url) { /* "<base_url>/u/<token>": no trailing slash */
+        size_t n = strlen(cfg->public.base_url);
+        while (n > 8 && cfg->public.base_url[n - 1] == '/')
+            cfg->public.base_url[--n] = '\0';
+    }
+    config_leave(c, old);
+}
+
 static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {"window", NULL};
@@ -708,10 +740,10 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",          "log",      "bounce_domain", "message_id_domain",
-        "api",         "dns",      "smtp",          "pools",
-        "domains",     "routes",   "dkim",          "retry",
-        "unsubscribe", "pipeline", "submission",    NULL};
+        "db",     "log",   "bounce_domain", "message_id_domain", "api",
+        "dns",    "smtp",  "pools",         "domains",           "routes",
+        "dkim",   "retry", "unsubscribe",   "pipeline",          "submission",
+        "public", NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -738,6 +770,7 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_dkim(c, root, cfg);
     parse_retry(c, root, cfg);
     parse_unsubscribe(c, root, cfg);
+    parse_public(c, root, cfg);
     parse_pipeline(c, root, cfg);
     config_parse_submission(c, root, cfg);
 }

@@ -29,5 +29,12 @@ void classify_outcome(edm_outcome *o);
 /* A deferral past retry.max_age (docs/config.md): bounced, category
  * expired; the facts of the last attempt stay. */
 void classify_expire(edm_outcome *o);
+/* A delivery status notification (engine/feedback/): the recipient's
+ * Status (RFC 3463, or NULL), the reply code of its Diagnostic-Code (0:
+ * none; then the Status class stands for it) and its text, judged as a
+ * reply to RCPT TO would be. failed gives bounced (a temporary status
+ * that failed means the reporting MTA gave up: category expired);
+ * otherwise (delayed) deferred. */
+classify_result classify_dsn(int failed, int code, const char *status, const char *text);
 
 #endif

@@ -106,6 +106,11 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         snprintf(err, errlen, "unsubscribe url: %s", edm_strerror(rc));
         return rc;
     }
+    /* The public listener's one-click endpoint (docs/feedback.md). */
+    if (!c->unsub_url && c->public_url &&
+        (rc = edm_buf_appendf(&w->scratch, "%s/u/%s", c->public_url, token)) != 0)
+        return rc;
+    const char *url = c->unsub_url || c->public_url ? "" : NULL;
     if (edm_buf_append_char(&w->scratch, '\0') != 0)
         return EDM_ENOMEM;
 
@@ -136,7 +141,7 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .headers = c->headers,
         .n_headers = c->nheaders,
         .unsub_mailto = c->no_unsubscribe ? NULL : w->scratch.data + mailto_off,
-        .unsub_url = c->unsub_url && !c->no_unsubscribe ? w->scratch.data + url_off : NULL,
+        .unsub_url = url && !c->no_unsubscribe ? w->scratch.data + url_off : NULL,
         .feedback_id = c->feedback_id,
         .msgid_domain = c->msgid_domain,
         .date = now,

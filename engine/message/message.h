@@ -30,6 +30,7 @@ typedef struct edm_message_ctx {
     const edm_mime_header *headers;
     size_t nheaders;
     const char *unsub_url;     /* https base URL or NULL */
+    const char *public_url;    /* without unsub_url: "<public_url>/u/<token>" (or NULL) */
     const char *bounce_domain; /* VERP and mailto domain; NULL: From's domain */
     const char *msgid_domain;  /* NULL: From's domain */
     const char *feedback_id;   /* or NULL */

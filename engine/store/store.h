@@ -26,6 +26,7 @@
 #ifndef EDM_STORE_H
 #define EDM_STORE_H
 
+#include "engine/store/feedback.h"
 #include "engine/store/outcome.h"
 #include "engine/store/rows.h"
 
@@ -72,8 +73,9 @@ typedef struct edm_receipt_filter {
     const char *email;
     int64_t since; /* last_attempt_at >= since (or queued_at when never attempted) */
     int64_t until;
-    int64_t after; /* cursor: receipts with id > after */
-    int limit;     /* 1..1000 */
+    const char *feedback; /* "complained" or "unsubscribed" */
+    int64_t after;        /* cursor: receipts with id > after */
+    int limit;            /* 1..1000 */
 } edm_receipt_filter;
 
 /* A page: items plus the cursor of the next page (0 = last page). */
@@ -215,6 +217,15 @@ struct edm_store_ops {
     int (*suppression_delete)(edm_store *st, const char *value);
     /* 1 if the email or its domain is suppressed, 0 if not. */
     int (*suppression_check)(edm_store *st, const char *email, const char *domain);
+
+    /* feedback (engine/store/feedback.h): apply one DSN, complaint or
+     * unsubscribe in one transaction (EDM_ENOTFOUND: no such delivery);
+     * find a delivery by the Message-ID it was sent with (without <>;
+     * EDM_ENOTFOUND if none); every event in id order as a cursor feed
+     * (type -1: every type), shaped as GET /v1/events shows them. */
+    int (*feedback_apply)(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
+    int (*delivery_by_message_id)(edm_store *st, const char *message_id, int64_t *id);
+    int (*event_list)(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 
     /* idempotency: remembered answers for Idempotency-Key (24 h). */
     int (*idem_get)(edm_store *st, const char *key, int *status, char **body);

@@ -79,8 +79,8 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_RECEIPT_GET] = "SELECT id, campaign_id, email, status, attempts, smtp_code, "
                        "enhanced_code, response, bounce_category, mx_host, mx_ip, source_ip, "
                        "tls, message_id, remote_queue_id, queued_at, first_attempt_at, "
-                       "last_attempt_at, delivered_at, next_attempt_at FROM deliveries "
-                       "WHERE id = ?1",
+                       "last_attempt_at, delivered_at, next_attempt_at, feedback, "
+                       "feedback_at FROM deliveries WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     /* the first delivery id of a campaign: one index seek per state */
     [SQ_CAMPAIGN_FIRST_DELIVERY] =
@@ -455,6 +455,9 @@ static const struct edm_store_ops sqlite_ops = {
     .close = sq_close,
     .errmsg = sq_errmsg,
     .schema_version = sq_schema_version,
+    .feedback_apply = sq_feedback_apply,
+    .delivery_by_message_id = sq_delivery_by_message_id,
+    .event_list = sq_event_list,
     .setting_get_or_create = sq_setting_get_or_create,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,

@@ -40,8 +40,8 @@ enum sq_stmt {
 /* How long a statement waits for a lock held by another process. */
 #define SQ_BUSY_MS 50
 
-/* Receipt list statements cached by filter mask (5 filter bits). */
-#define SQ_RECEIPT_VARIANTS 32
+/* Receipt list statements cached by filter mask (6 filter bits). */
+#define SQ_RECEIPT_VARIANTS 64
 
 /* Statements of store_sqlite_messages.c. */
 #define SQ_MSG_STMTS 8
@@ -96,7 +96,7 @@ int sq_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
 #define RECEIPT_COLUMNS                                                                            \
     "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
     "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
-    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at"
+    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
 /* A receipt as the API shows it, from a row of RECEIPT_COLUMNS. */
 json_t *sq_receipt_object(sqlite3_stmt *q);
 /* Reads a campaign row (store_sqlite_rows.c's CAMPAIGN_SELECT columns). */
@@ -136,5 +136,18 @@ int sq_suppression_delete(edm_store *st, const char *value);
 int sq_suppression_check(edm_store *st, const char *email, const char *domain);
 int sq_idem_get(edm_store *st, const char *key, int *status, char **body);
 int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* Ops implemented in store_sqlite_feedback.c. */
+int sq_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
+int sq_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id);
+int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
+/* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
+int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats);
+/* An event as the API shows it, from the EDM_SQ_EVENT_COLUMNS starting at
+ * column first (type first). */
+#define EDM_SQ_EVENT_COLUMNS                                                                       \
+    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, e.mx_host, "      \
+    "e.mx_ip, e.source_ip, e.tls, e.duration_ms"
+json_t *sq_event_object(sqlite3_stmt *q, int first);
 
 #endif

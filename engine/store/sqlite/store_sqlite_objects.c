@@ -334,7 +334,13 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
                      json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",
                      cats, "total", (json_int_t)total, "done", (json_int_t)done, "progress",
                      total ? (double)done / (double)total : 0.0);
-    return *out ? 0 : EDM_ENOMEM;
+    if (*out == NULL)
+        return EDM_ENOMEM;
+    if ((rc = sq_feedback_stats(s, id, *out)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ---- receipts ---- */
@@ -360,7 +366,9 @@ json_t *sq_receipt_object(sqlite3_stmt *q)
                                         "first_attempt_at",
                                         "last_attempt_at",
                                         "delivered_at",
-                                        "next_attempt_at"};
+                                        "next_attempt_at",
+                                        "feedback",
+                                        "feedback_at"};
     json_t *o = json_object();
     int status = sqlite3_column_int(q, 3);
     for (int i = 0; i < 20; i++) {
@@ -375,10 +383,13 @@ json_t *sq_receipt_object(sqlite3_stmt *q)
             v = sq_text_col(q, i);
         json_object_set_new(o, names[i], v);
     }
+    int fb = sqlite3_column_int(q, 20);
+    json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
+    json_object_set_new(o, names[21], sq_time_col(q, 21));
     return o;
 }
 
-enum { RF_STATUS = 1, RF_DOMAIN = 2, RF_EMAIL = 4, RF_SINCE = 8, RF_UNTIL = 16 };
+enum { RF_STATUS = 1, RF_DOMAIN = 2, RF_EMAIL = 4, RF_SINCE = 8, RF_UNTIL = 16, RF_FEEDBACK = 32 };
 
 static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
 {
@@ -390,7 +401,7 @@ static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
          * page): walk the rowid from the cursor instead ("+" keeps the
          * planner off the campaign_id indexes). receipt_list starts the
          * first page at the campaign's first row. */
-        int by_rowid = !(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL));
+        int by_rowid = !(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL | RF_FEEDBACK));
         edm_buf_append_str(&sql, by_rowid ? "SELECT " RECEIPT_COLUMNS
                                             " FROM deliveries WHERE +campaign_id = ?1 AND id > ?2"
                                           : "SELECT " RECEIPT_COLUMNS
@@ -405,6 +416,8 @@ static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
             edm_buf_append_str(&sql, " AND coalesce(last_attempt_at, queued_at) >= ?8");
         if (mask & RF_UNTIL)
             edm_buf_append_str(&sql, " AND coalesce(last_attempt_at, queued_at) < ?9");
+        if (mask & RF_FEEDBACK)
+            edm_buf_append_str(&sql, " AND feedback = ?4");
         edm_buf_append_str(&sql, " ORDER BY id LIMIT ?10");
         if (sql.data == NULL || sqlite3_prepare_v3(s->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT,
                                                    &s->receipt_stmts[mask], NULL) != SQLITE_OK) {
@@ -426,16 +439,19 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     page->next = 0;
     unsigned mask = (f->status ? RF_STATUS : 0) | (f->domain ? RF_DOMAIN : 0) |
                     (f->email ? RF_EMAIL : 0) | (f->since ? RF_SINCE : 0) |
-                    (f->until ? RF_UNTIL : 0);
+                    (f->until ? RF_UNTIL : 0) | (f->feedback ? RF_FEEDBACK : 0);
     int limit = f->limit > 0 && f->limit <= 1000 ? f->limit : 100;
     int status = -1;
     if (f->status && (status = edm_dstate_parse(f->status)) < 0)
+        return EDM_EINVAL;
+    int feedback = -1;
+    if (f->feedback && (feedback = edm_feedback_parse(f->feedback)) < 0)
         return EDM_EINVAL;
     sqlite3_stmt *q = receipt_stmt(s, mask);
     if (q == NULL)
         return EDM_EDB;
     int64_t after = f->after;
-    if (!(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL))) {
+    if (!(mask & (RF_STATUS | RF_DOMAIN | RF_EMAIL | RF_FEEDBACK))) {
         /* the rowid walk starts at the campaign's first row, not at row 1 */
         sqlite3_stmt *fq = sq_stmt(s, SQ_CAMPAIGN_FIRST_DELIVERY);
         if (fq == NULL)
@@ -458,6 +474,8 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     sqlite3_bind_int64(q, 2, after);
     if (mask & RF_STATUS)
         sqlite3_bind_int(q, 3, status);
+    if (mask & RF_FEEDBACK)
+        sqlite3_bind_int(q, 4, feedback);
     sq_bind_text(q, 6, f->domain);
     sq_bind_text(q, 7, f->email);
     sqlite3_bind_int64(q, 8, f->since);
@@ -510,27 +528,14 @@ int sq_receipt_events(edm_store *st, int64_t id, json_t **items)
         return rc;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT attempted_at, status, smtp_code, enhanced_code, response, "
-                           "mx_host, mx_ip, source_ip, tls, duration_ms FROM delivery_events "
-                           "WHERE delivery_id = ?1 ORDER BY id",
+                           "SELECT " EDM_SQ_EVENT_COLUMNS " FROM delivery_events e "
+                           "WHERE e.delivery_id = ?1 ORDER BY e.id",
                            -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare events");
     sqlite3_bind_int64(q, 1, id);
     json_t *arr = json_array();
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *e = json_object();
-        json_object_set_new(e, "attempted_at", sq_time_col(q, 0));
-        json_object_set_new(e, "status", json_string(edm_dstate_name(sqlite3_column_int(q, 1))));
-        json_object_set_new(e, "smtp_code", sq_int_col(q, 2));
-        json_object_set_new(e, "enhanced_code", sq_text_col(q, 3));
-        json_object_set_new(e, "response", sq_text_col(q, 4));
-        json_object_set_new(e, "mx_host", sq_text_col(q, 5));
-        json_object_set_new(e, "mx_ip", sq_text_col(q, 6));
-        json_object_set_new(e, "source_ip", sq_text_col(q, 7));
-        json_object_set_new(e, "tls", sq_text_col(q, 8));
-        json_object_set_new(e, "duration_ms", sq_int_col(q, 9));
-        json_array_append_new(arr, e);
-    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        json_array_append_new(arr, sq_event_object(q, 0));
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE) {
         json_decref(arr);

@@ -223,6 +223,11 @@ static void bad_configs(void **state)
         {"{\"unsubscribe\": {\"url\": \"http://mail.example.com/u\"}}",
          "unsubscribe.url: not an https:// URL"},
         {"{\"unsubscribe\": {\"url\": \"https:///u\"}}", "unsubscribe.url: not an https:// URL"},
+        {"{\"public\": {\"listen\": \"nowhere\"}}",
+         "public.listen: expected IP:port (or [IPv6]:port)"},
+        {"{\"public\": {\"base_url\": \"http://mail.example.com\"}}",
+         "public.base_url: not an https:// URL"},
+        {"{\"public\": {\"port\": 1}}", "public.port: unknown key"},
         {"{\"db\": \"a\", \"db\": \"b\"}", "<test>:1:16: duplicate object key near '\"db\"'"},
         {"{\"a\": 1,}", "<test>:1:9: string or '}' expected near '}'"},
         /* Everything is collected, unknown keys first in each object. */

@@ -18,6 +18,7 @@
 #include "engine/base/err.h"
 #include "engine/base/header.h"
 #include "engine/message/message.h"
+#include "engine/message/verp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,63 @@ static void accepted_addresses_compose(void **state)
     edm_tpl_set_free(set);
 }
 
+/* List-Unsubscribe: the public listener's one-click URL when no other URL
+ * is configured (docs/feedback.md); unsubscribe.url or the campaign's own
+ * wins over it; none of them: mailto only, and no List-Unsubscribe-Post. */
+static void list_unsubscribe_urls(void **state)
+{
+    (void)state;
+    static const unsigned char secret[] = "0123456789abcdef0123456789abcdef";
+    json_t *tpl = json_pack("{s:s, s:s}", "subject", "s", "text", "t");
+    edm_tpl_set *set;
+    edm_tpl_error terr;
+    assert_int_equal(edm_tpl_set_compile(&set, tpl, &terr), 0);
+    json_decref(tpl);
+    edm_message_worker w;
+    assert_int_equal(edm_message_worker_init(&w), 0);
+    char tok[EDM_VERP_TOKEN_MAX], want[512];
+    assert_true(edm_verp_token(tok, EDM_VERP_UNSUB, secret, sizeof secret, 7) > 0);
+    static const struct {
+        const char *unsub, *pub, *url_fmt;
+    } cases[] = {
+        {NULL, "https://mail.example.com", "<https://mail.example.com/u/%s>"},
+        {"https://lists.example.com/out", "https://mail.example.com",
+         "<https://lists.example.com/out?t=%s>"},
+        {NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        edm_message_ctx c = {.tpl = set,
+                             .from_addr = "a@x.test",
+                             .unsub_url = cases[i].unsub,
+                             .public_url = cases[i].pub,
+                             .bounce_domain = "b.x.test",
+                             .secret = secret,
+                             .secret_len = sizeof secret};
+        edm_buf out = EDM_BUF_INIT;
+        char *sender = NULL, msgid[256], err[256];
+        assert_int_equal(edm_message_build(&w, &c, 7, "r@x.test", NULL, 1700000000, 0, &out,
+                                           &sender, msgid, NULL, err, sizeof err),
+                         0);
+        const char *msg = edm_buf_cstr(&out);
+        const char *lu = field(msg, "List-Unsubscribe");
+        assert_non_null(lu);
+        snprintf(want, sizeof want, "<mailto:unsubscribe+%s@b.x.test>", tok);
+        assert_non_null(strstr(lu, want));
+        if (cases[i].url_fmt) {
+            snprintf(want, sizeof want, cases[i].url_fmt, tok);
+            assert_non_null(strstr(lu, want));
+            assert_non_null(field(msg, "List-Unsubscribe-Post"));
+        } else {
+            assert_null(strstr(lu, "https://"));
+            assert_null(field(msg, "List-Unsubscribe-Post"));
+        }
+        edm_buf_free(&out);
+        edm_free(sender);
+    }
+    edm_message_worker_free(&w);
+    edm_tpl_set_free(set);
+}
+
 /* The edges and the composer agree on what they refuse. */
 static void refused_by_both(void **state)
 {
@@ -171,6 +229,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accepted_addresses_compose),
         cmocka_unit_test(refused_by_both),
+        cmocka_unit_test(list_unsubscribe_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/store/schema.h"
 #include "engine/store/store.h"
 #include "engine/base/timeutil.h"
 #include "tests/support/testlib.h"
