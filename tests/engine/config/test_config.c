@@ -160,9 +160,6 @@ static void bad_configs(void **state)
         {"{\"dns\": {\"servers\": [\"1.2.3.4:99999\", 7]}}",
          "dns.servers[0]: expected an IP address with an optional :port\n"
          "dns.servers[1]: expected a string"},
-        {"{\"submission\": {\"command_timeout\": 0, \"data_timeout\": 3601}}",
-         "submission.command_timeout: expected an integer from 1 to 3600\n"
-         "submission.data_timeout: expected an integer from 1 to 3600"},
         {"{\"db\": \"\"}", "db: must not be empty"},
         {"{\"log\": {\"level\": \"verbose\"}}",
          "log.level: must be one of debug, info, warn, error, off"},
