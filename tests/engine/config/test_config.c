@@ -225,6 +225,16 @@ static void bad_configs(void **state)
         {"{\"public\": {\"base_url\": \"http://mail.example.com\"}}",
          "public.base_url: not an https:// URL"},
         {"{\"public\": {\"port\": 1}}", "public.port: unknown key"},
+        {"{\"inbound\": {\"listen\": [\"127.0.0.1\"], \"feedback_addresses\": [\"fbl\", 3],"
+         " \"max_recipients\": 0, \"data_timeout\": \"1m\", \"cert\": \"c.pem\", \"x\": 1}}",
+         "inbound.x: unknown key\n"
+         "inbound.listen[0]: expected IP:port (or [IPv6]:port)\n"
+         "inbound.feedback_addresses[0]: not an address: missing @\n"
+         "inbound.feedback_addresses[1]: expected a string\n"
+         "inbound.max_recipients: expected an integer from 1 to 10000\n"
+         "inbound.data_timeout: expected an integer from 1 to 3600\n"
+         "inbound: cert and key go together"},
+        {"{\"inbound\": []}", "inbound: expected an object or null"},
         {"{\"db\": \"a\", \"db\": \"b\"}", "<test>:1:16: duplicate object key near '\"db\"'"},
         {"{\"a\": 1,}", "<test>:1:9: string or '}' expected near '}'"},
         /* Everything is collected, unknown keys first in each object. */
