@@ -77,6 +77,9 @@ static const char *const stmt_sql[SQ_COUNT] = {
         "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
     [SQ_RECEIPT_GET] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
+    /* ?1: a JSON array of the batch's emails and domains */
+    [SQ_SUPPRESSION_FILTER] = "SELECT value FROM suppressions WHERE value IN "
+                              "(SELECT value FROM json_each(?1))",
     /* the first delivery id of a campaign: one index seek per state */
     [SQ_CAMPAIGN_FIRST_DELIVERY] =
         "SELECT min(m) FROM ("
@@ -492,6 +495,7 @@ static const struct edm_store_ops sqlite_ops = {
     .suppression_list = sq_suppression_list,
     .suppression_delete = sq_suppression_delete,
     .suppression_check = sq_suppression_check,
+    .suppression_filter = sq_suppression_filter,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
     .message_create = sq_message_create,

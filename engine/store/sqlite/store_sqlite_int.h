@@ -32,6 +32,7 @@ enum sq_stmt {
     SQ_RECEIPT_GET,
     SQ_SUPPRESSION_CHECK,
     SQ_CAMPAIGN_FIRST_DELIVERY,
+    SQ_SUPPRESSION_FILTER,
     SQ_STRING_GET,
     SQ_STRING_PUT,
     SQ_COUNT
@@ -104,6 +105,7 @@ int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
 int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
+int sq_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit);
 
 /* Ops implemented in store_sqlite_counters.c. */
 int sq_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,

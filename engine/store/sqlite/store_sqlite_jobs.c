@@ -3,10 +3,12 @@
  * recipient upload in batches, claiming due work (deferred rows leased,
  * queued rows read by cursor: being in flight is not stored), recording
  * outcomes and their attempt events in one transaction per batch written
- * in id order, handing claims back, cancelling what is left of a campaign.
+ * in id order, handing claims back, cancelling what is left of a campaign,
+ * the suppression check of a claimed batch (one statement).
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
+#include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
 
@@ -334,4 +336,66 @@ int sq_cancel_pending(edm_store *st, int64_t campaign_id)
     if (rc != SQLITE_DONE)
         return sq_fail(s, "cancel pending");
     return sqlite3_changes(s->db);
+}
+
+/* ---- suppression check of a claimed batch ---- */
+
+static int json_str(edm_buf *b, const char *v)
+{
+    int rc = edm_buf_append_char(b, '"');
+    for (const char *c = v ? v : ""; rc == 0 && *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (u == '"' || u == '\\')
+            rc = edm_buf_appendf(b, "\\%c", u);
+        else if (u < 0x20)
+            rc = edm_buf_appendf(b, "\\u%04x", u);
+        else
+            rc = edm_buf_append_char(b, (char)u);
+    }
+    return rc ? rc : edm_buf_append_char(b, '"');
+}
+
+int sq_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit)
+{
+    sq_store *s = SQ(st);
+    memset(hit, 0, n);
+    if (n == 0)
+        return 0;
+    /* An empty list (the usual case) costs one probe for the batch. */
+    sqlite3_stmt *q = sq_stmt(s, SQ_SUPPRESSION_ANY);
+    if (q == NULL)
+        return EDM_EDB;
+    int rc = sqlite3_step(q);
+    int any = rc == SQLITE_ROW && sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW)
+        return sq_fail(s, "suppressions");
+    if (!any)
+        return 0;
+    edm_buf arr = EDM_BUF_INIT;
+    rc = edm_buf_append_char(&arr, '[');
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if ((rc = json_str(&arr, jobs[i].email)) == 0 && (rc = edm_buf_append_char(&arr, ',')) == 0)
+            rc = json_str(&arr, jobs[i].domain);
+        if (rc == 0 && i + 1 < n)
+            rc = edm_buf_append_char(&arr, ',');
+    }
+    if (rc == 0)
+        rc = edm_buf_append_char(&arr, ']');
+    if (rc != 0 || (q = sq_stmt(s, SQ_SUPPRESSION_FILTER)) == NULL) {
+        edm_buf_free(&arr);
+        return rc ? EDM_ENOMEM : EDM_EDB;
+    }
+    sqlite3_bind_text(q, 1, arr.data, (int)arr.len, SQLITE_STATIC);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(q, 0);
+        for (size_t i = 0; v && i < n; i++)
+            if ((jobs[i].email && strcmp(jobs[i].email, v) == 0) ||
+                (jobs[i].domain && strcmp(jobs[i].domain, v) == 0))
+                hit[i] = 1;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    edm_buf_free(&arr);
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, "suppression filter");
 }
