@@ -35,6 +35,8 @@ enum sq_stmt {
     SQ_SUPPRESSION_FILTER,
     SQ_STRING_GET,
     SQ_STRING_PUT,
+    SQ_SYNC_FULL,
+    SQ_SYNC_NORMAL,
     SQ_COUNT
 };
 
