@@ -13,8 +13,8 @@ CREATE TABLE nodes (
 
 ALTER TABLE deliveries ADD COLUMN lease_node TEXT;
 
--- The claim of queued rows nobody holds, in id order (a claimed row
--- leaves it), and the leases of one node (released when it is gone).
-CREATE INDEX deliveries_claim ON deliveries(campaign_id, id)
-    WHERE status = 0 AND lease_node IS NULL;
+-- The claim of queued rows in id order (nobody's, or the claiming node's
+-- own that it dropped unsent), and the leases of one node (released when
+-- it is gone).
+CREATE INDEX deliveries_claim ON deliveries(campaign_id, id) WHERE status = 0;
 CREATE INDEX deliveries_lease ON deliveries(lease_node) WHERE lease_node IS NOT NULL;

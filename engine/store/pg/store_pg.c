@@ -567,6 +567,7 @@ static const struct edm_store_ops pg_ops = {
     .suppression_list = pg_suppression_list,
     .suppression_delete = pg_suppression_delete,
     .suppression_check = pg_suppression_check,
+    .suppression_filter = pg_suppression_filter,
     .idem_get = pg_idem_get,
     .idem_put = pg_idem_put,
     .message_create = pg_message_create,

@@ -23,6 +23,31 @@ static const char *const tables[] = {
     "settings",        "templates",    "campaigns",   "message_content", "deliveries",
     "delivery_events", "suppressions", "idempotency", "ip_counters",     NULL};
 
+/* What to read from SQLite for a table: its own rows, but the compact
+ * ledger's string ids (schema/0007_compact_ledger.sql) as the text
+ * columns PostgreSQL keeps. */
+static const char *select_of(const char *table)
+{
+    if (strcmp(table, "deliveries") == 0)
+        return "SELECT d.id, d.campaign_id, d.email, substr(d.email, instr(d.email, '@') + 1) "
+               "AS domain, d.vars, d.status, d.attempts, d.smtp_code, d.enhanced_code, "
+               "d.response, d.bounce_category, (SELECT value FROM strings WHERE id = "
+               "d.mx_host_id) AS mx_host, (SELECT value FROM strings WHERE id = d.mx_ip_id) AS "
+               "mx_ip, (SELECT value FROM strings WHERE id = d.source_ip_id) AS source_ip, "
+               "(SELECT value FROM strings WHERE id = d.tls_id) AS tls, d.message_id, "
+               "d.remote_queue_id, d.queued_at, d.first_attempt_at, d.last_attempt_at, "
+               "d.delivered_at, d.next_attempt_at, d.txn, d.feedback, d.feedback_at "
+               "FROM deliveries d ORDER BY d.id";
+    if (strcmp(table, "delivery_events") == 0)
+        return "SELECT e.id, e.delivery_id, e.attempted_at, e.status, e.smtp_code, "
+               "e.enhanced_code, e.response, (SELECT value FROM strings WHERE id = "
+               "e.mx_host_id) AS mx_host, (SELECT value FROM strings WHERE id = e.mx_ip_id) AS "
+               "mx_ip, (SELECT value FROM strings WHERE id = e.source_ip_id) AS source_ip, "
+               "(SELECT value FROM strings WHERE id = e.tls_id) AS tls, e.duration_ms, e.type "
+               "FROM delivery_events e ORDER BY e.id";
+    return NULL;
+}
+
 /* bytea on PostgreSQL: sent as hex whatever SQLite stored. */
 static int is_bytea(const char *table, const char *col)
 {
@@ -74,8 +99,9 @@ static int copy_table(sqlite3 *db, PGconn *c, const char *table, int64_t *rows, 
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM %s", table);
+    const char *own = select_of(table);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, own ? own : sql, -1, &q, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", table, sqlite3_errmsg(db));
         return EDM_EDB;
     }

@@ -132,6 +132,7 @@ int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
 int pg_record(edm_store *st, const edm_outcome *results, size_t n);
 int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int pg_cancel_pending(edm_store *st, int64_t campaign_id);
+int pg_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit);
 int pg_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,
                        char **day);
 int pg_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);

@@ -108,10 +108,14 @@ static const char SQL_CLAIM_RETRY[] =
     "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 /* A node (store_pg_nodes.c) leases the queued rows it claims: nobody else
- * claims them until it records them, hands them back, or is gone. */
+ * claims them until it records them, hands them back, or is gone. Its own
+ * leased rows stay claimable by itself: the pipeline drops queued rows it
+ * will not send (pause, cancel) without handing them back, moving its
+ * cursor back instead, and never hands out a row it has in flight. */
 static const char SQL_CLAIM_LEASED[] =
     "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
-    "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
+    "WHERE campaign_id = $1 AND status = 0 AND (lease_node IS NULL OR lease_node = $4) "
+    "AND id > $2 "
     "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 static const char SQL_CLAIM_QUEUED[] =
@@ -238,6 +242,44 @@ int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
                    &p, "unclaim");
     edm_buf_free(&arr);
     return rc;
+}
+
+/* ---- suppression look-up of a claimed batch ---- */
+
+static void arr_text(edm_buf *b, const char *v, int empty_is_null);
+
+int pg_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit)
+{
+    memset(hit, 0, n);
+    if (n == 0)
+        return 0;
+    /* Every email and domain of the batch in one array, one statement. */
+    edm_buf arr = EDM_BUF_INIT;
+    edm_buf_append_char(&arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        arr_text(&arr, jobs[i].email, 0);
+        arr_text(&arr, jobs[i].domain, 0);
+    }
+    edm_buf_append_char(&arr, '}');
+    if (arr.data == NULL)
+        return EDM_ENOMEM;
+    pg_params p;
+    pgp_init(&p);
+    pgp_text(&p, arr.data);
+    PGresult *r = pg_run(PG(st), "SELECT value FROM suppressions WHERE value = ANY($1::text[])", &p,
+                         "suppression filter");
+    edm_buf_free(&arr);
+    if (r == NULL)
+        return EDM_EDB;
+    for (int k = 0; k < PQntuples(r); k++) {
+        const char *v = PQgetvalue(r, k, 0);
+        for (size_t i = 0; i < n; i++)
+            if ((jobs[i].email && strcmp(jobs[i].email, v) == 0) ||
+                (jobs[i].domain && strcmp(jobs[i].domain, v) == 0))
+                hit[i] = 1;
+    }
+    PQclear(r);
+    return 0;
 }
 
 /* ---- record ---- */

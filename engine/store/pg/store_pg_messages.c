@@ -36,6 +36,10 @@ int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int6
     int rc = pg_begin(s);
     if (rc != 0)
         return rc;
+    /* Durable before it returns (the 202 and the SMTP 250 promise it),
+     * whatever synchronous_commit the database runs with. */
+    if ((rc = pg_do(s, "SET LOCAL synchronous_commit = on", NULL, "durable commit")) != 0)
+        goto fail;
     pg_params p;
     pgp_init(&p);
     pgp_text(&p, m->from);
