@@ -91,7 +91,13 @@ static int start_public(struct serve *sv, edm_store *st, char *err, size_t errle
 {
     if (sv->cfg->public.listen == NULL)
         return 0;
-    edm_public_config pc = {.listen = sv->cfg->public.listen};
+    const edm_config *cfg = sv->cfg;
+    edm_public_config pc = {.listen = cfg->public.listen,
+                            .base_url = cfg->public.base_url,
+                            .unsub_url = cfg->unsubscribe.url,
+                            .machine_ips = cfg->public.machine_ips,
+                            .nmachine_ips = cfg->public.nmachine_ips,
+                            .machine_open_seconds = cfg->public.machine_open_seconds};
     pc.secret = edm_engine_secret(sv->engine, &pc.secret_len);
     return edm_public_start(&sv->loop, &pc, st, &sv->pub, err, errlen);
 }

@@ -165,6 +165,12 @@ struct edm_config_unsubscribe {
 struct edm_config_public {
     char *listen;   /* "127.0.0.1:8080" */
     char *base_url; /* https URL the listener is reached at, or NULL */
+    /* open tracking (docs/tracking.md): opens from these networks ("ip" or
+     * "ip/len"), or within machine_open_seconds of delivery, are machine
+     * opens */
+    char **machine_ips;
+    size_t nmachine_ips;
+    int64_t machine_open_seconds; /* default 2; 0: off */
 };
 
 typedef struct edm_config {

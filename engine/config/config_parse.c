@@ -696,7 +696,8 @@ static void parse_unsubscribe(struct config_ctx *c, json_t *root, edm_config *cf
 
 static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"listen", "base_url", NULL};
+    static const char *const keys[] = {"listen", "base_url", "machine_ips", "machine_open_seconds",
+                                       NULL};
     size_t old, o2;
     json_t *p = get_obj(c, root, "public", OPTIONAL, keys, &old);
     if (p == NULL)
@@ -723,6 +724,8 @@ static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
         while (n > 8 && cfg->public.base_url[n - 1] == '/')
             cfg->public.base_url[--n] = '\0';
     }
+    config_get_networks(c, p, "machine_ips", &cfg->public.machine_ips, &cfg->public.nmachine_ips);
+    get_i64(c, p, "machine_open_seconds", 0, 86400, &cfg->public.machine_open_seconds);
     config_leave(c, old);
 }
 
