@@ -8,6 +8,7 @@
  */
 #include "api/api.h"
 #include "api/public.h"
+#include "engine/webhook/hooks.h"
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
 #include "engine/smtp/submission.h"
@@ -34,6 +35,7 @@ struct serve {
     edm_api *api;
     edm_public *pub;
     edm_submission *sub;
+    edm_hooks *webhooks;
     const edm_config *cfg;
     int stopping;
 };
@@ -118,6 +120,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->sub)
         edm_submission_stop(sv->sub, NULL, NULL);
     sv->sub = NULL;
+    if (sv->webhooks)
+        edm_hooks_stop(sv->webhooks, NULL, NULL);
+    sv->webhooks = NULL;
     if (sv->engine)
         edm_engine_stop(sv->engine, NULL, NULL);
     sv->engine = NULL;
@@ -176,7 +181,12 @@ int edm_cmd_serve(int argc, char **argv)
         edm_api_start(&sv.loop, &acfg, st, &hooks, &sv.api, err, sizeof err) != 0 ||
         ((cfg.submission.nlisten || cfg.submission.ntls_listen) &&
          edm_submission_start(&so, &sv.sub, err, sizeof err) != 0) ||
-        start_public(&sv, st, err, sizeof err) != 0) {
+        start_public(&sv, st, err, sizeof err) != 0 ||
+        edm_hooks_start(&(edm_hooks_opts){.loop = &sv.loop,
+                                          .store = st,
+                                          .retry_min_s = cfg.webhooks.retry_min,
+                                          .max_age_s = cfg.webhooks.max_age},
+                        &sv.webhooks) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;
         on_signal(&sv.sigterm, SIGTERM);

@@ -72,6 +72,8 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
     config_submission_defaults(&cfg->submission);
     cfg->public.machine_open_seconds = 2;
+    cfg->webhooks.retry_min = 10;
+    cfg->webhooks.max_age = 86400;
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
     cfg->api.header_timeout = 10;

@@ -173,6 +173,12 @@ struct edm_config_public {
     int64_t machine_open_seconds; /* default 2; 0: off */
 };
 
+/* Webhook delivery (docs/tracking.md, "Webhooks"). */
+struct edm_config_webhooks {
+    int64_t retry_min; /* seconds before the first retry, doubling; default 10 */
+    int64_t max_age;   /* seconds an event is retried; default 86400 */
+};
+
 typedef struct edm_config {
     char *path; /* the config file; NULL when running on defaults */
     char *db;
@@ -193,6 +199,7 @@ typedef struct edm_config {
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
     struct edm_config_public public;
+    struct edm_config_webhooks webhooks;
     struct edm_config_submission submission;
     struct edm_config_pipeline pipeline;
 } edm_config;

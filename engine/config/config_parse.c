@@ -729,6 +729,18 @@ static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
     config_leave(c, old);
 }
 
+static void parse_webhooks(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"retry_min", "max_age", NULL};
+    size_t old;
+    json_t *w = get_obj(c, root, "webhooks", OPTIONAL, keys, &old);
+    if (w == NULL)
+        return;
+    get_i64(c, w, "retry_min", 1, 3600, &cfg->webhooks.retry_min);
+    get_i64(c, w, "max_age", 60, 30 * 86400, &cfg->webhooks.max_age);
+    config_leave(c, old);
+}
+
 static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {"window", NULL};
@@ -743,10 +755,11 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",     "log",   "bounce_domain", "message_id_domain", "api",
-        "dns",    "smtp",  "pools",         "domains",           "routes",
-        "dkim",   "retry", "unsubscribe",   "pipeline",          "submission",
-        "public", NULL};
+        "db",          "log",      "bounce_domain", "message_id_domain",
+        "api",         "dns",      "smtp",          "pools",
+        "domains",     "routes",   "dkim",          "retry",
+        "unsubscribe", "pipeline", "submission",    "webhooks",
+        "public",      NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -775,5 +788,6 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_unsubscribe(c, root, cfg);
     parse_public(c, root, cfg);
     parse_pipeline(c, root, cfg);
+    parse_webhooks(c, root, cfg);
     config_parse_submission(c, root, cfg);
 }
