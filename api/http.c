@@ -147,6 +147,7 @@ void http_req_reset(http_conn *c)
     c->last_cb = 0;
     c->body_bytes = 0;
     c->answered = c->early = 0;
+    c->body_yield = 0;
     c->producer = NULL;
     c->stream_done = 0;
     c->keep_alive = 1;
@@ -226,6 +227,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->state == CONN_LINGER || http_conn_discarding(c))
         return;
     http_parse_feed(c, c->rbuf, (size_t)nread);
+}
+
+void http_conn_body_resume(http_conn *c)
+{
+    c->body_yield = 0;
+    if (c->state != CONN_BODY || c->answered)
+        return; /* answered meanwhile (an error): http_conn_after_write goes on */
+    http_parser_pause(&c->parser, 0);
+    if (c->pending.len > 0) {
+        edm_buf rest = c->pending;
+        edm_buf_init(&c->pending);
+        http_parse_feed(c, rest.data, rest.len);
+        edm_buf_free(&rest);
+    }
+    if (c->state != CONN_CLOSED && !c->body_yield && c->pending.len == 0 &&
+        HTTP_PARSER_ERRNO(&c->parser) == HPE_OK)
+        http_conn_resume_read(c);
 }
 
 void http_conn_resume_read(http_conn *c)

@@ -8,7 +8,8 @@
  *   http_parse.c  requests: libhttp-parser callbacks, head syntax, lengths
  *                 and limits
  *   http_reply.c  answers: one buffer or a stream, writes, error answers
- *   http_pull.c   fair turns for streams: one producer call per loop turn
+ *   http_pull.c   fair turns: one producer call, or one piece of a streamed
+ *                 request body, per connection and loop turn
  */
 #ifndef EDM_API_HTTP_INT_H
 #define EDM_API_HTTP_INT_H
@@ -99,6 +100,8 @@ struct http_conn {
     int stream_done;
     unsigned writes; /* uv_write requests in flight */
     int pull_queued; /* waiting for its turn to pull (http_pull.c) */
+    int body_yield;  /* a streamed body piece went to the application: the
+                      * rest waits for the connection's next turn */
     http_conn *pull_next;
 };
 
@@ -115,6 +118,10 @@ int http_conn_discarding(const http_conn *c);
 /* Starts a new request / ends one (frees its application state). */
 void http_req_reset(http_conn *c);
 void http_req_release(http_conn *c);
+
+/* A streamed body yielded after a piece (body_yield): parses what is
+ * pending and reads on (http_pull.c calls it at the connection's turn). */
+void http_conn_body_resume(http_conn *c);
 
 /* ---- http_parse.c ---- */
 void http_parse_settings(http_parser_settings *s);
@@ -133,7 +140,8 @@ void http_reply_pull(http_conn *c);
 
 /* ---- http_pull.c ---- */
 void http_pull_start(http_server *srv);
-/* The stream of c may take its next piece: pulled at its turn. */
+/* The stream of c may take its next piece, or its streamed request body
+ * may go on (body_yield): done at its turn. */
 void http_pull_queue(http_conn *c);
 /* c closes: it leaves the queue. */
 void http_pull_forget(http_conn *c);

@@ -13,7 +13,9 @@
  *
  * After each request the parser is paused, so pipelined requests are
  * answered in order; unparsed bytes wait in c->pending and reading stops
- * until the answer is written.
+ * until the answer is written. A streamed body pauses the parser after
+ * each piece it hands to the application, the same way, until the
+ * connection's next turn (http_pull.c).
  */
 #include "api/http_int.h"
 #include "engine/base/alloc.h"
@@ -195,7 +197,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
         c->keep_alive = 0;
         return 1;
     }
-    return c->state == CONN_CLOSED;
+    if (c->state == CONN_CLOSED)
+        return 1;
+    /* one piece per turn: the rest waits for the connection's next turn
+     * (http_pull.c) */
+    c->body_yield = 1;
+    http_parser_pause(p, 1);
+    return 0;
 }
 
 static int on_message_complete(http_parser *p)
@@ -227,12 +235,15 @@ void http_parse_feed(http_conn *c, const char *data, size_t len)
     if (e == HPE_PAUSED && http_conn_discarding(c))
         return;
     if (e == HPE_PAUSED) {
-        /* keep the rest for after the answer; stop reading meanwhile */
+        /* keep the rest for after the answer, or for the next turn of a
+         * streamed body; stop reading meanwhile */
         if (n < len && edm_buf_append(&c->pending, data + n, len - n) != 0) {
             http_conn_close(c, "out of memory");
             return;
         }
         http_conn_stop_read(c);
+        if (c->body_yield)
+            http_pull_queue(c);
         return;
     }
     if (e != HPE_OK) {

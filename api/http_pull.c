@@ -7,8 +7,16 @@
  * turn, between which every other event (SMTP sessions, the pipeline,
  * /v1/health) is served, instead of ten back to back.
  *
+ * Streamed request bodies (an upload) take the same turns: the parser
+ * pauses after each piece handed to the application (at most one socket
+ * read, 64 KiB, and the store batch it may fill), reading stops, and the
+ * connection queues here; at its turn the rest is parsed and reading
+ * resumes. libuv would otherwise deliver up to 32 reads per socket event,
+ * over 100,000 CSV rows with their store batches, in one loop turn.
+ *
  * Entry points (http_int.h): http_pull_start / http_pull_stop with the
- * server, http_pull_queue when a stream may take its next piece,
+ * server, http_pull_queue when a stream may take its next piece (or a
+ * streamed body may go on),
  * http_pull_forget when its connection closes.
  */
 #include "api/http_int.h"
@@ -24,7 +32,11 @@ static void on_idle(uv_idle_t *h)
             srv->pull_tail = NULL;
         c->pull_next = NULL;
         c->pull_queued = 0;
-        if (c->state != CONN_CLOSED)
+        if (c->state == CONN_CLOSED)
+            continue;
+        if (c->body_yield)
+            http_conn_body_resume(c);
+        else
             http_reply_pull(c);
     }
     if (srv->pull_head == NULL)

@@ -68,6 +68,8 @@ struct edm_config_submission {
     int auth_failure_delay_ms;  /* a failed AUTH is answered after this */
     int auth_max_failures;      /* failures from one IP before it is locked out */
     int auth_lockout;           /* seconds an IP stays locked out */
+    int command_timeout;        /* seconds idle waiting for a command (RFC 5321 4.5.3.2) */
+    int data_timeout;           /* seconds between DATA blocks */
 };
 
 struct edm_config_dns {

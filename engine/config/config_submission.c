@@ -21,6 +21,8 @@ void config_submission_defaults(struct edm_config_submission *s)
     s->auth_failure_delay_ms = 1000;
     s->auth_max_failures = 5;
     s->auth_lockout = 300;
+    s->command_timeout = 300;
+    s->data_timeout = 180;
 }
 
 void config_submission_free(struct edm_config_submission *s)
@@ -146,6 +148,8 @@ void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg
                                        "auth_failure_delay_ms",
                                        "auth_max_failures",
                                        "auth_lockout",
+                                       "command_timeout",
+                                       "data_timeout",
                                        NULL};
     json_t *s = json_object_get(root, "submission");
     if (s == NULL || json_is_null(s))
@@ -195,6 +199,12 @@ void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg
     n = sub->auth_lockout;
     get_num(c, s, "auth_lockout", 0, 86400, &n);
     sub->auth_lockout = (int)n;
+    n = sub->command_timeout;
+    get_num(c, s, "command_timeout", 1, 3600, &n);
+    sub->command_timeout = (int)n;
+    n = sub->data_timeout;
+    get_num(c, s, "data_timeout", 1, 3600, &n);
+    sub->data_timeout = (int)n;
     if ((sub->cert == NULL) != (sub->key == NULL))
         config_error(c, "cert and key go together");
     else if (sub->ntls_listen && sub->cert == NULL)

@@ -6,11 +6,18 @@
  *
  * Order of evidence (like Postfix smtp_trouble.c and the usual ESP
  * taxonomies): the reply class decides the status (2 delivered, 4 deferred,
- * 5 bounced; before a transaction always deferred); the category comes
- * from the wording first where it is unambiguous (spam/blocklist, rate),
- * then the step (a refusal at AUTH is about our credentials), then the
- * enhanced status code (RFC 3463), then the basic code and the SMTP step.
- * Limits: wording is matched in English only.
+ * 5 bounced; before a transaction always deferred; a rate limit always
+ * deferred, whatever its class: QQ and NetEase answer 550 to a sender
+ * over its quota, and a retry later delivers); the category comes first
+ * from a provider's own code (NetEase's "MI:STC", "DT:SPM": the table
+ * below), then from wording where it is unambiguous (TLS required, a
+ * sender rate limited, spam/blocklist/content refused), then the step (a
+ * refusal at AUTH is about our credentials), then the enhanced status
+ * code (RFC 3463), then the basic code and the SMTP step. Every row of
+ * tests/engine/delivery/classify_replies.h (real replies, each with its
+ * source) must come out as listed there. Limits: wording is matched in
+ * English only (Chinese providers put their codes and English words in
+ * their replies).
  */
 #include "engine/delivery/classify.h"
 #include "engine/base/err.h"
@@ -37,23 +44,114 @@ static int mentions(const char *text, const char *const *words)
     return 0;
 }
 
-static const char *const spam_words[] = {
-    "spam",      "blacklist",   "blocklist", "block list", "black list", "listed at", "listed on",
-    "listed in", "rbl",         "dnsbl",     "spamhaus",   "spamcop",    "barracuda", "reputation",
-    "junk",      "unsolicited", "bulk mail", "phish",      "virus",      "malware",   NULL};
-static const char *const rate_words[] = {"rate limit",
-                                         "rate-limit",
-                                         "ratelimit",
-                                         "too many",
-                                         "throttl",
-                                         "slow down",
-                                         "try again later",
-                                         "exceeded the rate",
-                                         "temporarily deferred",
-                                         "unusual rate",
-                                         "sending rate",
-                                         "connection limit",
+/* NetEase (163.com, 126.com, yeah.net) puts a code of its own in each
+ * refusal ("550 MI:STC", "451 RP:CEL"); its help page lists them
+ * (help.163.com, "退信代码说明"). What each one means: */
+static const struct {
+    const char *code;
+    enum edm_category cat;
+} provider_codes[] = {
+    {"HL:REP", EDM_CATEGORY_SPAM_BLOCK},   /* IP sends to many unknown recipients: banned */
+    {"HL:ICC", EDM_CATEGORY_RATE_LIMITED}, /* too many concurrent connections */
+    {"HL:IFC", EDM_CATEGORY_RATE_LIMITED}, /* too much mail in a short time */
+    {"HL:MEP", EDM_CATEGORY_SPAM_BLOCK},   /* many forged sender domains */
+    {"HL:IHU", EDM_CATEGORY_SPAM_BLOCK},   /* IP suspended for spam */
+    {"HL:IPB", EDM_CATEGORY_SPAM_BLOCK},   /* IP blocked */
+    {"MI:CEL", EDM_CATEGORY_PROTOCOL},     /* too many erroneous commands */
+    {"MI:CCL", EDM_CATEGORY_PROTOCOL},     /* too many commands */
+    {"RP:CEL", EDM_CATEGORY_PROTOCOL},     {"RP:CCL", EDM_CATEGORY_PROTOCOL},
+    {"MI:NHD", EDM_CATEGORY_PROTOCOL},     /* empty HELO */
+    {"MI:DMC", EDM_CATEGORY_RATE_LIMITED}, /* too many messages on one connection */
+    {"RP:DRC", EDM_CATEGORY_RATE_LIMITED}, /* too many recipients on one connection */
+    {"MI:SFQ", EDM_CATEGORY_RATE_LIMITED}, /* sender over its 15-minute quota */
+    {"RP:QRC", EDM_CATEGORY_RATE_LIMITED}, /* recipients over the short-term quota */
+    {"MI:STC", EDM_CATEGORY_RATE_LIMITED}, /* sender over its daily quota */
+    {"RP:RCL", EDM_CATEGORY_RATE_LIMITED}, /* too many recipients for one message */
+    {"RP:TRC", EDM_CATEGORY_RATE_LIMITED}, /* recipients over the daily quota */
+    {"DT:RBL", EDM_CATEGORY_SPAM_BLOCK},   /* IP on an RBL */
+    {"DT:SPM", EDM_CATEGORY_SPAM_BLOCK},   /* content looks like spam */
+    {"WM:BLI", EDM_CATEGORY_POLICY},       /* IP not on the allowed list */
+    {"WM:BLU", EDM_CATEGORY_POLICY},       /* sender not on the allowed list */
+    {"MI:IMF", EDM_CATEGORY_POLICY},       /* malformed sender address */
+    {"MI:SPF", EDM_CATEGORY_POLICY},       /* SPF does not permit the IP */
+    {"RP:FRL", EDM_CATEGORY_POLICY},       /* no relaying */
+    {"DT:SUM", EDM_CATEGORY_POLICY},       /* envelope and header sender differ */
+    {"MI:SPB", EDM_CATEGORY_POLICY},       /* sender not on the user's allow list */
+};
+
+static enum edm_category from_provider_code(const char *text)
+{
+    if (text == NULL)
+        return EDM_CATEGORY_NONE;
+    for (size_t i = 0; i < sizeof provider_codes / sizeof provider_codes[0]; i++)
+        if (strstr(text, provider_codes[i].code) != NULL)
+            return provider_codes[i].cat;
+    return EDM_CATEGORY_NONE;
+}
+
+/* The receiver wants TLS we did not use. */
+static const char *const tls_words[] = {"tls required",        "must issue a starttls",
+                                        "requires tls",        "starttls required",
+                                        "encryption required", NULL};
+/* Wording that says the sender is being limited, which wins over spam
+ * words in the same reply ("...from spam, mail sent from your IP address
+ * has been temporarily rate limited"). */
+static const char *const rate_strong_words[] = {
+    "rate limited",      "rate-limited",         "ratelimited",         "rate limit",
+    "frequency limit",   "too many connections", "too many concurrent", "too many messages",
+    "too much mail",     "too quickly",          "too much email",      "at a rate that",
+    "excessive volume",  "unexpected volume",    "sending quota",       "per hour",
+    "maximum threshold", "exceeded the rate",    "limit exceeded",      NULL};
+static const char *const spam_words[] = {"spam",
+                                         "blacklist",
+                                         "blocklist",
+                                         "block list",
+                                         "black list",
+                                         "listed at",
+                                         "listed on",
+                                         "listed in",
+                                         "rbl",
+                                         "dnsbl",
+                                         "spamhaus",
+                                         "spamcop",
+                                         "barracuda",
+                                         "reputation",
+                                         "junk",
+                                         "unsolicited",
+                                         "bulk mail",
+                                         "phish",
+                                         "virus",
+                                         "malware",
+                                         "blocked using",
+                                         "banned",
+                                         "black ip",
+                                         "ipcheck.proofpoint",
+                                         "content denied",
+                                         "content rejected",
+                                         "content reject",
+                                         "traffic not accepted",
                                          NULL};
+/* Our side of the protocol went wrong (too many commands, pipelining). */
+static const char *const protocol_words[] = {"nonmail commands", "synchronization error",
+                                             "protocol violation", NULL};
+/* The message is too big for the receiver (not its mailbox). */
+static const char *const size_words[] = {"message is too long",
+                                         "size exceeds",
+                                         "exceeds size limit",
+                                         "mailsize limit",
+                                         "message too big",
+                                         "exceeded google's message size",
+                                         NULL};
+/* A 421 that is about who we are, not how fast we send. */
+static const char *const policy_words[] = {"whitelist", "allow list", "not authorized",
+                                           "not permitted", NULL};
+static const char *const rate_words[] = {"rate limit",        "deferred due to",
+                                         "rate-limit",        "ratelimit",
+                                         "too many",          "throttl",
+                                         "slow down",         "try again later",
+                                         "exceeded the rate", "temporarily deferred",
+                                         "unusual rate",      "sending rate",
+                                         "connection limit",  NULL};
 static const char *const full_words[] = {"mailbox full",         "mailbox is full",
                                          "over quota",           "overquota",
                                          "quota exceeded",       "exceeded storage",
@@ -76,10 +174,22 @@ static const char *const mailbox_words[] = {"user unknown",
                                             "user not found",
                                             "disabled",
                                             "inactive",
+                                            "unrouteable address",
+                                            "invalid user",
+                                            "user suspended",
+                                            "no such user",
+                                            "addressee unknown",
+                                            "recipientnotfound",
+                                            "recipnotfound",
+                                            "account is unavailable",
+                                            "doesn't have a",
+                                            "mailbox not found",
                                             NULL};
-static const char *const domain_words[] = {
-    "domain not found",      "unknown domain",      "no such domain",  "host not found",
-    "domain does not exist", "relay access denied", "relaying denied", NULL};
+static const char *const domain_words[] = {"domain not found",      "unknown domain",
+                                           "no such domain",        "host not found",
+                                           "domain does not exist", "relay access denied",
+                                           "relaying denied",       "relay not permitted",
+                                           "local user only",       NULL};
 
 /* Category from an enhanced code "c.s.d"; EDM_CATEGORY_NONE when it says
  * nothing specific. */
@@ -104,8 +214,10 @@ static enum edm_category from_enhanced(const char *e, const char *text)
         case 1:
         case 3:
         case 6: return EDM_CATEGORY_BAD_MAILBOX;
-        case 2:
-        case 10: return EDM_CATEGORY_BAD_DOMAIN;
+        case 2: return EDM_CATEGORY_BAD_DOMAIN;
+        case 10: /* null MX (RFC 7505); Microsoft's "RecipientNotFound" too */
+            return mentions(text, mailbox_words) ? EDM_CATEGORY_BAD_MAILBOX
+                                                 : EDM_CATEGORY_BAD_DOMAIN;
         case 7:
         case 8: return EDM_CATEGORY_BAD_DOMAIN; /* bad sender address: our side */
         default: return EDM_CATEGORY_BAD_MAILBOX;
@@ -119,12 +231,18 @@ static enum edm_category from_enhanced(const char *e, const char *text)
         }
     case 3: /* mail system */ return detail == 4 ? EDM_CATEGORY_POLICY : EDM_CATEGORY_OTHER;
     case 4: /* network and routing */
+        /* Exchange Online's directory-based edge blocking: an unknown
+         * recipient ("5.4.1 Recipient address rejected: Access denied") */
+        if (detail == 1 && strstr(text ? text : "", "Recipient address rejected"))
+            return EDM_CATEGORY_BAD_MAILBOX;
         switch (detail) {
         case 3: return EDM_CATEGORY_DNS;
         case 4: return EDM_CATEGORY_BAD_DOMAIN;
         default: return EDM_CATEGORY_NETWORK;
         }
-    case 5: return EDM_CATEGORY_PROTOCOL;
+    case 5: /* protocol; but Microsoft says 5.5.0 "mailbox unavailable" of an unknown address */
+        return e[0] == '5' && mentions(text, mailbox_words) ? EDM_CATEGORY_BAD_MAILBOX
+                                                            : EDM_CATEGORY_PROTOCOL;
     case 6: return EDM_CATEGORY_POLICY; /* content conversion */
     case 7:                             /* security or policy */
         if (mentions(text, spam_words))
@@ -138,8 +256,16 @@ static enum edm_category from_enhanced(const char *e, const char *text)
     }
 }
 
-classify_result classify_reply(enum edm_smtp_step step, int code, const char *enhanced,
-                               const char *text)
+/* A rate limit is never final: a retry later delivers. */
+static classify_result rate_deferred(classify_result r)
+{
+    if (r.category == EDM_CATEGORY_RATE_LIMITED)
+        r.status = EDM_DSTATE_DEFERRED;
+    return r;
+}
+
+static classify_result judge(enum edm_smtp_step step, int code, const char *enhanced,
+                             const char *text)
 {
     classify_result r = {EDM_DSTATE_DEFERRED, EDM_CATEGORY_OTHER};
     if (code >= 200 && code < 300) {
@@ -159,8 +285,33 @@ classify_result classify_reply(enum edm_smtp_step step, int code, const char *en
         return r;
     }
 
+    enum edm_category pc = from_provider_code(text);
+    if (pc != EDM_CATEGORY_NONE) {
+        r.category = pc;
+        return rate_deferred(r);
+    }
+    if (mentions(text, tls_words)) {
+        r.category = EDM_CATEGORY_TLS;
+        return r;
+    }
+    if (mentions(text, protocol_words)) {
+        r.category = EDM_CATEGORY_PROTOCOL;
+        return r;
+    }
+    if (mentions(text, size_words)) {
+        r.category = EDM_CATEGORY_POLICY;
+        return r;
+    }
+    if (mentions(text, rate_strong_words)) {
+        r.category = EDM_CATEGORY_RATE_LIMITED;
+        return rate_deferred(r);
+    }
     if (mentions(text, spam_words)) {
         r.category = EDM_CATEGORY_SPAM_BLOCK;
+        return r;
+    }
+    if (code == 421 && mentions(text, policy_words)) {
+        r.category = EDM_CATEGORY_POLICY;
         return r;
     }
     if (code == 421 || code == 450 || code == 451 ||
@@ -222,6 +373,12 @@ classify_result classify_reply(enum edm_smtp_step step, int code, const char *en
     default: r.category = EDM_CATEGORY_OTHER; break;
     }
     return r;
+}
+
+classify_result classify_reply(enum edm_smtp_step step, int code, const char *enhanced,
+                               const char *text)
+{
+    return rate_deferred(judge(step, code, enhanced, text));
 }
 
 classify_result classify_failure(enum edm_failure kind)

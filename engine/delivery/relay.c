@@ -32,6 +32,10 @@
  * DNS answers carry the site's id, not its pointer; a site that is gone
  * by then is simply not found.
  *
+ * A route with credentials goes through its AUTH gate (route_auth.h,
+ * hooked in by relay_auth.c): one session tries AUTH until one has
+ * passed, and a refusal pauses the route with every site behind it.
+ *
  * Outcomes: a session reports facts (engine/store/outcome.h); the relay
  * adds its own (DNS, a paused destination, a missing pool), has
  * engine/delivery/classify.c judge them, and gives each message back with
@@ -81,9 +85,7 @@ static void relay_outcome(edm_outcome *o, enum edm_failure f, int attempted, con
     classify_outcome(o);
 }
 
-/* Ends every queued message of a site with the same outcome (NULL:
- * dropped). */
-static void site_flush_queue(edm_relay *r, site *st, const edm_outcome *o)
+void relay_flush_queue(edm_relay *r, site *st, const edm_outcome *o)
 {
     while (st->head) {
         edm_outmsg *m = st->head;
@@ -215,7 +217,7 @@ static void defer_paused(edm_relay *r, site *st, uint64_t until, const char *why
     edm_outcome q;
     relay_outcome(&q, EDM_FAIL_BACKOFF, 0, why);
     q.next_attempt_at = edm_time_now() + left;
-    site_flush_queue(r, st, &q);
+    relay_flush_queue(r, st, &q);
 }
 
 /* What a result means for the address's standing with the destination. */
@@ -243,6 +245,8 @@ static void msg_done(const smtp_result *res, void *arg)
     edm_outcome o = res->msg->nrcpts ? res->rcpts[0] : *res->outcome;
     o.attempted = 1;
     classify_outcome(&o);
+    if (rs->site->auth)
+        relay_auth_msg_done(r, rs->site, &o);
     /* 8bit for a server without 8BITMIME: never sent, given back
      * (dropped) to be composed again without 8bit. */
     int needs_7bit = o.failure == EDM_FAIL_NEEDS_7BIT;
@@ -357,6 +361,8 @@ static void session_closed(const edm_outcome *fail, void *arg)
     count_connection(r, rs, -1);
     unlink_session(r, rs);
     /* fail points into the session: use it before the session is freed. */
+    if (st->auth && !r->stopping)
+        relay_auth_closed(r, st, fail);
     if (fail && !r->stopping && st->sessions == 0 && st->head) {
         /* The destination could not be used: defer what waits for it (it
          * was not tried, whatever the failure says), so it is retried on
@@ -368,7 +374,7 @@ static void session_closed(const edm_outcome *fail, void *arg)
         char q[200];
         edm_log(EDM_LOG_WARN, "relay", "domain=%s event=site_failed delivered=%u err=%s",
                 st->domain, tp->count(rs->s), edm_log_quote(q, sizeof q, fail->text));
-        site_flush_queue(r, st, &o);
+        relay_flush_queue(r, st, &o);
     }
     tp->free(rs->s);
     edm_free(rs);
@@ -464,7 +470,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
                       why ? why : "no mail exchanger");
         edm_log(EDM_LOG_WARN, "relay", "domain=%s event=dns_failed permanent=%d err=\"%s\"",
                 st->domain, o.status == EDM_DSTATE_BOUNCED, o.text);
-        site_flush_queue(r, st, &o);
+        relay_flush_queue(r, st, &o);
         return;
     }
     edm_free(st->hosts);
@@ -479,7 +485,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
         snprintf(why2, sizeof why2, "no source IP pool named \"%s\"", st->pool);
         edm_outcome o;
         relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why2);
-        site_flush_queue(r, st, &o);
+        relay_flush_queue(r, st, &o);
         return;
     }
     relay_drain(r, st);
@@ -497,7 +503,7 @@ static void resolve(edm_relay *r, site *st)
         st->dns = SITE_DNS_NONE;
         edm_outcome o;
         relay_outcome(&o, EDM_FAIL_DNS_TEMP, 1, "cannot start a DNS query");
-        site_flush_queue(r, st, &o);
+        relay_flush_queue(r, st, &o);
     }
 }
 
@@ -510,6 +516,8 @@ void relay_drain(edm_relay *r, site *st)
     if (r->stopping || st->head == NULL)
         return;
     uint64_t now = edm_time_mono_ms();
+    if (st->auth && relay_auth_paused(r, st, now))
+        return;
     if (st->dns == SITE_DNS_PENDING)
         return;
     if (st->dns == SITE_DNS_NONE || st->dest == NULL || now - st->resolved_ms > DNS_REFRESH_MS) {
@@ -535,13 +543,17 @@ void relay_drain(edm_relay *r, site *st)
                 return;
             }
         }
+        if (st->auth && !relay_auth_take(st, now))
+            return; /* another session is trying the route's credentials */
         size_t ipi = 0;
         uint64_t until = 0;
-        switch (edm_dest_pick(d, now, edm_time_now(), &ipi, &until)) {
-        case EDM_DEST_PICK_OK:
-            if (open_session(r, st, ipi) != 0)
-                return;
-            break;
+        enum edm_dest_pick pick = edm_dest_pick(d, now, edm_time_now(), &ipi, &until);
+        if (pick == EDM_DEST_PICK_OK && open_session(r, st, ipi) == 0)
+            continue;
+        if (st->auth)
+            relay_auth_untake(st); /* no session opened: it probes nothing */
+        switch (pick) {
+        case EDM_DEST_PICK_OK: return; /* open_session failed */
         case EDM_DEST_PICK_BUSY:
             wait_push(r, (site **)&d->wait_head, (site **)&d->wait_tail, st, holders(r, st, d));
             return;
@@ -563,7 +575,7 @@ void relay_drain(edm_relay *r, site *st)
                      st->pool);
             edm_outcome o;
             relay_outcome(&o, EDM_FAIL_NO_POOL, 0, why);
-            site_flush_queue(r, st, &o);
+            relay_flush_queue(r, st, &o);
             return;
         }
         default: EDM_PANIC("dest pick");
@@ -659,7 +671,7 @@ void edm_relay_stop(edm_relay *r, void (*cb)(void *arg), void *arg)
     r->stop_cb = cb;
     r->stop_arg = arg;
     for (size_t i = 0; i < r->nby_id; i++)
-        site_flush_queue(r, r->by_id[i], NULL);
+        relay_flush_queue(r, r->by_id[i], NULL);
     uv_timer_stop(&r->timer);
     for (rsess *rs = r->sessions, *nx; rs; rs = nx) {
         nx = rs->next;

@@ -6,7 +6,8 @@
  * max_messages_per_connection messages. The limits are its destination's
  * (dest.h: a domains[] rule, shared by every domain behind the MX hosts of
  * an "mx:" rule), counted per source IP, with backoff per source IP, and
- * its route's connection cap. drain() of a site is safe to call any
+ * its route's connection cap and, for a route with credentials, its AUTH
+ * gate (route_auth.h: one AUTH attempt per pause). drain() of a site is safe to call any
  * number of times and runs after every event that may unblock work.
  *
  * Every message handed to edm_relay_submit comes back exactly once through

@@ -1,13 +1,15 @@
 /*
  * engine/delivery/relay_int.h: shared by engine/delivery/relay*.c only: the
  * relay's sites, sessions and tables (relay.c drives sessions and drain();
- * relay_table.c finds sites and destinations and runs the wake-up queue).
+ * relay_table.c finds sites and destinations and runs the wake-up queue;
+ * relay_auth.c holds a route's sessions to its AUTH gate, route_auth.h).
  */
 #ifndef EDM_RELAY_INT_H
 #define EDM_RELAY_INT_H
 
 #include "engine/delivery/dest.h"
 #include "engine/delivery/relay.h"
+#include "engine/delivery/route_auth.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +28,9 @@ typedef struct site {
     char *pool;
     const struct edm_config_route *route;
     size_t route_idx;
-    edm_dest *dest; /* set when the site's hosts are known */
+    route_auth *auth;   /* the route's AUTH gate; NULL without credentials */
+    struct site *rnext; /* the next site behind the same route */
+    edm_dest *dest;     /* set when the site's hosts are known */
     edm_outmsg *head, *tail;
     size_t queued;
     unsigned sessions;
@@ -70,11 +74,14 @@ typedef struct htab {
     size_t nb, n;
 } htab;
 
-/* A route's connections and the sites that wait for one. */
+/* A route's connections and the sites that wait for one; its AUTH gate
+ * when it has credentials, and every site behind it. */
 typedef struct route_state {
     unsigned connections;
     site *wait_head, *wait_tail;
     rsess *sessions;
+    route_auth auth;
+    site *sites; /* linked by rnext */
 } route_state;
 
 struct edm_relay {
@@ -98,6 +105,27 @@ struct edm_relay {
 
 /* relay.c: decides whether a site opens another session (see relay.c). */
 void relay_drain(edm_relay *r, site *st);
+/* Ends every queued message of a site with the same outcome (NULL:
+ * dropped). */
+void relay_flush_queue(edm_relay *r, site *st, const edm_outcome *o);
+
+/* relay_auth.c: the route AUTH gate's hooks, for sites with st->auth. */
+/* In drain, first: 1 when the route is paused after refused credentials
+ * (the site's queue has been deferred: open nothing). */
+int relay_auth_paused(edm_relay *r, site *st, uint64_t now);
+/* In drain, before each new session: 1 if it may open (the first of an
+ * unproven route is the probe), 0 while another session probes (the
+ * site is drained again when the probe ends). */
+int relay_auth_take(site *st, uint64_t now);
+/* In drain: a session taken above did not open after all. */
+void relay_auth_untake(site *st);
+/* In msg_done, for each result of a session of st (o classified): past
+ * AUTH proves the route; a refusal at AUTH waits for the pause. */
+void relay_auth_msg_done(edm_relay *r, site *st, edm_outcome *o);
+/* In session_closed, before anything else looks at fail: a refusal at
+ * AUTH pauses the route and defers every site behind it; another end of
+ * the probe lets the next site try. */
+void relay_auth_closed(edm_relay *r, site *st, const edm_outcome *fail);
 
 /* relay_table.c */
 /* The site of (domain, pool), created empty when new. */

@@ -130,6 +130,13 @@ site *relay_site_get(edm_relay *r, const char *domain, const char *pool)
     s->pool = edm_xstrdup(pl);
     s->route = edm_config_route_for(r->o.cfg, domain);
     s->route_idx = s->route ? (size_t)(s->route - r->o.cfg->routes) : 0;
+    if (s->route) {
+        route_state *rt = &r->routes[s->route_idx];
+        if (s->route->auth_username)
+            s->auth = &rt->auth;
+        s->rnext = rt->sites;
+        rt->sites = s;
+    }
     s->heap_idx = NO_HEAP;
     if (r->nby_id == r->cap_by_id) {
         r->cap_by_id = r->cap_by_id ? r->cap_by_id * 2 : 64;

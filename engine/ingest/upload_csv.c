@@ -5,7 +5,9 @@
  * Owns: the CSV state machine (quoted fields with "" escapes, embedded
  * commas and line breaks, CRLF / LF / CR line ends, a leading UTF-8 BOM),
  * the header row (must name an `email` column, case-insensitive; other
- * named columns become string variables), and per-row checks (field count,
+ * named columns become string variables; names unique; an oversized or
+ * malformed header row ends the upload with an error rather than making
+ * the next line the header), and per-row checks (field count,
  * quoting, NUL bytes, UTF-8, length).
  *
  * Memory: one record at a time (at most EDM_UPLOAD_MAX_ROW bytes plus its
@@ -22,7 +24,9 @@
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -134,8 +138,62 @@ static int json_quote(edm_buf *b, const char *s, size_t n)
     return edm_buf_append_char(b, '"');
 }
 
+typedef struct named_col {
+    const char *name;
+    size_t col;
+} named_col;
+
+static int name_cmp(const void *a, const void *b)
+{
+    const named_col *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->col > y->col) - (x->col < y->col); /* equal names: column order */
+}
+
+/* Column names must be unique (they become the keys of one JSON object).
+ * Sorted, so that a header of many thousand columns costs n log n; the
+ * error names the first column that repeats a name. */
+static int unique_names(upload_csv *p)
+{
+    size_t n = 0;
+    named_col *sorted = edm_calloc(p->ncols ? p->ncols : 1, sizeof *sorted);
+    if (sorted == NULL)
+        return EDM_ENOMEM;
+    for (size_t i = 0; i < p->ncols; i++)
+        if (p->names[i])
+            sorted[n++] = (named_col){p->names[i], i};
+    qsort(sorted, n, sizeof *sorted, name_cmp);
+    size_t first = 0, dup = SIZE_MAX;
+    for (size_t k = 1; k < n; k++) {
+        /* the second of a run of equal names, the earliest such column */
+        if (strcmp(sorted[k - 1].name, sorted[k].name) == 0 &&
+            (k < 2 || strcmp(sorted[k - 2].name, sorted[k].name) != 0) && sorted[k].col < dup) {
+            dup = sorted[k].col;
+            first = sorted[k - 1].col;
+        }
+    }
+    edm_free(sorted);
+    if (dup == SIZE_MAX)
+        return 0;
+    int len = (int)strlen(p->names[dup]) - 1; /* the quoted name without its ':' */
+    snprintf(p->err, p->errlen,
+             "line %ld: column %zu repeats the name %.*s of column %zu (column names must be "
+             "unique)",
+             p->rec_line, dup + 1, len > 120 ? 120 : len, p->names[dup], first + 1);
+    return EDM_EINVAL;
+}
+
 static int take_header(upload_csv *p)
 {
+    if (p->overflow) {
+        snprintf(p->err, p->errlen, "line %ld: the header row is longer than 1 MiB", p->rec_line);
+        return EDM_EINVAL;
+    }
+    if (p->bad) {
+        snprintf(p->err, p->errlen, "line %ld: the header row is malformed: %s", p->rec_line,
+                 p->bad);
+        return EDM_EINVAL;
+    }
     p->names = edm_calloc(p->nfields, sizeof *p->names);
     if (p->names == NULL)
         return EDM_ENOMEM;
@@ -152,7 +210,14 @@ static int take_header(upload_csv *p)
             snprintf(p->err, p->errlen, "line %ld: NUL byte in the header row", p->rec_line);
             return EDM_EINVAL;
         }
-        if (!found && n == 5 && strncasecmp(f, "email", 5) == 0) {
+        if (n == 5 && strncasecmp(f, "email", 5) == 0) {
+            if (found) {
+                snprintf(p->err, p->errlen,
+                         "line %ld: column %zu repeats the name \"email\" of column %zu "
+                         "(column names must be unique)",
+                         p->rec_line, i + 1, p->email_col + 1);
+                return EDM_EINVAL;
+            }
             p->email_col = i;
             found = 1;
             continue;
@@ -179,6 +244,9 @@ static int take_header(upload_csv *p)
                  p->rec_line);
         return EDM_EINVAL;
     }
+    int rc = unique_names(p);
+    if (rc != 0)
+        return rc;
     p->have_header = 1;
     return 0;
 }
@@ -236,15 +304,17 @@ static int end_record(upload_csv *p)
         return rc;
     if (rc == EDM_ETOOBIG)
         p->overflow = 1;
-    if (p->overflow) {
+    if (!p->have_header && !p->overflow && p->nfields == 1 && p->ends[0] == 0) {
+        rc = 0; /* blank line before the header */
+    } else if (!p->have_header) {
+        rc = take_header(p); /* refuses an oversized or malformed header */
+    } else if (p->overflow) {
         rc = p->sink.reject(p->sink.ctx, p->rec_line, NULL,
                             "row longer than 1 MiB (an unterminated quote?)");
     } else if (p->nfields == 1 && p->ends[0] == 0) {
         rc = 0; /* blank line */
     } else if (p->bad) {
         rc = p->sink.reject(p->sink.ctx, p->rec_line, NULL, p->bad);
-    } else if (!p->have_header) {
-        rc = take_header(p);
     } else if (memchr(p->rec.data, '\0', p->rec.len)) {
         rc = p->sink.reject(p->sink.ctx, p->rec_line, NULL, "NUL byte in row");
     } else {

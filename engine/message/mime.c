@@ -142,9 +142,33 @@ static int new_ids(edm_mime *m, const edm_mime_msg *msg)
     return 0;
 }
 
-/* Checks every address, URL and header name before writing anything. */
+/* A field value within EDM_MIME_MAX_FIELD bytes (NULL is empty). */
+static int field_fits(edm_mime *m, const char *what, const char *v)
+{
+    size_t n = v ? strnlen(v, EDM_MIME_MAX_FIELD + 1) : 0;
+    if (n <= EDM_MIME_MAX_FIELD)
+        return 0;
+    return fail(m, EDM_EINVAL, "%s: %zu bytes, over the limit of %d for a header field", what,
+                strlen(v), EDM_MIME_MAX_FIELD);
+}
+
+/* Checks every address, URL, header name and field length before writing
+ * anything. */
 static int validate(edm_mime *m, const edm_mime_msg *msg)
 {
+    int rc;
+    if ((rc = field_fits(m, "subject", msg->subject)) != 0 ||
+        (rc = field_fits(m, "from name", msg->from_name)) != 0 ||
+        (rc = field_fits(m, "to name", msg->to_name)) != 0 ||
+        (rc = field_fits(m, "reply_to name", msg->reply_to_name)) != 0 ||
+        (rc = field_fits(m, "feedback_id", msg->feedback_id)) != 0)
+        return rc;
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "headers[%zu]", i);
+        if ((rc = field_fits(m, what, msg->headers[i].value)) != 0)
+            return rc;
+    }
     if (!mime_addr_valid(msg->from_addr))
         return fail(m, EDM_EINVAL, "from: not a valid address");
     if (!mime_addr_valid(msg->to_addr))

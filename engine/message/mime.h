@@ -65,6 +65,11 @@ typedef struct edm_mime_msg {
 
 typedef struct edm_mime edm_mime;
 
+/* The longest value of one header field (subject, a display name, a custom
+ * header, Feedback-ID), in bytes before encoding: a template variable must
+ * not make a megabyte Subject. Longer fails the message (EDM_EINVAL). */
+#define EDM_MIME_MAX_FIELD 4096
+
 edm_mime *edm_mime_new(void);
 void edm_mime_free(edm_mime *m);
 
@@ -72,7 +77,8 @@ void edm_mime_free(edm_mime *m);
  * part ends as that text ends (without CRLF if the text has no final line
  * end, which RFC 5322 allows); the SMTP layer adds the CRLF before the
  * final dot. Returns 0, EDM_EINVAL (bad address, header
- * name, URL or domain: edm_mime_error says which), EDM_ENOMEM or
+ * name, URL or domain, a field value over EDM_MIME_MAX_FIELD:
+ * edm_mime_error says which), EDM_ENOMEM or
  * EDM_ETOOBIG (out's limit). On failure out keeps its previous length. */
 int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out);
 /* Text of the last failure ("" if none). Valid until the next call. */

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
+static void conn_end(smtp_session *s, enum edm_failure f, int code, const char *enh,
+                     const char *text, int next_target, int quit);
+
 void smtp_conn_connect(smtp_session *s)
 {
     for (;;) {
@@ -33,6 +36,8 @@ void smtp_conn_connect(smtp_session *s)
         s->tls_protocol[0] = s->tls_cipher[0] = '\0';
         s->conn_msgs = 0;
         s->failed = 0;
+        s->rset_free = 1;
+        s->nonmail = 0;
         s->io = edm_xmalloc(sizeof *s->io);
         io_init(s->io, s->loop, smtp_session_on_io, s);
         s->state = SMTP_S_INIT;
@@ -68,7 +73,8 @@ void smtp_conn_finish(smtp_session *s)
         if (sl->m)
             smtp_msg_defer(s, sl);
     }
-    /* Where it ended; not the TLS or the time, which belong to messages. */
+    /* Where it ended (its TLS was set with the failure); not the time,
+     * which belongs to messages. */
     EDM_OUTCOME_PUT(s->fail.mx_host, s->mx_host);
     EDM_OUTCOME_PUT(s->fail.mx_ip, s->mx_ip);
     EDM_OUTCOME_PUT(s->fail.source_ip, s->source_ip);
@@ -82,11 +88,32 @@ void smtp_conn_finish(smtp_session *s)
 void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *enh,
                     const char *text, int next_target)
 {
+    conn_end(s, f, code, enh, text, next_target, 0);
+}
+
+void smtp_conn_refuse(smtp_session *s, enum edm_failure f, int code, const char *enh,
+                      const char *text, int next_target)
+{
+    conn_end(s, f, code, enh, text, next_target, code != 421);
+}
+
+static void conn_end(smtp_session *s, enum edm_failure f, int code, const char *enh,
+                     const char *text, int next_target, int quit)
+{
     if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DONE)
         return;
+    if (s->state == SMTP_S_QUIT) {
+        /* The QUIT itself failed (timeout, write error): the connection
+         * had ended already; what ended it stays the session's story. */
+        smtp_session_enter(s, SMTP_S_CLOSING);
+        return;
+    }
     s->failed = 1;
     memset(&s->fail, 0, sizeof s->fail);
     smtp_msg_facts(&s->fail, f, smtp_session_step(s->state), code, enh, text);
+    /* The attempt's TLS, for what the caller defers with it. */
+    if (s->tls_protocol[0])
+        snprintf(s->fail.tls, sizeof s->fail.tls, "%s %s", s->tls_protocol, s->tls_cipher);
     edm_log(EDM_LOG_WARN, "smtp", "session=%u mx=%s ip=%s state=%s failure=%s code=%d", s->o.id,
             s->mx_host, s->mx_ip, smtp_session_state_name(s->state), edm_failure_name(f), code);
     int begun = s->conn_msgs > 0;
@@ -103,13 +130,18 @@ void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *e
                 smtp_msg_defer(s, sl);
         }
     }
-    smtp_session_enter(s, SMTP_S_CLOSING);
+    smtp_session_enter(s, quit && !begun && s->io ? SMTP_S_QUIT : SMTP_S_CLOSING);
 }
 
 void smtp_conn_on_closed(smtp_session *s)
 {
     edm_free(s->io);
     s->io = NULL;
+    if (s->reconnect && !s->abort_req) {
+        s->reconnect = 0; /* same target, a fresh connection */
+        smtp_conn_connect(s);
+        return;
+    }
     if (s->retry && !s->abort_req) {
         s->retry = 0;
         if (s->tls_skip == 1)

@@ -141,6 +141,50 @@ static char *copy_id(const char *p, char *out, size_t n)
     return out;
 }
 
+/* The token that ends just before `at` (text..at), copied as an id. */
+static char *token_before(const char *text, const char *at, char *out, size_t n)
+{
+    const char *q = at;
+    while (q > text && q[-1] == ' ')
+        q--;
+    const char *end = q;
+    while (q > text && q[-1] != ' ' && q[-1] != '\n')
+        q--;
+    char tmp[80];
+    size_t len = (size_t)(end - q);
+    if (len == 0 || len >= sizeof tmp)
+        return out;
+    memcpy(tmp, q, len);
+    tmp[len] = '\0';
+    if (strlen(copy_id(tmp, out, n)) != len ||
+        (len == 2 && (tmp[0] | 0x20) == 'o' && (tmp[1] | 0x20) == 'k'))
+        out[0] = '\0'; /* not an id (brackets, punctuation, "OK"): none */
+    return out;
+}
+
+/* "<...>" at the start of text (Exchange names the message so when it
+ * gives no InternalId): its content, at most 64 bytes. */
+static char *bracketed(const char *text, char *out, size_t n)
+{
+    const char *end = text[0] == '<' ? strchr(text, '>') : NULL;
+    size_t len = end ? (size_t)(end - text - 1) : 0;
+    if (len == 0 || len > 64 || len >= n || memchr(text + 1, ' ', len))
+        return out;
+    memcpy(out, text + 1, len);
+    out[len] = '\0';
+    return out;
+}
+
+/* Where each MTA puts it (the reply to the end of DATA, enhanced code
+ * already stripped):
+ *   Postfix      "Ok: queued as 4Xk2Lm0zZ7z9sWq"                (smtpd.c)
+ *   Exim         "OK id=1t2Xyz-000Abc-7Q"                        (smtp_in.c)
+ *   OpenSMTPD    "6f86798f Message accepted for delivery"         (smtp_session.c)
+ *   Sendmail     "3A1B2C3D004567 Message accepted for delivery"  (srvrsmtp.c)
+ *   Exchange     "<id@host> [InternalId=123, Hostname=h] Queued mail for delivery",
+ *                without InternalId the <message id> it gives
+ *   Gmail        "OK  1700000000 a1b2c3si123.45 - gsmtp"
+ *   qmail        "ok 1700000000 qp 12345"                        (qmail-smtpd.c) */
 char *smtp_reply_queue_id(const char *text, char *out, size_t n)
 {
     out[0] = '\0';
@@ -149,22 +193,18 @@ char *smtp_reply_queue_id(const char *text, char *out, size_t n)
     const char *p;
     if ((p = strstr(text, "queued as ")) != NULL)
         return copy_id(p + 10, out, n);
+    if ((p = strstr(text, "InternalId=")) != NULL)
+        return copy_id(p + 11, out, n);
     if ((p = strstr(text, "id=")) != NULL)
         return copy_id(p + 3, out, n);
-    /* Gmail: "OK  1700000000 a1b2c3si123.45 - gsmtp": the token before " - gsmtp". */
-    if ((p = strstr(text, " - gsmtp")) != NULL) {
-        const char *q = p;
-        while (q > text && q[-1] != ' ')
-            q--;
-        if (q < p) {
-            size_t len = (size_t)(p - q) < n - 1 ? (size_t)(p - q) : n - 1;
-            char tmp[80];
-            if (len >= sizeof tmp)
-                len = sizeof tmp - 1;
-            memcpy(tmp, q, len);
-            tmp[len] = '\0';
-            return copy_id(tmp, out, n);
-        }
-    }
+    if ((p = strstr(text, " - gsmtp")) != NULL)
+        return token_before(text, p, out, n);
+    if ((p = strstr(text, "Message accepted for delivery")) != NULL ||
+        (p = strstr(text, "message accepted for delivery")) != NULL)
+        return token_before(text, p, out, n);
+    if (strstr(text, "Queued mail for delivery") != NULL)
+        return bracketed(text, out, n);
+    if ((p = strstr(text, " qp ")) != NULL)
+        return copy_id(p + 4, out, n);
     return out;
 }

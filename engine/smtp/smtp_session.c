@@ -51,7 +51,8 @@ enum tmo {
     T_DATA,
     T_DATA_BLOCK,
     T_DATA_END,
-    T_IDLE
+    T_IDLE,
+    T_QUIT
 };
 
 /* Per-state data: name for logs, phrase for errors, timeout, the SMTP step
@@ -81,7 +82,7 @@ static const struct {
     [SMTP_S_BODY] = {"BODY", "while sending the message content", T_DATA_BLOCK, EDM_STEP_DATA_END},
     [SMTP_S_DOT] = {"DOT", "after the end of the message content", T_DATA_END, EDM_STEP_DATA_END},
     [SMTP_S_RSET] = {"RSET", "while sending RSET", T_MAIL, EDM_STEP_MAIL},
-    [SMTP_S_QUIT] = {"QUIT", "while sending QUIT", T_MAIL, EDM_STEP_MAIL},
+    [SMTP_S_QUIT] = {"QUIT", "while sending QUIT", T_QUIT, EDM_STEP_MAIL},
     [SMTP_S_CLOSING] = {"CLOSING", "while closing", T_NONE, EDM_STEP_MAIL},
     [SMTP_S_DONE] = {"DONE", "after the end", T_NONE, EDM_STEP_MAIL},
 };
@@ -150,6 +151,8 @@ static uint64_t timeout_ms(const smtp_session *s, enum tmo t)
     case T_DATA_BLOCK: return to->data_block ? to->data_block : 180000;
     case T_DATA_END: return to->data_end ? to->data_end : 600000;
     case T_IDLE: return s->o.idle_ms ? s->o.idle_ms : 30000;
+    case T_QUIT:
+        return to->mail && to->mail < SMTP_QUIT_TIMEOUT_MS ? to->mail : SMTP_QUIT_TIMEOUT_MS;
     }
     EDM_PANIC("bad timeout kind %d", (int)t);
 }
@@ -297,6 +300,10 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     case SMTP_S_DOT: break;
     case SMTP_S_IDLE: break; /* nothing to send; the idle timer runs */
     case SMTP_S_RSET:
+        if (s->rset_free)
+            s->rset_free = 0;
+        else
+            s->nonmail++;
         smtp_session_stage(s, "RSET\r\n");
         smtp_session_send_staged(s);
         break;
@@ -314,7 +321,8 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
     }
 }
 
-/* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...). */
+/* A reply that ends the connection (greeting, EHLO+HELO, AUTH, ...), with
+ * QUIT; next_target: the next target may try. */
 void smtp_session_fail_reply(smtp_session *s, int next_target)
 {
     char why[600];
@@ -323,7 +331,7 @@ void smtp_session_fail_reply(smtp_session *s, int next_target)
     snprintf(q, sizeof q, "%d %s%s%s", r->code, r->enhanced, r->enhanced[0] ? " " : "",
              edm_buf_cstr(&r->text));
     smtp_session_describe(s, why, sizeof why, "host refused", q);
-    smtp_conn_fail(s, EDM_FAIL_NONE, r->code, r->enhanced, why, next_target);
+    smtp_conn_refuse(s, EDM_FAIL_NONE, r->code, r->enhanced, why, next_target);
 }
 
 /* The reply is recipient i's outcome. */
@@ -360,6 +368,15 @@ static void end_transaction(smtp_session *s, int need_rset)
     }
     if (o->m) /* taken but not sent: make it current */
         s->cur = !s->cur;
+    if (need_rset && !s->rset_free && s->nonmail >= SMTP_NONMAIL_MAX) {
+        /* Another RSET would near the server's non-mail command limit:
+         * the rest goes on a fresh connection to the same host. */
+        EDM_DEBUG("smtp", "session=%u mx=%s event=reconnect rsets=%u", s->o.id, s->mx_ip,
+                  s->nonmail);
+        s->reconnect = 1;
+        smtp_session_enter(s, SMTP_S_QUIT);
+        return;
+    }
     smtp_session_enter(s, need_rset ? SMTP_S_RSET : SMTP_S_READY);
 }
 
@@ -444,6 +461,8 @@ static void on_reply(smtp_session *s)
             if (!c->rs[i].accepted)
                 continue;
             reply_to_rcpt(s, c, i);
+            if (ok)
+                s->rset_free = 1;
             if (ok)
                 smtp_reply_queue_id(edm_buf_cstr(&r->text), c->ro[i].remote_queue_id,
                                     sizeof c->ro[i].remote_queue_id);
@@ -578,16 +597,29 @@ static void on_io_event(smtp_session *s, io_conn *io, enum io_event ev)
     }
 }
 
+/* Stops now: a connection waiting idle, with nothing in flight, says
+ * QUIT and ends clean (closed() without a failure); otherwise what is in
+ * flight is deferred and the connection closed. */
+static void abort_now(smtp_session *s)
+{
+    if (s->state == SMTP_S_QUIT)
+        return; /* already leaving */
+    if (s->state == SMTP_S_IDLE && s->slot[0].m == NULL && s->slot[1].m == NULL) {
+        s->no_more = 1;
+        smtp_session_enter(s, SMTP_S_QUIT);
+        return;
+    }
+    char why[200];
+    smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
+    smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 0);
+}
+
 /* An abort asked for inside a callback takes effect once the outermost
  * handler is done. */
 static void abort_if_asked(smtp_session *s)
 {
-    if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING &&
-        s->state != SMTP_S_DONE) {
-        char why[200];
-        smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
-        smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 0);
-    }
+    if (s->in_handler == 0 && s->abort_req && s->state != SMTP_S_CLOSING && s->state != SMTP_S_DONE)
+        abort_now(s);
 }
 
 void smtp_session_on_io(io_conn *io, enum io_event ev, void *arg)
@@ -692,10 +724,8 @@ void smtp_session_abort(smtp_session *s)
     s->abort_req = 1;
     if (s->in_handler)
         return;
-    char why[200];
-    smtp_session_describe(s, why, sizeof why, "delivery aborted", NULL);
     s->in_handler++;
-    smtp_conn_fail(s, EDM_FAIL_NETWORK, 0, "", why, 0);
+    abort_now(s);
     s->in_handler--;
 }
 

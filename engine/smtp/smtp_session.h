@@ -112,7 +112,9 @@ smtp_session *smtp_session_new(uv_loop_t *loop, const smtp_options *opts, const 
  * TLS wanted without a context) with nothing started. If next() gives no
  * message, closed() is called from the loop with fail == NULL. */
 int smtp_session_start(smtp_session *s);
-/* Stops: in-flight messages are deferred (network), closed() follows. */
+/* Stops: a session waiting idle says QUIT and closes clean (closed() with
+ * fail NULL); otherwise in-flight messages are deferred (network), and
+ * closed() follows. */
 void smtp_session_abort(smtp_session *s);
 /* A session waiting idle asks next() again (no-op in any other state). */
 void smtp_session_kick(smtp_session *s);

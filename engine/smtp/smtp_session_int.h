@@ -40,6 +40,16 @@ enum smtp_state {
 
 #define SMTP_BODY_SLICE (64u * 1024u)
 
+/* Non-mail commands a connection may carry before it is replaced by a
+ * fresh one (docs/smtp.md, "Connections"): Exim drops a session past
+ * smtp_accept_max_nonmail (10; one RSET per message is free), Postfix
+ * counts RSET as junk (smtpd_junk_command_limit). We count RSETs after
+ * the first one since the last delivered message and stop below Exim's
+ * default. */
+#define SMTP_NONMAIL_MAX 8
+/* How long a QUIT waits for its reply (at most; the mail timeout if less). */
+#define SMTP_QUIT_TIMEOUT_MS 5000
+
 struct rcpt_state {
     int final;    /* outcome decided */
     int accepted; /* 2xx to RCPT TO, waiting for the end of DATA */
@@ -81,6 +91,9 @@ struct smtp_session {
     int later; /* next() said SMTP_LATER */
     int started, in_handler, abort_req;
     int retry;        /* after the close, connect to the next target */
+    int reconnect;    /* after the close, a fresh connection to the same target */
+    int rset_free;    /* the next RSET does not count (start, or after a delivery) */
+    unsigned nonmail; /* RSETs counted on this connection (SMTP_NONMAIL_MAX) */
     int failed;       /* fail describes why the connection (or session) ended */
     edm_outcome fail; /* its facts; mx_host, mx_ip, source_ip set at the end */
     char mx_host[256], mx_ip[64], source_ip[64];
@@ -108,6 +121,12 @@ void smtp_conn_connect(smtp_session *s);
  * smtp_conn.c for next_target). */
 void smtp_conn_fail(smtp_session *s, enum edm_failure f, int code, const char *enh,
                     const char *text, int next_target);
+/* Ends the connection, still usable, for a refusal (a reply, or what the
+ * client will not do: TLS not offered, no AUTH) before any transaction:
+ * like smtp_conn_fail, but says QUIT first (not after a 421, whose server
+ * is closing). */
+void smtp_conn_refuse(smtp_session *s, enum edm_failure f, int code, const char *enh,
+                      const char *text, int next_target);
 /* The connection's io has closed: next target, or finish. */
 void smtp_conn_on_closed(smtp_session *s);
 void smtp_conn_finish(smtp_session *s);

@@ -11,16 +11,37 @@
  * Rules: TLS "required" never falls back to plaintext; "opportunistic"
  * goes on without TLS when STARTTLS is refused. AUTH is only ever sent
  * under TLS, and credentials are wiped from the staging buffer once sent;
- * they never reach a log. A refusal here ends the connection and lets the
- * next target try (smtp_conn_fail with next_target).
+ * they never reach a log. A refusal here (theirs or ours) ends the
+ * connection with QUIT and lets the next target try (smtp_conn_refuse).
+ * No SNI for a host given as an address literal (RFC 6066 section 3).
  */
 #include "engine/base/base64.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/smtp/smtp_session_int.h"
 
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <string.h>
+
+/* 1 if name is an IPv4 or IPv6 address (bare or in brackets). */
+static int ip_literal(const char *name)
+{
+    char tmp[64];
+    size_t n = strlen(name);
+    if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+        name++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof tmp)
+        return 0;
+    memcpy(tmp, name, n);
+    tmp[n] = '\0';
+    if (strncmp(tmp, "IPv6:", 5) == 0)
+        memmove(tmp, tmp + 5, n - 4);
+    unsigned char addr[16];
+    return inet_pton(AF_INET, tmp, addr) == 1 || inet_pton(AF_INET6, tmp, addr) == 1;
+}
 
 static void base64(edm_buf *out, const void *p, size_t n)
 {
@@ -77,18 +98,18 @@ static void after_hello(smtp_session *s)
     }
     if (!s->tls_done && s->o.tls == SMTP_TLS_REQUIRED) {
         smtp_session_describe(s, why, sizeof why, "TLS is required but not offered", NULL);
-        smtp_conn_fail(s, EDM_FAIL_TLS, 0, "", why, 1);
+        smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why, 1);
         return;
     }
     if (s->o.auth_user) {
         if (!s->tls_done) {
             smtp_session_describe(s, why, sizeof why, "refusing AUTH without TLS", NULL);
-            smtp_conn_fail(s, EDM_FAIL_TLS, 0, "", why, 1);
+            smtp_conn_refuse(s, EDM_FAIL_TLS, 0, "", why, 1);
             return;
         }
         if (!(s->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
             smtp_session_describe(s, why, sizeof why, "no AUTH PLAIN or LOGIN offered", NULL);
-            smtp_conn_fail(s, EDM_FAIL_AUTH, 0, "", why, 1);
+            smtp_conn_refuse(s, EDM_FAIL_AUTH, 0, "", why, 1);
             return;
         }
         smtp_session_enter(s, SMTP_S_AUTH);
@@ -100,7 +121,7 @@ static void after_hello(smtp_session *s)
 static void on_starttls_reply(smtp_session *s)
 {
     if (s->reply.code == 220) {
-        int rc = io_start_tls(s->io, s->o.tls_ctx, 0, s->mx_host);
+        int rc = io_start_tls(s->io, s->o.tls_ctx, 0, ip_literal(s->mx_host) ? NULL : s->mx_host);
         if (rc != 0) {
             char why[300];
             smtp_session_describe(
@@ -160,25 +181,27 @@ void smtp_setup_on_reply(smtp_session *s)
         }
         break;
     case SMTP_S_STARTTLS: on_starttls_reply(s); break;
+    /* A 5xx to AUTH refuses our credentials: another address of the same
+     * relay would only count one more failed attempt against us. */
     case SMTP_S_AUTH:
         if (r->code == 235)
             smtp_session_enter(s, SMTP_S_READY);
         else if (r->code == 334 && !(s->caps & SMTP_CAP_AUTH_PLAIN))
             send_login_line(s, s->o.auth_user, SMTP_S_AUTH_USER);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     case SMTP_S_AUTH_USER:
         if (r->code == 334)
             send_login_line(s, s->o.auth_pass, SMTP_S_AUTH_PASS);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     case SMTP_S_AUTH_PASS:
         if (r->code == 235)
             smtp_session_enter(s, SMTP_S_READY);
         else
-            smtp_session_fail_reply(s, 1);
+            smtp_session_fail_reply(s, r->code < 500);
         break;
     default: EDM_PANIC("smtp_setup_on_reply in state %s", smtp_session_state_name(s->state));
     }

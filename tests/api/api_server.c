@@ -78,6 +78,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* a client that goes away mid-answer must not kill the server (as edm serve) */
+    signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     if (edm_api_start(loop, &cfg, st, NULL, &api, err, sizeof err) != 0) {
         fprintf(stderr, "api_server: %s\n", err);

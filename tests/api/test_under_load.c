@@ -31,7 +31,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HEALTH_MAX_MS 400
+/* A bound that only a stalled loop breaks, whatever else runs on the
+ * machine (the figure itself is printed; the 100 ms target is checked on a
+ * quiet machine with the Release build: `cd build-bench && ctest -R
+ * api_test_under_load -V`). Sanitizer build with other jobs on the 2
+ * cores: 170-620 ms measured; the old loop stalled 3-5 s. */
+#define HEALTH_MAX_MS 2000
 #define STREAMS       10
 #define SEED_ROWS     50000
 #define UPLOAD_ROWS   1000000
@@ -121,6 +126,24 @@ static void write_csv(const char *path, int rows, const char *prefix)
     assert_int_equal(fclose(f), 0);
 }
 
+/* Rows of campaign id in the database (read by this process). */
+static long long count_rows(const char *db, int64_t id)
+{
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    long long n = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, "SELECT count(*) FROM deliveries WHERE campaign_id = ?", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, id);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            n = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(h);
+    return n;
+}
+
 static int64_t make_campaign(apitest *t)
 {
     json_t *c =
@@ -203,6 +226,7 @@ static void health_fast_under_abuse(void **state)
     edm_test_sleep_ms(500); /* all of them under way */
     int n1;
     uint64_t worst1 = sample_health(&t, 4000, &n1);
+    long long uploaded = count_rows(t.db, big); /* the upload goes on meanwhile */
 
     /* Phase 2: the same with the write lock held by another process. */
     pid_t locker = hold_write_lock(t.db);
@@ -223,10 +247,11 @@ static void health_fast_under_abuse(void **state)
     for (int i = 0; i < STREAMS + 2; i++)
         edm_test_stop(loads[i], 2000);
     printf("health: %llu ms at rest; worst %llu ms of %d with previews + 1M upload + %d "
-           "streams; worst %llu ms of %d with the database locked too (a write then: %d in "
-           "%llu ms)\n",
-           (unsigned long long)base_worst, (unsigned long long)worst1, n1, STREAMS,
+           "streams (%lld rows uploaded by then); worst %llu ms of %d with the database locked "
+           "too (a write then: %d in %llu ms)\n",
+           (unsigned long long)base_worst, (unsigned long long)worst1, n1, STREAMS, uploaded,
            (unsigned long long)worst2, n2, locked_write, (unsigned long long)locked_write_ms);
+    assert_true(uploaded >= 20000); /* the upload was under way, not starved */
     assert_true(locker > 0);
     assert_int_equal(locked_write, 503);
     assert_true(n1 > 10 && n2 > 5);

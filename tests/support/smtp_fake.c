@@ -44,6 +44,8 @@ struct smtp_fake {
     unsigned nconns;
     unsigned violations;
     unsigned queue_seq;
+    unsigned handshakes;
+    char sni[256];               /* server name of the last handshake; "" = none sent */
     smtp_fake_arrival *arrivals; /* parallel to msgs */
     struct peer_count {
         char addr[64];
@@ -458,6 +460,11 @@ static void conn_io(io_conn *io, enum io_event ev, void *arg)
     case IO_TLS_READY:
         c->tls = 1;
         c->ehlo_seen = 0;
+        {
+            const char *sni = SSL_get_servername(c->io.tls.ssl, TLSEXT_NAMETYPE_host_name);
+            snprintf(c->f->sni, sizeof c->f->sni, "%s", sni ? sni : "");
+            c->f->handshakes++;
+        }
         flog(c->f, "<tls %s>", c->io.tls.protocol);
         break;
     case IO_TIMEOUT:
@@ -614,6 +621,16 @@ const char *smtp_fake_log(const smtp_fake *f)
 unsigned smtp_fake_connections(const smtp_fake *f)
 {
     return f->nconns;
+}
+
+const char *smtp_fake_sni(const smtp_fake *f)
+{
+    return f->sni;
+}
+
+unsigned smtp_fake_handshakes(const smtp_fake *f)
+{
+    return f->handshakes;
 }
 
 size_t smtp_fake_messages(const smtp_fake *f)

@@ -81,9 +81,13 @@ int smtp_fake_closed(const smtp_fake *f);
 void smtp_fake_free(smtp_fake *f);
 
 /* Every command line received, one per line ("MAIL FROM:<a@b.test>"),
- * plus "<body N bytes>" lines, "<tls>" and "<disconnect>" markers. */
+ * plus "<body N bytes>" lines, "<tls PROTOCOL>" and "<disconnect>" markers. */
 const char *smtp_fake_log(const smtp_fake *f);
 unsigned smtp_fake_connections(const smtp_fake *f);
+/* TLS handshakes completed, and the server name (SNI) the client sent in
+ * the last one ("" when it sent none). */
+unsigned smtp_fake_handshakes(const smtp_fake *f);
+const char *smtp_fake_sni(const smtp_fake *f);
 /* Messages whose content ended with "." (whatever the reply). */
 size_t smtp_fake_messages(const smtp_fake *f);
 /* Content of message i with dot-stuffing undone. */

@@ -49,7 +49,7 @@ static const smtp_message *on_next(smtp_session *s, void *arg)
     smtp_run *r = arg;
     r->next_calls++;
     if (r->next_i >= r->nmsgs)
-        return NULL;
+        return r->later_when_empty ? SMTP_LATER : NULL;
     run_msg *m = &r->msgs[r->next_i++];
     m->m.rcpts = m->rcpts; /* msgs may have moved since run_add */
     return &m->m;
@@ -126,6 +126,7 @@ static void on_closed(smtp_session *s, const edm_outcome *fail, void *arg)
         r->fail_failure = fail->failure;
         r->fail_code = fail->code;
         copy_str(r->fail_text, sizeof r->fail_text, fail->text);
+        copy_str(r->fail_tls, sizeof r->fail_tls, fail->tls);
     }
     CHECK(r->sessions_open > 0);
     if (r->free_in_closed) {

@@ -52,12 +52,14 @@ typedef struct smtp_run {
     enum edm_failure fail_failure;
     int fail_code;
     char fail_text[600];
+    char fail_tls[96];
     smtp_fake *fakes[4];
     size_t nfakes;
     smtp_session *sessions[8];
     size_t nsessions;
     int abort_after_first_done;
-    int free_in_closed; /* smtp_session_free() inside closed() */
+    int later_when_empty; /* next() says SMTP_LATER, not NULL, when none is left */
+    int free_in_closed;   /* smtp_session_free() inside closed() */
 } smtp_run;
 
 void run_init(smtp_run *r);

@@ -51,6 +51,9 @@ typedef struct tf_session {
     int abort_req;         /* abort() during done(): ends after it returns */
     int failed;            /* closed() reports a failure */
     char fail_text[160];
+    int fail_code; /* with fail_step and fail_enh: a reply ended it */
+    enum edm_smtp_step fail_step;
+    char fail_enh[16];
 } tf_session;
 
 static void on_timer(uv_timer_t *t);
@@ -163,6 +166,13 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
         text = blocked;
         break;
     case TF_CONNFAIL: break;
+    case TF_AUTHFAIL:
+        code = 535, enh = "5.7.8", text = "Error: authentication failed";
+        f->c.auth_refused++;
+        s->fail_code = code;
+        s->fail_step = EDM_STEP_AUTH;
+        snprintf(s->fail_enh, sizeof s->fail_enh, "%s", enh);
+        break;
     case TF_NO_8BITMIME: /* an 8bit message as smtp_msg_refusal() reports it */
         if (!(m->flags & SMTP_MSG_8BITMIME))
             return complete(s, TF_DELIVER, why);
@@ -176,7 +186,7 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     if (code) {
         o.failure = EDM_FAIL_NONE;
         if (act != TF_DELIVER)
-            o.step = EDM_STEP_RCPT;
+            o.step = act == TF_AUTHFAIL ? EDM_STEP_AUTH : EDM_STEP_RCPT;
     }
     o.code = code;
     EDM_OUTCOME_PUT(o.enhanced, enh);
@@ -212,6 +222,8 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     } else if (act == TF_CONNFAIL) {
         f->c.conn_failed++;
         finish(s, 1, why);
+    } else if (act == TF_AUTHFAIL) {
+        finish(s, 1, "relay.test[127.0.0.1]: host refused while authenticating: 535 5.7.8");
     } else {
         take(s, 0);
     }
@@ -236,6 +248,12 @@ static void on_timer(uv_timer_t *t)
         edm_outcome fail;
         memset(&fail, 0, sizeof fail);
         fail.failure = EDM_FAIL_NETWORK;
+        if (s->fail_code) {
+            fail.failure = EDM_FAIL_NONE;
+            fail.step = s->fail_step;
+            fail.code = s->fail_code;
+            EDM_OUTCOME_PUT(fail.enhanced, s->fail_enh);
+        }
         EDM_OUTCOME_PUT(fail.text, s->fail_text);
         EDM_OUTCOME_PUT(fail.mx_host, s->host);
         EDM_OUTCOME_PUT(fail.mx_ip, s->ip);
@@ -381,6 +399,14 @@ void transport_fake_free(transport_fake *f)
 const transport_fake_counts *transport_fake_counts_of(const transport_fake *f)
 {
     return &f->c;
+}
+
+unsigned transport_fake_delivered_rank(const transport_fake *f, const char *rcpt)
+{
+    for (size_t i = 0; i < f->ndlv; i++)
+        if (strcmp(f->dlv[i].rcpt, rcpt) == 0)
+            return (unsigned)i + 1;
+    return 0;
 }
 
 unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt)

@@ -9,9 +9,11 @@
  * session ends with a failure), or a server without 8BITMIME (an 8bit
  * message, SMTP_MSG_8BITMIME, refused unsent with failure needs_7bit as
  * engine/smtp/smtp_msg.c does; any other delivered), or a 5xx block
- * naming the source address. A rule may apply to one source address only. A session honours
- * max_messages and idle_ms from its options, answers kick() while idle, and reports closed() from
- * the loop, as engine/smtp/smtp_session.c does.
+ * naming the source address, or a relay refusing our credentials (535 at
+ * AUTH: the message deferred, then the session ends with that reply as its
+ * failure). A rule may apply to one source address only. A session honours
+ * max_messages and idle_ms from its options, answers kick() while idle, and
+ * reports closed() from the loop, as engine/smtp/smtp_session.c does.
  *
  * Counts (sessions opened, open at once, messages per connection, outcomes,
  * deliveries per recipient) let tests assert on what the relay asked for.
@@ -32,7 +34,8 @@ enum tf_action {
     TF_BACKOFF,
     TF_CONNFAIL,
     TF_NO_8BITMIME,
-    TF_BLOCK
+    TF_BLOCK,
+    TF_AUTHFAIL /* a relay refusing our credentials: 535 5.7.8 to AUTH, the session ends */
 };
 
 typedef struct transport_fake_rule {
@@ -61,6 +64,7 @@ typedef struct transport_fake_counts {
     unsigned needs_7bit;     /* 8bit messages refused for want of 8BITMIME (also deferred) */
     unsigned delivered_8bit; /* delivered with SMTP_MSG_8BITMIME */
     unsigned idle_timeouts;  /* sessions that quit after idle_ms of nothing */
+    unsigned auth_refused;   /* AUTH attempts refused (TF_AUTHFAIL) */
 } transport_fake_counts;
 
 typedef struct transport_fake transport_fake;
@@ -76,6 +80,9 @@ extern const edm_transport_ops transport_fake_ops;
 const transport_fake_counts *transport_fake_counts_of(const transport_fake *f);
 /* Messages delivered to rcpt (exact match). */
 unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt);
+/* Where rcpt's first delivery stands in the order of first deliveries
+ * (1: it was the first recipient delivered); 0 if never delivered. */
+unsigned transport_fake_delivered_rank(const transport_fake *f, const char *rcpt);
 /* Counts for one source address (all zero if it never opened a session). */
 transport_fake_source transport_fake_source_counts(const transport_fake *f, const char *addr);
 /* The source address the last session was opened with ("" for none). */

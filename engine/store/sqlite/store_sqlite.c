@@ -1,6 +1,7 @@
 /*
  * engine/store/sqlite/store_sqlite.c: the SQLite backend of the storage interface
- * (store.h): opening (WAL, synchronous=NORMAL, busy timeout, foreign keys),
+ * (store.h): opening (WAL, synchronous=NORMAL, busy timeout, foreign keys;
+ * a transactional message's commit alone runs FULL: store_sqlite_messages.c),
  * schema migrations, the prepared-statement cache, settings and the
  * campaign state compare-and-set. The hot paths (upload, claim, record)
  * are in store_sqlite_jobs.c; JSON-shaped objects (templates, campaigns,
@@ -32,6 +33,8 @@
 
 static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
     [SQ_COMMIT] = "COMMIT",
     [SQ_ROLLBACK] = "ROLLBACK",
     [SQ_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",

@@ -96,10 +96,31 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
     return 0;
 }
 
+static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, int64_t *id,
+                          int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+
 int sq_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
                       int64_t *receipt_ids, enum edm_add_outcome *outcomes)
 {
     sq_store *s = SQ(st);
+    /* Durable before the 202 or the 250 (docs/smtp.md "Commit before
+     * 250"): this one commit runs with synchronous=FULL, so the WAL is
+     * fsynced before COMMIT returns, as Postfix fsyncs its queue file;
+     * every other write (campaign outcomes) stays NORMAL. SQLite refuses
+     * to change the level inside a transaction: set before BEGIN, put
+     * back after COMMIT or ROLLBACK. */
+    sqlite3_stmt *sync = sq_stmt(s, SQ_SYNC_FULL);
+    int rc = sync == NULL ? EDM_EDB : sq_step_done(s, sync, "synchronous=FULL");
+    if (rc == 0)
+        rc = message_insert(s, m, now, id, receipt_ids, outcomes);
+    sync = sq_stmt(s, SQ_SYNC_NORMAL);
+    int rc2 = sync == NULL ? EDM_EDB : sq_step_done(s, sync, "synchronous=NORMAL");
+    return rc != 0 ? rc : rc2;
+}
+
+static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, int64_t *id,
+                          int64_t *receipt_ids, enum edm_add_outcome *outcomes)
+{
     int rc = sq_begin(s);
     if (rc != 0)
         return rc;

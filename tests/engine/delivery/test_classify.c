@@ -11,6 +11,7 @@
 
 #include "engine/delivery/classify.h"
 #include "engine/store/store.h"
+#include "tests/engine/delivery/classify_replies.h"
 
 #include <string.h>
 
@@ -81,6 +82,28 @@ static void replies(void **state)
                      cases[i].text, edm_dstate_name(r.status), edm_category_name(r.category),
                      edm_dstate_name(cases[i].st), edm_category_name(cases[i].cat));
     }
+}
+
+/* Every row of the table of real replies (classify_replies.h, each with
+ * its source); all mismatches are listed before the test fails. */
+static void real_replies(void **state)
+{
+    (void)state;
+    size_t n = sizeof reply_cases / sizeof reply_cases[0];
+    assert_true(n >= 100);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct reply_case *c = &reply_cases[i];
+        classify_result r = classify_reply(c->step, c->code, c->enh, c->text);
+        if (r.status != c->st || r.category != c->cat) {
+            print_error("row %zu (%d %s %s): got %s/%s, want %s/%s\n", i, c->code, c->enh, c->text,
+                        edm_dstate_name(r.status), edm_category_name(r.category),
+                        edm_dstate_name(c->st), edm_category_name(c->cat));
+            bad++;
+        }
+    }
+    if (bad)
+        fail_msg("%d of %zu real replies misclassified", bad, n);
 }
 
 static void failures(void **state)
@@ -158,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replies),
+        cmocka_unit_test(real_replies),
         cmocka_unit_test(failures),
         cmocka_unit_test(outcomes),
     };

@@ -46,6 +46,7 @@ typedef struct got {
     char category[32];
     char source_ip[64];
     char mx_host[256];
+    char response[EDM_OUTCOME_TEXT_MAX];
     int64_t next_attempt_at; /* the relay's lower bound for a deferral */
     uint64_t at_ms;          /* monotonic time it came back */
 } got;
@@ -85,6 +86,7 @@ static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
         snprintf(g->category, sizeof g->category, "%s", edm_category_name(o->category));
         snprintf(g->source_ip, sizeof g->source_ip, "%s", o->source_ip);
         snprintf(g->mx_host, sizeof g->mx_host, "%s", o->mx_host);
+        snprintf(g->response, sizeof g->response, "%s", o->text);
         g->next_attempt_at = o->next_attempt_at;
     }
     edm_free(m->rcpt);
@@ -369,6 +371,60 @@ static void backoff_pauses_a_domain_until_the_pause_ends(void **state)
     j = edm_relay_json(f->relay);
     assert_int_equal(json_array_size(json_object_get(j, "paused_domains")), 0);
     json_decref(j);
+}
+
+/* A relay refusing our credentials (535) costs one AUTH attempt per pause,
+ * however many recipient domains share the route: the first session is
+ * the probe, the others wait; the refusal pauses the route and defers
+ * every queued message with category auth, saying so in the response.
+ * During the pause nothing is tried; after it, one probe again, and once
+ * it passes every domain goes. */
+static void refused_credentials_pause_the_route(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{NULL, TF_AUTHFAIL, 1, NULL}};
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 4}],"
+          " \"routes\": [{\"match\": \"*\", \"relay\": \"a.test:2525\","
+          " \"auth\": {\"username\": \"u\", \"password_env\": \"EDM_TEST_NO_SUCH_VAR\"}}]}",
+          rules, 1, 1);
+    int64_t t0 = edm_time_now();
+    for (int d = 0; d < 10; d++) {
+        char fmt[32];
+        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
+        submit_n(f, fmt, 4);
+    }
+    wait_outcomes(f, 40);
+    assert_int_equal(counts(f)->opened, 1);
+    assert_int_equal(counts(f)->auth_refused, 1);
+    assert_int_equal(counts(f)->messages, 1);
+    int attempted = 0;
+    for (size_t i = 0; i < f->ngot; i++) {
+        got *g = &f->got[i];
+        assert_int_equal(g->kind, EDM_DSTATE_DEFERRED);
+        assert_string_equal(g->category, "auth");
+        assert_int_equal(g->code, 535);
+        assert_true(g->next_attempt_at >= t0 + 299 && g->next_attempt_at <= edm_time_now() + 301);
+        attempted += g->attempted;
+    }
+    assert_int_equal(attempted, 1);
+    /* During the pause: deferred at once, no session. */
+    submit(f, "during@d3.test");
+    assert_int_equal(f->ngot, 41);
+    assert_string_equal(f->got[40].category, "auth");
+    assert_int_equal(f->got[40].attempted, 0);
+    assert_non_null(strstr(f->got[40].response, "paused"));
+    spin(f, 20);
+    assert_int_equal(counts(f)->opened, 1);
+    /* After the pause: one probe; it passes, then the other domains go. */
+    edm_time_advance_ms(301 * 1000);
+    submit_n(f, "after%d@d1.test", 3);
+    submit_n(f, "after%d@d2.test", 3);
+    wait_outcomes(f, 47);
+    for (size_t i = 41; i < 47; i++)
+        assert_int_equal(f->got[i].kind, EDM_DSTATE_DELIVERED);
+    assert_int_equal(counts(f)->auth_refused, 1);
+    assert_true(counts(f)->opened >= 2);
 }
 
 /* A source address at its max_per_hour sends nothing more until the hour
@@ -714,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(messages_leave_evenly_spaced, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(refused_credentials_pause_the_route, setup, teardown),
         cmocka_unit_test_setup_teardown(source_ip_hourly_cap_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(source_ip_warmup_cap_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(dns_and_connection_failures_end_the_queue, setup, teardown),

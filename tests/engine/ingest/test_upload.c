@@ -100,6 +100,16 @@ static const struct {
      "FATAL line 1: the header row has no \"email\" column (CSV needs a header row naming "
      "email and the variables)\n"},
     {"csv empty", EDM_UPLOAD_CSV, "", "FATAL empty CSV: a header row naming \"email\" is needed\n"},
+    /* duplicate column names would be duplicate JSON keys in the variables */
+    {"csv duplicate column", EDM_UPLOAD_CSV, "email,name,Name, name\na@x.test,1,2,3\n",
+     "FATAL line 1: column 4 repeats the name \"name\" of column 2 (column names must be "
+     "unique)\n"},
+    {"csv second email column", EDM_UPLOAD_CSV, "Email,x,email\na@x.test,1,b@x.test\n",
+     "FATAL line 1: column 3 repeats the name \"email\" of column 1 (column names must be "
+     "unique)\n"},
+    {"csv bad header row", EDM_UPLOAD_CSV, "\"email\"x,name\nemail,name\na@x.test,1\n",
+     "FATAL line 1: the header row is malformed: malformed quoting: a character after a "
+     "closing quote\n"},
     {"ndjson", EDM_UPLOAD_NDJSON,
      "{\"email\":\"a@x.test\",\"name\":\"A\"}\n\n{\"email\":1}\n{bad\n\"b@x.test\"\n"
      "{\"email\":\"c@x.test\",\"vars\":{\"n\":2},\"n\":1}",
@@ -180,12 +190,34 @@ static void unterminated_quote_resyncs(void **state)
     edm_buf_free(&body);
 }
 
+/* A header row over the row limit is refused: the next line must not
+ * become the header (its rows would be read under the wrong columns). */
+static void oversized_header_refused(void **state)
+{
+    (void)state;
+    edm_buf body = EDM_BUF_INIT;
+    edm_buf_append_str(&body, "email,");
+    for (int i = 0; i <= EDM_UPLOAD_MAX_ROW / 32; i++) /* 40 bytes a column */
+        edm_buf_appendf(&body, "column%033d,", i);
+    edm_buf_append_str(&body, "last\nemail,name\na@x.test,1\n");
+    static const size_t steps[] = {0, 4096};
+    for (size_t s = 0; s < 2; s++) {
+        int rc;
+        char *got = parse(EDM_UPLOAD_CSV, body.data, body.len, steps[s], &rc);
+        assert_int_equal(rc, EDM_EINVAL);
+        assert_string_equal(got, "FATAL line 1: the header row is longer than 1 MiB\n");
+        free(got);
+    }
+    edm_buf_free(&body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table),
         cmocka_unit_test(formats_from_type),
         cmocka_unit_test(unterminated_quote_resyncs),
+        cmocka_unit_test(oversized_header_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

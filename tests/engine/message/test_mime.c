@@ -297,6 +297,48 @@ static void rejects(void **state)
     edm_mime_free(m);
 }
 
+/* A template variable must not make a 1.6 MB Subject: every header field
+ * value is capped (EDM_MIME_MAX_FIELD bytes) and the message fails with
+ * an error naming the field; exactly the limit still composes. */
+static void header_values_capped(void **state)
+{
+    (void)state;
+    edm_mime *m = edm_mime_new();
+    size_t big = 1600 * 1000;
+    char *v = malloc(big + 1);
+    assert_non_null(v);
+    memset(v, 'x', big);
+    v[big] = '\0';
+    edm_mime_header h[] = {{"X-Campaign", v}};
+    edm_mime_msg t[] = {
+        {.from_addr = "a@example.com", .to_addr = "b@example.com", .subject = v},
+        {.from_addr = "a@example.com", .to_addr = "b@example.com", .from_name = v},
+        {.from_addr = "a@example.com", .to_addr = "b@example.com", .to_name = v},
+        {.from_addr = "a@example.com", .to_addr = "b@example.com", .headers = h, .n_headers = 1},
+        {.from_addr = "a@example.com", .to_addr = "b@example.com", .feedback_id = v},
+    };
+    static const char *const field[] = {"subject", "from name", "to name", "headers[0]",
+                                        "feedback_id"};
+    edm_buf out = EDM_BUF_INIT;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        edm_buf_reset(&out);
+        assert_int_equal(edm_buf_append_str(&out, "keep"), 0);
+        assert_int_equal(edm_mime_compose(m, &t[i], &out), EDM_EINVAL);
+        if (strstr(edm_mime_error(m), field[i]) == NULL ||
+            strstr(edm_mime_error(m), "1600000 bytes") == NULL)
+            fail_msg("case %zu: error \"%s\" does not name %s and the size", i, edm_mime_error(m),
+                     field[i]);
+        assert_string_equal(out.data, "keep");
+    }
+    v[EDM_MIME_MAX_FIELD] = '\0'; /* at the limit: composes */
+    edm_buf_reset(&out);
+    assert_int_equal(edm_mime_compose(m, &t[0], &out), 0);
+    assert_true(out.len > EDM_MIME_MAX_FIELD);
+    edm_buf_free(&out);
+    free(v);
+    edm_mime_free(m);
+}
+
 /* Which transfer encoding a text body gets (docs/messages.md). */
 static void cte_choice_table(void **state)
 {
@@ -585,6 +627,7 @@ int main(void)
         cmocka_unit_test(sanitize_table),
         cmocka_unit_test(address_and_name_table),
         cmocka_unit_test(rejects),
+        cmocka_unit_test(header_values_capped),
         cmocka_unit_test(cases_parse_back),
         cmocka_unit_test(alloc_failures),
         cmocka_unit_test(warm_composer_allocates_nothing),

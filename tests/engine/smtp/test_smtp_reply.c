@@ -104,7 +104,26 @@ static void queue_ids(void **state)
         {"OK id=1t2Xyz-000Abc-7Q", "1t2Xyz-000Abc-7Q"},
         {"OK  1700000000 a1si123456pfb.234 - gsmtp", "a1si123456pfb.234"},
         {"Ok: queued as ABC.", "ABC"},
+        /* OpenSMTPD smtp_session.c: "250 2.0.0 %08x Message accepted for delivery" */
+        {"6f86798f Message accepted for delivery", "6f86798f"},
+        /* Sendmail srvrsmtp.c: "250 2.0.0 %s Message accepted for delivery" */
+        {"3A1B2C3D004567 Message accepted for delivery", "3A1B2C3D004567"},
+        /* OpenSMTPD 6.x: "250 %s: %08x Message accepted for delivery" (no enhanced code
+         * parsed: it is followed by a colon) */
+        {"2.0.0: 6f86798f Message accepted for delivery", "6f86798f"},
+        {"Ok Message accepted for delivery", ""},
+        {"<x> Message accepted for delivery", ""},
+        /* Exchange / Exchange Online (outlook.com) */
+        {"<a1b2@EX1.contoso.com> [InternalId=12884901890, Hostname=AM0PR01MB1234.eurprd01.prod."
+         "exchangelabs.com] 4567 bytes in 0.123, 36.2 KB/sec Queued mail for delivery",
+         "12884901890"},
+        /* Exchange's documented telnet test: "250 2.6.0 <GUID> Queued mail for delivery" */
+        {"<SNT0-MC3-F1964xSNUX00142e45@SNT0-MC3-F19.Snt0.hotmail.com>\nQueued mail for delivery",
+         "SNT0-MC3-F1964xSNUX00142e45@SNT0-MC3-F19.Snt0.hotmail.com"},
+        /* qmail-smtpd.c: "250 ok %lu qp %lu" */
+        {"ok 1700000000 qp 12345", "12345"},
         {"Ok", ""},
+        {"Message accepted for delivery", ""},
         {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -213,6 +213,77 @@ static void refused_transactions_then_next_message(void **state)
     }
 }
 
+/* A run of refused transactions: each RSET after the first since the last
+ * delivery counts toward the server's non-mail command limit (Exim's
+ * smtp_accept_max_nonmail, 10); before it is reached the session moves to
+ * a fresh connection with QUIT. A delivery in between frees the count. */
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void rset_runs_move_to_a_fresh_connection(void **state)
+{
+    (void)state;
+    static const smtp_fake_rule rules[] = {
+        {FAKE_RCPT, "nobody@", "550 5.1.1 no such user\r\n", 0, FAKE_REPLY, 0},
+    };
+    static const char *const nobody[] = {"nobody@x.test", NULL};
+    for (int pipe = 0; pipe < 2; pipe++) {
+        smtp_run r;
+        run_init(&r);
+        smtp_fake *f = fake(&r, rules, 1, !pipe);
+        for (int i = 0; i < 20; i++)
+            run_add(&r, "s@y.test", nobody, MSG);
+        run_add(&r, "s@y.test", ONE, MSG);
+        deliver(&r, f, NULL);
+        assert_int_equal(r.done_calls, 21);
+        assert_int_equal(r.closed_calls, 1);
+        assert_int_equal(r.fail_seen, 0);
+        for (int i = 0; i < 20; i++) {
+            assert_int_equal(r.msgs[i].done, 1);
+            assert_int_equal(r.msgs[i].rcpt[0].status, EDM_DSTATE_BOUNCED);
+        }
+        assert_int_equal(r.msgs[20].rcpt[0].status, EDM_DSTATE_DELIVERED);
+        /* 10 refused transactions a connection (1 free RSET + 8 counted,
+         * then QUIT), the last one delivers on the third. */
+        assert_int_equal(smtp_fake_connections(f), 3);
+        const char *log = smtp_fake_log(f);
+        assert_int_equal(count_of(log, "QUIT"), 3);
+        assert_int_equal(count_of(log, "RSET"), 18);
+        /* no connection carries more than 9 RSETs */
+        const char *p = log;
+        for (int c = 0; c < 3; c++) {
+            const char *q = strstr(p, "QUIT");
+            assert_non_null(q);
+            size_t n = 0;
+            for (const char *x = p; (x = strstr(x, "RSET")) != NULL && x < q; x++)
+                n++;
+            assert_true(n <= 9);
+            p = q + 4;
+        }
+        assert_int_equal(smtp_fake_pipelining_violations(f), 0);
+        run_free(&r);
+    }
+
+    /* Refused and delivered in turn: every RSET is the free one. */
+    smtp_run r;
+    run_init(&r);
+    smtp_fake *f = fake(&r, rules, 1, 0);
+    for (int i = 0; i < 15; i++) {
+        run_add(&r, "s@y.test", nobody, MSG);
+        run_add(&r, "s@y.test", ONE, MSG);
+    }
+    deliver(&r, f, NULL);
+    assert_int_equal(r.done_calls, 30);
+    assert_int_equal(smtp_fake_connections(f), 1);
+    assert_int_equal(count_of(smtp_fake_log(f), "RSET"), 15);
+    run_free(&r);
+}
+
 /* Faults that end the conversation: each defers (or bounces) exactly. */
 static void faults_end_the_session(void **state)
 {
@@ -345,6 +416,14 @@ static void faults_end_the_session(void **state)
         assert_int_equal(r.fail_seen, cases[i].st == EDM_DSTATE_DEFERRED &&
                                           /* a 4xx to DATA defers the message, not the session */
                                           strcmp(cases[i].name, "delayed 4xx at DATA") != 0);
+        /* A refusal leaves with QUIT while the connection can carry it; a
+         * 421 (the server closes) and a broken connection end without. */
+        const char *log = smtp_fake_log(f);
+        if (strcmp(cases[i].name, "greeting 554") == 0)
+            assert_non_null(strstr(log, "QUIT"));
+        if (strcmp(cases[i].name, "greeting 421") == 0 || strstr(cases[i].name, "disconnect") ||
+            strstr(cases[i].name, "hang"))
+            assert_null(strstr(log, "QUIT"));
         run_free(&r);
     }
 }
@@ -559,6 +638,26 @@ static void max_messages_per_connection_and_abort(void **state)
     assert_int_equal(r.closed_calls, 1);
     run_free(&r);
 
+    /* Abort (shutdown) of a session waiting idle for work: QUIT, and a
+     * clean close, not a network failure. */
+    run_init(&r);
+    f = fake(&r, NULL, 0, 0);
+    run_add(&r, "s@y.test", ONE, MSG);
+    r.later_when_empty = 1;
+    o = run_options(&t, 1, smtp_fake_port(f));
+    smtp_session *idle = run_session(&r, &o);
+    uv_run(&r.loop, UV_RUN_ONCE);
+    for (int spins = 0; !smtp_session_idle(idle) && spins < 200; spins++)
+        uv_run(&r.loop, UV_RUN_ONCE);
+    assert_true(smtp_session_idle(idle));
+    smtp_session_abort(idle);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
+    assert_int_equal(r.closed_calls, 1);
+    assert_int_equal(r.fail_seen, 0);
+    assert_non_null(strstr(smtp_fake_log(f), "QUIT"));
+    run_free(&r);
+
     /* Abort while connecting (close-while-connecting). */
     run_init(&r);
     run_add(&r, "s@y.test", ONE, MSG);
@@ -648,6 +747,7 @@ int main(void)
         cmocka_unit_test(without_pipelining_waits_for_each_reply),
         cmocka_unit_test(per_recipient_replies),
         cmocka_unit_test(refused_transactions_then_next_message),
+        cmocka_unit_test(rset_runs_move_to_a_fresh_connection),
         cmocka_unit_test(faults_end_the_session),
         cmocka_unit_test(misbehaving_server_does_not_hold_others),
         cmocka_unit_test(falls_back_through_targets),

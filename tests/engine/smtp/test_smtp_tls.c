@@ -100,6 +100,32 @@ static void starttls_records_protocol_and_cipher(void **state)
         assert_non_null(
             strstr(log, "EHLO client.test\nSTARTTLS\n<tls TLSv1.3>\nEHLO client.test\n"));
         assert_string_equal(smtp_fake_message(f, 1)->data, MSG);
+        assert_int_equal(smtp_fake_handshakes(f), 1);
+        assert_string_equal(smtp_fake_sni(f), "fake.test"); /* the MX host's name */
+        run_free(&r);
+    }
+}
+
+/* A host given as an address literal (a relay by IP) gets no SNI: RFC
+ * 6066 section 3 allows only host names in it. */
+static void no_sni_for_address_literals(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"127.0.0.1", "[127.0.0.1]", "localhost"};
+    static const char *const want[] = {"", "", "localhost"};
+    for (size_t i = 0; i < 3; i++) {
+        smtp_run r;
+        run_init(&r);
+        smtp_fake *f = tls_fake(&r, NULL, 0, NULL);
+        run_add(&r, "s@y.test", ONE, MSG);
+        smtp_target t = {hosts[i], "127.0.0.1"};
+        smtp_options o = opts(&t, 1, smtp_fake_port(f), SMTP_TLS_REQUIRED);
+        run_session(&r, &o);
+        run_loop(&r);
+        assert_int_equal(r.msgs[0].status, EDM_DSTATE_DELIVERED);
+        assert_int_equal(strncmp(r.msgs[0].tls, "TLSv1.3 ", 8), 0);
+        assert_int_equal(smtp_fake_handshakes(f), 1);
+        assert_string_equal(smtp_fake_sni(f), want[i]);
         run_free(&r);
     }
 }
@@ -124,6 +150,11 @@ static void required_fails_over_never_to_plaintext(void **state)
     assert_non_null(strstr(r.msgs[0].rcpt[0].text, "TLS is required but not offered"));
     assert_int_equal(smtp_fake_connections(f), 2); /* both targets tried */
     assert_null(strstr(smtp_fake_log(f), "MAIL FROM"));
+    /* each connection left with QUIT */
+    const char *log = smtp_fake_log(f);
+    const char *q1 = strstr(log, "QUIT");
+    assert_non_null(q1);
+    assert_non_null(strstr(q1 + 4, "QUIT"));
     run_free(&r);
 
     run_init(&r);
@@ -204,15 +235,53 @@ static void auth_only_after_tls(void **state)
         assert_int_equal(r.msgs[0].rcpt[0].status, cases[i].st);
         assert_int_equal(r.msgs[0].rcpt[0].category, cases[i].cat);
         const char *log = smtp_fake_log(f);
+        /* Refused (535, or AUTH without TLS): one AUTH at most, then
+         * QUIT on the same connection; the session's failure carries the
+         * TLS it had. */
+        if (cases[i].st == EDM_DSTATE_DEFERRED) {
+            assert_int_equal(smtp_fake_connections(f), 1);
+            assert_non_null(strstr(log, "QUIT"));
+            assert_int_equal(r.fail_seen, 1);
+            if (cases[i].logged)
+                assert_int_equal(strncmp(r.fail_tls, "TLSv1.3 ", 8), 0);
+        }
         if (cases[i].logged) {
             assert_non_null(strstr(log, cases[i].logged));
             assert_non_null(strstr(log, "<tls TLSv1.3>\nEHLO client.test\nAUTH"));
+            /* TLS is recorded on every attempt that negotiated it */
+            assert_int_equal(strncmp(r.msgs[0].tls, "TLSv1.3 ", 8), 0);
         } else {
             assert_null(strstr(log, "AUTH"));
             assert_null(strstr(log, "MAIL"));
         }
         run_free(&r);
     }
+}
+
+/* A 535 refuses our credentials everywhere: the relay's next address is
+ * not tried (one more failed AUTH would count against the source IP). */
+static void refused_credentials_tried_once(void **state)
+{
+    (void)state;
+    smtp_run r;
+    run_init(&r);
+    smtp_fake *f = tls_fake(&r, NULL, 0, "relayuser");
+    run_add(&r, "s@y.test", ONE, MSG);
+    smtp_target t[] = {{"relay.test", "127.0.0.1"}, {"relay.test", "127.0.0.1"}};
+    smtp_options o = opts(t, 2, smtp_fake_port(f), SMTP_TLS_REQUIRED);
+    o.auth_user = "relayuser";
+    o.auth_pass = "wrong";
+    run_session(&r, &o);
+    run_loop(&r);
+    assert_int_equal(r.msgs[0].rcpt[0].code, 535);
+    assert_int_equal(r.msgs[0].rcpt[0].category, EDM_CATEGORY_AUTH);
+    assert_int_equal(smtp_fake_connections(f), 1);
+    const char *log = smtp_fake_log(f);
+    const char *a = strstr(log, "AUTH");
+    assert_non_null(a);
+    assert_null(strstr(a + 4, "AUTH"));
+    assert_non_null(strstr(a, "QUIT"));
+    run_free(&r);
 }
 
 /* A relay that offers no AUTH mechanism to a session with credentials: the
@@ -238,6 +307,7 @@ static void auth_not_offered(void **state)
     assert_non_null(strstr(r.msgs[0].rcpt[0].text, "no AUTH PLAIN or LOGIN offered"));
     assert_null(strstr(smtp_fake_log(f), "AUTH"));
     assert_null(strstr(smtp_fake_log(f), "MAIL"));
+    assert_non_null(strstr(smtp_fake_log(f), "QUIT"));
     assert_int_equal(smtp_fake_messages(f), 0);
     run_free(&r);
 }
@@ -296,6 +366,8 @@ int main(void)
     edm_log_set_level(EDM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(starttls_records_protocol_and_cipher),
+        cmocka_unit_test(no_sni_for_address_literals),
+        cmocka_unit_test(refused_credentials_tried_once),
         cmocka_unit_test(required_fails_over_never_to_plaintext),
         cmocka_unit_test(failed_handshake),
         cmocka_unit_test(auth_only_after_tls),
