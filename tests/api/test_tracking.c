@@ -34,7 +34,7 @@ static pid_t sink_pid;
  * (malloc'd) when asked. ua: a User-Agent or NULL for curl's own. */
 static int fetch(const char *url_under_base, const char *ua, char **location, char **headers)
 {
-    char cmd[2048], hdr[600];
+    char cmd[4096], hdr[600];
     snprintf(hdr, sizeof hdr, "%s/h.out", srv.dir);
     snprintf(cmd, sizeof cmd,
              "curl -s -o /dev/null -D %s -w '%%{http_code} %%{redirect_url}' %s%s%s "
