@@ -74,6 +74,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->public.machine_open_seconds = 2;
     cfg->webhooks.retry_min = 10;
     cfg->webhooks.max_age = 86400;
+    config_inbound_defaults(&cfg->inbound);
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
     cfg->api.header_timeout = 10;
@@ -143,6 +144,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->bounce_domain);
     edm_free(cfg->message_id_domain);
     config_submission_free(&cfg->submission);
+    config_inbound_free(&cfg->inbound);
     edm_free(cfg->api.listen);
     edm_free(cfg->api.listen_host);
     edm_free(cfg->api.keys_env);

@@ -72,6 +72,22 @@ struct edm_config_submission {
     int data_timeout;           /* seconds between DATA blocks */
 };
 
+/* The inbound SMTP listener for the bounce domain (docs/config.md
+ * "inbound", docs/feedback.md); off when listen is empty. */
+struct edm_config_inbound {
+    char **listen; /* "ip:port": STARTTLS offered when cert is set */
+    size_t nlisten;
+    char **feedback_addresses; /* normalised (lower case): FBL report addresses */
+    size_t nfeedback;
+    char *cert, *key;           /* PEM paths (resolved); NULL: no STARTTLS */
+    int64_t max_message_bytes;  /* 552 past it; SIZE advertises it */
+    int max_recipients;         /* 452 past it */
+    int max_connections_per_ip; /* 421 past it */
+    int max_connections;        /* in all */
+    int command_timeout;        /* seconds a client may take per command */
+    int data_timeout;           /* seconds between blocks of DATA */
+};
+
 struct edm_config_dns {
     char **servers; /* "ip", "ip:port", "[v6]:port"; none = the system's (resolv.conf) */
     size_t nservers;
@@ -203,6 +219,7 @@ typedef struct edm_config {
     struct edm_config_public public;
     struct edm_config_webhooks webhooks;
     struct edm_config_submission submission;
+    struct edm_config_inbound inbound;
     struct edm_config_pipeline pipeline;
 } edm_config;
 

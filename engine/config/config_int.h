@@ -40,6 +40,10 @@ void config_get_networks(struct config_ctx *c, json_t *obj, const char *key, cha
                          size_t *n);
 void config_submission_defaults(struct edm_config_submission *s);
 void config_submission_free(struct edm_config_submission *s);
+/* The "inbound" object (config_submission.c, beside it); defaults and free. */
+void config_parse_inbound(struct config_ctx *c, json_t *root, edm_config *cfg);
+void config_inbound_defaults(struct edm_config_inbound *in);
+void config_inbound_free(struct edm_config_inbound *in);
 
 /* Value checkers: true when valid; false after reporting an error at the
  * current path. Outputs are written only on success. */

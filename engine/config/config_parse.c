@@ -755,11 +755,10 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",          "log",      "bounce_domain", "message_id_domain",
-        "api",         "dns",      "smtp",          "pools",
-        "domains",     "routes",   "dkim",          "retry",
-        "unsubscribe", "pipeline", "submission",    "webhooks",
-        "public",      NULL};
+        "db",    "log",         "bounce_domain", "message_id_domain", "api",    "dns",
+        "smtp",  "pools",       "domains",       "webhooks",          "routes", "dkim",
+        "retry", "unsubscribe", "pipeline",      "submission",        "public", "inbound",
+        NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -790,4 +789,5 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_pipeline(c, root, cfg);
     parse_webhooks(c, root, cfg);
     config_parse_submission(c, root, cfg);
+    config_parse_inbound(c, root, cfg);
 }

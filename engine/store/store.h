@@ -254,6 +254,10 @@ struct edm_store_ops {
     int (*suppression_delete)(edm_store *st, const char *value);
     /* 1 if the email or its domain is suppressed, 0 if not. */
     int (*suppression_check)(edm_store *st, const char *email, const char *domain);
+    /* The suppression check of a claimed batch, one look-up for all of it:
+     * hit[i] = 1 if jobs[i]'s email or domain is suppressed, else 0.
+     * Returns 0 or a negative EDM_E* code (hit then undefined). */
+    int (*suppression_filter)(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit);
 
     /* feedback (engine/store/feedback.h): apply one DSN, complaint or
      * unsubscribe in one transaction (EDM_ENOTFOUND: no such delivery);
