@@ -151,6 +151,10 @@ int api_template_compile_check(api_call *c, json_t *tpl);
 int api_check_mailbox(api_call *c, const char *field, const char *v);
 int api_check_headers(api_call *c, json_t *h);
 int api_check_tags(api_call *c, json_t *t);
+/* `track` of a campaign or message: absent, null or {"opens": bool,
+ * "clicks": bool} (docs/tracking.md); *bits gets EDM_TRACK_* bits.
+ * Answers 422 and returns -1 when wrong. */
+int api_check_track(api_call *c, json_t *b, unsigned *bits);
 
 void api_messages_create(api_call *c);
 void api_messages_list(api_call *c);
@@ -177,6 +181,9 @@ extern const api_stream_in api_recipients_upload;
 void api_receipts_list(api_call *c);
 void api_receipts_ndjson(api_call *c);
 void api_receipts_events(api_call *c);
+void api_webhooks_create(api_call *c);
+void api_webhooks_list(api_call *c);
+void api_webhooks_delete(api_call *c);
 void api_suppressions_list(api_call *c);
 void api_suppressions_create(api_call *c);
 void api_suppressions_delete(api_call *c);

@@ -1,8 +1,10 @@
 /*
  * api/public.c: the public listener (see public.h): its own http_app on
- * the HTTP core, two routes on /u/{token}, small HTML answers. Bodies are
- * buffered and capped at 4 KiB; a token is checked with the HMAC secret
- * before anything is read from the store.
+ * the HTTP core, two routes on /u/{token}, small HTML answers; GET
+ * /c/{token} (click: 302) and GET /o/{token}.gif (open: a 1x1 GIF) through
+ * engine/feedback/engagement.c. Bodies are buffered and capped at 4 KiB; a
+ * token is checked with the HMAC secret before anything is read from the
+ * store.
  */
 #include "api/public.h"
 #include "api/api_int.h"
@@ -10,6 +12,7 @@
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
+#include "engine/feedback/engagement.h"
 #include "engine/feedback/feedback.h"
 #include "engine/message/verp.h"
 
@@ -22,9 +25,84 @@ struct edm_public {
     edm_store *store;
     unsigned char secret[256];
     size_t secret_len;
+    edm_engagement *engagement;
     void (*done)(void *);
     void *done_arg;
 };
+
+static void page(http_req *req, int status, const char *title, const char *body_html);
+
+/* A transparent 1x1 GIF. */
+static const unsigned char pixel_gif[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+
+#define NO_CACHE                                                                                   \
+    "Cache-Control: no-store, no-cache, must-revalidate, private, max-age=0\r\n"                   \
+    "Pragma: no-cache\r\nExpires: 0\r\n"
+
+/* The tracking token of "/c/<token>" or "/o/<token>.gif", or NULL. */
+static const char *track_token_of(const char *path, char kind, size_t *n)
+{
+    if (path[0] != '/' || path[1] != kind || path[2] != '/')
+        return NULL;
+    const char *t = path + 3;
+    *n = strlen(t);
+    if (kind == 'o') {
+        if (*n < 5 || strcmp(t + *n - 4, ".gif") != 0)
+            return NULL;
+        *n -= 4;
+    }
+    if (*n == 0 || *n >= EDM_TRACK_TOKEN_MAX || memchr(t, '/', *n))
+        return NULL;
+    return t;
+}
+
+/* The client's address without its port ("ip:port", "[v6]:port"). */
+static void peer_ip(const http_req *req, char *out, size_t len)
+{
+    const char *p = req->peer ? req->peer : "";
+    const char *colon = strrchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+        p++;
+        n -= 2;
+    }
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+static void on_track(edm_public *pub, http_req *req, char kind)
+{
+    size_t n = 0;
+    const char *tok = track_token_of(req->path, kind, &n);
+    char ip[64];
+    peer_ip(req, ip, sizeof ip);
+    const char *ua = http_req_header(req, "User-Agent");
+    int64_t now = edm_time_now();
+    edm_buf url = EDM_BUF_INIT;
+    int rc = tok == NULL || pub->engagement == NULL ? EDM_ENOTFOUND
+             : kind == 'c' ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, &url)
+                           : edm_engagement_open(pub->engagement, tok, n, ua, ip, now);
+    if (rc == EDM_ENOTFOUND) {
+        page(req, 404, "Not found", "<p>No such page.</p>");
+    } else if (rc != 0) {
+        edm_log(EDM_LOG_ERROR, "public", "event=track_failed path=%.60s error=%s", req->path,
+                edm_strerror(rc));
+        page(req, 503, "Try again later", "<p>Please try again in a moment.</p>");
+    } else if (kind == 'o') {
+        http_respond(req, 200, "image/gif", NO_CACHE, (const char *)pixel_gif, sizeof pixel_gif);
+    } else {
+        edm_buf h = EDM_BUF_INIT;
+        if (edm_buf_appendf(&h, "Location: %s\r\n" NO_CACHE, edm_buf_cstr(&url)) != 0) {
+            page(req, 503, "Try again later", "<p>Please try again in a moment.</p>");
+        } else {
+            http_respond(req, 302, "text/plain", edm_buf_cstr(&h), "redirecting\n", 12);
+        }
+        edm_buf_free(&h);
+    }
+    edm_buf_free(&url);
+}
 
 static void page(http_req *req, int status, const char *title, const char *body_html)
 {
@@ -54,6 +132,14 @@ static int on_head(void *ctx, http_req *req)
 {
     (void)ctx;
     size_t n = 0;
+    if (track_token_of(req->path, 'c', &n) || track_token_of(req->path, 'o', &n)) {
+        if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+            http_respond(req, 405, "text/plain", "Allow: GET\r\n", "method not allowed\n", 19);
+            return 1;
+        }
+        req->body_mode = HTTP_BODY_BUFFER;
+        return 0;
+    }
     if (token_of(req->path, &n) == NULL) {
         page(req, 404, "Not found", "<p>No such page.</p>");
         return 1;
@@ -83,6 +169,11 @@ static void on_complete(void *ctx, http_req *req)
 {
     edm_public *pub = ctx;
     size_t n = 0;
+    if (req->path[0] == '/' && (req->path[1] == 'c' || req->path[1] == 'o') &&
+        req->path[2] == '/') {
+        on_track(pub, req, req->path[1]);
+        return;
+    }
     const char *tok = token_of(req->path, &n);
     edm_fb_ctx fc = {pub->store, pub->secret, pub->secret_len};
     int64_t id;
@@ -137,6 +228,17 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
     pub->store = store;
     memcpy(pub->secret, cfg->secret, cfg->secret_len);
     pub->secret_len = cfg->secret_len;
+    if (cfg->base_url) {
+        edm_engagement_opts eo = {.store = store,
+                                  .secret = cfg->secret,
+                                  .secret_len = cfg->secret_len,
+                                  .base_url = cfg->base_url,
+                                  .unsub_url = cfg->unsub_url,
+                                  .machine_ips = cfg->machine_ips,
+                                  .nmachine_ips = cfg->nmachine_ips,
+                                  .machine_open_seconds = cfg->machine_open_seconds};
+        pub->engagement = edm_engagement_new(&eo);
+    }
     http_limits lim = {
         .max_header = 16 * 1024,
         .max_body = 4096,
@@ -151,6 +253,7 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
     http_app app = {pub, on_head, NULL, on_complete};
     rc = http_server_start(loop, (struct sockaddr *)&ss, &lim, &app, &pub->http, err, errlen);
     if (rc != 0) {
+        edm_engagement_free(pub->engagement);
         edm_free(pub);
         return rc;
     }
@@ -169,6 +272,7 @@ static void on_stopped(void *arg)
     edm_public *pub = arg;
     void (*done)(void *) = pub->done;
     void *done_arg = pub->done_arg;
+    edm_engagement_free(pub->engagement);
     edm_free(pub);
     if (done)
         done(done_arg);

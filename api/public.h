@@ -7,6 +7,9 @@
  *                     (link scanners must not unsubscribe anyone)
  *   POST /u/{token}   RFC 8058 one-click (body List-Unsubscribe=One-Click):
  *                     unsubscribes at once (engine/feedback/feedback.c), 200
+ *   GET  /c/{token}   a tracked click: 302 to the link as sent, click event
+ *   GET  /o/{token}.gif  a tracked open: 1x1 GIF, no-cache, open event
+ *                     (engine/feedback/engagement.c, docs/tracking.md)
  *
  * A token edm did not issue (forged, altered, a bounce token) answers 404
  * and changes nothing. Everything runs on the loop's thread.
@@ -25,6 +28,12 @@ typedef struct edm_public_config {
     const char *listen;          /* "127.0.0.1:8080" */
     const unsigned char *secret; /* the unsubscribe token secret (kept by the caller) */
     size_t secret_len;
+    /* tracking (docs/tracking.md): off without base_url */
+    const char *base_url;  /* public.base_url */
+    const char *unsub_url; /* unsubscribe.url */
+    char *const *machine_ips;
+    size_t nmachine_ips;
+    int64_t machine_open_seconds;
 } edm_public_config;
 
 /* Starts listening; returns 0 or a negative EDM_E* code with a message in

@@ -60,6 +60,9 @@ const api_route api_routes[] = {
     {POST, "/v1/messages", api_messages_create, API_JSON | API_IDEMPOTENT, NULL},
     {GET, "/v1/messages", api_messages_list, 0, NULL},
     {GET, "/v1/messages/{id}", api_messages_get, 0, NULL},
+    {POST, "/v1/webhooks", api_webhooks_create, API_JSON, NULL},
+    {GET, "/v1/webhooks", api_webhooks_list, 0, NULL},
+    {DELETE, "/v1/webhooks/{id}", api_webhooks_delete, 0, NULL},
 };
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
 

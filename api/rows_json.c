@@ -67,6 +67,9 @@ json_t *api_campaign_json(const edm_campaign_row *c)
     json_object_set_new(o, "tags", tags);
     json_object_set_new(o, "unsubscribe", str(c->unsubscribe));
     json_object_set_new(o, "max_per_hour", id_or_null(c->max_per_hour));
+    json_object_set_new(o, "track",
+                        json_pack("{s:b, s:b}", "opens", (c->track & EDM_TRACK_OPENS) != 0,
+                                  "clicks", (c->track & EDM_TRACK_CLICKS) != 0));
     json_object_set_new(o, "created_at", time_or_null(c->created_at));
     json_object_set_new(o, "updated_at", time_or_null(c->updated_at));
     json_object_set_new(o, "started_at", time_or_null(c->started_at));

@@ -3,7 +3,7 @@
 # on every build and by ctest. Each folder below has a rank; a file may
 # include a project header only from its own folder or from a folder of a
 # lower rank. Folders of equal rank (ingest, message, net) are peers and
-# include none of each other (so are campaign and feedback). Fails, naming
+# include none of each other (so are campaign, feedback and webhook). Fails, naming
 # each offending line, otherwise prints nothing.
 #
 # Layers, lowest first (a folder's subfolders belong to it: store/sqlite/):
@@ -15,7 +15,7 @@ set(EDM_LAYERS
   "engine/ingest:4" "engine/message:4" "engine/net:4"
   "engine/smtp:5"
   "engine/delivery:6"
-  "engine/campaign:7" "engine/feedback:7"
+  "engine/campaign:7" "engine/feedback:7" "engine/webhook:7"
   "engine/engine:8"
   "api:9"
   "engine/cmd:10")

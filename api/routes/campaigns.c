@@ -22,7 +22,37 @@
 
 static const char *const campaign_fields[] = {"name",        "template_id",  "from",    "reply_to",
                                               "pool",        "send_at",      "headers", "tags",
-                                              "unsubscribe", "max_per_hour", NULL};
+                                              "unsubscribe", "max_per_hour", "track",   NULL};
+
+int api_check_track(api_call *c, json_t *b, unsigned *bits)
+{
+    *bits = 0;
+    json_t *t = json_object_get(b, "track");
+    if (t == NULL || json_is_null(t))
+        return 0;
+    if (!json_is_object(t)) {
+        api_error(c, 422, "invalid_type", "track", "track must be an object {opens, clicks}");
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(t, k, v)
+    {
+        char field[80];
+        snprintf(field, sizeof field, "track.%.60s", k);
+        if (strcmp(k, "opens") != 0 && strcmp(k, "clicks") != 0) {
+            api_error(c, 422, "unknown_field", field, "unknown field %s", field);
+            return -1;
+        }
+        if (!json_is_boolean(v)) {
+            api_error(c, 422, "invalid_type", field, "%s must be true or false", field);
+            return -1;
+        }
+        if (json_is_true(v))
+            *bits |= strcmp(k, "opens") == 0 ? EDM_TRACK_OPENS : EDM_TRACK_CLICKS;
+    }
+    return 0;
+}
 
 /* "addr@x" or "Display Name <addr@x>": the validator the composer uses
  * (engine/base/addr.c), so an accepted address is one edm can send. */
@@ -151,6 +181,9 @@ static int campaign_check(api_call *c, json_t *b, int creating)
         return -1;
     }
     if (api_field_int(c, b, "max_per_hour", 0, 1, 100000000, &n) < 0)
+        return -1;
+    unsigned bits;
+    if (api_check_track(c, b, &bits) != 0)
         return -1;
     return 0;
 }

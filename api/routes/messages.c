@@ -27,7 +27,7 @@
 
 static const char *const message_fields[] = {"from", "to",          "reply_to", "subject", "html",
                                              "text", "template_id", "vars",     "headers", "tags",
-                                             "pool", "send_at",     NULL};
+                                             "pool", "send_at",     "track",    NULL};
 
 /* Header fields a transactional message may set besides X-*. */
 static const char *const allowed_headers[] = {"Auto-Submitted", "Precedence", "Importance",
@@ -216,6 +216,9 @@ static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *
     }
     if (check_content(c, b, template_id) != 0)
         return -1;
+    unsigned bits;
+    if (api_check_track(c, b, &bits) != 0)
+        return -1;
     json_t *to = json_object_get(b, "to");
     if (!json_is_array(to) || json_array_size(to) == 0 || json_array_size(to) > MAX_RECIPIENTS) {
         api_error(c, 422, json_is_array(to) ? "invalid" : "required", "to",
@@ -272,6 +275,8 @@ void api_messages_create(api_call *c)
         .rcpts = er,
         .nrcpts = n,
     };
+    if (api_check_track(c, b, &m.track) != 0)
+        goto out;
     edm_store *st = c->api->store;
     int64_t id;
     int rc = st->ops->message_create(st, &m, edm_time_now(), &id, ids, outs);

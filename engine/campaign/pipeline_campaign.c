@@ -101,6 +101,7 @@ void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
         .secret_len = p->secret_len,
         .strict = 1,
         .no_unsubscribe = c->is_message,
+        .track = cfg->public.base_url ? c->track : 0,
     };
     c->next = p->campaigns;
     p->campaigns = c;
@@ -144,6 +145,7 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
                     edm_time_mono_ms());
     c->pool = dup_nonempty(cr.pool);
     c->reply_to = dup_nonempty(cr.reply_to);
+    c->track = cr.track;
     const edm_config *cfg = p->o.cfg;
     c->unsub_url = dup_nonempty(cr.unsubscribe);
     if (c->unsub_url == NULL && cfg->unsubscribe.url)

@@ -34,6 +34,7 @@ typedef struct pl_campaign {
     int cancelled;  /* deferrals coming back are recorded as cancelled */
     int broken;     /* template or From unusable: its recipients fail */
     int is_message; /* a transactional message (pipeline_txn.c): never "running" */
+    unsigned track; /* EDM_TRACK_* (docs/tracking.md) */
     char *raw;      /* an SMTP-submitted message, sent as stored (or NULL: rendered) */
     size_t rawlen;
     char *broken_reason;

@@ -38,6 +38,7 @@ static pl_campaign *message_load(edm_pipeline *p, int64_t id)
     edm_bucket_init(&c->rate, 0, 3600ull * 1000, 1, edm_time_mono_ms());
     c->pool = dup_nonempty(mr.c.pool);
     c->reply_to = dup_nonempty(mr.c.reply_to);
+    c->track = mr.raw ? 0 : mr.c.track;
     char fid[96];
     snprintf(fid, sizeof fid, "m%lld:%s:edm", (long long)id, c->pool ? c->pool : "default");
     c->feedback_id = edm_xstrdup(fid);

@@ -9,6 +9,7 @@
  */
 #include "api/api.h"
 #include "api/public.h"
+#include "engine/webhook/hooks.h"
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
 #include "engine/feedback/inbound.h"
@@ -36,6 +37,7 @@ struct serve {
     edm_api *api;
     edm_public *pub;
     edm_submission *sub;
+    edm_hooks *webhooks;
     edm_inbound *in;
     const edm_config *cfg;
     int stopping;
@@ -94,7 +96,13 @@ static int start_public(struct serve *sv, edm_store *st, char *err, size_t errle
 {
     if (sv->cfg->public.listen == NULL)
         return 0;
-    edm_public_config pc = {.listen = sv->cfg->public.listen};
+    const edm_config *cfg = sv->cfg;
+    edm_public_config pc = {.listen = cfg->public.listen,
+                            .base_url = cfg->public.base_url,
+                            .unsub_url = cfg->unsubscribe.url,
+                            .machine_ips = cfg->public.machine_ips,
+                            .nmachine_ips = cfg->public.nmachine_ips,
+                            .machine_open_seconds = cfg->public.machine_open_seconds};
     pc.secret = edm_engine_secret(sv->engine, &pc.secret_len);
     return edm_public_start(&sv->loop, &pc, st, &sv->pub, err, errlen);
 }
@@ -126,6 +134,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->sub)
         edm_submission_stop(sv->sub, NULL, NULL);
     sv->sub = NULL;
+    if (sv->webhooks)
+        edm_hooks_stop(sv->webhooks, NULL, NULL);
+    sv->webhooks = NULL;
     if (sv->in)
         edm_inbound_stop(sv->in, NULL, NULL);
     sv->in = NULL;
@@ -188,6 +199,11 @@ int edm_cmd_serve(int argc, char **argv)
         ((cfg.submission.nlisten || cfg.submission.ntls_listen) &&
          edm_submission_start(&so, &sv.sub, err, sizeof err) != 0) ||
         start_public(&sv, st, err, sizeof err) != 0 ||
+        edm_hooks_start(&(edm_hooks_opts){.loop = &sv.loop,
+                                          .store = st,
+                                          .retry_min_s = cfg.webhooks.retry_min,
+                                          .max_age_s = cfg.webhooks.max_age},
+                        &sv.webhooks) != 0 ||
         start_inbound(&sv, st, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;

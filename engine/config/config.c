@@ -71,6 +71,9 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.listen_port = 8025;
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
     config_submission_defaults(&cfg->submission);
+    cfg->public.machine_open_seconds = 2;
+    cfg->webhooks.retry_min = 10;
+    cfg->webhooks.max_age = 86400;
     config_inbound_defaults(&cfg->inbound);
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
@@ -171,6 +174,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->unsubscribe.secret_env);
     edm_free(cfg->public.listen);
     edm_free(cfg->public.base_url);
+    config_free_strv(cfg->public.machine_ips, cfg->public.nmachine_ips);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -189,6 +189,18 @@ struct edm_config_unsubscribe {
 struct edm_config_public {
     char *listen;   /* "127.0.0.1:8080" */
     char *base_url; /* https URL the listener is reached at, or NULL */
+    /* open tracking (docs/tracking.md): opens from these networks ("ip" or
+     * "ip/len"), or within machine_open_seconds of delivery, are machine
+     * opens */
+    char **machine_ips;
+    size_t nmachine_ips;
+    int64_t machine_open_seconds; /* default 2; 0: off */
+};
+
+/* Webhook delivery (docs/tracking.md, "Webhooks"). */
+struct edm_config_webhooks {
+    int64_t retry_min; /* seconds before the first retry, doubling; default 10 */
+    int64_t max_age;   /* seconds an event is retried; default 86400 */
 };
 
 typedef struct edm_config {
@@ -211,6 +223,7 @@ typedef struct edm_config {
     struct edm_config_retry retry;
     struct edm_config_unsubscribe unsubscribe;
     struct edm_config_public public;
+    struct edm_config_webhooks webhooks;
     struct edm_config_submission submission;
     struct edm_config_inbound inbound;
     struct edm_config_pipeline pipeline;

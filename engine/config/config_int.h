@@ -35,6 +35,9 @@ void config_leave(struct config_ctx *c, size_t old);
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg);
 /* The "submission" object (config_submission.c); defaults and free. */
 void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg);
+/* An array of networks ("ip" or "ip/len"), each checked; replaces *out. */
+void config_get_networks(struct config_ctx *c, json_t *obj, const char *key, char ***out,
+                         size_t *n);
 void config_submission_defaults(struct edm_config_submission *s);
 void config_submission_free(struct edm_config_submission *s);
 /* The "node" object (config_node.c). */

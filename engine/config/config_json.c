@@ -150,8 +150,15 @@ char *edm_config_to_json(const edm_config *cfg)
                             json_pack("{s:o s:I}", "id", jstr(cfg->node.id), "lease",
                                       (json_int_t)cfg->node.lease)) != 0 ||
         json_object_set_new(root, "public",
-                            json_pack("{s:o, s:o}", "listen", jstr(cfg->public.listen), "base_url",
-                                      jstr(cfg->public.base_url))) != 0 ||
+                            json_pack("{s:o, s:o, s:o, s:I}", "listen", jstr(cfg->public.listen),
+                                      "base_url", jstr(cfg->public.base_url), "machine_ips",
+                                      jstrv(cfg->public.machine_ips, cfg->public.nmachine_ips),
+                                      "machine_open_seconds",
+                                      (json_int_t)cfg->public.machine_open_seconds)) != 0 ||
+        json_object_set_new(root, "webhooks",
+                            json_pack("{s:I, s:I}", "retry_min",
+                                      (json_int_t)cfg->webhooks.retry_min, "max_age",
+                                      (json_int_t)cfg->webhooks.max_age)) != 0 ||
         json_object_set_new(root, "inbound", inbound_json(&cfg->inbound)) != 0)
         EDM_PANIC("config_to_json: cannot build the JSON (out of memory?)");
     char *text = json_dumps(root, JSON_INDENT(2));

@@ -696,7 +696,8 @@ static void parse_unsubscribe(struct config_ctx *c, json_t *root, edm_config *cf
 
 static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"listen", "base_url", NULL};
+    static const char *const keys[] = {"listen", "base_url", "machine_ips", "machine_open_seconds",
+                                       NULL};
     size_t old, o2;
     json_t *p = get_obj(c, root, "public", OPTIONAL, keys, &old);
     if (p == NULL)
@@ -723,6 +724,20 @@ static void parse_public(struct config_ctx *c, json_t *root, edm_config *cfg)
         while (n > 8 && cfg->public.base_url[n - 1] == '/')
             cfg->public.base_url[--n] = '\0';
     }
+    config_get_networks(c, p, "machine_ips", &cfg->public.machine_ips, &cfg->public.nmachine_ips);
+    get_i64(c, p, "machine_open_seconds", 0, 86400, &cfg->public.machine_open_seconds);
+    config_leave(c, old);
+}
+
+static void parse_webhooks(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"retry_min", "max_age", NULL};
+    size_t old;
+    json_t *w = get_obj(c, root, "webhooks", OPTIONAL, keys, &old);
+    if (w == NULL)
+        return;
+    get_i64(c, w, "retry_min", 1, 3600, &cfg->webhooks.retry_min);
+    get_i64(c, w, "max_age", 60, 30 * 86400, &cfg->webhooks.max_age);
     config_leave(c, old);
 }
 
@@ -739,25 +754,11 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"db",
-                                       "log",
-                                       "bounce_domain",
-                                       "message_id_domain",
-                                       "api",
-                                       "dns",
-                                       "smtp",
-                                       "pools",
-                                       "domains",
-                                       "routes",
-                                       "dkim",
-                                       "retry",
-                                       "unsubscribe",
-                                       "pipeline",
-                                       "submission",
-                                       "public",
-                                       "node",
-                                       "inbound",
-                                       NULL};
+    static const char *const keys[] = {
+        "db",    "log",         "bounce_domain", "message_id_domain", "api",    "dns",
+        "smtp",  "pools",       "domains",       "webhooks",          "routes", "dkim",
+        "retry", "unsubscribe", "pipeline",      "submission",        "public", "inbound",
+        "node",  NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -788,6 +789,7 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_unsubscribe(c, root, cfg);
     parse_public(c, root, cfg);
     parse_pipeline(c, root, cfg);
+    parse_webhooks(c, root, cfg);
     config_parse_submission(c, root, cfg);
     config_parse_node(c, root, cfg);
     config_parse_inbound(c, root, cfg);

@@ -132,6 +132,11 @@ static void get_path(struct config_ctx *c, json_t *obj, const char *key, char **
     config_leave(c, old);
 }
 
+void config_get_networks(struct config_ctx *c, json_t *obj, const char *key, char ***out, size_t *n)
+{
+    get_list(c, obj, key, 0, out, n);
+}
+
 void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {"listen",

@@ -9,7 +9,9 @@
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
+#include "engine/message/track.h"
 #include "engine/message/verp.h"
+#include "engine/store/rows.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +37,7 @@ void edm_message_worker_free(edm_message_worker *w)
     edm_dkim_signer_free(w->signer);
     edm_buf_free(&w->composed);
     edm_buf_free(&w->scratch);
+    edm_buf_free(&w->tracked);
     memset(w, 0, sizeof *w);
 }
 
@@ -127,6 +130,27 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         if (reply.name && (reply_name = edm_strndup(reply.name, reply.name_len)) == NULL)
             return EDM_ENOMEM;
     }
+    /* Open and click tracking (docs/tracking.md), never in previews. */
+    const char *html = edm_buf_cstr(&w->parts.html);
+    size_t html_len = w->parts.html.len;
+    if (c->track && c->public_url && delivery_id > 0 && edm_tpl_set_has_html(c->tpl)) {
+        edm_track_opts to = {.base_url = c->public_url,
+                             .unsub_prefix = c->unsub_url,
+                             .opens = (c->track & EDM_TRACK_OPENS) != 0,
+                             .clicks = (c->track & EDM_TRACK_CLICKS) != 0,
+                             .secret = c->secret,
+                             .secret_len = c->secret_len,
+                             .delivery_id = (uint64_t)delivery_id};
+        edm_buf_reset(&w->tracked);
+        if ((rc = edm_track_rewrite(&to, html, html_len, &w->tracked)) != 0 ||
+            (rc = edm_buf_append_char(&w->tracked, '\0')) != 0) {
+            edm_free(reply_name);
+            snprintf(err, errlen, "tracking: %s", edm_strerror(rc));
+            return rc;
+        }
+        html = w->tracked.data;
+        html_len = w->tracked.len - 1;
+    }
     edm_mime_msg m = {
         .from_addr = c->from_addr,
         .from_name = c->from_name,
@@ -134,8 +158,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .reply_to = c->reply_to ? reply.addr : NULL,
         .reply_to_name = reply_name,
         .subject = edm_buf_cstr(&w->parts.subject),
-        .html = edm_tpl_set_has_html(c->tpl) ? edm_buf_cstr(&w->parts.html) : NULL,
-        .html_len = w->parts.html.len,
+        .html = edm_tpl_set_has_html(c->tpl) ? html : NULL,
+        .html_len = html_len,
         .text = edm_tpl_set_has_text(c->tpl) ? edm_buf_cstr(&w->parts.text) : NULL,
         .text_len = w->parts.text.len,
         .headers = c->headers,

@@ -40,6 +40,8 @@ typedef struct edm_message_ctx {
     size_t secret_len;
     int strict;         /* a variable the recipient lacks fails the message */
     int no_unsubscribe; /* transactional: no List-Unsubscribe */
+    unsigned track;     /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (engine/store/rows.h); needs
+                           public_url (docs/tracking.md) */
 } edm_message_ctx;
 
 typedef struct edm_message_worker {
@@ -48,6 +50,7 @@ typedef struct edm_message_worker {
     edm_dkim_signer *signer;
     edm_buf composed;
     edm_buf scratch;
+    edm_buf tracked; /* the HTML part with tracked links */
 } edm_message_worker;
 
 int edm_message_worker_init(edm_message_worker *w);

@@ -62,22 +62,35 @@ static void hmac_sha256(const void *key, size_t klen, const unsigned char *msg, 
     OPENSSL_cleanse(buf, sizeof buf);
 }
 
-static int tag(unsigned char out[TAG_BYTES], enum edm_verp_kind kind, const void *secret,
-               size_t secret_len, uint64_t id)
+/* The tag of (kind, id) and, for click tokens, the link index. */
+static int tag2(unsigned char out[TAG_BYTES], enum edm_verp_kind kind, const void *secret,
+                size_t secret_len, uint64_t id, uint32_t link)
 {
     if (secret == NULL || secret_len < EDM_VERP_SECRET_MIN || secret_len > 1024)
         return EDM_EINVAL;
     pthread_once(&sha256_once, fetch_sha256);
-    unsigned char msg[32];
-    const char *label = kind == EDM_VERP_BOUNCE ? "edm-verp:bounce" : "edm-verp:unsub";
+    unsigned char msg[40];
+    static const char *const labels[] = {"edm-verp:bounce", "edm-verp:unsub", "edm-verp:open",
+                                         "edm-verp:click"};
+    const char *label = labels[kind];
     size_t n = strlen(label) + 1; /* with its NUL */
     memcpy(msg, label, n);
     for (int i = 0; i < 8; i++)
         msg[n + (size_t)i] = (unsigned char)(id >> (56 - 8 * i));
+    n += 8;
+    if (kind == EDM_VERP_CLICK)
+        for (int i = 0; i < 4; i++)
+            msg[n++] = (unsigned char)(link >> (24 - 8 * i));
     unsigned char md[32];
-    hmac_sha256(secret, secret_len, msg, n + 8, md);
+    hmac_sha256(secret, secret_len, msg, n, md);
     memcpy(out, md, TAG_BYTES);
     return 0;
+}
+
+static int tag(unsigned char out[TAG_BYTES], enum edm_verp_kind kind, const void *secret,
+               size_t secret_len, uint64_t id)
+{
+    return tag2(out, kind, secret, secret_len, id, 0);
 }
 
 static void base32(char *dst, const unsigned char *p)
@@ -221,4 +234,88 @@ int edm_verp_unsub_url(edm_buf *out, const char *base_url, const char *token)
                       : (bn > 0 && (base_url[bn - 1] == '?' || base_url[bn - 1] == '&')) ? ""
                                                                                          : "&";
     return edm_buf_appendf(out, "%.*s%st=%s", (int)bn, base_url, sep, token);
+}
+
+/* Writes v in hex without leading zeros; returns the length. */
+static int put_hex(char *out, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char digits[17];
+    int nd = 0, len = 0;
+    do {
+        digits[nd++] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    while (nd)
+        out[len++] = digits[--nd];
+    return len;
+}
+
+/* Parses canonical hex (no leading zeros, 1..max digits); -1 if not. */
+static int get_hex(const char *p, size_t n, size_t max, uint64_t *v)
+{
+    if (n == 0 || n > max || (n > 1 && p[0] == '0'))
+        return -1;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        x = x << 4 | (uint64_t)d;
+    }
+    *v = x;
+    return 0;
+}
+
+int edm_verp_track_token(char *out, enum edm_verp_kind kind, const void *secret, size_t secret_len,
+                         uint64_t id, uint32_t link)
+{
+    if (kind != EDM_VERP_OPEN && kind != EDM_VERP_CLICK)
+        return EDM_EINVAL;
+    unsigned char t[TAG_BYTES];
+    int rc = tag2(t, kind, secret, secret_len, id, kind == EDM_VERP_CLICK ? link : 0);
+    if (rc != 0)
+        return rc;
+    int len = put_hex(out, id);
+    out[len++] = '-';
+    if (kind == EDM_VERP_CLICK) {
+        len += put_hex(out + len, link);
+        out[len++] = '-';
+    }
+    base32(out + len, t);
+    len += TAG_CHARS;
+    out[len] = '\0';
+    return len;
+}
+
+int edm_verp_track_check(const char *tok, size_t n, enum edm_verp_kind kind, const void *secret,
+                         size_t secret_len, uint64_t *id, uint32_t *link)
+{
+    if ((kind != EDM_VERP_OPEN && kind != EDM_VERP_CLICK) || n < TAG_CHARS + 2 ||
+        tok[n - TAG_CHARS - 1] != '-')
+        return EDM_EINVAL;
+    const char *tagp = tok + n - TAG_CHARS;
+    const char *end = tagp - 1; /* the '-' before the tag */
+    uint64_t v = 0, l = 0;
+    if (kind == EDM_VERP_CLICK) {
+        const char *dash = memchr(tok, '-', (size_t)(end - tok));
+        if (dash == NULL || get_hex(tok, (size_t)(dash - tok), 16, &v) != 0 ||
+            get_hex(dash + 1, (size_t)(end - dash - 1), 8, &l) != 0)
+            return EDM_EINVAL;
+    } else if (get_hex(tok, (size_t)(end - tok), 16, &v) != 0) {
+        return EDM_EINVAL;
+    }
+    unsigned char t[TAG_BYTES];
+    int rc = tag2(t, kind, secret, secret_len, v, (uint32_t)l);
+    if (rc != 0)
+        return rc;
+    char want[TAG_CHARS];
+    base32(want, t);
+    if (CRYPTO_memcmp(want, tagp, TAG_CHARS) != 0)
+        return EDM_EINVAL;
+    *id = v;
+    if (link)
+        *link = (uint32_t)l;
+    return 0;
 }

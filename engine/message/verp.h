@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum edm_verp_kind { EDM_VERP_BOUNCE, EDM_VERP_UNSUB };
+enum edm_verp_kind { EDM_VERP_BOUNCE, EDM_VERP_UNSUB, EDM_VERP_OPEN, EDM_VERP_CLICK };
 
 /* Longest token, with its NUL. */
 #define EDM_VERP_TOKEN_MAX  40
@@ -51,5 +51,19 @@ int edm_verp_address_parse(const char *addr, enum edm_verp_kind kind, const char
  * address carries) as its "t" query parameter ("?t=" or "&t=" as the URL
  * needs). Returns 0, EDM_EINVAL or EDM_ENOMEM. */
 int edm_verp_unsub_url(edm_buf *out, const char *base_url, const char *token);
+
+/* Tracking tokens (docs/tracking.md): an open token "<id hex>-<tag>"
+ * names a delivery; a click token "<id hex>-<link hex>-<tag>" names a
+ * delivery and the index of a link in its HTML part, never the URL. Lower
+ * case only (they travel in URLs, not in local parts). */
+#define EDM_TRACK_TOKEN_MAX 48
+/* Writes the token (EDM_TRACK_TOKEN_MAX bytes); kind is EDM_VERP_OPEN
+ * (link ignored) or EDM_VERP_CLICK. Returns its length or EDM_EINVAL. */
+int edm_verp_track_token(char *out, enum edm_verp_kind kind, const void *secret, size_t secret_len,
+                         uint64_t id, uint32_t link);
+/* Checks tok[0..n) and gives its delivery id and link (link may be NULL).
+ * Returns 0 or EDM_EINVAL (malformed, wrong kind or forged). */
+int edm_verp_track_check(const char *tok, size_t n, enum edm_verp_kind kind, const void *secret,
+                         size_t secret_len, uint64_t *id, uint32_t *link);
 
 #endif

@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-static const char *const type_names[EDM_EVENT_TYPE_COUNT] = {"attempt", "dsn", "complaint",
-                                                             "unsubscribe"};
+static const char *const type_names[EDM_EVENT_TYPE_COUNT] = {"attempt",     "dsn",  "complaint",
+                                                             "unsubscribe", "open", "click"};
 
 const char *edm_event_type_name(enum edm_event_type t)
 {

@@ -19,9 +19,11 @@ enum edm_event_type {
     EDM_EVENT_DSN = 1,
     EDM_EVENT_COMPLAINT = 2,
     EDM_EVENT_UNSUBSCRIBE = 3,
+    EDM_EVENT_OPEN = 4, /* docs/tracking.md */
+    EDM_EVENT_CLICK = 5,
 };
-#define EDM_EVENT_TYPE_COUNT 4
-/* "attempt", "dsn", "complaint", "unsubscribe". */
+#define EDM_EVENT_TYPE_COUNT 6
+/* "attempt", "dsn", "complaint", "unsubscribe", "open", "click". */
 const char *edm_event_type_name(enum edm_event_type t);
 /* Parses a type name; -1 if unknown. */
 int edm_event_type_parse(const char *name);

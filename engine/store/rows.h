@@ -47,6 +47,10 @@ typedef struct edm_template_row {
     int64_t created_at, updated_at;
 } edm_template_row;
 
+/* Engagement tracking of a campaign or message (docs/tracking.md). */
+#define EDM_TRACK_OPENS  1u
+#define EDM_TRACK_CLICKS 2u
+
 typedef struct edm_campaign_row {
     int64_t id;
     char *name;
@@ -62,6 +66,7 @@ typedef struct edm_campaign_row {
     size_t ntags;
     char *unsubscribe;    /* the campaign's own unsubscribe URL */
     int64_t max_per_hour; /* 0: no limit */
+    unsigned track;       /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS */
     int64_t created_at, updated_at, started_at, completed_at;
 } edm_campaign_row;
 

@@ -115,6 +115,7 @@ typedef struct edm_message_new {
     const char *raw; /* NULL unless SMTP */
     size_t rawlen;
     const char *envelope_from; /* SMTP: MAIL FROM, or NULL */
+    unsigned track;            /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (rows.h) */
     const edm_recipient *rcpts;
     size_t nrcpts;
 } edm_message_new;
@@ -127,6 +128,42 @@ typedef struct edm_node_info {
     int64_t now;          /* unix seconds */
     int64_t lease;        /* seconds without a heartbeat before its claims pass on */
 } edm_node_info;
+
+/* Engagement tracking (docs/tracking.md). What the public listener needs
+ * to answer a click or an open: the delivery's campaign (or message), its
+ * tracking bits, state, delivery time and variables (vars_json: edm_free,
+ * NULL for {}), and the campaign's own unsubscribe URL (edm_free). */
+typedef struct edm_track_target {
+    int64_t campaign_id;
+    int is_message;
+    unsigned track;
+    enum edm_dstate status;
+    int64_t delivered_at;
+    int64_t source_version; /* changes when the HTML source changes */
+    char email[256];
+    char *vars_json;
+    char *unsubscribe;
+} edm_track_target;
+
+/* One open or click to record. */
+typedef struct edm_engagement_rec {
+    int64_t delivery_id;
+    enum edm_event_type type; /* EDM_EVENT_OPEN or EDM_EVENT_CLICK */
+    int64_t at;
+    int link; /* clicks: the link index; opens: -1 */
+    const char *url;
+    int machine;
+    const char *user_agent, *ip; /* or NULL */
+} edm_engagement_rec;
+
+/* A webhook as the sender needs it (secret included). */
+typedef struct edm_webhook_row {
+    int64_t id;
+    char *url;
+    unsigned events;
+    char *secret;
+} edm_webhook_row;
+void edm_webhook_rows_free(edm_webhook_row *rows, size_t n);
 
 struct edm_store_ops {
     const char *name;
@@ -283,7 +320,55 @@ struct edm_store_ops {
     int (*node_beat)(edm_store *st, int64_t now);
     int (*node_leave)(edm_store *st);
     int (*node_list)(edm_store *st, int64_t now, json_t **items);
+
+    /* engagement (docs/tracking.md). track_lookup: EDM_ENOTFOUND for an
+     * unknown delivery. track_source: the HTML sources the campaign's (or
+     * message's) messages were rendered from, as a template row (its
+     * updated_at is the source_version). engagement_record: the event, the
+     * receipt's opened_at/clicked_at and the campaign's counters in one
+     * transaction; *first (may be NULL) is 1 for the recipient's first
+     * event of that kind, class and link. */
+    int (*track_lookup)(edm_store *st, int64_t delivery_id, edm_track_target *out);
+    int (*track_source)(edm_store *st, int64_t campaign_id, edm_template_row *out);
+    int (*engagement_record)(edm_store *st, const edm_engagement_rec *r, int *first);
+
+    /* webhooks (docs/tracking.md, "Webhooks"): events is a mask of
+     * EDM_WEBHOOK_* bits. create answers the webhook with its secret; list
+     * answers them without. Events reach the outbox through the store's
+     * own writes (schema/0006_tracking.sql). outbox_batch gives the oldest
+     * rows of one webhook (at most limit) as a JSON array text in *body,
+     * or *count 0 when none is due (the oldest row's next_attempt_at >
+     * now); ack deletes rows up to last_id, retry sets their next attempt
+     * and counts the attempt. */
+    int (*webhook_create)(edm_store *st, const char *url, unsigned events, const char *secret,
+                          json_t **out);
+    int (*webhook_list)(edm_store *st, json_t **items);
+    int (*webhook_delete)(edm_store *st, int64_t id);
+    int (*webhook_all)(edm_store *st, edm_webhook_row **rows, size_t *n);
+    int (*outbox_batch)(edm_store *st, int64_t webhook_id, int64_t now, size_t limit,
+                        int64_t *last_id, int64_t *first_created, int *attempts, char **body,
+                        size_t *count);
+    int (*outbox_ack)(edm_store *st, int64_t webhook_id, int64_t last_id);
+    int (*outbox_retry)(edm_store *st, int64_t webhook_id, int64_t last_id,
+                        int64_t next_attempt_at);
 };
+
+/* Webhook event bits, by the names webhooks subscribe with. */
+enum {
+    EDM_WEBHOOK_DELIVERED = 1,
+    EDM_WEBHOOK_DEFERRED = 2,
+    EDM_WEBHOOK_BOUNCED = 4,
+    EDM_WEBHOOK_FAILED = 8,
+    EDM_WEBHOOK_SUPPRESSED = 16,
+    EDM_WEBHOOK_COMPLAINED = 32,
+    EDM_WEBHOOK_UNSUBSCRIBED = 64,
+    EDM_WEBHOOK_OPEN = 128,
+    EDM_WEBHOOK_CLICK = 256,
+};
+#define EDM_WEBHOOK_EVENT_COUNT 9
+/* The bit of an event name; 0 if unknown. The name of bit i. */
+unsigned edm_webhook_event_parse(const char *name);
+const char *edm_webhook_event_name(int i);
 
 struct edm_store {
     const struct edm_store_ops *ops;

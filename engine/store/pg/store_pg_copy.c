@@ -20,8 +20,9 @@
 /* Parents before children; campaign_counts is rebuilt by the triggers,
  * nodes and schema_version belong to the target. */
 static const char *const tables[] = {
-    "settings",        "templates",    "campaigns",   "message_content", "deliveries",
-    "delivery_events", "suppressions", "idempotency", "ip_counters",     NULL};
+    "settings",        "templates",      "campaigns",   "message_content", "deliveries",
+    "delivery_events", "suppressions",   "idempotency", "ip_counters",     "engagement_counts",
+    "webhooks",        "webhook_outbox", NULL};
 
 /* What to read from SQLite for a table: its own rows, but the compact
  * ledger's string ids (schema/0007_compact_ledger.sql) as the text
@@ -36,14 +37,17 @@ static const char *select_of(const char *table)
                "mx_ip, (SELECT value FROM strings WHERE id = d.source_ip_id) AS source_ip, "
                "(SELECT value FROM strings WHERE id = d.tls_id) AS tls, d.message_id, "
                "d.remote_queue_id, d.queued_at, d.first_attempt_at, d.last_attempt_at, "
-               "d.delivered_at, d.next_attempt_at, d.txn, d.feedback, d.feedback_at "
+               "d.delivered_at, d.next_attempt_at, d.txn, d.feedback, d.feedback_at, d.opened_at, "
+               "d.clicked_at "
                "FROM deliveries d ORDER BY d.id";
     if (strcmp(table, "delivery_events") == 0)
         return "SELECT e.id, e.delivery_id, e.attempted_at, e.status, e.smtp_code, "
                "e.enhanced_code, e.response, (SELECT value FROM strings WHERE id = "
                "e.mx_host_id) AS mx_host, (SELECT value FROM strings WHERE id = e.mx_ip_id) AS "
                "mx_ip, (SELECT value FROM strings WHERE id = e.source_ip_id) AS source_ip, "
-               "(SELECT value FROM strings WHERE id = e.tls_id) AS tls, e.duration_ms, e.type "
+               "(SELECT value FROM strings WHERE id = e.tls_id) AS tls, e.duration_ms, e.type, "
+               "e.url, "
+               "e.link, e.machine, e.user_agent, e.ip "
                "FROM delivery_events e ORDER BY e.id";
     return NULL;
 }
@@ -219,8 +223,9 @@ int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
         if (progress)
             progress(tables[i], rows, arg);
     }
-    static const char *const ids[] = {"templates",       "campaigns",    "deliveries",
-                                      "delivery_events", "suppressions", NULL};
+    static const char *const ids[] = {
+        "templates",    "campaigns", "deliveries",     "delivery_events",
+        "suppressions", "webhooks",  "webhook_outbox", NULL};
     for (int i = 0; ids[i]; i++) {
         char sql[256];
         snprintf(sql, sizeof sql,

@@ -72,11 +72,12 @@ int64_t pg_affected(const PGresult *q);
 #define PG_RECEIPT_COLUMNS                                                                         \
     "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
     "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
-    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
+    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at, "    \
+    "opened_at, clicked_at"
 json_t *pg_receipt_object(const PGresult *q, int r);
 #define PG_CAMPAIGN_COLUMNS                                                                        \
     "id, name, template_id, from_addr, reply_to, pool, status, send_at, headers, tags, "           \
-    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at"
+    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at, track"
 void pg_campaign_read(const PGresult *q, int r, edm_campaign_row *out);
 
 /* store_pg_rows.c */
@@ -110,12 +111,29 @@ int pg_node_beat(edm_store *st, int64_t now);
 int pg_node_leave(edm_store *st);
 int pg_node_list(edm_store *st, int64_t now, json_t **items);
 
+/* store_pg_tracking.c: not yet on PostgreSQL */
+int pg_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out);
+int pg_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out);
+int pg_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first);
+int pg_webhook_create(edm_store *st, const char *url, unsigned events, const char *secret,
+                      json_t **out);
+int pg_webhook_list(edm_store *st, json_t **items);
+int pg_webhook_delete(edm_store *st, int64_t id);
+int pg_webhook_all(edm_store *st, edm_webhook_row **rows, size_t *n);
+int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit, int64_t *last_id,
+                    int64_t *first_created, int *attempts, char **body, size_t *count);
+int pg_outbox_ack(edm_store *st, int64_t webhook_id, int64_t last_id);
+int pg_outbox_retry(edm_store *st, int64_t webhook_id, int64_t last_id, int64_t next_attempt_at);
+
 /* store_pg_feedback.c */
 int pg_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
 int pg_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id);
 int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 /* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
 int pg_feedback_stats(pg_store *s, int64_t campaign_id, json_t *stats);
+/* Adds opens, clicks, links and the rates (docs/tracking.md; all zero on
+ * PostgreSQL until tracking arrives there). */
+int pg_engagement_stats(pg_store *s, int64_t campaign_id, json_t *stats);
 /* An event as the API shows it, from PG_EVENT_COLUMNS starting at column
  * first (type first). */
 #define PG_EVENT_COLUMNS                                                                           \

@@ -127,13 +127,13 @@ int pg_message_load(edm_store *st, int64_t id, edm_message_row *out)
         return EDM_ENOTFOUND;
     }
     pg_campaign_read(r, 0, &out->c);
-    out->source = pg_dup(r, 0, 16);
-    out->subject = pg_dup(r, 0, 17);
-    out->html = pg_dup(r, 0, 18);
-    out->text = pg_dup(r, 0, 19);
-    if (!pg_isnull(r, 0, 20)) {
+    out->source = pg_dup(r, 0, 17);
+    out->subject = pg_dup(r, 0, 18);
+    out->html = pg_dup(r, 0, 19);
+    out->text = pg_dup(r, 0, 20);
+    if (!pg_isnull(r, 0, 21)) {
         size_t n = 0;
-        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 20), &n);
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 21), &n);
         if (raw == NULL) {
             PQclear(r);
             edm_message_row_clear(out);
@@ -145,7 +145,7 @@ int pg_message_load(edm_store *st, int64_t id, edm_message_row *out)
         out->rawlen = n;
         PQfreemem(raw);
     }
-    out->envelope_from = pg_dup(r, 0, 21);
+    out->envelope_from = pg_dup(r, 0, 22);
     PQclear(r);
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * engine/store/pg/store_pg_nodes.c: several sending nodes on one
  * PostgreSQL store (docs/postgresql.md, "Several nodes";
- * schema/pg/0006_nodes.sql). A node joins under a session advisory lock
+ * schema/pg/0008_nodes.sql). A node joins under a session advisory lock
  * on its id (two live engines can never be the same node; the lock goes
  * with the connection when the process dies), hands back what an earlier
  * life of it held, and from then on leases the queued rows it claims

@@ -19,7 +19,7 @@
 
 #define IDEM_TTL (24 * 3600)
 
-enum col_kind { COL_TEXT, COL_INT, COL_JSON, COL_TIME, COL_CSTATE };
+enum col_kind { COL_TEXT, COL_INT, COL_JSON, COL_TIME, COL_CSTATE, COL_TRACK };
 struct col {
     const char *field;
     const char *column;
@@ -44,6 +44,7 @@ static const struct col campaign_cols[] = {
     {"tags", "tags", COL_JSON, 1},
     {"unsubscribe", "unsubscribe", COL_TEXT, 1},
     {"max_per_hour", "max_per_hour", COL_INT, 1},
+    {"track", "track", COL_TRACK, 1},
     {NULL, NULL, 0, 0},
 };
 
@@ -82,6 +83,13 @@ static int bind_field(pg_params *p, const struct col *c, json_t *v, char **tmp)
         pgp_int(p, t);
         return 0;
     }
+    case COL_TRACK:
+        /* {"opens": bool, "clicks": bool} as bits (docs/tracking.md). */
+        if (!json_is_object(v))
+            return EDM_EINVAL;
+        pgp_int(p, (json_is_true(json_object_get(v, "opens")) ? (int)EDM_TRACK_OPENS : 0) |
+                       (json_is_true(json_object_get(v, "clicks")) ? (int)EDM_TRACK_CLICKS : 0));
+        return 0;
     default: return EDM_EINVAL;
     }
 }
@@ -252,7 +260,8 @@ int pg_campaign_stats(edm_store *st, int64_t id, json_t **out)
                      total ? (double)done / (double)total : 0.0);
     if (*out == NULL)
         return EDM_ENOMEM;
-    if ((rc = pg_feedback_stats(PG(st), id, *out)) != 0) {
+    if ((rc = pg_feedback_stats(PG(st), id, *out)) != 0 ||
+        (rc = pg_engagement_stats(PG(st), id, *out)) != 0) {
         json_decref(*out);
         *out = NULL;
     }
@@ -284,7 +293,9 @@ json_t *pg_receipt_object(const PGresult *q, int r)
                                         "delivered_at",
                                         "next_attempt_at",
                                         "feedback",
-                                        "feedback_at"};
+                                        "feedback_at",
+                                        "opened_at",
+                                        "clicked_at"};
     json_t *o = json_object();
     int status = (int)pg_int(q, r, 3);
     for (int i = 0; i < 20; i++) {
@@ -302,6 +313,8 @@ json_t *pg_receipt_object(const PGresult *q, int r)
     int fb = (int)pg_int(q, r, 20);
     json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
     json_object_set_new(o, names[21], pg_time_col(q, r, 21));
+    json_object_set_new(o, names[22], pg_time_col(q, r, 22));
+    json_object_set_new(o, names[23], pg_time_col(q, r, 23));
     return o;
 }
 

@@ -93,6 +93,7 @@ void pg_campaign_read(const PGresult *q, int r, edm_campaign_row *c)
     c->updated_at = col_time(q, r, 13);
     c->started_at = col_time(q, r, 14);
     c->completed_at = col_time(q, r, 15);
+    c->track = (unsigned)pg_int(q, r, 16);
 }
 
 static void campaign_read_any(const PGresult *q, int r, void *out)

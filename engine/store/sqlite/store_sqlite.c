@@ -77,7 +77,7 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_CAMPAIGN_GET] =
         "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
         "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-        "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
+        "updated_at, started_at, completed_at, track FROM campaigns WHERE id = ?1 AND kind = 0",
     [SQ_RECEIPT_GET] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     /* ?1: a JSON array of the batch's emails and domains */
@@ -510,6 +510,16 @@ static const struct edm_store_ops sqlite_ops = {
     .message_get = sq_message_get,
     .message_list = sq_message_list,
     .claim_txn = sq_claim_txn,
+    .track_lookup = sq_track_lookup,
+    .track_source = sq_track_source,
+    .engagement_record = sq_engagement_record,
+    .webhook_create = sq_webhook_create,
+    .webhook_list = sq_webhook_list,
+    .webhook_delete = sq_webhook_delete,
+    .webhook_all = sq_webhook_all,
+    .outbox_batch = sq_outbox_batch,
+    .outbox_ack = sq_outbox_ack,
+    .outbox_retry = sq_outbox_retry,
 };
 
 /* Creates a new database file readable by its owner only (0600, whatever

@@ -179,6 +179,15 @@ json_t *sq_event_object(sqlite3_stmt *q, int first)
     json_object_set_new(e, "source_ip", sq_text_col(q, first + 8));
     json_object_set_new(e, "tls", sq_text_col(q, first + 9));
     json_object_set_new(e, "duration_ms", sq_int_col(q, first + 10));
+    if (type == EDM_EVENT_CLICK) {
+        json_object_set_new(e, "url", sq_text_col(q, first + 11));
+        json_object_set_new(e, "link", sq_int_col(q, first + 12));
+    }
+    if (type == EDM_EVENT_OPEN || type == EDM_EVENT_CLICK) {
+        json_object_set_new(e, "machine", json_boolean(sqlite3_column_int(q, first + 13)));
+        json_object_set_new(e, "user_agent", sq_text_col(q, first + 14));
+        json_object_set_new(e, "ip", sq_text_col(q, first + 15));
+    }
     return e;
 }
 

@@ -116,13 +116,18 @@ int sq_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char
                        char **day);
 int sq_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
 
+/* The ledger's texts of a receipt or an event (prefix p: "" or "e."), read
+ * through their ids: mx_host, mx_ip, source_ip, tls. */
+#define SQ_LEDGER_COLUMNS(p)                                                                       \
+    SQ_STR(p "mx_host_id")                                                                         \
+    ", " SQ_STR(p "mx_ip_id") ", " SQ_STR(p "source_ip_id") ", " SQ_STR(p "tls_id")
 /* The columns of a receipt, in the order sq_receipt_object reads them. */
 #define RECEIPT_COLUMNS                                                                            \
     "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
-    "bounce_category, " SQ_STR("mx_host_id") ", " SQ_STR("mx_ip_id") ", " SQ_STR(                  \
-        "source_ip_id") ", " SQ_STR("tls_id") ", message_id, remote_queue_id, queued_at, "         \
+    "bounce_category, " SQ_LEDGER_COLUMNS("") ", message_id, remote_queue_id, queued_at, "         \
                                               "first_attempt_at, last_attempt_at, delivered_at, "  \
-                                              "next_attempt_at, feedback, feedback_at"
+                                              "next_attempt_at, feedback, feedback_at, "           \
+                                              "opened_at, clicked_at"
 /* A receipt as the API shows it, from a row of RECEIPT_COLUMNS. */
 json_t *sq_receipt_object(sqlite3_stmt *q);
 /* Reads a campaign row (store_sqlite_rows.c's CAMPAIGN_SELECT columns). */
@@ -175,13 +180,28 @@ int sq_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id
 int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 /* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
 int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats);
+
+/* Ops implemented in store_sqlite_tracking.c (docs/tracking.md). */
+int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out);
+int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out);
+int sq_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first);
+/* Adds opens, clicks, links and the rates to a campaign's stats. */
+int sq_engagement_stats(sq_store *s, int64_t campaign_id, json_t *stats);
+int sq_webhook_create(edm_store *st, const char *url, unsigned events, const char *secret,
+                      json_t **out);
+int sq_webhook_list(edm_store *st, json_t **items);
+int sq_webhook_delete(edm_store *st, int64_t id);
+int sq_webhook_all(edm_store *st, edm_webhook_row **rows, size_t *n);
+int sq_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit, int64_t *last_id,
+                    int64_t *first_created, int *attempts, char **body, size_t *count);
+int sq_outbox_ack(edm_store *st, int64_t webhook_id, int64_t last_id);
+int sq_outbox_retry(edm_store *st, int64_t webhook_id, int64_t last_id, int64_t next_attempt_at);
 /* An event as the API shows it, from the EDM_SQ_EVENT_COLUMNS starting at
  * column first (type first). */
 #define EDM_SQ_EVENT_COLUMNS                                                                       \
-    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, " SQ_STR(         \
-        "e.mx_host_id") ", " SQ_STR("e.mx_ip_id") ", " SQ_STR("e.source_ip_id") ", " SQ_STR("e."   \
-                                                                                            "tls_" \
-                                                                                            "id") ", e.duration_ms"
+    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, "                             \
+    "e.response, " SQ_LEDGER_COLUMNS(                                                              \
+        "e.") ", e.duration_ms, e.url, e.link, e.machine, e.user_agent, e.ip"
 json_t *sq_event_object(sqlite3_stmt *q, int first);
 
 #endif

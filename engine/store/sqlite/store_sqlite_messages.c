@@ -28,9 +28,9 @@ enum {
 
 static const char *const msg_sql[SQ_MSG_STMTS] = {
     [MS_CAMPAIGN] = "INSERT INTO campaigns(kind, name, from_addr, reply_to, pool, status, send_at, "
-                    "headers, tags, template_id, created_at, updated_at) "
+                    "headers, tags, template_id, created_at, updated_at, track) "
                     "VALUES (1, 'message', ?1, ?2, coalesce(?3, 'default'), 0, ?4, "
-                    "coalesce(?5, '{}'), coalesce(?6, '[]'), ?7, ?8, ?8)",
+                    "coalesce(?5, '{}'), coalesce(?6, '[]'), ?7, ?8, ?8, ?9)",
     [MS_CONTENT] = "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, "
                    "envelope_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [MS_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
@@ -146,6 +146,7 @@ static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, in
         sqlite3_bind_null(q, 4);
     sq_bind_text(q, 5, m->headers_json);
     sq_bind_text(q, 6, m->tags_json);
+    sqlite3_bind_int(q, 9, (int)m->track);
     if (m->template_id > 0)
         sqlite3_bind_int64(q, 7, m->template_id);
     else
@@ -206,7 +207,7 @@ int sq_message_load(edm_store *st, int64_t id, edm_message_row *out)
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
                            "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-                           "updated_at, started_at, completed_at FROM campaigns "
+                           "updated_at, started_at, completed_at, track FROM campaigns "
                            "WHERE id = ?1 AND kind = 1",
                            -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare message");

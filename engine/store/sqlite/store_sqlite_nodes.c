@@ -1,6 +1,6 @@
 /*
  * engine/store/sqlite/store_sqlite_nodes.c: the sending node on an SQLite
- * store (schema/0006_nodes.sql): one engine per database (the file lock
+ * store (schema/0008_nodes.sql): one engine per database (the file lock
  * of engine/engine.c), so the one node is that engine. It is registered,
  * kept alive and listed like the nodes of a PostgreSQL store
  * (docs/postgresql.md), but claims are not leased: in_flight is null.

@@ -19,7 +19,7 @@
 #define IDEM_TTL (24 * 3600)
 
 /* A field of an object: its JSON name, its column, how it is stored. */
-enum col_kind { COL_TEXT, COL_INT, COL_JSON, COL_TIME, COL_CSTATE };
+enum col_kind { COL_TEXT, COL_INT, COL_JSON, COL_TIME, COL_CSTATE, COL_TRACK };
 struct col {
     const char *field;
     const char *column;
@@ -52,6 +52,7 @@ static const struct col campaign_cols[] = {
     {"tags", "tags", COL_JSON, 1},
     {"unsubscribe", "unsubscribe", COL_TEXT, 1},
     {"max_per_hour", "max_per_hour", COL_INT, 1},
+    {"track", "track", COL_TRACK, 1},
     {"created_at", "created_at", COL_TIME, 0},
     {"updated_at", "updated_at", COL_TIME, 0},
     {"started_at", "started_at", COL_TIME, 0},
@@ -72,6 +73,10 @@ static json_t *row_object(sqlite3_stmt *q, const struct col *cols)
             break;
         case COL_TIME: v = sq_time_col(q, i); break;
         case COL_CSTATE: v = json_string(edm_cstate_name(sqlite3_column_int(q, i))); break;
+        case COL_TRACK:
+            v = json_pack("{s:b,s:b}", "opens", (sqlite3_column_int(q, i) & EDM_TRACK_OPENS) != 0,
+                          "clicks", (sqlite3_column_int(q, i) & EDM_TRACK_CLICKS) != 0);
+            break;
         default: EDM_PANIC("bad column kind %d", cols[i].kind);
         }
         json_object_set_new(o, cols[i].field, v);
@@ -83,6 +88,10 @@ static json_t *row_object(sqlite3_stmt *q, const struct col *cols)
 static int bind_field(sqlite3_stmt *q, int idx, const struct col *c, json_t *v, char **tmp)
 {
     *tmp = NULL;
+    if (json_is_null(v) && c->kind == COL_TRACK) {
+        sqlite3_bind_int(q, idx, 0);
+        return 0;
+    }
     if (json_is_null(v)) {
         sqlite3_bind_null(q, idx);
         return 0;
@@ -115,6 +124,15 @@ static int bind_field(sqlite3_stmt *q, int idx, const struct col *c, json_t *v, 
         sqlite3_bind_int64(q, idx, t);
         return 0;
     }
+    case COL_TRACK:
+        /* {"opens": bool, "clicks": bool} as bits (docs/tracking.md). */
+        if (!json_is_object(v))
+            return EDM_EINVAL;
+        sqlite3_bind_int(
+            q, idx,
+            (json_is_true(json_object_get(v, "opens")) ? (int)EDM_TRACK_OPENS : 0) |
+                (json_is_true(json_object_get(v, "clicks")) ? (int)EDM_TRACK_CLICKS : 0));
+        return 0;
     default: return EDM_EINVAL;
     }
 }
@@ -336,7 +354,8 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
                      total ? (double)done / (double)total : 0.0);
     if (*out == NULL)
         return EDM_ENOMEM;
-    if ((rc = sq_feedback_stats(s, id, *out)) != 0) {
+    if ((rc = sq_feedback_stats(s, id, *out)) != 0 ||
+        (rc = sq_engagement_stats(s, id, *out)) != 0) {
         json_decref(*out);
         *out = NULL;
     }
@@ -368,7 +387,9 @@ json_t *sq_receipt_object(sqlite3_stmt *q)
                                         "delivered_at",
                                         "next_attempt_at",
                                         "feedback",
-                                        "feedback_at"};
+                                        "feedback_at",
+                                        "opened_at",
+                                        "clicked_at"};
     json_t *o = json_object();
     int status = sqlite3_column_int(q, 3);
     for (int i = 0; i < 20; i++) {
@@ -386,6 +407,8 @@ json_t *sq_receipt_object(sqlite3_stmt *q)
     int fb = sqlite3_column_int(q, 20);
     json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
     json_object_set_new(o, names[21], sq_time_col(q, 21));
+    json_object_set_new(o, names[22], sq_time_col(q, 22));
+    json_object_set_new(o, names[23], sq_time_col(q, 23));
     return o;
 }
 

@@ -18,7 +18,8 @@
     "SELECT id, name, subject, html, text, partials, created_at, updated_at FROM templates "
 #define CAMPAIGN_SELECT                                                                            \
     "SELECT id, name, template_id, from_addr, reply_to, pool, status, send_at, headers, tags, "    \
-    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at FROM campaigns "
+    "unsubscribe, max_per_hour, created_at, updated_at, started_at, completed_at, track "          \
+    "FROM campaigns "
 
 static char *col_str(sqlite3_stmt *q, int i)
 {
@@ -109,6 +110,7 @@ void sq_campaign_read(sqlite3_stmt *q, edm_campaign_row *r)
     r->updated_at = col_time(q, 13);
     r->started_at = col_time(q, 14);
     r->completed_at = col_time(q, 15);
+    r->track = (unsigned)sqlite3_column_int(q, 16);
 }
 
 /* One row by id through a cached statement; read fills *out. */

@@ -5,7 +5,8 @@
  * of the migration with the same receipts, events, domain filter and
  * Message-ID look-up; new outcomes store their repeated strings once (one
  * `strings` row per distinct text, whatever the number of recipients);
- * the rows hold no copy of those texts.
+ * the rows hold no copy of those texts; webhook payloads built from the
+ * outbox read those texts back through `strings`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +158,11 @@ static void migration_keeps_receipts(void **state)
     assert_int_equal(query_int(f->path, "SELECT count(*) FROM receipts WHERE mx_host = "
                                         "'mx.x.test' AND tls = 'TLSv1.3'"),
                      1);
+    /* 0006's outbox triggers survive 0007's column drops */
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
+                                        "'trigger' AND name IN ('delivery_events_outbox', "
+                                        "'deliveries_outbox', 'deliveries_outbox_insert')"),
+                     3);
 }
 
 static void outcomes_share_strings(void **state)
@@ -238,11 +244,104 @@ static void outcomes_share_strings(void **state)
     edm_campaign_row_clear(&c);
 }
 
+/* Webhook payloads (schema/0006_tracking.sql's outbox, filled by triggers
+ * that 0007 leaves in place) read the event's MX host, addresses and TLS
+ * through `strings`; an engagement event keeps its own columns. */
+static void webhook_events_read_the_ledger(void **state)
+{
+    struct fx *f = *state;
+    open_store(f);
+    json_t *w = NULL;
+    assert_int_equal(f->st->ops->webhook_create(f->st, "http://127.0.0.1:9/h",
+                                                EDM_WEBHOOK_DELIVERED | EDM_WEBHOOK_CLICK, "s", &w),
+                     0);
+    int64_t wid = json_integer_value(json_object_get(w, "id"));
+    json_decref(w);
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
+    edm_template_row t;
+    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
+    json_decref(tf);
+    json_decref(cf);
+    edm_template_row_clear(&t);
+    edm_upload *up;
+    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
+    edm_recipient rcpt = {"w@w.test", "w.test", NULL};
+    enum edm_add_outcome added;
+    assert_int_equal(f->st->ops->upload_add(up, &rcpt, &added), 0);
+    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, 10, &jobs, &n), 0);
+    assert_int_equal(n, 1);
+    edm_outcome out = {.id = jobs[0].id,
+                       .status = EDM_DSTATE_DELIVERED,
+                       .attempted = 1,
+                       .code = 250,
+                       .attempted_at = 1000};
+    snprintf(out.mx_host, sizeof out.mx_host, "mx.w.test");
+    snprintf(out.mx_ip, sizeof out.mx_ip, "127.0.1.9");
+    snprintf(out.source_ip, sizeof out.source_ip, "127.0.0.3");
+    snprintf(out.tls, sizeof out.tls, "TLSv1.3");
+    assert_int_equal(f->st->ops->record(f->st, &out, 1), 0);
+    edm_engagement_rec click = {.delivery_id = jobs[0].id,
+                                .type = EDM_EVENT_CLICK,
+                                .at = 1100,
+                                .link = 0,
+                                .url = "https://example.com/a",
+                                .user_agent = "UA",
+                                .ip = "198.51.100.7"};
+    assert_int_equal(f->st->ops->engagement_record(f->st, &click, NULL), 0);
+
+    int64_t last = 0, first_created = 0;
+    int attempts = -1;
+    char *body = NULL;
+    assert_int_equal(
+        f->st->ops->outbox_batch(f->st, wid, 5000, 10, &last, &first_created, &attempts, &body, &n),
+        0);
+    assert_int_equal(n, 2);
+    json_t *arr = json_loads(body, 0, NULL);
+    assert_non_null(arr);
+    json_t *d = json_array_get(arr, 0), *k = json_array_get(arr, 1);
+    assert_field(d, "event", "delivered");
+    assert_field(d, "email", "w@w.test");
+    assert_field(d, "mx_host", "mx.w.test");
+    assert_field(d, "mx_ip", "127.0.1.9");
+    assert_field(d, "source_ip", "127.0.0.3");
+    assert_field(d, "tls", "TLSv1.3");
+    assert_int_equal(json_integer_value(json_object_get(d, "receipt_id")), jobs[0].id);
+    assert_int_equal(json_integer_value(json_object_get(d, "campaign_id")), c.id);
+    assert_field(k, "event", "click");
+    assert_field(k, "url", "https://example.com/a");
+    assert_int_equal(json_integer_value(json_object_get(k, "link")), 0);
+    assert_true(json_is_false(json_object_get(k, "machine")));
+    assert_field(k, "user_agent", "UA");
+    assert_field(k, "ip", "198.51.100.7");
+    assert_field(k, "mx_host", NULL);
+    json_decref(arr);
+    free(body);
+
+    json_t *r = NULL;
+    assert_int_equal(f->st->ops->receipt_get(f->st, jobs[0].id, &r), 0);
+    assert_field(r, "mx_host", "mx.w.test");
+    assert_field(r, "tls", "TLSv1.3");
+    assert_false(json_is_null(json_object_get(r, "clicked_at")));
+    assert_true(json_is_null(json_object_get(r, "opened_at")));
+    json_decref(r);
+    edm_store_jobs_free(jobs, 1);
+    edm_campaign_row_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migration_keeps_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(outcomes_share_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(webhook_events_read_the_ledger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
--- pg/0006_nodes.sql: PostgreSQL's dialect of schema/0006_nodes.sql: the
+-- pg/0008_nodes.sql: PostgreSQL's dialect of schema/0008_nodes.sql: the
 -- sending nodes sharing this database and the node holding each claimed
 -- queued recipient (docs/postgresql.md, "Several nodes").
 

@@ -1,4 +1,4 @@
--- 0006_nodes.sql: the sending nodes sharing this database
+-- 0008_nodes.sql: the sending nodes sharing this database
 -- (docs/postgresql.md): one row per node (its id, API address, source IPs,
 -- when it started and last said it was alive, until when it counts as
 -- alive), and the node that holds a queued recipient it claimed
