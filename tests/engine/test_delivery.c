@@ -32,6 +32,7 @@
 
 struct fx {
     char *dir;
+    char where[4200]; /* the store: SQLite file or PostgreSQL URI */
     edm_store *st;
     edm_config cfg;
     uv_loop_t loop;
@@ -54,6 +55,9 @@ static void load_config(struct fx *f, const char *json)
     for (size_t i = 0; rc && i < errs.count; i++)
         fprintf(stderr, "config: %s\n", errs.msg[i]);
     assert_int_equal(rc, 0);
+    /* The engine's lock and node are the store's, not ./edm.db's. */
+    edm_free(f->cfg.db);
+    f->cfg.db = edm_xstrdup(f->where);
 }
 
 /* The fake server on 127.0.0.1 and a route of every *.test domain to it. */
@@ -82,6 +86,7 @@ static int setup(void **state)
     if (edm_test_store_where(f->dir, path, sizeof path) != 0 ||
         edm_store_open(path, &f->st, err, sizeof err) != 0)
         return -1;
+    snprintf(f->where, sizeof f->where, "%s", path);
     uv_loop_init(&f->loop);
     *state = f;
     return 0;
