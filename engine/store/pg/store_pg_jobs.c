@@ -118,6 +118,13 @@ static const char SQL_CLAIM_LEASED[] =
     "AND id > $2 "
     "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+/* The second round from the start: only rows nobody holds (a dead node's,
+ * handed back by a heartbeat), never this node's own again. */
+static const char SQL_CLAIM_FREE[] =
+    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 static const char SQL_CLAIM_QUEUED[] =
     "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND id > $2 ORDER BY id LIMIT $3";
@@ -196,8 +203,8 @@ int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
         if (leased)
             pgp_text(&p, s->node_id);
         rc = EDM_EDB;
-        if ((q = pg_run(s, leased ? SQL_CLAIM_LEASED : SQL_CLAIM_QUEUED, &p, "claim queued")) ==
-            NULL)
+        const char *sql = !leased ? SQL_CLAIM_QUEUED : round ? SQL_CLAIM_FREE : SQL_CLAIM_LEASED;
+        if ((q = pg_run(s, sql, &p, "claim queued")) == NULL)
             goto fail;
         size_t first = cnt;
         rc = read_jobs(q, campaign_id, v, &cnt, limit);
