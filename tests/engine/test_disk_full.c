@@ -227,12 +227,13 @@ static void disk_full_then_kill9_duplicates_within_window(void **state)
         fail_msg("sending did not stop within 60 s of a full disk (%ld messages)", at_stall);
     if (!failed_logged)
         fail_msg("no event=record_failed in %s: the full disk did not refuse the outcomes", slog);
-    assert_true(at_stall < RECIPIENTS);
     assert_true(recorded >= 0);
-    /* What was sent and is not recorded is at most the window. */
+    /* What was sent and is not recorded is at most the window (before the
+     * window counted unrecorded outcomes: all 4,000 sent, 924 recorded). */
     if (at_stall - recorded > WINDOW)
         fail_msg("%ld messages sent but only %d recorded: more than the window (%d) unrecorded",
                  at_stall, recorded, WINDOW);
+    assert_true(at_stall < RECIPIENTS);
 
     /* kill -9, space freed, `edm serve` finishes the campaign. */
     kill(g.send, SIGKILL);
