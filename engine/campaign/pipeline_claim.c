@@ -1,11 +1,10 @@
 /*
  * engine/campaign/pipeline_claim.c: claiming due recipients in batches (within the
- * campaign's max_per_hour and the pipeline's max_pending), suppression and
- * broken-campaign checks, and rendering, composing and signing on the
- * libuv thread pool; rendered messages go to the relay. UTF-8 bodies are
- * composed 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server
- * was found to lack 8BITMIME (no_8bit, learned in pipeline_outcome.c from
- * messages the relay gave back unsent).
+ * campaign's max_per_hour and the pipeline's max_pending), suppression
+ * (one store look-up per claimed batch) and broken-campaign checks, and rendering, composing and
+ * signing on the libuv thread pool; rendered messages go to the relay. UTF-8 bodies are composed
+ * 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server was found to lack 8BITMIME
+ * (no_8bit, learned in pipeline_outcome.c from messages the relay gave back unsent).
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
@@ -40,6 +39,21 @@ void pl_queue_batch(edm_pipeline *p, pl_batch *b)
     uv_queue_work(p->o.loop, &b->req, pl_render_work, pl_render_after);
 }
 
+unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n)
+{
+    unsigned char *hit = edm_xcalloc(n ? n : 1, 1);
+    const struct edm_store_ops *ops = p->o.st->ops;
+    if (ops->suppression_filter) {
+        /* a failed look-up sends as the per-job check did on failure */
+        if (ops->suppression_filter(p->o.st, jobs, n, hit) != 0)
+            memset(hit, 0, n);
+        return hit;
+    }
+    for (size_t i = 0; i < n; i++)
+        hit[i] = ops->suppression_check(p->o.st, jobs[i].email, jobs[i].domain) == 1;
+    return hit;
+}
+
 static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
 {
     size_t want = room < p->o.claim_batch ? room : p->o.claim_batch;
@@ -59,6 +73,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
         return 0;
     pl_batch *b = NULL;
     size_t taken = 0;
+    unsigned char *suppressed = n ? pl_suppressed(p, jobs, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         edm_job *job = &jobs[i];
         if (edm_idset_has(&p->in_flight, job->id)) {
@@ -78,7 +93,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
             edm_free(job->vars_json);
             continue;
         }
-        if (p->o.st->ops->suppression_check(p->o.st, job->email, job->domain) == 1) {
+        if (suppressed[i]) {
             pl_fail_job(p, c, job, EDM_DSTATE_SUPPRESSED, "on the suppression list");
             edm_free(job->email);
             edm_free(job->domain);
@@ -101,6 +116,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     }
     if (b)
         pl_queue_batch(p, b);
+    edm_free(suppressed);
     edm_free(jobs);
     return taken;
 }

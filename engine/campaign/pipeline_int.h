@@ -112,6 +112,9 @@ void pl_pump_txn(edm_pipeline *p);
 
 /* pipeline_claim.c: claiming and rendering. */
 void pl_queue_batch(edm_pipeline *p, pl_batch *b);
+/* Which of n claimed jobs are suppressed (one store look-up for the
+ * batch); hit[i] = 1 or 0, allocated, freed by the caller. */
+unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n);
 /* Claims for every running campaign while fewer than max_pending messages
  * are between claim and recorded outcome (outcomes buffered and not yet
  * written count as in flight), and never while the store refuses writes. */

@@ -86,7 +86,7 @@ static void drop_job(edm_job *job)
 }
 
 /* Hands one claimed job of message c to its open batch (queued when full). */
-static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, pl_batch **open)
+static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, int suppressed, pl_batch **open)
 {
     edm_idset_add(&p->in_flight, job->id);
     c->pending++;
@@ -96,7 +96,7 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, pl_batch **open)
         drop_job(job);
         return;
     }
-    if (p->o.st->ops->suppression_check(p->o.st, job->email, job->domain) == 1) {
+    if (suppressed) {
         pl_fail_job(p, c, job, EDM_DSTATE_SUPPRESSED, "on the suppression list");
         drop_job(job);
         return;
@@ -135,6 +135,7 @@ void pl_pump_txn(edm_pipeline *p)
         }
         size_t taken = 0;
         pl_batch *open = NULL;
+        unsigned char *suppressed = n ? pl_suppressed(p, jobs, n) : NULL;
         for (size_t i = 0; i < n; i++) {
             edm_job *job = &jobs[i];
             pl_campaign *c = NULL;
@@ -147,11 +148,12 @@ void pl_pump_txn(edm_pipeline *p)
                 drop_job(job); /* in flight already (a lease ran out), or gone */
                 continue;
             }
-            take(p, c, job, &open);
+            take(p, c, job, suppressed[i], &open);
             taken++;
         }
         if (open)
             pl_queue_batch(p, open);
+        edm_free(suppressed);
         edm_free(jobs);
         if (n < want)
             p->txn_wake = 0; /* everything due is claimed */

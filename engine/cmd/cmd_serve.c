@@ -1,7 +1,8 @@
 /*
  * engine/cmd/cmd_serve.c: `edm serve [-c FILE]`, the main job: opens the
  * database (creating it and applying migrations), starts the scheduler and
- * the delivery side on one libuv loop, and runs until SIGINT or SIGTERM,
+ * the delivery side on one libuv loop (with the API, and the submission,
+ * public and inbound listeners the config names), and runs until SIGINT or SIGTERM,
  * then shuts down within a second: timers and listeners stop, connections
  * close, the database is closed cleanly. Work in flight at that moment
  * stays queued in the store and is sent after the next start.
@@ -10,6 +11,7 @@
 #include "api/public.h"
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
+#include "engine/feedback/inbound.h"
 #include "engine/smtp/submission.h"
 #include "engine/base/log.h"
 #include "engine/base/version.h"
@@ -34,6 +36,7 @@ struct serve {
     edm_api *api;
     edm_public *pub;
     edm_submission *sub;
+    edm_inbound *in;
     const edm_config *cfg;
     int stopping;
 };
@@ -96,6 +99,17 @@ static int start_public(struct serve *sv, edm_store *st, char *err, size_t errle
     return edm_public_start(&sv->loop, &pc, st, &sv->pub, err, errlen);
 }
 
+/* The inbound listener (bounces, complaints, unsubscribes by mail) when
+ * inbound.listen names an address. */
+static int start_inbound(struct serve *sv, edm_store *st, char *err, size_t errlen)
+{
+    if (sv->cfg->inbound.nlisten == 0)
+        return 0;
+    edm_inbound_opts io = {.loop = &sv->loop, .cfg = sv->cfg, .st = st};
+    io.secret = edm_engine_secret(sv->engine, &io.secret_len);
+    return edm_inbound_start(&io, &sv->in, err, errlen);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct serve *sv = sig->data;
@@ -112,6 +126,9 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (sv->sub)
         edm_submission_stop(sv->sub, NULL, NULL);
     sv->sub = NULL;
+    if (sv->in)
+        edm_inbound_stop(sv->in, NULL, NULL);
+    sv->in = NULL;
     if (sv->engine)
         edm_engine_stop(sv->engine, NULL, NULL);
     sv->engine = NULL;
@@ -170,7 +187,8 @@ int edm_cmd_serve(int argc, char **argv)
         edm_api_start(&sv.loop, &acfg, st, &hooks, &sv.api, err, sizeof err) != 0 ||
         ((cfg.submission.nlisten || cfg.submission.ntls_listen) &&
          edm_submission_start(&so, &sv.sub, err, sizeof err) != 0) ||
-        start_public(&sv, st, err, sizeof err) != 0) {
+        start_public(&sv, st, err, sizeof err) != 0 ||
+        start_inbound(&sv, st, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);
         rc = 1;
         on_signal(&sv.sigterm, SIGTERM);

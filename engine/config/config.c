@@ -71,6 +71,7 @@ void edm_config_defaults(edm_config *cfg)
     cfg->api.listen_port = 8025;
     cfg->api.keys_env = edm_xstrdup("EDM_API_KEYS");
     config_submission_defaults(&cfg->submission);
+    config_inbound_defaults(&cfg->inbound);
     cfg->api.max_body_bytes = 512LL << 20;
     cfg->api.idle_timeout = 60;
     cfg->api.header_timeout = 10;
@@ -140,6 +141,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->bounce_domain);
     edm_free(cfg->message_id_domain);
     config_submission_free(&cfg->submission);
+    config_inbound_free(&cfg->inbound);
     edm_free(cfg->api.listen);
     edm_free(cfg->api.listen_host);
     edm_free(cfg->api.keys_env);

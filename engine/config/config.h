@@ -68,6 +68,24 @@ struct edm_config_submission {
     int auth_failure_delay_ms;  /* a failed AUTH is answered after this */
     int auth_max_failures;      /* failures from one IP before it is locked out */
     int auth_lockout;           /* seconds an IP stays locked out */
+    int command_timeout;        /* seconds idle waiting for a command (RFC 5321 4.5.3.2) */
+    int data_timeout;           /* seconds between DATA blocks */
+};
+
+/* The inbound SMTP listener for the bounce domain (docs/config.md
+ * "inbound", docs/feedback.md); off when listen is empty. */
+struct edm_config_inbound {
+    char **listen; /* "ip:port": STARTTLS offered when cert is set */
+    size_t nlisten;
+    char **feedback_addresses; /* normalised (lower case): FBL report addresses */
+    size_t nfeedback;
+    char *cert, *key;           /* PEM paths (resolved); NULL: no STARTTLS */
+    int64_t max_message_bytes;  /* 552 past it; SIZE advertises it */
+    int max_recipients;         /* 452 past it */
+    int max_connections_per_ip; /* 421 past it */
+    int max_connections;        /* in all */
+    int command_timeout;        /* seconds a client may take per command */
+    int data_timeout;           /* seconds between blocks of DATA */
 };
 
 struct edm_config_dns {
@@ -188,6 +206,7 @@ typedef struct edm_config {
     struct edm_config_unsubscribe unsubscribe;
     struct edm_config_public public;
     struct edm_config_submission submission;
+    struct edm_config_inbound inbound;
     struct edm_config_pipeline pipeline;
 } edm_config;
 

@@ -37,6 +37,10 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg);
 void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg);
 void config_submission_defaults(struct edm_config_submission *s);
 void config_submission_free(struct edm_config_submission *s);
+/* The "inbound" object (config_submission.c, beside it); defaults and free. */
+void config_parse_inbound(struct config_ctx *c, json_t *root, edm_config *cfg);
+void config_inbound_defaults(struct edm_config_inbound *in);
+void config_inbound_free(struct edm_config_inbound *in);
 
 /* Value checkers: true when valid; false after reporting an error at the
  * current path. Outputs are written only on success. */

@@ -96,6 +96,17 @@ static json_t *dkim_json(const edm_config *cfg)
     return dkim;
 }
 
+static json_t *inbound_json(const struct edm_config_inbound *in)
+{
+    return json_pack("{s:o s:o s:o s:o s:I s:i s:i s:i s:i s:i}", "listen",
+                     jstrv(in->listen, in->nlisten), "feedback_addresses",
+                     jstrv(in->feedback_addresses, in->nfeedback), "cert", jstr(in->cert), "key",
+                     jstr(in->key), "max_message_bytes", (json_int_t)in->max_message_bytes,
+                     "max_recipients", in->max_recipients, "max_connections_per_ip",
+                     in->max_connections_per_ip, "max_connections", in->max_connections,
+                     "command_timeout", in->command_timeout, "data_timeout", in->data_timeout);
+}
+
 char *edm_config_to_json(const edm_config *cfg)
 {
     const struct edm_config_timeouts *t = &cfg->smtp.timeouts;
@@ -137,7 +148,8 @@ char *edm_config_to_json(const edm_config *cfg)
                             json_pack("{s:I}", "window", (json_int_t)cfg->pipeline.window)) != 0 ||
         json_object_set_new(root, "public",
                             json_pack("{s:o, s:o}", "listen", jstr(cfg->public.listen), "base_url",
-                                      jstr(cfg->public.base_url))) != 0)
+                                      jstr(cfg->public.base_url))) != 0 ||
+        json_object_set_new(root, "inbound", inbound_json(&cfg->inbound)) != 0)
         EDM_PANIC("config_to_json: cannot build the JSON (out of memory?)");
     char *text = json_dumps(root, JSON_INDENT(2));
     json_decref(root);

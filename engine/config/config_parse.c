@@ -740,10 +740,11 @@ static void parse_pipeline(struct config_ctx *c, json_t *root, edm_config *cfg)
 void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
     static const char *const keys[] = {
-        "db",     "log",   "bounce_domain", "message_id_domain", "api",
-        "dns",    "smtp",  "pools",         "domains",           "routes",
-        "dkim",   "retry", "unsubscribe",   "pipeline",          "submission",
-        "public", NULL};
+        "db",          "log",      "bounce_domain", "message_id_domain",
+        "api",         "dns",      "smtp",          "pools",
+        "domains",     "routes",   "dkim",          "retry",
+        "unsubscribe", "pipeline", "submission",    "public",
+        "inbound",     NULL};
     if (!json_is_object(root)) {
         config_error(c, "expected a JSON object");
         return;
@@ -773,4 +774,5 @@ void config_parse(struct config_ctx *c, json_t *root, edm_config *cfg)
     parse_public(c, root, cfg);
     parse_pipeline(c, root, cfg);
     config_parse_submission(c, root, cfg);
+    config_parse_inbound(c, root, cfg);
 }

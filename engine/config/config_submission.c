@@ -1,10 +1,13 @@
 /*
- * engine/config/config_submission.c: the "submission" object of the
- * config (docs/config.md): the SMTP submission server's listen addresses,
- * certificate and key, trusted networks and limits, with defaults. Errors
- * name the key path (submission.trusted_networks[1]: ...).
+ * engine/config/config_submission.c: the objects of edm's two SMTP
+ * servers in the config (docs/config.md): "submission" (listen addresses,
+ * certificate and key, trusted networks and limits) and "inbound" (the
+ * bounce domain's listener: listen addresses, feedback addresses,
+ * certificate and key, limits and timeouts), with defaults. Errors name
+ * the key path (submission.trusted_networks[1]: ...).
  */
 #include "engine/config/config_int.h"
+#include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 
 #include <arpa/inet.h>
@@ -21,6 +24,8 @@ void config_submission_defaults(struct edm_config_submission *s)
     s->auth_failure_delay_ms = 1000;
     s->auth_max_failures = 5;
     s->auth_lockout = 300;
+    s->command_timeout = 300;
+    s->data_timeout = 180;
 }
 
 void config_submission_free(struct edm_config_submission *s)
@@ -141,6 +146,8 @@ void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg
                                        "auth_failure_delay_ms",
                                        "auth_max_failures",
                                        "auth_lockout",
+                                       "command_timeout",
+                                       "data_timeout",
                                        NULL};
     json_t *s = json_object_get(root, "submission");
     if (s == NULL || json_is_null(s))
@@ -190,9 +197,130 @@ void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg
     n = sub->auth_lockout;
     get_num(c, s, "auth_lockout", 0, 86400, &n);
     sub->auth_lockout = (int)n;
+    n = sub->command_timeout;
+    get_num(c, s, "command_timeout", 1, 3600, &n);
+    sub->command_timeout = (int)n;
+    n = sub->data_timeout;
+    get_num(c, s, "data_timeout", 1, 3600, &n);
+    sub->data_timeout = (int)n;
     if ((sub->cert == NULL) != (sub->key == NULL))
         config_error(c, "cert and key go together");
     else if (sub->ntls_listen && sub->cert == NULL)
         config_error(c, "tls_listen needs cert and key");
+    config_leave(c, old);
+}
+
+/* ---- inbound ---- */
+
+void config_inbound_defaults(struct edm_config_inbound *in)
+{
+    memset(in, 0, sizeof *in);
+    in->max_message_bytes = 10485760;
+    in->max_recipients = 100;
+    in->max_connections_per_ip = 10;
+    in->max_connections = 1000;
+    in->command_timeout = 300;
+    in->data_timeout = 180;
+}
+
+void config_inbound_free(struct edm_config_inbound *in)
+{
+    config_free_strv(in->listen, in->nlisten);
+    config_free_strv(in->feedback_addresses, in->nfeedback);
+    edm_free(in->cert);
+    edm_free(in->key);
+    memset(in, 0, sizeof *in);
+}
+
+/* inbound.feedback_addresses: each a valid address, kept normalised. */
+static void get_addresses(struct config_ctx *c, json_t *obj, struct edm_config_inbound *in)
+{
+    json_t *a = json_object_get(obj, "feedback_addresses");
+    if (a == NULL)
+        return;
+    size_t old = config_enter_key(c, "feedback_addresses");
+    if (!json_is_array(a)) {
+        config_error(c, "expected an array");
+        config_leave(c, old);
+        return;
+    }
+    in->feedback_addresses = edm_xcalloc(json_array_size(a) + 1, sizeof *in->feedback_addresses);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        size_t o2 = config_enter_index(c, i);
+        json_t *v = json_array_get(a, i);
+        char norm[EDM_ADDR_MAX];
+        size_t off;
+        const char *why;
+        if (!json_is_string(v))
+            config_error(c, "expected a string");
+        else if (edm_addr_normalize(json_string_value(v), json_string_length(v), norm, &off,
+                                    &why) != 0)
+            config_error(c, "not an address: %s", why);
+        else
+            in->feedback_addresses[in->nfeedback++] = edm_xstrdup(norm);
+        config_leave(c, o2);
+    }
+    config_leave(c, old);
+}
+
+void config_parse_inbound(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const keys[] = {"listen",
+                                       "feedback_addresses",
+                                       "cert",
+                                       "key",
+                                       "max_message_bytes",
+                                       "max_recipients",
+                                       "max_connections_per_ip",
+                                       "max_connections",
+                                       "command_timeout",
+                                       "data_timeout",
+                                       NULL};
+    json_t *s = json_object_get(root, "inbound");
+    if (s == NULL || json_is_null(s))
+        return;
+    size_t old = config_enter_key(c, "inbound");
+    if (!json_is_object(s)) {
+        config_error(c, "expected an object or null");
+        config_leave(c, old);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v)
+    {
+        int ok = 0;
+        for (size_t i = 0; keys[i]; i++)
+            ok |= strcmp(k, keys[i]) == 0;
+        if (!ok) {
+            size_t o2 = config_enter_key(c, k);
+            config_error(c, "unknown key");
+            config_leave(c, o2);
+        }
+    }
+    struct edm_config_inbound *in = &cfg->inbound;
+    get_list(c, s, "listen", 1, &in->listen, &in->nlisten);
+    get_addresses(c, s, in);
+    get_path(c, s, "cert", &in->cert);
+    get_path(c, s, "key", &in->key);
+    int64_t n;
+    get_num(c, s, "max_message_bytes", 1024, 1LL << 30, &in->max_message_bytes);
+    n = in->max_recipients;
+    get_num(c, s, "max_recipients", 1, 10000, &n);
+    in->max_recipients = (int)n;
+    n = in->max_connections_per_ip;
+    get_num(c, s, "max_connections_per_ip", 1, 65536, &n);
+    in->max_connections_per_ip = (int)n;
+    n = in->max_connections;
+    get_num(c, s, "max_connections", 1, 65536, &n);
+    in->max_connections = (int)n;
+    n = in->command_timeout;
+    get_num(c, s, "command_timeout", 1, 3600, &n);
+    in->command_timeout = (int)n;
+    n = in->data_timeout;
+    get_num(c, s, "data_timeout", 1, 3600, &n);
+    in->data_timeout = (int)n;
+    if ((in->cert == NULL) != (in->key == NULL))
+        config_error(c, "cert and key go together");
     config_leave(c, old);
 }

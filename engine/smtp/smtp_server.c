@@ -77,6 +77,12 @@ void sconn_reply(smtp_sconn *c, const char *line)
     io_write(&c->io, "\r\n", 2);
 }
 
+void sconn_flush(smtp_sconn *c)
+{
+    if (!c->nosock)
+        io_flush(&c->io);
+}
+
 static void replyf(smtp_sconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void replyf(smtp_sconn *c, const char *fmt, ...)
 {
@@ -108,9 +114,9 @@ static void quit(smtp_sconn *c, const char *line)
 {
     if (line)
         sconn_reply(c, line);
-    io_flush(&c->io);
+    sconn_flush(c);
     sconn_enter(c, SS_QUIT);
-    if (io_pending_out(&c->io) == 0)
+    if (c->nosock || io_pending_out(&c->io) == 0)
         sconn_close(c);
 }
 
@@ -123,7 +129,7 @@ static void greet(smtp_sconn *c)
     }
     sconn_enter(c, SS_CMD);
     replyf(c, "220 %s ESMTP edm", c->srv->o.hostname);
-    io_flush(&c->io);
+    sconn_flush(c);
     io_set_timeout(&c->io, c->srv->o.cmd_timeout_ms);
 }
 
@@ -287,7 +293,7 @@ static int on_command(smtp_sconn *c, const char *line)
             return 1;
         }
         sconn_reply(c, "220 2.0.0 Ready to start TLS");
-        io_flush(&c->io);
+        sconn_flush(c);
         reset_txn(c);
         c->ehlo = 0;
         sconn_enter(c, SS_HANDSHAKE);
@@ -465,7 +471,7 @@ static void process(smtp_sconn *c)
         }
     }
     if (c->state != SS_HANDSHAKE)
-        io_flush(&c->io);
+        sconn_flush(c);
 }
 
 static void conn_io(io_conn *io, enum io_event ev, void *arg)
@@ -507,7 +513,7 @@ static void conn_io(io_conn *io, enum io_event ev, void *arg)
             sconn_reply(c, c->delayed);
             io_set_timeout(&c->io, s->o.cmd_timeout_ms);
             process(c);
-            io_flush(&c->io);
+            sconn_flush(c);
         } else if (c->state != SS_QUIT) {
             quit(c, "421 4.4.2 Error: timeout exceeded");
         } else {
@@ -537,25 +543,11 @@ static void conn_io(io_conn *io, enum io_event ev, void *arg)
     }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new connection's first step: TLS, a held-back greeting, or the
+ * greeting. */
+static void conn_start(smtp_sconn *c)
 {
-    listener *l = server->data;
-    smtp_server *s = l->srv;
-    if (status < 0 || s->closing)
-        return;
-    smtp_sconn *c = edm_xcalloc(1, sizeof *c);
-    c->srv = s;
-    c->implicit_tls = l->implicit_tls;
-    io_init(&c->io, s->o.loop, conn_io, c);
-    s->handles++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    if (io_accept(&c->io, server) != 0) {
-        sconn_close(c);
-        return;
-    }
+    smtp_server *s = c->srv;
     if (c->implicit_tls) {
         c->state = SS_HANDSHAKE;
         if (io_start_tls(&c->io, s->o.tls, 1, NULL) != 0)
@@ -567,6 +559,68 @@ static void on_connection(uv_stream_t *server, int status)
     } else {
         greet(c);
     }
+}
+
+static smtp_sconn *conn_new(smtp_server *s, int implicit_tls)
+{
+    smtp_sconn *c = edm_xcalloc(1, sizeof *c);
+    c->srv = s;
+    c->implicit_tls = implicit_tls;
+    io_init(&c->io, s->o.loop, conn_io, c);
+    s->handles++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    listener *l = server->data;
+    smtp_server *s = l->srv;
+    if (status < 0 || s->closing)
+        return;
+    smtp_sconn *c = conn_new(s, l->implicit_tls);
+    if (io_accept(&c->io, server) != 0) {
+        sconn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+smtp_sconn *smtp_server_test_conn(smtp_server *s, const char *peer_ip, int tls)
+{
+    smtp_sconn *c = conn_new(s, 0);
+    c->nosock = 1;
+    c->secure = tls;
+    snprintf(c->io.peer_ip, sizeof c->io.peer_ip, "%s", peer_ip);
+    conn_start(c);
+    return c;
+}
+
+void smtp_sconn_test_feed(smtp_sconn *c, const void *p, size_t n)
+{
+    if (c->io.closing || edm_buf_append(&c->io.in, p, n) != 0)
+        return;
+    conn_io(&c->io, IO_DATA_IN, c);
+}
+
+void smtp_sconn_test_timeout(smtp_sconn *c)
+{
+    if (!c->io.closing)
+        conn_io(&c->io, IO_TIMEOUT, c);
+}
+
+const char *smtp_sconn_test_output(const smtp_sconn *c, size_t *len)
+{
+    *len = c->io.out.len;
+    return c->io.out.data ? c->io.out.data : "";
+}
+
+int smtp_sconn_test_closing(const smtp_sconn *c)
+{
+    return c->io.closing;
 }
 
 int smtp_server_new(const smtp_server_opts *o, const smtp_server_policy *p, smtp_server **out)

@@ -72,4 +72,18 @@ int smtp_sconn_authed(const smtp_sconn *c);
 void *smtp_sconn_data(const smtp_sconn *c);
 void smtp_sconn_set_data(smtp_sconn *c, void *data);
 
+/* Test seam (tests/fuzz/fuzz_smtp_server.c): a connection with no socket
+ * from peer_ip (tls: as if STARTTLS were done), started like an accepted
+ * one (the connect policy, the held-back greeting). Bytes fed to it go
+ * through the same command, SASL and DATA scanners as bytes read from a
+ * socket; replies accumulate unsent (smtp_sconn_test_output: all of them
+ * so far); a timer's expiry is fired by hand. It is freed by
+ * smtp_server_close and the loop's next run, like any connection; once
+ * closing, feeding it does nothing. */
+smtp_sconn *smtp_server_test_conn(smtp_server *s, const char *peer_ip, int tls);
+void smtp_sconn_test_feed(smtp_sconn *c, const void *p, size_t n);
+void smtp_sconn_test_timeout(smtp_sconn *c);
+const char *smtp_sconn_test_output(const smtp_sconn *c, size_t *len);
+int smtp_sconn_test_closing(const smtp_sconn *c);
+
 #endif

@@ -37,7 +37,8 @@ static long sasl_decode(const char *line, char *out, size_t n)
     edm_buf b = EDM_BUF_INIT;
     long len = -1;
     if (edm_base64_decode(&b, line, strlen(line)) == 0 && b.len < n) {
-        memcpy(out, b.data, b.len);
+        if (b.len) /* an empty response decodes to nothing (b.data NULL) */
+            memcpy(out, b.data, b.len);
         out[b.len] = '\0';
         len = (long)b.len;
     }

@@ -40,6 +40,7 @@ struct smtp_sconn {
     smtp_server *srv;
     enum sstate state;
     int implicit_tls, secure, authed, ehlo, has_mail;
+    int nosock; /* smtp_server_test_conn: no socket, replies stay in io.out */
     char from[ADDR_MAX];
     char **rcpts;
     size_t nrcpts;
@@ -67,6 +68,7 @@ struct smtp_server {
 /* smtp_server.c */
 void sconn_enter(smtp_sconn *c, enum sstate to);
 void sconn_reply(smtp_sconn *c, const char *line);
+void sconn_flush(smtp_sconn *c);
 
 /* smtp_server_auth.c: AUTH PLAIN and LOGIN (the policy checks). */
 void sconn_cmd_auth(smtp_sconn *c, const char *arg);

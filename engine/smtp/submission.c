@@ -349,6 +349,8 @@ int edm_submission_start(const edm_submission_opts *o, edm_submission **out, cha
                            .max_message_bytes = (size_t)cfg->max_message_bytes,
                            .max_recipients = (size_t)cfg->max_recipients,
                            .greet_delay_ms = 100,
+                           .cmd_timeout_ms = (unsigned)cfg->command_timeout * 1000u,
+                           .data_timeout_ms = (unsigned)cfg->data_timeout * 1000u,
                            .auth_delay_ms = (unsigned)cfg->auth_failure_delay_ms};
     smtp_server_policy sp = {.ctx = s,
                              .connect = on_connect,

@@ -217,6 +217,10 @@ struct edm_store_ops {
     int (*suppression_delete)(edm_store *st, const char *value);
     /* 1 if the email or its domain is suppressed, 0 if not. */
     int (*suppression_check)(edm_store *st, const char *email, const char *domain);
+    /* The suppression check of a claimed batch, one look-up for all of it:
+     * hit[i] = 1 if jobs[i]'s email or domain is suppressed, else 0.
+     * Returns 0 or a negative EDM_E* code (hit then undefined). */
+    int (*suppression_filter)(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit);
 
     /* feedback (engine/store/feedback.h): apply one DSN, complaint or
      * unsubscribe in one transaction (EDM_ENOTFOUND: no such delivery);
@@ -232,12 +236,14 @@ struct edm_store_ops {
     int (*idem_put)(edm_store *st, const char *key, int status, const char *body);
 
     /* transactional messages (docs/api.md, "Transactional messages").
-     * create commits the message and its deliveries in one transaction
-     * and fills *id, receipt_ids[i] (0 for a duplicate of an earlier
-     * recipient) and outcomes[i] (ACCEPTED, DUPLICATE, or SUPPRESSED: a
-     * receipt in state suppressed, never sent). load gives the pipeline
-     * the message (EDM_ENOTFOUND for a campaign id). get and list answer
-     * JSON: {id, source, from, reply_to, subject, template_id, pool, tags,
+     * create commits the message and its deliveries in one transaction,
+     * durably (on disk before it returns: the 202 and the 250 promise it;
+     * docs/smtp.md "Commit before 250"), and fills *id, receipt_ids[i] (0
+     * for a duplicate of an earlier recipient) and outcomes[i] (ACCEPTED,
+     * DUPLICATE, or SUPPRESSED: a receipt in state suppressed, never sent).
+     * load gives the pipeline the message (EDM_ENOTFOUND for a campaign
+     * id). get and list answer JSON: {id, source, from, reply_to, subject,
+     * template_id, pool, tags,
      * send_at, created_at, status ("pending" or "done"), counts,
      * recipients: [receipt...]}; list filters by tag and by a recipient's
      * state, ids after `after` ascending. */

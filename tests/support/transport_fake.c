@@ -401,6 +401,14 @@ const transport_fake_counts *transport_fake_counts_of(const transport_fake *f)
     return &f->c;
 }
 
+unsigned transport_fake_delivered_rank(const transport_fake *f, const char *rcpt)
+{
+    for (size_t i = 0; i < f->ndlv; i++)
+        if (strcmp(f->dlv[i].rcpt, rcpt) == 0)
+            return (unsigned)i + 1;
+    return 0;
+}
+
 unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt)
 {
     for (size_t i = 0; i < f->ndlv; i++)

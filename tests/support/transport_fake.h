@@ -80,6 +80,9 @@ extern const edm_transport_ops transport_fake_ops;
 const transport_fake_counts *transport_fake_counts_of(const transport_fake *f);
 /* Messages delivered to rcpt (exact match). */
 unsigned transport_fake_delivered_to(const transport_fake *f, const char *rcpt);
+/* Where rcpt's first delivery stands in the order of first deliveries
+ * (1: it was the first recipient delivered); 0 if never delivered. */
+unsigned transport_fake_delivered_rank(const transport_fake *f, const char *rcpt);
 /* Counts for one source address (all zero if it never opened a session). */
 transport_fake_source transport_fake_source_counts(const transport_fake *f, const char *addr);
 /* The source address the last session was opened with ("" for none). */

@@ -1,6 +1,7 @@
 /*
  * engine/store/sqlite/store_sqlite.c: the SQLite backend of the storage interface
- * (store.h): opening (WAL, synchronous=NORMAL, busy timeout, foreign keys),
+ * (store.h): opening (WAL, synchronous=NORMAL, busy timeout, foreign keys;
+ * a transactional message's commit alone runs FULL: store_sqlite_messages.c),
  * schema migrations, the prepared-statement cache, settings and the
  * campaign state compare-and-set. The hot paths (upload, claim, record)
  * are in store_sqlite_jobs.c; JSON-shaped objects (templates, campaigns,
@@ -32,19 +33,21 @@
 
 static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
     [SQ_COMMIT] = "COMMIT",
     [SQ_ROLLBACK] = "ROLLBACK",
     [SQ_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
     [SQ_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)",
     [SQ_SETTING_REPLACE] = "INSERT OR REPLACE INTO settings(name, value) VALUES (?1, ?2)",
     [SQ_UPLOAD_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
-    [SQ_UPLOAD_INSERT] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain, vars, "
+    [SQ_UPLOAD_INSERT] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain_id, vars, "
                          "status, queued_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
     [SQ_CLAIM_RETRY] = "UPDATE deliveries SET next_attempt_at = ?4 WHERE id IN (SELECT id FROM "
                        "deliveries WHERE campaign_id = ?1 AND status = 1 AND "
                        "next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3) "
-                       "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at",
-    [SQ_CLAIM_QUEUED] = "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at "
+                       "RETURNING id, email, vars, attempts, queued_at, first_attempt_at",
+    [SQ_CLAIM_QUEUED] = "SELECT id, email, vars, attempts, queued_at, first_attempt_at "
                         "FROM deliveries WHERE campaign_id = ?1 AND status = 0 AND id > ?2 "
                         "ORDER BY id LIMIT ?3",
     [SQ_UNCLAIM] = "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND "
@@ -56,16 +59,18 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_COUNTS] = "SELECT status, category, n FROM campaign_counts WHERE campaign_id = ?1",
     [SQ_RECORD] = "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, "
                   "smtp_code = ?4, enhanced_code = ?5, response = ?6, bounce_category = ?7, "
-                  "mx_host = coalesce(?8, mx_host), mx_ip = coalesce(?9, mx_ip), "
-                  "source_ip = coalesce(?10, source_ip), tls = coalesce(?11, tls), "
-                  "message_id = coalesce(?12, message_id), remote_queue_id = ?13, "
+                  "mx_host_id = coalesce(?8, mx_host_id), mx_ip_id = coalesce(?9, mx_ip_id), "
+                  "source_ip_id = coalesce(?10, source_ip_id), tls_id = coalesce(?11, tls_id), "
+                  "message_id = coalesce(?12, message_id), "
+                  "message_key = coalesce(?16, message_key), remote_queue_id = ?13, "
                   "first_attempt_at = CASE WHEN ?3 THEN coalesce(first_attempt_at, ?14) "
                   "ELSE first_attempt_at END, "
                   "last_attempt_at = CASE WHEN ?3 THEN ?14 ELSE last_attempt_at END, "
                   "delivered_at = CASE WHEN ?2 = 2 THEN ?14 ELSE delivered_at END, "
                   "next_attempt_at = ?15 WHERE id = ?1",
     [SQ_EVENT] = "INSERT INTO delivery_events(delivery_id, attempted_at, status, smtp_code, "
-                 "enhanced_code, response, mx_host, mx_ip, source_ip, tls, duration_ms) "
+                 "enhanced_code, response, mx_host_id, mx_ip_id, source_ip_id, tls_id, "
+                 "duration_ms) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [SQ_TEMPLATE_GET] = "SELECT id, name, subject, html, text, partials, created_at, updated_at "
                         "FROM templates WHERE id = ?1",
@@ -73,12 +78,11 @@ static const char *const stmt_sql[SQ_COUNT] = {
         "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
         "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
         "updated_at, started_at, completed_at FROM campaigns WHERE id = ?1 AND kind = 0",
-    [SQ_RECEIPT_GET] = "SELECT id, campaign_id, email, status, attempts, smtp_code, "
-                       "enhanced_code, response, bounce_category, mx_host, mx_ip, source_ip, "
-                       "tls, message_id, remote_queue_id, queued_at, first_attempt_at, "
-                       "last_attempt_at, delivered_at, next_attempt_at, feedback, "
-                       "feedback_at FROM deliveries WHERE id = ?1",
+    [SQ_RECEIPT_GET] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE id = ?1",
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
+    /* ?1: a JSON array of the batch's emails and domains */
+    [SQ_SUPPRESSION_FILTER] = "SELECT value FROM suppressions WHERE value IN "
+                              "(SELECT value FROM json_each(?1))",
     /* the first delivery id of a campaign: one index seek per state */
     [SQ_CAMPAIGN_FIRST_DELIVERY] =
         "SELECT min(m) FROM ("
@@ -89,6 +93,8 @@ static const char *const stmt_sql[SQ_COUNT] = {
         "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 4) "
         "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 5) "
         "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 6))",
+    [SQ_STRING_GET] = "SELECT id FROM strings WHERE value = ?1",
+    [SQ_STRING_PUT] = "INSERT INTO strings(value) VALUES (?1)",
 };
 
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)
@@ -144,6 +150,8 @@ void sq_rollback(sq_store *s)
         if (st)
             sq_step_done(s, st, "rollback");
     }
+    /* ids learned in the transaction may be gone with it */
+    sq_strings_clear(s);
 }
 
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -267,6 +275,7 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->receipt_stmts[i]);
     for (int i = 0; i < SQ_MSG_STMTS; i++)
         sqlite3_finalize(s->msg_stmts[i]);
+    sq_strings_clear(s);
     sqlite3_close(s->db);
     edm_free(s->path);
     edm_free(s);
@@ -489,6 +498,7 @@ static const struct edm_store_ops sqlite_ops = {
     .suppression_list = sq_suppression_list,
     .suppression_delete = sq_suppression_delete,
     .suppression_check = sq_suppression_check,
+    .suppression_filter = sq_suppression_filter,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
     .message_create = sq_message_create,
@@ -576,7 +586,7 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
                    "PRAGMA wal_autocheckpoint=4000; PRAGMA mmap_size=134217728",
                    "pragmas")) != 0)
         goto fail;
-    if ((rc = migrate(s)) != 0)
+    if ((rc = sq_strings_register(s)) != 0 || (rc = migrate(s)) != 0)
         goto fail;
     *out = &s->base;
     return 0;

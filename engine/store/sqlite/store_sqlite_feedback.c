@@ -91,7 +91,7 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
     if (add_event) {
         if ((rc = prepare(s, &q,
                           "INSERT INTO delivery_events(delivery_id, attempted_at, status, "
-                          "smtp_code, enhanced_code, response, mx_host, type) "
+                          "smtp_code, enhanced_code, response, mx_host_id, type) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) != 0)
             return rc;
         sqlite3_bind_int64(q, 1, f->delivery_id);
@@ -101,7 +101,10 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
             sqlite3_bind_int(q, 4, f->code);
         bind_opt(q, 5, f->enhanced);
         bind_opt(q, 6, f->text);
-        bind_opt(q, 7, f->mx_host);
+        if ((rc = sq_bind_string(s, q, 7, f->mx_host)) != 0) {
+            sqlite3_finalize(q);
+            return rc;
+        }
         sqlite3_bind_int(q, 8, (int)f->type);
         if ((rc = step_done(s, q, "feedback event")) != 0)
             return rc;
@@ -143,10 +146,14 @@ int sq_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, "SELECT id FROM deliveries WHERE message_id = ?1 ORDER BY id LIMIT 1");
+    /* the index holds the Message-ID's key; the row confirms the text */
+    int rc = prepare(s, &q,
+                     "SELECT id FROM deliveries WHERE message_key = ?2 AND message_id = ?1 "
+                     "ORDER BY id LIMIT 1");
     if (rc != 0)
         return rc;
     sq_bind_text(q, 1, message_id);
+    sqlite3_bind_int64(q, 2, sq_message_key(message_id));
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(q, 0);

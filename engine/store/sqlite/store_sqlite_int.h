@@ -32,6 +32,11 @@ enum sq_stmt {
     SQ_RECEIPT_GET,
     SQ_SUPPRESSION_CHECK,
     SQ_CAMPAIGN_FIRST_DELIVERY,
+    SQ_SUPPRESSION_FILTER,
+    SQ_STRING_GET,
+    SQ_STRING_PUT,
+    SQ_SYNC_FULL,
+    SQ_SYNC_NORMAL,
     SQ_COUNT
 };
 
@@ -51,6 +56,8 @@ typedef struct sq_store {
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
     sqlite3_stmt *msg_stmts[SQ_MSG_STMTS]; /* store_sqlite_messages.c's, prepared on first use */
+    struct sq_string *strings;             /* store_sqlite_strings.c's cache: text -> id */
+    size_t strings_cap, strings_len;
     char err[512];
 } sq_store;
 
@@ -75,6 +82,22 @@ json_t *sq_int_col(sqlite3_stmt *st, int i);
 
 int sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what);
 
+/* Shared strings (store_sqlite_strings.c, schema/0007_compact_ledger.sql). */
+/* The id of text v in `strings`, inserted if new; inside a write transaction. */
+int sq_string_id(sq_store *s, const char *v, int64_t *id);
+/* Binds the id of v, or NULL for NULL or "". */
+int sq_bind_string(sq_store *s, sqlite3_stmt *q, int i, const char *v);
+/* Forgets every cached id (after a rollback; at close). */
+void sq_strings_clear(sq_store *s);
+/* Registers the SQL function edm_message_key(text) on the connection. */
+int sq_strings_register(sq_store *s);
+/* The indexed key of a Message-ID (deliveries.message_key). */
+int64_t sq_message_key(const char *message_id);
+/* The domain of a stored (normalised) address, allocated; NULL if none. */
+char *sq_email_domain(const char *email);
+/* The SQL text of shared string col (an id column) as a value. */
+#define SQ_STR(col) "(SELECT value FROM strings WHERE id = " col ")"
+
 /* Ops implemented in store_sqlite_jobs.c. */
 int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
 int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
@@ -84,6 +107,7 @@ int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
 int sq_record(edm_store *st, const edm_outcome *results, size_t n);
 int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now);
 int sq_cancel_pending(edm_store *st, int64_t campaign_id);
+int sq_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit);
 
 /* Ops implemented in store_sqlite_counters.c. */
 int sq_ip_counters_get(edm_store *st, const char *addr, int64_t *first_day, char **hour,
@@ -93,8 +117,10 @@ int sq_ip_counters_put(edm_store *st, const edm_ip_counters *rows, size_t n);
 /* The columns of a receipt, in the order sq_receipt_object reads them. */
 #define RECEIPT_COLUMNS                                                                            \
     "id, campaign_id, email, status, attempts, smtp_code, enhanced_code, response, "               \
-    "bounce_category, mx_host, mx_ip, source_ip, tls, message_id, remote_queue_id, queued_at, "    \
-    "first_attempt_at, last_attempt_at, delivered_at, next_attempt_at, feedback, feedback_at"
+    "bounce_category, " SQ_STR("mx_host_id") ", " SQ_STR("mx_ip_id") ", " SQ_STR(                  \
+        "source_ip_id") ", " SQ_STR("tls_id") ", message_id, remote_queue_id, queued_at, "         \
+                                              "first_attempt_at, last_attempt_at, delivered_at, "  \
+                                              "next_attempt_at, feedback, feedback_at"
 /* A receipt as the API shows it, from a row of RECEIPT_COLUMNS. */
 json_t *sq_receipt_object(sqlite3_stmt *q);
 /* Reads a campaign row (store_sqlite_rows.c's CAMPAIGN_SELECT columns). */
@@ -144,8 +170,10 @@ int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats);
 /* An event as the API shows it, from the EDM_SQ_EVENT_COLUMNS starting at
  * column first (type first). */
 #define EDM_SQ_EVENT_COLUMNS                                                                       \
-    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, e.mx_host, "      \
-    "e.mx_ip, e.source_ip, e.tls, e.duration_ms"
+    "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, " SQ_STR(         \
+        "e.mx_host_id") ", " SQ_STR("e.mx_ip_id") ", " SQ_STR("e.source_ip_id") ", " SQ_STR("e."   \
+                                                                                            "tls_" \
+                                                                                            "id") ", e.duration_ms"
 json_t *sq_event_object(sqlite3_stmt *q, int first);
 
 #endif

@@ -3,10 +3,12 @@
  * recipient upload in batches, claiming due work (deferred rows leased,
  * queued rows read by cursor: being in flight is not stored), recording
  * outcomes and their attempt events in one transaction per batch written
- * in id order, handing claims back, cancelling what is left of a campaign.
+ * in id order, handing claims back, cancelling what is left of a campaign,
+ * the suppression check of a claimed batch (one statement).
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
+#include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
 
@@ -76,7 +78,8 @@ int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *o
         return EDM_EDB;
     sqlite3_bind_int64(ins, 1, u->campaign_id);
     sq_bind_text(ins, 2, r->email);
-    sq_bind_text(ins, 3, r->domain);
+    if ((rc = sq_bind_string(s, ins, 3, r->domain)) != 0)
+        return rc;
     sq_bind_text(ins, 4, r->vars_json);
     sqlite3_bind_int(ins, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
     sqlite3_bind_int64(ins, 6, u->now);
@@ -109,6 +112,13 @@ int sq_upload_end(edm_upload *u, int commit)
 
 /* ---- hot path: claim, record, release ---- */
 
+char *sq_email_domain(const char *email)
+{
+    /* the stored address is normalised: its domain follows its only '@' */
+    const char *at = email ? strrchr(email, '@') : NULL;
+    return at ? edm_strndup(at + 1, strlen(at + 1)) : NULL;
+}
+
 static char *col_dup(sqlite3_stmt *q, int i)
 {
     const char *t = (const char *)sqlite3_column_text(q, i);
@@ -125,11 +135,11 @@ static int collect_jobs(sq_store *s, sqlite3_stmt *q, int64_t campaign_id, edm_j
         j->id = sqlite3_column_int64(q, 0);
         j->campaign_id = campaign_id;
         j->email = col_dup(q, 1);
-        j->domain = col_dup(q, 2);
-        j->vars_json = col_dup(q, 3);
-        j->attempts = sqlite3_column_int(q, 4);
-        j->queued_at = sqlite3_column_int64(q, 5);
-        j->first_attempt_at = sqlite3_column_int64(q, 6);
+        j->domain = sq_email_domain(j->email);
+        j->vars_json = col_dup(q, 2);
+        j->attempts = sqlite3_column_int(q, 3);
+        j->queued_at = sqlite3_column_int64(q, 4);
+        j->first_attempt_at = sqlite3_column_int64(q, 5);
         if (j->email == NULL || j->domain == NULL)
             oom = 1;
     }
@@ -228,6 +238,18 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *s)
     sq_bind_text(q, i, s[0] ? s : NULL);
 }
 
+/* The ids of the MX host, MX address, source address and TLS version of
+ * an outcome, at parameters i..i+3 (NULL where unknown). */
+static int bind_paths(sq_store *s, sqlite3_stmt *q, int i, const edm_outcome *r)
+{
+    int rc;
+    if ((rc = sq_bind_string(s, q, i, r->mx_host)) != 0 ||
+        (rc = sq_bind_string(s, q, i + 1, r->mx_ip)) != 0 ||
+        (rc = sq_bind_string(s, q, i + 2, r->source_ip)) != 0)
+        return rc;
+    return sq_bind_string(s, q, i + 3, r->tls);
+}
+
 static int record_one(sq_store *s, const edm_outcome *r)
 {
     sqlite3_stmt *q = sq_stmt(s, SQ_RECORD);
@@ -242,15 +264,18 @@ static int record_one(sq_store *s, const edm_outcome *r)
     bind_opt(q, 5, r->enhanced);
     sq_bind_text(q, 6, r->text);
     bind_opt(q, 7, edm_category_name(r->category));
-    bind_opt(q, 8, r->mx_host);
-    bind_opt(q, 9, r->mx_ip);
-    bind_opt(q, 10, r->source_ip);
-    bind_opt(q, 11, r->tls);
+    int rc;
+    if ((rc = bind_paths(s, q, 8, r)) != 0)
+        return rc;
     bind_opt(q, 12, r->message_id);
     bind_opt(q, 13, r->remote_queue_id);
     sqlite3_bind_int64(q, 14, at);
     sqlite3_bind_int64(q, 15, r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0);
-    int rc = sq_step_done(s, q, "record result");
+    if (r->message_id[0])
+        sqlite3_bind_int64(q, 16, sq_message_key(r->message_id));
+    else
+        sqlite3_bind_null(q, 16);
+    rc = sq_step_done(s, q, "record result");
     if (rc != 0)
         return rc;
     if (!r->attempted)
@@ -265,10 +290,8 @@ static int record_one(sq_store *s, const edm_outcome *r)
         sqlite3_bind_int(e, 4, r->code);
     bind_opt(e, 5, r->enhanced);
     sq_bind_text(e, 6, r->text);
-    bind_opt(e, 7, r->mx_host);
-    bind_opt(e, 8, r->mx_ip);
-    bind_opt(e, 9, r->source_ip);
-    bind_opt(e, 10, r->tls);
+    if ((rc = bind_paths(s, e, 7, r)) != 0)
+        return rc;
     sqlite3_bind_int64(e, 11, r->duration_ms);
     return sq_step_done(s, e, "record event");
 }
@@ -313,4 +336,66 @@ int sq_cancel_pending(edm_store *st, int64_t campaign_id)
     if (rc != SQLITE_DONE)
         return sq_fail(s, "cancel pending");
     return sqlite3_changes(s->db);
+}
+
+/* ---- suppression check of a claimed batch ---- */
+
+static int json_str(edm_buf *b, const char *v)
+{
+    int rc = edm_buf_append_char(b, '"');
+    for (const char *c = v ? v : ""; rc == 0 && *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (u == '"' || u == '\\')
+            rc = edm_buf_appendf(b, "\\%c", u);
+        else if (u < 0x20)
+            rc = edm_buf_appendf(b, "\\u%04x", u);
+        else
+            rc = edm_buf_append_char(b, (char)u);
+    }
+    return rc ? rc : edm_buf_append_char(b, '"');
+}
+
+int sq_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit)
+{
+    sq_store *s = SQ(st);
+    memset(hit, 0, n);
+    if (n == 0)
+        return 0;
+    /* An empty list (the usual case) costs one probe for the batch. */
+    sqlite3_stmt *q = sq_stmt(s, SQ_SUPPRESSION_ANY);
+    if (q == NULL)
+        return EDM_EDB;
+    int rc = sqlite3_step(q);
+    int any = rc == SQLITE_ROW && sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW)
+        return sq_fail(s, "suppressions");
+    if (!any)
+        return 0;
+    edm_buf arr = EDM_BUF_INIT;
+    rc = edm_buf_append_char(&arr, '[');
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if ((rc = json_str(&arr, jobs[i].email)) == 0 && (rc = edm_buf_append_char(&arr, ',')) == 0)
+            rc = json_str(&arr, jobs[i].domain);
+        if (rc == 0 && i + 1 < n)
+            rc = edm_buf_append_char(&arr, ',');
+    }
+    if (rc == 0)
+        rc = edm_buf_append_char(&arr, ']');
+    if (rc != 0 || (q = sq_stmt(s, SQ_SUPPRESSION_FILTER)) == NULL) {
+        edm_buf_free(&arr);
+        return rc ? EDM_ENOMEM : EDM_EDB;
+    }
+    sqlite3_bind_text(q, 1, arr.data, (int)arr.len, SQLITE_STATIC);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(q, 0);
+        for (size_t i = 0; v && i < n; i++)
+            if ((jobs[i].email && strcmp(jobs[i].email, v) == 0) ||
+                (jobs[i].domain && strcmp(jobs[i].domain, v) == 0))
+                hit[i] = 1;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    edm_buf_free(&arr);
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, "suppression filter");
 }

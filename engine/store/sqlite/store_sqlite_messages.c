@@ -34,11 +34,11 @@ static const char *const msg_sql[SQ_MSG_STMTS] = {
     [MS_CONTENT] = "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, "
                    "envelope_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [MS_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
-    [MS_DELIVERY] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain, vars, status, "
+    [MS_DELIVERY] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain_id, vars, status, "
                     "queued_at, next_attempt_at, txn) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
     [MS_CLAIM] = "UPDATE deliveries SET next_attempt_at = ?3 WHERE id IN (SELECT id FROM "
                  "deliveries WHERE txn = 1 AND status IN (0, 1) AND next_attempt_at <= ?1 "
-                 "ORDER BY next_attempt_at LIMIT ?2) RETURNING id, email, domain, vars, attempts, "
+                 "ORDER BY next_attempt_at LIMIT ?2) RETURNING id, email, vars, attempts, "
                  "queued_at, first_attempt_at, campaign_id",
     [MS_LOAD_CONTENT] = "SELECT source, subject, html, text, raw, envelope_from FROM "
                         "message_content WHERE campaign_id = ?1",
@@ -79,7 +79,8 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
         return EDM_EDB;
     sqlite3_bind_int64(q, 1, id);
     sq_bind_text(q, 2, r->email);
-    sq_bind_text(q, 3, r->domain);
+    if (sq_bind_string(s, q, 3, r->domain) != 0)
+        return EDM_EDB;
     sq_bind_text(q, 4, r->vars_json);
     sqlite3_bind_int(q, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
     sqlite3_bind_int64(q, 6, now);
@@ -96,10 +97,31 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
     return 0;
 }
 
+static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, int64_t *id,
+                          int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+
 int sq_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
                       int64_t *receipt_ids, enum edm_add_outcome *outcomes)
 {
     sq_store *s = SQ(st);
+    /* Durable before the 202 or the 250 (docs/smtp.md "Commit before
+     * 250"): this one commit runs with synchronous=FULL, so the WAL is
+     * fsynced before COMMIT returns, as Postfix fsyncs its queue file;
+     * every other write (campaign outcomes) stays NORMAL. SQLite refuses
+     * to change the level inside a transaction: set before BEGIN, put
+     * back after COMMIT or ROLLBACK. */
+    sqlite3_stmt *sync = sq_stmt(s, SQ_SYNC_FULL);
+    int rc = sync == NULL ? EDM_EDB : sq_step_done(s, sync, "synchronous=FULL");
+    if (rc == 0)
+        rc = message_insert(s, m, now, id, receipt_ids, outcomes);
+    sync = sq_stmt(s, SQ_SYNC_NORMAL);
+    int rc2 = sync == NULL ? EDM_EDB : sq_step_done(s, sync, "synchronous=NORMAL");
+    return rc != 0 ? rc : rc2;
+}
+
+static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, int64_t *id,
+                          int64_t *receipt_ids, enum edm_add_outcome *outcomes)
+{
     int rc = sq_begin(s);
     if (rc != 0)
         return rc;
@@ -361,12 +383,12 @@ int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
         edm_job *j = &v[cnt++];
         j->id = sqlite3_column_int64(q, 0);
         j->email = col_dup(q, 1);
-        j->domain = col_dup(q, 2);
-        j->vars_json = col_dup(q, 3);
-        j->attempts = sqlite3_column_int(q, 4);
-        j->queued_at = sqlite3_column_int64(q, 5);
-        j->first_attempt_at = sqlite3_column_int64(q, 6);
-        j->campaign_id = sqlite3_column_int64(q, 7);
+        j->domain = sq_email_domain(j->email);
+        j->vars_json = col_dup(q, 2);
+        j->attempts = sqlite3_column_int(q, 3);
+        j->queued_at = sqlite3_column_int64(q, 4);
+        j->first_attempt_at = sqlite3_column_int64(q, 5);
+        j->campaign_id = sqlite3_column_int64(q, 6);
         if (j->email == NULL || j->domain == NULL)
             oom = 1;
     }

@@ -409,7 +409,7 @@ static sqlite3_stmt *receipt_stmt(sq_store *s, unsigned mask)
         if (mask & RF_STATUS)
             edm_buf_append_str(&sql, " AND status = ?3");
         if (mask & RF_DOMAIN)
-            edm_buf_append_str(&sql, " AND domain = ?6");
+            edm_buf_append_str(&sql, " AND domain_id = (SELECT id FROM strings WHERE value = ?6)");
         if (mask & RF_EMAIL)
             edm_buf_append_str(&sql, " AND email = ?7");
         if (mask & RF_SINCE)

@@ -8,7 +8,8 @@
  * Cases: the retry schedule, expiry past retry.max_age, max_pending,
  * pause, cancel, a restart over the same store, 8bit bodies for a
  * domain whose server lacks 8BITMIME, and a store that refuses writes
- * (a full disk: sending stops, resumes, shutdown does not wait). Assertions are on the
+ * (a full disk: sending stops, resumes, shutdown does not wait), and a
+ * transactional message overtaking a running campaign. Assertions are on the
  * receipts in the store and on what the fake transport was given.
  */
 #include <setjmp.h>
@@ -52,6 +53,10 @@ struct fx {
     int utf8;          /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
     int refuse_writes; /* the store's record fails as on a full disk */
     size_t refused;    /* record calls refused */
+    /* claim calls that returned jobs, the fewest and most they asked for
+     * and returned; suppression look-ups per batch and per job */
+    size_t claim_calls, claim_limit_min, claim_limit_max, claim_n_min;
+    size_t filter_calls, check_calls;
 };
 
 static struct fx *spied; /* the fixture whose store claims are counted */
@@ -62,6 +67,16 @@ static int spy_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t le
                      int64_t *cursor, size_t limit, edm_job **jobs, size_t *n)
 {
     int rc = real_ops->claim(st, campaign_id, now, lease, cursor, limit, jobs, n);
+    if (rc == 0 && spied && *n > 0) {
+        struct fx *f = spied;
+        f->claim_calls++;
+        if (f->claim_limit_min == 0 || limit < f->claim_limit_min)
+            f->claim_limit_min = limit;
+        if (limit > f->claim_limit_max)
+            f->claim_limit_max = limit;
+        if (f->claim_n_min == 0 || *n < f->claim_n_min)
+            f->claim_n_min = *n;
+    }
     if (rc == 0 && spied) {
         spied->claimed += *n;
         size_t out = spied->claimed - spied->outcomes;
@@ -69,6 +84,20 @@ static int spy_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t le
             spied->outstanding_max = out;
     }
     return rc;
+}
+
+static int spy_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit)
+{
+    if (spied)
+        spied->filter_calls++;
+    return real_ops->suppression_filter(st, jobs, n, hit);
+}
+
+static int spy_check(edm_store *st, const char *email, const char *domain)
+{
+    if (spied)
+        spied->check_calls++;
+    return real_ops->suppression_check(st, email, domain);
 }
 
 static int spy_record(edm_store *st, const edm_outcome *results, size_t n)
@@ -101,6 +130,8 @@ static int setup(void **state)
     spy_ops = *real_ops;
     spy_ops.claim = spy_claim;
     spy_ops.record = spy_record;
+    spy_ops.suppression_filter = spy_filter;
+    spy_ops.suppression_check = spy_check;
     f->st->ops = &spy_ops;
     spied = f;
     uv_loop_init(&f->loop);
@@ -422,6 +453,41 @@ static void max_pending_bounds_what_is_in_flight(void **state)
     assert_true(transport_fake_counts_of(f->tp)->max_in_flight >= 2);
 }
 
+/* The window is refilled a batch at a time: with max_pending 40 and
+ * claim_batch 10 the pump claims only when a quarter of the window (10)
+ * is free, so 200 recipients take exactly 20 claims of 10, never one per
+ * outcome; each claimed batch costs one suppression look-up (no per-job
+ * check), and a recipient suppressed after the upload is still caught. */
+static void window_is_refilled_in_batches(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 10,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 1);
+    start_pipeline(f, 40, 10);
+    make_campaign(f, "r%d@a.test", 200);
+    json_t *out = NULL;
+    assert_int_equal(f->st->ops->suppression_add(f->st, "r7@a.test", "test", &out), 0);
+    json_decref(out);
+    assert_int_equal(f->st->ops->suppression_add(f->st, "r150@a.test", "test", &out), 0);
+    json_decref(out);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 198);
+    wait_state(f, EDM_DSTATE_SUPPRESSED, 2);
+    assert_int_equal(f->claimed, 200);
+    assert_int_equal(f->claim_calls, 20);
+    assert_int_equal(f->claim_limit_min, 10);
+    assert_int_equal(f->claim_limit_max, 10);
+    assert_int_equal(f->claim_n_min, 10);
+    assert_int_equal(f->filter_calls, f->claim_calls);
+    assert_int_equal(f->check_calls, 0);
+    assert_int_equal(transport_fake_counts_of(f->tp)->messages, 198);
+    json_t *r = receipt_of(f, "r150@a.test");
+    assert_string_equal(rstr(r, "status"), "suppressed");
+    json_decref(r);
+}
+
 /* Pause: the running set drops the campaign; nothing more is claimed or
  * sent, what was in flight finishes and is recorded; the rest stays
  * queued and goes when it runs again, each recipient once. */
@@ -640,12 +706,69 @@ static void stop_is_prompt_while_the_store_refuses_writes(void **state)
     assert_true(total - 40 <= 8); /* duplicates within the window */
 }
 
+/* Transactional first (docs/architecture.md): a campaign fills the
+ * pipeline's window and the relay's queue for a.test; a message to a.test
+ * committed then (as POST /v1/messages and the submission server do, then
+ * a kick) is delivered ahead of the campaign's queued mail. Only what the
+ * two sessions hold and take while the message is claimed and rendered
+ * may go before it: a few messages, never the hundreds queued, and within
+ * a bounded number of loop turns. */
+static void transactional_message_overtakes_a_running_campaign(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 2,"
+            " \"max_messages_per_connection\": 100000}]}",
+            NULL, 0, 1);
+    start_pipeline(f, 400, 100);
+    make_campaign(f, "c%d@a.test", 3000);
+    tick(f, 1);
+    const transport_fake_counts *tc = transport_fake_counts_of(f->tp);
+    for (int turns = 0; tc->delivered < 50 || f->claimed - f->outcomes < 300; turns++) {
+        assert_true(turns < 100000);
+        uv_run(&f->loop, UV_RUN_ONCE);
+        edm_pipeline_flush(f->pl);
+    }
+    size_t queued = f->claimed - f->outcomes; /* claimed, not sent: in the window */
+    unsigned before = tc->delivered;
+
+    static const char raw[] = "From: Shop <shop@example.com>\r\nTo: txn@a.test\r\n"
+                              "Subject: Your code\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+                              "Message-ID: <txn.1@example.com>\r\n\r\n123456\r\n";
+    edm_recipient r = {"txn@a.test", "a.test", NULL};
+    edm_message_new m = {.source = "smtp",
+                         .from = "Shop <shop@example.com>",
+                         .raw = raw,
+                         .rawlen = sizeof raw - 1,
+                         .envelope_from = "shop@example.com",
+                         .rcpts = &r,
+                         .nrcpts = 1};
+    int64_t id = 0, rid = 0;
+    enum edm_add_outcome out;
+    assert_int_equal(f->st->ops->message_create(f->st, &m, edm_time_now(), &id, &rid, &out), 0);
+    assert_int_equal(out, EDM_ADD_ACCEPTED);
+    edm_pipeline_kick(f->pl);
+    int turns = 0;
+    while (transport_fake_delivered_to(f->tp, "txn@a.test") == 0) {
+        assert_true(++turns < 200);
+        uv_run(&f->loop, UV_RUN_ONCE);
+        edm_pipeline_flush(f->pl);
+    }
+    unsigned ahead = transport_fake_delivered_rank(f->tp, "txn@a.test") - 1 - before;
+    printf("window %zu, campaign messages delivered before the message: %u, loop turns: %d\n",
+           queued, ahead, turns);
+    assert_true(queued >= 300);
+    assert_true(ahead <= 16);
+    assert_true(tc->delivered < 3000 / 2); /* the campaign was still going */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(deferrals_follow_the_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(window_is_refilled_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cancel_records_returning_deferrals_as_cancelled, setup,
@@ -656,6 +779,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_writes_stop_sending_until_the_store_takes_them,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(stop_is_prompt_while_the_store_refuses_writes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(transactional_message_overtakes_a_running_campaign, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

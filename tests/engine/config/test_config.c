@@ -225,6 +225,16 @@ static void bad_configs(void **state)
         {"{\"public\": {\"base_url\": \"http://mail.example.com\"}}",
          "public.base_url: not an https:// URL"},
         {"{\"public\": {\"port\": 1}}", "public.port: unknown key"},
+        {"{\"inbound\": {\"listen\": [\"127.0.0.1\"], \"feedback_addresses\": [\"fbl\", 3],"
+         " \"max_recipients\": 0, \"data_timeout\": \"1m\", \"cert\": \"c.pem\", \"x\": 1}}",
+         "inbound.x: unknown key\n"
+         "inbound.listen[0]: expected IP:port (or [IPv6]:port)\n"
+         "inbound.feedback_addresses[0]: not an address: missing @\n"
+         "inbound.feedback_addresses[1]: expected a string\n"
+         "inbound.max_recipients: expected an integer from 1 to 10000\n"
+         "inbound.data_timeout: expected an integer from 1 to 3600\n"
+         "inbound: cert and key go together"},
+        {"{\"inbound\": []}", "inbound: expected an object or null"},
         {"{\"db\": \"a\", \"db\": \"b\"}", "<test>:1:16: duplicate object key near '\"db\"'"},
         {"{\"a\": 1,}", "<test>:1:9: string or '}' expected near '}'"},
         /* Everything is collected, unknown keys first in each object. */
@@ -785,10 +795,37 @@ static void docs_cover_every_key(void **state)
     free(docs);
 }
 
+/* "inbound": off by default; addresses kept normalised; limits and paths. */
+static void inbound_keys(void **state)
+{
+    (void)state;
+    edm_config cfg;
+    edm_config_defaults(&cfg);
+    assert_int_equal(cfg.inbound.nlisten, 0);
+    assert_int_equal(cfg.inbound.max_message_bytes, 10485760);
+    assert_int_equal(cfg.inbound.command_timeout, 300);
+    edm_config_free(&cfg);
+    const char *j = "{\"inbound\": {\"listen\": [\"127.0.0.1:2525\", \"[::1]:25\"],"
+                    " \"feedback_addresses\": [\"FBL@Bounces.Example.com\"], \"cert\": \"c.pem\","
+                    " \"key\": \"k.pem\", \"max_recipients\": 5, \"data_timeout\": 30}}";
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(j, strlen(j), "t", "/etc/edm", &cfg, &errs), 0);
+    assert_int_equal(cfg.inbound.nlisten, 2);
+    assert_string_equal(cfg.inbound.listen[1], "[::1]:25");
+    assert_int_equal(cfg.inbound.nfeedback, 1);
+    assert_string_equal(cfg.inbound.feedback_addresses[0], "fbl@bounces.example.com");
+    assert_string_equal(cfg.inbound.cert, "/etc/edm/c.pem");
+    assert_int_equal(cfg.inbound.max_recipients, 5);
+    assert_int_equal(cfg.inbound.data_timeout, 30);
+    assert_int_equal(cfg.inbound.max_connections_per_ip, 10);
+    edm_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_configs),
+        cmocka_unit_test(inbound_keys),
         cmocka_unit_test(dkim_key_checks),
         cmocka_unit_test(product_example_accepted),
         cmocka_unit_test(defaults_filled),

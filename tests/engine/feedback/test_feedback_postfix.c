@@ -1,15 +1,16 @@
 /*
- * tests/engine/feedback/test_feedback_postfix.c: a DSN written by a real
- * Postfix, end to end without the inbound listener (not built yet): edm
- * composes two campaign messages (VERP sender, Message-ID), Python's
- * smtplib hands them to a private Postfix instance on loopback, which
- * accepts both (250) and then bounces the one for fail.test (its transport
- * is error:5.1.1) to the VERP return path; Postfix itself delivers that
- * DSN to a Maildir for bounce.test. The file is fed to
- * engine/feedback/feedback.c with the envelope recipient Postfix recorded
- * (X-Original-To). Then: that receipt is bounced (bad_mailbox, 5.1.1), its
- * address suppressed (reason bounce), the other receipt untouched, and a
- * next campaign's upload records the address suppressed.
+ * tests/engine/feedback/test_feedback_postfix.c: the acceptance of late
+ * bounces, end to end with a real Postfix and nothing faked: `edm serve`
+ * sends a campaign of two through its route to a private Postfix instance
+ * on loopback, which accepts both (250, so both receipts are delivered)
+ * and then bounces the one for fail.test (its transport is
+ * error:5.1.1) to the VERP return path bounces+TOKEN@bounce.test; its
+ * transport for bounce.test is edm's inbound listener, so Postfix's own
+ * smtp client delivers the DSN there. Then, within seconds: that receipt
+ * is bounced (bad_mailbox, 5.1.1) with a dsn event, its address is
+ * suppressed (reason bounce), the other receipt is untouched; the next
+ * campaign to both records the address suppressed and Postfix never sees
+ * a second message for it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,25 +18,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/base/alloc.h"
-#include "engine/base/err.h"
-#include "engine/feedback/feedback.h"
-#include "engine/message/message.h"
+#include "tests/api/apitest.h"
 #include "tests/support/testlib.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const unsigned char secret[] = "postfix-test-secret-0123456789";
-
 struct pfx {
     char *dir;
     char conf[512], ip[32];
     int port, started;
+    int inbound_port; /* edm's inbound listener, where bounce.test mail goes */
 };
 static struct pfx pf;
 
@@ -49,6 +45,7 @@ static void pf_write(const char *name, const char *text)
 static int pf_start(void)
 {
     pf.dir = edm_test_tmpdir("pfdsn");
+    pf.inbound_port = edm_test_free_port("127.0.0.1");
     snprintf(pf.ip, sizeof pf.ip, "127.0.1.%d", 20 + (int)((getpid() + 101) % 200));
     pf.port = edm_test_free_port(pf.ip);
     snprintf(pf.conf, sizeof pf.conf, "%s/conf", pf.dir);
@@ -79,7 +76,7 @@ static int pf_start(void)
              "alias_maps =\nalias_database =\nlocal_recipient_maps =\n"
              "local_header_rewrite_clients =\n"
              "recipient_delimiter = +\n"
-             "virtual_mailbox_domains = pf.test bounce.test\n"
+             "virtual_mailbox_domains = pf.test\n"
              "virtual_mailbox_base = %s/mail\n"
              "virtual_mailbox_maps = texthash:%s/vmailbox\n"
              "virtual_uid_maps = static:%d\nvirtual_gid_maps = static:%d\n"
@@ -92,8 +89,12 @@ static int pf_start(void)
              "maillog_file_prefixes = /tmp, /var\nmaillog_file = %s/maillog\n",
              pf.dir, pf.dir, pf.dir, pf.conf, uid, gid, pf.conf, pf.dir);
     pf_write("main.cf", main_cf);
-    pf_write("vmailbox", "ok@pf.test ok/\nbounces@bounce.test bounces/\n");
-    pf_write("transport", "fail.test error:5.1.1 mailbox unknown\n");
+    pf_write("vmailbox", "ok@pf.test ok/\n");
+    char transport[256];
+    snprintf(transport, sizeof transport,
+             "fail.test error:5.1.1 mailbox unknown\nbounce.test smtp:[127.0.0.1]:%d\n",
+             pf.inbound_port);
+    pf_write("transport", transport);
     char master_cf[2048];
     snprintf(master_cf, sizeof master_cf,
              "%s:%d inet n - n - - smtpd\n"
@@ -156,170 +157,142 @@ static int pf_teardown(void **state)
     return 0;
 }
 
-static int64_t campaign(edm_store *st, const char *const *rcpts, int n, int64_t *ids,
-                        enum edm_add_outcome *outcomes)
+static apitest srv;
+
+#define req(method, path, body, want) apitest_expect(&srv, method, path, body, want)
+
+/* A campaign from news@example.com to the CSV rows, scheduled now; returns
+ * its id, *upload the upload's answer. */
+static int64_t campaign(int64_t tid, const char *csv, json_t **upload)
 {
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hello", "text", "Hi");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    int64_t cid = c.id;
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_campaign_row_clear(&c);
-    edm_upload *up;
-    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
-    for (int i = 0; i < n; i++) {
-        edm_recipient r = {rcpts[i], strchr(rcpts[i], '@') + 1, NULL};
-        assert_int_equal(st->ops->upload_add(up, &r, &outcomes[i]), 0);
-    }
-    assert_int_equal(st->ops->upload_end(up, 1), 0);
-    if (ids) {
-        int64_t cursor = 0;
-        edm_job *jobs;
-        size_t got;
-        assert_int_equal(st->ops->claim(st, cid, 1000, 60, &cursor, (size_t)n, &jobs, &got), 0);
-        assert_int_equal(got, (size_t)n);
-        for (int i = 0; i < n; i++)
-            ids[i] = jobs[i].id;
-        edm_store_jobs_free(jobs, got);
-    }
+    char body[256], path[96];
+    snprintf(body, sizeof body,
+             "{\"name\":\"c\",\"template_id\":%lld,\"from\":\"news@example.com\"}", (long long)tid);
+    json_t *c = req("POST", "/v1/campaigns", body, 201);
+    int64_t cid = json_integer_value(json_object_get(c, "id"));
+    json_decref(c);
+    *upload = apitest_upload(&srv, cid, "text/csv", csv, 200);
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/schedule", (long long)cid);
+    json_decref(req("POST", path, "{\"send_at\":\"2020-01-01T00:00:00Z\"}", 200));
     return cid;
 }
 
-/* The first file in dir/new, or NULL; waits up to ms. */
-static char *maildir_file(const char *dir, int ms)
+/* The receipt of email in campaign cid. */
+static json_t *receipt(int64_t cid, const char *email)
 {
-    for (int waited = 0; waited < ms; waited += 100) {
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[1200];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            closedir(d);
-            return strdup(path);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts?email=%s", (long long)cid, email);
+    json_t *list = req("GET", path, NULL, 200);
+    json_t *r = json_array_get(json_object_get(list, "items"), 0);
+    assert_non_null(r);
+    json_incref(r);
+    json_decref(list);
+    return r;
+}
+
+static const char *field(json_t *r, const char *name)
+{
+    const char *v = json_string_value(json_object_get(r, name));
+    return v ? v : "";
+}
+
+/* Waits up to ms for email's receipt in cid to reach status; returns it. */
+static json_t *wait_status(int64_t cid, const char *email, const char *status, int ms)
+{
+    for (int waited = 0;; waited += 100) {
+        json_t *r = receipt(cid, email);
+        if (strcmp(field(r, "status"), status) == 0)
+            return r;
+        if (waited >= ms) {
+            char *text = json_dumps(r, JSON_COMPACT), *log = edm_test_read_file(srv.log, NULL);
+            fail_msg("%s never became %s: %s\nedm serve log:\n%s", email, status, text,
+                     log ? log : "");
         }
-        if (d)
-            closedir(d);
+        json_decref(r);
         edm_test_sleep_ms(100);
     }
-    return NULL;
+}
+
+/* How many times Postfix's log shows a delivery attempt to addr. */
+static int postfix_saw(const char *addr)
+{
+    char path[700], needle[128];
+    snprintf(path, sizeof path, "%s/maillog", pf.dir);
+    snprintf(needle, sizeof needle, "to=<%s>", addr);
+    char *log = edm_test_read_file(path, NULL);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(log);
+    return n;
 }
 
 static void postfix_bounce_suppresses(void **state)
 {
     (void)state;
-    char *tmp = edm_test_tmpdir("pfstore");
-    char path[700], err[512];
-    snprintf(path, sizeof path, "%s/edm.db", tmp);
-    edm_store *st;
-    assert_int_equal(edm_store_open(path, &st, err, sizeof err), 0);
-    const char *rcpts[] = {"ok@pf.test", "nobody@fail.test"};
-    int64_t ids[2];
-    enum edm_add_outcome oc[2];
-    campaign(st, rcpts, 2, ids, oc);
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "\"bounce_domain\": \"bounce.test\", \"smtp\": {\"helo\": \"edm.example.com\"}, "
+             "\"pools\": [{\"name\": \"default\"}], "
+             "\"routes\": [{\"match\": \"pf.test\", \"relay\": \"%s:%d\", \"tls\": \"none\"}, "
+             "{\"match\": \"fail.test\", \"relay\": \"%s:%d\", \"tls\": \"none\"}], "
+             "\"inbound\": {\"listen\": [\"127.0.0.1:%d\"]}",
+             pf.ip, pf.port, pf.ip, pf.port, pf.inbound_port);
+    apitest_start_serve(&srv, "EDM_TEST_PFDSN_KEYS", "k1", 0, extra);
+    assert_int_equal(edm_test_wait_port("127.0.0.1", pf.inbound_port, 5000), 0);
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"t\",\"subject\":\"Hello\",\"text\":\"Hi there\"}", 201);
+    int64_t tid = json_integer_value(json_object_get(t, "id"));
+    json_decref(t);
 
-    /* Compose with edm, hand to Postfix (it accepts both), record delivered. */
-    json_t *tpl = json_pack("{s:s, s:s}", "subject", "Hello", "text", "Hi there");
-    edm_tpl_set *set;
-    edm_tpl_error terr;
-    assert_int_equal(edm_tpl_set_compile(&set, tpl, &terr), 0);
-    json_decref(tpl);
-    edm_message_worker w;
-    assert_int_equal(edm_message_worker_init(&w), 0);
-    edm_message_ctx mc = {.tpl = set,
-                          .from_addr = "news@example.com",
-                          .bounce_domain = "bounce.test",
-                          .secret = secret,
-                          .secret_len = sizeof secret - 1};
-    edm_outcome o[2];
-    memset(o, 0, sizeof o);
-    for (int i = 0; i < 2; i++) {
-        edm_buf msg = EDM_BUF_INIT;
-        char *sender = NULL, msgid[256];
-        assert_int_equal(edm_message_build(&w, &mc, ids[i], rcpts[i], NULL, 1700000000, 0, &msg,
-                                           &sender, msgid, NULL, err, sizeof err),
-                         0);
-        char mpath[800];
-        snprintf(mpath, sizeof mpath, "%s/msg%d.eml", tmp, i);
-        assert_int_equal(edm_test_write_file(mpath, msg.data, msg.len), 0);
-        char cmd[2048];
-        snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 -c 'import smtplib,sys; s=smtplib.SMTP(\"%s\", %d); "
-                 "r=s.sendmail(\"%s\", [\"%s\"], open(\"%s\",\"rb\").read()); s.quit(); "
-                 "sys.exit(1 if r else 0)'",
-                 pf.ip, pf.port, sender, rcpts[i], mpath);
-        char *out = NULL;
-        int rc = edm_test_run(cmd, &out);
-        if (rc != 0)
-            fail_msg("smtplib: %s", out ? out : "");
-        free(out);
-        o[i].id = ids[i];
-        o[i].status = EDM_DSTATE_DELIVERED;
-        o[i].attempted = 1;
-        o[i].attempted_at = 1700000000;
-        o[i].code = 250;
-        snprintf(o[i].message_id, sizeof o[i].message_id, "%s", msgid);
-        edm_buf_free(&msg);
-        edm_free(sender);
-    }
-    edm_message_worker_free(&w);
-    edm_tpl_set_free(set);
-    assert_int_equal(st->ops->record(st, o, 2), 0);
-    json_t *before_ok;
-    assert_int_equal(st->ops->receipt_get(st, ids[0], &before_ok), 0);
+    /* The MX accepts both: both delivered. */
+    json_t *up;
+    int64_t c1 = campaign(tid, "email\nok@pf.test\nnobody@fail.test\n", &up);
+    assert_int_equal(json_integer_value(json_object_get(up, "accepted")), 2);
+    json_decref(up);
+    json_t *ok = wait_status(c1, "ok@pf.test", "delivered", 30000);
+    json_t *first = receipt(c1, "nobody@fail.test");
+    assert_true(strcmp(field(first, "status"), "delivered") == 0 ||
+                strcmp(field(first, "status"), "bounced") == 0);
+    json_decref(first);
 
-    /* Postfix's own DSN arrives at the VERP address within seconds. */
-    char box[700];
-    snprintf(box, sizeof box, "%s/mail/bounces/new", pf.dir);
-    char *file = maildir_file(box, 30000);
-    assert_non_null(file);
-    size_t len;
-    char *dsn = edm_test_read_file(file, &len);
-    assert_non_null(dsn);
-    assert_non_null(strstr(dsn, "report-type=delivery-status"));
-    char rcpt[256] = "";
-    const char *x = strstr(dsn, "X-Original-To: ");
-    assert_non_null(x);
-    sscanf(x + 15, "%255[^\r\n]", rcpt);
-    assert_non_null(strstr(rcpt, "bounces+"));
-    edm_fb_ctx fc = {st, secret, sizeof secret - 1};
-    edm_fb_result r;
-    assert_int_equal(edm_feedback_message(&fc, rcpt, dsn, len, 1700000100, &r), 0);
-    assert_int_equal(r.what, EDM_FB_BOUNCED);
-    assert_string_equal(r.form, "rfc3464");
-    assert_int_equal(r.delivery_id, ids[1]);
+    /* Postfix bounces one to the VERP address; its smtp client brings the
+     * DSN to edm's inbound listener; within seconds the receipt is bounced. */
+    json_t *b = wait_status(c1, "nobody@fail.test", "bounced", 30000);
+    assert_string_equal(field(b, "bounce_category"), "bad_mailbox");
+    assert_string_equal(field(b, "enhanced_code"), "5.1.1");
+    int64_t bid = json_integer_value(json_object_get(b, "id"));
+    json_decref(b);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/receipts/%lld/events", (long long)bid);
+    json_t *ev = req("GET", path, NULL, 200);
+    json_t *items = json_object_get(ev, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(field(json_array_get(items, 0), "type"), "attempt");
+    assert_string_equal(field(json_array_get(items, 1), "type"), "dsn");
+    json_decref(ev);
+    json_t *ok_after = receipt(c1, "ok@pf.test");
+    assert_true(json_equal(ok, ok_after));
+    json_decref(ok);
+    json_decref(ok_after);
+    json_t *sup = req("GET", "/v1/suppressions", NULL, 200);
+    json_t *sitems = json_object_get(sup, "items");
+    assert_int_equal(json_array_size(sitems), 1);
+    assert_string_equal(field(json_array_get(sitems, 0), "value"), "nobody@fail.test");
+    assert_string_equal(field(json_array_get(sitems, 0), "reason"), "bounce");
+    json_decref(sup);
+    assert_int_equal(postfix_saw("nobody@fail.test"), 1);
 
-    json_t *rc1;
-    assert_int_equal(st->ops->receipt_get(st, ids[1], &rc1), 0);
-    assert_string_equal(json_string_value(json_object_get(rc1, "status")), "bounced");
-    assert_string_equal(json_string_value(json_object_get(rc1, "bounce_category")), "bad_mailbox");
-    assert_string_equal(json_string_value(json_object_get(rc1, "enhanced_code")), "5.1.1");
-    json_decref(rc1);
-    json_t *after_ok;
-    assert_int_equal(st->ops->receipt_get(st, ids[0], &after_ok), 0);
-    assert_true(json_equal(before_ok, after_ok));
-    json_decref(before_ok);
-    json_decref(after_ok);
-    assert_int_equal(st->ops->suppression_check(st, "nobody@fail.test", "fail.test"), 1);
-    assert_int_equal(st->ops->suppression_check(st, "ok@pf.test", "pf.test"), 0);
-
-    /* The next campaign to both: the bounced address is recorded suppressed. */
-    campaign(st, rcpts, 2, NULL, oc);
-    assert_int_equal(oc[0], EDM_ADD_ACCEPTED);
-    assert_int_equal(oc[1], EDM_ADD_SUPPRESSED);
-
-    free(dsn);
-    free(file);
-    edm_store_close(st);
-    edm_test_rmtree(tmp);
-    free(tmp);
+    /* The next campaign to both: suppressed, and nothing is sent to it. */
+    int64_t c2 = campaign(tid, "email\nok@pf.test\nnobody@fail.test\n", &up);
+    assert_int_equal(json_integer_value(json_object_get(up, "accepted")), 1);
+    assert_int_equal(json_integer_value(json_object_get(up, "suppressed")), 1);
+    json_decref(up);
+    json_decref(wait_status(c2, "ok@pf.test", "delivered", 30000));
+    json_decref(wait_status(c2, "nobody@fail.test", "suppressed", 1000));
+    assert_int_equal(postfix_saw("nobody@fail.test"), 1);
+    assert_int_equal(postfix_saw("ok@pf.test"), 2);
+    apitest_stop(&srv);
 }
 
 int main(void)
@@ -327,5 +300,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(postfix_bounce_suppresses),
     };
-    return cmocka_run_group_tests(tests, pf_setup, pf_teardown);
+    int rc = cmocka_run_group_tests(tests, pf_setup, pf_teardown);
+    if (srv.pid > 0)
+        edm_test_stop(srv.pid, 1000);
+    return rc;
 }

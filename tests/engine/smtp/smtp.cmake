@@ -7,3 +7,14 @@ foreach(t smtp_test_smtp_session smtp_test_smtp_8bitmime smtp_test_smtp_tls smtp
   target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/smtp_fake.c
                               ${PROJECT_SOURCE_DIR}/tests/support/smtp_run.c)
 endforeach()
+# The submission server's tests that run `edm serve` use the API tests'
+# driver (tests/api/apitest.c).
+foreach(t smtp_test_submission_limits)
+  target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c)
+  add_dependencies(${t} api_server)
+endforeach()
+target_sources(smtp_test_smtp_real PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/postfix_run.c)
+# Submission end to end: real clients in, a throwaway Postfix MX out.
+target_sources(smtp_test_submission_postfix PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c
+                                                    ${PROJECT_SOURCE_DIR}/tests/support/postfix_run.c)
+add_dependencies(smtp_test_submission_postfix api_server)

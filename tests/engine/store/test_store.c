@@ -287,6 +287,17 @@ static void upload_counts_duplicates_and_suppressions(void **state)
     assert_int_equal(st->ops->suppression_check(st, "user7@a.test", "a.test"), 1);
     assert_int_equal(st->ops->suppression_check(st, "x@b.test", "b.test"), 1);
     assert_int_equal(st->ops->suppression_check(st, "user8@a.test", "a.test"), 0);
+    /* the same answers for a claimed batch in one look-up */
+    edm_job batch[4] = {{.email = "user7@a.test", .domain = "a.test"},
+                        {.email = "x@b.test", .domain = "b.test"},
+                        {.email = "user8@a.test", .domain = "a.test"},
+                        {.email = "q\"\\@c.test", .domain = "c.test"}};
+    unsigned char hit[4] = {9, 9, 9, 9};
+    assert_int_equal(st->ops->suppression_filter(st, batch, 4, hit), 0);
+    assert_int_equal(hit[0], 1);
+    assert_int_equal(hit[1], 1);
+    assert_int_equal(hit[2], 0);
+    assert_int_equal(hit[3], 0);
     assert_int_equal(st->ops->suppression_delete(st, "b.test"), 0);
     assert_int_equal(st->ops->suppression_delete(st, "b.test"), EDM_ENOTFOUND);
     edm_page p;

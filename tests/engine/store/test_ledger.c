@@ -1,0 +1,248 @@
+/*
+ * tests/engine/store/test_ledger.c: the compact ledger of
+ * schema/0007_compact_ledger.sql. A database written before it (domain,
+ * MX host and addresses, TLS, Message-ID as text in every row) comes out
+ * of the migration with the same receipts, events, domain filter and
+ * Message-ID look-up; new outcomes store their repeated strings once (one
+ * `strings` row per distinct text, whatever the number of recipients);
+ * the rows hold no copy of those texts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/err.h"
+#include "engine/store/outcome.h"
+#include "engine/store/schema.h"
+#include "engine/store/store.h"
+#include "tests/support/testlib.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+    char *dir;
+    char path[4200];
+    edm_store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = edm_test_tmpdir("ledger");
+    snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    edm_store_close(f->st);
+    edm_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void open_store(struct fx *f)
+{
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
+}
+
+static long long query_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    long long v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static void assert_field(json_t *o, const char *key, const char *want)
+{
+    json_t *v = json_object_get(o, key);
+    if (want == NULL) {
+        if (!json_is_null(v))
+            fail_msg("%s: want null", key);
+        return;
+    }
+    if (!json_is_string(v) || strcmp(json_string_value(v), want) != 0)
+        fail_msg("%s: want %s, got %s", key, want, json_is_string(v) ? json_string_value(v) : "?");
+}
+
+static void migration_keeps_receipts(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    /* a database at version 1, written as the first edm wrote it */
+    const char *setup_sql =
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at INTEGER NOT NULL); INSERT INTO schema_version VALUES (1, '0001_init', 0);"
+        "INSERT INTO templates VALUES (1, 't', 's', NULL, 'x', '{}', 0, 0);"
+        "INSERT INTO campaigns(id, name, template_id, from_addr, status, created_at, updated_at) "
+        "VALUES (1, 'c', 1, 'a@example.com', 4, 0, 0);"
+        "INSERT INTO deliveries(id, campaign_id, email, domain, status, attempts, smtp_code, "
+        "enhanced_code, response, mx_host, mx_ip, source_ip, tls, message_id, queued_at, "
+        "first_attempt_at, last_attempt_at, delivered_at) VALUES "
+        "(1, 1, 'a@x.test', 'x.test', 2, 1, 250, '2.0.0', 'Ok', 'mx.x.test', '127.0.1.1', "
+        "'127.0.0.2', 'TLSv1.3', '1.2.3@m.example', 100, 100, 100, 100),"
+        "(2, 1, 'b@y.test', 'y.test', 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        "100, NULL, NULL, NULL);"
+        "INSERT INTO delivery_events(delivery_id, attempted_at, status, smtp_code, "
+        "enhanced_code, response, mx_host, mx_ip, source_ip, tls, duration_ms) VALUES "
+        "(1, 100, 2, 250, '2.0.0', 'Ok', 'mx.x.test', '127.0.1.1', '127.0.0.2', 'TLSv1.3', 7);";
+    char *msg = NULL;
+    assert_int_equal(sqlite3_exec(db, edm_migrations[0].sql, NULL, NULL, &msg), SQLITE_OK);
+    if (sqlite3_exec(db, setup_sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s", msg);
+    sqlite3_close(db);
+
+    open_store(f);
+    json_t *r = NULL;
+    assert_int_equal(f->st->ops->receipt_get(f->st, 1, &r), 0);
+    assert_field(r, "email", "a@x.test");
+    assert_field(r, "mx_host", "mx.x.test");
+    assert_field(r, "mx_ip", "127.0.1.1");
+    assert_field(r, "source_ip", "127.0.0.2");
+    assert_field(r, "tls", "TLSv1.3");
+    assert_field(r, "message_id", "1.2.3@m.example");
+    json_decref(r);
+    assert_int_equal(f->st->ops->receipt_get(f->st, 2, &r), 0);
+    assert_field(r, "mx_host", NULL);
+    assert_field(r, "tls", NULL);
+    json_decref(r);
+
+    json_t *ev = NULL;
+    assert_int_equal(f->st->ops->receipt_events(f->st, 1, &ev), 0);
+    assert_int_equal(json_array_size(ev), 1);
+    assert_field(json_array_get(ev, 0), "mx_host", "mx.x.test");
+    assert_field(json_array_get(ev, 0), "source_ip", "127.0.0.2");
+    assert_field(json_array_get(ev, 0), "tls", "TLSv1.3");
+    json_decref(ev);
+
+    edm_receipt_filter flt = {.domain = "y.test", .limit = 10};
+    edm_page page;
+    assert_int_equal(f->st->ops->receipt_list(f->st, 1, &flt, &page), 0);
+    assert_int_equal(json_array_size(page.items), 1);
+    assert_field(json_array_get(page.items, 0), "email", "b@y.test");
+    edm_page_free(&page);
+    flt.domain = "nowhere.test";
+    assert_int_equal(f->st->ops->receipt_list(f->st, 1, &flt, &page), 0);
+    assert_int_equal(json_array_size(page.items), 0);
+    edm_page_free(&page);
+
+    int64_t id = 0;
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "1.2.3@m.example", &id), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "9.9.9@m.example", &id),
+                     EDM_ENOTFOUND);
+
+    /* the texts are gone from the rows; the receipts view still shows them */
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM pragma_table_info('deliveries') "
+                                        "WHERE name IN ('domain', 'mx_host', 'mx_ip', "
+                                        "'source_ip', 'tls')"),
+                     0);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM receipts WHERE mx_host = "
+                                        "'mx.x.test' AND tls = 'TLSv1.3'"),
+                     1);
+}
+
+static void outcomes_share_strings(void **state)
+{
+    struct fx *f = *state;
+    open_store(f);
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
+    edm_template_row t;
+    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
+    json_decref(tf);
+    json_decref(cf);
+    edm_template_row_clear(&t);
+
+    enum { N = 300 };
+    edm_upload *up;
+    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
+    for (int i = 0; i < N; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
+        edm_recipient r = {email, strchr(email, '@') + 1, NULL};
+        enum edm_add_outcome o;
+        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(o, EDM_ADD_ACCEPTED);
+    }
+    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, N, &jobs, &n), 0);
+    assert_int_equal(n, N);
+    /* the claim gives the domain back from the address */
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(jobs[i].domain, strchr(jobs[i].email, '@') + 1);
+    edm_outcome *out = calloc(N, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        out[i].id = jobs[i].id;
+        out[i].status = i % 2 ? EDM_DSTATE_DELIVERED : EDM_DSTATE_DEFERRED;
+        out[i].attempted = 1;
+        out[i].code = i % 2 ? 250 : 451;
+        out[i].attempted_at = 1000;
+        out[i].next_attempt_at = 2000;
+        snprintf(out[i].mx_host, sizeof out[i].mx_host, "mx%zu.test", i % 2);
+        snprintf(out[i].mx_ip, sizeof out[i].mx_ip, "127.0.1.%zu", 1 + i % 2);
+        snprintf(out[i].source_ip, sizeof out[i].source_ip, "127.0.0.2");
+        snprintf(out[i].message_id, sizeof out[i].message_id, "%zu.x@m.test", i);
+    }
+    assert_int_equal(f->st->ops->record(f->st, out, n), 0);
+    /* a second attempt that got no further than DNS keeps the first one's path */
+    edm_outcome again = {.id = jobs[0].id,
+                         .status = EDM_DSTATE_DEFERRED,
+                         .attempted = 1,
+                         .attempted_at = 2000,
+                         .next_attempt_at = 3000};
+    assert_int_equal(f->st->ops->record(f->st, &again, 1), 0);
+    json_t *r = NULL;
+    assert_int_equal(f->st->ops->receipt_get(f->st, jobs[0].id, &r), 0);
+    assert_field(r, "mx_host", "mx0.test");
+    assert_field(r, "mx_ip", "127.0.1.1");
+    assert_field(r, "tls", NULL);
+    assert_field(r, "message_id", "0.x@m.test");
+    json_decref(r);
+    assert_int_equal(f->st->ops->receipt_get(f->st, jobs[1].id, &r), 0);
+    assert_field(r, "mx_host", "mx1.test");
+    assert_field(r, "mx_ip", "127.0.1.2");
+    assert_field(r, "source_ip", "127.0.0.2");
+    json_decref(r);
+    int64_t id = 0;
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "7.x@m.test", &id), 0);
+    assert_int_equal(id, jobs[7].id);
+    /* 3 domains, 2 MX hosts, 2 MX addresses, 1 source address */
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM strings"), 8);
+    edm_store_jobs_free(jobs, n);
+    free(out);
+    edm_campaign_row_clear(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migration_keeps_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(outcomes_share_strings, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
