@@ -146,9 +146,14 @@ int api_template_compile_check(api_call *c, json_t *tpl);
 
 /* ---- resources ---- */
 /* Field checks shared by campaigns and messages (api/routes/campaigns.c):
- * a From / Reply-To mailbox, a headers object, a tags array; each answers
- * 422 naming the field and returns -1 when wrong. */
+ * a From / Reply-To mailbox; a body's from (required or not), reply_to
+ * and pool (one the engine has); a template_id that names a stored
+ * template (a store failure answered as api_store_error); a headers
+ * object; a tags array. Each answers 422 naming the field and returns -1
+ * when wrong. */
 int api_check_mailbox(api_call *c, const char *field, const char *v);
+int api_check_sender(api_call *c, json_t *b, int from_required);
+int api_check_template(api_call *c, int64_t id);
 int api_check_headers(api_call *c, json_t *h);
 int api_check_tags(api_call *c, json_t *t);
 /* `track` of a campaign or message: absent, null or {"opens": bool,

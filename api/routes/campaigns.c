@@ -67,6 +67,43 @@ int api_check_mailbox(api_call *c, const char *field, const char *v)
     return 0;
 }
 
+/* from (required or not), reply_to and pool. */
+int api_check_sender(api_call *c, json_t *b, int from_required)
+{
+    const char *s;
+    int r;
+    if ((r = api_field_string(c, b, "from", from_required, 998, &s)) < 0 ||
+        (r > 0 && api_check_mailbox(c, "from", s) != 0))
+        return -1;
+    if ((r = api_field_string(c, b, "reply_to", 0, 998, &s)) < 0 ||
+        (r > 0 && api_check_mailbox(c, "reply_to", s) != 0))
+        return -1;
+    if ((r = api_field_string(c, b, "pool", 0, 100, &s)) < 0)
+        return -1;
+    const edm_api_engine *e = &c->api->engine;
+    if (r > 0 && e->pool_exists && !e->pool_exists(e->ctx, s)) {
+        api_error(c, 422, "not_found", "pool", "no pool named %.100s is configured", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* template_id names a stored template. */
+int api_check_template(api_call *c, int64_t id)
+{
+    edm_store *st = c->api->store;
+    int rc = st->ops->template_get(st, id, NULL);
+    if (rc == EDM_ENOTFOUND) {
+        api_error(c, 422, "not_found", "template_id", "no template %lld", (long long)id);
+        return -1;
+    }
+    if (rc != 0) {
+        api_store_error(c, rc, "template");
+        return -1;
+    }
+    return 0;
+}
+
 /* Names and values as the composer writes them (engine/base/header.c). */
 int api_check_headers(api_call *c, json_t *h)
 {
@@ -141,31 +178,10 @@ static int campaign_check(api_call *c, json_t *b, int creating)
     int r = api_field_int(c, b, "template_id", 0, 1, INT64_MAX, &n);
     if (r < 0)
         return -1;
-    if (r > 0) {
-        edm_store *st = c->api->store;
-        int rc = st->ops->template_get(st, n, NULL);
-        if (rc == EDM_ENOTFOUND) {
-            api_error(c, 422, "not_found", "template_id", "no template %lld", (long long)n);
-            return -1;
-        }
-        if (rc != 0) {
-            api_store_error(c, rc, "template");
-            return -1;
-        }
-    }
-    if ((r = api_field_string(c, b, "from", creating, 998, &s)) < 0 ||
-        (r > 0 && api_check_mailbox(c, "from", s) != 0))
+    if (r > 0 && api_check_template(c, n) != 0)
         return -1;
-    if ((r = api_field_string(c, b, "reply_to", 0, 998, &s)) < 0 ||
-        (r > 0 && api_check_mailbox(c, "reply_to", s) != 0))
+    if (api_check_sender(c, b, creating) != 0)
         return -1;
-    if ((r = api_field_string(c, b, "pool", 0, 100, &s)) < 0)
-        return -1;
-    const edm_api_engine *e = &c->api->engine;
-    if (r > 0 && e->pool_exists && !e->pool_exists(e->ctx, s)) {
-        api_error(c, 422, "not_found", "pool", "no pool named %.100s is configured", s);
-        return -1;
-    }
     if (api_field_time(c, b, "send_at", 0, &n) < 0)
         return -1;
     json_t *h = json_object_get(b, "headers");

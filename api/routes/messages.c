@@ -133,16 +133,8 @@ static int check_content(api_call *c, json_t *b, int64_t *template_id)
         return -1;
     }
     if (r > 0) {
-        edm_store *st = c->api->store;
-        int rc = st->ops->template_get(st, n, NULL);
-        if (rc == EDM_ENOTFOUND) {
-            api_error(c, 422, "not_found", "template_id", "no template %lld", (long long)n);
+        if (api_check_template(c, n) != 0)
             return -1;
-        }
-        if (rc != 0) {
-            api_store_error(c, rc, "template");
-            return -1;
-        }
         *template_id = n;
         return 0;
     }
@@ -168,23 +160,10 @@ static int check_content(api_call *c, json_t *b, int64_t *template_id)
 
 static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *send_at)
 {
-    const char *s;
-    int r;
     if (api_fields_known(c, b, message_fields) != 0)
         return -1;
-    if ((r = api_field_string(c, b, "from", 1, 998, &s)) < 0 ||
-        (r > 0 && api_check_mailbox(c, "from", s) != 0))
+    if (api_check_sender(c, b, 1) != 0)
         return -1;
-    if ((r = api_field_string(c, b, "reply_to", 0, 998, &s)) < 0 ||
-        (r > 0 && api_check_mailbox(c, "reply_to", s) != 0))
-        return -1;
-    if ((r = api_field_string(c, b, "pool", 0, 100, &s)) < 0)
-        return -1;
-    const edm_api_engine *e = &c->api->engine;
-    if (r > 0 && e->pool_exists && !e->pool_exists(e->ctx, s)) {
-        api_error(c, 422, "not_found", "pool", "no pool named %.100s is configured", s);
-        return -1;
-    }
     if (api_field_time(c, b, "send_at", 0, send_at) < 0)
         return -1;
     json_t *h = json_object_get(b, "headers");

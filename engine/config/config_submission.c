@@ -5,6 +5,10 @@
  * bounce domain's listener: listen addresses, feedback addresses,
  * certificate and key, limits and timeouts), with defaults. Errors name
  * the key path (submission.trusted_networks[1]: ...).
+ *
+ * The keys the two share (listen, cert, key, sizes, connection caps,
+ * timeouts) are read by one routine, parse_server; each section adds its
+ * own keys at fixed points of it, so errors come in the same order.
  */
 #include "engine/config/config_int.h"
 #include "engine/base/addr.h"
@@ -137,27 +141,65 @@ void config_get_networks(struct config_ctx *c, json_t *obj, const char *key, cha
     get_list(c, obj, key, 0, out, n);
 }
 
-void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg)
+static void get_int(struct config_ctx *c, json_t *obj, const char *key, int min, int max, int *out)
 {
-    static const char *const keys[] = {"listen",
-                                       "tls_listen",
-                                       "cert",
-                                       "key",
-                                       "trusted_networks",
-                                       "max_message_bytes",
-                                       "max_recipients",
-                                       "max_connections_per_ip",
-                                       "max_connections",
-                                       "auth_failure_delay_ms",
-                                       "auth_max_failures",
-                                       "auth_lockout",
-                                       "command_timeout",
-                                       "data_timeout",
-                                       NULL};
-    json_t *s = json_object_get(root, "submission");
+    int64_t n = *out;
+    get_num(c, obj, key, min, max, &n);
+    *out = (int)n;
+}
+
+/* When a server section's own keys are read among the shared ones. */
+enum server_phase {
+    SERVER_LISTS,  /* after listen */
+    SERVER_LIMITS, /* after max_connections */
+    SERVER_CHECK,  /* at the end, when cert and key go together */
+};
+
+/* One SMTP server section ("submission", "inbound"): where its shared
+ * keys land, the bounds that differ, and its own keys. */
+struct server_section {
+    const char *name;
+    const char *const *own_keys; /* the keys besides the shared ones, NULL-terminated */
+    char ***listen;
+    size_t *nlisten;
+    char **cert, **key;
+    int64_t *max_message_bytes, max_message_bytes_max;
+    int *max_recipients, max_recipients_max;
+    int *max_connections_per_ip, *max_connections, *command_timeout, *data_timeout;
+    void (*own)(struct config_ctx *c, json_t *obj, enum server_phase ph, void *sec);
+    void *sec;
+};
+
+/* The fields of the shared keys in a section's struct (both name them
+ * alike). */
+#define SERVER_FIELDS(p)                                                                           \
+    .listen = &(p)->listen, .nlisten = &(p)->nlisten, .cert = &(p)->cert, .key = &(p)->key,        \
+    .max_message_bytes = &(p)->max_message_bytes, .max_recipients = &(p)->max_recipients,          \
+    .max_connections_per_ip = &(p)->max_connections_per_ip,                                        \
+    .max_connections = &(p)->max_connections, .command_timeout = &(p)->command_timeout,            \
+    .data_timeout = &(p)->data_timeout, .sec = (p)
+
+/* The keys both server sections have. */
+static const char *const shared_keys[] = {"listen",
+                                          "cert",
+                                          "key",
+                                          "max_message_bytes",
+                                          "max_recipients",
+                                          "max_connections_per_ip",
+                                          "max_connections",
+                                          "command_timeout",
+                                          "data_timeout",
+                                          NULL};
+
+/* root's section d->name (nothing when absent or null): unknown keys
+ * first, then listen, cert, key, the sizes, the connection caps, the
+ * timeouts and the cert and key pairing, with d->own at each phase. */
+static void parse_server(struct config_ctx *c, json_t *root, const struct server_section *d)
+{
+    json_t *s = json_object_get(root, d->name);
     if (s == NULL || json_is_null(s))
         return;
-    size_t old = config_enter_key(c, "submission");
+    size_t old = config_enter_key(c, d->name);
     if (!json_is_object(s)) {
         config_error(c, "expected an object or null");
         config_leave(c, old);
@@ -168,51 +210,67 @@ void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg
     json_object_foreach(s, k, v)
     {
         int ok = 0;
-        for (size_t i = 0; keys[i]; i++)
-            ok |= strcmp(k, keys[i]) == 0;
+        for (size_t i = 0; shared_keys[i]; i++)
+            ok |= strcmp(k, shared_keys[i]) == 0;
+        for (size_t i = 0; d->own_keys[i]; i++)
+            ok |= strcmp(k, d->own_keys[i]) == 0;
         if (!ok) {
             size_t o2 = config_enter_key(c, k);
             config_error(c, "unknown key");
             config_leave(c, o2);
         }
     }
-    struct edm_config_submission *sub = &cfg->submission;
-    get_list(c, s, "listen", 1, &sub->listen, &sub->nlisten);
-    get_list(c, s, "tls_listen", 1, &sub->tls_listen, &sub->ntls_listen);
-    get_list(c, s, "trusted_networks", 0, &sub->trusted_networks, &sub->ntrusted);
-    get_path(c, s, "cert", &sub->cert);
-    get_path(c, s, "key", &sub->key);
-    int64_t n;
-    get_num(c, s, "max_message_bytes", 1024, 1LL << 32, &sub->max_message_bytes);
-    n = sub->max_recipients;
-    get_num(c, s, "max_recipients", 1, 100000, &n);
-    sub->max_recipients = (int)n;
-    n = sub->max_connections_per_ip;
-    get_num(c, s, "max_connections_per_ip", 1, 65536, &n);
-    sub->max_connections_per_ip = (int)n;
-    n = sub->max_connections;
-    get_num(c, s, "max_connections", 1, 65536, &n);
-    sub->max_connections = (int)n;
-    n = sub->auth_failure_delay_ms;
-    get_num(c, s, "auth_failure_delay_ms", 0, 60000, &n);
-    sub->auth_failure_delay_ms = (int)n;
-    n = sub->auth_max_failures;
-    get_num(c, s, "auth_max_failures", 1, 1000, &n);
-    sub->auth_max_failures = (int)n;
-    n = sub->auth_lockout;
-    get_num(c, s, "auth_lockout", 0, 86400, &n);
-    sub->auth_lockout = (int)n;
-    n = sub->command_timeout;
-    get_num(c, s, "command_timeout", 1, 3600, &n);
-    sub->command_timeout = (int)n;
-    n = sub->data_timeout;
-    get_num(c, s, "data_timeout", 1, 3600, &n);
-    sub->data_timeout = (int)n;
-    if ((sub->cert == NULL) != (sub->key == NULL))
+    get_list(c, s, "listen", 1, d->listen, d->nlisten);
+    d->own(c, s, SERVER_LISTS, d->sec);
+    get_path(c, s, "cert", d->cert);
+    get_path(c, s, "key", d->key);
+    get_num(c, s, "max_message_bytes", 1024, d->max_message_bytes_max, d->max_message_bytes);
+    get_int(c, s, "max_recipients", 1, d->max_recipients_max, d->max_recipients);
+    get_int(c, s, "max_connections_per_ip", 1, 65536, d->max_connections_per_ip);
+    get_int(c, s, "max_connections", 1, 65536, d->max_connections);
+    d->own(c, s, SERVER_LIMITS, d->sec);
+    get_int(c, s, "command_timeout", 1, 3600, d->command_timeout);
+    get_int(c, s, "data_timeout", 1, 3600, d->data_timeout);
+    if ((*d->cert == NULL) != (*d->key == NULL))
         config_error(c, "cert and key go together");
-    else if (sub->ntls_listen && sub->cert == NULL)
-        config_error(c, "tls_listen needs cert and key");
+    else
+        d->own(c, s, SERVER_CHECK, d->sec);
     config_leave(c, old);
+}
+
+/* submission's own keys: tls_listen, trusted_networks, the AUTH limits. */
+static void submission_own(struct config_ctx *c, json_t *s, enum server_phase ph, void *sec)
+{
+    struct edm_config_submission *sub = sec;
+    switch (ph) {
+    case SERVER_LISTS:
+        get_list(c, s, "tls_listen", 1, &sub->tls_listen, &sub->ntls_listen);
+        get_list(c, s, "trusted_networks", 0, &sub->trusted_networks, &sub->ntrusted);
+        break;
+    case SERVER_LIMITS:
+        get_int(c, s, "auth_failure_delay_ms", 0, 60000, &sub->auth_failure_delay_ms);
+        get_int(c, s, "auth_max_failures", 1, 1000, &sub->auth_max_failures);
+        get_int(c, s, "auth_lockout", 0, 86400, &sub->auth_lockout);
+        break;
+    case SERVER_CHECK:
+        if (sub->ntls_listen && sub->cert == NULL)
+            config_error(c, "tls_listen needs cert and key");
+        break;
+    }
+}
+
+void config_parse_submission(struct config_ctx *c, json_t *root, edm_config *cfg)
+{
+    static const char *const own[] = {
+        "tls_listen",        "trusted_networks", "auth_failure_delay_ms",
+        "auth_max_failures", "auth_lockout",     NULL};
+    struct server_section d = {.name = "submission",
+                               .own_keys = own,
+                               .max_message_bytes_max = 1LL << 32,
+                               .max_recipients_max = 100000,
+                               .own = submission_own,
+                               SERVER_FIELDS(&cfg->submission)};
+    parse_server(c, root, &d);
 }
 
 /* ---- inbound ---- */
@@ -268,64 +326,21 @@ static void get_addresses(struct config_ctx *c, json_t *obj, struct edm_config_i
     config_leave(c, old);
 }
 
+/* inbound's own key: feedback_addresses. */
+static void inbound_own(struct config_ctx *c, json_t *s, enum server_phase ph, void *sec)
+{
+    if (ph == SERVER_LISTS)
+        get_addresses(c, s, sec);
+}
+
 void config_parse_inbound(struct config_ctx *c, json_t *root, edm_config *cfg)
 {
-    static const char *const keys[] = {"listen",
-                                       "feedback_addresses",
-                                       "cert",
-                                       "key",
-                                       "max_message_bytes",
-                                       "max_recipients",
-                                       "max_connections_per_ip",
-                                       "max_connections",
-                                       "command_timeout",
-                                       "data_timeout",
-                                       NULL};
-    json_t *s = json_object_get(root, "inbound");
-    if (s == NULL || json_is_null(s))
-        return;
-    size_t old = config_enter_key(c, "inbound");
-    if (!json_is_object(s)) {
-        config_error(c, "expected an object or null");
-        config_leave(c, old);
-        return;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(s, k, v)
-    {
-        int ok = 0;
-        for (size_t i = 0; keys[i]; i++)
-            ok |= strcmp(k, keys[i]) == 0;
-        if (!ok) {
-            size_t o2 = config_enter_key(c, k);
-            config_error(c, "unknown key");
-            config_leave(c, o2);
-        }
-    }
-    struct edm_config_inbound *in = &cfg->inbound;
-    get_list(c, s, "listen", 1, &in->listen, &in->nlisten);
-    get_addresses(c, s, in);
-    get_path(c, s, "cert", &in->cert);
-    get_path(c, s, "key", &in->key);
-    int64_t n;
-    get_num(c, s, "max_message_bytes", 1024, 1LL << 30, &in->max_message_bytes);
-    n = in->max_recipients;
-    get_num(c, s, "max_recipients", 1, 10000, &n);
-    in->max_recipients = (int)n;
-    n = in->max_connections_per_ip;
-    get_num(c, s, "max_connections_per_ip", 1, 65536, &n);
-    in->max_connections_per_ip = (int)n;
-    n = in->max_connections;
-    get_num(c, s, "max_connections", 1, 65536, &n);
-    in->max_connections = (int)n;
-    n = in->command_timeout;
-    get_num(c, s, "command_timeout", 1, 3600, &n);
-    in->command_timeout = (int)n;
-    n = in->data_timeout;
-    get_num(c, s, "data_timeout", 1, 3600, &n);
-    in->data_timeout = (int)n;
-    if ((in->cert == NULL) != (in->key == NULL))
-        config_error(c, "cert and key go together");
-    config_leave(c, old);
+    static const char *const own[] = {"feedback_addresses", NULL};
+    struct server_section d = {.name = "inbound",
+                               .own_keys = own,
+                               .max_message_bytes_max = 1LL << 30,
+                               .max_recipients_max = 10000,
+                               .own = inbound_own,
+                               SERVER_FIELDS(&cfg->inbound)};
+    parse_server(c, root, &d);
 }

@@ -7,7 +7,8 @@
  *    offered under TLS only: username `apikey`, password one of the API
  *    keys (the variable api.keys_env names), compared as SHA-256 digests in
  *    constant time against every key.
- *  - Defences: connections per client IP capped (421); AUTH failures are
+ *  - Defences: connections per client IP capped (421; the counters, the
+ *    listening and the stop are smtp_listen.c's); AUTH failures are
  *    answered after auth_failure_delay_ms (the core) and auth_max_failures
  *    of them lock the IP out for auth_lockout seconds (454, then 421 at
  *    connect).
@@ -23,7 +24,7 @@
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 #include "engine/message/message.h"
-#include "engine/smtp/smtp_server.h"
+#include "engine/smtp/smtp_listen.h"
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
@@ -38,34 +39,20 @@ typedef struct network {
     int bits;
 } network;
 
-/* One client IP's counters. */
-typedef struct peer {
-    char ip[64];
-    int conns;
-    int failures;
-    int64_t locked_until; /* unix seconds */
-    struct peer *next;
-} peer;
-
 /* Per connection (smtp_sconn data). */
 typedef struct sub_conn {
-    peer *p;
+    smtp_listen_peer *p;
     int trusted;
 } sub_conn;
 
 struct edm_submission {
+    smtp_listen l; /* server, TLS, per-IP counters (failures, lock-out) */
     edm_submission_opts o;
     const struct edm_config_submission *cfg;
-    smtp_server *srv;
-    SSL_CTX *tls;
     network *nets;
     size_t nnets;
     unsigned char (*keys)[SHA256_DIGEST_LENGTH];
     size_t nkeys;
-    peer *peers;
-    int conns;
-    void (*done)(void *);
-    void *done_arg;
 };
 
 static int parse_network(const char *s, network *n)
@@ -99,64 +86,26 @@ static int in_network(const network *n, const char *ip)
     return (a[full] & mask) == (n->addr[full] & mask);
 }
 
-static peer *peer_get(edm_submission *s, const char *ip)
-{
-    for (peer *p = s->peers; p; p = p->next)
-        if (strcmp(p->ip, ip) == 0)
-            return p;
-    peer *p = edm_xcalloc(1, sizeof *p);
-    snprintf(p->ip, sizeof p->ip, "%s", ip);
-    p->next = s->peers;
-    s->peers = p;
-    return p;
-}
-
-/* Forgets peers with no connection and nothing to remember. */
-static void peers_prune(edm_submission *s)
-{
-    int64_t now = edm_time_now();
-    peer **pp = &s->peers;
-    while (*pp) {
-        peer *p = *pp;
-        if (p->conns == 0 && p->locked_until <= now && p->failures == 0) {
-            *pp = p->next;
-            edm_free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-}
-
 static const char *on_connect(void *ctx, smtp_sconn *c)
 {
     edm_submission *s = ctx;
-    peer *p = peer_get(s, smtp_sconn_peer(c));
+    smtp_listen_peer *p = smtp_listen_count(&s->l, smtp_sconn_peer(c));
     sub_conn *sc = edm_xcalloc(1, sizeof *sc);
     sc->p = p;
-    p->conns++;
-    s->conns++;
     smtp_sconn_set_data(c, sc);
     for (size_t i = 0; i < s->nnets && !sc->trusted; i++)
         sc->trusted = in_network(&s->nets[i], p->ip);
     if (p->locked_until > edm_time_now())
         return "421 4.7.0 Too many failed authentications from your address, try later";
-    if (p->conns > s->cfg->max_connections_per_ip)
-        return "421 4.7.0 Too many connections from your address";
-    if (s->conns > s->cfg->max_connections)
-        return "421 4.3.2 Too many connections, try later";
-    return NULL;
+    return smtp_listen_refuse(&s->l, p, s->cfg->max_connections_per_ip, s->cfg->max_connections);
 }
 
 static void on_closed(void *ctx, smtp_sconn *c)
 {
     edm_submission *s = ctx;
     sub_conn *sc = smtp_sconn_data(c);
-    if (sc) {
-        sc->p->conns--;
-        s->conns--;
-        edm_free(sc);
-    }
-    peers_prune(s);
+    smtp_listen_uncount(&s->l, sc ? sc->p : NULL);
+    edm_free(sc);
 }
 
 static enum smtp_auth_result on_auth(void *ctx, smtp_sconn *c, const char *user, const char *pass)
@@ -291,37 +240,16 @@ static int load_keys(edm_submission *s, const char *env)
     return (int)s->nkeys;
 }
 
-static void sub_free(edm_submission *s)
+/* The server's release (smtp_listen.h): the peers and TLS context are
+ * freed there. */
+static void sub_free(void *arg)
 {
-    while (s->peers) {
-        peer *p = s->peers;
-        s->peers = p->next;
-        edm_free(p);
-    }
+    edm_submission *s = arg;
     if (s->keys)
         OPENSSL_cleanse(s->keys, s->nkeys * sizeof *s->keys);
     edm_free(s->keys);
     edm_free(s->nets);
-    tls_ctx_free(s->tls);
     edm_free(s);
-}
-
-/* "ip:port" / "[v6]:port" into ip and port. */
-static int split_hostport(const char *hp, char *ip, size_t n, int *port)
-{
-    const char *colon = strrchr(hp, ':');
-    if (colon == NULL)
-        return -1;
-    const char *h = hp;
-    size_t len = (size_t)(colon - hp);
-    if (*h == '[' && len >= 2 && colon[-1] == ']')
-        h++, len -= 2;
-    if (len >= n)
-        return -1;
-    memcpy(ip, h, len);
-    ip[len] = '\0';
-    *port = atoi(colon + 1);
-    return 0;
 }
 
 int edm_submission_start(const edm_submission_opts *o, edm_submission **out, char *err,
@@ -329,6 +257,7 @@ int edm_submission_start(const edm_submission_opts *o, edm_submission **out, cha
 {
     const struct edm_config_submission *cfg = &o->cfg->submission;
     edm_submission *s = edm_xcalloc(1, sizeof *s);
+    s->l = (smtp_listen){.name = "submission", .release = sub_free, .owner = s};
     s->o = *o;
     s->cfg = cfg;
     s->nets = edm_xcalloc(cfg->ntrusted + 1, sizeof *s->nets);
@@ -338,45 +267,31 @@ int edm_submission_start(const edm_submission_opts *o, edm_submission **out, cha
     if (load_keys(s, o->cfg->api.keys_env) == 0)
         edm_log(EDM_LOG_WARN, "submission",
                 "event=no_api_keys msg=\"AUTH will refuse everyone; only trusted networks send\"");
-    if (cfg->cert && (s->tls = tls_server_ctx_new(cfg->cert, cfg->key, err, errlen)) == NULL) {
-        sub_free(s);
-        return EDM_ETLS;
+    int rc = smtp_listen_tls(&s->l, cfg->cert, cfg->key, err, errlen);
+    if (rc == 0) {
+        smtp_server_opts so = {.loop = o->loop,
+                               .hostname = o->cfg->smtp.helo ? o->cfg->smtp.helo : "localhost",
+                               .tls = s->l.tls,
+                               .offer_auth = s->l.tls != NULL,
+                               .max_message_bytes = (size_t)cfg->max_message_bytes,
+                               .max_recipients = (size_t)cfg->max_recipients,
+                               .greet_delay_ms = 100,
+                               .cmd_timeout_ms = (unsigned)cfg->command_timeout * 1000u,
+                               .data_timeout_ms = (unsigned)cfg->data_timeout * 1000u,
+                               .auth_delay_ms = (unsigned)cfg->auth_failure_delay_ms};
+        smtp_server_policy sp = {.ctx = s,
+                                 .connect = on_connect,
+                                 .auth = on_auth,
+                                 .mail = on_mail,
+                                 .rcpt = on_rcpt,
+                                 .data = on_data,
+                                 .closed = on_closed};
+        rc = smtp_server_new(&so, &sp, &s->l.srv);
     }
-    smtp_server_opts so = {.loop = o->loop,
-                           .hostname = o->cfg->smtp.helo ? o->cfg->smtp.helo : "localhost",
-                           .tls = s->tls,
-                           .offer_auth = s->tls != NULL,
-                           .max_message_bytes = (size_t)cfg->max_message_bytes,
-                           .max_recipients = (size_t)cfg->max_recipients,
-                           .greet_delay_ms = 100,
-                           .cmd_timeout_ms = (unsigned)cfg->command_timeout * 1000u,
-                           .data_timeout_ms = (unsigned)cfg->data_timeout * 1000u,
-                           .auth_delay_ms = (unsigned)cfg->auth_failure_delay_ms};
-    smtp_server_policy sp = {.ctx = s,
-                             .connect = on_connect,
-                             .auth = on_auth,
-                             .mail = on_mail,
-                             .rcpt = on_rcpt,
-                             .data = on_data,
-                             .closed = on_closed};
-    int rc = smtp_server_new(&so, &sp, &s->srv);
-    for (int tls = 0; rc == 0 && tls < 2; tls++) {
-        char *const *v = tls ? cfg->tls_listen : cfg->listen;
-        size_t nv = tls ? cfg->ntls_listen : cfg->nlisten;
-        for (size_t i = 0; rc == 0 && i < nv; i++) {
-            char ip[64];
-            int port;
-            if (split_hostport(v[i], ip, sizeof ip, &port) != 0) {
-                snprintf(err, errlen, "submission: bad address %s", v[i]);
-                rc = EDM_EINVAL;
-            } else {
-                rc = smtp_server_listen(s->srv, ip, port, tls, NULL, err, errlen);
-            }
-            if (rc == 0)
-                edm_log(EDM_LOG_INFO, "submission", "event=listening addr=%s tls=%s", v[i],
-                        tls ? "implicit" : (s->tls ? "starttls" : "none"));
-        }
-    }
+    if (rc == 0)
+        rc = smtp_listen_on(&s->l, cfg->listen, cfg->nlisten, 0, "", err, errlen);
+    if (rc == 0)
+        rc = smtp_listen_on(&s->l, cfg->tls_listen, cfg->ntls_listen, 1, "", err, errlen);
     if (rc != 0) {
         edm_submission_stop(s, NULL, NULL);
         return rc;
@@ -385,27 +300,7 @@ int edm_submission_start(const edm_submission_opts *o, edm_submission **out, cha
     return 0;
 }
 
-static void on_server_closed(void *arg)
-{
-    edm_submission *s = arg;
-    void (*done)(void *) = s->done;
-    void *done_arg = s->done_arg;
-    sub_free(s);
-    if (done)
-        done(done_arg);
-}
-
 void edm_submission_stop(edm_submission *s, void (*done)(void *arg), void *arg)
 {
-    if (s == NULL) {
-        if (done)
-            done(arg);
-        return;
-    }
-    s->done = done;
-    s->done_arg = arg;
-    if (s->srv)
-        smtp_server_close(s->srv, on_server_closed, s);
-    else
-        on_server_closed(s);
+    smtp_listen_stop(s ? &s->l : NULL, done, arg);
 }
