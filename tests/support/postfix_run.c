@@ -21,6 +21,32 @@ static int pf_write(postfix_run *pf, const char *name, const char *text)
     return edm_test_write_file(path, text, strlen(text));
 }
 
+void postfix_master_cf(char *out, size_t n, const char *ip, int port, int tls)
+{
+    snprintf(out, n,
+             "%s:%d inet n - n - - smtpd\n"
+             "cleanup unix n - n - 0 cleanup\n"
+             "qmgr unix n - n 300 1 qmgr\n"
+             "rewrite unix - - n - - trivial-rewrite\n"
+             "bounce unix - - n - 0 bounce\n"
+             "defer unix - - n - 0 bounce\n"
+             "trace unix - - n - 0 bounce\n"
+             "verify unix - - n - 1 verify\n"
+             "flush unix n - n 1000? 0 flush\n"
+             "proxymap unix - - n - - proxymap\n"
+             "showq unix n - n - - showq\n"
+             "error unix - - n - - error\n"
+             "retry unix - - n - - error\n"
+             "discard unix - - n - - discard\n"
+             "virtual unix - n n - - virtual\n"
+             "anvil unix - - n - 1 anvil\n"
+             "scache unix - - n - 1 scache\n"
+             "postlog unix-dgram n - n - 1 postlogd\n"
+             "%s"
+             "smtp unix - - n - - smtp\n",
+             ip, port, tls ? "tlsmgr unix - - n 1000? 1 tlsmgr\n" : "");
+}
+
 int postfix_run_start(postfix_run *pf, const char *ip, const char *domain, const char *const *users)
 {
     memset(pf, 0, sizeof *pf);
@@ -77,28 +103,7 @@ int postfix_run_start(postfix_run *pf, const char *ip, const char *domain, const
         snprintf(vmailbox + n, sizeof vmailbox - n, "%s@%s %s/\n", users[i], domain, users[i]);
     }
     char master_cf[2048];
-    snprintf(master_cf, sizeof master_cf,
-             "%s:%d inet n - n - - smtpd\n"
-             "cleanup unix n - n - 0 cleanup\n"
-             "qmgr unix n - n 300 1 qmgr\n"
-             "rewrite unix - - n - - trivial-rewrite\n"
-             "bounce unix - - n - 0 bounce\n"
-             "defer unix - - n - 0 bounce\n"
-             "trace unix - - n - 0 bounce\n"
-             "verify unix - - n - 1 verify\n"
-             "flush unix n - n 1000? 0 flush\n"
-             "proxymap unix - - n - - proxymap\n"
-             "showq unix n - n - - showq\n"
-             "error unix - - n - - error\n"
-             "retry unix - - n - - error\n"
-             "discard unix - - n - - discard\n"
-             "virtual unix - n n - - virtual\n"
-             "anvil unix - - n - 1 anvil\n"
-             "scache unix - - n - 1 scache\n"
-             "postlog unix-dgram n - n - 1 postlogd\n"
-             "tlsmgr unix - - n 1000? 1 tlsmgr\n"
-             "smtp unix - - n - - smtp\n",
-             pf->ip, pf->port);
+    postfix_master_cf(master_cf, sizeof master_cf, pf->ip, pf->port, 1);
     if (pf_write(pf, "main.cf", main_cf) != 0 || pf_write(pf, "vmailbox", vmailbox) != 0 ||
         pf_write(pf, "master.cf", master_cf) != 0)
         return -1;

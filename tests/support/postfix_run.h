@@ -9,6 +9,8 @@
 #ifndef EDM_TEST_POSTFIX_RUN_H
 #define EDM_TEST_POSTFIX_RUN_H
 
+#include <stddef.h>
+
 typedef struct postfix_run {
     char *dir;
     char conf[512], maildir[512]; /* users' Maildirs: maildir/USER/new/ */
@@ -16,6 +18,10 @@ typedef struct postfix_run {
     int port;
     int started;
 } postfix_run;
+
+/* The master.cf of a throwaway instance: smtpd on ip:port and the
+ * services a local MX needs (tlsmgr when tls). */
+void postfix_master_cf(char *out, size_t n, const char *ip, int port, int tls);
 
 /* Starts it on ip (a 127.0.1.x address) for domain with users (NULL
  * terminated local parts) and waits until smtpd answers. 0, or -1 (the

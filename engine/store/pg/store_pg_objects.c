@@ -8,6 +8,7 @@
  * names ever reach SQL, as bound values.
  */
 #include "engine/base/alloc.h"
+#include "engine/store/receipt.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
@@ -270,52 +271,26 @@ int pg_campaign_stats(edm_store *st, int64_t id, json_t **out)
 
 /* ---- receipts ---- */
 
+static int pg_rd_null(const edm_row_reader *rd, int c)
+{
+    return pg_isnull(rd->row, rd->r, c);
+}
+
+static int64_t pg_rd_i64(const edm_row_reader *rd, int c)
+{
+    return pg_int(rd->row, rd->r, c);
+}
+
+static const char *pg_rd_text(const edm_row_reader *rd, int c, size_t *len)
+{
+    *len = (size_t)PQgetlength(rd->row, rd->r, c);
+    return PQgetvalue(rd->row, rd->r, c);
+}
+
 json_t *pg_receipt_object(const PGresult *q, int r)
 {
-    static const char *const names[] = {"id",
-                                        "campaign_id",
-                                        "email",
-                                        "status",
-                                        "attempts",
-                                        "smtp_code",
-                                        "enhanced_code",
-                                        "response",
-                                        "bounce_category",
-                                        "mx_host",
-                                        "mx_ip",
-                                        "source_ip",
-                                        "tls",
-                                        "message_id",
-                                        "remote_queue_id",
-                                        "queued_at",
-                                        "first_attempt_at",
-                                        "last_attempt_at",
-                                        "delivered_at",
-                                        "next_attempt_at",
-                                        "feedback",
-                                        "feedback_at",
-                                        "opened_at",
-                                        "clicked_at"};
-    json_t *o = json_object();
-    int status = (int)pg_int(q, r, 3);
-    for (int i = 0; i < 20; i++) {
-        json_t *v;
-        if (i == 3)
-            v = json_string(edm_dstate_name(status));
-        else if (i <= 1 || i == 4 || i == 5)
-            v = pg_int_col(q, r, i);
-        else if (i >= 15)
-            v = (i == 19 && status != EDM_DSTATE_DEFERRED) ? json_null() : pg_time_col(q, r, i);
-        else
-            v = pg_text_col(q, r, i);
-        json_object_set_new(o, names[i], v);
-    }
-    int fb = (int)pg_int(q, r, 20);
-    json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
-    json_object_set_new(o, names[21], pg_time_col(q, r, 21));
-    json_object_set_new(o, names[22], pg_time_col(q, r, 22));
-    json_object_set_new(o, names[23], pg_time_col(q, r, 23));
-    return o;
+    edm_row_reader rd = {q, r, pg_rd_null, pg_rd_i64, pg_rd_text};
+    return edm_receipt_json(&rd);
 }
 
 /* Every filter is in the one statement: a null parameter turns it off. */

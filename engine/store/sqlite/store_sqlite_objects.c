@@ -9,6 +9,7 @@
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
+#include "engine/store/receipt.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
@@ -364,52 +365,27 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
 
 /* ---- receipts ---- */
 
+static int sq_rd_null(const edm_row_reader *rd, int c)
+{
+    return sqlite3_column_type((sqlite3_stmt *)rd->row, c) == SQLITE_NULL;
+}
+
+static int64_t sq_rd_i64(const edm_row_reader *rd, int c)
+{
+    return sqlite3_column_int64((sqlite3_stmt *)rd->row, c);
+}
+
+static const char *sq_rd_text(const edm_row_reader *rd, int c, size_t *len)
+{
+    const char *t = (const char *)sqlite3_column_text((sqlite3_stmt *)rd->row, c);
+    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)rd->row, c);
+    return t;
+}
+
 json_t *sq_receipt_object(sqlite3_stmt *q)
 {
-    static const char *const names[] = {"id",
-                                        "campaign_id",
-                                        "email",
-                                        "status",
-                                        "attempts",
-                                        "smtp_code",
-                                        "enhanced_code",
-                                        "response",
-                                        "bounce_category",
-                                        "mx_host",
-                                        "mx_ip",
-                                        "source_ip",
-                                        "tls",
-                                        "message_id",
-                                        "remote_queue_id",
-                                        "queued_at",
-                                        "first_attempt_at",
-                                        "last_attempt_at",
-                                        "delivered_at",
-                                        "next_attempt_at",
-                                        "feedback",
-                                        "feedback_at",
-                                        "opened_at",
-                                        "clicked_at"};
-    json_t *o = json_object();
-    int status = sqlite3_column_int(q, 3);
-    for (int i = 0; i < 20; i++) {
-        json_t *v;
-        if (i == 3)
-            v = json_string(edm_dstate_name(status));
-        else if (i <= 1 || i == 4 || i == 5)
-            v = sq_int_col(q, i);
-        else if (i >= 15)
-            v = (i == 19 && status != EDM_DSTATE_DEFERRED) ? json_null() : sq_time_col(q, i);
-        else
-            v = sq_text_col(q, i);
-        json_object_set_new(o, names[i], v);
-    }
-    int fb = sqlite3_column_int(q, 20);
-    json_object_set_new(o, names[20], fb ? json_string(edm_feedback_name(fb)) : json_null());
-    json_object_set_new(o, names[21], sq_time_col(q, 21));
-    json_object_set_new(o, names[22], sq_time_col(q, 22));
-    json_object_set_new(o, names[23], sq_time_col(q, 23));
-    return o;
+    edm_row_reader rd = {q, 0, sq_rd_null, sq_rd_i64, sq_rd_text};
+    return edm_receipt_json(&rd);
 }
 
 enum { RF_STATUS = 1, RF_DOMAIN = 2, RF_EMAIL = 4, RF_SINCE = 8, RF_UNTIL = 16, RF_FEEDBACK = 32 };

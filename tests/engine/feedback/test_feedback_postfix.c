@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "tests/api/apitest.h"
+#include "tests/support/postfix_run.h"
 #include "tests/support/testlib.h"
 
 #include <signal.h>
@@ -96,27 +97,7 @@ static int pf_start(void)
              pf.inbound_port);
     pf_write("transport", transport);
     char master_cf[2048];
-    snprintf(master_cf, sizeof master_cf,
-             "%s:%d inet n - n - - smtpd\n"
-             "cleanup unix n - n - 0 cleanup\n"
-             "qmgr unix n - n 300 1 qmgr\n"
-             "rewrite unix - - n - - trivial-rewrite\n"
-             "bounce unix - - n - 0 bounce\n"
-             "defer unix - - n - 0 bounce\n"
-             "trace unix - - n - 0 bounce\n"
-             "verify unix - - n - 1 verify\n"
-             "flush unix n - n 1000? 0 flush\n"
-             "proxymap unix - - n - - proxymap\n"
-             "showq unix n - n - - showq\n"
-             "error unix - - n - - error\n"
-             "retry unix - - n - - error\n"
-             "discard unix - - n - - discard\n"
-             "virtual unix - n n - - virtual\n"
-             "anvil unix - - n - 1 anvil\n"
-             "scache unix - - n - 1 scache\n"
-             "postlog unix-dgram n - n - 1 postlogd\n"
-             "smtp unix - - n - - smtp\n",
-             pf.ip, pf.port);
+    postfix_master_cf(master_cf, sizeof master_cf, pf.ip, pf.port, 0);
     pf_write("master.cf", master_cf);
     snprintf(cmd, sizeof cmd, "postfix -c '%s' start 2>&1", pf.conf);
     char *out = NULL;

@@ -13,8 +13,6 @@ foreach(t smtp_test_submission_limits)
   target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c)
   add_dependencies(${t} api_server)
 endforeach()
-target_sources(smtp_test_smtp_real PRIVATE ${PROJECT_SOURCE_DIR}/tests/support/postfix_run.c)
 # Submission end to end: real clients in, a throwaway Postfix MX out.
-target_sources(smtp_test_submission_postfix PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c
-                                                    ${PROJECT_SOURCE_DIR}/tests/support/postfix_run.c)
+target_sources(smtp_test_submission_postfix PRIVATE ${PROJECT_SOURCE_DIR}/tests/api/apitest.c)
 add_dependencies(smtp_test_submission_postfix api_server)
