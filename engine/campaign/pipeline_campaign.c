@@ -168,7 +168,10 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
     } else {
         edm_template_row tr;
         edm_tpl_error terr;
-        if (cr.template_id <= 0 || st->ops->template_get(st, cr.template_id, &tr) != 0) {
+        /* The template as it was when the campaign started sending, so
+         * that an edit afterwards changes neither the messages still to
+         * send nor the clicks on those sent (docs/tracking.md). */
+        if (cr.template_id <= 0 || st->ops->track_source(st, id, &tr) != 0) {
             pl_campaign_break(c, "%s", "the campaign has no template");
         } else {
             if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)

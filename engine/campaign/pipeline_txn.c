@@ -60,7 +60,9 @@ static pl_campaign *message_load(edm_pipeline *p, int64_t id)
         mr.raw = NULL;
     } else if (mr.c.template_id > 0) {
         edm_template_row tr;
-        if (st->ops->template_get(st, mr.c.template_id, &tr) != 0) {
+        /* The template as it was when the message was created
+         * (docs/tracking.md). */
+        if (st->ops->track_source(st, id, &tr) != 0) {
             pl_campaign_break(c, "%s", "the message's template is gone");
         } else {
             if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)

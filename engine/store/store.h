@@ -322,9 +322,14 @@ struct edm_store_ops {
     int (*node_list)(edm_store *st, int64_t now, json_t **items);
 
     /* engagement (docs/tracking.md). track_lookup: EDM_ENOTFOUND for an
-     * unknown delivery. track_source: the HTML sources the campaign's (or
-     * message's) messages were rendered from, as a template row (its
-     * updated_at is the source_version). engagement_record: the event, the
+     * unknown delivery. track_source: the sources the campaign's (or
+     * message's) messages are rendered from, as a template row: the
+     * template as it was when the campaign started sending (or the message
+     * was created), taken by the store (schema/0009_tracking_sources.sql),
+     * else a message's own content, else the template as it is now; the
+     * pipeline renders from it and clicks resolve from it (track_lookup's
+     * source_version is -1 for a taken source, which never changes).
+     * engagement_record: the event, the
      * receipt's opened_at/clicked_at and the campaign's counters in one
      * transaction; *first (may be NULL) is 1 for the recipient's first
      * event of that kind, class and link. */
@@ -339,7 +344,10 @@ struct edm_store_ops {
      * rows of one webhook (at most limit) as a JSON array text in *body,
      * or *count 0 when none is due (the oldest row's next_attempt_at >
      * now); ack deletes rows up to last_id, retry sets their next attempt
-     * and counts the attempt. */
+     * and counts the attempt. With several nodes on one database
+     * (PostgreSQL), outbox_batch also takes the webhook's sender lease and
+     * answers *count 0 while another node holds it; ack and retry give it
+     * back (docs/postgresql.md). */
     int (*webhook_create)(edm_store *st, const char *url, unsigned events, const char *secret,
                           json_t **out);
     int (*webhook_list)(edm_store *st, json_t **items);

@@ -16,6 +16,7 @@
 
 #include "engine/message/verp.h"
 #include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <signal.h>
@@ -32,6 +33,21 @@ static pid_t sink_pid, recv_pid;
 
 static void secret_of(unsigned char *s, size_t *n)
 {
+    if (edm_test_store_is_pg()) {
+        long long len = edm_test_store_value(
+            srv.db, "SELECT length(value) FROM settings WHERE name = 'secret'");
+        assert_true(len > 0 && len <= 64);
+        for (long long i = 0; i < len; i++) {
+            char sql[128];
+            snprintf(sql, sizeof sql,
+                     "SELECT get_byte(value, %lld) FROM settings WHERE name = 'secret'", i);
+            long long b = edm_test_store_value(srv.db, sql);
+            assert_true(b >= 0 && b <= 255);
+            s[i] = (unsigned char)b;
+        }
+        *n = (size_t)len;
+        return;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
     sqlite3_stmt *q;
@@ -235,5 +251,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(webhooks_survive_outage_and_kill, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

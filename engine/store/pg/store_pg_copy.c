@@ -20,9 +20,10 @@
 /* Parents before children; campaign_counts is rebuilt by the triggers,
  * nodes and schema_version belong to the target. */
 static const char *const tables[] = {
-    "settings",        "templates",      "campaigns",   "message_content", "deliveries",
-    "delivery_events", "suppressions",   "idempotency", "ip_counters",     "engagement_counts",
-    "webhooks",        "webhook_outbox", NULL};
+    "settings",         "templates",   "campaigns",         "message_content",
+    "campaign_sources", "deliveries",  "delivery_events",   "suppressions",
+    "idempotency",      "ip_counters", "engagement_counts", "webhooks",
+    "webhook_outbox",   NULL};
 
 /* What to read from SQLite for a table: its own rows, but the compact
  * ledger's string ids (schema/0007_compact_ledger.sql) as the text
@@ -216,6 +217,14 @@ int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
     }
     for (int i = 0; tables[i]; i++) {
         int64_t rows;
+        /* The campaigns' insert trigger took sources for the messages that
+         * name a template (schema/pg/0009_tracking_sources.sql): SQLite's
+         * are the ones they were sent with. */
+        if (strcmp(tables[i], "campaign_sources") == 0 &&
+            (rc = pg_exec(c, "DELETE FROM campaign_sources", err, errlen)) != 0) {
+            pg_exec(c, "ROLLBACK", err + strlen(err), 0);
+            goto out;
+        }
         if ((rc = copy_table(db, c, tables[i], &rows, err, errlen)) != 0) {
             pg_exec(c, "ROLLBACK", err + strlen(err), 0);
             goto out;

@@ -162,6 +162,16 @@ json_t *pg_event_object(const PGresult *q, int r, int first)
     json_object_set_new(e, "source_ip", pg_text_col(q, r, first + 8));
     json_object_set_new(e, "tls", pg_text_col(q, r, first + 9));
     json_object_set_new(e, "duration_ms", pg_int_col(q, r, first + 10));
+    int type = (int)pg_int(q, r, first);
+    if (type == EDM_EVENT_CLICK) {
+        json_object_set_new(e, "url", pg_text_col(q, r, first + 11));
+        json_object_set_new(e, "link", pg_int_col(q, r, first + 12));
+    }
+    if (type == EDM_EVENT_OPEN || type == EDM_EVENT_CLICK) {
+        json_object_set_new(e, "machine", json_boolean(pg_int(q, r, first + 13)));
+        json_object_set_new(e, "user_agent", pg_text_col(q, r, first + 14));
+        json_object_set_new(e, "ip", pg_text_col(q, r, first + 15));
+    }
     return e;
 }
 

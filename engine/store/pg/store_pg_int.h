@@ -82,6 +82,9 @@ void pg_campaign_read(const PGresult *q, int r, edm_campaign_row *out);
 
 /* store_pg_rows.c */
 int pg_template_get(edm_store *st, int64_t id, edm_template_row *out);
+/* The template a campaign started sending with (schema/pg/0009_tracking_sources.sql):
+ * 0, EDM_ENOTFOUND (none taken) or EDM_EDB. */
+int pg_source_get(pg_store *s, int64_t campaign_id, edm_template_row *out);
 int pg_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page);
 int pg_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out);
 int pg_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_campaign_page *page);
@@ -111,7 +114,7 @@ int pg_node_beat(edm_store *st, int64_t now);
 int pg_node_leave(edm_store *st);
 int pg_node_list(edm_store *st, int64_t now, json_t **items);
 
-/* store_pg_tracking.c: not yet on PostgreSQL */
+/* store_pg_tracking.c */
 int pg_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out);
 int pg_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out);
 int pg_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first);
@@ -131,14 +134,13 @@ int pg_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id
 int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 /* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
 int pg_feedback_stats(pg_store *s, int64_t campaign_id, json_t *stats);
-/* Adds opens, clicks, links and the rates (docs/tracking.md; all zero on
- * PostgreSQL until tracking arrives there). */
+/* Adds opens, clicks, links and the rates (docs/tracking.md). */
 int pg_engagement_stats(pg_store *s, int64_t campaign_id, json_t *stats);
 /* An event as the API shows it, from PG_EVENT_COLUMNS starting at column
  * first (type first). */
 #define PG_EVENT_COLUMNS                                                                           \
     "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, e.mx_host, "      \
-    "e.mx_ip, e.source_ip, e.tls, e.duration_ms"
+    "e.mx_ip, e.source_ip, e.tls, e.duration_ms, e.url, e.link, e.machine, e.user_agent, e.ip"
 json_t *pg_event_object(const PGresult *q, int r, int first);
 
 /* store_pg_jobs.c */

@@ -18,8 +18,9 @@
 
 static const char SQL_CAMPAIGN[] =
     "INSERT INTO campaigns(kind, name, from_addr, reply_to, pool, status, send_at, headers, tags, "
-    "template_id, created_at, updated_at) VALUES (1, 'message', $1, $2, coalesce($3, 'default'), "
-    "0, $4, coalesce($5, '{}'), coalesce($6, '[]'), $7, $8, $8) RETURNING id";
+    "template_id, created_at, updated_at, track) VALUES (1, 'message', $1, $2, "
+    "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, '[]'), $7, $8, $8, $9) "
+    "RETURNING id";
 static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -56,6 +57,7 @@ int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int6
     else
         pgp_null(&p);
     pgp_int(&p, now);
+    pgp_int(&p, (int64_t)m->track);
     PGresult *r = pg_run(s, SQL_CAMPAIGN, &p, "insert message");
     if (r == NULL) {
         rc = pg_code(s);

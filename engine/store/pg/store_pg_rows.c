@@ -122,6 +122,14 @@ int pg_template_get(edm_store *st, int64_t id, edm_template_row *out)
     return get_row(PG(st), TEMPLATE_SELECT "WHERE id = $1", id, template_read, out);
 }
 
+int pg_source_get(pg_store *s, int64_t campaign_id, edm_template_row *out)
+{
+    return get_row(s,
+                   "SELECT campaign_id, NULL, subject, html, text, partials, taken_at, taken_at "
+                   "FROM campaign_sources WHERE campaign_id = $1",
+                   campaign_id, template_read, out);
+}
+
 int pg_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out)
 {
     return get_row(PG(st), CAMPAIGN_SELECT "WHERE id = $1 AND kind = 0", id, campaign_read_any,

@@ -145,6 +145,9 @@ int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
 
 /* Ops implemented in store_sqlite_rows.c. */
 int sq_template_get(edm_store *st, int64_t id, edm_template_row *out);
+/* The template a campaign started sending with (schema/0009_tracking_sources.sql):
+ * 0, EDM_ENOTFOUND (none taken) or EDM_EDB. */
+int sq_source_get(sq_store *s, int64_t campaign_id, edm_template_row *out);
 int sq_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page);
 int sq_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out);
 int sq_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_campaign_page *page);

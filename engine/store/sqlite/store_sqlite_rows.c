@@ -150,6 +150,24 @@ int sq_campaign_get(edm_store *st, int64_t id, edm_campaign_row *out)
     return get_row(SQ(st), SQ_CAMPAIGN_GET, id, campaign_read_any, out);
 }
 
+int sq_source_get(sq_store *s, int64_t campaign_id, edm_template_row *out)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT campaign_id, NULL, subject, html, text, partials, taken_at, "
+                           "taken_at FROM campaign_sources WHERE campaign_id = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sq_fail(s, "prepare");
+    sqlite3_bind_int64(q, 1, campaign_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        template_read(q, out);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "campaign source");
+}
+
 /* Steps q (bound: ?1 after, ?2 limit + 1) into an array of up to limit rows
  * of `size` bytes; *next is the last id when more rows follow. */
 static int list_rows(sq_store *s, sqlite3_stmt *q, int limit, size_t size,

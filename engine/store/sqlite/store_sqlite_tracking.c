@@ -42,9 +42,12 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
     sqlite3_stmt *q;
     int rc = prepare(s, &q,
                      "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
-                     "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email "
+                     "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email, "
+                     "s.campaign_id IS NOT NULL "
                      "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
-                     "LEFT JOIN templates t ON t.id = c.template_id WHERE d.id = ?1");
+                     "LEFT JOIN templates t ON t.id = c.template_id "
+                     "LEFT JOIN campaign_sources s ON s.campaign_id = d.campaign_id "
+                     "WHERE d.id = ?1");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, delivery_id);
@@ -57,12 +60,15 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
         out->delivered_at = sqlite3_column_int64(q, 4);
         out->vars_json = col_dup(q, 5);
         out->unsubscribe = col_dup(q, 6);
-        /* The template's id and its last change: another template or an
-         * edited one is another source. */
+        /* The source taken when sending started never changes (-1);
+         * without one, the template's id and its last change: another
+         * template or an edited one is another source. */
         const char *em = (const char *)sqlite3_column_text(q, 9);
         snprintf(out->email, sizeof out->email, "%s", em ? em : "");
         out->source_version =
-            sqlite3_column_int64(q, 8) * 4294967296LL + sqlite3_column_int64(q, 7);
+            sqlite3_column_int(q, 10)
+                ? -1
+                : sqlite3_column_int64(q, 8) * 4294967296LL + sqlite3_column_int64(q, 7);
     }
     sqlite3_finalize(q);
     if (rc == SQLITE_ROW)
@@ -74,13 +80,18 @@ int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out)
 {
     sq_store *s = SQ(st);
     memset(out, 0, sizeof *out);
+    /* The template as it was when sending started, else a message's own
+     * content, else the template as it is now (of a campaign or a message
+     * sent with template_id, from before schema/0009_tracking_sources.sql). */
+    int rc = sq_source_get(s, campaign_id, out);
+    if (rc != EDM_ENOTFOUND)
+        return rc;
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *q;
-    /* A message's own content, else the template (of a campaign or a
-     * message sent with template_id). */
-    int rc = prepare(s, &q,
-                     "SELECT mc.subject, mc.html, mc.text FROM message_content mc "
-                     "WHERE mc.campaign_id = ?1 AND mc.raw IS NULL AND "
-                     "(SELECT template_id FROM campaigns WHERE id = ?1) IS NULL");
+    rc = prepare(s, &q,
+                 "SELECT mc.subject, mc.html, mc.text FROM message_content mc "
+                 "WHERE mc.campaign_id = ?1 AND mc.raw IS NULL AND "
+                 "(SELECT template_id FROM campaigns WHERE id = ?1) IS NULL");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, campaign_id);
