@@ -202,7 +202,8 @@ int edm_cmd_serve(int argc, char **argv)
         edm_hooks_start(&(edm_hooks_opts){.loop = &sv.loop,
                                           .store = st,
                                           .retry_min_s = cfg.webhooks.retry_min,
-                                          .max_age_s = cfg.webhooks.max_age},
+                                          .max_age_s = cfg.webhooks.max_age,
+                                          .ca_file = cfg.webhooks.ca_file},
                         &sv.webhooks) != 0 ||
         start_inbound(&sv, st, err, sizeof err) != 0) {
         fprintf(stderr, "edm serve: %s\n", err);

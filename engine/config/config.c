@@ -175,6 +175,7 @@ void edm_config_free(edm_config *cfg)
     edm_free(cfg->public.listen);
     edm_free(cfg->public.base_url);
     config_free_strv(cfg->public.machine_ips, cfg->public.nmachine_ips);
+    edm_free(cfg->webhooks.ca_file);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -201,6 +201,9 @@ struct edm_config_public {
 struct edm_config_webhooks {
     int64_t retry_min; /* seconds before the first retry, doubling; default 10 */
     int64_t max_age;   /* seconds an event is retried; default 86400 */
+    char *ca_file;     /* PEM CA certificates HTTPS receivers are verified
+                        * against instead of the system's bundle; NULL: the
+                        * system's */
 };
 
 typedef struct edm_config {

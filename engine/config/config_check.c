@@ -21,6 +21,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -370,4 +371,21 @@ char *config_resolve_path(const char *base_dir, const char *rel)
     if (edm_buf_appendf(&b, "%s%s%s", base_dir, n && base_dir[n - 1] == '/' ? "" : "/", rel) != 0)
         EDM_PANIC("out of memory");
     return edm_buf_detach(&b, NULL);
+}
+
+bool config_check_ca_file(struct config_ctx *c, const char *path)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        config_error(c, "cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (x == NULL) {
+        config_error(c, "%s: no PEM certificate in it", path);
+        return false;
+    }
+    X509_free(x);
+    return true;
 }

@@ -156,9 +156,10 @@ char *edm_config_to_json(const edm_config *cfg)
                                       "machine_open_seconds",
                                       (json_int_t)cfg->public.machine_open_seconds)) != 0 ||
         json_object_set_new(root, "webhooks",
-                            json_pack("{s:I, s:I}", "retry_min",
+                            json_pack("{s:I, s:I, s:o}", "retry_min",
                                       (json_int_t)cfg->webhooks.retry_min, "max_age",
-                                      (json_int_t)cfg->webhooks.max_age)) != 0 ||
+                                      (json_int_t)cfg->webhooks.max_age, "ca_file",
+                                      jstr(cfg->webhooks.ca_file))) != 0 ||
         json_object_set_new(root, "inbound", inbound_json(&cfg->inbound)) != 0)
         EDM_PANIC("config_to_json: cannot build the JSON (out of memory?)");
     char *text = json_dumps(root, JSON_INDENT(2));

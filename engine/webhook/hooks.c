@@ -262,6 +262,8 @@ static void start_post(edm_hooks *h, const edm_webhook_row *w, size_t slot)
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->o.ca_file)
+        curl_easy_setopt(x->easy, CURLOPT_CAINFO, h->o.ca_file);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     h->xfers[slot] = x;
     curl_multi_add_handle(h->multi, x->easy);

@@ -29,6 +29,9 @@ typedef struct edm_hooks_opts {
     unsigned timeout_s;  /* per POST; 0: 10 */
     int64_t max_age_s;   /* 0: 86400 */
     int64_t retry_min_s; /* first retry delay, doubling; 0: 10 */
+    const char *ca_file; /* PEM CAs to verify receivers against instead of
+                          * the system's bundle, or NULL (webhooks.ca_file);
+                          * must outlive the sender */
 } edm_hooks_opts;
 
 /* Starts the sender; returns 0 or EDM_ENOMEM / EDM_EINVAL (libcurl). */

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""tests/api/webhook_receiver.py PORT SECRET_FILE OUT_FILE: a webhook
-receiver on 127.0.0.1:PORT for tests/api/test_webhooks.c (Python's
-http.server, an HTTP stack edm did not write). Every POST must carry
+"""tests/api/webhook_receiver.py PORT SECRET_FILE OUT_FILE [CERT KEY]: a
+webhook receiver on 127.0.0.1:PORT for tests/api/test_webhooks.c and
+tests/engine/webhook/test_hooks.c (Python's http.server, an HTTP stack edm
+did not write; with CERT and KEY, HTTPS through Python's ssl module). Every POST must carry
 Edm-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>"> with the
 secret in SECRET_FILE, checked as a Stripe-style verifier does; a good one
 appends each event of the JSON array body to OUT_FILE as one line and
@@ -9,6 +10,7 @@ answers 200, a bad one appends "BAD-SIGNATURE" and answers 400."""
 import hashlib
 import hmac
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -36,4 +38,9 @@ class H(BaseHTTPRequestHandler):
         pass
 
 
-HTTPServer(("127.0.0.1", port), H).serve_forever()
+srv = HTTPServer(("127.0.0.1", port), H)
+if len(sys.argv) > 5:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()

@@ -3,7 +3,7 @@
  * configs each with their exact messages (table-driven), docs/config.md's
  * example accepted, defaults, the effective config's round trip through
  * JSON, relative paths, DKIM key checks, domain pattern lookups and the
- * "inbound" keys. (`edm check-config` and the docs' coverage of every key:
+ * "inbound" keys, webhooks.ca_file. (`edm check-config` and the docs' coverage of every key:
  * test_config_cli.c.)
  */
 #include <setjmp.h>
@@ -575,14 +575,56 @@ static void inbound_keys(void **state)
     edm_config_free(&cfg);
 }
 
+/* webhooks.ca_file: resolved against the config's directory, a readable
+ * PEM certificate or an error naming the key; shown by the effective
+ * config. */
+static void webhooks_ca_file(void **state)
+{
+    (void)state;
+    char *out = NULL, cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 1 -subj /CN=ca.test 2>&1",
+             config_fixture_path("sub/ca.key"), config_fixture_path("sub/ca.pem"));
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    free(out);
+    const char *j = "{\"webhooks\": {\"ca_file\": \"sub/ca.pem\"}}";
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(j, strlen(j), "t", config_fixture_dir, &cfg, &errs), 0);
+    assert_string_equal(cfg.webhooks.ca_file, config_fixture_path("sub/ca.pem"));
+    char *text = edm_config_to_json(&cfg);
+    assert_non_null(strstr(text, "sub/ca.pem"));
+    edm_free(text);
+    edm_config_free(&cfg);
+
+    char *e = load_errors("{\"webhooks\": {\"ca_file\": \"sub/none.pem\"}}");
+    assert_non_null(strstr(e, "webhooks.ca_file: cannot read "));
+    assert_non_null(strstr(e, "No such file"));
+    free(e);
+    e = load_errors("{\"webhooks\": {\"ca_file\": \"keys/junk.pem\"}}");
+    assert_non_null(strstr(e, "webhooks.ca_file: "));
+    assert_non_null(strstr(e, "no PEM certificate in it"));
+    free(e);
+    e = load_errors("{\"webhooks\": {\"ca_file\": 3}}");
+    assert_string_equal(e, "webhooks.ca_file: expected a string or null");
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bad_configs),     cmocka_unit_test(inbound_keys),
-        cmocka_unit_test(dkim_key_checks), cmocka_unit_test(product_example_accepted),
-        cmocka_unit_test(defaults_filled), cmocka_unit_test(mx_rules_and_provider_rules),
-        cmocka_unit_test(round_trip),      cmocka_unit_test(relative_paths),
-        cmocka_unit_test(too_many_errors), cmocka_unit_test(pattern_matching),
+        cmocka_unit_test(bad_configs),
+        cmocka_unit_test(inbound_keys),
+        cmocka_unit_test(webhooks_ca_file),
+        cmocka_unit_test(dkim_key_checks),
+        cmocka_unit_test(product_example_accepted),
+        cmocka_unit_test(defaults_filled),
+        cmocka_unit_test(mx_rules_and_provider_rules),
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(relative_paths),
+        cmocka_unit_test(too_many_errors),
+        cmocka_unit_test(pattern_matching),
     };
     return cmocka_run_group_tests(tests, config_fixture_setup, config_fixture_teardown);
 }
