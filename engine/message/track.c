@@ -87,10 +87,35 @@ static int unsub_link(const char *base_url, const char *unsub_prefix, const char
         if (n >= bl + 3 && strncmp(h, base_url, bl) == 0 && strncmp(h + bl, "/u/", 3) == 0)
             return 1;
     }
+    return 0;
+}
+
+/* A link to the tracking endpoints themselves (<base_url>/c/ or /o/):
+ * already tracked, never wrapped twice. */
+static int own_link(const char *base_url, const char *h, size_t n)
+{
+    size_t bl = base_url ? strlen(base_url) : 0;
+    if (bl && n >= bl + 3 && strncmp(h, base_url, bl) == 0 &&
+        (strncmp(h + bl, "/c/", 3) == 0 || strncmp(h + bl, "/o/", 3) == 0))
+        return 1;
+    return 0;
+}
+
+static int has_word_unsubscribe(const char *h, size_t n)
+{
     for (size_t i = 0; i + 11 <= n; i++)
         if (strncasecmp(h + i, "unsubscribe", 11) == 0)
             return 1;
     return 0;
+}
+
+/* The end of the comment opened at s[i] ("<!--"), or n. */
+static size_t comment_end(const char *s, size_t n, size_t i)
+{
+    for (size_t j = i + 4; j + 3 <= n; j++)
+        if (memcmp(s + j, "-->", 3) == 0)
+            return j + 3;
+    return n;
 }
 
 /* Finds the next <a ...> start tag at or after *pos; 0 if none. */
@@ -104,13 +129,7 @@ static int next_link(const char *base_url, const char *unsub_prefix, const char 
             break;
         i = (size_t)(lt - s);
         if (starts_ci(s + i, n - i, "<!--")) {
-            const char *end = NULL;
-            for (size_t j = i + 4; j + 3 <= n; j++)
-                if (memcmp(s + j, "-->", 3) == 0) {
-                    end = s + j + 3;
-                    break;
-                }
-            i = end ? (size_t)(end - s) : n;
+            i = comment_end(s, n, i);
             continue;
         }
         if (!(i + 2 < n && (s[i + 1] == 'a' || s[i + 1] == 'A') && is_space(s[i + 2]))) {
@@ -173,7 +192,8 @@ static int next_link(const char *base_url, const char *unsub_prefix, const char 
             }
             l->trackable = !notrack &&
                            (starts_ci(h, hn, "http://") || starts_ci(h, hn, "https://")) &&
-                           !unsub_link(base_url, unsub_prefix, h, hn);
+                           !unsub_link(base_url, unsub_prefix, h, hn) &&
+                           !has_word_unsubscribe(h, hn) && !own_link(base_url, h, hn);
         }
         return 1;
     }
@@ -200,14 +220,21 @@ int edm_track_rewrite(const edm_track_opts *o, const char *html, size_t n, edm_b
             return EDM_ENOMEM;
         copied = l.href_end;
     }
-    /* The pixel goes before the last </body>, else at the end. */
+    /* The pixel goes before the last </body> outside comments, else at
+     * the end. */
     size_t at = n;
-    if (o->opens) {
-        for (size_t i = n; i-- > copied;)
-            if (html[i] == '<' && starts_ci(html + i, n - i, "</body")) {
-                at = i;
-                break;
-            }
+    for (size_t i = copied; o->opens && i < n;) {
+        const char *lt = memchr(html + i, '<', n - i);
+        if (lt == NULL)
+            break;
+        i = (size_t)(lt - html);
+        if (starts_ci(html + i, n - i, "<!--")) {
+            i = comment_end(html, n, i);
+            continue;
+        }
+        if (starts_ci(html + i, n - i, "</body"))
+            at = i;
+        i++;
     }
     if (edm_buf_append(out, html + copied, at - copied) != 0)
         return EDM_ENOMEM;

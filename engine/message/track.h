@@ -9,8 +9,10 @@
  * A link is trackable when it is an <a> with an http:// or https:// href,
  * no data-notrack attribute, and an href that is not an unsubscribe link
  * (it starts with unsub_prefix or "<base_url>/u/", or contains
- * "unsubscribe"). mailto:, tel:, anchors (#...) and every other scheme are
- * left alone. Indexes count trackable links from 0 in document order.
+ * "unsubscribe"), nor already a link to "<base_url>/c/" or "/o/", and not
+ * inside an HTML comment. mailto:, tel:, anchors (#...) and every other
+ * scheme are left alone. Indexes count trackable links from 0 in document
+ * order. The pixel goes before the last </body> outside comments.
  */
 #ifndef EDM_TRACK_H
 #define EDM_TRACK_H
