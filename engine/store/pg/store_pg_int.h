@@ -143,7 +143,8 @@ json_t *pg_event_object(const PGresult *q, int r, int first);
 
 /* store_pg_jobs.c */
 int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
-int pg_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int pg_upload_add(edm_upload *up, const edm_recipient *rows, size_t n,
+                  enum edm_add_outcome *outcomes);
 int pg_upload_end(edm_upload *up, int commit);
 int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
              size_t limit, edm_job **jobs, size_t *n);

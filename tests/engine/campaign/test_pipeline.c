@@ -248,7 +248,7 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
         snprintf(email, sizeof email, fmt, i);
         edm_recipient r = {email, strchr(email, '@') + 1, "{\"name\": \"R\"}"};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
@@ -353,7 +353,7 @@ static void deferrals_follow_the_retry_schedule(void **state)
     assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
     edm_recipient r = {"later@a.test", "a.test", "{\"name\": \"L\"}"};
     enum edm_add_outcome o;
-    assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
 
     tick(f, 1);
@@ -616,7 +616,7 @@ static void no_8bitmime_domain_is_composed_without_8bit(void **state)
         snprintf(email, sizeof email, "r%d@b.test", i);
         edm_recipient r = {email, "b.test", "{\"name\": \"B\"}"};
         enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
 
