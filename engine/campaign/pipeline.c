@@ -38,6 +38,7 @@ static void hook_running(void *ctx, const int64_t *ids, size_t n)
             c->running = 1;
             c->cursor = 0; /* in-flight ids are skipped by the in-flight set */
         }
+        c->drained = 0; /* every tick: retries come due, a dead node's rows come back */
     }
     for (size_t i = 0; i < n; i++)
         if (pl_campaign_find(p, ids[i]) == NULL)

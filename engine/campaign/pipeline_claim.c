@@ -71,6 +71,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     int64_t now = edm_time_now();
     if (p->o.st->ops->claim(p->o.st, c->id, now, RETRY_LEASE, &c->cursor, want, &jobs, &n) != 0)
         return 0;
+    c->drained = n == 0;
     pl_batch *b = NULL;
     size_t taken = 0;
     unsigned char *suppressed = n ? pl_suppressed(p, jobs, n) : NULL;
@@ -136,7 +137,10 @@ void pl_pump(edm_pipeline *p)
     if (refill == 0)
         refill = 1;
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
-        if (!c->running)
+        /* A drained campaign waits for the scheduler's tick (or a row
+         * handed back): not a claim that finds nothing after every
+         * outcome of a campaign's last window. */
+        if (!c->running || c->drained)
             continue;
         /* An outcome the store has not taken yet is still in flight (after
          * a crash it is sent again): it counts against max_pending. */
@@ -249,6 +253,7 @@ void pl_render_after(uv_work_t *req, int status)
                     p->o.st->ops->unclaim(p->o.st, &j->job.id, 1, edm_time_now());
                 else if (j->job.id - 1 < b->c->cursor)
                     b->c->cursor = j->job.id - 1;
+                b->c->drained = 0;
                 pl_job_done(p, b->c);
             }
         } else if (j->msg) {

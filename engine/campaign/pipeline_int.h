@@ -39,6 +39,7 @@ typedef struct pl_campaign {
     size_t rawlen;
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
+    int drained;     /* its last claim found nothing: next tries at the tick */
     size_t pending;  /* claimed, outcome not yet recorded */
     edm_bucket rate; /* max_per_hour, this node's share of it */
     int64_t max_per_hour;

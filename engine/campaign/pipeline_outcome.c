@@ -168,6 +168,7 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
         else if (m->delivery_id - 1 < c->cursor)
             c->cursor = m->delivery_id - 1;
+        c->drained = 0; /* claimable again now */
         edm_idset_del(&p->in_flight, m->delivery_id);
         /* Its server lacks 8BITMIME: this one and every later message to
          * the domain are composed without 8bit (docs/messages.md). */
