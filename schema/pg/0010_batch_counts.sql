@@ -34,18 +34,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Every updated row leaves its old key and enters its new one: the old
+-- rows counted -1 and the new +1 per key, summed, cancel out for rows whose
+-- key did not change (a claim's lease, a retry time). No join of the two
+-- transition tables (they have no index).
 CREATE FUNCTION deliveries_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO campaign_counts(campaign_id, status, category, n)
-    SELECT k.campaign_id, k.status, k.category, sum(k.d)
-    FROM edm_old o JOIN edm_new w ON w.id = o.id
-    CROSS JOIN LATERAL (VALUES
-        (o.campaign_id, o.status, edm_count_key_cat(o.status, o.bounce_category), -1),
-        (w.campaign_id, w.status, edm_count_key_cat(w.status, w.bounce_category), 1))
-        AS k(campaign_id, status, category, d)
-    WHERE o.status IS DISTINCT FROM w.status
-       OR (w.status = 3 AND coalesce(o.bounce_category, '') <> coalesce(w.bounce_category, ''))
-    GROUP BY 1, 2, 3 HAVING sum(k.d) <> 0 ORDER BY 1, 2, 3
+    SELECT campaign_id, status, category, sum(d)
+    FROM (SELECT campaign_id, status, edm_count_key_cat(status, bounce_category) AS category,
+                 -1 AS d FROM edm_old
+          UNION ALL
+          SELECT campaign_id, status, edm_count_key_cat(status, bounce_category), 1
+          FROM edm_new) k
+    GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
     ON CONFLICT (campaign_id, status, category) DO UPDATE SET n = campaign_counts.n + excluded.n;
     RETURN NULL;
 END $$;
