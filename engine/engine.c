@@ -33,6 +33,7 @@ struct edm_engine {
     uv_loop_t *loop;
     const edm_config *cfg;
     edm_store *st;
+    edm_store *record_st; /* PostgreSQL: the pipeline's second connection, for writes */
     SSL_CTX *tls;
     edm_dkim_key **keys;
     size_t nkeys;
@@ -160,6 +161,8 @@ static void engine_free(edm_engine *e)
         edm_log(EDM_LOG_WARN, "engine", "event=node_leave_failed err=\"%s\"",
                 edm_store_errmsg(e->st));
     edm_pools_free(&e->pools); /* saves the counters: before the lock goes */
+    if (e->record_st)
+        edm_store_close(e->record_st);
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
@@ -231,7 +234,18 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
         engine_free(e);
         return rc;
     }
+    /* PostgreSQL: outcomes are written through a second connection on the
+     * thread pool, so the loop does not wait for each batch's round trip
+     * (engine/campaign/pipeline_record.c). */
+    if (edm_store_is_pg(cfg->db) &&
+        (rc = edm_store_open(cfg->db, &e->record_st, err, errlen)) != 0) {
+        edm_relay_free(e->relay);
+        edm_resolver_free(e->resolver);
+        engine_free(e);
+        return rc;
+    }
     edm_pipeline_opts po = {.loop = loop,
+                            .record_st = e->record_st,
                             .st = st,
                             .cfg = cfg,
                             .relay = e->relay,

@@ -56,7 +56,7 @@ static size_t hook_in_flight(void *ctx, int64_t campaign_id)
         return 0;
     /* Buffered results are not in the store yet: count them as in flight
      * (all campaigns' alike; the buffer is written within FLUSH_MS). */
-    return c->pending + (p->nresults > 0);
+    return c->pending + (pl_unrecorded(p) > 0);
 }
 
 static void hook_cancelled(void *ctx, int64_t campaign_id)
@@ -142,6 +142,7 @@ static void on_timer_closed(uv_handle_t *h)
     edm_idset_free(&p->in_flight);
     edm_idset_free(&p->no_8bit);
     edm_free(p->results);
+    edm_free(p->recording);
     edm_free(p);
 }
 

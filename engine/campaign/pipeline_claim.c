@@ -144,8 +144,8 @@ void pl_pump(edm_pipeline *p)
             continue;
         /* An outcome the store has not taken yet is still in flight (after
          * a crash it is sent again): it counts against max_pending. */
-        while (p->pending + p->nresults + refill <= p->o.max_pending) {
-            size_t got = claim_for(p, c, p->o.max_pending - p->pending - p->nresults);
+        while (p->pending + pl_unrecorded(p) + refill <= p->o.max_pending) {
+            size_t got = claim_for(p, c, p->o.max_pending - p->pending - pl_unrecorded(p));
             if (got == 0)
                 break;
         }

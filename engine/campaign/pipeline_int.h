@@ -62,6 +62,13 @@ struct edm_pipeline {
     size_t rendering;     /* jobs in render batches */
     edm_outcome *results; /* buffered outcomes, complete, as the store records them */
     size_t nresults, capresults;
+    /* Outcomes being written on the thread pool (o.record_st): still in
+     * flight until the write succeeds (pipeline_record.c). */
+    edm_outcome *recording;
+    size_t nrecording, caprecording;
+    int record_busy;
+    int record_rc;
+    uv_work_t record_req;
     uv_timer_t flush_timer;
     int timer_armed;
     int stopping;
@@ -138,6 +145,11 @@ void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_d
 /* Buffers a complete outcome (copied). */
 void pl_add_result(edm_pipeline *p, const edm_outcome *r);
 void pl_arm_flush(edm_pipeline *p);
+/* Writes the buffered outcomes: on the thread pool when the pipeline has a
+ * record_st (one write at a time), else on the loop (pipeline_record.c). */
+void pl_flush(edm_pipeline *p);
+/* Outcomes buffered or being written: in flight until the store has them. */
+size_t pl_unrecorded(const edm_pipeline *p);
 void pl_job_done(edm_pipeline *p, pl_campaign *c);
 /* Runs the stop callback once nothing is rendering or buffered. */
 void pl_maybe_stopped(edm_pipeline *p);

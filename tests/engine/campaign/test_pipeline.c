@@ -10,7 +10,9 @@
  * domain whose server lacks 8BITMIME, and a store that refuses writes
  * (a full disk: sending stops, resumes, shutdown does not wait), and a
  * transactional message overtaking a running campaign. Assertions are on the
- * receipts in the store and on what the fake transport was given.
+ * receipts in the store and on what the fake transport was given. With
+ * EDM_TEST_RECORD_POOL=1 (ctest: campaign_test_pipeline_pool) outcomes are
+ * written on the thread pool through a second handle, as on PostgreSQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +39,7 @@ struct fx {
     char *dir;
     uv_loop_t loop;
     edm_store *st;
+    edm_store *rst; /* the pipeline's record_st, or NULL */
     edm_config cfg;
     edm_pools pools;
     resolve_fake *dns;
@@ -133,6 +136,11 @@ static int setup(void **state)
     spy_ops.suppression_filter = spy_filter;
     spy_ops.suppression_check = spy_check;
     f->st->ops = &spy_ops;
+    if (getenv("EDM_TEST_RECORD_POOL")) {
+        if (edm_store_open(path, &f->rst, err, sizeof err) != 0)
+            return -1;
+        f->rst->ops = &spy_ops;
+    }
     spied = f;
     uv_loop_init(&f->loop);
     *state = f;
@@ -165,6 +173,7 @@ static void start_pipeline(struct fx *f, size_t max_pending, size_t claim_batch)
     assert_int_equal(edm_relay_new(&ro, &f->relay), 0);
     edm_pipeline_opts po = {.loop = &f->loop,
                             .st = f->st,
+                            .record_st = f->rst,
                             .cfg = &f->cfg,
                             .relay = f->relay,
                             .max_pending = max_pending,
@@ -215,6 +224,10 @@ static int teardown(void **state)
     edm_config_free(&f->cfg);
     f->st->ops = real_ops;
     edm_store_close(f->st);
+    if (f->rst) {
+        f->rst->ops = real_ops;
+        edm_store_close(f->rst);
+    }
     spied = NULL;
     edm_time_reset_offset();
     edm_test_rmtree(f->dir);
