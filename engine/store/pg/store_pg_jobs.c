@@ -151,10 +151,14 @@ int pg_upload_end(edm_upload *u, int commit)
 
 /* ---- claim ---- */
 
+/* Each claim updates the rows whose ids its locking sub-select returns:
+ * "id = ANY(ARRAY(sub-select))" makes those ids one array looked up in the
+ * primary key. "id IN (sub-select)" let the planner hash-join the whole
+ * table against the few hundred ids (a sequential scan every claim). */
 static const char SQL_CLAIM_RETRY[] =
-    "UPDATE deliveries SET next_attempt_at = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET next_attempt_at = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 1 AND next_attempt_at <= $2 "
-    "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 /* A node (store_pg_nodes.c) leases the queued rows it claims: nobody else
  * claims them until it records them, hands them back, or is gone. Its own
@@ -162,17 +166,17 @@ static const char SQL_CLAIM_RETRY[] =
  * will not send (pause, cancel) without handing them back, moving its
  * cursor back instead, and never hands out a row it has in flight. */
 static const char SQL_CLAIM_LEASED[] =
-    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET lease_node = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND (lease_node IS NULL OR lease_node = $4) "
     "AND id > $2 "
-    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 /* The second round from the start: only rows nobody holds (a dead node's,
  * handed back by a heartbeat), never this node's own again. */
 static const char SQL_CLAIM_FREE[] =
-    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET lease_node = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
-    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 static const char SQL_CLAIM_QUEUED[] =
     "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
