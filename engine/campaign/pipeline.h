@@ -39,6 +39,11 @@ typedef struct edm_pipeline_opts {
      * write is a round trip and a server's work, not to be waited for on
      * the loop). NULL: outcomes are written on the loop. Not owned. */
     edm_store *record_st;
+    /* Optional: a third handle, used only on the thread pool to claim
+     * campaigns' recipients (and check them against the suppression list)
+     * while the loop goes on; one claim per campaign at a time. NULL:
+     * claims run on the loop. Not owned. */
+    edm_store *claim_st;
 } edm_pipeline_opts;
 
 int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out);

@@ -40,6 +40,8 @@ typedef struct pl_campaign {
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
     int drained;     /* its last claim found nothing: next tries at the tick */
+    int claiming;    /* a claim is under way on the thread pool (o.claim_st) */
+    int cursor_back; /* the cursor moved back while it was: keep that one */
     size_t pending;  /* claimed, outcome not yet recorded */
     edm_bucket rate; /* max_per_hour, this node's share of it */
     int64_t max_per_hour;
@@ -83,8 +85,10 @@ struct edm_pipeline {
     unsigned char secret[SECRET_MAX];
     size_t secret_len;
     edm_window sent_minute;
-    int txn_wake; /* transactional work may be due: claim it (pipeline_txn.c) */
-    int nodes;    /* live sending nodes sharing the store: campaign limits are shared */
+    size_t claims;      /* claims under way on the thread pool */
+    size_t claims_want; /* recipients they may bring: counted against max_pending */
+    int txn_wake;       /* transactional work may be due: claim it (pipeline_txn.c) */
+    int nodes;          /* live sending nodes sharing the store: campaign limits are shared */
 };
 
 typedef struct pl_job {
@@ -132,6 +136,8 @@ unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n);
  * are between claim and recorded outcome (outcomes buffered and not yet
  * written count as in flight), and never while the store refuses writes. */
 void pl_pump(edm_pipeline *p);
+/* Moves c's claim cursor back to before id next (a row to claim again). */
+void pl_cursor_back(pl_campaign *c, int64_t next);
 void pl_render_work(uv_work_t *req);
 void pl_render_after(uv_work_t *req, int status);
 /* The key of a recipient domain in no_8bit (a 64-bit hash; a collision

@@ -39,8 +39,8 @@ void pl_add_result(edm_pipeline *p, const edm_outcome *r)
  * sent again after a restart, at most max_pending of them. */
 void pl_maybe_stopped(edm_pipeline *p)
 {
-    if (p->record_busy)
-        return; /* its completion comes back here */
+    if (p->record_busy || p->claims > 0)
+        return; /* their completions come back here */
     if (p->stopping && p->nresults > 0 && p->stop_failures >= STOP_TRIES && p->rendering == 0) {
         edm_log(EDM_LOG_ERROR, "pipeline",
                 "event=stopped_unrecorded results=%zu reason=\"the store refuses writes\"",
@@ -140,9 +140,8 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
          * lifted) in the store and the cursor must come back for it. */
         if (m->attempts > 0 || c->is_message)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
-        else if (m->delivery_id - 1 < c->cursor)
-            c->cursor = m->delivery_id - 1;
-        c->drained = 0; /* claimable again now */
+        else
+            pl_cursor_back(c, m->delivery_id);
         edm_idset_del(&p->in_flight, m->delivery_id);
         /* Its server lacks 8BITMIME: this one and every later message to
          * the domain are composed without 8bit (docs/messages.md). */

@@ -322,6 +322,11 @@ struct edm_store_ops {
      * back). list answers GET /v1/nodes: [{id, api, ips, started_at, heartbeat_at, alive,
      * in_flight, campaigns}]. */
     int (*node_join)(edm_store *st, const edm_node_info *n);
+    /* Another handle of a node joined through a first one (the pipeline's
+     * claim connection): its claims of queued rows lease to node id too. It
+     * takes no lock and registers nothing; the first handle beats and
+     * leaves. */
+    int (*node_attach)(edm_store *st, const char *id);
     int (*node_beat)(edm_store *st, int64_t now);
     int (*node_leave)(edm_store *st);
     int (*node_list)(edm_store *st, int64_t now, json_t **items);

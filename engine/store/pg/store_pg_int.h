@@ -109,6 +109,7 @@ int pg_idem_put(edm_store *st, const char *key, int status, const char *body);
 int pg_node_join(edm_store *st, const edm_node_info *n);
 int pg_node_beat(edm_store *st, int64_t now);
 int pg_node_leave(edm_store *st);
+int pg_node_attach(edm_store *st, const char *id);
 int pg_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* store_pg_tracking.c: not yet on PostgreSQL */

@@ -173,6 +173,7 @@ int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
 int sq_node_join(edm_store *st, const edm_node_info *n);
 int sq_node_beat(edm_store *st, int64_t now);
 int sq_node_leave(edm_store *st);
+int sq_node_attach(edm_store *st, const char *id);
 int sq_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* Ops implemented in store_sqlite_feedback.c. */

@@ -1,18 +1,17 @@
 /*
- * tests/engine/campaign/test_pipeline.c: the pipeline
- * (engine/campaign/pipeline*.c) over a real relay and a SQLite store in a
- * temporary directory, without sockets: the relay runs on the scripted
- * transport and the table resolver (tests/support/), the scheduler is
- * played by the test through the pipeline's hooks, and retry schedules
- * and expiry pass by moving the clock (engine/base/timeutil.h).
- * Cases: the retry schedule, expiry past retry.max_age, max_pending,
- * pause, cancel, a restart over the same store, 8bit bodies for a
- * domain whose server lacks 8BITMIME, and a store that refuses writes
- * (a full disk: sending stops, resumes, shutdown does not wait), and a
- * transactional message overtaking a running campaign. Assertions are on the
- * receipts in the store and on what the fake transport was given. With
- * EDM_TEST_RECORD_POOL=1 (ctest: campaign_test_pipeline_pool) outcomes are
- * written on the thread pool through a second handle, as on PostgreSQL.
+ * tests/engine/campaign/test_pipeline.c: the pipeline (engine/campaign/pipeline*.c)
+ * over a real relay and a SQLite store in a temporary directory, without sockets:
+ * the relay runs on the scripted transport and the table resolver (tests/support/),
+ * the scheduler is played by the test through the pipeline's hooks, and retry
+ * schedules and expiry pass by moving the clock (engine/base/timeutil.h). Cases:
+ * the retry schedule, expiry past retry.max_age, max_pending, pause, cancel, a
+ * restart over the same store, 8bit bodies for a domain whose server lacks
+ * 8BITMIME, a store that refuses writes (a full disk: sending stops, resumes,
+ * shutdown does not wait), and a transactional message overtaking a running
+ * campaign. Assertions are on the receipts in the store and on what the fake
+ * transport was given. With EDM_TEST_RECORD_POOL=1 (campaign_test_pipeline_pool)
+ * outcomes are written and recipients claimed on the thread pool through two
+ * more handles, as on PostgreSQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +38,7 @@ struct fx {
     char *dir;
     uv_loop_t loop;
     edm_store *st;
-    edm_store *rst; /* the pipeline's record_st, or NULL */
+    edm_store *rst[2]; /* the pipeline's record_st and claim_st, or NULL */
     edm_config cfg;
     edm_pools pools;
     resolve_fake *dns;
@@ -136,10 +135,10 @@ static int setup(void **state)
     spy_ops.suppression_filter = spy_filter;
     spy_ops.suppression_check = spy_check;
     f->st->ops = &spy_ops;
-    if (getenv("EDM_TEST_RECORD_POOL")) {
-        if (edm_store_open(path, &f->rst, err, sizeof err) != 0)
+    for (int i = 0; i < 2 && getenv("EDM_TEST_RECORD_POOL"); i++) {
+        if (edm_store_open(path, &f->rst[i], err, sizeof err) != 0)
             return -1;
-        f->rst->ops = &spy_ops;
+        f->rst[i]->ops = &spy_ops;
     }
     spied = f;
     uv_loop_init(&f->loop);
@@ -173,7 +172,8 @@ static void start_pipeline(struct fx *f, size_t max_pending, size_t claim_batch)
     assert_int_equal(edm_relay_new(&ro, &f->relay), 0);
     edm_pipeline_opts po = {.loop = &f->loop,
                             .st = f->st,
-                            .record_st = f->rst,
+                            .record_st = f->rst[0],
+                            .claim_st = f->rst[1],
                             .cfg = &f->cfg,
                             .relay = f->relay,
                             .max_pending = max_pending,
@@ -224,9 +224,9 @@ static int teardown(void **state)
     edm_config_free(&f->cfg);
     f->st->ops = real_ops;
     edm_store_close(f->st);
-    if (f->rst) {
-        f->rst->ops = real_ops;
-        edm_store_close(f->rst);
+    for (int i = 0; i < 2 && f->rst[i]; i++) {
+        f->rst[i]->ops = real_ops;
+        edm_store_close(f->rst[i]);
     }
     spied = NULL;
     edm_time_reset_offset();
