@@ -346,6 +346,43 @@ static void upload_many_rows_in_one_call(void **state)
     edm_store_jobs_free(jobs, n);
 }
 
+/* A second handle attached to a node joined through the first (the
+ * pipeline's claim connection) leases its claims to that node: the node's
+ * in_flight counts them, and leaving hands them back. */
+static void attached_handle_claims_for_the_node(void **state)
+{
+    struct fx *f = *state;
+    edm_store *st = f->st, *other;
+    int64_t cid = make_campaign(st);
+    int counts[3] = {0};
+    upload(st, cid, 10, "a.test", counts);
+    edm_node_info ni = {.id = "n1", .api = "127.0.0.1:1", .now = edm_time_now(), .lease = 15};
+    assert_int_equal(st->ops->node_join(st, &ni), 0);
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &other, err, sizeof err), 0);
+    assert_int_equal(other->ops->node_attach(other, "n1"), 0);
+    edm_job *jobs;
+    size_t n;
+    int64_t cursor = 0;
+    assert_int_equal(other->ops->claim(other, cid, edm_time_now(), 60, &cursor, 4, &jobs, &n), 0);
+    assert_int_equal(n, 4);
+    edm_store_jobs_free(jobs, n);
+    json_t *nodes = NULL;
+    assert_int_equal(st->ops->node_list(st, edm_time_now(), &nodes), 0);
+    json_t *me = json_array_get(nodes, 0);
+    assert_string_equal(json_string_value(json_object_get(me, "id")), "n1");
+    /* SQLite does not store what is in flight */
+    assert_int_equal(json_integer_value(json_object_get(me, "in_flight")),
+                     edm_test_store_is_pg() ? 4 : 0);
+    json_decref(nodes);
+    assert_int_equal(st->ops->node_leave(st), 0);
+    if (edm_test_store_is_pg())
+        assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM deliveries "
+                                                       "WHERE lease_node IS NOT NULL"),
+                         0);
+    edm_store_close(other);
+}
+
 static void upload_counts_duplicates_and_suppressions(void **state)
 {
     edm_store *st = ((struct fx *)*state)->st;
@@ -647,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(campaign_transitions_are_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(upload_counts_duplicates_and_suppressions, setup, teardown),
         cmocka_unit_test_setup_teardown(upload_many_rows_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(attached_handle_claims_for_the_node, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_record_release_and_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
