@@ -1,10 +1,11 @@
 /*
  * engine/campaign/pipeline_claim.c: claiming due recipients in batches (within the
- * campaign's max_per_hour and the pipeline's max_pending), suppression
- * (one store look-up per claimed batch) and broken-campaign checks, and rendering, composing and
- * signing on the libuv thread pool; rendered messages go to the relay. UTF-8 bodies are composed
- * 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server was found to lack 8BITMIME
- * (no_8bit, learned in pipeline_outcome.c from messages the relay gave back unsent).
+ * campaign's max_per_hour and the pipeline's max_pending; on the loop, or
+ * on the thread pool through o.claim_st, one claim per campaign at a time),
+ * suppression (one store look-up per claimed batch) and broken-campaign checks, and rendering,
+ * composing and signing on the libuv thread pool; rendered messages go to the relay. UTF-8 bodies
+ * are composed 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server was found to lack
+ * 8BITMIME (no_8bit, learned in pipeline_outcome.c from messages the relay gave back unsent).
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
@@ -149,6 +150,7 @@ static void claim_after(uv_work_t *req, int status)
     p->claims_want -= k->want;
     c->claiming = 0;
     if (status != 0 || k->rc != 0) {
+        c->drained = 1; /* tried again at the tick, not at once in a loop */
         edm_log(EDM_LOG_ERROR, "pipeline", "campaign=%lld event=claim_failed err=\"%s\"",
                 (long long)c->id,
                 status != 0 ? uv_strerror(status) : edm_store_errmsg(p->o.claim_st));
