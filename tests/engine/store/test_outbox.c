@@ -210,7 +210,7 @@ static void every_outcome_reaches_the_outbox(void **state)
     for (int i = 0; i < 7; i++) {
         edm_recipient r = {emails[i], strchr(emails[i], '@') + 1, NULL};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, i == 6 ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
@@ -367,7 +367,7 @@ static void sources_taken_when_sending_starts(void **state)
     assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
     edm_recipient r = {"a@d.test", "d.test", "{\"x\":\"1\"}"};
     enum edm_add_outcome o;
-    assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     edm_job *jobs;
     size_t n;
@@ -407,7 +407,7 @@ static void one_node_posts_a_webhook_at_a_time(void **state)
         snprintf(email, sizeof email, "u%d@d.test", i);
         edm_recipient r = {email, "d.test", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(a->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(a->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_SUPPRESSED);
     }
     assert_int_equal(a->ops->upload_end(up, 1), 0);

@@ -96,7 +96,7 @@ static int64_t one_event(struct fx *f, const char *url)
     assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
     edm_recipient r = {"gone@x.test", "x.test", NULL};
     enum edm_add_outcome o;
-    assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(o, EDM_ADD_SUPPRESSED);
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     edm_campaign_row_clear(&c);
