@@ -1,7 +1,8 @@
 /*
  * engine/config/config_check.c: the configuration's error collection, key paths
  * and value checkers (addresses, host:port, domain names and patterns,
- * URLs, environment variable names, reply code prefixes, DKIM key files).
+ * URLs, environment variable names, reply code prefixes, DKIM key files,
+ * the webhooks CA file).
  *
  * Entry points: config_error, config_enter_key/index, config_leave,
  * config_check_* (see config_int.h). Checkers return true when the value
@@ -373,19 +374,19 @@ char *config_resolve_path(const char *base_dir, const char *rel)
     return edm_buf_detach(&b, NULL);
 }
 
-bool config_check_ca_file(struct config_ctx *c, const char *path)
+void config_set_ca_file(struct config_ctx *c, char *rel, char **out)
 {
-    BIO *bio = BIO_new_file(path, "r");
-    if (bio == NULL) {
-        config_error(c, "cannot read %s: %s", path, strerror(errno));
-        return false;
-    }
-    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (x == NULL) {
-        config_error(c, "%s: no PEM certificate in it", path);
-        return false;
-    }
+    edm_free(*out);
+    *out = config_resolve_path(c->base_dir, rel);
+    edm_free(rel);
+    size_t old = config_enter_key(c, "ca_file");
+    BIO *bio = BIO_new_file(*out, "r");
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (bio == NULL)
+        config_error(c, "cannot read %s: %s", *out, strerror(errno));
+    else if (x == NULL)
+        config_error(c, "%s: no PEM certificate in it", *out);
     X509_free(x);
-    return true;
+    BIO_free(bio);
+    config_leave(c, old);
 }

@@ -73,8 +73,10 @@ bool config_check_https_url(struct config_ctx *c, const char *s);
 bool config_check_code_prefix(struct config_ctx *c, const char *s);
 /* A readable, unencrypted PEM private key of alg's type (RSA >= 1024 bits). */
 bool config_check_dkim_key(struct config_ctx *c, const char *path, enum edm_dkim_alg alg);
-/* A readable file holding at least one PEM certificate (webhooks.ca_file). */
-bool config_check_ca_file(struct config_ctx *c, const char *path);
+/* webhooks.ca_file: rel (taken) resolved against the config's directory
+ * into *out, which must be a readable file holding at least one PEM
+ * certificate (an error under the key "ca_file" otherwise). */
+void config_set_ca_file(struct config_ctx *c, char *rel, char **out);
 
 /* The built-in settings of a domains[] entry. */
 void config_domain_defaults(struct edm_config_domain *d, const char *match);

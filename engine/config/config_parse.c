@@ -740,14 +740,8 @@ static void parse_webhooks(struct config_ctx *c, json_t *root, edm_config *cfg)
     get_i64(c, w, "max_age", 60, 30 * 86400, &cfg->webhooks.max_age);
     char *ca = NULL;
     get_str(c, w, "ca_file", OPTIONAL | NULLABLE, NULL, &ca);
-    if (ca != NULL) {
-        edm_free(cfg->webhooks.ca_file);
-        cfg->webhooks.ca_file = config_resolve_path(c->base_dir, ca);
-        edm_free(ca);
-        size_t o2 = config_enter_key(c, "ca_file");
-        config_check_ca_file(c, cfg->webhooks.ca_file);
-        config_leave(c, o2);
-    }
+    if (ca != NULL)
+        config_set_ca_file(c, ca, &cfg->webhooks.ca_file);
     config_leave(c, old);
 }
 
