@@ -14,7 +14,8 @@
  * start: an in-memory database, no memory); sq_ckpt_stop(s) before the
  * connection closes (joins the thread; the last close checkpoints what
  * is left). Limits: a checkpoint that fails (disk full) is logged and
- * tried again at the next commit past the limit.
+ * tried again at the next commit past the limit; past SQ_CKPT_PAGES_HARD
+ * (a writer outrunning the thread) the commit checkpoints itself.
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
@@ -26,6 +27,12 @@
 /* WAL pages (8 KiB) that wake the checkpointer: 32 MiB, as the automatic
  * checkpoint's limit was (wal_autocheckpoint=4000). */
 #define SQ_CKPT_PAGES 4000
+/* The WAL starts over only when a write begins after a complete
+ * checkpoint; a writer faster than the checkpointer (a long upload) could
+ * keep it from ever completing, and the WAL would grow without bound.
+ * Past this many pages (125 MiB) the committing thread checkpoints
+ * itself, as SQLite's automatic checkpoint does. */
+#define SQ_CKPT_PAGES_HARD (4 * SQ_CKPT_PAGES)
 
 struct sq_ckpt {
     pthread_t thread;
@@ -35,12 +42,16 @@ struct sq_ckpt {
     sqlite3 *db; /* the thread's own connection */
 };
 
-/* Runs inside each COMMIT on the store's thread: only a flag and a signal. */
+/* Runs inside each COMMIT on the store's thread: a flag and a signal (a
+ * checkpoint only past the hard limit). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-    (void)db;
-    (void)name;
     sq_ckpt *c = arg;
+    if (pages >= SQ_CKPT_PAGES_HARD) {
+        /* SQLITE_BUSY while the checkpointer runs: the next commit tries again */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
     if (pages >= SQ_CKPT_PAGES) {
         pthread_mutex_lock(&c->mu);
         if (!c->want) {
