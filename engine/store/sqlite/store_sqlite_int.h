@@ -49,6 +49,8 @@ enum sq_stmt {
 /* Statements of store_sqlite_messages.c. */
 #define SQ_MSG_STMTS 8
 
+typedef struct sq_ckpt sq_ckpt;
+
 typedef struct sq_store {
     edm_store base;
     sqlite3 *db;
@@ -60,6 +62,7 @@ typedef struct sq_store {
     int64_t lease;
     struct sq_string *strings; /* store_sqlite_strings.c's cache: text -> id */
     size_t strings_cap, strings_len;
+    sq_ckpt *ckpt; /* store_sqlite_ckpt.c's thread, NULL: automatic checkpoints */
     char err[512];
 } sq_store;
 
@@ -91,6 +94,10 @@ int sq_string_id(sq_store *s, const char *v, int64_t *id);
 int sq_bind_string(sq_store *s, sqlite3_stmt *q, int i, const char *v);
 /* Forgets every cached id (after a rollback; at close). */
 void sq_strings_clear(sq_store *s);
+/* WAL checkpoints on a thread of their own (store_sqlite_ckpt.c): start
+ * after the pragmas; stop before the connection closes. */
+int sq_ckpt_start(sq_store *s);
+void sq_ckpt_stop(sq_store *s);
 /* Registers the SQL function edm_message_key(text) on the connection. */
 int sq_strings_register(sq_store *s);
 /* The indexed key of a Message-ID (deliveries.message_key). */
