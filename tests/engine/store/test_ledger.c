@@ -283,7 +283,7 @@ static void message_keys_follow_sending_order(void **state)
         snprintf(email, sizeof email, "k%d@d.test", i);
         edm_recipient r = {email, "d.test", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
     int64_t cursor = 0;

@@ -250,7 +250,7 @@ static void checkpoints_run_off_the_store_thread(void **state)
         snprintf(email, sizeof email, "u%d@d%d.test", i, i % 7);
         edm_recipient r = {email, strchr(email, '@') + 1, vars};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     /* the checkpointer copies the WAL into the database meanwhile */
