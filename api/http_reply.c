@@ -126,7 +126,8 @@ void http_respond(http_req *req, int status, const char *ctype, const char *extr
         edm_buf_append_str(&b, "\r\n");
     else
         edm_buf_appendf(&b, "Content-Length: %zu\r\n\r\n", len);
-    if (edm_buf_append(&b, body, len) != 0)
+    /* HEAD: the same head, no body (RFC 9110 9.3.2). */
+    if (req->method != HTTP_HEAD && edm_buf_append(&b, body, len) != 0)
         EDM_PANIC("out of memory");
     edm_log(status >= 500 ? EDM_LOG_WARN : EDM_LOG_INFO, "http",
             "req=%llu peer=%s method=%s path=%s status=%d bytes=%zu", (unsigned long long)req->id,

@@ -2,9 +2,10 @@
  * api/public.c: the public listener (see public.h): its own http_app on
  * the HTTP core, two routes on /u/{token}, small HTML answers; GET
  * /c/{token} (click: 302) and GET /o/{token}.gif (open: a 1x1 GIF) through
- * engine/feedback/engagement.c. Bodies are buffered and capped at 4 KiB; a
- * token is checked with the HMAC secret before anything is read from the
- * store.
+ * engine/feedback/engagement.c (HEAD answers the same and records
+ * nothing). Bodies are buffered and capped at 4 KiB; a token is checked
+ * with the HMAC secret before anything is read from the store. Stopping
+ * writes the opens and clicks still queued.
  */
 #include "api/public.h"
 #include "api/api_int.h"
@@ -81,9 +82,13 @@ static void on_track(edm_public *pub, http_req *req, char kind)
     const char *ua = http_req_header(req, "User-Agent");
     int64_t now = edm_time_now();
     edm_buf url = EDM_BUF_INIT;
+    /* HEAD answers the same head and records nothing (a link checker's
+     * HEAD is no reader's click). */
+    int record = req->method == HTTP_GET;
     int rc = tok == NULL || pub->engagement == NULL ? EDM_ENOTFOUND
-             : kind == 'c' ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, &url)
-                           : edm_engagement_open(pub->engagement, tok, n, ua, ip, now);
+             : kind == 'c'
+                 ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, &url, record)
+                 : edm_engagement_open(pub->engagement, tok, n, ua, ip, now, record);
     if (rc == EDM_ENOTFOUND) {
         page(req, 404, "Not found", "<p>No such page.</p>");
     } else if (rc != 0) {
@@ -229,7 +234,8 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
     memcpy(pub->secret, cfg->secret, cfg->secret_len);
     pub->secret_len = cfg->secret_len;
     if (cfg->base_url) {
-        edm_engagement_opts eo = {.store = store,
+        edm_engagement_opts eo = {.loop = loop,
+                                  .store = store,
                                   .secret = cfg->secret,
                                   .secret_len = cfg->secret_len,
                                   .base_url = cfg->base_url,
@@ -248,13 +254,14 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
         .min_body_rate = 256,
         .body_window_ms = 10000,
         .max_connections = 1024,
-        .max_per_ip = 32,
+        /* Image proxies (Gmail's, Apple's prefetch) fetch for many readers
+         * from few addresses (docs/tracking.md, "Speed"). */
+        .max_per_ip = 256,
     };
     http_app app = {pub, on_head, NULL, on_complete};
     rc = http_server_start(loop, (struct sockaddr *)&ss, &lim, &app, &pub->http, err, errlen);
     if (rc != 0) {
-        edm_engagement_free(pub->engagement);
-        edm_free(pub);
+        edm_engagement_close(pub->engagement, edm_free, pub);
         return rc;
     }
     edm_log(EDM_LOG_INFO, "public", "listen=%s port=%d", cfg->listen, http_server_port(pub->http));
@@ -267,15 +274,22 @@ int edm_public_port(const edm_public *p)
     return http_server_port(p->http);
 }
 
-static void on_stopped(void *arg)
+static void on_closed(void *arg)
 {
     edm_public *pub = arg;
     void (*done)(void *) = pub->done;
     void *done_arg = pub->done_arg;
-    edm_engagement_free(pub->engagement);
     edm_free(pub);
     if (done)
         done(done_arg);
+}
+
+/* The listener is closed: the queued opens and clicks are written, then
+ * the engagement state goes. */
+static void on_stopped(void *arg)
+{
+    edm_public *pub = arg;
+    edm_engagement_close(pub->engagement, on_closed, pub);
 }
 
 void edm_public_stop(edm_public *p, void (*done)(void *arg), void *arg)
