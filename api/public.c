@@ -242,7 +242,8 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
                                   .unsub_url = cfg->unsub_url,
                                   .machine_ips = cfg->machine_ips,
                                   .nmachine_ips = cfg->nmachine_ips,
-                                  .machine_open_seconds = cfg->machine_open_seconds};
+                                  .machine_open_seconds = cfg->machine_open_seconds,
+                                  .db = cfg->db};
         pub->engagement = edm_engagement_new(&eo);
     }
     http_limits lim = {

@@ -89,6 +89,23 @@ static int in_network(const network *n, const char *ip)
 
 static void on_flush_timer(uv_timer_t *t);
 
+/* The writer thread on a connection of its own, for a database a second
+ * connection can reach (not an in-memory one). Without it, writes stay on
+ * the loop. */
+static void start_writer(edm_engagement *e, const char *db)
+{
+    if (db == NULL || *db == '\0' || strstr(db, ":memory:") || strstr(db, "mode=memory"))
+        return;
+    edm_store *wst = NULL;
+    char err[256];
+    if (edm_store_open(db, &wst, err, sizeof err) != 0) {
+        edm_log(EDM_LOG_WARN, "public", "event=engagement_writer_off error=\"%s\"", err);
+        return;
+    }
+    if (engagement_queue_start_writer(e->queue, wst) != 0)
+        edm_log(EDM_LOG_WARN, "public", "event=engagement_writer_off error=\"no thread\"");
+}
+
 edm_engagement *edm_engagement_new(const edm_engagement_opts *o)
 {
     EDM_ASSERT(o->secret_len <= sizeof((edm_engagement *)0)->secret);
@@ -112,6 +129,7 @@ edm_engagement *edm_engagement_new(const edm_engagement_opts *o)
         uv_timer_init(e->loop, &e->flush_timer);
         e->flush_timer.data = e;
     }
+    start_writer(e, o->db);
     return e;
 }
 
@@ -119,10 +137,15 @@ static void engagement_free(edm_engagement *e)
 {
     void (*done)(void *) = e->done;
     void *done_arg = e->done_arg;
+    size_t lost = 0, queued = engagement_queue_len(e->queue);
+    engagement_queue_free(e->queue, &lost); /* writes what is queued */
+    if (lost)
+        edm_log(EDM_LOG_ERROR, "public", "event=engagement_lost count=%zu", lost);
+    else if (queued)
+        edm_log(EDM_LOG_INFO, "public", "event=engagement_written_at_stop count=%zu", queued);
     for (int i = 0; i < CACHE_SLOTS; i++)
         edm_tpl_set_free(e->cache[i].set);
     engagement_cache_free(e->tokens);
-    engagement_queue_free(e->queue);
     edm_tpl_msg_free(&e->parts);
     edm_buf_free(&e->urls);
     edm_free(e->nets);
@@ -138,17 +161,21 @@ static void timer_closed(uv_handle_t *h)
     engagement_free(h->data);
 }
 
-int edm_engagement_flush(edm_engagement *e)
+static int flush(edm_engagement *e, int wait)
 {
-    size_t before = engagement_queue_len(e->queue);
-    int rc = engagement_queue_flush(e->queue);
+    int rc = engagement_queue_flush(e->queue, wait);
     if (rc != 0 && !e->flush_failing)
         edm_log(EDM_LOG_ERROR, "public", "event=engagement_flush_failed queued=%zu error=%s",
                 engagement_queue_len(e->queue), edm_strerror(rc));
     else if (rc == 0 && e->flush_failing)
-        edm_log(EDM_LOG_INFO, "public", "event=engagement_flush_recovered written=%zu", before);
+        edm_log(EDM_LOG_INFO, "public", "event=engagement_flush_recovered");
     e->flush_failing = rc != 0;
     return rc;
+}
+
+int edm_engagement_flush(edm_engagement *e)
+{
+    return flush(e, 1);
 }
 
 void edm_engagement_close(edm_engagement *e, void (*done)(void *arg), void *arg)
@@ -158,9 +185,6 @@ void edm_engagement_close(edm_engagement *e, void (*done)(void *arg), void *arg)
             done(arg);
         return;
     }
-    if (edm_engagement_flush(e) != 0)
-        edm_log(EDM_LOG_ERROR, "public", "event=engagement_lost count=%zu",
-                engagement_queue_len(e->queue));
     e->done = done;
     e->done_arg = arg;
     if (e->loop) {
@@ -174,29 +198,26 @@ void edm_engagement_close(edm_engagement *e, void (*done)(void *arg), void *arg)
 static void on_flush_timer(uv_timer_t *t)
 {
     edm_engagement *e = t->data;
-    edm_engagement_flush(e);
-    if (engagement_queue_len(e->queue) > 0) /* failed: try again later */
+    flush(e, 0);
+    if (engagement_queue_waiting(e->queue) > 0) /* not handed over yet, or failed */
         uv_timer_start(&e->flush_timer, on_flush_timer, ENGAGEMENT_FLUSH_MS, 0);
 }
 
-/* Queues r; writes at once when the queue is due or full. */
+/* Queues r; hands the queue over (or writes it) when it is due or full. */
 static int enqueue(edm_engagement *e, const edm_engagement_rec *r)
 {
     int rc = engagement_queue_add(e->queue, r);
-    if (rc == EDM_EBUSY) { /* full: write now, then queue */
-        if ((rc = edm_engagement_flush(e)) != 0)
+    if (rc == EDM_EBUSY) { /* full: make room now, then queue */
+        if ((rc = flush(e, 1)) != 0)
             return rc;
         rc = engagement_queue_add(e->queue, r);
     }
     if (rc != 0)
         return rc;
-    size_t n = engagement_queue_len(e->queue);
-    if (n >= ENGAGEMENT_FLUSH_AT || e->loop == NULL) {
-        if (n >= ENGAGEMENT_FLUSH_AT)
-            edm_engagement_flush(e); /* on failure they stay queued */
-    } else if (n == 1 || !uv_is_active((uv_handle_t *)&e->flush_timer)) {
+    if (engagement_queue_waiting(e->queue) >= ENGAGEMENT_FLUSH_AT)
+        flush(e, 0); /* on failure they stay queued */
+    else if (e->loop && !uv_is_active((uv_handle_t *)&e->flush_timer))
         uv_timer_start(&e->flush_timer, on_flush_timer, ENGAGEMENT_FLUSH_MS, 0);
-    }
     return 0;
 }
 

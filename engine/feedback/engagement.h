@@ -11,7 +11,8 @@
  * recipient's link URLs) is cached (engagement_cache.h), and events are
  * queued (engagement_queue.h) and written in one transaction per
  * ENGAGEMENT_FLUSH_MS or per ENGAGEMENT_FLUSH_AT events, whichever comes
- * first; close writes what is left. A crash loses at most the events of
+ * first, by a writer thread with its own store connection; close writes
+ * what is left. A crash loses at most the events of
  * the last interval, never a redirect's target.
  *
  * Returns 0; EDM_ENOTFOUND when the token is forged or altered, names an
@@ -40,6 +41,10 @@ typedef struct edm_engagement edm_engagement;
 typedef struct edm_engagement_opts {
     uv_loop_t *loop; /* the flush timer's; NULL: flushed only when full or by flush */
     edm_store *store;
+    /* The database (the config's "db"): events are written on a thread of
+     * their own through a second connection to it; NULL, or one a second
+     * connection cannot reach (in memory): written on the loop. */
+    const char *db;
     const unsigned char *secret; /* the token secret (kept by the caller) */
     size_t secret_len;
     const char *base_url;  /* public.base_url */
@@ -55,7 +60,8 @@ edm_engagement *edm_engagement_new(const edm_engagement_opts *o);
  * done(arg) (may be NULL). Events that cannot be written are logged as
  * lost. */
 void edm_engagement_close(edm_engagement *e, void (*done)(void *arg), void *arg);
-/* Writes what is queued now: 0 or the store's EDM_E* code. */
+/* Hands what is queued to the writer (waiting for it to be idle), or
+ * without one writes it now: 0 or an EDM_E* code. */
 int edm_engagement_flush(edm_engagement *e);
 
 /* GET /c/<token>: appends the redirect target to url and queues a click
