@@ -27,11 +27,13 @@ struct edm_public {
     unsigned char secret[256];
     size_t secret_len;
     edm_engagement *engagement;
+    edm_buf url, hdr; /* a click's target and Location header, reused */
     void (*done)(void *);
     void *done_arg;
 };
 
 static void page(http_req *req, int status, const char *title, const char *body_html);
+static void public_free(void *arg);
 
 /* A transparent 1x1 GIF. */
 static const unsigned char pixel_gif[] = {
@@ -81,14 +83,14 @@ static void on_track(edm_public *pub, http_req *req, char kind)
     peer_ip(req, ip, sizeof ip);
     const char *ua = http_req_header(req, "User-Agent");
     int64_t now = edm_time_now();
-    edm_buf url = EDM_BUF_INIT;
+    edm_buf *url = &pub->url;
+    edm_buf_reset(url);
     /* HEAD answers the same head and records nothing (a link checker's
      * HEAD is no reader's click). */
     int record = req->method == HTTP_GET;
     int rc = tok == NULL || pub->engagement == NULL ? EDM_ENOTFOUND
-             : kind == 'c'
-                 ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, &url, record)
-                 : edm_engagement_open(pub->engagement, tok, n, ua, ip, now, record);
+             : kind == 'c' ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, url, record)
+                           : edm_engagement_open(pub->engagement, tok, n, ua, ip, now, record);
     if (rc == EDM_ENOTFOUND) {
         page(req, 404, "Not found", "<p>No such page.</p>");
     } else if (rc != 0) {
@@ -98,15 +100,15 @@ static void on_track(edm_public *pub, http_req *req, char kind)
     } else if (kind == 'o') {
         http_respond(req, 200, "image/gif", NO_CACHE, (const char *)pixel_gif, sizeof pixel_gif);
     } else {
-        edm_buf h = EDM_BUF_INIT;
-        if (edm_buf_appendf(&h, "Location: %s\r\n" NO_CACHE, edm_buf_cstr(&url)) != 0) {
+        edm_buf *h = &pub->hdr;
+        edm_buf_reset(h);
+        if (edm_buf_append_str(h, "Location: ") != 0 || edm_buf_append(h, url->data, url->len) ||
+            edm_buf_append_str(h, "\r\n" NO_CACHE) != 0) {
             page(req, 503, "Try again later", "<p>Please try again in a moment.</p>");
         } else {
-            http_respond(req, 302, "text/plain", edm_buf_cstr(&h), "redirecting\n", 12);
+            http_respond(req, 302, "text/plain", edm_buf_cstr(h), "redirecting\n", 12);
         }
-        edm_buf_free(&h);
     }
-    edm_buf_free(&url);
 }
 
 static void page(http_req *req, int status, const char *title, const char *body_html)
@@ -262,7 +264,7 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
     http_app app = {pub, on_head, NULL, on_complete};
     rc = http_server_start(loop, (struct sockaddr *)&ss, &lim, &app, &pub->http, err, errlen);
     if (rc != 0) {
-        edm_engagement_close(pub->engagement, edm_free, pub);
+        edm_engagement_close(pub->engagement, public_free, pub);
         return rc;
     }
     edm_log(EDM_LOG_INFO, "public", "listen=%s port=%d", cfg->listen, http_server_port(pub->http));
@@ -275,12 +277,20 @@ int edm_public_port(const edm_public *p)
     return http_server_port(p->http);
 }
 
+static void public_free(void *arg)
+{
+    edm_public *pub = arg;
+    edm_buf_free(&pub->url);
+    edm_buf_free(&pub->hdr);
+    edm_free(pub);
+}
+
 static void on_closed(void *arg)
 {
     edm_public *pub = arg;
     void (*done)(void *) = pub->done;
     void *done_arg = pub->done_arg;
-    edm_free(pub);
+    public_free(pub);
     if (done)
         done(done_arg);
 }

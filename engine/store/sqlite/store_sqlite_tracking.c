@@ -241,8 +241,10 @@ static int record(sq_store *s, const edm_engagement_rec *r, deltas *ds, int *fir
         return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "engagement delivery");
     int click = r->type == EDM_EVENT_CLICK;
     int link = click ? r->link : -1, first = 0, any_first = 0;
+    /* A click that is not the first on its link is not the first on any:
+     * the second probe is only for first clicks on a link. */
     if ((rc = first_of(s, r, link, &first)) != 0 ||
-        (click && (rc = first_of(s, r, -2, &any_first)) != 0))
+        (click && first && (rc = first_of(s, r, -2, &any_first)) != 0))
         return rc;
     if ((q = track_stmt(s, TK_EVENT)) == NULL)
         return EDM_EDB;
