@@ -35,20 +35,66 @@ static char *col_dup(sqlite3_stmt *q, int i)
     return t ? edm_xstrdup(t) : NULL;
 }
 
+/* The click path's statements, kept prepared (track_stmts). "type = ?"
+ * selects the partial index delivery_events_engagement
+ * (schema/0011_engagement_index.sql). */
+enum {
+    TK_LOOKUP,
+    TK_DELIVERY,
+    TK_FIRST_LINK,
+    TK_FIRST_ANY,
+    TK_EVENT,
+    TK_CLICKED,
+    TK_OPENED,
+    TK_COUNT,
+    TK_N
+};
+
+static const char *const track_sql[TK_N] = {
+    [TK_LOOKUP] = "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
+                  "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email "
+                  "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
+                  "LEFT JOIN templates t ON t.id = c.template_id WHERE d.id = ?1",
+    [TK_DELIVERY] = "SELECT campaign_id, status FROM deliveries WHERE id = ?1",
+    [TK_FIRST_LINK] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
+                      "machine = ?3 AND link IS ?4 LIMIT 1",
+    [TK_FIRST_ANY] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
+                     "machine = ?3 LIMIT 1",
+    [TK_EVENT] = "INSERT INTO delivery_events(delivery_id, attempted_at, status, type, url, "
+                 "link, machine, user_agent, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* Only the first sets it: a row already set is not written again. */
+    [TK_CLICKED] = "UPDATE deliveries SET clicked_at = ?2 WHERE id = ?1 AND clicked_at IS NULL",
+    [TK_OPENED] = "UPDATE deliveries SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
+    [TK_COUNT] = "INSERT INTO engagement_counts(campaign_id, what, link, machine, total, uniq, "
+                 "url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                 "ON CONFLICT (campaign_id, what, link, machine) DO UPDATE SET "
+                 "total = total + ?5, uniq = uniq + ?6, url = coalesce(url, ?7)",
+};
+
+_Static_assert(TK_N <= SQ_TRACK_STMTS, "track_stmts holds every statement");
+
+static sqlite3_stmt *track_stmt(sq_store *s, int which)
+{
+    sqlite3_stmt **q = &s->track_stmts[which];
+    if (*q == NULL && sqlite3_prepare_v3(s->db, track_sql[which], -1, SQLITE_PREPARE_PERSISTENT, q,
+                                         NULL) != SQLITE_OK) {
+        sq_fail(s, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(*q);
+    sqlite3_clear_bindings(*q);
+    return *q;
+}
+
 int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
 {
     sq_store *s = SQ(st);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
-                     "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email "
-                     "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
-                     "LEFT JOIN templates t ON t.id = c.template_id WHERE d.id = ?1");
-    if (rc != 0)
-        return rc;
+    sqlite3_stmt *q = track_stmt(s, TK_LOOKUP);
+    if (q == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, delivery_id);
-    rc = sqlite3_step(q);
+    int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         out->campaign_id = sqlite3_column_int64(q, 0);
         out->is_message = sqlite3_column_int(q, 1) == 1;
@@ -64,7 +110,7 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
         out->source_version =
             sqlite3_column_int64(q, 8) * 4294967296LL + sqlite3_column_int64(q, 7);
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     if (rc == SQLITE_ROW)
         return 0;
     return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "track lookup");
@@ -104,42 +150,6 @@ int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out)
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_fail(s, "track source");
     return tid > 0 ? sq_template_get(st, tid, out) : EDM_ENOTFOUND;
-}
-
-/* The click path's statements, kept prepared (track_stmts). "type = ?"
- * selects the partial index delivery_events_engagement (schema/0011_engagement_index.sql). */
-enum { TK_DELIVERY, TK_FIRST_LINK, TK_FIRST_ANY, TK_EVENT, TK_CLICKED, TK_OPENED, TK_COUNT, TK_N };
-
-static const char *const track_sql[TK_N] = {
-    [TK_DELIVERY] = "SELECT campaign_id, status FROM deliveries WHERE id = ?1",
-    [TK_FIRST_LINK] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
-                      "machine = ?3 AND link IS ?4 LIMIT 1",
-    [TK_FIRST_ANY] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
-                     "machine = ?3 LIMIT 1",
-    [TK_EVENT] = "INSERT INTO delivery_events(delivery_id, attempted_at, status, type, url, "
-                 "link, machine, user_agent, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    /* Only the first sets it: a row already set is not written again. */
-    [TK_CLICKED] = "UPDATE deliveries SET clicked_at = ?2 WHERE id = ?1 AND clicked_at IS NULL",
-    [TK_OPENED] = "UPDATE deliveries SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
-    [TK_COUNT] = "INSERT INTO engagement_counts(campaign_id, what, link, machine, total, uniq, "
-                 "url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                 "ON CONFLICT (campaign_id, what, link, machine) DO UPDATE SET "
-                 "total = total + ?5, uniq = uniq + ?6, url = coalesce(url, ?7)",
-};
-
-_Static_assert(TK_N <= SQ_TRACK_STMTS, "track_stmts holds every statement");
-
-static sqlite3_stmt *track_stmt(sq_store *s, int which)
-{
-    sqlite3_stmt **q = &s->track_stmts[which];
-    if (*q == NULL && sqlite3_prepare_v3(s->db, track_sql[which], -1, SQLITE_PREPARE_PERSISTENT, q,
-                                         NULL) != SQLITE_OK) {
-        sq_fail(s, "prepare");
-        return NULL;
-    }
-    sqlite3_reset(*q);
-    sqlite3_clear_bindings(*q);
-    return *q;
 }
 
 /* Steps a kept statement once; 1 for a row, 0 for none, <0 on failure. */
