@@ -33,6 +33,8 @@ struct edm_engine {
     uv_loop_t *loop;
     const edm_config *cfg;
     edm_store *st;
+    edm_store *record_st; /* PostgreSQL: the pipeline's connections for writes */
+    edm_store *claim_st;  /* and for claims (engine/campaign/pipeline.h) */
     SSL_CTX *tls;
     edm_dkim_key **keys;
     size_t nkeys;
@@ -90,6 +92,17 @@ static int node_join(edm_engine *e, char *err, size_t errlen)
     edm_log(EDM_LOG_INFO, "engine", "event=node_joined node=%s lease=%lld", id,
             (long long)cfg->node.lease);
     return 0;
+}
+
+/* The claim connection acts for this engine's node (node_join). */
+static int claim_node(edm_engine *e, char *err, size_t errlen)
+{
+    char id[128];
+    node_id(e->cfg, id, sizeof id);
+    int rc = e->claim_st->ops->node_attach(e->claim_st, id);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", edm_store_errmsg(e->claim_st));
+    return rc;
 }
 
 static void on_beat(uv_timer_t *t)
@@ -160,6 +173,10 @@ static void engine_free(edm_engine *e)
         edm_log(EDM_LOG_WARN, "engine", "event=node_leave_failed err=\"%s\"",
                 edm_store_errmsg(e->st));
     edm_pools_free(&e->pools); /* saves the counters: before the lock goes */
+    if (e->record_st)
+        edm_store_close(e->record_st);
+    if (e->claim_st)
+        edm_store_close(e->claim_st);
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
     for (size_t i = 0; i < e->nkeys; i++)
@@ -231,7 +248,22 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
         engine_free(e);
         return rc;
     }
+    /* PostgreSQL: outcomes are written and campaigns' recipients claimed
+     * through two more connections on the thread pool, so the loop does
+     * not wait for their round trips (engine/campaign/pipeline_record.c,
+     * pipeline_claim.c). The claim connection leases to this node. */
+    if (edm_store_is_pg(cfg->db) &&
+        ((rc = edm_store_open(cfg->db, &e->record_st, err, errlen)) != 0 ||
+         (rc = edm_store_open(cfg->db, &e->claim_st, err, errlen)) != 0 ||
+         (rc = claim_node(e, err, errlen)) != 0)) {
+        edm_relay_free(e->relay);
+        edm_resolver_free(e->resolver);
+        engine_free(e);
+        return rc;
+    }
     edm_pipeline_opts po = {.loop = loop,
+                            .record_st = e->record_st,
+                            .claim_st = e->claim_st,
                             .st = st,
                             .cfg = cfg,
                             .relay = e->relay,

@@ -36,8 +36,9 @@ static void hook_running(void *ctx, const int64_t *ids, size_t n)
                     (long long)c->id);
         } else if (!c->running && still) {
             c->running = 1;
-            c->cursor = 0; /* in-flight ids are skipped by the in-flight set */
+            pl_cursor_back(c, 1); /* from the start: in-flight ids are skipped */
         }
+        c->drained = 0; /* every tick: retries come due, a dead node's rows come back */
     }
     for (size_t i = 0; i < n; i++)
         if (pl_campaign_find(p, ids[i]) == NULL)
@@ -55,7 +56,7 @@ static size_t hook_in_flight(void *ctx, int64_t campaign_id)
         return 0;
     /* Buffered results are not in the store yet: count them as in flight
      * (all campaigns' alike; the buffer is written within FLUSH_MS). */
-    return c->pending + (p->nresults > 0);
+    return c->pending + (size_t)c->claiming + (pl_unrecorded(p) > 0);
 }
 
 static void hook_cancelled(void *ctx, int64_t campaign_id)
@@ -141,6 +142,7 @@ static void on_timer_closed(uv_handle_t *h)
     edm_idset_free(&p->in_flight);
     edm_idset_free(&p->no_8bit);
     edm_free(p->results);
+    edm_free(p->recording);
     edm_free(p);
 }
 

@@ -34,6 +34,16 @@ typedef struct edm_pipeline_opts {
     size_t nkeys;
     size_t max_pending; /* 0: 4000 */
     size_t claim_batch; /* 0: 500 */
+    /* Optional: a second handle on the same store, used only on the thread
+     * pool to write outcomes there while the loop goes on (PostgreSQL: a
+     * write is a round trip and a server's work, not to be waited for on
+     * the loop). NULL: outcomes are written on the loop. Not owned. */
+    edm_store *record_st;
+    /* Optional: a third handle, used only on the thread pool to claim
+     * campaigns' recipients (and check them against the suppression list)
+     * while the loop goes on; one claim per campaign at a time. NULL:
+     * claims run on the loop. Not owned. */
+    edm_store *claim_st;
 } edm_pipeline_opts;
 
 int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out);
@@ -44,7 +54,8 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o);
 /* Claims what is due now (a transactional message was just committed):
  * safe to call any number of times. */
 void edm_pipeline_kick(edm_pipeline *p);
-/* Writes buffered outcomes to the store now. */
+/* Writes buffered outcomes to the store now, on the loop (EDM_EBUSY while
+ * a write on the thread pool is under way). */
 int edm_pipeline_flush(edm_pipeline *p);
 /* Stops claiming and cancels render work not yet started (its recipients
  * stay queued in the store). */

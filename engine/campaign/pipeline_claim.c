@@ -1,10 +1,11 @@
 /*
  * engine/campaign/pipeline_claim.c: claiming due recipients in batches (within the
- * campaign's max_per_hour and the pipeline's max_pending), suppression
- * (one store look-up per claimed batch) and broken-campaign checks, and rendering, composing and
- * signing on the libuv thread pool; rendered messages go to the relay. UTF-8 bodies are composed
- * 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server was found to lack 8BITMIME
- * (no_8bit, learned in pipeline_outcome.c from messages the relay gave back unsent).
+ * campaign's max_per_hour and the pipeline's max_pending; on the loop, or
+ * on the thread pool through o.claim_st, one claim per campaign at a time),
+ * suppression (one store look-up per claimed batch) and broken-campaign checks, and rendering,
+ * composing and signing on the libuv thread pool; rendered messages go to the relay. UTF-8 bodies
+ * are composed 8bit (SMTP_MSG_8BITMIME) unless the recipient domain's server was found to lack
+ * 8BITMIME (no_8bit, learned in pipeline_outcome.c from messages the relay gave back unsent).
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
@@ -39,65 +40,62 @@ void pl_queue_batch(edm_pipeline *p, pl_batch *b)
     uv_queue_work(p->o.loop, &b->req, pl_render_work, pl_render_after);
 }
 
-unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n)
+static unsigned char *suppressed_in(edm_store *st, const edm_job *jobs, size_t n)
 {
     unsigned char *hit = edm_xcalloc(n ? n : 1, 1);
-    const struct edm_store_ops *ops = p->o.st->ops;
+    const struct edm_store_ops *ops = st->ops;
     if (ops->suppression_filter) {
         /* a failed look-up sends as the per-job check did on failure */
-        if (ops->suppression_filter(p->o.st, jobs, n, hit) != 0)
+        if (ops->suppression_filter(st, jobs, n, hit) != 0)
             memset(hit, 0, n);
         return hit;
     }
     for (size_t i = 0; i < n; i++)
-        hit[i] = ops->suppression_check(p->o.st, jobs[i].email, jobs[i].domain) == 1;
+        hit[i] = ops->suppression_check(st, jobs[i].email, jobs[i].domain) == 1;
     return hit;
 }
 
-static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
+unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n)
 {
-    size_t want = room < p->o.claim_batch ? room : p->o.claim_batch;
-    if (!edm_bucket_unlimited(&c->rate)) {
-        uint64_t now = edm_time_mono_ms();
-        size_t allowed = 0;
-        while (allowed < want && edm_bucket_take(&c->rate, now) == 0)
-            allowed++;
-        want = allowed;
-    }
-    if (want == 0)
-        return 0;
-    edm_job *jobs;
-    size_t n;
-    int64_t now = edm_time_now();
-    if (p->o.st->ops->claim(p->o.st, c->id, now, RETRY_LEASE, &c->cursor, want, &jobs, &n) != 0)
-        return 0;
+    return suppressed_in(p->o.st, jobs, n);
+}
+
+void pl_cursor_back(pl_campaign *c, int64_t next)
+{
+    if (next - 1 < c->cursor)
+        c->cursor = next - 1;
+    c->cursor_back = 1;
+    c->drained = 0;
+}
+
+static void free_job(edm_job *job)
+{
+    edm_free(job->email);
+    edm_free(job->domain);
+    edm_free(job->vars_json);
+}
+
+/* Hands claimed jobs[0..n) to rendering (or fails them: broken campaign,
+ * suppressed); takes ownership of jobs and suppressed. */
+static size_t take_jobs(edm_pipeline *p, pl_campaign *c, edm_job *jobs, size_t n,
+                        unsigned char *suppressed)
+{
     pl_batch *b = NULL;
     size_t taken = 0;
-    unsigned char *suppressed = n ? pl_suppressed(p, jobs, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         edm_job *job = &jobs[i];
         if (edm_idset_has(&p->in_flight, job->id)) {
-            edm_free(job->email);
-            edm_free(job->domain);
-            edm_free(job->vars_json);
+            free_job(job);
             continue;
         }
         edm_idset_add(&p->in_flight, job->id);
         c->pending++;
         p->pending++;
         taken++;
-        if (c->broken) {
-            pl_fail_job(p, c, job, EDM_DSTATE_FAILED, c->broken_reason);
-            edm_free(job->email);
-            edm_free(job->domain);
-            edm_free(job->vars_json);
-            continue;
-        }
-        if (suppressed[i]) {
-            pl_fail_job(p, c, job, EDM_DSTATE_SUPPRESSED, "on the suppression list");
-            edm_free(job->email);
-            edm_free(job->domain);
-            edm_free(job->vars_json);
+        if (c->broken || suppressed[i]) {
+            pl_fail_job(p, c, job, c->broken ? EDM_DSTATE_FAILED : EDM_DSTATE_SUPPRESSED,
+                        c->broken ? c->broken_reason : "on the suppression list");
+            free_job(job);
             continue;
         }
         if (b == NULL) {
@@ -121,6 +119,115 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     return taken;
 }
 
+/* ---- claiming on the thread pool (o.claim_st) ---- */
+
+typedef struct pl_claim {
+    uv_work_t req;
+    edm_pipeline *p;
+    pl_campaign *c; /* a counted reference */
+    int64_t now, cursor;
+    size_t want, n;
+    edm_job *jobs;
+    unsigned char *hit;
+    int rc;
+} pl_claim;
+
+static void claim_work(uv_work_t *req)
+{
+    pl_claim *k = req->data;
+    edm_store *st = k->p->o.claim_st;
+    k->rc = st->ops->claim(st, k->c->id, k->now, RETRY_LEASE, &k->cursor, k->want, &k->jobs, &k->n);
+    if (k->rc == 0 && k->n > 0)
+        k->hit = suppressed_in(st, k->jobs, k->n);
+}
+
+static void claim_after(uv_work_t *req, int status)
+{
+    pl_claim *k = req->data;
+    edm_pipeline *p = k->p;
+    pl_campaign *c = k->c;
+    p->claims--;
+    p->claims_want -= k->want;
+    c->claiming = 0;
+    if (status != 0 || k->rc != 0) {
+        c->drained = 1; /* tried again at the tick, not at once in a loop */
+        edm_log(EDM_LOG_ERROR, "pipeline", "campaign=%lld event=claim_failed err=\"%s\"",
+                (long long)c->id,
+                status != 0 ? uv_strerror(status) : edm_store_errmsg(p->o.claim_st));
+    } else {
+        if (!c->cursor_back)
+            c->cursor = k->cursor;
+        c->drained = k->n == 0;
+        if (p->stopping || !c->running) {
+            /* Not sent: as a dropped render batch (pl_render_after). */
+            for (size_t i = 0; i < k->n; i++) {
+                if (k->jobs[i].attempts > 0)
+                    p->o.st->ops->unclaim(p->o.st, &k->jobs[i].id, 1, edm_time_now());
+                else
+                    pl_cursor_back(c, k->jobs[i].id);
+                free_job(&k->jobs[i]);
+            }
+            edm_free(k->jobs);
+            edm_free(k->hit);
+        } else {
+            take_jobs(p, c, k->jobs, k->n, k->hit);
+        }
+    }
+    c->cursor_back = 0;
+    pl_campaign_unref(c);
+    edm_free(k);
+    pl_pump(p);
+    pl_maybe_stopped(p);
+}
+
+static void claim_start(edm_pipeline *p, pl_campaign *c, int64_t now, size_t want)
+{
+    pl_claim *k = edm_xcalloc(1, sizeof *k);
+    k->p = p;
+    k->c = c;
+    c->refs++;
+    c->claiming = 1;
+    c->cursor_back = 0;
+    k->now = now;
+    k->cursor = c->cursor;
+    k->want = want;
+    k->req.data = k;
+    p->claims++;
+    p->claims_want += want;
+    if (uv_queue_work(p->o.loop, &k->req, claim_work, claim_after) != 0)
+        EDM_PANIC("uv_queue_work failed");
+}
+
+/* Claims up to room recipients of c: on the loop (returns how many were
+ * taken), or starts a claim on the thread pool (returns 0: claim_after
+ * takes them and pumps again). */
+static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
+{
+    if (c->claiming)
+        return 0;
+    size_t want = room < p->o.claim_batch ? room : p->o.claim_batch;
+    if (!edm_bucket_unlimited(&c->rate)) {
+        uint64_t now = edm_time_mono_ms();
+        size_t allowed = 0;
+        while (allowed < want && edm_bucket_take(&c->rate, now) == 0)
+            allowed++;
+        want = allowed;
+    }
+    if (want == 0)
+        return 0;
+    int64_t now = edm_time_now();
+    if (p->o.claim_st) {
+        claim_start(p, c, now, want);
+        return 0;
+    }
+    edm_job *jobs;
+    size_t n;
+    if (p->o.st->ops->claim(p->o.st, c->id, now, RETRY_LEASE, &c->cursor, want, &jobs, &n) != 0)
+        return 0;
+    c->drained = n == 0;
+    return take_jobs(p, c, jobs, n, n ? pl_suppressed(p, jobs, n) : NULL);
+}
+
 void pl_pump(edm_pipeline *p)
 {
     if (p->stopping || p->record_failing)
@@ -136,12 +243,16 @@ void pl_pump(edm_pipeline *p)
     if (refill == 0)
         refill = 1;
     for (pl_campaign *c = p->campaigns; c; c = c->next) {
-        if (!c->running)
+        /* A drained campaign waits for the scheduler's tick (or a row
+         * handed back): not a claim that finds nothing after every
+         * outcome of a campaign's last window. */
+        if (!c->running || c->drained)
             continue;
         /* An outcome the store has not taken yet is still in flight (after
          * a crash it is sent again): it counts against max_pending. */
-        while (p->pending + p->nresults + refill <= p->o.max_pending) {
-            size_t got = claim_for(p, c, p->o.max_pending - p->pending - p->nresults);
+        while (p->pending + pl_unrecorded(p) + p->claims_want + refill <= p->o.max_pending) {
+            size_t got =
+                claim_for(p, c, p->o.max_pending - p->pending - pl_unrecorded(p) - p->claims_want);
             if (got == 0)
                 break;
         }
@@ -247,8 +358,8 @@ void pl_render_after(uv_work_t *req, int status)
                 edm_idset_del(&p->in_flight, j->job.id);
                 if (j->job.attempts > 0 || b->c->is_message)
                     p->o.st->ops->unclaim(p->o.st, &j->job.id, 1, edm_time_now());
-                else if (j->job.id - 1 < b->c->cursor)
-                    b->c->cursor = j->job.id - 1;
+                else
+                    pl_cursor_back(b->c, j->job.id);
                 pl_job_done(p, b->c);
             }
         } else if (j->msg) {

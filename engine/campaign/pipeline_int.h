@@ -39,6 +39,9 @@ typedef struct pl_campaign {
     size_t rawlen;
     char *broken_reason;
     int64_t cursor;  /* claim cursor over queued ids */
+    int drained;     /* its last claim found nothing: next tries at the tick */
+    int claiming;    /* a claim is under way on the thread pool (o.claim_st) */
+    int cursor_back; /* the cursor moved back while it was: keep that one */
     size_t pending;  /* claimed, outcome not yet recorded */
     edm_bucket rate; /* max_per_hour, this node's share of it */
     int64_t max_per_hour;
@@ -61,6 +64,13 @@ struct edm_pipeline {
     size_t rendering;     /* jobs in render batches */
     edm_outcome *results; /* buffered outcomes, complete, as the store records them */
     size_t nresults, capresults;
+    /* Outcomes being written on the thread pool (o.record_st): still in
+     * flight until the write succeeds (pipeline_record.c). */
+    edm_outcome *recording;
+    size_t nrecording, caprecording;
+    int record_busy;
+    int record_rc;
+    uv_work_t record_req;
     uv_timer_t flush_timer;
     int timer_armed;
     int stopping;
@@ -75,8 +85,10 @@ struct edm_pipeline {
     unsigned char secret[SECRET_MAX];
     size_t secret_len;
     edm_window sent_minute;
-    int txn_wake; /* transactional work may be due: claim it (pipeline_txn.c) */
-    int nodes;    /* live sending nodes sharing the store: campaign limits are shared */
+    size_t claims;      /* claims under way on the thread pool */
+    size_t claims_want; /* recipients they may bring: counted against max_pending */
+    int txn_wake;       /* transactional work may be due: claim it (pipeline_txn.c) */
+    int nodes;          /* live sending nodes sharing the store: campaign limits are shared */
 };
 
 typedef struct pl_job {
@@ -124,6 +136,8 @@ unsigned char *pl_suppressed(edm_pipeline *p, const edm_job *jobs, size_t n);
  * are between claim and recorded outcome (outcomes buffered and not yet
  * written count as in flight), and never while the store refuses writes. */
 void pl_pump(edm_pipeline *p);
+/* Moves c's claim cursor back to before id next (a row to claim again). */
+void pl_cursor_back(pl_campaign *c, int64_t next);
 void pl_render_work(uv_work_t *req);
 void pl_render_after(uv_work_t *req, int status);
 /* The key of a recipient domain in no_8bit (a 64-bit hash; a collision
@@ -137,6 +151,11 @@ void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_d
 /* Buffers a complete outcome (copied). */
 void pl_add_result(edm_pipeline *p, const edm_outcome *r);
 void pl_arm_flush(edm_pipeline *p);
+/* Writes the buffered outcomes: on the thread pool when the pipeline has a
+ * record_st (one write at a time), else on the loop (pipeline_record.c). */
+void pl_flush(edm_pipeline *p);
+/* Outcomes buffered or being written: in flight until the store has them. */
+size_t pl_unrecorded(const edm_pipeline *p);
 void pl_job_done(edm_pipeline *p, pl_campaign *c);
 /* Runs the stop callback once nothing is rendering or buffered. */
 void pl_maybe_stopped(edm_pipeline *p);

@@ -3,8 +3,8 @@
  * the store (delivery id, times, message id, retry schedule, expiry past
  * retry.max_age through engine/delivery/classify.c, cancellation),
  * buffered as they are and written to the store in batches (FLUSH_AT
- * outcomes or FLUSH_MS). Buffered outcomes own their strings (inline), so
- * buffering allocates only when the buffer grows.
+ * outcomes or FLUSH_MS; the writing: pipeline_record.c). Buffered outcomes own their strings
+ * (inline), so buffering allocates only when the buffer grows.
  */
 #include "engine/campaign/pipeline_int.h"
 #include "engine/base/alloc.h"
@@ -27,37 +27,9 @@ void pl_add_result(edm_pipeline *p, const edm_outcome *r)
     }
     p->results[p->nresults++] = *r;
     if (p->nresults >= FLUSH_AT && !p->record_failing) /* failing: the timer retries */
-        edm_pipeline_flush(p);
+        pl_flush(p);
     else
         pl_arm_flush(p);
-}
-
-int edm_pipeline_flush(edm_pipeline *p)
-{
-    if (p->nresults == 0)
-        return 0;
-    int rc = p->o.st->ops->record(p->o.st, p->results, p->nresults);
-    if (rc != 0) {
-        /* Keep them and try again at the next flush: nothing is lost.
-         * Claiming stops until the store takes them (pl_pump). */
-        if (!p->record_failing)
-            edm_log(EDM_LOG_ERROR, "pipeline",
-                    "event=record_failed results=%zu err=\"%s\" action=stop_claiming", p->nresults,
-                    edm_store_errmsg(p->o.st));
-        p->record_failing = 1;
-        if (p->stopping)
-            p->stop_failures++;
-        pl_arm_flush(p);
-        return rc;
-    }
-    if (p->record_failing)
-        edm_log(EDM_LOG_INFO, "pipeline", "event=record_resumed results=%zu", p->nresults);
-    p->record_failing = 0;
-    /* Only now may these ids be claimed again (a restarted cursor). */
-    for (size_t i = 0; i < p->nresults; i++)
-        edm_idset_del(&p->in_flight, p->results[i].id);
-    p->nresults = 0;
-    return 0;
 }
 
 /* Runs the stop callback once nothing is rendering or buffered, or once
@@ -67,6 +39,8 @@ int edm_pipeline_flush(edm_pipeline *p)
  * sent again after a restart, at most max_pending of them. */
 void pl_maybe_stopped(edm_pipeline *p)
 {
+    if (p->record_busy || p->claims > 0)
+        return; /* their completions come back here */
     if (p->stopping && p->nresults > 0 && p->stop_failures >= STOP_TRIES && p->rendering == 0) {
         edm_log(EDM_LOG_ERROR, "pipeline",
                 "event=stopped_unrecorded results=%zu reason=\"the store refuses writes\"",
@@ -84,7 +58,7 @@ static void on_flush_timer(uv_timer_t *t)
 {
     edm_pipeline *p = t->data;
     p->timer_armed = 0;
-    edm_pipeline_flush(p);
+    pl_flush(p);
     pl_pump(p);
     pl_maybe_stopped(p);
 }
@@ -166,8 +140,8 @@ void edm_pipeline_on_outcome(void *ctx, edm_outmsg *m, const edm_outcome *o)
          * lifted) in the store and the cursor must come back for it. */
         if (m->attempts > 0 || c->is_message)
             p->o.st->ops->unclaim(p->o.st, &m->delivery_id, 1, edm_time_now());
-        else if (m->delivery_id - 1 < c->cursor)
-            c->cursor = m->delivery_id - 1;
+        else
+            pl_cursor_back(c, m->delivery_id);
         edm_idset_del(&p->in_flight, m->delivery_id);
         /* Its server lacks 8BITMIME: this one and every later message to
          * the domain are composed without 8bit (docs/messages.md). */

@@ -36,7 +36,8 @@ struct edm_import {
     edm_upload_parser *parser;
     edm_import_counts counts;
     waiting_row *batch;
-    edm_recipient *sorted; /* the batch as the store takes it, in write order */
+    edm_recipient *sorted;          /* the batch as the store takes it, in write order */
+    enum edm_add_outcome *outcomes; /* the store's answer for each row of sorted */
     size_t nbatch;
     edm_buf arena; /* the strings of the batch, back to back */
     edm_import_reject *rejected;
@@ -108,16 +109,14 @@ static int flush(edm_import *im)
     edm_import_counts c = im->counts;
     edm_upload *up = NULL;
     rc = st->ops->upload_begin(st, im->campaign_id, &up);
+    if (rc == 0)
+        rc = st->ops->upload_add(up, im->sorted, n, im->outcomes);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        enum edm_add_outcome out;
-        rc = st->ops->upload_add(up, &im->sorted[i], &out);
-        if (rc != 0)
-            break;
-        switch (out) {
+        switch (im->outcomes[i]) {
         case EDM_ADD_ACCEPTED: c.accepted++; break;
         case EDM_ADD_DUPLICATE: c.duplicates++; break;
         case EDM_ADD_SUPPRESSED: c.suppressed++; break;
-        default: EDM_PANIC("bad upload outcome %d", (int)out);
+        default: EDM_PANIC("bad upload outcome %d", (int)im->outcomes[i]);
         }
     }
     if (up) {
@@ -225,9 +224,10 @@ int edm_import_new(edm_store *st, int64_t campaign_id, const edm_import_opts *o,
         im->o.rejected_max = EDM_IMPORT_REJECTED_MAX;
     im->batch = edm_calloc(im->o.batch_rows, sizeof *im->batch);
     im->sorted = edm_calloc(im->o.batch_rows, sizeof *im->sorted);
+    im->outcomes = edm_calloc(im->o.batch_rows, sizeof *im->outcomes);
     im->rejected = edm_calloc(im->o.rejected_max, sizeof *im->rejected);
     edm_upload_sink sink = {im, on_row, on_reject};
-    if (im->batch == NULL || im->sorted == NULL || im->rejected == NULL ||
+    if (im->batch == NULL || im->sorted == NULL || im->outcomes == NULL || im->rejected == NULL ||
         edm_upload_parser_new(o->format, &sink, &im->parser) != 0) {
         edm_import_free(im);
         return EDM_ENOMEM;
@@ -293,6 +293,7 @@ void edm_import_free(edm_import *im)
     edm_free(im->rejected);
     edm_free(im->batch);
     edm_free(im->sorted);
+    edm_free(im->outcomes);
     edm_buf_free(&im->arena);
     edm_upload_parser_free(im->parser);
     edm_free(im);

@@ -224,12 +224,17 @@ struct edm_store_ops {
     /* {counts:{state:n}, bounce_categories:{cat:n}, total, done, progress} */
     int (*campaign_stats)(edm_store *st, int64_t id, json_t **out);
 
-    /* recipient upload in batches: begin, add (many), end. begin opens the
-     * write transaction and end commits it (add commits and reopens it every
-     * few thousand rows): make no other store call between begin and end,
-     * i.e. run a whole batch inside one callback of the loop. */
+    /* recipient upload in batches: begin, add (any number of calls, each
+     * with rows[0..n) and their outcomes[0..n) filled in), end. begin opens
+     * the write transaction and end commits it (add may commit and reopen
+     * it every few thousand rows): make no other store call between begin
+     * and end, i.e. run a whole batch inside one callback of the loop. A
+     * row whose address came earlier (in this call or before) is a
+     * duplicate. PostgreSQL writes the rows of one call in a few round
+     * trips, not one a row. */
     int (*upload_begin)(edm_store *st, int64_t campaign_id, edm_upload **up);
-    int (*upload_add)(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+    int (*upload_add)(edm_upload *up, const edm_recipient *rows, size_t n,
+                      enum edm_add_outcome *outcomes);
     int (*upload_end)(edm_upload *up, int commit);
 
     /* hot path: claim up to `limit` due deliveries of a campaign: first
@@ -317,6 +322,11 @@ struct edm_store_ops {
      * back). list answers GET /v1/nodes: [{id, api, ips, started_at, heartbeat_at, alive,
      * in_flight, campaigns}]. */
     int (*node_join)(edm_store *st, const edm_node_info *n);
+    /* Another handle of a node joined through a first one (the pipeline's
+     * claim connection): its claims of queued rows lease to node id too. It
+     * takes no lock and registers nothing; the first handle beats and
+     * leaves. */
+    int (*node_attach)(edm_store *st, const char *id);
     int (*node_beat)(edm_store *st, int64_t now);
     int (*node_leave)(edm_store *st);
     int (*node_list)(edm_store *st, int64_t now, json_t **items);

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         for (long k = 0; k < m; k++) {
             edm_recipient r = {rows[k].email, rows[k].domain, rows[k].vars};
             enum edm_add_outcome o;
-            if (st->ops->upload_add(up, &r, &o) != 0 || o != EDM_ADD_ACCEPTED) {
+            if (st->ops->upload_add(up, &r, 1, &o) != 0 || o != EDM_ADD_ACCEPTED) {
                 fprintf(stderr, "insert %ld failed: %s\n", base + k, edm_store_errmsg(st));
                 return 1;
             }

@@ -90,7 +90,7 @@ static void setup_campaign(struct fx *f)
         snprintf(vars, sizeof vars, "{\"name\": \"张伟%d\", \"id\": %d}", i, i);
         edm_recipient r = {email, dom, vars};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
 }

@@ -147,7 +147,7 @@ static void add(edm_store *st, int64_t cid, const char *email, const char *vars)
     const char *at = strchr(email, '@');
     edm_recipient r = {email, at + 1, vars};
     enum edm_add_outcome o;
-    assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(st->ops->upload_end(up, 1), 0);
 }
 

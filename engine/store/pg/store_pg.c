@@ -588,6 +588,7 @@ static const struct edm_store_ops pg_ops = {
     .node_join = pg_node_join,
     .node_beat = pg_node_beat,
     .node_leave = pg_node_leave,
+    .node_attach = pg_node_attach,
     .node_list = pg_node_list,
 };
 

@@ -109,6 +109,7 @@ int pg_idem_put(edm_store *st, const char *key, int status, const char *body);
 int pg_node_join(edm_store *st, const edm_node_info *n);
 int pg_node_beat(edm_store *st, int64_t now);
 int pg_node_leave(edm_store *st);
+int pg_node_attach(edm_store *st, const char *id);
 int pg_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* store_pg_tracking.c: not yet on PostgreSQL */
@@ -143,7 +144,8 @@ json_t *pg_event_object(const PGresult *q, int r, int first);
 
 /* store_pg_jobs.c */
 int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
-int pg_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int pg_upload_add(edm_upload *up, const edm_recipient *rows, size_t n,
+                  enum edm_add_outcome *outcomes);
 int pg_upload_end(edm_upload *up, int commit);
 int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
              size_t limit, edm_job **jobs, size_t *n);

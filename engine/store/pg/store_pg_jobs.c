@@ -1,7 +1,8 @@
 /*
  * engine/store/pg/store_pg_jobs.c: the PostgreSQL backend's hot paths
- * (store.h): recipient upload (one round trip a row: the suppression check
- * is inside the insert; a commit every UPLOAD_BATCH rows), claiming due
+ * (store.h): recipient upload (UPLOAD_CHUNK rows a statement, as arrays
+ * unnested server-side, the suppression check inside the insert; a commit
+ * every UPLOAD_BATCH rows), claiming due
  * work (deferred rows leased with FOR UPDATE SKIP LOCKED, queued rows read
  * by cursor), recording a batch of outcomes and their attempt events in
  * one statement (arrays unnested server-side), handing claims back,
@@ -18,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UPLOAD_BATCH 20000
+#define UPLOAD_BATCH 20000 /* rows a transaction */
+#define UPLOAD_CHUNK 5000  /* rows a statement */
 
 /* ---- recipient upload ---- */
 
@@ -53,36 +55,83 @@ int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
     return 0;
 }
 
+/* A chunk of rows in one statement: the rows as three arrays unnested
+ * server-side, the first of each address in the chunk inserted in the
+ * order given (ids grow in that order), the suppression check inside the
+ * insert. It returns the 1-based position and state of each row written;
+ * every other row is a duplicate (earlier in the chunk or already there). */
 static const char SQL_UPLOAD[] =
-    "INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, next_attempt_at) "
-    "VALUES ($1, $2, $3, $4, CASE WHEN $6::boolean AND EXISTS (SELECT 1 FROM suppressions "
-    "WHERE value IN ($2, $3)) THEN 4 ELSE 0 END, $5, 0) "
-    "ON CONFLICT (email, campaign_id) DO NOTHING RETURNING status";
+    "WITH v AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY "
+    "AS v(email, domain, vars, ord)), "
+    "f AS (SELECT DISTINCT ON (email) email, domain, vars, ord FROM v ORDER BY email, ord), "
+    "i AS (INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, "
+    "next_attempt_at) SELECT $1, f.email, f.domain, f.vars, CASE WHEN $6::boolean AND EXISTS "
+    "(SELECT 1 FROM suppressions WHERE value IN (f.email, f.domain)) THEN 4 ELSE 0 END, $5, 0 "
+    "FROM f ORDER BY f.ord ON CONFLICT (email, campaign_id) DO NOTHING RETURNING email, status) "
+    "SELECT f.ord, i.status FROM f JOIN i ON i.email = f.email";
 
-int pg_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
+static void arr_text(edm_buf *b, const char *v, int empty_is_null);
+
+static int upload_chunk(edm_upload *u, const edm_recipient *rows, size_t n,
+                        enum edm_add_outcome *outcomes)
 {
-    pg_store *s = u->s;
-    pg_params p;
-    pgp_init(&p);
-    pgp_int(&p, u->campaign_id);
-    pgp_text(&p, r->email);
-    pgp_text(&p, r->domain);
-    pgp_text(&p, r->vars_json);
-    pgp_int(&p, u->now);
-    pgp_text(&p, u->any_suppressions ? "true" : "false");
-    PGresult *q = pg_run(s, SQL_UPLOAD, &p, "insert recipient");
-    if (q == NULL)
-        return pg_code(s);
-    if (PQntuples(q) == 0)
-        *outcome = EDM_ADD_DUPLICATE;
-    else
-        *outcome = pg_int(q, 0, 0) == EDM_DSTATE_SUPPRESSED ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED;
-    PQclear(q);
-    if (++u->in_batch >= UPLOAD_BATCH) {
-        u->in_batch = 0;
-        int rc;
-        if ((rc = pg_commit(s)) != 0 || (rc = pg_begin(s)) != 0)
+    edm_buf cols[3];
+    for (int c = 0; c < 3; c++) {
+        edm_buf_init(&cols[c]);
+        edm_buf_append_char(&cols[c], '{');
+    }
+    for (size_t i = 0; i < n; i++) {
+        arr_text(&cols[0], rows[i].email, 0);
+        arr_text(&cols[1], rows[i].domain, 0);
+        arr_text(&cols[2], rows[i].vars_json, 0);
+        outcomes[i] = EDM_ADD_DUPLICATE;
+    }
+    int rc = 0;
+    for (int c = 0; c < 3; c++) {
+        edm_buf_append_char(&cols[c], '}');
+        if (cols[c].data == NULL)
+            rc = EDM_ENOMEM;
+    }
+    if (rc == 0) {
+        pg_params p;
+        pgp_init(&p);
+        pgp_int(&p, u->campaign_id);
+        for (int c = 0; c < 3; c++)
+            pgp_text(&p, cols[c].data);
+        pgp_int(&p, u->now);
+        pgp_text(&p, u->any_suppressions ? "true" : "false");
+        PGresult *q = pg_run(u->s, SQL_UPLOAD, &p, "insert recipients");
+        if (q == NULL) {
+            rc = pg_code(u->s);
+        } else {
+            for (int k = 0; k < PQntuples(q); k++) {
+                int64_t ord = pg_int(q, k, 0);
+                EDM_ASSERT(ord >= 1 && (size_t)ord <= n);
+                outcomes[ord - 1] = pg_int(q, k, 1) == EDM_DSTATE_SUPPRESSED ? EDM_ADD_SUPPRESSED
+                                                                             : EDM_ADD_ACCEPTED;
+            }
+            PQclear(q);
+        }
+    }
+    for (int c = 0; c < 3; c++)
+        edm_buf_free(&cols[c]);
+    return rc;
+}
+
+int pg_upload_add(edm_upload *u, const edm_recipient *rows, size_t n,
+                  enum edm_add_outcome *outcomes)
+{
+    for (size_t at = 0; at < n;) {
+        size_t k = n - at < UPLOAD_CHUNK ? n - at : UPLOAD_CHUNK;
+        int rc = upload_chunk(u, rows + at, k, outcomes + at);
+        if (rc != 0)
             return rc;
+        at += k;
+        if ((u->in_batch += k) >= UPLOAD_BATCH) {
+            u->in_batch = 0;
+            if ((rc = pg_commit(u->s)) != 0 || (rc = pg_begin(u->s)) != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -102,10 +151,14 @@ int pg_upload_end(edm_upload *u, int commit)
 
 /* ---- claim ---- */
 
+/* Each claim updates the rows whose ids its locking sub-select returns:
+ * "id = ANY(ARRAY(sub-select))" makes those ids one array looked up in the
+ * primary key. "id IN (sub-select)" let the planner hash-join the whole
+ * table against the few hundred ids (a sequential scan every claim). */
 static const char SQL_CLAIM_RETRY[] =
-    "UPDATE deliveries SET next_attempt_at = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET next_attempt_at = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 1 AND next_attempt_at <= $2 "
-    "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 /* A node (store_pg_nodes.c) leases the queued rows it claims: nobody else
  * claims them until it records them, hands them back, or is gone. Its own
@@ -113,17 +166,17 @@ static const char SQL_CLAIM_RETRY[] =
  * will not send (pause, cancel) without handing them back, moving its
  * cursor back instead, and never hands out a row it has in flight. */
 static const char SQL_CLAIM_LEASED[] =
-    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET lease_node = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND (lease_node IS NULL OR lease_node = $4) "
     "AND id > $2 "
-    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 /* The second round from the start: only rows nobody holds (a dead node's,
  * handed back by a heartbeat), never this node's own again. */
 static const char SQL_CLAIM_FREE[] =
-    "UPDATE deliveries SET lease_node = $4 WHERE id IN (SELECT id FROM deliveries "
+    "UPDATE deliveries SET lease_node = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
-    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
     "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
 static const char SQL_CLAIM_QUEUED[] =
     "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
@@ -252,8 +305,6 @@ int pg_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
 }
 
 /* ---- suppression look-up of a claimed batch ---- */
-
-static void arr_text(edm_buf *b, const char *v, int empty_is_null);
 
 int pg_suppression_filter(edm_store *st, const edm_job *jobs, size_t n, unsigned char *hit)
 {

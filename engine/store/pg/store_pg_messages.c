@@ -259,13 +259,13 @@ int pg_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
     pgp_int(&p, now);
     pgp_int(&p, (int64_t)limit);
     pgp_int(&p, now + lease);
-    PGresult *r =
-        pg_run(PG(st),
-               "UPDATE deliveries SET next_attempt_at = $3 WHERE id IN (SELECT id FROM deliveries "
-               "WHERE txn = 1 AND status IN (0, 1) AND next_attempt_at <= $1 "
-               "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, email, "
-               "domain, vars, attempts, queued_at, first_attempt_at, campaign_id",
-               &p, "claim transactional");
+    PGresult *r = pg_run(
+        PG(st),
+        "UPDATE deliveries SET next_attempt_at = $3 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
+        "WHERE txn = 1 AND status IN (0, 1) AND next_attempt_at <= $1 "
+        "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, email, "
+        "domain, vars, attempts, queued_at, first_attempt_at, campaign_id",
+        &p, "claim transactional");
     if (r == NULL)
         return EDM_EDB;
     size_t cnt = (size_t)PQntuples(r);

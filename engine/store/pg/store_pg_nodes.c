@@ -66,6 +66,13 @@ int pg_node_join(edm_store *st, const edm_node_info *n)
     return 0;
 }
 
+int pg_node_attach(edm_store *st, const char *id)
+{
+    pg_store *s = PG(st);
+    snprintf(s->node_id, sizeof s->node_id, "%s", id);
+    return 0;
+}
+
 int pg_node_beat(edm_store *st, int64_t now)
 {
     pg_store *s = PG(st);

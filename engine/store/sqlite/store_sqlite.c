@@ -466,6 +466,7 @@ static const struct edm_store_ops sqlite_ops = {
     .node_join = sq_node_join,
     .node_beat = sq_node_beat,
     .node_leave = sq_node_leave,
+    .node_attach = sq_node_attach,
     .node_list = sq_node_list,
     .feedback_apply = sq_feedback_apply,
     .delivery_by_message_id = sq_delivery_by_message_id,

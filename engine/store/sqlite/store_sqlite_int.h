@@ -106,7 +106,8 @@ char *sq_email_domain(const char *email);
 
 /* Ops implemented in store_sqlite_jobs.c. */
 int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
-int sq_upload_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *outcome);
+int sq_upload_add(edm_upload *up, const edm_recipient *rows, size_t n,
+                  enum edm_add_outcome *outcomes);
 int sq_upload_end(edm_upload *up, int commit);
 int sq_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int64_t *cursor,
              size_t limit, edm_job **jobs, size_t *n);
@@ -176,6 +177,7 @@ int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
 int sq_node_join(edm_store *st, const edm_node_info *n);
 int sq_node_beat(edm_store *st, int64_t now);
 int sq_node_leave(edm_store *st);
+int sq_node_attach(edm_store *st, const char *id);
 int sq_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* Ops implemented in store_sqlite_feedback.c. */

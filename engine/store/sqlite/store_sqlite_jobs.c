@@ -56,7 +56,7 @@ int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
     return 0;
 }
 
-int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
+static int add_one(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
 {
     sq_store *s = u->s;
     int rc, suppressed = 0;
@@ -92,6 +92,18 @@ int sq_upload_add(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *o
     if (++u->in_batch >= UPLOAD_BATCH) {
         u->in_batch = 0;
         if ((rc = sq_commit(s)) != 0 || (rc = sq_begin(s)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One prepared insert a row: SQLite has no round trip to save. */
+int sq_upload_add(edm_upload *u, const edm_recipient *rows, size_t n,
+                  enum edm_add_outcome *outcomes)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_one(u, &rows[i], &outcomes[i]);
+        if (rc != 0)
             return rc;
     }
     return 0;

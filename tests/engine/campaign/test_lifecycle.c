@@ -68,7 +68,7 @@ static int64_t campaign_in(edm_store *st, enum edm_cstate s, int pending)
         assert_int_equal(st->ops->upload_begin(st, id, &up), 0);
         edm_recipient r = {"x@a.test", "a.test", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(st->ops->upload_end(up, 1), 0);
     }
     return id;

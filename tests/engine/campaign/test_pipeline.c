@@ -1,16 +1,17 @@
 /*
- * tests/engine/campaign/test_pipeline.c: the pipeline
- * (engine/campaign/pipeline*.c) over a real relay and a SQLite store in a
- * temporary directory, without sockets: the relay runs on the scripted
- * transport and the table resolver (tests/support/), the scheduler is
- * played by the test through the pipeline's hooks, and retry schedules
- * and expiry pass by moving the clock (engine/base/timeutil.h).
- * Cases: the retry schedule, expiry past retry.max_age, max_pending,
- * pause, cancel, a restart over the same store, 8bit bodies for a
- * domain whose server lacks 8BITMIME, and a store that refuses writes
- * (a full disk: sending stops, resumes, shutdown does not wait), and a
- * transactional message overtaking a running campaign. Assertions are on the
- * receipts in the store and on what the fake transport was given.
+ * tests/engine/campaign/test_pipeline.c: the pipeline (engine/campaign/pipeline*.c)
+ * over a real relay and a SQLite store in a temporary directory, without sockets:
+ * the relay runs on the scripted transport and the table resolver (tests/support/),
+ * the scheduler is played by the test through the pipeline's hooks, and retry
+ * schedules and expiry pass by moving the clock (engine/base/timeutil.h). Cases:
+ * the retry schedule, expiry past retry.max_age, max_pending, pause, cancel, a
+ * restart over the same store, 8bit bodies for a domain whose server lacks
+ * 8BITMIME, a store that refuses writes (a full disk: sending stops, resumes,
+ * shutdown does not wait), and a transactional message overtaking a running
+ * campaign. Assertions are on the receipts in the store and on what the fake
+ * transport was given. With EDM_TEST_RECORD_POOL=1 (campaign_test_pipeline_pool)
+ * outcomes are written and recipients claimed on the thread pool through two
+ * more handles, as on PostgreSQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ struct fx {
     char *dir;
     uv_loop_t loop;
     edm_store *st;
+    edm_store *rst[2]; /* the pipeline's record_st and claim_st, or NULL */
     edm_config cfg;
     edm_pools pools;
     resolve_fake *dns;
@@ -133,6 +135,11 @@ static int setup(void **state)
     spy_ops.suppression_filter = spy_filter;
     spy_ops.suppression_check = spy_check;
     f->st->ops = &spy_ops;
+    for (int i = 0; i < 2 && getenv("EDM_TEST_RECORD_POOL"); i++) {
+        if (edm_store_open(path, &f->rst[i], err, sizeof err) != 0)
+            return -1;
+        f->rst[i]->ops = &spy_ops;
+    }
     spied = f;
     uv_loop_init(&f->loop);
     *state = f;
@@ -165,6 +172,8 @@ static void start_pipeline(struct fx *f, size_t max_pending, size_t claim_batch)
     assert_int_equal(edm_relay_new(&ro, &f->relay), 0);
     edm_pipeline_opts po = {.loop = &f->loop,
                             .st = f->st,
+                            .record_st = f->rst[0],
+                            .claim_st = f->rst[1],
                             .cfg = &f->cfg,
                             .relay = f->relay,
                             .max_pending = max_pending,
@@ -215,6 +224,10 @@ static int teardown(void **state)
     edm_config_free(&f->cfg);
     f->st->ops = real_ops;
     edm_store_close(f->st);
+    for (int i = 0; i < 2 && f->rst[i]; i++) {
+        f->rst[i]->ops = real_ops;
+        edm_store_close(f->rst[i]);
+    }
     spied = NULL;
     edm_time_reset_offset();
     edm_test_rmtree(f->dir);
@@ -248,7 +261,7 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
         snprintf(email, sizeof email, fmt, i);
         edm_recipient r = {email, strchr(email, '@') + 1, "{\"name\": \"R\"}"};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
@@ -353,7 +366,7 @@ static void deferrals_follow_the_retry_schedule(void **state)
     assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
     edm_recipient r = {"later@a.test", "a.test", "{\"name\": \"L\"}"};
     enum edm_add_outcome o;
-    assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+    assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
 
     tick(f, 1);
@@ -616,7 +629,7 @@ static void no_8bitmime_domain_is_composed_without_8bit(void **state)
         snprintf(email, sizeof email, "r%d@b.test", i);
         edm_recipient r = {email, "b.test", "{\"name\": \"B\"}"};
         enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
 

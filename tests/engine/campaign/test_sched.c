@@ -123,7 +123,7 @@ static int64_t make_campaign(struct fx *f, int n)
         snprintf(email, sizeof email, "r%d@a.test", i);
         edm_recipient r = {email, "a.test", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);

@@ -46,7 +46,7 @@ static int64_t fill(edm_store *st, int64_t *msg_id)
         snprintf(vars, sizeof vars, "{\"n\": %d}", i);
         edm_recipient r = {.email = email, .domain = strchr(email, '@') + 1, .vars_json = vars};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     int64_t cursor = 0;

@@ -66,7 +66,7 @@ static int setup(void **state)
                           : "other");
         edm_recipient r = {email, "example.org", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     int64_t cursor = 0;

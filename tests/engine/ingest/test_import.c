@@ -212,13 +212,19 @@ static void cancelled_between_batches(void **state)
  * and says how many batches it wrote before (kept); the failing batch is
  * rolled back whole. */
 static const struct edm_store_ops *real_ops;
-static int adds_left; /* upload_add calls that succeed before the failure */
+static int adds_left; /* rows written before the failure */
 
-static int failing_add(edm_upload *up, const edm_recipient *r, enum edm_add_outcome *o)
+/* Writes the rows one at a time until adds_left runs out. */
+static int failing_add(edm_upload *up, const edm_recipient *r, size_t n, enum edm_add_outcome *o)
 {
-    if (adds_left-- <= 0)
-        return EDM_EDB;
-    return real_ops->upload_add(up, r, o);
+    for (size_t i = 0; i < n; i++) {
+        if (adds_left-- <= 0)
+            return EDM_EDB;
+        int rc = real_ops->upload_add(up, &r[i], 1, &o[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static void store_failure_says_what_is_kept(void **state)

@@ -82,7 +82,7 @@ static void upload(edm_store *st, int64_t cid, int from, int n)
         snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
         edm_recipient r = {email, strchr(email, '@') + 1, NULL};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
 }

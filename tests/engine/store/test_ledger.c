@@ -188,7 +188,7 @@ static void outcomes_share_strings(void **state)
         snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
         edm_recipient r = {email, strchr(email, '@') + 1, NULL};
         enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
     }
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
@@ -271,7 +271,7 @@ static void webhook_events_read_the_ledger(void **state)
     assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
     edm_recipient rcpt = {"w@w.test", "w.test", NULL};
     enum edm_add_outcome added;
-    assert_int_equal(f->st->ops->upload_add(up, &rcpt, &added), 0);
+    assert_int_equal(f->st->ops->upload_add(up, &rcpt, 1, &added), 0);
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
     int64_t cursor = 0;
     edm_job *jobs;

@@ -85,7 +85,7 @@ static void upload(edm_store *st, int64_t cid, int n, const char *domain, int co
         snprintf(email, sizeof email, "user%d@%s", i, domain);
         edm_recipient r = {email, domain, "{\"name\":\"x\"}"};
         enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         counts[o]++;
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
@@ -280,6 +280,107 @@ static void campaign_transitions_are_compare_and_set(void **state)
     edm_campaign_page_free(&p);
     assert_int_equal(st->ops->campaign_transition(st, 9999, from_draft, EDM_CSTATE_RUNNING, -1),
                      EDM_ENOTFOUND);
+}
+
+/* Many rows in one upload_add call (PostgreSQL writes them in chunks of
+ * a few thousand a statement): duplicates inside the call, across a chunk
+ * boundary and of an earlier call, a suppressed address, a NULL and a
+ * quoted variables object; ids follow the order given. */
+static void upload_many_rows_in_one_call(void **state)
+{
+    edm_store *st = ((struct fx *)*state)->st;
+    int64_t cid = make_campaign(st);
+    assert_int_equal(st->ops->suppression_add(st, "m10@c.test", "complaint", NULL), 0);
+    enum { N = 12000 };
+    static char emails[N][32];
+    static edm_recipient rows[N];
+    static enum edm_add_outcome out[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(emails[i], sizeof emails[i], "m%d@c.test", i);
+        rows[i] = (edm_recipient){emails[i], "c.test", "{\"n\":1}"};
+    }
+    rows[7].email = emails[3];       /* a duplicate in the same chunk */
+    rows[5000].email = emails[4999]; /* across the chunk boundary */
+    rows[1].vars_json = "{\"q\":\"a\\\"b\\\\c, {d}\"}";
+    rows[2].vars_json = NULL;
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
+    assert_int_equal(st->ops->upload_add(up, rows, N, out), 0);
+    enum edm_add_outcome again = EDM_ADD_ACCEPTED;
+    assert_int_equal(st->ops->upload_add(up, &rows[9], 1, &again), 0);
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    int counts[3] = {0};
+    for (int i = 0; i < N; i++)
+        counts[out[i]]++;
+    assert_int_equal(out[7], EDM_ADD_DUPLICATE);
+    assert_int_equal(out[5000], EDM_ADD_DUPLICATE);
+    assert_int_equal(again, EDM_ADD_DUPLICATE);
+    assert_int_equal(out[10], EDM_ADD_SUPPRESSED);
+    assert_int_equal(out[3], EDM_ADD_ACCEPTED);
+    assert_int_equal(out[4999], EDM_ADD_ACCEPTED);
+    assert_int_equal(counts[EDM_ADD_DUPLICATE], 2);
+    assert_int_equal(counts[EDM_ADD_SUPPRESSED], 1);
+    assert_int_equal(counts[EDM_ADD_ACCEPTED], N - 3);
+    int64_t by_state[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, cid, by_state), 0);
+    assert_int_equal(by_state[EDM_DSTATE_QUEUED], N - 3);
+    assert_int_equal(by_state[EDM_DSTATE_SUPPRESSED], 1);
+    /* claimed in id order = the order given, the first of each address */
+    edm_job *jobs;
+    size_t n;
+    int64_t cursor = 0;
+    assert_int_equal(st->ops->claim(st, cid, edm_time_now(), 60, &cursor, N, &jobs, &n), 0);
+    assert_int_equal(n, N - 3);
+    size_t k = 0;
+    for (int i = 0; i < N; i++) {
+        if (out[i] != EDM_ADD_ACCEPTED)
+            continue;
+        assert_string_equal(jobs[k].email, rows[i].email);
+        if (i == 1)
+            assert_string_equal(jobs[k].vars_json, rows[1].vars_json);
+        if (i == 2)
+            assert_null(jobs[k].vars_json);
+        k++;
+    }
+    assert_int_equal(k, n);
+    edm_store_jobs_free(jobs, n);
+}
+
+/* A second handle attached to a node joined through the first (the
+ * pipeline's claim connection) leases its claims to that node: the node's
+ * in_flight counts them, and leaving hands them back. */
+static void attached_handle_claims_for_the_node(void **state)
+{
+    struct fx *f = *state;
+    edm_store *st = f->st, *other;
+    int64_t cid = make_campaign(st);
+    int counts[3] = {0};
+    upload(st, cid, 10, "a.test", counts);
+    edm_node_info ni = {.id = "n1", .api = "127.0.0.1:1", .now = edm_time_now(), .lease = 15};
+    assert_int_equal(st->ops->node_join(st, &ni), 0);
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &other, err, sizeof err), 0);
+    assert_int_equal(other->ops->node_attach(other, "n1"), 0);
+    edm_job *jobs;
+    size_t n;
+    int64_t cursor = 0;
+    assert_int_equal(other->ops->claim(other, cid, edm_time_now(), 60, &cursor, 4, &jobs, &n), 0);
+    assert_int_equal(n, 4);
+    edm_store_jobs_free(jobs, n);
+    json_t *nodes = NULL;
+    assert_int_equal(st->ops->node_list(st, edm_time_now(), &nodes), 0);
+    json_t *me = json_array_get(nodes, 0);
+    assert_string_equal(json_string_value(json_object_get(me, "id")), "n1");
+    /* SQLite does not store what is in flight */
+    assert_int_equal(json_integer_value(json_object_get(me, "in_flight")),
+                     edm_test_store_is_pg() ? 4 : 0);
+    json_decref(nodes);
+    assert_int_equal(st->ops->node_leave(st), 0);
+    if (edm_test_store_is_pg())
+        assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM deliveries "
+                                                       "WHERE lease_node IS NOT NULL"),
+                         0);
+    edm_store_close(other);
 }
 
 static void upload_counts_duplicates_and_suppressions(void **state)
@@ -582,6 +683,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(templates_round_trip_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(campaign_transitions_are_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(upload_counts_duplicates_and_suppressions, setup, teardown),
+        cmocka_unit_test_setup_teardown(upload_many_rows_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(attached_handle_claims_for_the_node, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_record_release_and_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
