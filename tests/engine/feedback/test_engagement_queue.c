@@ -72,7 +72,7 @@ static int setup(void **state)
         snprintf(email, sizeof email, "u%d@d.test", i);
         edm_recipient r = {email, "d.test", NULL};
         enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, &o), 0);
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
     edm_campaign_row_clear(&c);
