@@ -277,6 +277,8 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->receipt_stmts[i]);
     for (int i = 0; i < SQ_MSG_STMTS; i++)
         sqlite3_finalize(s->msg_stmts[i]);
+    for (int i = 0; i < SQ_TRACK_STMTS; i++)
+        sqlite3_finalize(s->track_stmts[i]);
     sq_strings_clear(s);
     sqlite3_close(s->db);
     edm_free(s->path);
@@ -516,6 +518,7 @@ static const struct edm_store_ops sqlite_ops = {
     .track_lookup = sq_track_lookup,
     .track_source = sq_track_source,
     .engagement_record = sq_engagement_record,
+    .engagement_record_batch = sq_engagement_record_batch,
     .webhook_create = sq_webhook_create,
     .webhook_list = sq_webhook_list,
     .webhook_delete = sq_webhook_delete,
