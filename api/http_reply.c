@@ -91,20 +91,25 @@ void http_reply_write(http_conn *c, char *data, size_t len)
     c->writes++;
 }
 
-static void http_date(char *out, size_t n)
+/* The Date header's value, formatted once per second (loop thread only). */
+static const char *http_date(void)
 {
+    static time_t last = -1;
+    static char text[40];
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return text;
 }
 
 static void status_head(http_conn *c, edm_buf *b, int status, const char *ctype, const char *extra)
 {
-    char date[40];
-    http_date(date, sizeof date);
     edm_buf_appendf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: edm/%s\r\nConnection: %s\r\n%s",
-                    status, http_status_text(status), date, edm_version(),
+                    status, http_status_text(status), http_date(), edm_version(),
                     c->keep_alive ? "keep-alive" : "close", extra ? extra : "");
     if (ctype)
         edm_buf_appendf(b, "Content-Type: %s\r\n", ctype);
@@ -121,12 +126,17 @@ void http_respond(http_req *req, int status, const char *ctype, const char *extr
     if (c->early && req->has_body)
         c->keep_alive = 0;
     edm_buf b = EDM_BUF_INIT;
+    /* One allocation: the head's fixed part is under 192 bytes. */
+    if (edm_buf_reserve(&b,
+                        192 + (extra ? strlen(extra) : 0) + (ctype ? strlen(ctype) : 0) + len) != 0)
+        EDM_PANIC("out of memory");
     status_head(c, &b, status, ctype, extra);
     if (status == 204 || status == 304)
         edm_buf_append_str(&b, "\r\n");
     else
         edm_buf_appendf(&b, "Content-Length: %zu\r\n\r\n", len);
-    if (edm_buf_append(&b, body, len) != 0)
+    /* HEAD: the same head, no body (RFC 9110 9.3.2). */
+    if (req->method != HTTP_HEAD && edm_buf_append(&b, body, len) != 0)
         EDM_PANIC("out of memory");
     edm_log(status >= 500 ? EDM_LOG_WARN : EDM_LOG_INFO, "http",
             "req=%llu peer=%s method=%s path=%s status=%d bytes=%zu", (unsigned long long)req->id,

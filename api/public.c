@@ -2,9 +2,10 @@
  * api/public.c: the public listener (see public.h): its own http_app on
  * the HTTP core, two routes on /u/{token}, small HTML answers; GET
  * /c/{token} (click: 302) and GET /o/{token}.gif (open: a 1x1 GIF) through
- * engine/feedback/engagement.c. Bodies are buffered and capped at 4 KiB; a
- * token is checked with the HMAC secret before anything is read from the
- * store.
+ * engine/feedback/engagement.c (HEAD answers the same and records
+ * nothing). Bodies are buffered and capped at 4 KiB; a token is checked
+ * with the HMAC secret before anything is read from the store. Stopping
+ * writes the opens and clicks still queued.
  */
 #include "api/public.h"
 #include "api/api_int.h"
@@ -26,11 +27,13 @@ struct edm_public {
     unsigned char secret[256];
     size_t secret_len;
     edm_engagement *engagement;
+    edm_buf url, hdr; /* a click's target and Location header, reused */
     void (*done)(void *);
     void *done_arg;
 };
 
 static void page(http_req *req, int status, const char *title, const char *body_html);
+static void public_free(void *arg);
 
 /* A transparent 1x1 GIF. */
 static const unsigned char pixel_gif[] = {
@@ -80,10 +83,14 @@ static void on_track(edm_public *pub, http_req *req, char kind)
     peer_ip(req, ip, sizeof ip);
     const char *ua = http_req_header(req, "User-Agent");
     int64_t now = edm_time_now();
-    edm_buf url = EDM_BUF_INIT;
+    edm_buf *url = &pub->url;
+    edm_buf_reset(url);
+    /* HEAD answers the same head and records nothing (a link checker's
+     * HEAD is no reader's click). */
+    int record = req->method == HTTP_GET;
     int rc = tok == NULL || pub->engagement == NULL ? EDM_ENOTFOUND
-             : kind == 'c' ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, &url)
-                           : edm_engagement_open(pub->engagement, tok, n, ua, ip, now);
+             : kind == 'c' ? edm_engagement_click(pub->engagement, tok, n, ua, ip, now, url, record)
+                           : edm_engagement_open(pub->engagement, tok, n, ua, ip, now, record);
     if (rc == EDM_ENOTFOUND) {
         page(req, 404, "Not found", "<p>No such page.</p>");
     } else if (rc != 0) {
@@ -93,15 +100,15 @@ static void on_track(edm_public *pub, http_req *req, char kind)
     } else if (kind == 'o') {
         http_respond(req, 200, "image/gif", NO_CACHE, (const char *)pixel_gif, sizeof pixel_gif);
     } else {
-        edm_buf h = EDM_BUF_INIT;
-        if (edm_buf_appendf(&h, "Location: %s\r\n" NO_CACHE, edm_buf_cstr(&url)) != 0) {
+        edm_buf *h = &pub->hdr;
+        edm_buf_reset(h);
+        if (edm_buf_append_str(h, "Location: ") != 0 || edm_buf_append(h, url->data, url->len) ||
+            edm_buf_append_str(h, "\r\n" NO_CACHE) != 0) {
             page(req, 503, "Try again later", "<p>Please try again in a moment.</p>");
         } else {
-            http_respond(req, 302, "text/plain", edm_buf_cstr(&h), "redirecting\n", 12);
+            http_respond(req, 302, "text/plain", edm_buf_cstr(h), "redirecting\n", 12);
         }
-        edm_buf_free(&h);
     }
-    edm_buf_free(&url);
 }
 
 static void page(http_req *req, int status, const char *title, const char *body_html)
@@ -229,14 +236,16 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
     memcpy(pub->secret, cfg->secret, cfg->secret_len);
     pub->secret_len = cfg->secret_len;
     if (cfg->base_url) {
-        edm_engagement_opts eo = {.store = store,
+        edm_engagement_opts eo = {.loop = loop,
+                                  .store = store,
                                   .secret = cfg->secret,
                                   .secret_len = cfg->secret_len,
                                   .base_url = cfg->base_url,
                                   .unsub_url = cfg->unsub_url,
                                   .machine_ips = cfg->machine_ips,
                                   .nmachine_ips = cfg->nmachine_ips,
-                                  .machine_open_seconds = cfg->machine_open_seconds};
+                                  .machine_open_seconds = cfg->machine_open_seconds,
+                                  .db = cfg->db};
         pub->engagement = edm_engagement_new(&eo);
     }
     http_limits lim = {
@@ -248,13 +257,14 @@ int edm_public_start(uv_loop_t *loop, const edm_public_config *cfg, edm_store *s
         .min_body_rate = 256,
         .body_window_ms = 10000,
         .max_connections = 1024,
-        .max_per_ip = 32,
+        /* Image proxies (Gmail's, Apple's prefetch) fetch for many readers
+         * from few addresses (docs/tracking.md, "Speed"). */
+        .max_per_ip = 256,
     };
     http_app app = {pub, on_head, NULL, on_complete};
     rc = http_server_start(loop, (struct sockaddr *)&ss, &lim, &app, &pub->http, err, errlen);
     if (rc != 0) {
-        edm_engagement_free(pub->engagement);
-        edm_free(pub);
+        edm_engagement_close(pub->engagement, public_free, pub);
         return rc;
     }
     edm_log(EDM_LOG_INFO, "public", "listen=%s port=%d", cfg->listen, http_server_port(pub->http));
@@ -267,15 +277,30 @@ int edm_public_port(const edm_public *p)
     return http_server_port(p->http);
 }
 
-static void on_stopped(void *arg)
+static void public_free(void *arg)
+{
+    edm_public *pub = arg;
+    edm_buf_free(&pub->url);
+    edm_buf_free(&pub->hdr);
+    edm_free(pub);
+}
+
+static void on_closed(void *arg)
 {
     edm_public *pub = arg;
     void (*done)(void *) = pub->done;
     void *done_arg = pub->done_arg;
-    edm_engagement_free(pub->engagement);
-    edm_free(pub);
+    public_free(pub);
     if (done)
         done(done_arg);
+}
+
+/* The listener is closed: the queued opens and clicks are written, then
+ * the engagement state goes. */
+static void on_stopped(void *arg)
+{
+    edm_public *pub = arg;
+    edm_engagement_close(pub->engagement, on_closed, pub);
 }
 
 void edm_public_stop(edm_public *p, void (*done)(void *arg), void *arg)

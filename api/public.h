@@ -34,6 +34,7 @@ typedef struct edm_public_config {
     char *const *machine_ips;
     size_t nmachine_ips;
     int64_t machine_open_seconds;
+    const char *db; /* the store's location, for the engagement writer's own connection */
 } edm_public_config;
 
 /* Starts listening; returns 0 or a negative EDM_E* code with a message in

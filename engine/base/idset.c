@@ -1,7 +1,8 @@
 /*
  * engine/base/idset.c: a set of positive int64 ids (open addressing, linear
- * probing, tombstones), for the pipeline's ids in flight. Grows by
- * doubling; never shrinks. Allocation failure returns EDM_ENOMEM and
+ * probing, tombstones), for the pipeline's ids in flight. Rebuilt when
+ * half its slots are used or deleted, at four slots per live id: its size
+ * follows the live ids, not how many passed through. Allocation failure returns EDM_ENOMEM and
  * leaves the set as it was.
  */
 #include "engine/base/idset.h"
@@ -30,9 +31,14 @@ int edm_idset_has(const edm_idset *s, int64_t id)
 
 static int grow(edm_idset *s)
 {
+    /* Sized from the live ids, not from the old table: tombstones are
+     * dropped, and a set that sees millions of ids pass through a small
+     * window (the pipeline's ids in flight) stays the window's size. At
+     * least four slots per live id, so the next rebuild is a quarter of
+     * the table's adds away (amortised O(1)). */
     edm_idset n = {0};
-    n.cap = s->cap ? s->cap * 2 : 1024;
-    while (s->live * 2 >= n.cap)
+    n.cap = 1024;
+    while ((s->live + 1) * 4 > n.cap)
         n.cap *= 2;
     n.slots = edm_calloc(n.cap, sizeof *n.slots);
     if (n.slots == NULL)

@@ -102,7 +102,8 @@ static int start_public(struct serve *sv, edm_store *st, char *err, size_t errle
                             .unsub_url = cfg->unsubscribe.url,
                             .machine_ips = cfg->public.machine_ips,
                             .nmachine_ips = cfg->public.nmachine_ips,
-                            .machine_open_seconds = cfg->public.machine_open_seconds};
+                            .machine_open_seconds = cfg->public.machine_open_seconds,
+                            .db = cfg->db};
     pc.secret = edm_engine_secret(sv->engine, &pc.secret_len);
     return edm_public_start(&sv->loop, &pc, st, &sv->pub, err, errlen);
 }

@@ -133,11 +133,13 @@ static void wait_push(edm_relay *r, site **head, site **tail, site *st, rsess **
  * connection frees one slot) or each has had its turn. */
 static void wait_wake(edm_relay *r, site **head, site **tail)
 {
-    size_t n = 0;
-    for (site *s = *head; s; s = s->wait_next)
-        n++;
-    while (n-- > 0 && *head && !r->stopping) {
+    /* Each site waiting now gets one turn: the walk stops at the present
+     * tail (sites pushed meanwhile wait for the next close), so a close
+     * costs the sites it wakes, not the length of the list. */
+    site *last = *tail;
+    for (int done = last == NULL; !done && *head && !r->stopping;) {
         site *st = *head;
+        done = st == last;
         *head = st->wait_next;
         if (*head == NULL)
             *tail = NULL;

@@ -251,32 +251,54 @@ int edm_track_rewrite(const edm_track_opts *o, const char *html, size_t n, edm_b
     return edm_buf_append(out, html + at, n - at) != 0 ? EDM_ENOMEM : 0;
 }
 
+/* Appends the decoded URL of link l; EDM_ENOTFOUND (nothing appended) when
+ * it holds control characters. */
+static int link_url(const char *html, const link_at *l, edm_buf *out)
+{
+    size_t start = out->len;
+    const char *h = html + l->href_start;
+    size_t hn = l->href_end - l->href_start;
+    while (hn && is_space(*h)) {
+        h++;
+        hn--;
+    }
+    while (hn && is_space(h[hn - 1]))
+        hn--;
+    if (decode_attr(h, hn, out) != 0)
+        return EDM_ENOMEM;
+    for (size_t i = start; i < out->len; i++)
+        if ((unsigned char)out->data[i] < 0x20 || out->data[i] == 0x7f) {
+            out->len = start;
+            return EDM_ENOTFOUND;
+        }
+    return 0;
+}
+
 int edm_track_link(const char *base_url, const char *unsub_prefix, const char *html, size_t n,
                    uint32_t link, edm_buf *out)
 {
     size_t pos = 0;
     uint32_t idx = 0;
     link_at l;
-    while (next_link(base_url, unsub_prefix, html, n, &pos, &l)) {
-        if (!l.trackable || idx++ != link)
-            continue;
-        size_t start = out->len;
-        const char *h = html + l.href_start;
-        size_t hn = l.href_end - l.href_start;
-        while (hn && is_space(*h)) {
-            h++;
-            hn--;
-        }
-        while (hn && is_space(h[hn - 1]))
-            hn--;
-        if (decode_attr(h, hn, out) != 0)
-            return EDM_ENOMEM;
-        for (size_t i = start; i < out->len; i++)
-            if ((unsigned char)out->data[i] < 0x20 || out->data[i] == 0x7f) {
-                out->len = start;
-                return EDM_ENOTFOUND;
-            }
-        return 0;
-    }
+    while (next_link(base_url, unsub_prefix, html, n, &pos, &l))
+        if (l.trackable && idx++ == link)
+            return link_url(html, &l, out);
     return EDM_ENOTFOUND;
+}
+
+int edm_track_links(const char *base_url, const char *unsub_prefix, const char *html, size_t n,
+                    edm_buf *out, uint32_t *count)
+{
+    size_t pos = 0;
+    link_at l;
+    *count = 0;
+    while (next_link(base_url, unsub_prefix, html, n, &pos, &l)) {
+        if (!l.trackable)
+            continue;
+        int rc = link_url(html, &l, out);
+        if (rc == EDM_ENOMEM || edm_buf_append_char(out, '\0') != 0)
+            return EDM_ENOMEM;
+        (*count)++;
+    }
+    return 0;
 }

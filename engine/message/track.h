@@ -42,4 +42,11 @@ int edm_track_rewrite(const edm_track_opts *o, const char *html, size_t n, edm_b
 int edm_track_link(const char *base_url, const char *unsub_prefix, const char *html, size_t n,
                    uint32_t link, edm_buf *out);
 
+/* Appends to out the URL of every trackable link of html[0..n), in index
+ * order, each followed by a NUL; a URL refused by edm_track_link (control
+ * characters) is an empty string. *count: how many. Returns 0 or
+ * EDM_ENOMEM. */
+int edm_track_links(const char *base_url, const char *unsub_prefix, const char *html, size_t n,
+                    edm_buf *out, uint32_t *count);
+
 #endif

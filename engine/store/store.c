@@ -2,7 +2,8 @@
  * engine/store/store.c: backend-independent parts of the storage interface:
  * state names, choosing a backend for edm_store_open (SQLite, or
  * PostgreSQL for a postgresql:// URI), freeing jobs and
- * pages. See store.h for the contract.
+ * pages, batches of engagement events for a backend without a batch op. See store.h for the
+ * contract.
  */
 #include "engine/store/store.h"
 #include "engine/base/alloc.h"
@@ -78,4 +79,23 @@ void edm_page_free(edm_page *page)
         json_decref(page->items);
         page->items = NULL;
     }
+}
+
+int edm_store_engagement_batch(edm_store *st, const edm_engagement_rec *r, size_t n, size_t *done)
+{
+    *done = 0;
+    if (n == 0)
+        return 0;
+    if (st->ops->engagement_record_batch) {
+        int rc = st->ops->engagement_record_batch(st, r, n);
+        if (rc == 0)
+            *done = n;
+        return rc;
+    }
+    for (; *done < n; (*done)++) {
+        int rc = st->ops->engagement_record(st, &r[*done], NULL);
+        if (rc != 0 && rc != EDM_ENOTFOUND)
+            return rc;
+    }
+    return 0;
 }

@@ -346,6 +346,11 @@ struct edm_store_ops {
     int (*track_lookup)(edm_store *st, int64_t delivery_id, edm_track_target *out);
     int (*track_source)(edm_store *st, int64_t campaign_id, edm_template_row *out);
     int (*engagement_record)(edm_store *st, const edm_engagement_rec *r, int *first);
+    /* engagement_record_batch (NULL: edm_store_engagement_batch records one
+     * at a time): every record of r[0..n) as engagement_record would, in
+     * one transaction, all or none; a record whose delivery is gone
+     * (deleted since the click) is skipped. */
+    int (*engagement_record_batch)(edm_store *st, const edm_engagement_rec *r, size_t n);
 
     /* webhooks (docs/tracking.md, "Webhooks"): events is a mask of
      * EDM_WEBHOOK_* bits. create answers the webhook with its secret; list
@@ -403,6 +408,12 @@ int edm_store_pg_open(const char *conninfo, edm_store **st, char *err, size_t er
 int edm_store_is_pg(const char *where);
 
 void edm_store_jobs_free(edm_job *jobs, size_t n);
+/* Records r[0..n) (opens and clicks queued by the public listener): with
+ * the backend's engagement_record_batch in one transaction, else one
+ * engagement_record each. *done: how many of the first records are
+ * recorded or skipped (gone deliveries); the rest are to be retried.
+ * Returns 0 (then *done == n) or the first failure's EDM_E* code. */
+int edm_store_engagement_batch(edm_store *st, const edm_engagement_rec *r, size_t n, size_t *done);
 void edm_page_free(edm_page *page);
 
 /* Calls go through the ops table: st->ops->claim(st, id, now, 500, &jobs, &n).

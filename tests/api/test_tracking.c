@@ -5,9 +5,11 @@
  * the HTML parts back; curl follows every rewritten link on the public
  * listener and must land on that recipient's own URL; mailto:, anchors,
  * data-notrack and unsubscribe links are untouched; forged, altered and
- * misused tokens answer 404 and record nothing; editing the template after
+ * misused tokens answer 404 and record nothing; HEAD answers the same
+ * head without a body and records nothing; editing the template after
  * sending changes no redirect; the stats, receipts and /v1/events match
- * exactly the clicks and opens made. On both store backends
+ * exactly the clicks and opens made; the clicks still queued when edm is
+ * stopped (SIGTERM) are all in the store after it. On both store backends
  * (tests/support/store_backend.h; api_test_tracking_pg).
  */
 #include <setjmp.h>
@@ -95,6 +97,50 @@ static json_t *events(const char *type)
     json_t *items = json_incref(json_object_get(e, "items"));
     json_decref(e);
     return items;
+}
+
+/* HEAD on the public listener: the GET's head (status, want in it), no
+ * body. */
+static void head_only(const char *url_under_base, const char *want_status, const char *want)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d HEAD '%s'",
+             edm_test_src("tests/api/http_raw.py"), pub_port, url_under_base + strlen(BASE));
+    char *out = NULL;
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    assert_non_null(out);
+    assert_true(strncmp(out, want_status, strlen(want_status)) == 0);
+    assert_non_null(strstr(out, want));
+    const char *end = strstr(out, "\r\n\r\n");
+    assert_non_null(end);
+    assert_string_equal(end, "\r\n\r\n"); /* nothing after the head */
+    free(out);
+}
+
+/* The stats once the queued clicks and opens are written (at most
+ * ENGAGEMENT_FLUSH_MS after the last one, docs/tracking.md "Speed"). */
+static json_t *stats_when(const char *spath, int64_t clicks, int64_t opens)
+{
+    json_t *stats = NULL;
+    for (int i = 0; i < 100; i++) {
+        stats = req("GET", spath, NULL, 200);
+        if (stat_int(stats, "clicks", "total") + stat_int(stats, "clicks", "machine_total") ==
+                clicks &&
+            stat_int(stats, "opens", "total") + stat_int(stats, "opens", "machine_total") == opens)
+            return stats;
+        json_decref(stats);
+        edm_test_sleep_ms(20);
+    }
+    fail_msg("the stats never showed %lld clicks and %lld opens", (long long)clicks,
+             (long long)opens);
+    return NULL;
+}
+
+/* A count read through a second connection (SQLite or PostgreSQL,
+ * tests/support/store_backend.h), after edm has stopped. */
+static int64_t db_count(const char *sql)
+{
+    return edm_test_store_value(srv.db, sql);
 }
 
 static const char *names[3] = {"ann", "bob", "cy"};
@@ -217,7 +263,18 @@ static void tracked_campaign(void **state)
     snprintf(bad[5], 600, "%s/c/%s", BASE, "../../v1/health");
     for (int i = 0; i < 6; i++)
         assert_int_equal(fetch(bad[i], NULL, NULL, NULL), 404);
+    /* A link checker's HEAD: the same answer without a body, nothing
+     * recorded (the counts below hold only the GETs). */
+    char want[200];
+    snprintf(want, sizeof want, "\r\nLocation: https://shop.example/p/%s?u=%s&x=1\r\n", skus[0],
+             names[0]);
+    head_only(clicks[0][0], "HTTP/1.1 302 ", want);
+    head_only(opens[0], "HTTP/1.1 200 ", "\r\nContent-Type: image/gif\r\n");
+    edm_test_sleep_ms(200); /* past a flush: anything queued is written */
     json_t *none = events("click");
+    assert_int_equal(json_array_size(none), 0);
+    json_decref(none);
+    none = events("open");
     assert_int_equal(json_array_size(none), 0);
     json_decref(none);
 
@@ -265,7 +322,7 @@ static void tracked_campaign(void **state)
                            NULL, NULL),
                      200);
 
-    stats = req("GET", spath, NULL, 200);
+    stats = stats_when(spath, 8, 3);
     assert_int_equal(stat_int(stats, "clicks", "total"), 7);
     assert_int_equal(stat_int(stats, "clicks", "unique"), 3);
     assert_int_equal(stat_int(stats, "clicks", "machine_total"), 1);
@@ -314,7 +371,27 @@ static void tracked_campaign(void **state)
     }
     json_decref(list);
 
-    apitest_stop(&srv);
+    /* A burst of clicks, then SIGTERM right after the last answer: the
+     * clicks still queued are written as edm stops. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d '%s' 300 %d",
+             edm_test_src("tests/api/click_burst.py"), pub_port, clicks[2][1] + strlen(BASE),
+             (int)srv.pid);
+    char *out = NULL;
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    assert_non_null(out);
+    assert_int_equal(atoi(out), 300);
+    free(out);
+    assert_int_equal(edm_test_wait_exit(srv.pid, 10000), 0);
+    srv.pid = 0;
+    assert_int_equal(db_count("SELECT count(*) FROM delivery_events WHERE type = 5"), 8 + 300);
+    assert_int_equal(db_count("SELECT sum(total) FROM engagement_counts WHERE what = 1 AND "
+                              "link = 1 AND machine = 0"),
+                     3 + 300);
+    edm_test_rmtree(srv.dir);
+    free(srv.dir);
+    srv.dir = NULL;
+
     edm_test_stop(sink_pid, 1000);
     sink_pid = 0;
     edm_test_rmtree(dump);

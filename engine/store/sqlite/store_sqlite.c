@@ -11,8 +11,9 @@
  * run there, each in its own transaction, recorded in schema_version; a
  * database whose version is newer than this binary's is refused.
  *
- * Limits: one connection, used from one thread; its memory is a 16 MiB
- * page cache and a map of at most 128 MiB of the file. Writes are batched by the
+ * Limits: one connection, used from one thread (and one more for WAL
+ * checkpoints on a thread of their own: store_sqlite_ckpt.c); its memory
+ * is a 16 MiB page cache and a map of at most 128 MiB of the file. Writes are batched by the
  * callers (an upload commits every 20,000 rows, record takes arrays).
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
@@ -269,12 +270,15 @@ static int migrate(sq_store *s)
 static void sq_close(edm_store *st)
 {
     sq_store *s = SQ(st);
+    sq_ckpt_stop(s);
     for (int i = 0; i < SQ_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     for (int i = 0; i < SQ_RECEIPT_VARIANTS; i++)
         sqlite3_finalize(s->receipt_stmts[i]);
     for (int i = 0; i < SQ_MSG_STMTS; i++)
         sqlite3_finalize(s->msg_stmts[i]);
+    for (int i = 0; i < SQ_TRACK_STMTS; i++)
+        sqlite3_finalize(s->track_stmts[i]);
     sq_strings_clear(s);
     sqlite3_close(s->db);
     edm_free(s->path);
@@ -514,6 +518,7 @@ static const struct edm_store_ops sqlite_ops = {
     .track_lookup = sq_track_lookup,
     .track_source = sq_track_source,
     .engagement_record = sq_engagement_record,
+    .engagement_record_batch = sq_engagement_record_batch,
     .webhook_create = sq_webhook_create,
     .webhook_list = sq_webhook_list,
     .webhook_delete = sq_webhook_delete,
@@ -601,7 +606,8 @@ int edm_store_sqlite_open(const char *path, edm_store **out, char *err, size_t e
                    "PRAGMA wal_autocheckpoint=4000; PRAGMA mmap_size=134217728",
                    "pragmas")) != 0)
         goto fail;
-    if ((rc = sq_strings_register(s)) != 0 || (rc = migrate(s)) != 0)
+    if ((rc = sq_strings_register(s)) != 0 || (rc = migrate(s)) != 0 ||
+        (rc = sq_ckpt_start(s)) != 0)
         goto fail;
     *out = &s->base;
     return 0;

@@ -49,6 +49,11 @@ enum sq_stmt {
 /* Statements of store_sqlite_messages.c. */
 #define SQ_MSG_STMTS 8
 
+typedef struct sq_ckpt sq_ckpt;
+
+/* Statements of store_sqlite_tracking.c (engagement, the click path). */
+#define SQ_TRACK_STMTS 8
+
 typedef struct sq_store {
     edm_store base;
     sqlite3 *db;
@@ -56,10 +61,12 @@ typedef struct sq_store {
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
     sqlite3_stmt *msg_stmts[SQ_MSG_STMTS]; /* store_sqlite_messages.c's, prepared on first use */
-    char node_id[128];                     /* store_sqlite_nodes.c: this engine's node, "" none */
+    sqlite3_stmt *track_stmts[SQ_TRACK_STMTS]; /* store_sqlite_tracking.c's, likewise */
+    char node_id[128]; /* store_sqlite_nodes.c: this engine's node, "" none */
     int64_t lease;
     struct sq_string *strings; /* store_sqlite_strings.c's cache: text -> id */
     size_t strings_cap, strings_len;
+    sq_ckpt *ckpt; /* store_sqlite_ckpt.c's thread, NULL: automatic checkpoints */
     char err[512];
 } sq_store;
 
@@ -91,6 +98,10 @@ int sq_string_id(sq_store *s, const char *v, int64_t *id);
 int sq_bind_string(sq_store *s, sqlite3_stmt *q, int i, const char *v);
 /* Forgets every cached id (after a rollback; at close). */
 void sq_strings_clear(sq_store *s);
+/* WAL checkpoints on a thread of their own (store_sqlite_ckpt.c): start
+ * after the pragmas; stop before the connection closes. */
+int sq_ckpt_start(sq_store *s);
+void sq_ckpt_stop(sq_store *s);
 /* Registers the SQL function edm_message_key(text) on the connection. */
 int sq_strings_register(sq_store *s);
 /* The indexed key of a Message-ID (deliveries.message_key). */
@@ -190,6 +201,7 @@ int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats);
 int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out);
 int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out);
 int sq_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first);
+int sq_engagement_record_batch(edm_store *st, const edm_engagement_rec *r, size_t n);
 /* Adds opens, clicks, links and the rates to a campaign's stats. */
 int sq_engagement_stats(sq_store *s, int64_t campaign_id, json_t *stats);
 int sq_webhook_create(edm_store *st, const char *url, unsigned events, const char *secret,

@@ -11,9 +11,14 @@
  * learned in a transaction that rolled back: sq_rollback clears the cache.
  * The cache holds at most SQ_STRINGS_MAX entries, then starts again empty.
  *
- * sq_message_key(text): the 64-bit FNV-1a hash of a Message-ID, indexed in
- * place of the Message-ID itself (deliveries.message_key); also the SQL
- * function edm_message_key(text) that migration 0007 fills the column with.
+ * sq_message_key(text): the 64-bit key of a Message-ID, indexed in place
+ * of the Message-ID itself (deliveries.message_key); also the SQL function
+ * edm_message_key(text) that migrations 0007 and 0012 fill the column with.
+ * A key finds candidates, the row's text confirms (collisions are fine).
+ * For edm's own Message-IDs ("<hex ms>.<hex counter>.<hex>@domain",
+ * engine/message/mime.c) the key is the milliseconds then 20 bits of the
+ * text's FNV-1a hash, so the rows of a batch are appended at the index's
+ * right edge; any other text keys by its 64-bit FNV-1a hash.
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
@@ -39,10 +44,34 @@ static uint64_t fnv1a(const char *v, size_t n)
     return h;
 }
 
+#define MSGKEY_HASH_BITS 20
+#define MSGKEY_MS_MAX    (1ULL << (63 - MSGKEY_HASH_BITS)) /* the year 2248 */
+
+/* The milliseconds leading an edm Message-ID ("<hex>." with at most 11
+ * digits, below MSGKEY_MS_MAX), or 0. */
+static uint64_t leading_ms(const char *v)
+{
+    uint64_t ms = 0;
+    size_t i = 0;
+    for (; i < 11; i++) {
+        char c = v[i];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                            : 16;
+        if (d == 16)
+            break;
+        ms = ms << 4 | d;
+    }
+    return i > 0 && v[i] == '.' && ms < MSGKEY_MS_MAX ? ms : 0;
+}
+
 int64_t sq_message_key(const char *message_id)
 {
+    size_t n = strlen(message_id);
+    uint64_t h = fnv1a(message_id, n), ms = leading_ms(message_id);
+    if (ms)
+        return (int64_t)(ms << MSGKEY_HASH_BITS | (h & ((1ULL << MSGKEY_HASH_BITS) - 1)));
     /* an int64 reinterpretation: the column is INTEGER */
-    uint64_t h = fnv1a(message_id, strlen(message_id));
     int64_t k;
     memcpy(&k, &h, sizeof k);
     return k;

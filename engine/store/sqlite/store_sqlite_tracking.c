@@ -35,23 +35,69 @@ static char *col_dup(sqlite3_stmt *q, int i)
     return t ? edm_xstrdup(t) : NULL;
 }
 
+/* The click path's statements, kept prepared (track_stmts). "type = ?"
+ * selects the partial index delivery_events_engagement
+ * (schema/0011_engagement_index.sql). */
+enum {
+    TK_LOOKUP,
+    TK_DELIVERY,
+    TK_FIRST_LINK,
+    TK_FIRST_ANY,
+    TK_EVENT,
+    TK_CLICKED,
+    TK_OPENED,
+    TK_COUNT,
+    TK_N
+};
+
+static const char *const track_sql[TK_N] = {
+    [TK_LOOKUP] = "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
+                  "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email, "
+                  "s.campaign_id IS NOT NULL "
+                  "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
+                  "LEFT JOIN templates t ON t.id = c.template_id "
+                  "LEFT JOIN campaign_sources s ON s.campaign_id = d.campaign_id "
+                  "WHERE d.id = ?1",
+    [TK_DELIVERY] = "SELECT campaign_id, status FROM deliveries WHERE id = ?1",
+    [TK_FIRST_LINK] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
+                      "machine = ?3 AND link IS ?4 LIMIT 1",
+    [TK_FIRST_ANY] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
+                     "machine = ?3 LIMIT 1",
+    [TK_EVENT] = "INSERT INTO delivery_events(delivery_id, attempted_at, status, type, url, "
+                 "link, machine, user_agent, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* Only the first sets it: a row already set is not written again. */
+    [TK_CLICKED] = "UPDATE deliveries SET clicked_at = ?2 WHERE id = ?1 AND clicked_at IS NULL",
+    [TK_OPENED] = "UPDATE deliveries SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
+    [TK_COUNT] = "INSERT INTO engagement_counts(campaign_id, what, link, machine, total, uniq, "
+                 "url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                 "ON CONFLICT (campaign_id, what, link, machine) DO UPDATE SET "
+                 "total = total + ?5, uniq = uniq + ?6, url = coalesce(url, ?7)",
+};
+
+_Static_assert(TK_N <= SQ_TRACK_STMTS, "track_stmts holds every statement");
+
+static sqlite3_stmt *track_stmt(sq_store *s, int which)
+{
+    sqlite3_stmt **q = &s->track_stmts[which];
+    if (*q == NULL && sqlite3_prepare_v3(s->db, track_sql[which], -1, SQLITE_PREPARE_PERSISTENT, q,
+                                         NULL) != SQLITE_OK) {
+        sq_fail(s, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(*q);
+    sqlite3_clear_bindings(*q);
+    return *q;
+}
+
 int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
 {
     sq_store *s = SQ(st);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
-                     "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email, "
-                     "s.campaign_id IS NOT NULL "
-                     "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
-                     "LEFT JOIN templates t ON t.id = c.template_id "
-                     "LEFT JOIN campaign_sources s ON s.campaign_id = d.campaign_id "
-                     "WHERE d.id = ?1");
-    if (rc != 0)
-        return rc;
+    sqlite3_stmt *q = track_stmt(s, TK_LOOKUP);
+    if (q == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, delivery_id);
-    rc = sqlite3_step(q);
+    int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         out->campaign_id = sqlite3_column_int64(q, 0);
         out->is_message = sqlite3_column_int(q, 1) == 1;
@@ -70,7 +116,7 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
                 ? -1
                 : sqlite3_column_int64(q, 8) * 4294967296LL + sqlite3_column_int64(q, 7);
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     if (rc == SQLITE_ROW)
         return 0;
     return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "track lookup");
@@ -117,71 +163,112 @@ int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out)
     return tid > 0 ? sq_template_get(st, tid, out) : EDM_ENOTFOUND;
 }
 
+/* Steps a kept statement once; 1 for a row, 0 for none, <0 on failure. */
+static int step_kept(sq_store *s, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    int out = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sq_fail(s, what);
+    sqlite3_reset(q);
+    return out;
+}
+
 /* 1 if the delivery has no event of this type and class (and link, when
  * link >= -1; -2: any link). */
 static int first_of(sq_store *s, const edm_engagement_rec *r, int link, int *first)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
-                     "machine = ?3 AND (?4 = -2 OR coalesce(link, -1) = ?4) LIMIT 1");
-    if (rc != 0)
-        return rc;
+    sqlite3_stmt *q = track_stmt(s, link == -2 ? TK_FIRST_ANY : TK_FIRST_LINK);
+    if (q == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, r->delivery_id);
     sqlite3_bind_int(q, 2, (int)r->type);
     sqlite3_bind_int(q, 3, r->machine ? 1 : 0);
-    sqlite3_bind_int(q, 4, link);
-    rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_fail(s, "engagement first");
-    *first = rc == SQLITE_DONE;
+    if (link >= 0)
+        sqlite3_bind_int(q, 4, link); /* else NULL: an open has no link */
+    int rc = step_kept(s, q, "engagement first");
+    if (rc < 0)
+        return rc;
+    *first = rc == 0;
     return 0;
 }
 
-static int count(sq_store *s, int64_t campaign_id, int what, int link, int machine, int uniq,
-                 const char *url)
+/* The counters a batch adds to engagement_counts, one row per key. */
+typedef struct count_delta {
+    int64_t campaign_id;
+    int what, link, machine;
+    int64_t total, uniq;
+    const char *url;
+} count_delta;
+
+typedef struct deltas {
+    count_delta *d;
+    size_t n, cap;
+} deltas;
+
+static void add_delta(deltas *ds, int64_t campaign_id, int what, int link, int machine, int uniq,
+                      const char *url)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "INSERT INTO engagement_counts(campaign_id, what, link, machine, total, uniq, "
-                     "url) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) "
-                     "ON CONFLICT (campaign_id, what, link, machine) DO UPDATE SET "
-                     "total = total + 1, uniq = uniq + ?5, url = coalesce(url, ?6)");
-    if (rc != 0)
-        return rc;
-    sqlite3_bind_int64(q, 1, campaign_id);
-    sqlite3_bind_int(q, 2, what);
-    sqlite3_bind_int(q, 3, link);
-    sqlite3_bind_int(q, 4, machine);
-    sqlite3_bind_int(q, 5, uniq);
-    sq_bind_text(q, 6, url);
-    return step_fin(s, q, "engagement count");
+    for (size_t i = ds->n; i-- > 0;) {
+        count_delta *d = &ds->d[i];
+        if (d->campaign_id == campaign_id && d->what == what && d->link == link &&
+            d->machine == machine) {
+            d->total++;
+            d->uniq += uniq;
+            if (d->url == NULL)
+                d->url = url;
+            return;
+        }
+    }
+    if (ds->n == ds->cap) {
+        ds->cap = ds->cap ? ds->cap * 2 : 8;
+        ds->d = edm_xrealloc(ds->d, ds->cap * sizeof *ds->d);
+    }
+    ds->d[ds->n++] = (count_delta){campaign_id, what, link, machine, 1, uniq, url};
 }
 
-static int record(sq_store *s, const edm_engagement_rec *r, int *first_out)
+static int write_deltas(sq_store *s, const deltas *ds)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, "SELECT campaign_id, status FROM deliveries WHERE id = ?1");
-    if (rc != 0)
-        return rc;
+    for (size_t i = 0; i < ds->n; i++) {
+        const count_delta *d = &ds->d[i];
+        sqlite3_stmt *q = track_stmt(s, TK_COUNT);
+        if (q == NULL)
+            return EDM_EDB;
+        sqlite3_bind_int64(q, 1, d->campaign_id);
+        sqlite3_bind_int(q, 2, d->what);
+        sqlite3_bind_int(q, 3, d->link);
+        sqlite3_bind_int(q, 4, d->machine);
+        sqlite3_bind_int64(q, 5, d->total);
+        sqlite3_bind_int64(q, 6, d->uniq);
+        sq_bind_text(q, 7, d->url);
+        int rc = step_kept(s, q, "engagement count");
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One event, its receipt's first open or click; its counters go to ds.
+ * EDM_ENOTFOUND when the delivery is gone. */
+static int record(sq_store *s, const edm_engagement_rec *r, deltas *ds, int *first_out)
+{
+    sqlite3_stmt *q = track_stmt(s, TK_DELIVERY);
+    if (q == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, r->delivery_id);
-    rc = sqlite3_step(q);
+    int rc = sqlite3_step(q);
     int64_t campaign_id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     int status = rc == SQLITE_ROW ? sqlite3_column_int(q, 1) : 0;
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "engagement delivery");
     int click = r->type == EDM_EVENT_CLICK;
     int link = click ? r->link : -1, first = 0, any_first = 0;
+    /* A click that is not the first on its link is not the first on any:
+     * the second probe is only for first clicks on a link. */
     if ((rc = first_of(s, r, link, &first)) != 0 ||
-        (click && (rc = first_of(s, r, -2, &any_first)) != 0))
+        (click && first && (rc = first_of(s, r, -2, &any_first)) != 0))
         return rc;
-    if ((rc = prepare(
-             s, &q,
-             "INSERT INTO delivery_events(delivery_id, attempted_at, status, type, url, "
-             "link, machine, user_agent, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) != 0)
-        return rc;
+    if ((q = track_stmt(s, TK_EVENT)) == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, r->delivery_id);
     sqlite3_bind_int64(q, 2, r->at);
     sqlite3_bind_int(q, 3, status);
@@ -192,43 +279,55 @@ static int record(sq_store *s, const edm_engagement_rec *r, int *first_out)
     sqlite3_bind_int(q, 7, r->machine ? 1 : 0);
     sq_bind_text(q, 8, r->user_agent);
     sq_bind_text(q, 9, r->ip);
-    if ((rc = step_fin(s, q, "engagement event")) != 0)
+    if ((rc = step_kept(s, q, "engagement event")) < 0)
         return rc;
-    if ((rc = prepare(s, &q,
-                      click ? "UPDATE deliveries SET clicked_at = coalesce(clicked_at, ?2) "
-                              "WHERE id = ?1"
-                            : "UPDATE deliveries SET opened_at = coalesce(opened_at, ?2) "
-                              "WHERE id = ?1")) != 0)
-        return rc;
+    if ((q = track_stmt(s, click ? TK_CLICKED : TK_OPENED)) == NULL)
+        return EDM_EDB;
     sqlite3_bind_int64(q, 1, r->delivery_id);
     sqlite3_bind_int64(q, 2, r->at);
-    if ((rc = step_fin(s, q, "engagement receipt")) != 0)
+    if ((rc = step_kept(s, q, "engagement receipt")) < 0)
         return rc;
     int m = r->machine ? 1 : 0;
     if (click) {
-        if ((rc = count(s, campaign_id, 1, r->link, m, first, r->url)) != 0 ||
-            (rc = count(s, campaign_id, 1, -1, m, any_first, NULL)) != 0)
-            return rc;
-    } else if ((rc = count(s, campaign_id, 0, -1, m, first, NULL)) != 0) {
-        return rc;
+        add_delta(ds, campaign_id, 1, r->link, m, first, r->url);
+        add_delta(ds, campaign_id, 1, -1, m, any_first, NULL);
+    } else {
+        add_delta(ds, campaign_id, 0, -1, m, first, NULL);
     }
     if (first_out)
         *first_out = first;
     return 0;
 }
 
-int sq_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first)
+/* r[0..n) in one transaction; gone deliveries are skipped when skip_gone. */
+static int record_all(sq_store *s, const edm_engagement_rec *r, size_t n, int skip_gone, int *first)
 {
-    sq_store *s = SQ(st);
-    EDM_ASSERT(r->type == EDM_EVENT_OPEN || r->type == EDM_EVENT_CLICK);
+    deltas ds = {0};
     int rc = sq_begin(s);
-    if (rc != 0)
-        return rc;
-    if ((rc = record(s, r, first)) == 0)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        EDM_ASSERT(r[i].type == EDM_EVENT_OPEN || r[i].type == EDM_EVENT_CLICK);
+        rc = record(s, &r[i], &ds, first);
+        if (rc == EDM_ENOTFOUND && skip_gone)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = write_deltas(s, &ds);
+    if (rc == 0)
         rc = sq_commit(s);
     if (rc != 0)
         sq_rollback(s);
+    edm_free(ds.d);
     return rc;
+}
+
+int sq_engagement_record(edm_store *st, const edm_engagement_rec *r, int *first)
+{
+    return record_all(SQ(st), r, 1, 0, first);
+}
+
+int sq_engagement_record_batch(edm_store *st, const edm_engagement_rec *r, size_t n)
+{
+    return n ? record_all(SQ(st), r, n, 1, NULL) : 0;
 }
 
 static json_t *counts_object(void)

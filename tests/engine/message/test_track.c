@@ -7,7 +7,8 @@
  * already point at the tracking endpoints, several href attributes, '>'
  * inside a quoted value, an unterminated tag. For each: the rewritten
  * HTML exactly, and edm_track_link finding every tracked link's URL by
- * its index in the original; the open pixel's place.
+ * its index in the original; the open pixel's place. (edm_track_links,
+ * the list of them all: test_track_links.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>

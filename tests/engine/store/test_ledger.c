@@ -6,7 +6,9 @@
  * Message-ID look-up; new outcomes store their repeated strings once (one
  * `strings` row per distinct text, whatever the number of recipients);
  * the rows hold no copy of those texts; webhook payloads built from the
- * outbox read those texts back through `strings`.
+ * outbox read those texts back through `strings`. Message-ID keys
+ * (schema/0012_message_key_order.sql) follow the sending time for edm's
+ * own Message-IDs, find every row, and are redone by the migration.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -244,6 +246,92 @@ static void outcomes_share_strings(void **state)
     edm_campaign_row_clear(&c);
 }
 
+static void exec_sql(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* edm's Message-IDs ("<hex ms>.<hex counter>.<hex>@domain") key by their
+ * milliseconds first, so the recorded rows of a batch land at the right
+ * edge of deliveries_message_key instead of at random places; ten rows
+ * share each millisecond and a foreign Message-ID keys by its hash: every
+ * one is still found. Migration 0012 recomputes keys written before it. */
+static void message_keys_follow_sending_order(void **state)
+{
+    struct fx *f = *state;
+    open_store(f);
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
+    edm_template_row t;
+    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
+    json_decref(tf);
+    json_decref(cf);
+    edm_template_row_clear(&t);
+    enum { N = 200 };
+    edm_upload *up;
+    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
+    for (int i = 0; i < N; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "k%d@d.test", i);
+        edm_recipient r = {email, "d.test", NULL};
+        enum edm_add_outcome o;
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
+    }
+    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, N, &jobs, &n), 0);
+    assert_int_equal(n, N);
+    edm_outcome *out = calloc(N, sizeof *out);
+    const unsigned long long ms0 = 0x19a2b3c4d5eULL;
+    for (size_t i = 0; i < n; i++) {
+        out[i].id = jobs[i].id;
+        out[i].status = EDM_DSTATE_DELIVERED;
+        out[i].attempted = 1;
+        out[i].code = 250;
+        out[i].attempted_at = 1000;
+        if (i == N - 1)
+            snprintf(out[i].message_id, sizeof out[i].message_id, "client-7@client.example");
+        else
+            snprintf(out[i].message_id, sizeof out[i].message_id, "%llx.%zx.%016llx@m.test",
+                     ms0 + i / 10, i, (unsigned long long)(i * 0x9e3779b97f4a7c15ULL));
+    }
+    assert_int_equal(f->st->ops->record(f->st, out, n), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE message_key >> 20 = %llu + (id - %lld) / 10",
+             ms0, (long long)jobs[0].id);
+    assert_int_equal(query_int(f->path, sql), N - 1);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < n; i++) {
+            int64_t id = 0;
+            assert_int_equal(f->st->ops->delivery_by_message_id(f->st, out[i].message_id, &id), 0);
+            assert_int_equal(id, jobs[i].id);
+        }
+        if (round == 1)
+            break;
+        /* keys written by an older edm: 0012 runs again and redoes them */
+        edm_store_close(f->st);
+        f->st = NULL;
+        exec_sql(f->path, "UPDATE deliveries SET message_key = 7 WHERE message_key IS NOT NULL; "
+                          "DELETE FROM schema_version WHERE version = 12");
+        open_store(f);
+        assert_int_equal(query_int(f->path, sql), N - 1);
+    }
+    edm_store_jobs_free(jobs, n);
+    free(out);
+    edm_campaign_row_clear(&c);
+}
+
 /* Webhook payloads (schema/0006_tracking.sql's outbox, filled by triggers
  * that 0007 leaves in place) read the event's MX host, addresses and TLS
  * through `strings`; an engagement event keeps its own columns. */
@@ -341,6 +429,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migration_keeps_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(outcomes_share_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(message_keys_follow_sending_order, setup, teardown),
         cmocka_unit_test_setup_teardown(webhook_events_read_the_ledger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,11 @@
  * opens, forwards every call to the real VFS and counts xSync on the WAL
  * file. message_create must sync it at least once; an ordinary write
  * before and after must not (proving the level is put back).
+ *
+ * The same shim records which thread writes the database file itself
+ * (only a WAL checkpoint does, in WAL mode): past the WAL's limit the
+ * checkpoint runs on the store's checkpointer thread, never inside a
+ * COMMIT of the thread that uses the store (store_sqlite_ckpt.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +26,9 @@
 #include "tests/support/testlib.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +38,15 @@
 typedef struct shim_file {
     sqlite3_file base;
     sqlite3_file *real; /* right after this struct, szOsFile of the real VFS */
-    int wal;
+    int wal, main_db;
 } shim_file;
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs shim_vfs;
 static unsigned wal_syncs;
+/* writes to the main database file by the test's thread and by others */
+static pthread_t test_thread;
+static atomic_uint db_writes_here, db_writes_elsewhere;
 
 #define REAL(f) (((shim_file *)(f))->real)
 
@@ -50,6 +60,9 @@ static int s_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 }
 static int s_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
+    if (((shim_file *)f)->main_db)
+        atomic_fetch_add(
+            pthread_equal(pthread_self(), test_thread) ? &db_writes_here : &db_writes_elsewhere, 1);
     return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -126,6 +139,7 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     shim_file *sf = (shim_file *)f;
     sf->real = (sqlite3_file *)(sf + 1);
     sf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    sf->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
     int rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out);
     /* xClose is called even when xOpen fails if pMethods is set. */
     f->pMethods = sf->real->pMethods ? &shim_io : NULL;
@@ -134,6 +148,11 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
 
 static void shim_register(void)
 {
+    test_thread = pthread_self();
+    if (real_vfs) { /* registered by an earlier test */
+        assert_int_equal(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+        return;
+    }
     real_vfs = sqlite3_vfs_find(NULL);
     assert_non_null(real_vfs);
     assert_true(real_vfs->iVersion >= 2);
@@ -196,10 +215,66 @@ static void message_commit_is_synced_and_others_are_not(void **state)
     free(dir);
 }
 
+/* 40,000 recipients with 1 KiB of variables each: about 50 MB of WAL,
+ * past the checkpoint limit (32 MiB) more than once. */
+static void checkpoints_run_off_the_store_thread(void **state)
+{
+    (void)state;
+    shim_register();
+    char *dir = edm_test_tmpdir("ckpt");
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/edm.db", dir);
+    edm_store *st;
+    assert_int_equal(edm_store_open(path, &st, err, sizeof err), 0);
+    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
+    edm_template_row t;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
+                           "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    json_decref(tf);
+    json_decref(cf);
+    edm_template_row_clear(&t);
+    atomic_store(&db_writes_here, 0);
+    atomic_store(&db_writes_elsewhere, 0);
+
+    static char vars[1100];
+    memset(vars, 'v', sizeof vars);
+    memcpy(vars, "{\"pad\":\"", 8);
+    memcpy(vars + sizeof vars - 3, "\"}", 3);
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
+    for (int i = 0; i < 40000; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "u%d@d%d.test", i, i % 7);
+        edm_recipient r = {email, strchr(email, '@') + 1, vars};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    /* the checkpointer copies the WAL into the database meanwhile */
+    for (int i = 0; i < 200 && atomic_load(&db_writes_elsewhere) == 0; i++)
+        edm_test_sleep_ms(50);
+    printf("database writes: %u by the checkpointer, %u by the store's thread\n",
+           atomic_load(&db_writes_elsewhere), atomic_load(&db_writes_here));
+    assert_true(atomic_load(&db_writes_elsewhere) > 0);
+    assert_int_equal(atomic_load(&db_writes_here), 0);
+    int64_t counts[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, c.id, counts), 0);
+    assert_int_equal(counts[EDM_DSTATE_QUEUED], 40000);
+    edm_campaign_row_clear(&c);
+    edm_store_close(st);
+    sqlite3_vfs_unregister(&shim_vfs);
+    edm_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(message_commit_is_synced_and_others_are_not),
+        cmocka_unit_test(checkpoints_run_off_the_store_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
