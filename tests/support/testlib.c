@@ -201,20 +201,33 @@ int edm_test_stop(pid_t pid, int grace_ms)
     return -1;
 }
 
+/* A port below the kernel's ephemeral range (32768 and up on Linux), so
+ * that no client socket of a parallel test can be given it between this
+ * check and the server's bind; picked at random and checked free. */
 int edm_test_free_port(const char *ip)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    socklen_t sl = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        fprintf(stderr, "free port on %s: %s\n", ip, strerror(errno));
-        abort();
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    for (int tries = 0; tries < 1000; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {0};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, ip, &sa.sin_addr);
+        if (fd < 0) {
+            fprintf(stderr, "free port on %s: %s\n", ip, strerror(errno));
+            abort();
+        }
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(fd);
+        if (ok)
+            return port;
     }
-    close(fd);
-    return ntohs(sa.sin_port);
+    fprintf(stderr, "free port on %s: none free in 20000-31999\n", ip);
+    abort();
 }
 
 int edm_test_wait_port(const char *ip, int port, int timeout_ms)
