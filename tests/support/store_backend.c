@@ -5,6 +5,12 @@
 #include "tests/support/store_backend.h"
 #include "tests/support/pg_cluster.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,4 +88,57 @@ long long edm_test_store_value(const char *where, const char *sql)
     sqlite3_finalize(q);
     sqlite3_close(db);
     return v;
+}
+
+int64_t edm_test_store_template(edm_store *st, const char *html, const char *text)
+{
+    json_t *tf = json_pack("{s:s, s:s}", "name", "t", "subject", "Hi");
+    if (text)
+        json_object_set_new(tf, "text", json_string(text));
+    if (html)
+        json_object_set_new(tf, "html", json_string(html));
+    edm_template_row t;
+    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
+    json_decref(tf);
+    int64_t id = t.id;
+    edm_template_row_clear(&t);
+    return id;
+}
+
+int64_t edm_test_store_campaign_on(edm_store *st, int64_t template_id)
+{
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)template_id,
+                           "from", "news@example.com");
+    edm_campaign_row c;
+    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
+    json_decref(cf);
+    int64_t id = c.id;
+    edm_campaign_row_clear(&c);
+    return id;
+}
+
+int64_t edm_test_store_campaign(edm_store *st, const char *html, const char *text)
+{
+    return edm_test_store_campaign_on(st, edm_test_store_template(st, html, text));
+}
+
+void edm_test_store_upload(edm_store *st, int64_t cid, const char *fmt, int from, int n, int expect)
+{
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
+    for (int i = from; i < from + n; i++) {
+        char email[128];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(email, sizeof email, fmt, i, i % 3);
+#pragma GCC diagnostic pop
+        const char *at = strchr(email, '@');
+        assert_non_null(at);
+        edm_recipient r = {email, at + 1, NULL};
+        enum edm_add_outcome o;
+        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
+        if (expect >= 0)
+            assert_int_equal(o, expect);
+    }
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
 }

@@ -5,11 +5,16 @@
  * PostgreSQL cluster (pg_cluster.h) started by the group setup and stopped
  * by its teardown. Each test gets a fresh database; raw SQL (to check or
  * to set up what the interface cannot) goes through the right client.
+ * It also holds the fixtures many store tests share: a campaign on a
+ * fresh template, and an upload of numbered recipients.
  */
 #ifndef EDM_TEST_STORE_BACKEND_H
 #define EDM_TEST_STORE_BACKEND_H
 
+#include "engine/store/store.h"
+
 #include <stddef.h>
+#include <stdint.h>
 
 /* 1 when this run is on PostgreSQL (EDM_TEST_STORE=pg). */
 int edm_test_store_is_pg(void);
@@ -24,5 +29,19 @@ int edm_test_store_where(const char *dir, char *where, size_t len);
  * the first column of the first row (-1 on failure). */
 int edm_test_store_exec(const char *where, const char *sql);
 long long edm_test_store_value(const char *where, const char *sql);
+
+/* A template named "t" with subject "Hi" and the given html and text parts
+ * (NULL leaves a part out); returns its id. A failed op fails the test. */
+int64_t edm_test_store_template(edm_store *st, const char *html, const char *text);
+/* A draft campaign "c" from news@example.com on that template; its id. */
+int64_t edm_test_store_campaign_on(edm_store *st, int64_t template_id);
+/* Both at once: a new template's draft campaign; returns the campaign id. */
+int64_t edm_test_store_campaign(edm_store *st, const char *html, const char *text);
+/* Uploads recipients i = from .. from + n - 1 to campaign cid in one
+ * upload: the address is fmt printed with (i, i % 3), e.g. "u%d@d.test" or
+ * "u%d@d%d.test", its domain what follows '@'. Each add's outcome must be
+ * expect (an enum edm_add_outcome), or anything when expect is -1. */
+void edm_test_store_upload(edm_store *st, int64_t cid, const char *fmt, int from, int n,
+                           int expect);
 
 #endif

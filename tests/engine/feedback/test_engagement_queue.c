@@ -18,6 +18,7 @@
 #include "engine/base/err.h"
 #include "engine/feedback/engagement_queue.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <sqlite3.h>
@@ -54,28 +55,8 @@ static int setup(void **state)
     snprintf(f->path, sizeof f->path, "%s/edm.db", f->dir);
     char err[512];
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "html",
-                           "<a href=\"https://x.example/\">x</a>");
-    edm_template_row t;
-    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_upload *up;
-    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
-    for (int i = 0; i < NDELIV; i++) {
-        char email[64];
-        snprintf(email, sizeof email, "u%d@d.test", i);
-        edm_recipient r = {email, "d.test", NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
-    }
-    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
-    edm_campaign_row_clear(&c);
+    int64_t cid = edm_test_store_campaign(f->st, "<a href=\"https://x.example/\">x</a>", NULL);
+    edm_test_store_upload(f->st, cid, "u%d@d.test", 0, NDELIV, -1);
     long long first = query_int(f->path, "SELECT min(id) FROM deliveries");
     for (int i = 0; i < NDELIV; i++)
         f->ids[i] = first + i;

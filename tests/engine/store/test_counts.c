@@ -56,37 +56,6 @@ static void open_store(struct fx *f)
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
 }
 
-static int64_t make_campaign(edm_store *st)
-{
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    int64_t id = c.id;
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_campaign_row_clear(&c);
-    return id;
-}
-
-static void upload(edm_store *st, int64_t cid, int from, int n)
-{
-    edm_upload *up;
-    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
-    for (int i = from; i < from + n; i++) {
-        char email[64];
-        snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
-        edm_recipient r = {email, strchr(email, '@') + 1, NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
-    }
-    assert_int_equal(st->ops->upload_end(up, 1), 0);
-}
-
 /* The counters of every campaign equal a GROUP BY over the rows (read
  * through a second connection: what is committed). */
 static void assert_counters_exact(const char *path)
@@ -131,14 +100,15 @@ static void counters_follow_every_write(void **state)
     struct fx *f = *state;
     open_store(f);
     edm_store *st = f->st;
-    int64_t cid = make_campaign(st), other = make_campaign(st);
-    upload(st, cid, 0, 30);
-    upload(st, cid, 25, 10); /* 5 duplicates */
-    upload(st, other, 0, 7);
+    int64_t cid = edm_test_store_campaign(st, NULL, "x"),
+            other = edm_test_store_campaign(st, NULL, "x");
+    edm_test_store_upload(st, cid, "u%d@d%d.test", 0, 30, -1);
+    edm_test_store_upload(st, cid, "u%d@d%d.test", 25, 10, -1); /* 5 duplicates */
+    edm_test_store_upload(st, other, "u%d@d%d.test", 0, 7, -1);
     json_t *sv = NULL;
     assert_int_equal(st->ops->suppression_add(st, "u100@d1.test", "test", &sv), 0);
     json_decref(sv);
-    upload(st, cid, 100, 2); /* one suppressed */
+    edm_test_store_upload(st, cid, "u%d@d%d.test", 100, 2, -1); /* one suppressed */
     assert_counters_exact(f->path);
 
     int64_t now = edm_time_now(), cursor = 0;

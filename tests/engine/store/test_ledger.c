@@ -20,6 +20,7 @@
 #include "engine/store/outcome.h"
 #include "engine/store/schema.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <sqlite3.h>
@@ -171,34 +172,15 @@ static void outcomes_share_strings(void **state)
 {
     struct fx *f = *state;
     open_store(f);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
+    int64_t cid = edm_test_store_campaign(f->st, NULL, "x");
 
     enum { N = 300 };
-    edm_upload *up;
-    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
-    for (int i = 0; i < N; i++) {
-        char email[64];
-        snprintf(email, sizeof email, "u%d@d%d.test", i, i % 3);
-        edm_recipient r = {email, strchr(email, '@') + 1, NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
-        assert_int_equal(o, EDM_ADD_ACCEPTED);
-    }
-    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    edm_test_store_upload(f->st, cid, "u%d@d%d.test", 0, N, EDM_ADD_ACCEPTED);
 
     int64_t cursor = 0;
     edm_job *jobs;
     size_t n;
-    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, N, &jobs, &n), 0);
+    assert_int_equal(f->st->ops->claim(f->st, cid, 1000, 60, &cursor, N, &jobs, &n), 0);
     assert_int_equal(n, N);
     /* the claim gives the domain back from the address */
     for (size_t i = 0; i < n; i++)
@@ -243,7 +225,6 @@ static void outcomes_share_strings(void **state)
     assert_int_equal(query_int(f->path, "SELECT count(*) FROM strings"), 8);
     edm_store_jobs_free(jobs, n);
     free(out);
-    edm_campaign_row_clear(&c);
 }
 
 static void exec_sql(const char *path, const char *sql)
@@ -265,31 +246,13 @@ static void message_keys_follow_sending_order(void **state)
 {
     struct fx *f = *state;
     open_store(f);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
+    int64_t cid = edm_test_store_campaign(f->st, NULL, "x");
     enum { N = 200 };
-    edm_upload *up;
-    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
-    for (int i = 0; i < N; i++) {
-        char email[64];
-        snprintf(email, sizeof email, "k%d@d.test", i);
-        edm_recipient r = {email, "d.test", NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
-    }
-    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    edm_test_store_upload(f->st, cid, "k%d@d.test", 0, N, -1);
     int64_t cursor = 0;
     edm_job *jobs;
     size_t n;
-    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, N, &jobs, &n), 0);
+    assert_int_equal(f->st->ops->claim(f->st, cid, 1000, 60, &cursor, N, &jobs, &n), 0);
     assert_int_equal(n, N);
     edm_outcome *out = calloc(N, sizeof *out);
     const unsigned long long ms0 = 0x19a2b3c4d5eULL;
@@ -329,7 +292,6 @@ static void message_keys_follow_sending_order(void **state)
     }
     edm_store_jobs_free(jobs, n);
     free(out);
-    edm_campaign_row_clear(&c);
 }
 
 /* Webhook payloads (schema/0006_tracking.sql's outbox, filled by triggers
@@ -345,26 +307,12 @@ static void webhook_events_read_the_ledger(void **state)
                      0);
     int64_t wid = json_integer_value(json_object_get(w, "id"));
     json_decref(w);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(f->st->ops->template_create(f->st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(f->st->ops->campaign_create(f->st, cf, &c), 0);
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_upload *up;
-    assert_int_equal(f->st->ops->upload_begin(f->st, c.id, &up), 0);
-    edm_recipient rcpt = {"w@w.test", "w.test", NULL};
-    enum edm_add_outcome added;
-    assert_int_equal(f->st->ops->upload_add(up, &rcpt, 1, &added), 0);
-    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    int64_t cid = edm_test_store_campaign(f->st, NULL, "x");
+    edm_test_store_upload(f->st, cid, "w@w.test", 0, 1, -1);
     int64_t cursor = 0;
     edm_job *jobs;
     size_t n;
-    assert_int_equal(f->st->ops->claim(f->st, c.id, 1000, 60, &cursor, 10, &jobs, &n), 0);
+    assert_int_equal(f->st->ops->claim(f->st, cid, 1000, 60, &cursor, 10, &jobs, &n), 0);
     assert_int_equal(n, 1);
     edm_outcome out = {.id = jobs[0].id,
                        .status = EDM_DSTATE_DELIVERED,
@@ -402,7 +350,7 @@ static void webhook_events_read_the_ledger(void **state)
     assert_field(d, "source_ip", "127.0.0.3");
     assert_field(d, "tls", "TLSv1.3");
     assert_int_equal(json_integer_value(json_object_get(d, "receipt_id")), jobs[0].id);
-    assert_int_equal(json_integer_value(json_object_get(d, "campaign_id")), c.id);
+    assert_int_equal(json_integer_value(json_object_get(d, "campaign_id")), cid);
     assert_field(k, "event", "click");
     assert_field(k, "url", "https://example.com/a");
     assert_int_equal(json_integer_value(json_object_get(k, "link")), 0);
@@ -421,7 +369,6 @@ static void webhook_events_read_the_ledger(void **state)
     assert_true(json_is_null(json_object_get(r, "opened_at")));
     json_decref(r);
     edm_store_jobs_free(jobs, 1);
-    edm_campaign_row_clear(&c);
 }
 
 int main(void)

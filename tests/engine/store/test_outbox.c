@@ -59,30 +59,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static int64_t make_template(edm_store *st, const char *html)
-{
-    json_t *tf =
-        json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x", "html", html);
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_decref(tf);
-    int64_t id = t.id;
-    edm_template_row_clear(&t);
-    return id;
-}
-
-static int64_t make_campaign(edm_store *st, int64_t tid)
-{
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)tid, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    json_decref(cf);
-    int64_t id = c.id;
-    edm_campaign_row_clear(&c);
-    return id;
-}
-
 static int64_t make_webhook(edm_store *st, unsigned events)
 {
     json_t *w = NULL;
@@ -198,7 +174,7 @@ static void every_outcome_reaches_the_outbox(void **state)
     struct fx *f = *state;
     edm_store *st = f->st;
     int64_t now = edm_time_now();
-    int64_t cid = make_campaign(st, make_template(st, "<a href=\"https://x.example/\">x</a>"));
+    int64_t cid = edm_test_store_campaign(st, "<a href=\"https://x.example/\">x</a>", "x");
     int64_t all = make_webhook(st, 511), clicks = make_webhook(st, EDM_WEBHOOK_CLICK);
     json_t *sv = NULL;
     assert_int_equal(st->ops->suppression_add(st, "s@x.test", "test", &sv), 0);
@@ -329,8 +305,8 @@ static void sources_taken_when_sending_starts(void **state)
 {
     struct fx *f = *state;
     edm_store *st = f->st;
-    int64_t tid = make_template(st, "<a href=\"https://first.example/{{x}}\">x</a>");
-    int64_t cid = make_campaign(st, tid);
+    int64_t tid = edm_test_store_template(st, "<a href=\"https://first.example/{{x}}\">x</a>", "x");
+    int64_t cid = edm_test_store_campaign_on(st, tid);
     edm_template_row src;
     /* A draft has no source of its own yet: the template as it is. */
     assert_int_equal(st->ops->track_source(st, cid, &src), 0);
@@ -392,7 +368,7 @@ static void one_node_posts_a_webhook_at_a_time(void **state)
     assert_int_equal(edm_store_open(f->path, &b, err, sizeof err), 0);
     int64_t now = edm_time_now();
     int64_t wid = make_webhook(a, EDM_WEBHOOK_SUPPRESSED);
-    int64_t cid = make_campaign(a, make_template(a, "<p>x</p>"));
+    int64_t cid = edm_test_store_campaign(a, "<p>x</p>", "x");
     for (int i = 0; i < 6; i++) {
         char email[32];
         snprintf(email, sizeof email, "u%d@d.test", i);
@@ -400,17 +376,7 @@ static void one_node_posts_a_webhook_at_a_time(void **state)
         assert_int_equal(a->ops->suppression_add(a, email, "test", &sv), 0);
         json_decref(sv);
     }
-    edm_upload *up;
-    assert_int_equal(a->ops->upload_begin(a, cid, &up), 0);
-    for (int i = 0; i < 6; i++) {
-        char email[32];
-        snprintf(email, sizeof email, "u%d@d.test", i);
-        edm_recipient r = {email, "d.test", NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(a->ops->upload_add(up, &r, 1, &o), 0);
-        assert_int_equal(o, EDM_ADD_SUPPRESSED);
-    }
-    assert_int_equal(a->ops->upload_end(up, 1), 0);
+    edm_test_store_upload(a, cid, "u%d@d.test", 0, 6, EDM_ADD_SUPPRESSED);
 
     int64_t la, lb;
     int att;

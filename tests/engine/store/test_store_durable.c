@@ -23,6 +23,7 @@
 
 #include "engine/base/timeutil.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <jansson.h>
@@ -226,16 +227,7 @@ static void checkpoints_run_off_the_store_thread(void **state)
     snprintf(path, sizeof path, "%s/edm.db", dir);
     edm_store *st;
     assert_int_equal(edm_store_open(path, &st, err, sizeof err), 0);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
+    int64_t cid = edm_test_store_campaign(st, NULL, "x");
     atomic_store(&db_writes_here, 0);
     atomic_store(&db_writes_elsewhere, 0);
 
@@ -244,7 +236,7 @@ static void checkpoints_run_off_the_store_thread(void **state)
     memcpy(vars, "{\"pad\":\"", 8);
     memcpy(vars + sizeof vars - 3, "\"}", 3);
     edm_upload *up;
-    assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
     for (int i = 0; i < 40000; i++) {
         char email[64];
         snprintf(email, sizeof email, "u%d@d%d.test", i, i % 7);
@@ -261,9 +253,8 @@ static void checkpoints_run_off_the_store_thread(void **state)
     assert_true(atomic_load(&db_writes_elsewhere) > 0);
     assert_int_equal(atomic_load(&db_writes_here), 0);
     int64_t counts[EDM_DSTATE_COUNT];
-    assert_int_equal(st->ops->campaign_counts(st, c.id, counts), 0);
+    assert_int_equal(st->ops->campaign_counts(st, cid, counts), 0);
     assert_int_equal(counts[EDM_DSTATE_QUEUED], 40000);
-    edm_campaign_row_clear(&c);
     edm_store_close(st);
     sqlite3_vfs_unregister(&shim_vfs);
     edm_test_rmtree(dir);

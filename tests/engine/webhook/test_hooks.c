@@ -79,27 +79,11 @@ static int64_t one_event(struct fx *f, const char *url)
     char file[4200];
     snprintf(file, sizeof file, "%s/secret", f->dir);
     assert_int_equal(edm_test_write_file(file, "whsec_test", 10), 0);
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "s", "text", "x");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_decref(tf);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "n@example.com");
-    edm_template_row_clear(&t);
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    json_decref(cf);
+    int64_t cid = edm_test_store_campaign(st, NULL, "x");
     json_t *sv = NULL;
     assert_int_equal(st->ops->suppression_add(st, "gone@x.test", "test", &sv), 0);
     json_decref(sv);
-    edm_upload *up;
-    assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
-    edm_recipient r = {"gone@x.test", "x.test", NULL};
-    enum edm_add_outcome o;
-    assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
-    assert_int_equal(o, EDM_ADD_SUPPRESSED);
-    assert_int_equal(st->ops->upload_end(up, 1), 0);
-    edm_campaign_row_clear(&c);
+    edm_test_store_upload(st, cid, "gone@x.test", 0, 1, EDM_ADD_SUPPRESSED);
     return wid;
 }
 
