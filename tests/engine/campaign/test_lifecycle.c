@@ -14,6 +14,7 @@
 #include "engine/base/err.h"
 #include "engine/campaign/lifecycle.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -64,12 +65,7 @@ static int64_t campaign_in(edm_store *st, enum edm_cstate s, int pending)
         assert_int_equal(
             st->ops->campaign_transition(st, id, EDM_CSTATE_BIT(EDM_CSTATE_DRAFT), s, T0 + 100), 0);
     if (pending) {
-        edm_upload *up;
-        assert_int_equal(st->ops->upload_begin(st, id, &up), 0);
-        edm_recipient r = {"x@a.test", "a.test", NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
-        assert_int_equal(st->ops->upload_end(up, 1), 0);
+        edm_test_store_upload(st, id, "x@a.test", 0, 1, -1);
     }
     return id;
 }

@@ -19,6 +19,7 @@
 #include "engine/campaign/lifecycle.h"
 #include "engine/campaign/sched.h"
 #include "engine/store/store.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -104,29 +105,8 @@ static int teardown(void **state)
 static int64_t make_campaign(struct fx *f, int n)
 {
     edm_store *st = f->st;
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    int64_t id = c.id;
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_campaign_row_clear(&c);
-    edm_upload *up;
-    assert_int_equal(st->ops->upload_begin(st, id, &up), 0);
-    for (int i = 0; i < n; i++) {
-        char email[64];
-        snprintf(email, sizeof email, "r%d@a.test", i);
-        edm_recipient r = {email, "a.test", NULL};
-        enum edm_add_outcome o;
-        assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
-        assert_int_equal(o, EDM_ADD_ACCEPTED);
-    }
-    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    int64_t id = edm_test_store_campaign(st, NULL, "x");
+    edm_test_store_upload(st, id, "r%d@a.test", 0, n, EDM_ADD_ACCEPTED);
     return id;
 }
 

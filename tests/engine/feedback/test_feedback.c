@@ -43,18 +43,7 @@ static int setup(void **state)
         edm_store_open(path, &f->st, err, sizeof err) != 0)
         return -1;
     edm_store *st = f->st;
-    json_t *tf = json_pack("{s:s, s:s, s:s}", "name", "t", "subject", "Hi", "text", "x");
-    edm_template_row t;
-    assert_int_equal(st->ops->template_create(st, tf, &t), 0);
-    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
-                           "news@example.com");
-    edm_campaign_row c;
-    assert_int_equal(st->ops->campaign_create(st, cf, &c), 0);
-    f->cid = c.id;
-    json_decref(tf);
-    json_decref(cf);
-    edm_template_row_clear(&t);
-    edm_campaign_row_clear(&c);
+    f->cid = edm_test_store_campaign(st, NULL, "x");
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, f->cid, &up), 0);
     for (int i = 0; i < NRCPT; i++) {
