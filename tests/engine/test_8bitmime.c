@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/store/store.h"
 #include "tests/support/smtp_fake.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -252,9 +253,7 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     edm_config_free(&f->cfg);
-    edm_store_close(f->st);
-    edm_test_rmtree(f->dir);
-    free(f->dir);
+    edm_test_store_release(f->st, f->dir);
 }
 
 int main(void)

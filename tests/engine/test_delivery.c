@@ -111,9 +111,7 @@ static int teardown(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     edm_config_free(&f->cfg);
-    edm_store_close(f->st);
-    edm_test_rmtree(f->dir);
-    free(f->dir);
+    edm_test_store_release(f->st, f->dir);
     free(f);
     return 0;
 }

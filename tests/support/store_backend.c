@@ -4,6 +4,7 @@
  */
 #include "tests/support/store_backend.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/testlib.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +89,13 @@ long long edm_test_store_value(const char *where, const char *sql)
     sqlite3_finalize(q);
     sqlite3_close(db);
     return v;
+}
+
+void edm_test_store_release(edm_store *st, char *dir)
+{
+    edm_store_close(st);
+    edm_test_rmtree(dir);
+    free(dir);
 }
 
 int64_t edm_test_store_template(edm_store *st, const char *html, const char *text)

@@ -30,6 +30,9 @@ int edm_test_store_where(const char *dir, char *where, size_t len);
 int edm_test_store_exec(const char *where, const char *sql);
 long long edm_test_store_value(const char *where, const char *sql);
 
+/* Closes st (NULL is fine), removes dir (from edm_test_tmpdir) and its
+ * contents, and frees dir: a store test's teardown. */
+void edm_test_store_release(edm_store *st, char *dir);
 /* A template named "t" with subject "Hi" and the given html and text parts
  * (NULL leaves a part out); returns its id. A failed op fails the test. */
 int64_t edm_test_store_template(edm_store *st, const char *html, const char *text);

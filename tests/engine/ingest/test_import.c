@@ -19,6 +19,7 @@
 #include "engine/base/timeutil.h"
 #include "engine/campaign/lifecycle.h"
 #include "engine/ingest/import.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -52,9 +53,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    edm_store_close(f->st);
-    edm_test_rmtree(f->dir);
-    free(f->dir);
+    edm_test_store_release(f->st, f->dir);
     free(f);
     return 0;
 }

@@ -49,9 +49,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    edm_store_close(f->st);
-    edm_test_rmtree(f->dir);
-    free(f->dir);
+    edm_test_store_release(f->st, f->dir);
     free(f);
     return 0;
 }

@@ -60,9 +60,7 @@ static int teardown(void **state)
     edm_time_reset_offset();
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    edm_store_close(f->st);
-    edm_test_rmtree(f->dir);
-    free(f->dir);
+    edm_test_store_release(f->st, f->dir);
     free(f);
     return 0;
 }
