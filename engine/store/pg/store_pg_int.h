@@ -24,6 +24,8 @@ typedef struct pg_store {
     int64_t lease;     /* seconds a heartbeat keeps the node alive */
     char sqlstate[6];  /* of the last failure */
     char err[512];
+    int64_t uploaded;    /* rows this connection uploaded since its last ANALYZE */
+    int64_t analyzed_at; /* rows it had uploaded in all at that ANALYZE */
 } pg_store;
 
 #define PG(st) ((pg_store *)(st))

@@ -12,6 +12,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
+#include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 #include "engine/store/pg/store_pg_int.h"
 
@@ -127,6 +128,7 @@ int pg_upload_add(edm_upload *u, const edm_recipient *rows, size_t n,
         if (rc != 0)
             return rc;
         at += k;
+        u->s->uploaded += (int64_t)k;
         if ((u->in_batch += k) >= UPLOAD_BATCH) {
             u->in_batch = 0;
             if ((rc = pg_commit(u->s)) != 0 || (rc = pg_begin(u->s)) != 0)
@@ -134,6 +136,27 @@ int pg_upload_add(edm_upload *u, const edm_recipient *rows, size_t n,
         }
     }
     return 0;
+}
+
+/* The planner's statistics after big uploads: until autovacuum gets to a
+ * freshly filled table (minutes later), PostgreSQL plans as if it were
+ * nearly empty, and a receipts page became a sort of the whole campaign
+ * (89 ms at 200k rows, against 0.6 ms once analyzed). ANALYZE samples a
+ * fixed number of rows; it runs when this connection has uploaded at
+ * least ANALYZE_MIN rows, and as many again as at the previous one, so a
+ * 10M-row upload analyzes about eight times. A failure is only logged:
+ * the upload is committed. */
+#define ANALYZE_MIN 50000
+
+static void analyze_after_upload(pg_store *s)
+{
+    int64_t due = s->analyzed_at > ANALYZE_MIN ? s->analyzed_at : ANALYZE_MIN;
+    if (s->uploaded < due)
+        return;
+    s->analyzed_at += s->uploaded;
+    s->uploaded = 0;
+    if (pg_do(s, "ANALYZE deliveries", NULL, "analyze deliveries") != 0)
+        edm_log(EDM_LOG_WARN, "store", "ANALYZE after an upload failed: %s", s->err);
 }
 
 int pg_upload_end(edm_upload *u, int commit)
@@ -145,6 +168,8 @@ int pg_upload_end(edm_upload *u, int commit)
         rc = pg_commit(u->s);
     if (!commit || rc != 0)
         pg_rollback(u->s);
+    else
+        analyze_after_upload(u->s);
     edm_free(u);
     return rc;
 }
