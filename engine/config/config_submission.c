@@ -13,6 +13,7 @@
 #include "engine/config/config_int.h"
 #include "engine/base/addr.h"
 #include "engine/base/alloc.h"
+#include "engine/base/cidr.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -42,31 +43,14 @@ void config_submission_free(struct edm_config_submission *s)
     memset(s, 0, sizeof *s);
 }
 
-/* "ip" or "ip/len" with len within the family's width. */
+/* "ip" or "ip/len" with len within the family's width (engine/base/cidr.h,
+ * the parser the servers use). */
 static bool check_network(struct config_ctx *c, const char *s)
 {
-    char ip[64];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    unsigned char buf[16];
-    if (n == 0 || n >= sizeof ip) {
-        config_error(c, "not a network (ip/len)");
+    edm_cidr n;
+    if (edm_cidr_parse(s, &n) != 0) {
+        config_error(c, "not a network (ip or ip/len, len within 32 or 128)");
         return false;
-    }
-    memcpy(ip, s, n);
-    ip[n] = '\0';
-    int v6 = strchr(ip, ':') != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, buf) != 1) {
-        config_error(c, "not a network (ip/len)");
-        return false;
-    }
-    if (slash) {
-        char *end;
-        long len = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || *end != '\0' || len < 0 || len > (v6 ? 128 : 32)) {
-            config_error(c, "bad prefix length");
-            return false;
-        }
     }
     return true;
 }

@@ -8,6 +8,7 @@
  */
 #include "engine/feedback/engagement.h"
 #include "engine/base/alloc.h"
+#include "engine/base/cidr.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/feedback/engagement_cache.h"
@@ -23,12 +24,6 @@
 #include <sys/socket.h>
 
 #define CACHE_SLOTS 32
-
-typedef struct network {
-    int family;
-    unsigned char addr[16];
-    int bits;
-} network;
 
 typedef struct cached_set {
     int64_t campaign_id, version;
@@ -47,7 +42,7 @@ struct edm_engagement {
     unsigned char secret[256];
     size_t secret_len;
     char *base_url, *unsub_url;
-    network *nets;
+    edm_cidr *nets;
     size_t nnets;
     int64_t machine_open_seconds;
     cached_set cache[CACHE_SLOTS];
@@ -55,37 +50,6 @@ struct edm_engagement {
     edm_tpl_msg parts;
     edm_buf urls; /* scratch: a render's link URLs */
 };
-
-static int parse_network(const char *s, network *n)
-{
-    char ip[64];
-    const char *slash = strchr(s, '/');
-    size_t len = slash ? (size_t)(slash - s) : strlen(s);
-    if (len >= sizeof ip)
-        return -1;
-    memcpy(ip, s, len);
-    ip[len] = '\0';
-    n->family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-    if (inet_pton(n->family, ip, n->addr) != 1)
-        return -1;
-    n->bits = slash ? atoi(slash + 1) : (n->family == AF_INET ? 32 : 128);
-    return 0;
-}
-
-static int in_network(const network *n, const char *ip)
-{
-    unsigned char a[16];
-    int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-    if (family != n->family || inet_pton(family, ip, a) != 1)
-        return 0;
-    int full = n->bits / 8, rest = n->bits % 8;
-    if (memcmp(a, n->addr, (size_t)full) != 0)
-        return 0;
-    if (rest == 0)
-        return 1;
-    unsigned char mask = (unsigned char)(0xff << (8 - rest));
-    return (a[full] & mask) == (n->addr[full] & mask);
-}
 
 static void on_flush_timer(uv_timer_t *t);
 
@@ -117,7 +81,7 @@ edm_engagement *edm_engagement_new(const edm_engagement_opts *o)
     e->unsub_url = o->unsub_url ? edm_xstrdup(o->unsub_url) : NULL;
     e->nets = edm_xcalloc(o->nmachine_ips + 1, sizeof *e->nets);
     for (size_t i = 0; i < o->nmachine_ips; i++)
-        if (parse_network(o->machine_ips[i], &e->nets[e->nnets]) == 0)
+        if (edm_cidr_parse(o->machine_ips[i], &e->nets[e->nnets]) == 0)
             e->nnets++;
     e->machine_open_seconds = o->machine_open_seconds;
     edm_tpl_msg_init(&e->parts);
@@ -246,7 +210,7 @@ int edm_engagement_is_machine(const edm_engagement *e, const char *ua, const cha
                 return 1;
     }
     for (size_t i = 0; ip && i < e->nnets; i++)
-        if (in_network(&e->nets[i], ip))
+        if (edm_cidr_contains(&e->nets[i], ip))
             return 1;
     return e->machine_open_seconds > 0 && delivered_at > 0 &&
            now - delivered_at < e->machine_open_seconds;

@@ -20,6 +20,7 @@
 #include "engine/smtp/submission.h"
 #include "engine/base/addr.h"
 #include "engine/base/alloc.h"
+#include "engine/base/cidr.h"
 #include "engine/base/err.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
@@ -33,12 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct network {
-    int family;
-    unsigned char addr[16];
-    int bits;
-} network;
-
 /* Per connection (smtp_sconn data). */
 typedef struct sub_conn {
     smtp_listen_peer *p;
@@ -49,42 +44,11 @@ struct edm_submission {
     smtp_listen l; /* server, TLS, per-IP counters (failures, lock-out) */
     edm_submission_opts o;
     const struct edm_config_submission *cfg;
-    network *nets;
+    edm_cidr *nets;
     size_t nnets;
     unsigned char (*keys)[SHA256_DIGEST_LENGTH];
     size_t nkeys;
 };
-
-static int parse_network(const char *s, network *n)
-{
-    char ip[64];
-    const char *slash = strchr(s, '/');
-    size_t len = slash ? (size_t)(slash - s) : strlen(s);
-    if (len >= sizeof ip)
-        return -1;
-    memcpy(ip, s, len);
-    ip[len] = '\0';
-    n->family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-    if (inet_pton(n->family, ip, n->addr) != 1)
-        return -1;
-    n->bits = slash ? atoi(slash + 1) : (n->family == AF_INET ? 32 : 128);
-    return 0;
-}
-
-static int in_network(const network *n, const char *ip)
-{
-    unsigned char a[16];
-    int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-    if (family != n->family || inet_pton(family, ip, a) != 1)
-        return 0;
-    int full = n->bits / 8, rest = n->bits % 8;
-    if (memcmp(a, n->addr, (size_t)full) != 0)
-        return 0;
-    if (rest == 0)
-        return 1;
-    unsigned char mask = (unsigned char)(0xff << (8 - rest));
-    return (a[full] & mask) == (n->addr[full] & mask);
-}
 
 static const char *on_connect(void *ctx, smtp_sconn *c)
 {
@@ -94,7 +58,7 @@ static const char *on_connect(void *ctx, smtp_sconn *c)
     sc->p = p;
     smtp_sconn_set_data(c, sc);
     for (size_t i = 0; i < s->nnets && !sc->trusted; i++)
-        sc->trusted = in_network(&s->nets[i], p->ip);
+        sc->trusted = edm_cidr_contains(&s->nets[i], p->ip);
     if (p->locked_until > edm_time_now())
         return "421 4.7.0 Too many failed authentications from your address, try later";
     return smtp_listen_refuse(&s->l, p, s->cfg->max_connections_per_ip, s->cfg->max_connections);
@@ -262,7 +226,7 @@ int edm_submission_start(const edm_submission_opts *o, edm_submission **out, cha
     s->cfg = cfg;
     s->nets = edm_xcalloc(cfg->ntrusted + 1, sizeof *s->nets);
     for (size_t i = 0; i < cfg->ntrusted; i++)
-        if (parse_network(cfg->trusted_networks[i], &s->nets[s->nnets]) == 0)
+        if (edm_cidr_parse(cfg->trusted_networks[i], &s->nets[s->nnets]) == 0)
             s->nnets++;
     if (load_keys(s, o->cfg->api.keys_env) == 0)
         edm_log(EDM_LOG_WARN, "submission",

@@ -3,7 +3,8 @@
  * server timeouts (engine/config/config_submission.c, docs/config.md):
  * defaults (RFC 5321 4.5.3.2: 300 s for commands, 180 s between DATA
  * blocks), values taken, and out-of-range values refused with the key
- * path. (test_config.c holds the general table of bad configs.)
+ * path; trusted networks and machine_ips checked entry by entry.
+ * (test_config.c holds the general table of bad configs.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,10 +54,38 @@ static void timeouts(void **state)
                               "submission.data_timeout: expected an integer from 1 to 3600");
 }
 
+/* trusted_networks and public.machine_ips: every entry a network, its
+ * prefix within the family's width; the one refused is named by index. */
+static void networks(void **state)
+{
+    (void)state;
+    edm_config cfg;
+    char errs[1024];
+    assert_int_equal(load("{\"submission\": {\"trusted_networks\": [\"10.0.0.0/8\", \"::1\", "
+                          "\"2001:db8::/128\"]}, \"public\": {\"machine_ips\": [\"0.0.0.0/0\"]}}",
+                          &cfg, errs, sizeof errs),
+                     0);
+    assert_int_equal(cfg.submission.ntrusted, 3);
+    edm_config_free(&cfg);
+    static const char *const bad[] = {"10.0.0.0/33", "2001:db8::/129", "10.0.0.0/", "10.0.0.0/8x",
+                                      "example.com"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"submission\": {\"trusted_networks\": [\"127.0.0.1\", \"%s\"]}}", bad[i]);
+        assert_int_not_equal(load(json, &cfg, errs, sizeof errs), 0);
+        assert_non_null(strstr(errs, "submission.trusted_networks[1]: not a network"));
+        snprintf(json, sizeof json, "{\"public\": {\"machine_ips\": [\"%s\"]}}", bad[i]);
+        assert_int_not_equal(load(json, &cfg, errs, sizeof errs), 0);
+        assert_non_null(strstr(errs, "public.machine_ips[0]: not a network"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(timeouts),
+        cmocka_unit_test(networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
