@@ -9,6 +9,7 @@
  */
 #include "engine/base/alloc.h"
 #include "engine/store/receipt.h"
+#include "engine/store/stats.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
@@ -233,32 +234,12 @@ int pg_campaign_stats(edm_store *st, int64_t id, json_t **out)
                "stats");
     if (r == NULL)
         return EDM_EDB;
-    int64_t counts[EDM_DSTATE_COUNT] = {0};
-    int64_t total = 0;
-    json_t *cats = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t stt = pg_int(r, i, 0), n = pg_int(r, i, 2);
-        const char *cat = PQgetvalue(r, i, 1);
-        if (n <= 0)
-            continue;
-        if (stt >= 0 && stt < EDM_DSTATE_COUNT)
-            counts[stt] += n;
-        total += n;
-        if (stt == EDM_DSTATE_BOUNCED && cat[0])
-            json_object_set_new(cats, cat, json_integer(n));
-    }
+    edm_stats_acc acc;
+    edm_stats_begin(&acc);
+    for (int i = 0; i < PQntuples(r); i++)
+        edm_stats_add(&acc, pg_int(r, i, 0), PQgetvalue(r, i, 1), pg_int(r, i, 2));
     PQclear(r);
-    json_t *states = json_object();
-    int64_t done = 0;
-    for (int i = 0; i < EDM_DSTATE_COUNT; i++) {
-        json_object_set_new(states, edm_dstate_name(i), json_integer(counts[i]));
-        if (edm_dstate_is_terminal(i))
-            done += counts[i];
-    }
-    *out = json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:f}", "campaign_id", (json_int_t)id, "status",
-                     json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",
-                     cats, "total", (json_int_t)total, "done", (json_int_t)done, "progress",
-                     total ? (double)done / (double)total : 0.0);
+    *out = edm_stats_json(&acc, id, cstate);
     if (*out == NULL)
         return EDM_ENOMEM;
     if ((rc = pg_feedback_stats(PG(st), id, *out)) != 0 ||

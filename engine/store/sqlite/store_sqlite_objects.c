@@ -10,6 +10,7 @@
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
 #include "engine/store/receipt.h"
+#include "engine/store/stats.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
@@ -322,37 +323,17 @@ int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
     if (q == NULL)
         return EDM_EDB;
     sqlite3_bind_int64(q, 1, id);
-    int64_t counts[EDM_DSTATE_COUNT] = {0};
-    int64_t total = 0;
-    json_t *cats = json_object();
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int stt = sqlite3_column_int(q, 0);
-        const char *cat = (const char *)sqlite3_column_text(q, 1);
-        int64_t n = sqlite3_column_int64(q, 2);
-        if (n <= 0)
-            continue;
-        if (stt >= 0 && stt < EDM_DSTATE_COUNT)
-            counts[stt] += n;
-        total += n;
-        if (stt == EDM_DSTATE_BOUNCED && cat && cat[0])
-            json_object_set_new(cats, cat, json_integer(n));
-    }
+    edm_stats_acc acc;
+    edm_stats_begin(&acc);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        edm_stats_add(&acc, sqlite3_column_int(q, 0), (const char *)sqlite3_column_text(q, 1),
+                      sqlite3_column_int64(q, 2));
     sqlite3_reset(q);
     if (rc != SQLITE_DONE) {
-        json_decref(cats);
+        edm_stats_abandon(&acc);
         return sq_fail(s, "stats");
     }
-    json_t *states = json_object();
-    int64_t done = 0;
-    for (int i = 0; i < EDM_DSTATE_COUNT; i++) {
-        json_object_set_new(states, edm_dstate_name(i), json_integer(counts[i]));
-        if (edm_dstate_is_terminal(i))
-            done += counts[i];
-    }
-    *out = json_pack("{s:I, s:o, s:o, s:o, s:I, s:I, s:f}", "campaign_id", (json_int_t)id, "status",
-                     json_string(edm_cstate_name(cstate)), "counts", states, "bounce_categories",
-                     cats, "total", (json_int_t)total, "done", (json_int_t)done, "progress",
-                     total ? (double)done / (double)total : 0.0);
+    *out = edm_stats_json(&acc, id, cstate);
     if (*out == NULL)
         return EDM_ENOMEM;
     if ((rc = sq_feedback_stats(s, id, *out)) != 0 ||
