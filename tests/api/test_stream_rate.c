@@ -22,7 +22,6 @@
 #include "tests/api/apitest.h"
 #include "tests/support/testlib.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,26 +43,13 @@ static struct {
     pid_t streams[STREAMS];
 } g;
 
-static long count_files(const char *dir)
-{
-    long n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Messages at the sink per second over ms milliseconds (timed here). */
 static double rate_over(const char *dump, int ms, long *count)
 {
-    long c0 = count_files(dump);
+    long c0 = edm_test_count_files(dump);
     uint64_t t0 = edm_time_mono_ms();
     edm_test_sleep_ms(ms);
-    long c1 = count_files(dump);
+    long c1 = edm_test_count_files(dump);
     uint64_t t1 = edm_time_mono_ms();
     *count = c1 - c0;
     return (double)(c1 - c0) * 1000.0 / (double)(t1 - t0);
@@ -189,9 +175,9 @@ static void rate_kept_while_ten_clients_stream(void **state)
     json_decref(apitest_expect(t, "POST", act, "{\"send_at\":\"2001-01-01T00:00:00Z\"}", 200));
 
     /* Sending under way, then a window without streams. */
-    for (int i = 0; i < 1000 && count_files(dump) < RATE / 2; i++)
+    for (int i = 0; i < 1000 && edm_test_count_files(dump) < RATE / 2; i++)
         edm_test_sleep_ms(20);
-    assert_true(count_files(dump) >= RATE / 2);
+    assert_true(edm_test_count_files(dump) >= RATE / 2);
     edm_test_sleep_ms(1000); /* past the start */
     long quiet_n, busy_n;
     double quiet = rate_over(dump, WINDOW_MS, &quiet_n);
@@ -218,7 +204,7 @@ static void rate_kept_while_ten_clients_stream(void **state)
     }
     int downloads;
     long long bytes = streamed_bytes(g.dir, &downloads);
-    long total = count_files(dump);
+    long total = edm_test_count_files(dump);
     printf("sending: %.1f msg/s alone (%ld in %d ms), %.1f msg/s with %d receipt streams (%ld; "
            "%d full downloads, %lld bytes streamed); ratio %.3f; pacing %d/s; %ld sent so far\n",
            quiet, quiet_n, WINDOW_MS, busy, STREAMS, busy_n, downloads, bytes, busy / quiet, RATE,

@@ -11,11 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
-#include <dirent.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +23,6 @@
 
 #define RECIPIENTS    3000
 #define MAX_IN_FLIGHT 4000 /* the pipeline's default max_pending */
-
-static long count_files(const char *dir)
-{
-    long n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int query_int(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    sqlite3_stmt *q;
-    int v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 2000);
-        if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW)
-                v = sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
-        }
-    }
-    sqlite3_close(h);
-    return v;
-}
 
 static void kill9_mid_campaign_loses_nothing(void **state)
 {
@@ -105,11 +74,11 @@ static void kill9_mid_campaign_loses_nothing(void **state)
     long seen = 0;
     for (int i = 0; i < 3000 && seen < RECIPIENTS / 5; i++) {
         edm_test_sleep_ms(10);
-        seen = count_files(dump);
+        seen = edm_test_count_files(dump);
     }
     kill(send, SIGKILL);
     assert_int_equal(edm_test_wait_exit(send, 5000), 128 + SIGKILL);
-    long at_kill = count_files(dump);
+    long at_kill = edm_test_count_files(dump);
     assert_true(at_kill > 0);
     assert_true(at_kill < RECIPIENTS); /* it really was killed mid-way */
 
@@ -121,19 +90,21 @@ static void kill9_mid_campaign_loses_nothing(void **state)
     assert_int_equal(chdir(cwd), 0);
     int status = 0;
     for (int i = 0; i < 1200; i++) {
-        status = query_int(db, "SELECT status FROM campaigns WHERE id = 1");
+        status = edm_test_store_value(db, "SELECT status FROM campaigns WHERE id = 1");
         if (status == 4) /* completed */
             break;
         edm_test_sleep_ms(50);
     }
     assert_int_equal(edm_test_stop(serve, 5000), 0);
     edm_test_sleep_ms(200); /* smtp-sink finishes writing its last files */
-    long received = count_files(dump);
+    long received = edm_test_count_files(dump);
     edm_test_stop(sink, 2000);
     assert_int_equal(status, 4);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM deliveries"), RECIPIENTS);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM deliveries WHERE status = 2"), RECIPIENTS);
-    assert_int_equal(query_int(db, "SELECT count(DISTINCT email) FROM deliveries"), RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(*) FROM deliveries"), RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(*) FROM deliveries WHERE status = 2"),
+                     RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(DISTINCT email) FROM deliveries"),
+                     RECIPIENTS);
     assert_true(received >= RECIPIENTS);
     assert_true(received <= RECIPIENTS + MAX_IN_FLIGHT);
     printf("killed after %ld messages; %ld received in all for %d recipients\n", at_kill, received,

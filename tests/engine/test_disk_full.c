@@ -20,13 +20,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,36 +46,6 @@ static struct {
     int mounted;
     pid_t sink, send, serve;
 } g;
-
-static long count_files(const char *dir)
-{
-    long n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int query_int(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    sqlite3_stmt *q;
-    int v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 2000);
-        if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW)
-                v = sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
-        }
-    }
-    sqlite3_close(h);
-    return v;
-}
 
 /* Writes path until the filesystem refuses (ENOSPC); returns the bytes
  * written, or -1 if it stopped for another reason. */
@@ -194,31 +163,31 @@ static void disk_full_then_kill9_duplicates_within_window(void **state)
     long seen = 0;
     for (int i = 0; i < 6000 && seen < FILL_AT; i++) {
         edm_test_sleep_ms(5);
-        seen = count_files(dump);
+        seen = edm_test_count_files(dump);
     }
     if (seen < FILL_AT)
         fail_msg("only %ld messages at the sink after 30 s (see %s)", seen, slog);
 
     /* The filesystem fills up under the running campaign. */
     long long filled = fill(filler);
-    long at_fill = count_files(dump);
+    long at_fill = edm_test_count_files(dump);
     if (filled < 0)
         fail_msg("filling %s: %s", filler, strerror(errno));
     if (at_fill >= RECIPIENTS)
         fail_msg("the campaign was over before the filesystem was full (%ld messages)", at_fill);
 
     /* Sending stops: no new message at the sink for 2 s (500/s when it runs). */
-    long before = -1, now = count_files(dump);
+    long before = -1, now = edm_test_count_files(dump);
     int stable_ms = 0, waited = 0;
     while (stable_ms < 2000 && waited < 60000) {
         edm_test_sleep_ms(100);
         waited += 100;
         before = now;
-        now = count_files(dump);
+        now = edm_test_count_files(dump);
         stable_ms = now == before ? stable_ms + 100 : 0;
     }
     long at_stall = now;
-    int recorded = query_int(db, "SELECT count(*) FROM deliveries WHERE status = 2");
+    int recorded = edm_test_store_value(db, "SELECT count(*) FROM deliveries WHERE status = 2");
     int failed_logged = contains(slog, "event=record_failed");
     printf("filled %lld bytes at %ld messages; sending stopped at %ld (%d recorded delivered, "
            "%d ms to stop)\n",
@@ -248,7 +217,7 @@ static void disk_full_then_kill9_duplicates_within_window(void **state)
     assert_true(g.serve > 0);
     int status = 0;
     for (int i = 0; i < 1200; i++) {
-        status = query_int(db, "SELECT status FROM campaigns WHERE id = 1");
+        status = edm_test_store_value(db, "SELECT status FROM campaigns WHERE id = 1");
         if (status == 4) /* completed */
             break;
         edm_test_sleep_ms(50);
@@ -256,16 +225,19 @@ static void disk_full_then_kill9_duplicates_within_window(void **state)
     assert_int_equal(edm_test_stop(g.serve, 5000), 0);
     g.serve = 0;
     edm_test_sleep_ms(200); /* smtp-sink finishes writing its last files */
-    long received = count_files(dump);
+    long received = edm_test_count_files(dump);
     printf("after kill -9 and restart: %ld messages at the sink for %d recipients "
            "(%ld duplicates, window %d)\n",
            received, RECIPIENTS, received - RECIPIENTS, WINDOW);
     assert_int_equal(status, 4);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM deliveries"), RECIPIENTS);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM deliveries WHERE status = 2"), RECIPIENTS);
-    assert_int_equal(query_int(db, "SELECT count(DISTINCT email) FROM deliveries"), RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(*) FROM deliveries"), RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(*) FROM deliveries WHERE status = 2"),
+                     RECIPIENTS);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(DISTINCT email) FROM deliveries"),
+                     RECIPIENTS);
     assert_int_equal(
-        query_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+        edm_test_store_value(
+            db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
         1);
     assert_true(received >= RECIPIENTS);
     assert_true(received - RECIPIENTS <= WINDOW);

@@ -80,7 +80,8 @@ long long edm_test_store_value(const char *where, const char *sql)
     sqlite3 *db;
     sqlite3_stmt *q = NULL;
     long long v = -1;
-    if (sqlite3_open(where, &db) == SQLITE_OK &&
+    if (sqlite3_open_v2(where, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_busy_timeout(db, 2000) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW &&
         sqlite3_column_type(q, 0) != SQLITE_NULL)
         v = sqlite3_column_int64(q, 0);

@@ -26,7 +26,9 @@ int edm_test_store_group_teardown(void **state);
  * PostgreSQL. Returns 0 or -1. */
 int edm_test_store_where(const char *dir, char *where, size_t len);
 /* Raw SQL through a second connection: exec gives 0 or -1; value gives
- * the first column of the first row (-1 on failure). */
+ * the first column of the first row (-1 on failure or NULL). On SQLite
+ * value opens the file read-only and waits up to 2 s for a lock, so it
+ * can watch a running edm's database. */
 int edm_test_store_exec(const char *where, const char *sql);
 long long edm_test_store_value(const char *where, const char *sql);
 

@@ -7,6 +7,7 @@
 #include "engine/store/schema.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -245,6 +246,19 @@ int edm_test_wait_port(const char *ip, int port, int timeout_ms)
         edm_test_sleep_ms(20);
     }
     return -1;
+}
+
+long edm_test_count_files(const char *dir)
+{
+    long n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 void edm_test_sleep_ms(int ms)

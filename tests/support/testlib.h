@@ -46,10 +46,14 @@ int edm_test_stop(pid_t pid, int grace_ms);
 /* Waits until pid exits or timeout_ms passes; returns its status or -1. */
 int edm_test_wait_exit(pid_t pid, int timeout_ms);
 
-/* A TCP port free on ip right now (bind to 0 and read it back). */
+/* A TCP port free on ip right now: picked at random in 20000-31999, below
+ * the kernel's ephemeral range, and checked by a bind. */
 int edm_test_free_port(const char *ip);
 /* Polls until a TCP connect to ip:port succeeds; 0 on success, -1 on timeout. */
 int edm_test_wait_port(const char *ip, int port, int timeout_ms);
+
+/* The entries of dir not starting with "."; 0 when it cannot be read. */
+long edm_test_count_files(const char *dir);
 
 /* Sleeps ms milliseconds. */
 void edm_test_sleep_ms(int ms);

@@ -35,19 +35,6 @@ struct fx {
     int64_t ids[NDELIV];
 };
 
-static long long query_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    long long v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -57,10 +44,11 @@ static int setup(void **state)
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
     int64_t cid = edm_test_store_campaign(f->st, "<a href=\"https://x.example/\">x</a>", NULL);
     edm_test_store_upload(f->st, cid, "u%d@d.test", 0, NDELIV, -1);
-    long long first = query_int(f->path, "SELECT min(id) FROM deliveries");
+    long long first = edm_test_store_value(f->path, "SELECT min(id) FROM deliveries");
     for (int i = 0; i < NDELIV; i++)
         f->ids[i] = first + i;
-    assert_int_equal(query_int(f->path, "SELECT max(id) FROM deliveries"), first + NDELIV - 1);
+    assert_int_equal(edm_test_store_value(f->path, "SELECT max(id) FROM deliveries"),
+                     first + NDELIV - 1);
     *state = f;
     return 0;
 }
@@ -87,7 +75,7 @@ static edm_engagement_rec click(int64_t id, int64_t at)
 
 static long long clicks(struct fx *f)
 {
-    return query_int(f->path, "SELECT count(*) FROM delivery_events WHERE type = 5");
+    return edm_test_store_value(f->path, "SELECT count(*) FROM delivery_events WHERE type = 5");
 }
 
 static void written_only_when_flushed(void **state)
@@ -105,11 +93,13 @@ static void written_only_when_flushed(void **state)
     assert_int_equal(engagement_queue_flush(q, 1), 0);
     assert_int_equal(engagement_queue_len(q), 0);
     assert_int_equal(clicks(f), 10); /* the gone delivery's is skipped */
-    assert_int_equal(query_int(f->path, "SELECT total * 1000 + uniq FROM engagement_counts WHERE "
-                                        "what = 1 AND link = 0 AND machine = 0"),
+    assert_int_equal(edm_test_store_value(f->path,
+                                          "SELECT total * 1000 + uniq FROM engagement_counts WHERE "
+                                          "what = 1 AND link = 0 AND machine = 0"),
                      10 * 1000 + 5);
-    assert_int_equal(query_int(f->path, "SELECT count(*) FROM deliveries WHERE clicked_at = 1000 "
-                                        "OR clicked_at BETWEEN 1001 AND 1004"),
+    assert_int_equal(edm_test_store_value(f->path,
+                                          "SELECT count(*) FROM deliveries WHERE clicked_at = 1000 "
+                                          "OR clicked_at BETWEEN 1001 AND 1004"),
                      5);
     size_t lost = 99;
     engagement_queue_free(q, &lost);
@@ -168,13 +158,14 @@ static void writer_keeps_order_and_writes_at_free(void **state)
     assert_int_equal(lost, 0);
     assert_int_equal(clicks(f), N);
     /* In the order they were queued: event ids follow their times. */
-    assert_int_equal(query_int(f->path,
-                               "SELECT count(*) FROM (SELECT attempted_at, "
-                               "lag(attempted_at) OVER (ORDER BY id) AS prev FROM "
-                               "delivery_events WHERE type = 5) WHERE attempted_at < prev"),
-                     0);
-    assert_int_equal(query_int(f->path, "SELECT total * 1000 + uniq FROM engagement_counts WHERE "
-                                        "what = 1 AND link = 0 AND machine = 0"),
+    assert_int_equal(
+        edm_test_store_value(f->path, "SELECT count(*) FROM (SELECT attempted_at, "
+                                      "lag(attempted_at) OVER (ORDER BY id) AS prev FROM "
+                                      "delivery_events WHERE type = 5) WHERE attempted_at < prev"),
+        0);
+    assert_int_equal(edm_test_store_value(f->path,
+                                          "SELECT total * 1000 + uniq FROM engagement_counts WHERE "
+                                          "what = 1 AND link = 0 AND machine = 0"),
                      (long long)N * 1000 + NDELIV);
 }
 

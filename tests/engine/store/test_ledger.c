@@ -57,20 +57,6 @@ static void open_store(struct fx *f)
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
 }
 
-static long long query_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    long long v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
-}
-
 static void assert_field(json_t *o, const char *key, const char *want)
 {
     json_t *v = json_object_get(o, key);
@@ -152,17 +138,19 @@ static void migration_keeps_receipts(void **state)
                      EDM_ENOTFOUND);
 
     /* the texts are gone from the rows; the receipts view still shows them */
-    assert_int_equal(query_int(f->path, "SELECT count(*) FROM pragma_table_info('deliveries') "
-                                        "WHERE name IN ('domain', 'mx_host', 'mx_ip', "
-                                        "'source_ip', 'tls')"),
+    assert_int_equal(edm_test_store_value(f->path,
+                                          "SELECT count(*) FROM pragma_table_info('deliveries') "
+                                          "WHERE name IN ('domain', 'mx_host', 'mx_ip', "
+                                          "'source_ip', 'tls')"),
                      0);
-    assert_int_equal(query_int(f->path, "SELECT count(*) FROM receipts WHERE mx_host = "
-                                        "'mx.x.test' AND tls = 'TLSv1.3'"),
+    assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM receipts WHERE mx_host = "
+                                                   "'mx.x.test' AND tls = 'TLSv1.3'"),
                      1);
     /* 0006's outbox triggers survive 0007's column drops */
-    assert_int_equal(query_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
-                                        "'trigger' AND name IN ('delivery_events_outbox', "
-                                        "'deliveries_outbox', 'deliveries_outbox_insert')"),
+    assert_int_equal(edm_test_store_value(f->path,
+                                          "SELECT count(*) FROM sqlite_master WHERE type = "
+                                          "'trigger' AND name IN ('delivery_events_outbox', "
+                                          "'deliveries_outbox', 'deliveries_outbox_insert')"),
                      3);
 }
 
@@ -220,7 +208,7 @@ static void outcomes_share_strings(void **state)
     assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "7.x@m.test", &id), 0);
     assert_int_equal(id, jobs[7].id);
     /* 3 domains, 2 MX hosts, 2 MX addresses, 1 source address */
-    assert_int_equal(query_int(f->path, "SELECT count(*) FROM strings"), 8);
+    assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM strings"), 8);
     edm_store_jobs_free(jobs, n);
     free(out);
 }
@@ -271,7 +259,7 @@ static void message_keys_follow_sending_order(void **state)
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM deliveries WHERE message_key >> 20 = %llu + (id - %lld) / 10",
              ms0, (long long)jobs[0].id);
-    assert_int_equal(query_int(f->path, sql), N - 1);
+    assert_int_equal(edm_test_store_value(f->path, sql), N - 1);
     for (int round = 0; round < 2; round++) {
         for (size_t i = 0; i < n; i++) {
             int64_t id = 0;
@@ -286,7 +274,7 @@ static void message_keys_follow_sending_order(void **state)
         exec_sql(f->path, "UPDATE deliveries SET message_key = 7 WHERE message_key IS NOT NULL; "
                           "DELETE FROM schema_version WHERE version = 12");
         open_store(f);
-        assert_int_equal(query_int(f->path, sql), N - 1);
+        assert_int_equal(edm_test_store_value(f->path, sql), N - 1);
     }
     edm_store_jobs_free(jobs, n);
     free(out);
