@@ -23,6 +23,7 @@
 #include "engine/base/timeutil.h"
 #include "engine/config/config.h"
 #include "engine/delivery/relay.h"
+#include "tests/support/outmsg_fake.h"
 #include "tests/support/resolve_fake.h"
 #include "tests/support/testlib.h"
 #include "tests/support/transport_fake.h"
@@ -157,15 +158,7 @@ static int teardown(void **state)
 
 static void submit(struct fx *f, const char *rcpt)
 {
-    edm_outmsg *m = edm_xcalloc(1, sizeof *m);
-    m->delivery_id = ++f->next_id;
-    m->campaign_id = 1;
-    m->queued_at = edm_time_now();
-    m->rcpt = edm_xstrdup(rcpt);
-    m->domain = edm_xstrdup(strchr(rcpt, '@') + 1);
-    m->sender = edm_xstrdup("bounces@example.com");
-    m->message_id = edm_xstrdup("m@example.com");
-    assert_int_equal(edm_buf_append_str(&m->data, "Subject: hi\r\n\r\nhello\r\n"), 0);
+    edm_outmsg *m = outmsg_fake(++f->next_id, rcpt);
     if (strncmp(rcpt, "8bit", 4) == 0)
         m->smtp_flags = SMTP_MSG_8BITMIME;
     edm_relay_submit(f->relay, m);
