@@ -42,13 +42,15 @@ static int fetch(const char *url_under_base, const char *ua, char **location, ch
     char cmd[4096], hdr[600];
     snprintf(hdr, sizeof hdr, "%s/h.out", srv.dir);
     snprintf(cmd, sizeof cmd,
-             "curl -s -o /dev/null -D %s -w '%%{http_code} %%{redirect_url}' %s%s%s "
+             "curl -sS -o /dev/null -D %s -w '%%{http_code} %%{redirect_url}' %s%s%s "
              "'http://127.0.0.1:%d%s'",
              hdr, ua ? "-A '" : "", ua ? ua : "", ua ? "'" : "", pub_port,
              url_under_base + strlen(BASE));
     char *out = NULL;
-    edm_test_run(cmd, &out);
+    int st = edm_test_run(cmd, &out);
     int code = out ? atoi(out) : 0;
+    if (code == 0) /* no answer at all: say what curl saw */
+        fprintf(stderr, "fetch: curl exit %d for %s: %s\n", st, url_under_base, out ? out : "");
     if (location) {
         const char *sp = out ? strchr(out, ' ') : NULL;
         *location = strdup(sp ? sp + 1 : "");
