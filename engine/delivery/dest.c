@@ -76,6 +76,17 @@ static unsigned conn_cap(const edm_dest *d, const edm_dest_ip *x)
     return cap;
 }
 
+int edm_dest_admits(const edm_dest *d, size_t ip, uint64_t now)
+{
+    const edm_dest_ip *x = &d->ips[ip];
+    if (d->p->ips[ip].weight <= 0 || x->paused_until > now)
+        return 0;
+    if (d->rule->total_max_connections > 0 &&
+        d->connections >= (unsigned)d->rule->total_max_connections)
+        return 0;
+    return x->connections < conn_cap(d, x);
+}
+
 enum edm_dest_pick edm_dest_pick(edm_dest *d, uint64_t now, int64_t now_unix, size_t *ip,
                                  uint64_t *until)
 {

@@ -88,6 +88,10 @@ uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now);
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now);
 /* Is the address paused for the destination now? */
 int edm_dest_paused(const edm_dest *d, size_t ip, uint64_t now);
+/* Could address ip hold one more connection to the destination now (it
+ * has a weight, is not paused, and neither its cap nor the total is
+ * reached)? For a connection that moves in from another destination. */
+int edm_dest_admits(const edm_dest *d, size_t ip, uint64_t now);
 /* Messages per minute the address may send now (0: no cap). */
 double edm_dest_rate(const edm_dest *d, size_t ip);
 /* The state of address ip for GET /v1/pools, or NULL when it has nothing

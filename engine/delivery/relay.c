@@ -18,6 +18,16 @@
  * waits on its connection and the wake-up run queue (a binary heap of
  * sites behind one uv timer) drains the site when a token is.
  *
+ * A session whose site has nothing left, while another site waits for a
+ * connection it holds, carries on with that site instead of closing
+ * (carry_on): behind one route (same relay, pool and credentials), or on
+ * one destination with the same MX hosts. So a route carrying many
+ * domains, or an "mx:" destination, keeps its connections open as
+ * KumoMTA's and PowerMTA's MX rollup do, instead of a close and a
+ * connect per domain. The connection then counts against the new site's
+ * destination (which must admit it), and each message's result against
+ * the destination it was taken for.
+ *
  * Cost per event: sites and destinations are found through hash tables
  * (relay_table.c, with the run queue),
  * a site by id through an array, kicking idle sessions walks the site's
@@ -159,6 +169,96 @@ static const char *ip_text(const edm_pool_ip *ip)
     return ip->addr ? ip->addr : "*";
 }
 
+static void count_connection(edm_relay *r, rsess *rs, int delta);
+static void unlink_session(edm_relay *r, rsess *rs);
+static void link_session(edm_relay *r, rsess *rs);
+
+/* How many waiting sites a session with nothing left looks at for one
+ * it may carry on with, before it gives its connection up. */
+#define CARRY_LOOK 8
+
+#define DNS_REFRESH_MS (60 * 1000)
+
+static int same_hosts(const site *a, const site *b)
+{
+    if (a->nhosts != b->nhosts)
+        return 0;
+    for (size_t i = 0; i < a->nhosts; i++)
+        if (strcmp(a->hosts[i].host, b->hosts[i].host) != 0 ||
+            strcmp(a->hosts[i].ip, b->hosts[i].ip) != 0)
+            return 0;
+    return 1;
+}
+
+/* May rs, whose site has nothing left, deliver w's messages on its
+ * connection? w must be resolved (and not due for a new look-up), on the
+ * same pool, and either behind the same route, with a destination that
+ * admits one more connection from rs's address, or on rs's own
+ * destination with the same MX hosts; and the connection must not have
+ * carried w's max_messages_per_connection already. */
+static int can_carry(const edm_relay *r, const rsess *rs, const site *w, uint64_t now)
+{
+    const site *st = rs->site;
+    (void)r;
+    if (w->head == NULL || w->dns != SITE_DNS_READY || w->dest == NULL ||
+        now - w->resolved_ms > DNS_REFRESH_MS || w->dest->p != rs->dest->p)
+        return 0;
+    unsigned maxm = (unsigned)w->dest->rule->max_messages_per_connection;
+    if (maxm && rs->msgs >= maxm)
+        return 0;
+    if (st->route)
+        return w->route_idx == st->route_idx && w->dest != rs->dest &&
+               edm_dest_admits(w->dest, rs->ipi, now);
+    return w->route == NULL && w->dest == rs->dest && same_hosts(st, w);
+}
+
+/* A session whose site has nothing queued takes over a site that waits
+ * for a connection it could use (the route's list for a routed site,
+ * else its destination's), looking at the first CARRY_LOOK waiters.
+ * Returns 1 when rs now belongs to that site. */
+static int carry_on(edm_relay *r, rsess *rs, uint64_t now)
+{
+    site *st = rs->site;
+    site **head, **tail;
+    if (st->route) {
+        /* Its own destination must have no waiter left to wake (one site
+         * per destination behind a route), and an unproven route keeps
+         * its one probing session to its own site. */
+        if (rs->dest->wait_head || (st->auth && st->auth->state != ROUTE_AUTH_OK))
+            return 0;
+        route_state *rt = &r->routes[st->route_idx];
+        head = &rt->wait_head;
+        tail = &rt->wait_tail;
+    } else {
+        head = (site **)&rs->dest->wait_head;
+        tail = (site **)&rs->dest->wait_tail;
+    }
+    site *prev = NULL;
+    int looked = 0;
+    for (site *w = *head; w && looked < CARRY_LOOK; prev = w, w = w->wait_next, looked++) {
+        if (!can_carry(r, rs, w, now))
+            continue;
+        if (prev)
+            prev->wait_next = w->wait_next;
+        else
+            *head = w->wait_next;
+        if (*tail == w)
+            *tail = prev;
+        w->waiting = 0;
+        w->wait_next = NULL;
+        EDM_DEBUG("relay", "session carries on from domain=%s to domain=%s after %u messages",
+                  st->domain, w->domain, rs->msgs);
+        count_connection(r, rs, -1);
+        unlink_session(r, rs);
+        rs->site = w;
+        rs->dest = w->dest;
+        link_session(r, rs);
+        count_connection(r, rs, +1);
+        return 1;
+    }
+    return 0;
+}
+
 static const smtp_message *next_msg(void *arg)
 {
     rsess *rs = arg;
@@ -172,12 +272,18 @@ static const smtp_message *next_msg(void *arg)
     /* Nothing queued right now: keep the connection and wait (the session
      * QUITs after IDLE_MS of nothing); drain() kicks it when there is
      * work. Unless another site waits for a connection this one holds (to
-     * its destination or its route): then it QUITs to free it. */
+     * its destination or its route): then the session carries on with
+     * that site when it can, else QUITs to free the connection. */
     if (st->head == NULL) {
-        if (rs->dest->wait_head || (st->route && r->routes[st->route_idx].wait_head))
+        if (!rs->dest->wait_head && !(st->route && r->routes[st->route_idx].wait_head))
+            return SMTP_LATER;
+        if (!carry_on(r, rs, now))
             return NULL;
-        return SMTP_LATER;
+        st = rs->site;
     }
+    unsigned maxm = (unsigned)rs->dest->rule->max_messages_per_connection;
+    if (maxm && rs->msgs >= maxm)
+        return NULL;
     if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
     uint64_t wait = edm_dest_take(rs->dest, rs->ipi, now);
@@ -196,8 +302,11 @@ static const smtp_message *next_msg(void *arg)
     r->queued--;
     r->active++;
     rs->inflight++;
+    rs->msgs++;
     sent *sn = edm_xcalloc(1, sizeof *sn);
     sn->m = m;
+    sn->st = st;
+    sn->dest = rs->dest;
     sn->rcpts[0] = m->rcpt;
     sn->sm = (smtp_message){.sender = m->sender,
                             .rcpts = sn->rcpts,
@@ -223,15 +332,16 @@ static void defer_paused(edm_relay *r, site *st, uint64_t until, const char *why
 }
 
 /* What a result means for the address's standing with the destination. */
-static enum edm_dest_result dest_result(const rsess *rs, const edm_outcome *o)
+static enum edm_dest_result dest_result(const edm_dest *dest, const edm_pool_ip *ip,
+                                        const edm_outcome *o)
 {
-    const struct edm_config_domain *d = rs->dest->rule;
+    const struct edm_config_domain *d = dest->rule;
     if (o->status == EDM_DSTATE_DELIVERED)
         return EDM_DEST_DELIVERED;
     if (o->status == EDM_DSTATE_DEFERRED && o->code != 0 &&
         edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
         return EDM_DEST_BACKOFF;
-    if (o->code >= 500 && rs->ip->addr && strstr(o->text, rs->ip->addr))
+    if (o->code >= 500 && ip->addr && strstr(o->text, ip->addr))
         return EDM_DEST_BLOCK_5XX;
     return EDM_DEST_OTHER;
 }
@@ -242,38 +352,40 @@ static void msg_done(const smtp_result *res, void *arg)
     edm_relay *r = rs->r;
     sent *sn = res->msg->user;
     edm_outmsg *m = sn->m;
+    site *st = sn->st;
+    edm_dest *dest = sn->dest;
     /* One recipient per message: its outcome is the whole story (a
      * refusal at RCPT, or the end-of-data reply it shares). */
     edm_outcome o = res->msg->nrcpts ? res->rcpts[0] : *res->outcome;
     o.attempted = 1;
     classify_outcome(&o);
-    if (rs->site->auth)
-        relay_auth_msg_done(r, rs->site, &o);
+    if (st->auth)
+        relay_auth_msg_done(r, st, &o);
     /* 8bit for a server without 8BITMIME: never sent, given back
      * (dropped) to be composed again without 8bit. */
     int needs_7bit = o.failure == EDM_FAIL_NEEDS_7BIT;
     if (needs_7bit)
         m->needs_7bit = 1;
     int dropped = needs_7bit || (r->stopping && o.status == EDM_DSTATE_DEFERRED);
-    enum edm_dest_result dr = dropped ? EDM_DEST_OTHER : dest_result(rs, &o);
-    int paused = edm_dest_result(rs->dest, rs->ipi, dr, edm_time_mono_ms());
+    enum edm_dest_result dr = dropped ? EDM_DEST_OTHER : dest_result(dest, rs->ip, &o);
+    int paused = edm_dest_result(dest, rs->ipi, dr, edm_time_mono_ms());
     if (paused) {
-        const edm_dest_ip *x = &rs->dest->ips[rs->ipi];
+        const edm_dest_ip *x = &dest->ips[rs->ipi];
         uint64_t now = edm_time_mono_ms();
         edm_log(EDM_LOG_WARN, "relay",
                 "domain=%s dest=%s pool=%s ip=%s event=%s seconds=%llu code=%d enhanced=%s",
-                rs->site->domain, rs->dest->key, rs->site->pool, ip_text(rs->ip),
+                st->domain, dest->key, st->pool, ip_text(rs->ip),
                 x->blocked ? "ip_blocked" : "backoff",
                 (unsigned long long)(x->paused_until > now ? (x->paused_until - now) / 1000 : 0),
                 o.code, o.enhanced);
     }
     if (dr == EDM_DEST_BACKOFF) {
         /* This message waits for the end of the pause. */
-        int pause = rs->dest->rule->backoff_pause;
+        int pause = dest->rule->backoff_pause;
         o.next_attempt_at = edm_time_now() + pause;
         char why[300];
         int len = snprintf(why, sizeof why, "source %s paused %ds for %s after: %d ",
-                           ip_text(rs->ip), pause, rs->dest->key, o.code);
+                           ip_text(rs->ip), pause, dest->key, o.code);
         if (len > 0 && (size_t)len < sizeof why) {
             edm_outcome_put(why + len, sizeof why - (size_t)len, o.text);
             EDM_OUTCOME_PUT(o.text, why);
@@ -284,7 +396,7 @@ static void msg_done(const smtp_result *res, void *arg)
     edm_free(sn);
     give_back(r, m, dropped ? NULL : &o);
     if (paused)
-        relay_drain(r, rs->site); /* other addresses take over, or the queue is deferred */
+        relay_drain(r, st); /* other addresses take over, or the queue is deferred */
 }
 
 static void unlink_session(edm_relay *r, rsess *rs)
@@ -510,8 +622,6 @@ static void resolve(edm_relay *r, site *st)
 }
 
 /* ---- drain ---- */
-
-#define DNS_REFRESH_MS (60 * 1000)
 
 void relay_drain(edm_relay *r, site *st)
 {

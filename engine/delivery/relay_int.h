@@ -54,17 +54,22 @@ struct rsess {
     edm_pool_ip *ip;
     void *s; /* the transport's session */
     unsigned inflight;
+    unsigned msgs; /* messages handed to this connection */
     char auth_pass[256];
     rsess *prev, *next;   /* every session */
     rsess *sprev, *snext; /* the site's */
     rsess *dprev, *dnext; /* the destination's or (routed) the route's */
 };
 
-/* One message handed to a session. */
+/* One message handed to a session, with the site and destination it
+ * was taken for (the session may carry on with another site before the
+ * result is in). */
 typedef struct sent {
     smtp_message sm;
     const char *rcpts[1];
     edm_outmsg *m;
+    site *st;
+    edm_dest *dest;
 } sent;
 
 /* A hash table of chains (sites by domain and pool, destinations by key

@@ -70,6 +70,7 @@ static const resolve_fake_entry dns_table[] = {
     {"down.test", 0, "mx.down.test", "127.0.1.3"}, {"tmp.test", EDM_EDNS, NULL, NULL},
     {"nx.test", EDM_ENOTFOUND, NULL, NULL},        {"s1.test", 0, "mx.shared.test", "127.0.1.9"},
     {"s2.test", 0, "mx.shared.test", "127.0.1.9"}, {"127.0.1.50", 0, "127.0.1.50", "127.0.1.50"},
+    {"s3.test", 0, "mx2.shared.test", "127.0.1.10"},
 };
 
 static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
@@ -719,6 +720,8 @@ static void mx_rule_shares_limits(void **state)
     wait_outcomes(f, 20);
     assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 20);
     assert_int_equal(counts(f)->max_open, 1);
+    /* s2.test waited for the one connection, which carried on to it. */
+    assert_int_equal(counts(f)->opened, 1);
     json_t *j = edm_relay_json(f->relay);
     json_t *sites = json_object_get(j, "sites");
     assert_string_equal(json_string_value(json_object_get(json_array_get(sites, 1), "destination")),
@@ -732,6 +735,73 @@ static void mx_rule_shares_limits(void **state)
     submit_n(f, "r%d@s2.test", 10);
     wait_outcomes(f, 20);
     assert_int_equal(counts(f)->max_open, 2);
+}
+
+/* Domains under one "mx:" rule but with other MX hosts share its limits,
+ * not a connection: the session to mx.shared.test closes and one to
+ * mx2.shared.test opens. */
+static void mx_rule_other_hosts_open_their_own_connection(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"mx:*.shared.test\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100}]}",
+          NULL, 0, 3);
+    submit_n(f, "r%d@s1.test", 5);
+    submit_n(f, "r%d@s3.test", 5);
+    wait_outcomes(f, 10);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 10);
+    assert_int_equal(counts(f)->max_open, 1);
+    assert_int_equal(counts(f)->opened, 2);
+    size_t on_mx2 = 0;
+    for (size_t i = 0; i < f->ngot; i++)
+        on_mx2 += strcmp(f->got[i].mx_host, "mx2.shared.test") == 0;
+    assert_int_equal(on_mx2, 5);
+}
+
+/* A route's session whose domain has nothing left carries on with the
+ * next domain waiting for the route's connection (MX rollup), instead of
+ * a close and a connect per domain; it carries no more than the
+ * destination's max_messages_per_connection. */
+static void a_route_session_carries_on_across_domains(void **state)
+{
+    struct fx *f = *state;
+    start(
+        f,
+        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
+        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
+        NULL, 0, 1);
+    for (int d = 0; d < 12; d++) {
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
+        submit_n(f, fmt, 5);
+    }
+    wait_outcomes(f, 60);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 60);
+    assert_int_equal(counts(f)->max_open, 1);
+    assert_int_equal(counts(f)->opened, 1);
+    assert_int_equal(counts(f)->max_per_conn, 60);
+    json_t *j = edm_relay_json(f->relay);
+    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 0);
+    json_decref(j);
+    teardown((void **)&f);
+    setup(state);
+    f = *state;
+    start(
+        f,
+        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
+        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5,"
+        " \"max_messages_per_connection\": 7}]}",
+        NULL, 0, 1);
+    for (int d = 0; d < 3; d++) {
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
+        submit_n(f, fmt, 5);
+    }
+    wait_outcomes(f, 15);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 15);
+    assert_int_equal(counts(f)->max_per_conn, 7);
+    assert_int_equal(counts(f)->opened, 3);
 }
 
 /* A route's relay takes at most routes[].max_connections across every
@@ -776,6 +846,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(block_list_5xx_moves_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_rule_shares_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(mx_rule_other_hosts_open_their_own_connection, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_route_session_carries_on_across_domains, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
