@@ -15,8 +15,10 @@
 #include "api/api_int.h"
 #include "engine/base/addr.h"
 #include "engine/base/alloc.h"
+#include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
+#include "engine/store/vars.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +50,19 @@ static int header_allowed(const char *name)
 typedef struct rcpt {
     char email[EDM_ADDR_MAX];
     size_t domain_off;
-    char *vars; /* JSON text or NULL */
+    char *vars;  /* JSON text or NULL */
+    char *names; /* or the compact parts (engine/store/vars.h), or NULL */
+    unsigned char *vals;
+    size_t vals_len;
 } rcpt;
 
 static void rcpts_free(rcpt *r, size_t n)
 {
-    for (size_t i = 0; r && i < n; i++)
+    for (size_t i = 0; r && i < n; i++) {
         edm_free(r[i].vars);
+        edm_free(r[i].names);
+        edm_free(r[i].vals);
+    }
     edm_free(r);
 }
 
@@ -110,7 +118,17 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         json_object_update(all, vars);
     if (json_is_string(name) && !json_object_get(all, "name"))
         json_object_set(all, "name", name);
-    out->vars = json_object_size(all) ? json_dumps(all, JSON_COMPACT) : NULL;
+    /* all strings: stored compactly, as an upload's; else JSON text */
+    edm_buf names = EDM_BUF_INIT, vals = EDM_BUF_INIT;
+    if (edm_vars_from_object(all, &names, &vals) == 1) {
+        out->names = edm_buf_detach(&names, NULL);
+        out->vals_len = vals.len;
+        out->vals = (unsigned char *)edm_buf_detach(&vals, NULL);
+    } else {
+        out->vars = json_object_size(all) ? json_dumps(all, JSON_COMPACT) : NULL;
+    }
+    edm_buf_free(&names);
+    edm_buf_free(&vals);
     json_decref(all);
     return 0;
 }
@@ -234,7 +252,9 @@ void api_messages_create(api_call *c)
         if (parse_rcpt(c, json_array_get(to, i), i, json_is_object(common) ? common : NULL,
                        &rs[i]) != 0)
             goto out;
-        er[i] = (edm_recipient){rs[i].email, rs[i].email + rs[i].domain_off, rs[i].vars};
+        er[i] = (edm_recipient){rs[i].email, rs[i].email + rs[i].domain_off,
+                                rs[i].vars,  rs[i].names,
+                                rs[i].vals,  rs[i].vals_len};
     }
     json_t *h = json_object_get(b, "headers"), *t = json_object_get(b, "tags");
     char *hj = json_is_object(h) ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

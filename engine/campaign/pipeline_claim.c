@@ -72,7 +72,7 @@ static void free_job(edm_job *job)
 {
     edm_free(job->email);
     edm_free(job->domain);
-    edm_free(job->vars_json);
+    edm_vars_clear(&job->vars);
 }
 
 /* Hands claimed jobs[0..n) to rendering (or fails them: broken campaign,
@@ -274,14 +274,16 @@ void pl_render_work(uv_work_t *req)
             snprintf(j->err, sizeof j->err, "out of memory");
             continue;
         }
-        json_error_t jerr;
-        json_t *vars = j->job.vars_json ? json_loads(j->job.vars_json, 0, &jerr) : json_object();
-        if (vars == NULL) {
-            j->rc = EDM_EINVAL;
-            snprintf(j->err, sizeof j->err, "recipient variables: %s", jerr.text);
+        /* the stored variables as an object, straight from the compact
+         * form (engine/store/vars.h); an unreadable one fails this message */
+        json_t *vars = NULL;
+        char verr[160];
+        if ((j->rc = edm_vars_to_json(&j->job.vars, &vars, verr, sizeof verr)) != 0) {
+            snprintf(j->err, sizeof j->err, "recipient variables: %s",
+                     j->rc == EDM_ENOMEM ? "out of memory" : verr);
             continue;
         }
-        if (json_is_object(vars) && !json_object_get(vars, "email"))
+        if (!json_object_get(vars, "email"))
             json_object_set_new(vars, "email", json_string(j->job.email));
         edm_outmsg *m = edm_calloc(1, sizeof *m);
         char msgid[256];
@@ -371,7 +373,7 @@ void pl_render_after(uv_work_t *req, int status)
         }
         edm_free(j->job.email);
         edm_free(j->job.domain);
-        edm_free(j->job.vars_json);
+        edm_vars_clear(&j->job.vars);
     }
     pl_campaign_unref(b->c);
     edm_free(b);

@@ -85,7 +85,7 @@ static void drop_job(edm_job *job)
 {
     edm_free(job->email);
     edm_free(job->domain);
-    edm_free(job->vars_json);
+    edm_vars_clear(&job->vars);
 }
 
 /* Hands one claimed job of message c to its open batch (queued when full). */

@@ -253,11 +253,15 @@ static int render_links(edm_engagement *e, const edm_track_target *t, engagement
     edm_tpl_set *set = source_of(e, t, &rc);
     if (set == NULL)
         return rc;
-    json_error_t jerr;
-    json_t *vars = t->vars_json ? json_loads(t->vars_json, 0, &jerr) : json_object();
-    if (vars == NULL)
-        return EDM_ENOTFOUND;
-    if (json_is_object(vars) && !json_object_get(vars, "email"))
+    json_t *vars;
+    char verr[160];
+    if ((rc = edm_vars_to_json(&t->vars, &vars, verr, sizeof verr)) != 0) {
+        if (rc == EDM_EINVAL)
+            edm_log(EDM_LOG_WARN, "public", "event=vars_unreadable campaign=%lld error=\"%s\"",
+                    (long long)t->campaign_id, verr);
+        return rc == EDM_EINVAL ? EDM_ENOTFOUND : rc;
+    }
+    if (!json_object_get(vars, "email"))
         json_object_set_new(vars, "email", json_string(t->email));
     edm_tpl_error terr;
     rc = edm_tpl_set_render(set, vars, NULL, &e->parts, &terr);
@@ -293,7 +297,7 @@ static engagement_entry *resolve(edm_engagement *e, int64_t id, int need_links, 
     ent->track = t.track;
     if (need_links && (t.track & EDM_TRACK_CLICKS))
         *rc = render_links(e, &t, ent);
-    edm_free(t.vars_json);
+    edm_vars_clear(&t.vars);
     edm_free(t.unsubscribe);
     if (*rc != 0) {
         ent->delivery_id = 0; /* not kept */

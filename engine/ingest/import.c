@@ -3,6 +3,8 @@
  * rows are checked (address by edm_addr_normalize, variables without NUL
  * characters, which the pipeline could not read back), collected in a
  * batch arena, and written batch by batch through the store's upload.
+ * Variables go to the store as they come: JSON text, or the compact parts
+ * (engine/store/vars.h) of CSV rows and all-string JSON rows.
  *
  * Entry points: edm_import_new, _feed, _finish, _error, _get_counts,
  * _rejected, _waiting, _free. Returns: see import.h.
@@ -24,9 +26,11 @@
 
 /* A checked row waiting for its batch: offsets into the batch arena. */
 typedef struct waiting_row {
-    size_t email;      /* normalised address, NUL-terminated */
-    size_t domain_off; /* of the domain inside the address */
-    size_t vars;       /* JSON object text, NUL-terminated; SIZE_MAX if none */
+    size_t email;          /* normalised address, NUL-terminated */
+    size_t domain_off;     /* of the domain inside the address */
+    size_t vars;           /* JSON object text, NUL-terminated; SIZE_MAX if none */
+    size_t names;          /* compact: the names text, NUL-terminated; SIZE_MAX if not */
+    size_t vals, vals_len; /* compact: the values part */
 } waiting_row;
 
 struct edm_import {
@@ -102,8 +106,14 @@ static int flush(edm_import *im)
     const char *a = im->arena.data;
     for (size_t i = 0; i < n; i++) {
         const waiting_row *r = &im->batch[i];
-        im->sorted[i] = (edm_recipient){a + r->email, a + r->email + r->domain_off,
-                                        r->vars == SIZE_MAX ? NULL : a + r->vars};
+        im->sorted[i] = (edm_recipient){
+            a + r->email,
+            a + r->email + r->domain_off,
+            r->vars == SIZE_MAX ? NULL : a + r->vars,
+            r->names == SIZE_MAX ? NULL : a + r->names,
+            r->names == SIZE_MAX ? NULL : (const unsigned char *)a + r->vals,
+            r->vals_len,
+        };
     }
     qsort(im->sorted, n, sizeof im->sorted[0], recipient_cmp);
     edm_import_counts c = im->counts;
@@ -179,9 +189,11 @@ static int json_has_nul(const char *v, size_t n)
     return 0;
 }
 
-static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
-                  size_t vars_len)
+static int on_row(void *ctx, long line, const char *email, size_t len, const edm_upload_vars *uv)
 {
+    const char *vars = uv ? uv->json : NULL;
+    size_t vars_len = uv ? uv->json_len : 0;
+    int compact = uv && uv->json == NULL;
     edm_import *im = ctx;
     char addr[EDM_ADDR_MAX];
     size_t doff;
@@ -198,9 +210,15 @@ static int on_row(void *ctx, long line, const char *email, size_t len, const cha
     r->email = im->arena.len;
     r->domain_off = doff;
     r->vars = vars ? im->arena.len + alen + 1 : SIZE_MAX;
+    r->names = compact ? im->arena.len + alen + 1 : SIZE_MAX;
+    r->vals = compact ? r->names + uv->names_len + 1 : 0;
+    r->vals_len = compact ? uv->vals_len : 0;
     if (edm_buf_append(&im->arena, addr, alen + 1) != 0 ||
         (vars && (edm_buf_append(&im->arena, vars, vars_len) != 0 ||
-                  edm_buf_append_char(&im->arena, '\0') != 0)))
+                  edm_buf_append_char(&im->arena, '\0') != 0)) ||
+        (compact && (edm_buf_append(&im->arena, uv->names, uv->names_len) != 0 ||
+                     edm_buf_append_char(&im->arena, '\0') != 0 ||
+                     edm_buf_append(&im->arena, uv->vals, uv->vals_len) != 0)))
         return stop(im, EDM_ENOMEM, "out of memory");
     im->nbatch++;
     if (im->nbatch == im->o.batch_rows || im->arena.len >= im->o.batch_bytes)

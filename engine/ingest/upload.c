@@ -10,8 +10,11 @@
  */
 #include "engine/ingest/upload_int.h"
 #include "engine/base/alloc.h"
+#include "engine/base/buf.h"
 #include "engine/base/err.h"
+#include "engine/store/vars.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -167,7 +170,7 @@ void edm_upload_parser_free(edm_upload_parser *p)
 int upload_row_from_json(const edm_upload_sink *sink, long line, json_t *row)
 {
     if (json_is_string(row))
-        return sink->row(sink->ctx, line, json_string_value(row), json_string_length(row), NULL, 0);
+        return sink->row(sink->ctx, line, json_string_value(row), json_string_length(row), NULL);
     if (!json_is_object(row))
         return sink->reject(sink->ctx, line, NULL, "row is not an object or an address string");
     json_t *email = json_object_get(row, "email");
@@ -195,14 +198,43 @@ int upload_row_from_json(const edm_upload_sink *sink, long line, json_t *row)
         json_decref(vars);
         return EDM_ENOMEM;
     }
+    /* all strings: the compact form (engine/store/vars.h); else JSON text */
+    edm_buf names = EDM_BUF_INIT, vals = EDM_BUF_INIT;
+    int compact = edm_vars_from_object(vars, &names, &vals);
     char *text = NULL;
-    if (json_object_size(vars) > 0 && (text = json_dumps(vars, JSON_COMPACT)) == NULL) {
+    if (compact < 0 || (compact == 0 && json_object_size(vars) > 0 &&
+                        (text = json_dumps(vars, JSON_COMPACT)) == NULL)) {
         json_decref(vars);
+        edm_buf_free(&names);
+        edm_buf_free(&vals);
         return EDM_ENOMEM;
     }
     json_decref(vars);
-    int rc = sink->row(sink->ctx, line, json_string_value(email), json_string_length(email), text,
-                       text ? strlen(text) : 0);
+    edm_upload_vars uv = {text,      text ? strlen(text) : 0,          names.data,
+                          names.len, (const unsigned char *)vals.data, vals.len};
+    int rc = sink->row(sink->ctx, line, json_string_value(email), json_string_length(email),
+                       text || compact ? &uv : NULL);
     free(text);
+    edm_buf_free(&names);
+    edm_buf_free(&vals);
     return rc;
+}
+
+int edm_upload_vars_json(const edm_upload_vars *v, json_t **out, char *err, size_t errlen)
+{
+    if (v == NULL) {
+        *out = json_object();
+        return *out ? 0 : EDM_ENOMEM;
+    }
+    if (v->json == NULL)
+        return edm_vars_parts_to_json(v->names, v->names_len, v->vals, v->vals_len, out, err,
+                                      errlen);
+    json_error_t jerr;
+    *out = json_loadb(v->json, v->json_len, 0, &jerr);
+    if (*out == NULL || !json_is_object(*out)) {
+        json_decref(*out);
+        snprintf(err, errlen, "not a JSON object: %s", jerr.text);
+        return EDM_EINVAL;
+    }
+    return 0;
 }

@@ -30,15 +30,34 @@ enum edm_upload_format {
     EDM_UPLOAD_SNIFF /* JSON array if the body starts with '[', NDJSON if '{', else CSV */
 };
 
+/* A row's variables, in one of two forms: the text of a JSON object
+ * (valid UTF-8, NUL-terminated, json_len bytes), or the compact parts the
+ * store keeps (engine/store/vars.h): names, the variables' names as a
+ * JSON array text (NUL-terminated, names_len bytes), and vals, one value
+ * per name (NUL-free UTF-8 strings). CSV rows come compact, and JSON rows
+ * whose values are all strings; other JSON rows as text. */
+typedef struct edm_upload_vars {
+    const char *json; /* NULL: the compact parts */
+    size_t json_len;
+    const char *names;
+    size_t names_len;
+    const unsigned char *vals;
+    size_t vals_len;
+} edm_upload_vars;
+
+/* Converts a row's variables to the JSON object they stand for (for
+ * tests and tools; the store keeps them as they come). NULL: {}. Returns
+ * 0, EDM_EINVAL (err says why) or EDM_ENOMEM. */
+int edm_upload_vars_json(const edm_upload_vars *v, json_t **out, char *err, size_t errlen);
+
 typedef struct edm_upload_sink {
     void *ctx;
     /* One readable row. email is NUL-terminated (may hold other NULs: the
-     * length is email_len); vars is the row's variables as the text of a
-     * JSON object (valid UTF-8, NUL-terminated, vars_len bytes), or NULL
-     * when it has none. Return 0 to go
-     * on, a negative EDM_E* code to stop the parse (feed returns it). */
-    int (*row)(void *ctx, long line, const char *email, size_t email_len, const char *vars,
-               size_t vars_len);
+     * length is email_len); vars is the row's variables, or NULL when it
+     * has none. Return 0 to go on, a negative EDM_E* code to stop the
+     * parse (feed returns it). */
+    int (*row)(void *ctx, long line, const char *email, size_t email_len,
+               const edm_upload_vars *vars);
     /* One unreadable row; email may be NULL when it could not be found. */
     int (*reject)(void *ctx, long line, const char *email, const char *error);
 } edm_upload_sink;

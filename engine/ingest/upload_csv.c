@@ -23,6 +23,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
+#include "engine/store/vars.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -44,14 +45,15 @@ struct upload_csv {
     long line;     /* current physical line */
     long rec_line; /* line where the current record started */
     edm_buf rec;   /* the current record's field bytes, back to back */
-    edm_buf vars;  /* the row's variables as JSON text (reused) */
+    edm_buf vars;  /* the row's values, compact (engine/store/vars.h; reused) */
     size_t *ends;  /* end offset of each field in rec */
     size_t nfields, capfields;
     int overflow;    /* record past EDM_UPLOAD_MAX_ROW */
     const char *bad; /* reason the record is rejected, if any */
     /* header */
     int have_header;
-    char **names; /* column names as JSON keys ("\"name\":"), NULL if unnamed */
+    char **names;       /* column names as JSON keys ("\"name\":"), NULL if unnamed */
+    edm_buf names_text; /* the variables' names as a JSON array text, "" if none */
     size_t ncols;
     size_t email_col;
 };
@@ -75,6 +77,7 @@ void upload_csv_free(upload_csv *p)
         return;
     edm_buf_free(&p->rec);
     edm_buf_free(&p->vars);
+    edm_buf_free(&p->names_text);
     edm_free(p->ends);
     for (size_t i = 0; i < p->ncols; i++)
         edm_free(p->names[i]);
@@ -236,7 +239,12 @@ static int take_header(upload_csv *p)
         p->names[i] = edm_buf_detach(&key, NULL);
         if (p->names[i] == NULL)
             return EDM_ENOMEM;
+        edm_buf *t = &p->names_text;
+        if (edm_buf_append_char(t, t->len ? ',' : '[') != 0 || json_quote(t, f, n) != 0)
+            return EDM_ENOMEM;
     }
+    if (p->names_text.len && edm_buf_append_char(&p->names_text, ']') != 0)
+        return EDM_ENOMEM;
     if (!found) {
         snprintf(p->err, p->errlen,
                  "line %ld: the header row has no \"email\" column (CSV needs a header row "
@@ -263,7 +271,8 @@ static int emit_row(upload_csv *p)
         return EDM_ENOMEM;
     size_t elen;
     const char *email = field(p, p->email_col, &elen);
-    /* the variables as JSON text, built here: no JSON objects per row */
+    /* the values in the compact form, built here: no JSON per row (the
+     * names were written once, with the header) */
     edm_buf *v = &p->vars;
     edm_buf_reset(v);
     int rc = 0;
@@ -276,22 +285,18 @@ static int emit_row(upload_csv *p)
             snprintf(reason, sizeof reason, "invalid UTF-8 in column %zu", i + 1);
             return p->sink.reject(p->sink.ctx, p->rec_line, NULL, reason);
         }
-        rc = edm_buf_append_char(v, v->len ? ',' : '{');
-        if (rc == 0)
-            rc = edm_buf_append_str(v, p->names[i]);
-        if (rc == 0)
-            rc = json_quote(v, f, n);
+        rc = edm_vars_put_value(v, f, n);
     }
-    if (rc == 0 && v->len)
-        rc = edm_buf_append_char(v, '}');
     if (rc != 0)
         return EDM_ENOMEM;
+    edm_upload_vars uv = {
+        NULL, 0, p->names_text.data, p->names_text.len, (const unsigned char *)v->data, v->len};
     /* the address as a C string: the record buffer is NUL-terminated only
      * at its end, so put one after the field while the sink looks */
     char *e = p->rec.data + (p->email_col == 0 ? 0 : p->ends[p->email_col - 1]);
     char saved = e[elen];
     e[elen] = '\0';
-    rc = p->sink.row(p->sink.ctx, p->rec_line, email, elen, v->len ? v->data : NULL, v->len);
+    rc = p->sink.row(p->sink.ctx, p->rec_line, email, elen, p->names_text.len ? &uv : NULL);
     e[elen] = saved;
     return rc;
 }

@@ -153,7 +153,7 @@ static void on_data(void *ctx, smtp_sconn *c, const char *from, char *const *rcp
     for (size_t i = 0; i < n; i++) {
         size_t off = 0;
         edm_addr_normalize(rcpts[i], strlen(rcpts[i]), norm[i], &off, &why); /* checked at RCPT */
-        rs[i] = (edm_recipient){norm[i], norm[i] + off, NULL};
+        rs[i] = (edm_recipient){.email = norm[i], .domain = norm[i] + off};
     }
     edm_message_new m = {.source = "smtp",
                          .from = hfrom,

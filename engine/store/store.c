@@ -68,7 +68,7 @@ void edm_store_jobs_free(edm_job *jobs, size_t n)
     for (size_t i = 0; jobs && i < n; i++) {
         edm_free(jobs[i].email);
         edm_free(jobs[i].domain);
-        edm_free(jobs[i].vars_json);
+        edm_vars_clear(&jobs[i].vars);
     }
     edm_free(jobs);
 }

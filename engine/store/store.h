@@ -29,6 +29,7 @@
 #include "engine/store/feedback.h"
 #include "engine/store/outcome.h"
 #include "engine/store/rows.h"
+#include "engine/store/vars.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -42,12 +43,18 @@ int edm_dstate_is_terminal(enum edm_dstate s);
 
 typedef struct edm_store edm_store;
 
-/* One recipient row for upload. email is already validated and normalised;
- * vars_json is a JSON object text (or NULL for {}). */
+/* One recipient row for upload. email is already validated and normalised.
+ * Its variables: either the compact parts (engine/store/vars.h: vars_names,
+ * the names as a JSON array text, and vars_vals, one value per name), or
+ * vars_json, a JSON object text, used when vars_names is NULL (NULL both:
+ * none, {}). */
 typedef struct edm_recipient {
     const char *email;
     const char *domain;
     const char *vars_json;
+    const char *vars_names;
+    const unsigned char *vars_vals;
+    size_t vars_vals_len;
 } edm_recipient;
 
 /* Outcome of adding one recipient. */
@@ -60,7 +67,7 @@ typedef struct edm_job {
     int64_t campaign_id;
     char *email;
     char *domain;
-    char *vars_json;
+    edm_vars vars;            /* as stored: edm_vars_to_json gives the object */
     int attempts;             /* attempts made before this one */
     int64_t queued_at;        /* unix seconds */
     int64_t first_attempt_at; /* 0 if never attempted */
@@ -131,8 +138,8 @@ typedef struct edm_node_info {
 
 /* Engagement tracking (docs/tracking.md). What the public listener needs
  * to answer a click or an open: the delivery's campaign (or message), its
- * tracking bits, state, delivery time and variables (vars_json: edm_free,
- * NULL for {}), and the campaign's own unsubscribe URL (edm_free). */
+ * tracking bits, state, delivery time and variables (as stored:
+ * edm_vars_clear), and the campaign's own unsubscribe URL (edm_free). */
 typedef struct edm_track_target {
     int64_t campaign_id;
     int is_message;
@@ -141,7 +148,7 @@ typedef struct edm_track_target {
     int64_t delivered_at;
     int64_t source_version; /* changes when the HTML source changes */
     char email[256];
-    char *vars_json;
+    edm_vars vars;
     char *unsubscribe;
 } edm_track_target;
 

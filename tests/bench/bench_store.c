@@ -89,7 +89,8 @@ int main(int argc, char **argv)
         if (st->ops->upload_begin(st, cid, &up) != 0)
             return 1;
         for (long k = 0; k < m; k++) {
-            edm_recipient r = {rows[k].email, rows[k].domain, rows[k].vars};
+            edm_recipient r = {
+                .email = rows[k].email, .domain = rows[k].domain, .vars_json = rows[k].vars};
             enum edm_add_outcome o;
             if (st->ops->upload_add(up, &r, 1, &o) != 0 || o != EDM_ADD_ACCEPTED) {
                 fprintf(stderr, "insert %ld failed: %s\n", base + k, edm_store_errmsg(st));

@@ -89,7 +89,7 @@ static void setup_campaign(struct fx *f)
         const char *dom = i % 2 ? "b.test" : "a.test";
         snprintf(email, sizeof email, "r%d@%s", i, dom);
         snprintf(vars, sizeof vars, "{\"name\": \"张伟%d\", \"id\": %d}", i, i);
-        edm_recipient r = {email, dom, vars};
+        edm_recipient r = {.email = email, .domain = dom, .vars_json = vars};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }

@@ -143,7 +143,7 @@ static void add(edm_store *st, int64_t cid, const char *email, const char *vars)
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
     const char *at = strchr(email, '@');
-    edm_recipient r = {email, at + 1, vars};
+    edm_recipient r = {.email = email, .domain = at + 1, .vars_json = vars};
     enum edm_add_outcome o;
     assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(st->ops->upload_end(up, 1), 0);

@@ -134,14 +134,15 @@ static void over_http(const uint8_t *data, size_t size)
     }
 }
 
-static int row(void *ctx, long line, const char *email, size_t len, const char *vars,
-               size_t vars_len)
+static int row(void *ctx, long line, const char *email, size_t len, const edm_upload_vars *vars)
 {
     (void)ctx, (void)line, (void)email, (void)len;
-    /* the variables handed on are always a JSON object */
+    /* the variables handed on always stand for a JSON object (text or
+     * the compact parts) */
     if (vars) {
-        json_t *o = json_loadb(vars, vars_len, 0, NULL);
-        if (!json_is_object(o))
+        json_t *o = NULL;
+        char err[128];
+        if (edm_upload_vars_json(vars, &o, err, sizeof err) != 0 || !json_is_object(o))
             abort();
         json_decref(o);
     }

@@ -143,7 +143,7 @@ void edm_test_store_upload(edm_store *st, int64_t cid, const char *fmt, int from
 #pragma GCC diagnostic pop
         const char *at = strchr(email, '@');
         assert_non_null(at);
-        edm_recipient r = {email, at + 1, NULL};
+        edm_recipient r = {.email = email, .domain = at + 1};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         if (expect >= 0)

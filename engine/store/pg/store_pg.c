@@ -178,6 +178,7 @@ void pg_rollback(pg_store *s)
     if (s->in_tx)
         pg_do(s, "ROLLBACK", NULL, "rollback");
     s->in_tx = 0;
+    pg_vars_rolled_back(s);
 }
 
 /* ---- columns ---- */
@@ -326,6 +327,8 @@ static void pg_close(edm_store *st)
     pg_store *s = PG(st);
     if (s->conn)
         PQfinish(s->conn);
+    edm_vars_cache_free(&s->vars);
+    edm_buf_free(&s->vars_buf);
     edm_free(s);
 }
 

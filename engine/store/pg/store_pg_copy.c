@@ -6,6 +6,9 @@
  * format inside one transaction, so the target has everything or nothing.
  * Columns are the SQLite table's own, the same names on both sides (the
  * migrations are the same). Identity sequences move past the copied ids.
+ * Variables (engine/store/vars.h): var_names is copied with its ids, so a
+ * delivery's compact bytes, which name their names row by id, go as they
+ * are into deliveries.vars_bin; JSON text stays in deliveries.vars.
  */
 #include "engine/store/pg/store_pg_copy.h"
 #include "engine/base/buf.h"
@@ -20,10 +23,9 @@
 /* Parents before children; campaign_counts is rebuilt by the triggers,
  * nodes and schema_version belong to the target. */
 static const char *const tables[] = {
-    "settings",         "templates",   "campaigns",         "message_content",
-    "campaign_sources", "deliveries",  "delivery_events",   "suppressions",
-    "idempotency",      "ip_counters", "engagement_counts", "webhooks",
-    "webhook_outbox",   NULL};
+    "settings",    "templates",         "campaigns",       "message_content", "campaign_sources",
+    "var_names",   "deliveries",        "delivery_events", "suppressions",    "idempotency",
+    "ip_counters", "engagement_counts", "webhooks",        "webhook_outbox",  NULL};
 
 /* What to read from SQLite for a table: its own rows, but the compact
  * ledger's string ids (schema/0007_compact_ledger.sql) as the text
@@ -32,7 +34,9 @@ static const char *select_of(const char *table)
 {
     if (strcmp(table, "deliveries") == 0)
         return "SELECT d.id, d.campaign_id, d.email, substr(d.email, instr(d.email, '@') + 1) "
-               "AS domain, d.vars, d.status, d.attempts, d.smtp_code, d.enhanced_code, "
+               "AS domain, CASE WHEN typeof(d.vars) = 'blob' THEN NULL ELSE d.vars END AS vars, "
+               "CASE WHEN typeof(d.vars) = 'blob' THEN d.vars END AS vars_bin, d.status, "
+               "d.attempts, d.smtp_code, d.enhanced_code, "
                "d.response, d.bounce_category, (SELECT value FROM strings WHERE id = "
                "d.mx_host_id) AS mx_host, (SELECT value FROM strings WHERE id = d.mx_ip_id) AS "
                "mx_ip, (SELECT value FROM strings WHERE id = d.source_ip_id) AS source_ip, "
@@ -57,7 +61,8 @@ static const char *select_of(const char *table)
 static int is_bytea(const char *table, const char *col)
 {
     return (strcmp(table, "settings") == 0 && strcmp(col, "value") == 0) ||
-           (strcmp(table, "message_content") == 0 && strcmp(col, "raw") == 0);
+           (strcmp(table, "message_content") == 0 && strcmp(col, "raw") == 0) ||
+           (strcmp(table, "deliveries") == 0 && strcmp(col, "vars_bin") == 0);
 }
 
 /* One field in COPY's text format. */
@@ -210,7 +215,9 @@ int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
         (rc = pg_exec(c, "BEGIN", err, errlen)) != 0 ||
         (rc = pg_exec(c, "SET client_min_messages = warning", err, errlen)) != 0 ||
-        (rc = pg_exec(c, "DELETE FROM settings; DELETE FROM ip_counters; DELETE FROM idempotency",
+        (rc = pg_exec(c,
+                      "DELETE FROM settings; DELETE FROM ip_counters; DELETE FROM idempotency; "
+                      "DELETE FROM var_names",
                       err, errlen)) != 0) {
         rc = rc ? rc : EDM_EDB;
         goto out;
@@ -232,9 +239,9 @@ int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
         if (progress)
             progress(tables[i], rows, arg);
     }
-    static const char *const ids[] = {
-        "templates",    "campaigns", "deliveries",     "delivery_events",
-        "suppressions", "webhooks",  "webhook_outbox", NULL};
+    static const char *const ids[] = {"templates",       "campaigns",    "deliveries",
+                                      "delivery_events", "suppressions", "webhooks",
+                                      "webhook_outbox",  "var_names",    NULL};
     for (int i = 0; ids[i]; i++) {
         char sql[256];
         snprintf(sql, sizeof sql,

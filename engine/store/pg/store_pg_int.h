@@ -7,7 +7,9 @@
 #ifndef EDM_STORE_PG_INT_H
 #define EDM_STORE_PG_INT_H
 
+#include "engine/base/buf.h"
 #include "engine/store/store.h"
+#include "engine/store/vars_cache.h"
 
 #include <libpq-fe.h>
 
@@ -26,6 +28,8 @@ typedef struct pg_store {
     char err[512];
     int64_t uploaded;    /* rows this connection uploaded since its last ANALYZE */
     int64_t analyzed_at; /* rows it had uploaded in all at that ANALYZE */
+    edm_vars_cache vars; /* store_pg_vars.c's names cache */
+    edm_buf vars_buf;    /* the compact bytes of the row being written */
 } pg_store;
 
 #define PG(st) ((pg_store *)(st))
@@ -147,6 +151,17 @@ int pg_engagement_stats(pg_store *s, int64_t campaign_id, json_t *stats);
 json_t *pg_event_object(const PGresult *q, int r, int first);
 
 /* store_pg_jobs.c */
+/* Variables (store_pg_vars.c, schema/pg/0013_var_names.sql): the
+ * compact bytes of r's variables into s->vars_buf (the names id found or
+ * inserted: inside the writer's transaction); 1 when r has them, 0 when
+ * it has JSON text or nothing (r->vars_json), or a negative EDM_E*. */
+int pg_vars_encode(pg_store *s, const edm_recipient *r);
+/* Reads row r's variables, JSON text in column cj and compact bytes (a
+ * bytea, hex) in column cb, into v. 0 or EDM_E*. */
+int pg_vars_col(pg_store *s, const PGresult *q, int r, int cj, int cb, edm_vars *v);
+/* Forgets the names ids learned in a transaction that rolled back. */
+void pg_vars_rolled_back(pg_store *s);
+
 int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up);
 int pg_upload_add(edm_upload *up, const edm_recipient *rows, size_t n,
                   enum edm_add_outcome *outcomes);

@@ -56,39 +56,69 @@ int pg_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
     return 0;
 }
 
-/* A chunk of rows in one statement: the rows as three arrays unnested
- * server-side, the first of each address in the chunk inserted in the
- * order given (ids grow in that order), the suppression check inside the
+/* A chunk of rows in one statement: the rows as four arrays unnested
+ * server-side (the compact variables as hex text, store_pg_vars.c), the first of each address in
+ * the chunk inserted in the order given (ids grow in that order), the suppression check inside the
  * insert. It returns the 1-based position and state of each row written;
  * every other row is a duplicate (earlier in the chunk or already there). */
 static const char SQL_UPLOAD[] =
-    "WITH v AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY "
-    "AS v(email, domain, vars, ord)), "
-    "f AS (SELECT DISTINCT ON (email) email, domain, vars, ord FROM v ORDER BY email, ord), "
-    "i AS (INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, "
-    "next_attempt_at) SELECT $1, f.email, f.domain, f.vars, CASE WHEN $6::boolean AND EXISTS "
+    "WITH v AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $7::text[]) WITH "
+    "ORDINALITY AS v(email, domain, vars, vars_hex, ord)), "
+    "f AS (SELECT DISTINCT ON (email) email, domain, vars, vars_hex, ord FROM v "
+    "ORDER BY email, ord), "
+    "i AS (INSERT INTO deliveries(campaign_id, email, domain, vars, vars_bin, status, queued_at, "
+    "next_attempt_at) SELECT $1, f.email, f.domain, f.vars, decode(f.vars_hex, 'hex'), "
+    "CASE WHEN $6::boolean AND EXISTS "
     "(SELECT 1 FROM suppressions WHERE value IN (f.email, f.domain)) THEN 4 ELSE 0 END, $5, 0 "
     "FROM f ORDER BY f.ord ON CONFLICT (email, campaign_id) DO NOTHING RETURNING email, status) "
     "SELECT f.ord, i.status FROM f JOIN i ON i.email = f.email";
 
 static void arr_text(edm_buf *b, const char *v, int empty_is_null);
 
+/* An element of a text[] literal: the bytes of v as hex, or NULL.
+ * Returns 0 or EDM_ENOMEM. */
+static int arr_hex(edm_buf *b, const edm_buf *v)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (edm_buf_reserve(b, (v ? v->len * 2 : 4) + 3) != 0)
+        return EDM_ENOMEM;
+    if (b->len > 1)
+        edm_buf_append_char(b, ',');
+    if (v == NULL)
+        return edm_buf_append_str(b, "NULL");
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < v->len; i++) {
+        *o++ = digits[(unsigned char)v->data[i] >> 4];
+        *o++ = digits[(unsigned char)v->data[i] & 15];
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 static int upload_chunk(edm_upload *u, const edm_recipient *rows, size_t n,
                         enum edm_add_outcome *outcomes)
 {
-    edm_buf cols[3];
-    for (int c = 0; c < 3; c++) {
+    edm_buf cols[4];
+    for (int c = 0; c < 4; c++) {
         edm_buf_init(&cols[c]);
         edm_buf_append_char(&cols[c], '{');
     }
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
         arr_text(&cols[0], rows[i].email, 0);
         arr_text(&cols[1], rows[i].domain, 0);
-        arr_text(&cols[2], rows[i].vars_json, 0);
+        rc = pg_vars_encode(u->s, &rows[i]);
+        arr_text(&cols[2], rc == 0 ? rows[i].vars_json : NULL, 0);
+        if (rc >= 0 && arr_hex(&cols[3], rc == 1 ? &u->s->vars_buf : NULL) != 0)
+            rc = EDM_ENOMEM;
         outcomes[i] = EDM_ADD_DUPLICATE;
     }
-    int rc = 0;
-    for (int c = 0; c < 3; c++) {
+    if (rc > 0)
+        rc = 0;
+    for (int c = 0; c < 4; c++) {
         edm_buf_append_char(&cols[c], '}');
         if (cols[c].data == NULL)
             rc = EDM_ENOMEM;
@@ -101,6 +131,7 @@ static int upload_chunk(edm_upload *u, const edm_recipient *rows, size_t n,
             pgp_text(&p, cols[c].data);
         pgp_int(&p, u->now);
         pgp_text(&p, u->any_suppressions ? "true" : "false");
+        pgp_text(&p, cols[3].data);
         PGresult *q = pg_run(u->s, SQL_UPLOAD, &p, "insert recipients");
         if (q == NULL) {
             rc = pg_code(u->s);
@@ -114,7 +145,7 @@ static int upload_chunk(edm_upload *u, const edm_recipient *rows, size_t n,
             PQclear(q);
         }
     }
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < 4; c++)
         edm_buf_free(&cols[c]);
     return rc;
 }
@@ -184,7 +215,7 @@ static const char SQL_CLAIM_RETRY[] =
     "UPDATE deliveries SET next_attempt_at = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 1 AND next_attempt_at <= $2 "
     "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at, vars_bin";
 /* A node (store_pg_nodes.c) leases the queued rows it claims: nobody else
  * claims them until it records them, hands them back, or is gone. Its own
  * leased rows stay claimable by itself: the pipeline drops queued rows it
@@ -195,17 +226,17 @@ static const char SQL_CLAIM_LEASED[] =
     "WHERE campaign_id = $1 AND status = 0 AND (lease_node IS NULL OR lease_node = $4) "
     "AND id > $2 "
     "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at, vars_bin";
 /* The second round from the start: only rows nobody holds (a dead node's,
  * handed back by a heartbeat), never this node's own again. */
 static const char SQL_CLAIM_FREE[] =
     "UPDATE deliveries SET lease_node = $4 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
     "WHERE campaign_id = $1 AND status = 0 AND lease_node IS NULL AND id > $2 "
     "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at";
+    "RETURNING id, email, domain, vars, attempts, queued_at, first_attempt_at, vars_bin";
 static const char SQL_CLAIM_QUEUED[] =
-    "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at FROM deliveries "
-    "WHERE campaign_id = $1 AND status = 0 AND id > $2 ORDER BY id LIMIT $3";
+    "SELECT id, email, domain, vars, attempts, queued_at, first_attempt_at, vars_bin "
+    "FROM deliveries WHERE campaign_id = $1 AND status = 0 AND id > $2 ORDER BY id LIMIT $3";
 
 static char *col_dup(const PGresult *q, int r, int c)
 {
@@ -214,23 +245,26 @@ static char *col_dup(const PGresult *q, int r, int c)
 }
 
 /* Appends the rows of q to v[*cnt..limit); 0 or EDM_ENOMEM. */
-static int read_jobs(const PGresult *q, int64_t campaign_id, edm_job *v, size_t *cnt, size_t limit)
+static int read_jobs(pg_store *s, const PGresult *q, int64_t campaign_id, edm_job *v, size_t *cnt,
+                     size_t limit)
 {
-    int oom = 0;
+    int oom = 0, failed = 0;
     for (int i = 0; i < PQntuples(q) && *cnt < limit; i++) {
         edm_job *j = &v[(*cnt)++];
         j->id = pg_int(q, i, 0);
         j->campaign_id = campaign_id;
         j->email = col_dup(q, i, 1);
         j->domain = col_dup(q, i, 2);
-        j->vars_json = col_dup(q, i, 3);
+        int vrc = pg_vars_col(s, q, i, 3, 7, &j->vars);
         j->attempts = (int)pg_int(q, i, 4);
         j->queued_at = pg_int(q, i, 5);
         j->first_attempt_at = pg_int(q, i, 6);
-        if (j->email == NULL || j->domain == NULL || (j->vars_json == NULL && !pg_isnull(q, i, 3)))
+        if (j->email == NULL || j->domain == NULL || vrc == EDM_ENOMEM)
             oom = 1;
+        else if (vrc != 0)
+            failed = vrc;
     }
-    return oom ? EDM_ENOMEM : 0;
+    return oom ? EDM_ENOMEM : failed;
 }
 
 /* Ids handed out by RETURNING come in no order: id order for the caller. */
@@ -262,7 +296,7 @@ int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
     PGresult *q = pg_run(s, SQL_CLAIM_RETRY, &p, "claim deferred");
     if (q == NULL)
         goto fail;
-    rc = read_jobs(q, campaign_id, v, &cnt, limit);
+    rc = read_jobs(s, q, campaign_id, v, &cnt, limit);
     PQclear(q);
     if (rc != 0)
         goto fail; /* the leased deferred rows come back when the lease ends */
@@ -285,7 +319,7 @@ int pg_claim(edm_store *st, int64_t campaign_id, int64_t now, int64_t lease, int
         if ((q = pg_run(s, sql, &p, "claim queued")) == NULL)
             goto fail;
         size_t first = cnt;
-        rc = read_jobs(q, campaign_id, v, &cnt, limit);
+        rc = read_jobs(s, q, campaign_id, v, &cnt, limit);
         PQclear(q);
         if (rc != 0)
             goto fail;

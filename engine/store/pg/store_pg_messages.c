@@ -26,9 +26,9 @@ static const char SQL_CONTENT[] =
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 static const char SQL_DELIVERY[] =
     "INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, next_attempt_at, "
-    "txn) VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE value IN "
-    "($2, $3)) THEN 4 ELSE 0 END, $5, $6, 1) ON CONFLICT (email, campaign_id) DO NOTHING "
-    "RETURNING id, status";
+    "txn, vars_bin) VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE "
+    "value IN ($2, $3)) THEN 4 ELSE 0 END, $5, $6, 1, $7) ON CONFLICT (email, campaign_id) DO "
+    "NOTHING RETURNING id, status";
 
 int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
                       int64_t *receipt_ids, enum edm_add_outcome *outcomes)
@@ -81,13 +81,22 @@ int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int6
         goto fail;
     for (size_t i = 0; i < m->nrcpts; i++) {
         const edm_recipient *rc_ = &m->rcpts[i];
+        int compact = pg_vars_encode(s, rc_);
+        if (compact < 0) {
+            rc = compact;
+            goto fail;
+        }
         pgp_init(&p);
         pgp_int(&p, *id);
         pgp_text(&p, rc_->email);
         pgp_text(&p, rc_->domain);
-        pgp_text(&p, rc_->vars_json);
+        pgp_text(&p, compact ? NULL : rc_->vars_json);
         pgp_int(&p, now);
         pgp_int(&p, m->send_at > now ? m->send_at : now);
+        if (compact)
+            pgp_bytes(&p, s->vars_buf.data, s->vars_buf.len);
+        else
+            pgp_null(&p);
         if ((r = pg_run(s, SQL_DELIVERY, &p, "insert recipient")) == NULL) {
             rc = pg_code(s);
             goto fail;
@@ -266,7 +275,7 @@ int pg_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
         "UPDATE deliveries SET next_attempt_at = $3 WHERE id = ANY(ARRAY(SELECT id FROM deliveries "
         "WHERE txn = 1 AND status IN (0, 1) AND next_attempt_at <= $1 "
         "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, email, "
-        "domain, vars, attempts, queued_at, first_attempt_at, campaign_id",
+        "domain, vars, attempts, queued_at, first_attempt_at, campaign_id, vars_bin",
         &p, "claim transactional");
     if (r == NULL)
         return EDM_EDB;
@@ -274,18 +283,24 @@ int pg_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
     if (cnt > limit)
         cnt = limit;
     edm_job *v = cnt ? edm_xcalloc(cnt, sizeof *v) : NULL;
+    int vrc = 0;
     for (size_t i = 0; i < cnt; i++) {
         edm_job *j = &v[i];
         j->id = pg_int(r, (int)i, 0);
         j->email = pg_dup(r, (int)i, 1);
         j->domain = pg_dup(r, (int)i, 2);
-        j->vars_json = pg_dup(r, (int)i, 3);
+        if (vrc == 0)
+            vrc = pg_vars_col(PG(st), r, (int)i, 3, 8, &j->vars);
         j->attempts = (int)pg_int(r, (int)i, 4);
         j->queued_at = pg_int(r, (int)i, 5);
         j->first_attempt_at = pg_int(r, (int)i, 6);
         j->campaign_id = pg_int(r, (int)i, 7);
     }
     PQclear(r);
+    if (vrc != 0) {
+        edm_store_jobs_free(v, cnt);
+        return vrc;
+    }
     *jobs = v;
     *n = cnt;
     return 0;

@@ -36,7 +36,7 @@ int pg_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
     PGresult *r = pg_run(s,
                          "SELECT d.campaign_id, c.kind, c.track, d.status, d.delivered_at, d.vars, "
                          "c.unsubscribe, coalesce(t.updated_at, 0), c.template_id, d.email, "
-                         "(src.campaign_id IS NOT NULL)::integer "
+                         "(src.campaign_id IS NOT NULL)::integer, d.vars_bin "
                          "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
                          "LEFT JOIN templates t ON t.id = c.template_id "
                          "LEFT JOIN campaign_sources src ON src.campaign_id = d.campaign_id "
@@ -53,7 +53,11 @@ int pg_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
     out->track = (unsigned)pg_int(r, 0, 2);
     out->status = (enum edm_dstate)pg_int(r, 0, 3);
     out->delivered_at = pg_int(r, 0, 4);
-    out->vars_json = pg_dup(r, 0, 5);
+    int rc;
+    if ((rc = pg_vars_col(s, r, 0, 5, 11, &out->vars)) != 0) {
+        PQclear(r);
+        return rc;
+    }
     out->unsubscribe = pg_dup(r, 0, 6);
     snprintf(out->email, sizeof out->email, "%s", PQgetvalue(r, 0, 9));
     /* The source taken when sending started never changes (-1); without

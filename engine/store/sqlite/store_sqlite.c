@@ -96,6 +96,9 @@ static const char *const stmt_sql[SQ_COUNT] = {
         "UNION ALL SELECT (SELECT min(id) FROM deliveries WHERE campaign_id = ?1 AND status = 6))",
     [SQ_STRING_GET] = "SELECT id FROM strings WHERE value = ?1",
     [SQ_STRING_PUT] = "INSERT INTO strings(value) VALUES (?1)",
+    [SQ_VARNAMES_GET] = "SELECT id FROM var_names WHERE names = ?1",
+    [SQ_VARNAMES_PUT] = "INSERT INTO var_names(names) VALUES (?1)",
+    [SQ_VARNAMES_TEXT] = "SELECT names FROM var_names WHERE id = ?1",
 };
 
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)
@@ -153,6 +156,7 @@ void sq_rollback(sq_store *s)
     }
     /* ids learned in the transaction may be gone with it */
     sq_strings_clear(s);
+    edm_vars_cache_forget_ids(&s->vars);
 }
 
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -280,6 +284,8 @@ static void sq_close(edm_store *st)
     for (int i = 0; i < SQ_TRACK_STMTS; i++)
         sqlite3_finalize(s->track_stmts[i]);
     sq_strings_clear(s);
+    edm_vars_cache_free(&s->vars);
+    edm_buf_free(&s->vars_buf);
     sqlite3_close(s->db);
     edm_free(s->path);
     edm_free(s);

@@ -5,7 +5,9 @@
 #ifndef EDM_STORE_SQLITE_INT_H
 #define EDM_STORE_SQLITE_INT_H
 
+#include "engine/base/buf.h"
 #include "engine/store/store.h"
+#include "engine/store/vars_cache.h"
 
 #include <sqlite3.h>
 
@@ -35,6 +37,9 @@ enum sq_stmt {
     SQ_SUPPRESSION_FILTER,
     SQ_STRING_GET,
     SQ_STRING_PUT,
+    SQ_VARNAMES_GET,
+    SQ_VARNAMES_PUT,
+    SQ_VARNAMES_TEXT,
     SQ_SYNC_FULL,
     SQ_SYNC_NORMAL,
     SQ_COUNT
@@ -66,7 +71,9 @@ typedef struct sq_store {
     int64_t lease;
     struct sq_string *strings; /* store_sqlite_strings.c's cache: text -> id */
     size_t strings_cap, strings_len;
-    sq_ckpt *ckpt; /* store_sqlite_ckpt.c's thread, NULL: automatic checkpoints */
+    edm_vars_cache vars; /* store_sqlite_vars.c's names cache */
+    edm_buf vars_buf;    /* the compact bytes of the row being written */
+    sq_ckpt *ckpt;       /* store_sqlite_ckpt.c's thread, NULL: automatic checkpoints */
     char err[512];
 } sq_store;
 
@@ -98,6 +105,13 @@ int sq_string_id(sq_store *s, const char *v, int64_t *id);
 int sq_bind_string(sq_store *s, sqlite3_stmt *q, int i, const char *v);
 /* Forgets every cached id (after a rollback; at close). */
 void sq_strings_clear(sq_store *s);
+/* Variables (store_sqlite_vars.c, schema/0013_var_names.sql). Binds a
+ * recipient's variables to parameter i: the compact bytes as a BLOB (the
+ * names id found or inserted: inside a write transaction), JSON text, or
+ * NULL. */
+int sq_vars_bind(sq_store *s, sqlite3_stmt *q, int i, const edm_recipient *r);
+/* Reads column i (BLOB: compact; TEXT: JSON; NULL) into v. 0 or EDM_E*. */
+int sq_vars_col(sq_store *s, sqlite3_stmt *q, int i, edm_vars *v);
 /* WAL checkpoints on a thread of their own (store_sqlite_ckpt.c): start
  * after the pragmas; stop before the connection closes. */
 int sq_ckpt_start(sq_store *s);

@@ -80,7 +80,8 @@ static int add_one(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *
     sq_bind_text(ins, 2, r->email);
     if ((rc = sq_bind_string(s, ins, 3, r->domain)) != 0)
         return rc;
-    sq_bind_text(ins, 4, r->vars_json);
+    if ((rc = sq_vars_bind(s, ins, 4, r)) != 0)
+        return rc;
     sqlite3_bind_int(ins, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
     sqlite3_bind_int64(ins, 6, u->now);
     if ((rc = sq_step_done(s, ins, "insert recipient")) != 0)
@@ -141,19 +142,21 @@ static char *col_dup(sqlite3_stmt *q, int i)
 static int collect_jobs(sq_store *s, sqlite3_stmt *q, int64_t campaign_id, edm_job *v, size_t *cnt,
                         size_t limit, const char *what)
 {
-    int rc = SQLITE_DONE, oom = 0;
+    int rc = SQLITE_DONE, oom = 0, failed = 0;
     while (*cnt < limit && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         edm_job *j = &v[(*cnt)++];
         j->id = sqlite3_column_int64(q, 0);
         j->campaign_id = campaign_id;
         j->email = col_dup(q, 1);
         j->domain = sq_email_domain(j->email);
-        j->vars_json = col_dup(q, 2);
+        int vrc = sq_vars_col(s, q, 2, &j->vars);
         j->attempts = sqlite3_column_int(q, 3);
         j->queued_at = sqlite3_column_int64(q, 4);
         j->first_attempt_at = sqlite3_column_int64(q, 5);
-        if (j->email == NULL || j->domain == NULL)
+        if (j->email == NULL || j->domain == NULL || vrc == EDM_ENOMEM)
             oom = 1;
+        else if (vrc != 0)
+            failed = vrc;
     }
     /* RETURNING rows must all be stepped for the UPDATE to finish. */
     while (rc == SQLITE_ROW)
@@ -161,6 +164,8 @@ static int collect_jobs(sq_store *s, sqlite3_stmt *q, int64_t campaign_id, edm_j
     sqlite3_reset(q);
     if (oom)
         return EDM_ENOMEM;
+    if (failed)
+        return failed;
     return rc == SQLITE_DONE ? 0 : sq_fail(s, what);
 }
 

@@ -81,7 +81,8 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
     sq_bind_text(q, 2, r->email);
     if (sq_bind_string(s, q, 3, r->domain) != 0)
         return EDM_EDB;
-    sq_bind_text(q, 4, r->vars_json);
+    if (sq_vars_bind(s, q, 4, r) != 0)
+        return EDM_EDB;
     sqlite3_bind_int(q, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
     sqlite3_bind_int64(q, 6, now);
     sqlite3_bind_int64(q, 7, m->send_at > now ? m->send_at : now);
@@ -385,12 +386,12 @@ int sq_claim_txn(edm_store *st, int64_t now, int64_t lease, size_t limit, edm_jo
         j->id = sqlite3_column_int64(q, 0);
         j->email = col_dup(q, 1);
         j->domain = sq_email_domain(j->email);
-        j->vars_json = col_dup(q, 2);
+        int vrc = sq_vars_col(s, q, 2, &j->vars);
         j->attempts = sqlite3_column_int(q, 3);
         j->queued_at = sqlite3_column_int64(q, 4);
         j->first_attempt_at = sqlite3_column_int64(q, 5);
         j->campaign_id = sqlite3_column_int64(q, 6);
-        if (j->email == NULL || j->domain == NULL)
+        if (j->email == NULL || j->domain == NULL || vrc != 0)
             oom = 1;
     }
     sqlite3_reset(q);

@@ -104,7 +104,8 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
         out->track = (unsigned)sqlite3_column_int(q, 2);
         out->status = (enum edm_dstate)sqlite3_column_int(q, 3);
         out->delivered_at = sqlite3_column_int64(q, 4);
-        out->vars_json = col_dup(q, 5);
+        if (sq_vars_col(s, q, 5, &out->vars) != 0)
+            rc = SQLITE_NOMEM;
         out->unsubscribe = col_dup(q, 6);
         /* The source taken when sending started never changes (-1);
          * without one, the template's id and its last change: another
@@ -119,6 +120,12 @@ int sq_track_lookup(edm_store *st, int64_t delivery_id, edm_track_target *out)
     sqlite3_reset(q);
     if (rc == SQLITE_ROW)
         return 0;
+    if (rc == SQLITE_NOMEM) {
+        edm_vars_clear(&out->vars);
+        edm_free(out->unsubscribe);
+        out->unsubscribe = NULL;
+        return EDM_ENOMEM;
+    }
     return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "track lookup");
 }
 

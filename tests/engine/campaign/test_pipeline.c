@@ -259,7 +259,8 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
     for (int i = 0; i < n; i++) {
         char email[64];
         snprintf(email, sizeof email, fmt, i);
-        edm_recipient r = {email, strchr(email, '@') + 1, "{\"name\": \"R\"}"};
+        edm_recipient r = {
+            .email = email, .domain = strchr(email, '@') + 1, .vars_json = "{\"name\": \"R\"}"};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
@@ -364,7 +365,8 @@ static void deferrals_follow_the_retry_schedule(void **state)
     make_campaign(f, "ok%d@a.test", 2);
     edm_upload *up;
     assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
-    edm_recipient r = {"later@a.test", "a.test", "{\"name\": \"L\"}"};
+    edm_recipient r = {
+        .email = "later@a.test", .domain = "a.test", .vars_json = "{\"name\": \"L\"}"};
     enum edm_add_outcome o;
     assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
@@ -627,7 +629,7 @@ static void no_8bitmime_domain_is_composed_without_8bit(void **state)
     for (int i = 0; i < 2; i++) {
         char email[32];
         snprintf(email, sizeof email, "r%d@b.test", i);
-        edm_recipient r = {email, "b.test", "{\"name\": \"B\"}"};
+        edm_recipient r = {.email = email, .domain = "b.test", .vars_json = "{\"name\": \"B\"}"};
         enum edm_add_outcome o;
         assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
@@ -748,7 +750,7 @@ static void transactional_message_overtakes_a_running_campaign(void **state)
     static const char raw[] = "From: Shop <shop@example.com>\r\nTo: txn@a.test\r\n"
                               "Subject: Your code\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
                               "Message-ID: <txn.1@example.com>\r\n\r\n123456\r\n";
-    edm_recipient r = {"txn@a.test", "a.test", NULL};
+    edm_recipient r = {.email = "txn@a.test", .domain = "a.test", .vars_json = NULL};
     edm_message_new m = {.source = "smtp",
                          .from = "Shop <shop@example.com>",
                          .raw = raw,

@@ -4,9 +4,11 @@
  * database on a throwaway cluster: templates, campaigns with their
  * receipts, events and stats, suppressions, the token secret, a
  * transactional message with raw bytes (tabs, backslashes, CR LF) read
- * back the same through both backends; new ids continue after the copied
- * ones; a second copy into the now used database is refused and changes
- * nothing.
+ * back the same through both backends; recipients' variables in both
+ * stored forms (JSON text, and the compact form with its names rows:
+ * engine/store/vars.h) read back as the same objects; new ids continue
+ * after the copied ones (a new names row too); a second copy into the now
+ * used database is refused and changes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/base/buf.h"
 #include "engine/store/store.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/testlib.h"
@@ -40,13 +43,26 @@ static int64_t fill(edm_store *st, int64_t *msg_id)
     json_decref(cf);
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, c.id, &up), 0);
+    static const char *const names[] = {"[\"n\",\"city\"]", "[\"n\",\"t\\tb\\\\\"]"};
     for (int i = 0; i < 50; i++) {
-        char email[64], vars[64];
+        char email[64], vars[64], n[16];
         snprintf(email, sizeof email, "r%d@d%d.test", i, i % 3);
         snprintf(vars, sizeof vars, "{\"n\": %d}", i);
+        snprintf(n, sizeof n, "%d", i);
+        /* a third as JSON text (a number), the rest compact, two sets of names */
+        edm_buf vals = EDM_BUF_INIT;
+        assert_int_equal(edm_vars_put_value(&vals, n, strlen(n)), 0);
+        const char *v2 = i % 2 ? "Z\xc3\xbcrich\ttab\\" : "";
+        assert_int_equal(edm_vars_put_value(&vals, v2, strlen(v2)), 0);
         edm_recipient r = {.email = email, .domain = strchr(email, '@') + 1, .vars_json = vars};
+        if (i % 3 != 0) {
+            r.vars_names = names[i % 2];
+            r.vars_vals = (const unsigned char *)vals.data;
+            r.vars_vals_len = vals.len;
+        }
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
+        edm_buf_free(&vals);
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     int64_t cursor = 0;
@@ -104,6 +120,20 @@ static json_t *snapshot(edm_store *st, int64_t cid, int64_t msg_id)
     json_object_set_new(s, "suppressions", p.items);
     assert_int_equal(st->ops->message_get(st, msg_id, &v), 0);
     json_object_set_new(s, "message", v);
+    /* the variables of every queued recipient, as the templates see them */
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(st->ops->claim(st, cid, 1000, 60, &cursor, 100, &jobs, &n), 0);
+    assert_int_equal(n, 40);
+    json_t *vars = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char err[160];
+        assert_int_equal(edm_vars_to_json(&jobs[i].vars, &v, err, sizeof err), 0);
+        json_object_set_new(vars, jobs[i].email, v);
+    }
+    edm_store_jobs_free(jobs, n);
+    json_object_set_new(s, "vars", vars);
     return s;
 }
 
@@ -143,6 +173,14 @@ static void migrate_to_copies_everything(void **state)
         char *a = json_dumps(before, JSON_INDENT(1)), *b = json_dumps(after, JSON_INDENT(1));
         fail_msg("SQLite:\n%s\nPostgreSQL:\n%s", a, b);
     }
+    /* both forms and both names rows came over */
+    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM var_names"), 2);
+    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries WHERE vars_bin IS NOT "
+                                          "NULL AND vars IS NULL"),
+                     33);
+    json_t *r49 = json_object_get(json_object_get(after, "vars"), "r49@d1.test");
+    assert_string_equal(json_string_value(json_object_get(r49, "t\tb\\")), "Z\xc3\xbcrich\ttab\\");
+    assert_string_equal(json_string_value(json_object_get(r49, "n")), "49");
     assert_int_equal(st->ops->setting_get_or_create(st, "secret", secret2, sizeof secret2), 0);
     assert_memory_equal(secret, secret2, sizeof secret);
     edm_message_row m;
@@ -161,6 +199,21 @@ static void migrate_to_copies_everything(void **state)
     assert_int_equal(t.id, 2);
     edm_template_row_clear(&t);
     json_decref(tf);
+    /* and a new set of names gets a names row of its own */
+    edm_upload *up;
+    assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
+    edm_buf vals = EDM_BUF_INIT;
+    assert_int_equal(edm_vars_put_value(&vals, "v", 1), 0);
+    edm_recipient nr = {.email = "new@x.test",
+                        .domain = "x.test",
+                        .vars_names = "[\"other\"]",
+                        .vars_vals = (const unsigned char *)vals.data,
+                        .vars_vals_len = vals.len};
+    enum edm_add_outcome no;
+    assert_int_equal(st->ops->upload_add(up, &nr, 1, &no), 0);
+    assert_int_equal(st->ops->upload_end(up, 1), 0);
+    edm_buf_free(&vals);
+    assert_int_equal(edm_test_pg_int(uri, "SELECT max(id) FROM var_names"), 3);
     edm_store_close(st);
 
     /* A second copy into a database in use is refused. */
@@ -168,7 +221,7 @@ static void migrate_to_copies_everything(void **state)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "already holds"));
     free(out);
-    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries"), 51);
+    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries"), 52);
 
     json_decref(before);
     json_decref(after);

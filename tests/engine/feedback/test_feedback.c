@@ -53,7 +53,7 @@ static int setup(void **state)
                  : i == 1 ? "slow"
                  : i == 2 ? "user"
                           : "other");
-        edm_recipient r = {email, "example.org", NULL};
+        edm_recipient r = {.email = email, .domain = "example.org", .vars_json = NULL};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }

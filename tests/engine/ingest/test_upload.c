@@ -18,14 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int on_row(void *ctx, long line, const char *email, size_t len, const char *vars,
-                  size_t vars_len)
+static int on_row(void *ctx, long line, const char *email, size_t len, const edm_upload_vars *vars)
 {
     edm_buf *log = ctx;
     char *v = NULL;
     if (vars) {
-        /* valid JSON, as text; logged with sorted keys */
-        json_t *o = json_loadb(vars, vars_len, 0, NULL);
+        /* an object (JSON text, or the compact parts); logged with sorted keys */
+        json_t *o = NULL;
+        char err[128];
+        assert_int_equal(edm_upload_vars_json(vars, &o, err, sizeof err), 0);
         assert_non_null(o);
         assert_true(json_is_object(o));
         v = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

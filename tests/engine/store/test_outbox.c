@@ -182,7 +182,8 @@ static void every_outcome_reaches_the_outbox(void **state)
     const char *emails[] = {"a@d.test", "b@d.test", "c@d.test", "d@d.test",
                             "e@d.test", "f@d.test", "s@x.test"};
     for (int i = 0; i < 7; i++) {
-        edm_recipient r = {emails[i], strchr(emails[i], '@') + 1, NULL};
+        edm_recipient r = {
+            .email = emails[i], .domain = strchr(emails[i], '@') + 1, .vars_json = NULL};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, i == 6 ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED);
@@ -339,7 +340,7 @@ static void sources_taken_when_sending_starts(void **state)
     /* A click's look-up names a source that never changes. */
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
-    edm_recipient r = {"a@d.test", "d.test", "{\"x\":\"1\"}"};
+    edm_recipient r = {.email = "a@d.test", .domain = "d.test", .vars_json = "{\"x\":\"1\"}"};
     enum edm_add_outcome o;
     assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(st->ops->upload_end(up, 1), 0);
@@ -351,7 +352,7 @@ static void sources_taken_when_sending_starts(void **state)
     assert_int_equal(st->ops->track_lookup(st, jobs[0].id, &tt), 0);
     assert_int_equal(tt.source_version, -1);
     assert_int_equal(tt.campaign_id, cid);
-    edm_free(tt.vars_json);
+    edm_vars_clear(&tt.vars);
     edm_free(tt.unsubscribe);
     edm_store_jobs_free(jobs, n);
 }

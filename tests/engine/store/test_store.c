@@ -81,7 +81,7 @@ static void upload(edm_store *st, int64_t cid, int n, const char *domain, int co
     for (int i = 0; i < n; i++) {
         char email[128];
         snprintf(email, sizeof email, "user%d@%s", i, domain);
-        edm_recipient r = {email, domain, "{\"name\":\"x\"}"};
+        edm_recipient r = {.email = email, .domain = domain, .vars_json = "{\"name\":\"x\"}"};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         counts[o]++;
@@ -298,7 +298,7 @@ static void big_upload_leaves_planner_statistics(void **state)
     static enum edm_add_outcome out[N];
     for (int i = 0; i < N; i++) {
         snprintf(emails[i], sizeof emails[i], "a%d@a.test", i);
-        rows[i] = (edm_recipient){emails[i], "a.test", NULL};
+        rows[i] = (edm_recipient){.email = emails[i], .domain = "a.test", .vars_json = NULL};
     }
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
@@ -323,7 +323,7 @@ static void upload_many_rows_in_one_call(void **state)
     static enum edm_add_outcome out[N];
     for (int i = 0; i < N; i++) {
         snprintf(emails[i], sizeof emails[i], "m%d@c.test", i);
-        rows[i] = (edm_recipient){emails[i], "c.test", "{\"n\":1}"};
+        rows[i] = (edm_recipient){.email = emails[i], .domain = "c.test", .vars_json = "{\"n\":1}"};
     }
     rows[7].email = emails[3];       /* a duplicate in the same chunk */
     rows[5000].email = emails[4999]; /* across the chunk boundary */
@@ -363,9 +363,9 @@ static void upload_many_rows_in_one_call(void **state)
             continue;
         assert_string_equal(jobs[k].email, rows[i].email);
         if (i == 1)
-            assert_string_equal(jobs[k].vars_json, rows[1].vars_json);
+            assert_string_equal(jobs[k].vars.json, rows[1].vars_json);
         if (i == 2)
-            assert_null(jobs[k].vars_json);
+            assert_true(jobs[k].vars.json == NULL && jobs[k].vars.bin == NULL);
         k++;
     }
     assert_int_equal(k, n);
@@ -472,7 +472,7 @@ static void claim_record_release_and_receipts(void **state)
     assert_int_equal(st->ops->claim(st, cid, now, lease, &cursor, 6, &jobs, &n), 0);
     assert_int_equal(n, 6);
     assert_int_equal(cursor, jobs[5].id);
-    assert_string_equal(jobs[0].vars_json, "{\"name\":\"x\"}");
+    assert_string_equal(jobs[0].vars.json, "{\"name\":\"x\"}");
     assert_string_equal(jobs[0].email, "user0@a.test");
     assert_int_equal(jobs[0].attempts, 0);
     edm_job *more;

@@ -190,7 +190,7 @@ static void message_commit_is_synced_and_others_are_not(void **state)
     assert_int_equal(wal_syncs, before); /* NORMAL: no fsync per commit */
 
     static const char raw[] = "From: shop@example.com\r\nSubject: reset\r\n\r\ncode\r\n";
-    edm_recipient r = {"ann@a.test", "a.test", NULL};
+    edm_recipient r = {.email = "ann@a.test", .domain = "a.test", .vars_json = NULL};
     edm_message_new m = {.source = "smtp",
                          .from = "shop@example.com",
                          .raw = raw,
@@ -240,7 +240,7 @@ static void checkpoints_run_off_the_store_thread(void **state)
     for (int i = 0; i < 40000; i++) {
         char email[64];
         snprintf(email, sizeof email, "u%d@d%d.test", i, i % 7);
-        edm_recipient r = {email, strchr(email, '@') + 1, vars};
+        edm_recipient r = {.email = email, .domain = strchr(email, '@') + 1, .vars_json = vars};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
     }
