@@ -156,6 +156,9 @@ static int64_t db_count(const char *sql)
 
 static const char *names[3] = {"ann", "bob", "cy"};
 static const char *skus[3] = {"A1", "B2", "C3"};
+/* a CSV column stored compactly (engine/store/vars.h): UTF-8, empty, and
+ * a quoted field with a comma and quotes, rendered as they were given */
+static const char *cities[3] = {"Z\xc3\xbcrich", "", "a, \"b\""};
 
 static int who(const char *to)
 {
@@ -196,7 +199,7 @@ static void tracked_campaign(void **state)
         "\"<html><body><p>Hi {{name}}</p>"
         "<a href=\\\"https://shop.example/p/{{sku}}?u={{name}}&amp;x=1\\\">Buy</a> "
         "<a href=\\\"mailto:help@example.com\\\">mail</a> <a href=\\\"#top\\\">top</a> "
-        "<a data-notrack href=\\\"https://notrack.example/\\\">nt</a> "
+        "<a data-notrack href=\\\"https://notrack.example/{{city}}\\\">nt</a> "
         "<A class=x HREF='https://news.example/{{name}}'>news</A> "
         "<a href=\\\"https://prefs.example/unsubscribe?u={{name}}\\\">unsub</a>"
         "</body></html>\"}";
@@ -216,8 +219,8 @@ static void tracked_campaign(void **state)
                          "{\"name\":\"c\",\"from\":\"n@example.com\",\"track\":{\"opens\":1}}", 422,
                          "invalid_type", "track.opens");
     json_decref(apitest_upload(&srv, cid, "text/csv",
-                               "email,name,sku\nann@a.test,ann,A1\nbob@b.test,bob,B2\n"
-                               "cy@a.test,cy,C3\n",
+                               "email,name,sku,city\nann@a.test,ann,A1,Z\xc3\xbcrich\n"
+                               "bob@b.test,bob,B2,\ncy@a.test,cy,C3,\"a, \"\"b\"\"\"\n",
                                200));
     char path[128];
     snprintf(path, sizeof path, "/v1/campaigns/%lld/schedule", (long long)cid);
@@ -249,7 +252,9 @@ static void tracked_campaign(void **state)
         assert_true(strncmp(ls[i + 0].url, BASE "/c/", strlen(BASE) + 3) == 0);
         assert_string_equal(ls[i + 1].url, "mailto:help@example.com");
         assert_string_equal(ls[i + 2].url, "#top");
-        assert_string_equal(ls[i + 3].url, "https://notrack.example/");
+        char city[128];
+        snprintf(city, sizeof city, "https://notrack.example/%s", cities[r]);
+        assert_string_equal(ls[i + 3].url, city);
         assert_true(strncmp(ls[i + 4].url, BASE "/c/", strlen(BASE) + 3) == 0);
         char unsub[128];
         snprintf(unsub, sizeof unsub, "https://prefs.example/unsubscribe?u=%s", names[r]);
