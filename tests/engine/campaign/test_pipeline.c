@@ -27,6 +27,7 @@
 #include "engine/delivery/relay.h"
 #include "engine/store/store.h"
 #include "tests/support/resolve_fake.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 #include "tests/support/transport_fake.h"
 
@@ -468,6 +469,37 @@ static void max_pending_bounds_what_is_in_flight(void **state)
     assert_true(transport_fake_counts_of(f->tp)->max_in_flight >= 2);
 }
 
+/* Stored variables that do not decode (engine/store/vars.h: here a
+ * compact value naming a names row that does not exist, and one cut
+ * short) fail their own message with the reason; the others are sent. */
+static void unreadable_variables_fail_their_message_alone(void **state)
+{
+    struct fx *f = *state;
+    fixture(f, "{}", NULL, 0, 0);
+    start_pipeline(f, 10, 10);
+    make_campaign(f, "r%d@a.test", 4);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/edm.db", f->dir);
+    assert_int_equal(edm_test_store_exec(path, "UPDATE deliveries SET vars = x'0163017800' "
+                                               "WHERE email = 'r1@a.test'"),
+                     0);
+    assert_int_equal(edm_test_store_exec(path, "INSERT INTO var_names(id, names) VALUES "
+                                               "(77, '[\"name\"]'); UPDATE deliveries SET vars "
+                                               "= x'014d05410a' WHERE email = 'r2@a.test'"),
+                     0);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_FAILED, 2);
+    wait_state(f, EDM_DSTATE_DELIVERED, 2);
+    json_t *r = receipt_of(f, "r1@a.test");
+    assert_string_equal(rstr(r, "status"), "failed");
+    assert_non_null(strstr(rstr(r, "response"), "recipient variables"));
+    assert_non_null(strstr(rstr(r, "response"), "names id 99 without its names"));
+    json_decref(r);
+    r = receipt_of(f, "r2@a.test");
+    assert_non_null(strstr(rstr(r, "response"), "value 1 of 1 runs past the end"));
+    json_decref(r);
+}
+
 /* The window is refilled a batch at a time: with max_pending 40 and
  * claim_batch 10 the pump claims only when a quarter of the window (10)
  * is free, so 200 recipients take exactly 20 claims of 10, never one per
@@ -783,6 +815,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(deferrals_follow_the_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_variables_fail_their_message_alone, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(window_is_refilled_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
                                         teardown),
