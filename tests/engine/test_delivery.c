@@ -445,6 +445,57 @@ static void backoff_pauses_the_domain_only(void **state)
     assert_int_equal(attempted, 1); /* only the one that got the 421 */
 }
 
+/* Stored variables (engine/store/vars.h): a recipient's compact values
+ * are sent; values that do not decode (a names row that does not exist,
+ * a value cut short) fail their own message with the reason, and the
+ * campaign completes. */
+static void unreadable_variables_fail_their_message_alone(void **state)
+{
+    struct fx *f = *state;
+    start_fake(f, rules, sizeof rules / sizeof rules[0]);
+    f->cid = make_campaign(f, "Hi {{name}}");
+    edm_upload *up;
+    static const char *const emails[] = {"c@a.test", "gone@b.test", "cut@b.test"};
+    assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
+    for (int i = 0; i < 3; i++) {
+        edm_recipient r = {.email = emails[i],
+                           .domain = strchr(emails[i], '@') + 1,
+                           .vars_names = "[\"name\"]",
+                           .vars_vals = (const unsigned char *)"\x03Ann",
+                           .vars_vals_len = 4};
+        enum edm_add_outcome o;
+        assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
+    }
+    assert_int_equal(f->st->ops->upload_end(up, 1), 0);
+    int pg = edm_test_store_is_pg();
+    assert_int_equal(edm_test_store_exec(f->where, pg ? "UPDATE deliveries SET vars_bin = "
+                                                        "'\\x0163017800' WHERE email = "
+                                                        "'gone@b.test'"
+                                                      : "UPDATE deliveries SET vars = "
+                                                        "x'0163017800' WHERE email = "
+                                                        "'gone@b.test'"),
+                     0);
+    assert_int_equal(edm_test_store_exec(f->where, pg ? "UPDATE deliveries SET vars_bin = "
+                                                        "substr(vars_bin, 1, 4) WHERE email = "
+                                                        "'cut@b.test'"
+                                                      : "UPDATE deliveries SET vars = "
+                                                        "substr(vars, 1, 4) WHERE email = "
+                                                        "'cut@b.test'"),
+                     0);
+    start_running(f);
+    assert_true(run_until(f, "completed"));
+    assert_receipt(f, "c@a.test", "delivered", 250, NULL, 1);
+    static const char *const why[] = {"names id 99 without its names", "value 1 of 1 runs past"};
+    for (int i = 1; i < 3; i++) {
+        json_t *r = receipt_of(f, emails[i]);
+        const char *resp = json_string_value(json_object_get(r, "response"));
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "failed");
+        if (resp == NULL || !strstr(resp, "recipient variables") || !strstr(resp, why[i - 1]))
+            fail_msg("%s: response %s, want the reason \"%s\"", emails[i], resp, why[i - 1]);
+        json_decref(r);
+    }
+}
+
 /* max_per_hour on the campaign: 60 an hour allows a burst of 2, then one a
  * minute. */
 static void campaign_rate_limit_holds(void **state)
@@ -575,6 +626,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(campaign_delivers_and_records_every_receipt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pause_and_cancel_take_effect, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_variables_fail_their_message_alone, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(mx_lookup_delivers_and_bad_domains_bounce, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_the_domain_only, setup, teardown),
         cmocka_unit_test_setup_teardown(campaign_rate_limit_holds, setup, teardown),

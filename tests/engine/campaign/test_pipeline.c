@@ -8,10 +8,9 @@
  * restart over the same store, 8bit bodies for a domain whose server lacks
  * 8BITMIME, a store that refuses writes (a full disk: sending stops, resumes,
  * shutdown does not wait), and a transactional message overtaking a running
- * campaign. Assertions are on the receipts in the store and on what the fake
- * transport was given. With EDM_TEST_RECORD_POOL=1 (campaign_test_pipeline_pool)
- * outcomes are written and recipients claimed on the thread pool through two
- * more handles, as on PostgreSQL.
+ * campaign. Assertions are on the receipts in the store and on what the fake transport
+ * was given. With EDM_TEST_RECORD_POOL=1 (campaign_test_pipeline_pool) outcomes are
+ * written and recipients claimed on the thread pool via two more handles, as on PostgreSQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +26,6 @@
 #include "engine/delivery/relay.h"
 #include "engine/store/store.h"
 #include "tests/support/resolve_fake.h"
-#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 #include "tests/support/transport_fake.h"
 
@@ -238,6 +236,7 @@ static int teardown(void **state)
 }
 
 /* A running campaign with n recipients named fmt (one %d). */
+#define NAME "{\"name\": \"R\"}"
 static void make_campaign(struct fx *f, const char *fmt, int n)
 {
     edm_store *st = f->st;
@@ -260,8 +259,7 @@ static void make_campaign(struct fx *f, const char *fmt, int n)
     for (int i = 0; i < n; i++) {
         char email[64];
         snprintf(email, sizeof email, fmt, i);
-        edm_recipient r = {
-            .email = email, .domain = strchr(email, '@') + 1, .vars_json = "{\"name\": \"R\"}"};
+        edm_recipient r = {.email = email, .domain = strchr(email, '@') + 1, .vars_json = NAME};
         enum edm_add_outcome o;
         assert_int_equal(st->ops->upload_add(up, &r, 1, &o), 0);
         assert_int_equal(o, EDM_ADD_ACCEPTED);
@@ -366,8 +364,7 @@ static void deferrals_follow_the_retry_schedule(void **state)
     make_campaign(f, "ok%d@a.test", 2);
     edm_upload *up;
     assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
-    edm_recipient r = {
-        .email = "later@a.test", .domain = "a.test", .vars_json = "{\"name\": \"L\"}"};
+    edm_recipient r = {.email = "later@a.test", .domain = "a.test", .vars_json = NAME};
     enum edm_add_outcome o;
     assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     assert_int_equal(f->st->ops->upload_end(up, 1), 0);
@@ -467,37 +464,6 @@ static void max_pending_bounds_what_is_in_flight(void **state)
     assert_int_equal(f->outstanding_max, 4);
     assert_true(transport_fake_counts_of(f->tp)->max_in_flight <= 4);
     assert_true(transport_fake_counts_of(f->tp)->max_in_flight >= 2);
-}
-
-/* Stored variables that do not decode (engine/store/vars.h: here a
- * compact value naming a names row that does not exist, and one cut
- * short) fail their own message with the reason; the others are sent. */
-static void unreadable_variables_fail_their_message_alone(void **state)
-{
-    struct fx *f = *state;
-    fixture(f, "{}", NULL, 0, 0);
-    start_pipeline(f, 10, 10);
-    make_campaign(f, "r%d@a.test", 4);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/edm.db", f->dir);
-    assert_int_equal(edm_test_store_exec(path, "UPDATE deliveries SET vars = x'0163017800' "
-                                               "WHERE email = 'r1@a.test'"),
-                     0);
-    assert_int_equal(edm_test_store_exec(path, "INSERT INTO var_names(id, names) VALUES "
-                                               "(77, '[\"name\"]'); UPDATE deliveries SET vars "
-                                               "= x'014d05410a' WHERE email = 'r2@a.test'"),
-                     0);
-    tick(f, 1);
-    wait_state(f, EDM_DSTATE_FAILED, 2);
-    wait_state(f, EDM_DSTATE_DELIVERED, 2);
-    json_t *r = receipt_of(f, "r1@a.test");
-    assert_string_equal(rstr(r, "status"), "failed");
-    assert_non_null(strstr(rstr(r, "response"), "recipient variables"));
-    assert_non_null(strstr(rstr(r, "response"), "names id 99 without its names"));
-    json_decref(r);
-    r = receipt_of(f, "r2@a.test");
-    assert_non_null(strstr(rstr(r, "response"), "value 1 of 1 runs past the end"));
-    json_decref(r);
 }
 
 /* The window is refilled a batch at a time: with max_pending 40 and
@@ -815,8 +781,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(deferrals_follow_the_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(unreadable_variables_fail_their_message_alone, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(window_is_refilled_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
                                         teardown),
