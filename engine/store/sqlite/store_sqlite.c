@@ -279,6 +279,8 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->msg_stmts[i]);
     for (int i = 0; i < SQ_TRACK_STMTS; i++)
         sqlite3_finalize(s->track_stmts[i]);
+    for (int i = 0; i < SQ_RECORD_STMTS; i++)
+        sqlite3_finalize(s->record_stmts[i]);
     sq_strings_clear(s);
     sqlite3_close(s->db);
     edm_free(s->path);
