@@ -172,6 +172,7 @@ static const char *ip_text(const edm_pool_ip *ip)
 static void count_connection(edm_relay *r, rsess *rs, int delta);
 static void unlink_session(edm_relay *r, rsess *rs);
 static void link_session(edm_relay *r, rsess *rs);
+static void resolve(edm_relay *r, site *st);
 
 /* How many waiting sites a session with nothing left looks at for one
  * it may carry on with, before it gives its connection up. */
@@ -191,17 +192,18 @@ static int same_hosts(const site *a, const site *b)
 }
 
 /* May rs, whose site has nothing left, deliver w's messages on its
- * connection? w must be resolved (and not due for a new look-up), on the
- * same pool, and either behind the same route, with a destination that
- * admits one more connection from rs's address, or on rs's own
- * destination with the same MX hosts; and the connection must not have
+ * connection? w must be resolved, on the same pool, and either behind
+ * the same route (whose relay the connection reaches whatever the age of
+ * w's look-up), with a destination that admits one more connection from
+ * rs's address, or on rs's own destination with the same MX hosts, looked
+ * up less than DNS_REFRESH_MS ago; and the connection must not have
  * carried w's max_messages_per_connection already. */
-static int can_carry(const edm_relay *r, const rsess *rs, const site *w, uint64_t now)
+static int can_carry(const rsess *rs, const site *w, uint64_t now)
 {
     const site *st = rs->site;
-    (void)r;
-    if (w->head == NULL || w->dns != SITE_DNS_READY || w->dest == NULL ||
-        now - w->resolved_ms > DNS_REFRESH_MS || w->dest->p != rs->dest->p)
+    if (w->head == NULL || w->dns != SITE_DNS_READY || w->dest == NULL || w->dest->p != rs->dest->p)
+        return 0;
+    if (st->route == NULL && now - w->resolved_ms > DNS_REFRESH_MS)
         return 0;
     unsigned maxm = (unsigned)w->dest->rule->max_messages_per_connection;
     if (maxm && rs->msgs >= maxm)
@@ -236,7 +238,10 @@ static int carry_on(edm_relay *r, rsess *rs, uint64_t now)
     site *prev = NULL;
     int looked = 0;
     for (site *w = *head; w && looked < CARRY_LOOK; prev = w, w = w->wait_next, looked++) {
-        if (!can_carry(r, rs, w, now))
+        if (st->route == NULL && w->dns == SITE_DNS_READY && w->sessions == 0 &&
+            now - w->resolved_ms > DNS_REFRESH_MS)
+            resolve(r, w); /* looked up again, it can be carried on the next turn */
+        if (!can_carry(rs, w, now))
             continue;
         if (prev)
             prev->wait_next = w->wait_next;

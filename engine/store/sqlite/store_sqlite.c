@@ -283,6 +283,8 @@ static void sq_close(edm_store *st)
         sqlite3_finalize(s->msg_stmts[i]);
     for (int i = 0; i < SQ_TRACK_STMTS; i++)
         sqlite3_finalize(s->track_stmts[i]);
+    for (int i = 0; i < SQ_RECORD_STMTS; i++)
+        sqlite3_finalize(s->record_stmts[i]);
     sq_strings_clear(s);
     edm_vars_cache_free(&s->vars);
     edm_buf_free(&s->vars_buf);

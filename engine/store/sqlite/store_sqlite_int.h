@@ -59,6 +59,9 @@ typedef struct sq_ckpt sq_ckpt;
 /* Statements of store_sqlite_tracking.c (engagement, the click path). */
 #define SQ_TRACK_STMTS 8
 
+/* Statements of store_sqlite_record.c (recording outcomes). */
+#define SQ_RECORD_STMTS 4
+
 typedef struct sq_store {
     edm_store base;
     sqlite3 *db;
@@ -66,7 +69,8 @@ typedef struct sq_store {
     sqlite3_stmt *stmts[SQ_COUNT];
     sqlite3_stmt *receipt_stmts[SQ_RECEIPT_VARIANTS];
     sqlite3_stmt *msg_stmts[SQ_MSG_STMTS]; /* store_sqlite_messages.c's, prepared on first use */
-    sqlite3_stmt *track_stmts[SQ_TRACK_STMTS]; /* store_sqlite_tracking.c's, likewise */
+    sqlite3_stmt *track_stmts[SQ_TRACK_STMTS];   /* store_sqlite_tracking.c's, likewise */
+    sqlite3_stmt *record_stmts[SQ_RECORD_STMTS]; /* store_sqlite_record.c's, likewise */
     char node_id[128]; /* store_sqlite_nodes.c: this engine's node, "" none */
     int64_t lease;
     struct sq_string *strings; /* store_sqlite_strings.c's cache: text -> id */

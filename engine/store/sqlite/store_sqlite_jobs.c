@@ -1,9 +1,9 @@
 /*
  * engine/store/sqlite/store_sqlite_jobs.c: the SQLite backend's hot paths (store.h):
  * recipient upload in batches, claiming due work (deferred rows leased,
- * queued rows read by cursor: being in flight is not stored), recording
- * outcomes and their attempt events in one transaction per batch written
- * in id order, handing claims back, cancelling what is left of a campaign,
+ * queued rows read by cursor: being in flight is not stored), handing
+ * claims back, cancelling what is left of a campaign (recording outcomes:
+ * store_sqlite_record.c),
  * the suppression check of a claimed batch (one statement).
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
@@ -236,101 +236,6 @@ int sq_unclaim(edm_store *st, const int64_t *ids, size_t n, int64_t now)
         sqlite3_bind_int64(q, 2, now);
         rc = sq_step_done(s, q, "unclaim");
     }
-    if (rc == 0)
-        rc = sq_commit(s);
-    if (rc != 0)
-        sq_rollback(s);
-    return rc;
-}
-
-static int cmp_result_id(const void *a, const void *b)
-{
-    int64_t x = (*(const edm_outcome *const *)a)->id, y = (*(const edm_outcome *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-/* An outcome's inline string: "" is stored as NULL. */
-static void bind_opt(sqlite3_stmt *q, int i, const char *s)
-{
-    sq_bind_text(q, i, s[0] ? s : NULL);
-}
-
-/* The ids of the MX host, MX address, source address and TLS version of
- * an outcome, at parameters i..i+3 (NULL where unknown). */
-static int bind_paths(sq_store *s, sqlite3_stmt *q, int i, const edm_outcome *r)
-{
-    int rc;
-    if ((rc = sq_bind_string(s, q, i, r->mx_host)) != 0 ||
-        (rc = sq_bind_string(s, q, i + 1, r->mx_ip)) != 0 ||
-        (rc = sq_bind_string(s, q, i + 2, r->source_ip)) != 0)
-        return rc;
-    return sq_bind_string(s, q, i + 3, r->tls);
-}
-
-static int record_one(sq_store *s, const edm_outcome *r)
-{
-    sqlite3_stmt *q = sq_stmt(s, SQ_RECORD);
-    if (q == NULL)
-        return EDM_EDB;
-    int64_t at = r->attempted_at ? r->attempted_at : edm_time_now();
-    sqlite3_bind_int64(q, 1, r->id);
-    sqlite3_bind_int(q, 2, (int)r->status);
-    sqlite3_bind_int(q, 3, r->attempted ? 1 : 0);
-    if (r->code)
-        sqlite3_bind_int(q, 4, r->code);
-    bind_opt(q, 5, r->enhanced);
-    sq_bind_text(q, 6, r->text);
-    bind_opt(q, 7, edm_category_name(r->category));
-    int rc;
-    if ((rc = bind_paths(s, q, 8, r)) != 0)
-        return rc;
-    bind_opt(q, 12, r->message_id);
-    bind_opt(q, 13, r->remote_queue_id);
-    sqlite3_bind_int64(q, 14, at);
-    sqlite3_bind_int64(q, 15, r->status == EDM_DSTATE_DEFERRED ? r->next_attempt_at : 0);
-    if (r->message_id[0])
-        sqlite3_bind_int64(q, 16, sq_message_key(r->message_id));
-    else
-        sqlite3_bind_null(q, 16);
-    rc = sq_step_done(s, q, "record result");
-    if (rc != 0)
-        return rc;
-    if (!r->attempted)
-        return 0;
-    sqlite3_stmt *e = sq_stmt(s, SQ_EVENT);
-    if (e == NULL)
-        return EDM_EDB;
-    sqlite3_bind_int64(e, 1, r->id);
-    sqlite3_bind_int64(e, 2, at);
-    sqlite3_bind_int(e, 3, (int)r->status);
-    if (r->code)
-        sqlite3_bind_int(e, 4, r->code);
-    bind_opt(e, 5, r->enhanced);
-    sq_bind_text(e, 6, r->text);
-    if ((rc = bind_paths(s, e, 7, r)) != 0)
-        return rc;
-    sqlite3_bind_int64(e, 11, r->duration_ms);
-    return sq_step_done(s, e, "record event");
-}
-
-int sq_record(edm_store *st, const edm_outcome *results, size_t n)
-{
-    sq_store *s = SQ(st);
-    if (n == 0)
-        return 0;
-    /* Write in id order: neighbouring rows share index pages. */
-    const edm_outcome **order = edm_malloc(n * sizeof *order);
-    if (order == NULL)
-        return EDM_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        order[i] = &results[i];
-    qsort(order, n, sizeof *order, cmp_result_id);
-    int rc = sq_begin(s);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        EDM_ASSERT(order[i]->status != EDM_DSTATE_QUEUED);
-        rc = record_one(s, order[i]);
-    }
-    edm_free(order);
     if (rc == 0)
         rc = sq_commit(s);
     if (rc != 0)

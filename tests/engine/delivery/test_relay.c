@@ -66,10 +66,10 @@ struct fx {
 };
 
 static const resolve_fake_entry dns_table[] = {
-    {"a.test", 0, "mx.a.test", "127.0.1.1"},       {"b.test", 0, "mx.b.test", "127.0.1.2"},
-    {"down.test", 0, "mx.down.test", "127.0.1.3"}, {"tmp.test", EDM_EDNS, NULL, NULL},
-    {"nx.test", EDM_ENOTFOUND, NULL, NULL},        {"s1.test", 0, "mx.shared.test", "127.0.1.9"},
-    {"s2.test", 0, "mx.shared.test", "127.0.1.9"}, {"127.0.1.50", 0, "127.0.1.50", "127.0.1.50"},
+    {"a.test", 0, "mx.a.test", "127.0.1.1"},         {"b.test", 0, "mx.b.test", "127.0.1.2"},
+    {"down.test", 0, "mx.down.test", "127.0.1.3"},   {"tmp.test", EDM_EDNS, NULL, NULL},
+    {"nx.test", EDM_ENOTFOUND, NULL, NULL},          {"s1.test", 0, "mx.shared.test", "127.0.1.9"},
+    {"s2.test", 0, "mx.shared.test", "127.0.1.9"},   {"127.0.1.50", 0, "127.0.1.50", "127.0.1.50"},
     {"s3.test", 0, "mx2.shared.test", "127.0.1.10"},
 };
 
@@ -804,6 +804,29 @@ static void a_route_session_carries_on_across_domains(void **state)
     assert_int_equal(counts(f)->opened, 3);
 }
 
+/* Behind a route the connection reaches the relay however old a waiting
+ * domain's look-up is: a domain that waited past the DNS refresh is
+ * carried on too, not left for a close and a new connection. */
+static void a_route_session_carries_on_past_the_dns_refresh(void **state)
+{
+    struct fx *f = *state;
+    start(
+        f,
+        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
+        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
+        NULL, 0, 20);
+    submit_n(f, "r%d@d0.test", 5);
+    spin(f, 10); /* d0's look-up answered, its session is sending */
+    submit_n(f, "r%d@d1.test", 5);
+    spin(f, 10); /* d1 looked up, waiting for the route's one connection */
+    assert_int_equal(counts(f)->opened, 1);
+    assert_true(f->ngot < 5);
+    edm_time_advance_ms(61 * 1000);
+    wait_outcomes(f, 10);
+    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 10);
+    assert_int_equal(counts(f)->opened, 1);
+}
+
 /* A route's relay takes at most routes[].max_connections across every
  * domain it carries, however many domains there are. */
 static void route_caps_connections_across_domains(void **state)
@@ -848,7 +871,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_rule_other_hosts_open_their_own_connection, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(a_route_session_carries_on_across_domains, setup,
+        cmocka_unit_test_setup_teardown(a_route_session_carries_on_across_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_route_session_carries_on_past_the_dns_refresh, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

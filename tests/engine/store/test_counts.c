@@ -3,7 +3,8 @@
  * schema/0002_campaign_counts.sql. After every kind of write (upload with
  * duplicates and suppressions, outcomes delivered, deferred and bounced,
  * a deferral turned bounced, a bounce re-categorised, cancel, a campaign
- * deleted) they equal a GROUP BY over the rows; stats count only bounced
+ * deleted, batches of results of two campaigns, with and without a
+ * webhook) they equal a GROUP BY over the rows; stats count only bounced
  * recipients per category; a version-1 database gets them backfilled.
  * Run on SQLite and on PostgreSQL (tests/support/store_backend.h;
  * schema/pg/0002_campaign_counts.sql there).
@@ -86,6 +87,16 @@ static edm_outcome outcome(int64_t id, enum edm_dstate s, enum edm_category cat,
     if (s == EDM_DSTATE_DEFERRED)
         o.next_attempt_at = now + 60;
     return o;
+}
+
+static void make_webhook(edm_store *st)
+{
+    json_t *w = NULL;
+    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h",
+                                             EDM_WEBHOOK_DELIVERED | EDM_WEBHOOK_BOUNCED, "whsec_x",
+                                             &w),
+                     0);
+    json_decref(w);
 }
 
 static int64_t stat_int(json_t *stats, const char *obj, const char *key)
@@ -172,6 +183,77 @@ static void counters_follow_every_write(void **state)
     edm_store_jobs_free(jobs, n);
 }
 
+/* Recording keeps the counters exact in every shape of batch (SQLite
+ * counts them without the row trigger, store_sqlite_record.c): two
+ * campaigns in one batch, a state that does not change, a cancelled row
+ * recorded late, an id that no longer exists; and with a webhook, when
+ * the triggers run, the outbox gets its rows too. After each batch the
+ * triggers work again for the other writers (cancel, delete). */
+static void record_batches_keep_counters_exact(void **state)
+{
+    struct fx *f = *state;
+    open_store(f);
+    edm_store *st = f->st;
+    int64_t a = edm_test_store_campaign(st, NULL, "x"), b = edm_test_store_campaign(st, NULL, "x");
+    edm_test_store_upload(st, a, "a%d@d%d.test", 0, 6, -1);
+    edm_test_store_upload(st, b, "b%d@d%d.test", 0, 6, -1);
+    int64_t now = edm_time_now(), ca = 0, cb = 0;
+    edm_job *ja, *jb;
+    size_t na, nb;
+    assert_int_equal(st->ops->claim(st, a, now, 3600, &ca, 6, &ja, &na), 0);
+    assert_int_equal(st->ops->claim(st, b, now, 3600, &cb, 6, &jb, &nb), 0);
+    assert_int_equal(na, 6);
+    assert_int_equal(nb, 6);
+
+    edm_outcome res[8];
+    res[0] = outcome(ja[0].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    res[1] = outcome(jb[0].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    res[2] = outcome(ja[1].id, EDM_DSTATE_DEFERRED, EDM_CATEGORY_NETWORK, now);
+    res[3] = outcome(jb[1].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, now);
+    res[4] = outcome(jb[2].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX, now);
+    res[5] = outcome(ja[2].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_POLICY, now);
+    res[6] = outcome(ja[3].id, EDM_DSTATE_FAILED, EDM_CATEGORY_NONE, now);
+    res[7] = outcome(ja[5].id + 100000, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    res[7].attempted = 0; /* no row: nothing to update, no event */
+    assert_int_equal(st->ops->record(st, res, 8), 0);
+    assert_counters_exact(f->path);
+    int64_t c[EDM_DSTATE_COUNT];
+    assert_int_equal(st->ops->campaign_counts(st, a, c), 0);
+    assert_int_equal(c[EDM_DSTATE_QUEUED], 2);
+    assert_int_equal(c[EDM_DSTATE_DELIVERED], 1);
+    assert_int_equal(c[EDM_DSTATE_DEFERRED], 1);
+    assert_int_equal(c[EDM_DSTATE_BOUNCED], 1);
+    assert_int_equal(c[EDM_DSTATE_FAILED], 1);
+    assert_int_equal(st->ops->campaign_counts(st, b, c), 0);
+    assert_int_equal(c[EDM_DSTATE_DELIVERED], 1);
+    assert_int_equal(c[EDM_DSTATE_BOUNCED], 2);
+
+    /* Deferred again (no change), then the campaign is cancelled while a
+     * row is in flight and its result comes in after. */
+    res[0] = outcome(ja[1].id, EDM_DSTATE_DEFERRED, EDM_CATEGORY_NETWORK, now);
+    assert_int_equal(st->ops->record(st, res, 1), 0);
+    assert_counters_exact(f->path);
+    assert_int_equal(st->ops->cancel_pending(st, a), 3);
+    assert_counters_exact(f->path);
+    res[0] = outcome(ja[4].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    assert_int_equal(st->ops->record(st, res, 1), 0);
+    assert_counters_exact(f->path);
+
+    /* With a webhook: the outbox rows come from the triggers. */
+    make_webhook(st);
+    long long before = edm_test_store_value(f->path, "SELECT count(*) FROM webhook_outbox");
+    res[0] = outcome(jb[3].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
+    res[1] = outcome(jb[4].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_SPAM_BLOCK, now);
+    assert_int_equal(st->ops->record(st, res, 2), 0);
+    assert_counters_exact(f->path);
+    assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM webhook_outbox"),
+                     before + 2);
+    assert_int_equal(st->ops->campaign_delete(st, b), 0);
+    assert_counters_exact(f->path);
+    edm_store_jobs_free(ja, na);
+    edm_store_jobs_free(jb, nb);
+}
+
 /* A database made by version 1 (before the counters) with rows in every
  * state: opening it migrates and backfills; the stats agree. */
 static void migration_backfills_counters(void **state)
@@ -210,6 +292,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(counters_follow_every_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(record_batches_keep_counters_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_backfills_counters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
