@@ -456,13 +456,14 @@ static void unreadable_variables_fail_their_message_alone(void **state)
     f->cid = make_campaign(f, "Hi {{name}}");
     edm_upload *up;
     static const char *const emails[] = {"c@a.test", "gone@b.test", "cut@b.test"};
+    static const unsigned char vals[] = {3, 'A', 'n', 'n', 1, '1', 0}; /* "Ann", "1" */
     assert_int_equal(f->st->ops->upload_begin(f->st, f->cid, &up), 0);
     for (int i = 0; i < 3; i++) {
         edm_recipient r = {.email = emails[i],
                            .domain = strchr(emails[i], '@') + 1,
-                           .vars_names = "[\"name\"]",
-                           .vars_vals = (const unsigned char *)"\x03Ann",
-                           .vars_vals_len = 4};
+                           .vars_names = "[\"name\",\"id\"]",
+                           .vars_vals = vals,
+                           .vars_vals_len = sizeof vals - 1};
         enum edm_add_outcome o;
         assert_int_equal(f->st->ops->upload_add(up, &r, 1, &o), 0);
     }
@@ -482,10 +483,13 @@ static void unreadable_variables_fail_their_message_alone(void **state)
                                                         "substr(vars, 1, 4) WHERE email = "
                                                         "'cut@b.test'"),
                      0);
-    start_running(f);
+    assert_int_equal(f->st->ops->campaign_transition(f->st, f->cid,
+                                                     EDM_CSTATE_BIT(EDM_CSTATE_DRAFT),
+                                                     EDM_CSTATE_SCHEDULED, edm_time_now()),
+                     0);
     assert_true(run_until(f, "completed"));
     assert_receipt(f, "c@a.test", "delivered", 250, NULL, 1);
-    static const char *const why[] = {"names id 99 without its names", "value 1 of 1 runs past"};
+    static const char *const why[] = {"names id 99 without its names", "value 1 of 2 runs past"};
     for (int i = 1; i < 3; i++) {
         json_t *r = receipt_of(f, emails[i]);
         const char *resp = json_string_value(json_object_get(r, "response"));
