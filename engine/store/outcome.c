@@ -4,8 +4,10 @@
  * into an outcome's inline strings.
  */
 #include "engine/store/outcome.h"
+#include "engine/base/alloc.h"
 #include "engine/base/err.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const category_names[EDM_CATEGORY_COUNT] = {
@@ -42,4 +44,23 @@ void edm_outcome_put(char *dst, size_t size, const char *src)
     if (n)
         memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const edm_outcome *x = *(const edm_outcome *const *)a, *y = *(const edm_outcome *const *)b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x < y ? -1 : x > y; /* the order given */
+}
+
+const edm_outcome **edm_outcomes_by_id(const edm_outcome *results, size_t n)
+{
+    const edm_outcome **order = edm_malloc((n ? n : 1) * sizeof *order);
+    if (order == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &results[i];
+    qsort(order, n, sizeof *order, cmp_id);
+    return order;
 }

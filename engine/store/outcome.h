@@ -136,4 +136,9 @@ typedef struct edm_outcome {
 void edm_outcome_put(char *dst, size_t size, const char *src);
 #define EDM_OUTCOME_PUT(field, src) edm_outcome_put((field), sizeof(field), (src))
 
+/* Pointers to results[0..n) in delivery id order (stable for equal ids),
+ * for writing a batch with neighbouring rows together; edm_free it. NULL
+ * when out of memory. */
+const edm_outcome **edm_outcomes_by_id(const edm_outcome *results, size_t n);
+
 #endif

@@ -99,6 +99,31 @@ void edm_test_store_release(edm_store *st, char *dir)
     free(dir);
 }
 
+int edm_test_store_fx_new(void **state, const char *name, int open)
+{
+    struct edm_test_store_fx *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    f->dir = edm_test_tmpdir(name);
+    *state = f;
+    if (edm_test_store_where(f->dir, f->path, sizeof f->path) != 0)
+        return -1;
+    char err[512];
+    if (open && edm_store_open(f->path, &f->st, err, sizeof err) != 0) {
+        fprintf(stderr, "open %s: %s\n", f->path, err);
+        return -1;
+    }
+    return 0;
+}
+
+int edm_test_store_fx_free(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_test_store_release(f->st, f->dir);
+    free(f);
+    return 0;
+}
+
 int64_t edm_test_store_template(edm_store *st, const char *html, const char *text)
 {
     json_t *tf = json_pack("{s:s, s:s}", "name", "t", "subject", "Hi");

@@ -35,6 +35,20 @@ long long edm_test_store_value(const char *where, const char *sql);
 /* Closes st (NULL is fine), removes dir (from edm_test_tmpdir) and its
  * contents, and frees dir: a store test's teardown. */
 void edm_test_store_release(edm_store *st, char *dir);
+
+/* A store test's fixture: a temporary directory, the store's location
+ * (edm_test_store_where) and, once opened, the handle. */
+struct edm_test_store_fx {
+    char *dir;
+    char path[4200];
+    edm_store *st;
+};
+/* A cmocka setup's body: *state becomes a new fixture whose directory is
+ * named after name; the store is opened too when open (a failure says
+ * why on stderr and fails the setup). */
+int edm_test_store_fx_new(void **state, const char *name, int open);
+/* A cmocka teardown's body: the store closed, the directory removed. */
+int edm_test_store_fx_free(void **state);
 /* A template named "t" with subject "Hi" and the given html and text parts
  * (NULL leaves a part out); returns its id. A failed op fails the test. */
 int64_t edm_test_store_template(edm_store *st, const char *html, const char *text);

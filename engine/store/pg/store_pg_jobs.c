@@ -473,12 +473,6 @@ static const char SQL_RECORD[] =
     "v.source_ip, v.tls, v.duration_ms FROM v JOIN u ON u.id = v.id WHERE v.attempted = 1 "
     "ORDER BY v.id";
 
-static int cmp_result_id(const void *a, const void *b)
-{
-    int64_t x = (*(const edm_outcome *const *)a)->id, y = (*(const edm_outcome *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
 /* Writes order[0..n) (distinct ids) in one statement. */
 static int record_batch(pg_store *s, const edm_outcome **order, size_t n)
 {
@@ -529,12 +523,9 @@ int pg_record(edm_store *st, const edm_outcome *results, size_t n)
     pg_store *s = PG(st);
     if (n == 0)
         return 0;
-    const edm_outcome **order = edm_malloc(n * sizeof *order);
+    const edm_outcome **order = edm_outcomes_by_id(results, n);
     if (order == NULL)
         return EDM_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        order[i] = &results[i];
-    qsort(order, n, sizeof *order, cmp_result_id);
     /* One statement per run of distinct ids (an id twice in a batch is
      * written in two statements, in the order given), one transaction. */
     int rc = pg_begin(s);

@@ -155,11 +155,6 @@ static int note_counts(sq_store *s, deltas *ds, const edm_outcome *r)
 
 /* ---- the row and its event ---- */
 
-static int cmp_result_id(const void *a, const void *b)
-{
-    int64_t x = (*(const edm_outcome *const *)a)->id, y = (*(const edm_outcome *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
 /* An outcome's inline string: "" is stored as NULL. */
 static void bind_opt(sqlite3_stmt *q, int i, const char *s)
 {
@@ -236,12 +231,9 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
     if (n == 0)
         return 0;
     /* Write in id order: neighbouring rows share index pages. */
-    const edm_outcome **order = edm_malloc(n * sizeof *order);
+    const edm_outcome **order = edm_outcomes_by_id(results, n);
     if (order == NULL)
         return EDM_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        order[i] = &results[i];
-    qsort(order, n, sizeof *order, cmp_result_id);
     /* Triggers off for the batch unless a webhook exists (asked inside
      * the write transaction: none can be added before the commit). */
     int counting = 1;

@@ -174,6 +174,16 @@ static void submit_n(struct fx *f, const char *fmt, int n)
     }
 }
 
+/* n messages to each of the domains d0.test .. d<domains - 1>.test. */
+static void submit_domains(struct fx *f, int domains, int n)
+{
+    for (int d = 0; d < domains; d++) {
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
+        submit_n(f, fmt, n);
+    }
+}
+
 /* Runs the loop until n outcomes are in (fails after 5 s). */
 static void wait_outcomes(struct fx *f, size_t n)
 {
@@ -759,6 +769,10 @@ static void mx_rule_other_hosts_open_their_own_connection(void **state)
     assert_int_equal(on_mx2, 5);
 }
 
+/* A "*" route to one relay with a single connection. */
+#define ROUTE_ONE_CONNECTION                                                                       \
+    "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
+
 /* A route's session whose domain has nothing left carries on with the
  * next domain waiting for the route's connection (MX rollup), instead of
  * a close and a connect per domain; it carries no more than the
@@ -766,16 +780,9 @@ static void mx_rule_other_hosts_open_their_own_connection(void **state)
 static void a_route_session_carries_on_across_domains(void **state)
 {
     struct fx *f = *state;
-    start(
-        f,
-        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
-        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
-        NULL, 0, 1);
-    for (int d = 0; d < 12; d++) {
-        char fmt[64];
-        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
-        submit_n(f, fmt, 5);
-    }
+    start(f, ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
+          NULL, 0, 1);
+    submit_domains(f, 12, 5);
     wait_outcomes(f, 60);
     assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 60);
     assert_int_equal(counts(f)->max_open, 1);
@@ -787,17 +794,11 @@ static void a_route_session_carries_on_across_domains(void **state)
     teardown((void **)&f);
     setup(state);
     f = *state;
-    start(
-        f,
-        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
-        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5,"
-        " \"max_messages_per_connection\": 7}]}",
-        NULL, 0, 1);
-    for (int d = 0; d < 3; d++) {
-        char fmt[64];
-        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
-        submit_n(f, fmt, 5);
-    }
+    start(f,
+          ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5,"
+                               " \"max_messages_per_connection\": 7}]}",
+          NULL, 0, 1);
+    submit_domains(f, 3, 5);
     wait_outcomes(f, 15);
     assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 15);
     assert_int_equal(counts(f)->max_per_conn, 7);
@@ -810,11 +811,8 @@ static void a_route_session_carries_on_across_domains(void **state)
 static void a_route_session_carries_on_past_the_dns_refresh(void **state)
 {
     struct fx *f = *state;
-    start(
-        f,
-        "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
-        " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
-        NULL, 0, 20);
+    start(f, ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
+          NULL, 0, 20);
     submit_n(f, "r%d@d0.test", 5);
     spin(f, 10); /* d0's look-up answered, its session is sending */
     submit_n(f, "r%d@d1.test", 5);
@@ -837,11 +835,7 @@ static void route_caps_connections_across_domains(void **state)
         "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 3}],"
         " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
         NULL, 0, 2);
-    for (int d = 0; d < 12; d++) {
-        char fmt[64];
-        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
-        submit_n(f, fmt, 5);
-    }
+    submit_domains(f, 12, 5);
     wait_outcomes(f, 60);
     assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 60);
     assert_int_equal(counts(f)->max_open, 3);

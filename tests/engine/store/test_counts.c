@@ -27,29 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fx {
-    char *dir;
-    char path[4200];
-    edm_store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    f->dir = edm_test_tmpdir("counts");
-    *state = f;
-    return edm_test_store_where(f->dir, f->path, sizeof f->path);
+    return edm_test_store_fx_new(state, "counts", 0);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    edm_test_store_release(f->st, f->dir);
-    free(f);
-    return 0;
+    return edm_test_store_fx_free(state);
 }
 
-static void open_store(struct fx *f)
+static void open_store(struct edm_test_store_fx *f)
 {
     char err[512];
     assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
@@ -106,7 +94,7 @@ static int64_t stat_int(json_t *stats, const char *obj, const char *key)
 
 static void counters_follow_every_write(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     open_store(f);
     edm_store *st = f->st;
     int64_t cid = edm_test_store_campaign(st, NULL, "x"),
@@ -191,7 +179,7 @@ static void counters_follow_every_write(void **state)
  * triggers work again for the other writers (cancel, delete). */
 static void record_batches_keep_counters_exact(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     open_store(f);
     edm_store *st = f->st;
     int64_t a = edm_test_store_campaign(st, NULL, "x"), b = edm_test_store_campaign(st, NULL, "x");
@@ -258,7 +246,7 @@ static void record_batches_keep_counters_exact(void **state)
  * state: opening it migrates and backfills; the stats agree. */
 static void migration_backfills_counters(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     const struct edm_migration *m1 =
         edm_test_store_is_pg() ? &edm_pg_migrations[0] : &edm_migrations[0];
     assert_int_equal(m1->version, 1);

@@ -32,29 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fx {
-    char *dir;
-    char path[4200];
-    edm_store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    f->dir = edm_test_tmpdir("outbox");
-    *state = f;
-    if (edm_test_store_where(f->dir, f->path, sizeof f->path) != 0)
-        return -1;
-    char err[512];
-    return edm_store_open(f->path, &f->st, err, sizeof err) == 0 ? 0 : -1;
+    return edm_test_store_fx_new(state, "outbox", 1);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    edm_test_store_release(f->st, f->dir);
-    free(f);
-    return 0;
+    return edm_test_store_fx_free(state);
 }
 
 static int64_t make_webhook(edm_store *st, unsigned events)
@@ -169,7 +154,7 @@ static void of(json_t *a, const char *email, char *out, size_t len)
 
 static void every_outcome_reaches_the_outbox(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t now = edm_time_now();
     int64_t cid = edm_test_store_campaign(st, "<a href=\"https://x.example/\">x</a>", "x");
@@ -302,7 +287,7 @@ static void every_outcome_reaches_the_outbox(void **state)
 
 static void sources_taken_when_sending_starts(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t tid = edm_test_store_template(st, "<a href=\"https://first.example/{{x}}\">x</a>", "x");
     int64_t cid = edm_test_store_campaign_on(st, tid);
@@ -361,7 +346,7 @@ static void sources_taken_when_sending_starts(void **state)
  * database has one engine, engine/engine.c's file lock). */
 static void one_node_posts_a_webhook_at_a_time(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     edm_store *a = f->st, *b;
     char err[512];
     assert_int_equal(edm_store_open(f->path, &b, err, sizeof err), 0);

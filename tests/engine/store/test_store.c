@@ -25,33 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fx {
-    char *dir;
-    char path[4200];
-    edm_store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    f->dir = edm_test_tmpdir("store");
-    if (edm_test_store_where(f->dir, f->path, sizeof f->path) != 0)
-        return -1;
-    char err[512];
-    if (edm_store_open(f->path, &f->st, err, sizeof err) != 0) {
-        fprintf(stderr, "open: %s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return edm_test_store_fx_new(state, "store", 1);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    edm_test_store_release(f->st, f->dir);
-    free(f);
-    return 0;
+    return edm_test_store_fx_free(state);
 }
 
 static int64_t make_campaign(edm_store *st)
@@ -91,7 +72,7 @@ static void upload(edm_store *st, int64_t cid, int n, const char *domain, int co
 
 static void migrations_fresh_rerun_and_newer(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     int cur, sup;
     assert_int_equal(f->st->ops->schema_version(f->st, &cur, &sup), 0);
     assert_true(sup >= 1);
@@ -127,7 +108,7 @@ static void migrations_fresh_rerun_and_newer(void **state)
 
 static void not_sqlite_is_a_clear_error(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     char path[4300], err[512];
     if (edm_test_store_is_pg()) {
         /* No server behind the socket directory: a clear error, no store. */
@@ -162,7 +143,7 @@ static void not_sqlite_is_a_clear_error(void **state)
 
 static void templates_round_trip_and_pages(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t ids[5];
     for (int i = 0; i < 5; i++) {
         json_t *in = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "name", "welcome", "subject",
@@ -215,7 +196,7 @@ static void templates_round_trip_and_pages(void **state)
 
 static void campaign_transitions_are_compare_and_set(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t cid = make_campaign(st);
     edm_campaign_row c;
     assert_int_equal(st->ops->campaign_get(st, cid, &c), 0);
@@ -287,7 +268,7 @@ static void campaign_transitions_are_compare_and_set(void **state)
  * first analyzed or vacuumed. SQLite plans from its indexes alone. */
 static void big_upload_leaves_planner_statistics(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     if (!edm_test_store_is_pg())
         skip();
     edm_store *st = f->st;
@@ -314,7 +295,7 @@ static void big_upload_leaves_planner_statistics(void **state)
  * quoted variables object; ids follow the order given. */
 static void upload_many_rows_in_one_call(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t cid = make_campaign(st);
     assert_int_equal(st->ops->suppression_add(st, "m10@c.test", "complaint", NULL), 0);
     enum { N = 12000 };
@@ -377,7 +358,7 @@ static void upload_many_rows_in_one_call(void **state)
  * in_flight counts them, and leaving hands them back. */
 static void attached_handle_claims_for_the_node(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     edm_store *st = f->st, *other;
     int64_t cid = make_campaign(st);
     int counts[3] = {0};
@@ -411,7 +392,7 @@ static void attached_handle_claims_for_the_node(void **state)
 
 static void upload_counts_duplicates_and_suppressions(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t cid = make_campaign(st);
     assert_int_equal(st->ops->suppression_add(st, "user7@a.test", "complaint", NULL), 0);
     assert_int_equal(st->ops->suppression_add(st, "B.TEST", "domain gone", NULL), 0);
@@ -458,7 +439,7 @@ static void upload_counts_duplicates_and_suppressions(void **state)
 
 static void claim_record_release_and_receipts(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t cid = make_campaign(st);
     int counts[3] = {0};
     upload(st, cid, 10, "a.test", counts);
@@ -642,7 +623,7 @@ static void claim_record_release_and_receipts(void **state)
 
 static void claim_survives_allocation_failure(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int64_t cid = make_campaign(st);
     int counts[3] = {0};
     upload(st, cid, 20, "a.test", counts);
@@ -673,7 +654,7 @@ static void claim_survives_allocation_failure(void **state)
 
 static void idempotency_and_settings(void **state)
 {
-    edm_store *st = ((struct fx *)*state)->st;
+    edm_store *st = ((struct edm_test_store_fx *)*state)->st;
     int status;
     char *body;
     assert_int_equal(st->ops->idem_get(st, "k1", &status, &body), EDM_ENOTFOUND);

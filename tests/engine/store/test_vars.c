@@ -189,29 +189,14 @@ static void malformed_bytes_are_refused(void **state)
 
 /* ---- the store, on both backends ---- */
 
-struct fx {
-    char *dir;
-    char path[4200];
-    edm_store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    f->dir = edm_test_tmpdir("vars");
-    *state = f;
-    if (edm_test_store_where(f->dir, f->path, sizeof f->path) != 0)
-        return -1;
-    char err[512];
-    return edm_store_open(f->path, &f->st, err, sizeof err) == 0 ? 0 : -1;
+    return edm_test_store_fx_new(state, "vars", 1);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    edm_test_store_release(f->st, f->dir);
-    free(f);
-    return 0;
+    return edm_test_store_fx_free(state);
 }
 
 /* Uploads email with the variables of obj as a writer hands them:
@@ -242,7 +227,7 @@ static void upload(edm_store *st, int64_t cid, const char *email, const char *ob
 
 static void store_keeps_both_forms(void **state)
 {
-    struct fx *f = *state;
+    struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t c1 = edm_test_store_campaign(st, NULL, "x"),
             c2 = edm_test_store_campaign(st, NULL, "x");
