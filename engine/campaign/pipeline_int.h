@@ -18,14 +18,17 @@
 #include "engine/delivery/shaper.h"
 
 #define RENDER_BATCH 32
-#define FLUSH_MS     100
-#define FLUSH_AT     1000
-#define RETRY_LEASE  3600
-#define STOP_TRIES   3
-#define SECRET_LEN   32
-#define SECRET_MAX   256
-#define TXN_RESERVE  500 /* transactional messages in flight beyond max_pending */
-#define TXN_LEASE    60  /* seconds a claimed transactional delivery is leased */
+/* Message workers kept for reuse (at most one per thread-pool thread is
+ * in use at a time). */
+#define PL_WORKERS_MAX 16
+#define FLUSH_MS       100
+#define FLUSH_AT       1000
+#define RETRY_LEASE    3600
+#define STOP_TRIES     3
+#define SECRET_LEN     32
+#define SECRET_MAX     256
+#define TXN_RESERVE    500 /* transactional messages in flight beyond max_pending */
+#define TXN_LEASE      60  /* seconds a claimed transactional delivery is leased */
 
 typedef struct pl_campaign {
     int64_t id;
@@ -89,6 +92,13 @@ struct edm_pipeline {
     size_t claims_want; /* recipients they may bring: counted against max_pending */
     int txn_wake;       /* transactional work may be due: claim it (pipeline_txn.c) */
     int nodes;          /* live sending nodes sharing the store: campaign limits are shared */
+    /* Message workers (composer, signer with its OpenSSL contexts and
+     * key copies, buffers) kept between render batches: a batch takes
+     * one and gives it back (pipeline_claim.c), instead of setting one up
+     * for every RENDER_BATCH messages. */
+    uv_mutex_t workers_mu;
+    struct edm_message_worker *workers[PL_WORKERS_MAX];
+    size_t nworkers;
 };
 
 typedef struct pl_job {
