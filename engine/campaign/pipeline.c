@@ -108,7 +108,7 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
     }
     edm_window_init(&p->sent_minute, 60000);
     p->txn_wake = 1;
-    if (uv_mutex_init(&p->workers_mu) != 0)
+    if (uv_mutex_init(&p->signers_mu) != 0)
         EDM_PANIC("uv_mutex_init failed");
     uv_timer_init(o->loop, &p->flush_timer);
     p->flush_timer.data = p;
@@ -143,11 +143,9 @@ static void on_timer_closed(uv_handle_t *h)
     }
     edm_idset_free(&p->in_flight);
     edm_idset_free(&p->no_8bit);
-    for (size_t i = 0; i < p->nworkers; i++) {
-        edm_message_worker_free(p->workers[i]);
-        edm_free(p->workers[i]);
-    }
-    uv_mutex_destroy(&p->workers_mu);
+    for (size_t i = 0; i < p->nsigners; i++)
+        edm_dkim_signer_free(p->signers[i]);
+    uv_mutex_destroy(&p->signers_mu);
     edm_free(p->results);
     edm_free(p->recording);
     edm_free(p);

@@ -261,47 +261,33 @@ void pl_pump(edm_pipeline *p)
 
 /* ---- rendering on the thread pool ---- */
 
-/* A kept worker, or a new one (NULL when out of memory). */
-static edm_message_worker *worker_take(edm_pipeline *p)
+/* A kept signer, or NULL (the worker then makes a new one). */
+static edm_dkim_signer *signer_take(edm_pipeline *p)
 {
-    edm_message_worker *w = NULL;
-    uv_mutex_lock(&p->workers_mu);
-    if (p->nworkers > 0)
-        w = p->workers[--p->nworkers];
-    uv_mutex_unlock(&p->workers_mu);
-    if (w == NULL && (w = edm_malloc(sizeof *w)) != NULL && edm_message_worker_init(w) != 0) {
-        edm_free(w);
-        w = NULL;
-    }
-    return w;
+    edm_dkim_signer *sg = NULL;
+    uv_mutex_lock(&p->signers_mu);
+    if (p->nsigners > 0)
+        sg = p->signers[--p->nsigners];
+    uv_mutex_unlock(&p->signers_mu);
+    return sg;
 }
 
-/* Buffers a worker may keep between batches; one that grew past it (a
- * very large message) is freed instead of kept. */
-#define WORKER_KEEP_BYTES (4u << 20)
-
-static void worker_give(edm_pipeline *p, edm_message_worker *w)
+static void signer_give(edm_pipeline *p, edm_dkim_signer *sg)
 {
-    if (w == NULL)
-        return;
-    int keep = w->composed.cap + w->scratch.cap + w->tracked.cap <= WORKER_KEEP_BYTES;
-    uv_mutex_lock(&p->workers_mu);
-    if (keep && p->nworkers < PL_WORKERS_MAX) {
-        p->workers[p->nworkers++] = w;
-        w = NULL;
+    uv_mutex_lock(&p->signers_mu);
+    if (sg && p->nsigners < PL_SIGNERS_MAX) {
+        p->signers[p->nsigners++] = sg;
+        sg = NULL;
     }
-    uv_mutex_unlock(&p->workers_mu);
-    if (w) {
-        edm_message_worker_free(w);
-        edm_free(w);
-    }
+    uv_mutex_unlock(&p->signers_mu);
+    edm_dkim_signer_free(sg);
 }
 
 void pl_render_work(uv_work_t *req)
 {
     pl_batch *b = req->data;
-    edm_message_worker *wp = worker_take(b->p);
-    int wrc = wp ? 0 : EDM_ENOMEM;
+    edm_message_worker w;
+    int wrc = edm_message_worker_init_with(&w, signer_take(b->p));
     int64_t now = edm_time_now();
     for (size_t i = 0; i < b->n; i++) {
         pl_job *j = &b->jobs[i];
@@ -328,11 +314,11 @@ void pl_render_work(uv_work_t *req)
         } else {
             int is_8bit = 0;
             if (b->c->raw)
-                j->rc = edm_message_build_raw(wp, &b->c->mctx, j->job.id, b->c->raw, b->c->rawlen,
+                j->rc = edm_message_build_raw(&w, &b->c->mctx, j->job.id, b->c->raw, b->c->rawlen,
                                               now, j->allow_8bit, &m->data, &m->sender, msgid,
                                               &is_8bit, j->err, sizeof j->err);
             else
-                j->rc = edm_message_build(wp, &b->c->mctx, j->job.id, j->job.email, vars, now,
+                j->rc = edm_message_build(&w, &b->c->mctx, j->job.id, j->job.email, vars, now,
                                           j->allow_8bit, &m->data, &m->sender, msgid, &is_8bit,
                                           j->err, sizeof j->err);
             m->smtp_flags = is_8bit ? SMTP_MSG_8BITMIME : 0;
@@ -357,7 +343,11 @@ void pl_render_work(uv_work_t *req)
         m->priority = b->c->is_message;
         j->msg = m;
     }
-    worker_give(b->p, wp);
+    if (wrc == 0) {
+        signer_give(b->p, w.signer);
+        w.signer = NULL;
+        edm_message_worker_free(&w);
+    }
 }
 
 void pl_fail_job(edm_pipeline *p, pl_campaign *c, const edm_job *job, enum edm_dstate status,

@@ -18,9 +18,9 @@
 #include "engine/delivery/shaper.h"
 
 #define RENDER_BATCH 32
-/* Message workers kept for reuse (at most one per thread-pool thread is
- * in use at a time). */
-#define PL_WORKERS_MAX 16
+/* DKIM signers kept for reuse (at most one per thread-pool thread is in
+ * use at a time). */
+#define PL_SIGNERS_MAX 16
 #define FLUSH_MS       100
 #define FLUSH_AT       1000
 #define RETRY_LEASE    3600
@@ -92,13 +92,13 @@ struct edm_pipeline {
     size_t claims_want; /* recipients they may bring: counted against max_pending */
     int txn_wake;       /* transactional work may be due: claim it (pipeline_txn.c) */
     int nodes;          /* live sending nodes sharing the store: campaign limits are shared */
-    /* Message workers (composer, signer with its OpenSSL contexts and
-     * key copies, buffers) kept between render batches: a batch takes
-     * one and gives it back (pipeline_claim.c), instead of setting one up
-     * for every RENDER_BATCH messages. */
-    uv_mutex_t workers_mu;
-    struct edm_message_worker *workers[PL_WORKERS_MAX];
-    size_t nworkers;
+    /* DKIM signers (their OpenSSL contexts and RSA key copies) kept
+     * between render batches: a batch takes one and gives it back
+     * (pipeline_claim.c), instead of setting one up, and OpenSSL a new
+     * blinding for its key copy, for every RENDER_BATCH messages. */
+    uv_mutex_t signers_mu;
+    struct edm_dkim_signer *signers[PL_SIGNERS_MAX];
+    size_t nsigners;
 };
 
 typedef struct pl_job {

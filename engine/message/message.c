@@ -19,10 +19,15 @@
 
 int edm_message_worker_init(edm_message_worker *w)
 {
+    return edm_message_worker_init_with(w, NULL);
+}
+
+int edm_message_worker_init_with(edm_message_worker *w, edm_dkim_signer *signer)
+{
     memset(w, 0, sizeof *w);
     edm_tpl_msg_init(&w->parts);
     w->mime = edm_mime_new();
-    w->signer = edm_dkim_signer_new();
+    w->signer = signer ? signer : edm_dkim_signer_new();
     if (w->mime == NULL || w->signer == NULL) {
         edm_message_worker_free(w);
         return EDM_ENOMEM;

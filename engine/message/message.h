@@ -54,6 +54,10 @@ typedef struct edm_message_worker {
 } edm_message_worker;
 
 int edm_message_worker_init(edm_message_worker *w);
+/* The same with a signer kept from an earlier worker (NULL: a new one);
+ * the worker owns it from here (edm_message_worker_free frees it unless
+ * the caller takes it back first and sets w->signer to NULL). */
+int edm_message_worker_init_with(edm_message_worker *w, edm_dkim_signer *signer);
 void edm_message_worker_free(edm_message_worker *w);
 
 /* Builds the message for delivery_id / rcpt into out (signatures first,
