@@ -219,10 +219,14 @@ static int record_one(sq_store *s, const edm_outcome *r)
     return sq_step_done(s, e, "record event");
 }
 
-static void set_triggers(sq_store *s, int on)
+/* Turns the connection's triggers on or off; returns whether they are on
+ * afterwards (as SQLite reports it). */
+static int set_triggers(sq_store *s, int on)
 {
-    int was = 0;
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, &was);
+    int now_on = 1;
+    if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, &now_on) != SQLITE_OK)
+        now_on = 1; /* unknown: count as if they ran */
+    return now_on;
 }
 
 int sq_record(edm_store *st, const edm_outcome *results, size_t n)
@@ -236,8 +240,7 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
         return EDM_ENOMEM;
     /* Triggers off for the batch unless a webhook exists (asked inside
      * the write transaction: none can be added before the commit). */
-    int counting = 1;
-    set_triggers(s, 0);
+    int counting = !set_triggers(s, 0); /* still on (it failed): they count */
     int rc = sq_begin(s);
     sqlite3_stmt *q = rc == 0 ? rs_stmt(s, RS_HOOKS) : NULL;
     if (rc == 0 && q == NULL)
@@ -246,7 +249,7 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
         int step = sqlite3_step(q);
         if (step != SQLITE_ROW)
             rc = sq_fail(s, "record webhooks");
-        else if (sqlite3_column_int(q, 0)) {
+        else if (counting && sqlite3_column_int(q, 0)) {
             sqlite3_reset(q);
             sq_rollback(s); /* nothing written yet */
             set_triggers(s, 1);
@@ -271,6 +274,8 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
         rc = sq_commit(s);
     if (rc != 0)
         sq_rollback(s);
-    set_triggers(s, 1);
+    /* Every other writer counts through the triggers: they must be on. */
+    if (!set_triggers(s, 1))
+        EDM_PANIC("SQLite refused to turn triggers back on");
     return rc;
 }
