@@ -20,7 +20,7 @@
  *
  * A session whose site has nothing left, while another site waits for a
  * connection it holds, carries on with that site instead of closing
- * (carry_on): behind one route (same relay, pool and credentials), or on
+ * (relay_carry.c): behind one route (same relay, pool and credentials), or on
  * one destination with the same MX hosts. So a route carrying many
  * domains, or an "mx:" destination, keeps its connections open as
  * KumoMTA's and PowerMTA's MX rollup do, instead of a close and a
@@ -169,101 +169,6 @@ static const char *ip_text(const edm_pool_ip *ip)
     return ip->addr ? ip->addr : "*";
 }
 
-static void count_connection(edm_relay *r, rsess *rs, int delta);
-static void unlink_session(edm_relay *r, rsess *rs);
-static void link_session(edm_relay *r, rsess *rs);
-static void resolve(edm_relay *r, site *st);
-
-/* How many waiting sites a session with nothing left looks at for one
- * it may carry on with, before it gives its connection up. */
-#define CARRY_LOOK 8
-
-#define DNS_REFRESH_MS (60 * 1000)
-
-static int same_hosts(const site *a, const site *b)
-{
-    if (a->nhosts != b->nhosts)
-        return 0;
-    for (size_t i = 0; i < a->nhosts; i++)
-        if (strcmp(a->hosts[i].host, b->hosts[i].host) != 0 ||
-            strcmp(a->hosts[i].ip, b->hosts[i].ip) != 0)
-            return 0;
-    return 1;
-}
-
-/* May rs, whose site has nothing left, deliver w's messages on its
- * connection? w must be resolved, on the same pool, and either behind
- * the same route (whose relay the connection reaches whatever the age of
- * w's look-up), with a destination that admits one more connection from
- * rs's address, or on rs's own destination with the same MX hosts, looked
- * up less than DNS_REFRESH_MS ago; and the connection must not have
- * carried w's max_messages_per_connection already. */
-static int can_carry(const rsess *rs, const site *w, uint64_t now)
-{
-    const site *st = rs->site;
-    if (w->head == NULL || w->dns != SITE_DNS_READY || w->dest == NULL || w->dest->p != rs->dest->p)
-        return 0;
-    if (st->route == NULL && now - w->resolved_ms > DNS_REFRESH_MS)
-        return 0;
-    unsigned maxm = (unsigned)w->dest->rule->max_messages_per_connection;
-    if (maxm && rs->msgs >= maxm)
-        return 0;
-    if (st->route)
-        return w->route_idx == st->route_idx && w->dest != rs->dest &&
-               edm_dest_admits(w->dest, rs->ipi, now);
-    return w->route == NULL && w->dest == rs->dest && same_hosts(st, w);
-}
-
-/* A session whose site has nothing queued takes over a site that waits
- * for a connection it could use (the route's list for a routed site,
- * else its destination's), looking at the first CARRY_LOOK waiters.
- * Returns 1 when rs now belongs to that site. */
-static int carry_on(edm_relay *r, rsess *rs, uint64_t now)
-{
-    site *st = rs->site;
-    site **head, **tail;
-    if (st->route) {
-        /* Its own destination must have no waiter left to wake (one site
-         * per destination behind a route), and an unproven route keeps
-         * its one probing session to its own site. */
-        if (rs->dest->wait_head || (st->auth && st->auth->state != ROUTE_AUTH_OK))
-            return 0;
-        route_state *rt = &r->routes[st->route_idx];
-        head = &rt->wait_head;
-        tail = &rt->wait_tail;
-    } else {
-        head = (site **)&rs->dest->wait_head;
-        tail = (site **)&rs->dest->wait_tail;
-    }
-    site *prev = NULL;
-    int looked = 0;
-    for (site *w = *head; w && looked < CARRY_LOOK; prev = w, w = w->wait_next, looked++) {
-        if (st->route == NULL && w->dns == SITE_DNS_READY && w->sessions == 0 &&
-            now - w->resolved_ms > DNS_REFRESH_MS)
-            resolve(r, w); /* looked up again, it can be carried on the next turn */
-        if (!can_carry(rs, w, now))
-            continue;
-        if (prev)
-            prev->wait_next = w->wait_next;
-        else
-            *head = w->wait_next;
-        if (*tail == w)
-            *tail = prev;
-        w->waiting = 0;
-        w->wait_next = NULL;
-        EDM_DEBUG("relay", "session carries on from domain=%s to domain=%s after %u messages",
-                  st->domain, w->domain, rs->msgs);
-        count_connection(r, rs, -1);
-        unlink_session(r, rs);
-        rs->site = w;
-        rs->dest = w->dest;
-        link_session(r, rs);
-        count_connection(r, rs, +1);
-        return 1;
-    }
-    return 0;
-}
-
 static const smtp_message *next_msg(void *arg)
 {
     rsess *rs = arg;
@@ -282,7 +187,7 @@ static const smtp_message *next_msg(void *arg)
     if (st->head == NULL) {
         if (!rs->dest->wait_head && !(st->route && r->routes[st->route_idx].wait_head))
             return SMTP_LATER;
-        if (!carry_on(r, rs, now))
+        if (!relay_carry_on(r, rs, now))
             return NULL;
         st = rs->site;
     }
@@ -460,6 +365,16 @@ static void count_connection(edm_relay *r, rsess *rs, int delta)
         r->routes[st->route_idx].connections += (unsigned)delta;
 }
 
+void relay_session_move(edm_relay *r, rsess *rs, site *w)
+{
+    count_connection(r, rs, -1);
+    unlink_session(r, rs);
+    rs->site = w;
+    rs->dest = w->dest;
+    link_session(r, rs);
+    count_connection(r, rs, +1);
+}
+
 static void maybe_stopped(edm_relay *r)
 {
     if (r->stopping && r->sessions == NULL && r->stop_cb) {
@@ -610,7 +525,7 @@ static void on_resolved(void *arg, int rc, enum edm_failure failure, const char 
     relay_drain(r, st);
 }
 
-static void resolve(edm_relay *r, site *st)
+void relay_resolve(edm_relay *r, site *st)
 {
     st->dns = SITE_DNS_PENDING;
     void **arg = edm_xcalloc(2, sizeof *arg);
@@ -639,7 +554,7 @@ void relay_drain(edm_relay *r, site *st)
         return;
     if (st->dns == SITE_DNS_NONE || st->dest == NULL || now - st->resolved_ms > DNS_REFRESH_MS) {
         if (st->sessions == 0) {
-            resolve(r, st);
+            relay_resolve(r, st);
             return;
         }
     }

@@ -2,7 +2,8 @@
  * engine/delivery/relay_int.h: shared by engine/delivery/relay*.c only: the
  * relay's sites, sessions and tables (relay.c drives sessions and drain();
  * relay_table.c finds sites and destinations and runs the wake-up queue;
- * relay_auth.c holds a route's sessions to its AUTH gate, route_auth.h).
+ * relay_auth.c holds a route's sessions to its AUTH gate, route_auth.h;
+ * relay_carry.c lets a session carry on with another site).
  */
 #ifndef EDM_RELAY_INT_H
 #define EDM_RELAY_INT_H
@@ -18,7 +19,10 @@ enum site_dns { SITE_DNS_NONE, SITE_DNS_PENDING, SITE_DNS_READY };
 
 /* How long a connection with nothing to send waits for more. */
 #define IDLE_MS 5000
-#define NO_HEAP SIZE_MAX
+/* A site's MX hosts are looked up again when older than this (and it has
+ * no session). */
+#define DNS_REFRESH_MS (60 * 1000)
+#define NO_HEAP        SIZE_MAX
 
 typedef struct rsess rsess;
 
@@ -113,6 +117,18 @@ void relay_drain(edm_relay *r, site *st);
 /* Ends every queued message of a site with the same outcome (NULL:
  * dropped). */
 void relay_flush_queue(edm_relay *r, site *st, const edm_outcome *o);
+
+/* relay.c: looks up the site's MX hosts (or its route's relay); the
+ * answer drains it. */
+void relay_resolve(edm_relay *r, site *st);
+/* relay.c: session rs (between messages) now belongs to site w: its
+ * connection counted against w's destination instead of its site's. */
+void relay_session_move(edm_relay *r, rsess *rs, site *w);
+
+/* relay_carry.c: called by next_msg when rs's site has nothing queued and
+ * a site waits for a connection rs holds; 1 when rs moved to a waiting
+ * site it may serve (see relay_carry.c). */
+int relay_carry_on(edm_relay *r, rsess *rs, uint64_t now);
 
 /* relay_auth.c: the route AUTH gate's hooks, for sites with st->auth. */
 /* In drain, first: 1 when the route is paused after refused credentials
