@@ -10,7 +10,9 @@
  * DNS and connection failures, an 8bit message refused for want of
  * 8BITMIME given back unsent, and stop giving every message back.
  * Each case asserts on the outcomes the relay hands back and on what the
- * fake transport was asked to do.
+ * fake transport was asked to do. The fixture: tests/support/
+ * relay_fixture.c; connections carrying on across domains:
+ * test_relay_carry.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,217 +20,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
-#include "engine/config/config.h"
-#include "engine/delivery/relay.h"
-#include "tests/support/outmsg_fake.h"
-#include "tests/support/resolve_fake.h"
+#include "tests/support/relay_fixture.h"
 #include "tests/support/testlib.h"
-#include "tests/support/transport_fake.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_GOT 128
-
-/* What came back: the outcome's status, or DROPPED (no outcome: never
- * attempted). */
-#define DROPPED (-1)
-
-typedef struct got {
-    char rcpt[64];
-    int kind;       /* enum edm_dstate, or DROPPED */
-    int needs_7bit; /* m->needs_7bit */
-    int attempted;
-    int code;
-    char category[32];
-    char source_ip[64];
-    char mx_host[256];
-    char response[EDM_OUTCOME_TEXT_MAX];
-    int64_t next_attempt_at; /* the relay's lower bound for a deferral */
-    uint64_t at_ms;          /* monotonic time it came back */
-} got;
-
-struct fx {
-    uv_loop_t loop;
-    edm_config cfg;
-    edm_pools pools;
-    resolve_fake *dns;
-    transport_fake *tp;
-    edm_relay *relay;
-    got got[MAX_GOT];
-    size_t ngot;
-    int64_t next_id;
-    int stopped;
-};
-
-static const resolve_fake_entry dns_table[] = {
-    {"a.test", 0, "mx.a.test", "127.0.1.1"},         {"b.test", 0, "mx.b.test", "127.0.1.2"},
-    {"down.test", 0, "mx.down.test", "127.0.1.3"},   {"tmp.test", EDM_EDNS, NULL, NULL},
-    {"nx.test", EDM_ENOTFOUND, NULL, NULL},          {"s1.test", 0, "mx.shared.test", "127.0.1.9"},
-    {"s2.test", 0, "mx.shared.test", "127.0.1.9"},   {"127.0.1.50", 0, "127.0.1.50", "127.0.1.50"},
-    {"s3.test", 0, "mx2.shared.test", "127.0.1.10"},
-};
-
-static void on_done(void *ctx, edm_outmsg *m, const edm_outcome *o)
-{
-    struct fx *f = ctx;
-    assert_true(f->ngot < MAX_GOT);
-    got *g = &f->got[f->ngot++];
-    snprintf(g->rcpt, sizeof g->rcpt, "%s", m->rcpt);
-    g->kind = o ? (int)o->status : DROPPED;
-    g->needs_7bit = m->needs_7bit;
-    g->at_ms = edm_time_mono_ms();
-    if (o) {
-        g->attempted = o->attempted;
-        g->code = o->code;
-        snprintf(g->category, sizeof g->category, "%s", edm_category_name(o->category));
-        snprintf(g->source_ip, sizeof g->source_ip, "%s", o->source_ip);
-        snprintf(g->mx_host, sizeof g->mx_host, "%s", o->mx_host);
-        snprintf(g->response, sizeof g->response, "%s", o->text);
-        g->next_attempt_at = o->next_attempt_at;
-    }
-    edm_free(m->rcpt);
-    edm_free(m->domain);
-    edm_free(m->sender);
-    edm_free(m->message_id);
-    edm_buf_free(&m->data);
-    edm_free(m);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    uv_loop_init(&f->loop);
-    *state = f;
-    return 0;
-}
-
-/* Config, pools, fakes and the relay. */
-static void start(struct fx *f, const char *json, const transport_fake_rule *rules, size_t nrules,
-                  unsigned delay_ms)
-{
-    edm_config_errors errs;
-    int rc = edm_config_load_string(json, strlen(json), "test", ".", &f->cfg, &errs);
-    for (size_t i = 0; rc && i < errs.count; i++)
-        fprintf(stderr, "config: %s\n", errs.msg[i]);
-    assert_int_equal(rc, 0);
-    assert_int_equal(edm_pools_init(&f->pools, &f->cfg, NULL), 0);
-    f->dns = resolve_fake_new(&f->loop, dns_table, sizeof dns_table / sizeof dns_table[0]);
-    f->tp = transport_fake_new(&f->loop, rules, nrules, delay_ms);
-    edm_relay_opts o = {.loop = &f->loop,
-                        .cfg = &f->cfg,
-                        .pools = &f->pools,
-                        .resolve = resolve_fake_resolve,
-                        .resolve_ctx = f->dns,
-                        .transport = &transport_fake_ops,
-                        .transport_ctx = f->tp,
-                        .done = on_done,
-                        .ctx = f};
-    assert_int_equal(edm_relay_new(&o, &f->relay), 0);
-}
-
-static void on_stopped(void *arg)
-{
-    ((struct fx *)arg)->stopped++;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->relay) {
-        if (!f->stopped)
-            edm_relay_stop(f->relay, on_stopped, f);
-        while (!f->stopped)
-            uv_run(&f->loop, UV_RUN_ONCE);
-        edm_relay_free(f->relay);
-        resolve_fake_free(f->dns);
-        uv_run(&f->loop, UV_RUN_DEFAULT);
-        transport_fake_free(f->tp);
-        edm_pools_free(&f->pools);
-        edm_config_free(&f->cfg);
-    }
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    edm_time_reset_offset();
-    free(f);
-    return 0;
-}
-
-static void submit(struct fx *f, const char *rcpt)
-{
-    edm_outmsg *m = outmsg_fake(++f->next_id, rcpt);
-    if (strncmp(rcpt, "8bit", 4) == 0)
-        m->smtp_flags = SMTP_MSG_8BITMIME;
-    edm_relay_submit(f->relay, m);
-}
-
-static void submit_n(struct fx *f, const char *fmt, int n)
-{
-    for (int i = 0; i < n; i++) {
-        char rcpt[64];
-        snprintf(rcpt, sizeof rcpt, fmt, i);
-        submit(f, rcpt);
-    }
-}
-
-/* n messages to each of the domains d0.test .. d<domains - 1>.test. */
-static void submit_domains(struct fx *f, int domains, int n)
-{
-    for (int d = 0; d < domains; d++) {
-        char fmt[64];
-        snprintf(fmt, sizeof fmt, "r%%d@d%d.test", d);
-        submit_n(f, fmt, n);
-    }
-}
-
-/* Runs the loop until n outcomes are in (fails after 5 s). */
-static void wait_outcomes(struct fx *f, size_t n)
-{
-    uint64_t deadline = edm_time_mono_ms() + 5000;
-    while (f->ngot < n) {
-        if (edm_time_mono_ms() > deadline)
-            fail_msg("%zu outcomes, want %zu", f->ngot, n);
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        edm_test_sleep_ms(1);
-    }
-}
-
-/* Runs the loop for ms milliseconds (to see that nothing more happens). */
-static void spin(struct fx *f, int ms)
-{
-    uint64_t until = edm_time_mono_ms() + (uint64_t)ms;
-    while (edm_time_mono_ms() < until) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        edm_test_sleep_ms(1);
-    }
-}
-
-static size_t count_kind(const struct fx *f, const char *suffix, int k)
-{
-    size_t n = 0, ls = strlen(suffix);
-    for (size_t i = 0; i < f->ngot; i++) {
-        size_t lr = strlen(f->got[i].rcpt);
-        if (f->got[i].kind == k && lr >= ls && strcmp(f->got[i].rcpt + lr - ls, suffix) == 0)
-            n++;
-    }
-    return n;
-}
-
-static json_int_t relay_queued(struct fx *f)
-{
-    json_t *j = edm_relay_json(f->relay);
-    json_int_t n = json_integer_value(json_object_get(j, "queued"));
-    json_decref(j);
-    return n;
-}
-
-static const transport_fake_counts *counts(struct fx *f)
-{
-    return transport_fake_counts_of(f->tp);
-}
 
 /* A session carries up to max_messages_per_connection messages, then the
  * relay opens the next; an idle session takes later work on its kept
@@ -747,84 +546,6 @@ static void mx_rule_shares_limits(void **state)
     assert_int_equal(counts(f)->max_open, 2);
 }
 
-/* Domains under one "mx:" rule but with other MX hosts share its limits,
- * not a connection: the session to mx.shared.test closes and one to
- * mx2.shared.test opens. */
-static void mx_rule_other_hosts_open_their_own_connection(void **state)
-{
-    struct fx *f = *state;
-    start(f,
-          "{\"domains\": [{\"match\": \"mx:*.shared.test\", \"max_connections\": 1,"
-          " \"max_messages_per_connection\": 100}]}",
-          NULL, 0, 3);
-    submit_n(f, "r%d@s1.test", 5);
-    submit_n(f, "r%d@s3.test", 5);
-    wait_outcomes(f, 10);
-    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 10);
-    assert_int_equal(counts(f)->max_open, 1);
-    assert_int_equal(counts(f)->opened, 2);
-    size_t on_mx2 = 0;
-    for (size_t i = 0; i < f->ngot; i++)
-        on_mx2 += strcmp(f->got[i].mx_host, "mx2.shared.test") == 0;
-    assert_int_equal(on_mx2, 5);
-}
-
-/* A "*" route to one relay with a single connection. */
-#define ROUTE_ONE_CONNECTION                                                                       \
-    "{\"routes\": [{\"match\": \"*\", \"relay\": \"127.0.1.50:2525\", \"max_connections\": 1}],"
-
-/* A route's session whose domain has nothing left carries on with the
- * next domain waiting for the route's connection (MX rollup), instead of
- * a close and a connect per domain; it carries no more than the
- * destination's max_messages_per_connection. */
-static void a_route_session_carries_on_across_domains(void **state)
-{
-    struct fx *f = *state;
-    start(f, ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
-          NULL, 0, 1);
-    submit_domains(f, 12, 5);
-    wait_outcomes(f, 60);
-    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 60);
-    assert_int_equal(counts(f)->max_open, 1);
-    assert_int_equal(counts(f)->opened, 1);
-    assert_int_equal(counts(f)->max_per_conn, 60);
-    json_t *j = edm_relay_json(f->relay);
-    assert_int_equal(json_integer_value(json_object_get(j, "queued")), 0);
-    json_decref(j);
-    teardown((void **)&f);
-    setup(state);
-    f = *state;
-    start(f,
-          ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5,"
-                               " \"max_messages_per_connection\": 7}]}",
-          NULL, 0, 1);
-    submit_domains(f, 3, 5);
-    wait_outcomes(f, 15);
-    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 15);
-    assert_int_equal(counts(f)->max_per_conn, 7);
-    assert_int_equal(counts(f)->opened, 3);
-}
-
-/* Behind a route the connection reaches the relay however old a waiting
- * domain's look-up is: a domain that waited past the DNS refresh is
- * carried on too, not left for a close and a new connection. */
-static void a_route_session_carries_on_past_the_dns_refresh(void **state)
-{
-    struct fx *f = *state;
-    start(f, ROUTE_ONE_CONNECTION " \"domains\": [{\"match\": \"*\", \"max_connections\": 5}]}",
-          NULL, 0, 20);
-    submit_n(f, "r%d@d0.test", 5);
-    spin(f, 10); /* d0's look-up answered, its session is sending */
-    submit_n(f, "r%d@d1.test", 5);
-    spin(f, 10); /* d1 looked up, waiting for the route's one connection */
-    assert_int_equal(counts(f)->opened, 1);
-    assert_true(f->ngot < 5);
-    edm_time_advance_ms(61 * 1000);
-    wait_outcomes(f, 10);
-    assert_int_equal(count_kind(f, ".test", EDM_DSTATE_DELIVERED), 10);
-    assert_int_equal(counts(f)->opened, 1);
-}
-
 /* A route's relay takes at most routes[].max_connections across every
  * domain it carries, however many domains there are. */
 static void route_caps_connections_across_domains(void **state)
@@ -863,11 +584,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(block_list_5xx_moves_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_rule_shares_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),
-        cmocka_unit_test_setup_teardown(mx_rule_other_hosts_open_their_own_connection, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_route_session_carries_on_across_domains, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_route_session_carries_on_past_the_dns_refresh, setup,
-                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
