@@ -12,9 +12,10 @@
  * before updating it, and applies the batch's counter changes, summed per
  * (campaign, state, category), before the commit: the changes the trigger
  * would make, in the same transaction. While a webhook exists the outbox
- * triggers (schema/0006) must fire, and the batch runs with triggers on.
- * Turning triggers off or on expires the connection's prepared statements
- * (they are prepared again on next use): a few per batch, not per row.
+ * triggers (schema/0006) must fire, and the batch runs with triggers on
+ * (nothing is switched). Turning triggers off or on expires the
+ * connection's prepared statements (they are prepared again on next use):
+ * a few per batch, not per row.
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
@@ -238,26 +239,22 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
     const edm_outcome **order = edm_outcomes_by_id(results, n);
     if (order == NULL)
         return EDM_ENOMEM;
-    /* Triggers off for the batch unless a webhook exists (asked inside
-     * the write transaction: none can be added before the commit). */
-    int counting = !set_triggers(s, 0); /* still on (it failed): they count */
+    /* Triggers off for the batch unless a webhook exists: asked inside
+     * the write transaction (none can be added before the commit), and
+     * switched there, so a store with webhooks never switches at all. */
+    int counting = 0;
     int rc = sq_begin(s);
     sqlite3_stmt *q = rc == 0 ? rs_stmt(s, RS_HOOKS) : NULL;
     if (rc == 0 && q == NULL)
         rc = EDM_EDB;
     if (rc == 0) {
         int step = sqlite3_step(q);
+        int hooks = step == SQLITE_ROW && sqlite3_column_int(q, 0);
+        sqlite3_reset(q);
         if (step != SQLITE_ROW)
             rc = sq_fail(s, "record webhooks");
-        else if (counting && sqlite3_column_int(q, 0)) {
-            sqlite3_reset(q);
-            sq_rollback(s); /* nothing written yet */
-            set_triggers(s, 1);
-            counting = 0;
-            rc = sq_begin(s);
-        }
-        if (q)
-            sqlite3_reset(q);
+        else if (!hooks)
+            counting = !set_triggers(s, 0); /* still on (it failed): they count */
     }
     deltas ds = {.n = 0};
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -275,7 +272,7 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
     if (rc != 0)
         sq_rollback(s);
     /* Every other writer counts through the triggers: they must be on. */
-    if (!set_triggers(s, 1))
+    if (counting && !set_triggers(s, 1))
         EDM_PANIC("SQLite refused to turn triggers back on");
     return rc;
 }
