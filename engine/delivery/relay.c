@@ -453,7 +453,9 @@ static int open_session(edm_relay *r, site *st, size_t ipi)
         .tls_ctx = r->o.tls_ctx,
         .targets = targets,
         .ntargets = st->nhosts,
-        .max_messages = (unsigned)d->rule->max_messages_per_connection,
+        /* max_messages_per_connection is counted here (next_msg): a
+         * session may carry on to another destination with another rule. */
+        .max_messages = 0,
         .idle_ms = IDLE_MS,
         .id = ++r->next_session_id,
     };
