@@ -6,7 +6,8 @@
  *  - POST /v1/templates/{id}/preview {"vars": any JSON, "strict": bool,
  *    "raw": bool, "from": addr, "to": addr}: renders the stored template
  *    for vars and answers {"subject","html","text"}; strict reports the
- *    variables the data lacks (422, field "vars"). raw=true asks the engine
+ *    variables the data lacks (422, field "vars"). raw=true (which needs
+ *    from and to: 422 "required" naming the one missing) asks the engine
  *    for the whole composed and signed message (edm_api_engine.render_raw)
  *    and answers it as message/rfc822; without that hook it answers 501.
  *
@@ -173,6 +174,14 @@ void api_templates_preview(api_call *c)
         return;
     }
     json_t *vars = json_object_get(b, "vars");
+    if (json_is_true(raw) && (from == NULL || to == NULL)) {
+        /* the composed message needs both addresses (its From picks the
+         * DKIM keys) */
+        json_decref(tpl);
+        api_error(c, 422, "required", from ? "to" : "from", "%s is required with raw=true",
+                  from ? "to" : "from");
+        return;
+    }
     if (json_is_true(raw)) {
         const edm_api_engine *en = &c->api->engine;
         char *msg = NULL, err[256] = "";

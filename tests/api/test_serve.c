@@ -102,6 +102,14 @@ static void serve_end_to_end(void **state)
     assert_non_null(strstr(out, "Hello Ann"));
     free(out);
     free(hdr);
+    /* raw=true without from or to: 422 naming the field, and the server
+     * goes on (it used to read the missing From and crash) */
+    apitest_expect_error(&t, "POST", path, "{\"vars\":{\"name\":\"Ann\"},\"raw\":true}", 422,
+                         "required", "from");
+    apitest_expect_error(&t, "POST", path,
+                         "{\"vars\":{},\"raw\":true,\"from\":\"news@example.com\"}", 422,
+                         "required", "to");
+    json_decref(req(&t, "GET", "/v1/health", NULL, 200));
     apitest_stop(&t);
 }
 
