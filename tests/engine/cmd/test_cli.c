@@ -1,7 +1,8 @@
 /*
  * tests/engine/cmd/test_cli.c: the edm binary itself: version, --help and
- * usage errors (exit 2) on every command, `edm serve` with no config (creates ./edm.db, stops
- * cleanly on SIGTERM and SIGINT, a second start reuses the database),
+ * usage errors (exit 2) on every command, `edm serve` with no config
+ * (creates ./edm.db, stops cleanly on SIGTERM and SIGINT, a second start
+ * reuses the database),
  * `edm migrate` (fresh, re-run, refused on a newer schema, refused on a
  * file that is not SQLite).
  */
