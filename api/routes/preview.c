@@ -174,14 +174,6 @@ void api_templates_preview(api_call *c)
         return;
     }
     json_t *vars = json_object_get(b, "vars");
-    if (json_is_true(raw) && (from == NULL || to == NULL)) {
-        /* the composed message needs both addresses (its From picks the
-         * DKIM keys) */
-        json_decref(tpl);
-        api_error(c, 422, "required", from ? "to" : "from", "%s is required with raw=true",
-                  from ? "to" : "from");
-        return;
-    }
     if (json_is_true(raw)) {
         const edm_api_engine *en = &c->api->engine;
         char *msg = NULL, err[256] = "";
@@ -190,6 +182,11 @@ void api_templates_preview(api_call *c)
             api_error(c, 501, "not_implemented", "raw",
                       "raw=true (the composed, DKIM-signed message) is not available in this "
                       "server: it needs the engine's message composition and signing");
+        } else if (from == NULL || to == NULL) {
+            /* the composed message needs both addresses (its From picks
+             * the DKIM keys) */
+            api_error(c, 422, "required", from ? "to" : "from", "%s is required with raw=true",
+                      from ? "to" : "from");
         } else if ((rc = en->render_raw(en->ctx, tpl, vars, from, to, &msg, &len, err,
                                         sizeof err)) != 0) {
             api_error(c, 422, "render_failed", NULL, "%s", err[0] ? err : edm_strerror(rc));
