@@ -37,7 +37,8 @@ typedef struct edm_api_engine {
     int (*pool_exists)(void *ctx, const char *name);
     /* POST /v1/templates/{id}/preview with raw=true: the whole message as
      * it would go on the wire (composed and DKIM-signed) for template `tpl`
-     * (the stored object), `vars`, and optional from/to. Returns 0 with a
+     * (the stored object), `vars`, and optional from/to (NULL: the
+     * engine's defaults, never a failure). Returns 0 with a
      * malloc'd *msg, or a negative EDM_E* code with a message in err. */
     int (*render_raw)(void *ctx, json_t *tpl, json_t *vars, const char *from, const char *to,
                       char **msg, size_t *len, char *err, size_t errlen);

