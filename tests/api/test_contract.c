@@ -105,10 +105,46 @@ static void raw_preview_without_from_or_to(void **state)
     json_decref(req("GET", "/v1/health", NULL, 200));
 }
 
+/* PUT replaces the template: what it leaves out is gone; null partials
+ * (create or PUT) are none, not a store error. */
+static void template_put_replaces(void **state)
+{
+    (void)state;
+    json_t *t = req("POST", "/v1/templates",
+                    "{\"name\":\"p\",\"subject\":\"s\",\"html\":\"<p>h</p>\",\"text\":\"t\","
+                    "\"partials\":{\"foot\":\"bye\"}}",
+                    201);
+    int64_t tid = id_of(t);
+    json_decref(t);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/templates/%lld", (long long)tid);
+    json_decref(
+        req("PUT", path, "{\"name\":\"p2\",\"subject\":\"s2\",\"html\":\"<b>only</b>\"}", 200));
+    t = req("GET", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(t, "name")), "p2");
+    assert_string_equal(json_string_value(json_object_get(t, "html")), "<b>only</b>");
+    assert_true(json_is_null(json_object_get(t, "text")));
+    assert_int_equal(json_object_size(json_object_get(t, "partials")), 0);
+    json_decref(t);
+    t = req("PUT", path,
+            "{\"name\":\"p3\",\"subject\":\"s3\",\"text\":\"x\",\"html\":null,\"partials\":null}",
+            200);
+    assert_true(json_is_null(json_object_get(t, "html")));
+    assert_string_equal(json_string_value(json_object_get(t, "text")), "x");
+    json_decref(t);
+    t = req("POST", "/v1/templates",
+            "{\"name\":\"q\",\"subject\":\"s\",\"text\":\"t\",\"partials\":null}", 201);
+    assert_int_equal(json_object_size(json_object_get(t, "partials")), 0);
+    json_decref(t);
+    /* PUT without one of the required fields is 422 naming it */
+    expect_error("PUT", path, "{\"name\":\"p4\",\"text\":\"x\"}", 422, "required", "subject");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_preview_without_from_or_to),
+        cmocka_unit_test(template_put_replaces),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
