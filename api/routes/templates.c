@@ -70,10 +70,10 @@ static int template_check(api_call *c, json_t *b)
 static json_t *template_body(json_t *b)
 {
     json_t *p = json_object_get(b, "partials");
-    json_t *t = json_pack("{s:O,s:O,s:O*,s:O*,s:O}", "name", json_object_get(b, "name"), "subject",
+    json_t *t = json_pack("{s:O,s:O,s:O*,s:O*,s:o}", "name", json_object_get(b, "name"), "subject",
                           json_object_get(b, "subject"), "html", json_object_get(b, "html"), "text",
                           json_object_get(b, "text"), "partials",
-                          p && !json_is_null(p) ? p : json_object());
+                          p && !json_is_null(p) ? json_incref(p) : json_object());
     if (t == NULL)
         EDM_PANIC("out of memory");
     if (json_object_get(t, "html") == NULL)
