@@ -140,11 +140,49 @@ static void template_put_replaces(void **state)
     expect_error("PUT", path, "{\"name\":\"p4\",\"text\":\"x\"}", 422, "required", "subject");
 }
 
+/* null for an optional campaign field is its default, on create and
+ * PATCH; name and from cannot be null (422 naming them); PATCH changes
+ * only what it names. */
+static void campaign_null_fields(void **state)
+{
+    (void)state;
+    json_t *c = req("POST", "/v1/campaigns",
+                    "{\"name\":\"n\",\"from\":\"a@example.com\",\"pool\":null,\"headers\":null,"
+                    "\"tags\":null,\"reply_to\":null,\"send_at\":null,\"unsubscribe\":null,"
+                    "\"max_per_hour\":null,\"track\":null,\"template_id\":null}",
+                    201);
+    int64_t cid = id_of(c);
+    assert_string_equal(json_string_value(json_object_get(c, "pool")), "default");
+    assert_int_equal(json_object_size(json_object_get(c, "headers")), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "tags")), 0);
+    json_decref(c);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld", (long long)cid);
+    c = req("PATCH", path, "{\"headers\":{\"X-A\":\"1\"},\"tags\":[\"t\"]}", 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "headers"), "X-A")),
+                        "1");
+    json_decref(c);
+    c = req("PATCH", path, "{\"headers\":null,\"tags\":null,\"pool\":null}", 200);
+    assert_int_equal(json_object_size(json_object_get(c, "headers")), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "tags")), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "pool")), "default");
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "n");
+    json_decref(c);
+    expect_error("PATCH", path, "{\"name\":null}", 422, "required", "name");
+    expect_error("PATCH", path, "{\"from\":null}", 422, "required", "from");
+    expect_error("POST", "/v1/campaigns", "{\"name\":\"n\",\"from\":null}", 422, "required",
+                 "from");
+    c = req("GET", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(c, "from")), "a@example.com");
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_preview_without_from_or_to),
         cmocka_unit_test(template_put_replaces),
+        cmocka_unit_test(campaign_null_fields),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
