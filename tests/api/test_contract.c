@@ -177,12 +177,41 @@ static void campaign_null_fields(void **state)
     json_decref(c);
 }
 
+/* GET /v1/pools shows each address's warm-up day and cap. */
+static void pools_show_warmup_day_and_cap(void **state)
+{
+    (void)state;
+    json_t *p = req("GET", "/v1/pools", NULL, 200);
+    json_t *items = json_object_get(p, "items");
+    assert_int_equal(json_array_size(items), 2);
+    int seen = 0;
+    size_t i;
+    json_t *ip;
+    json_array_foreach(items, i, ip)
+    {
+        const char *addr = json_string_value(json_object_get(ip, "addr"));
+        assert_non_null(addr);
+        assert_int_equal(json_integer_value(json_object_get(ip, "warmup_day")), 1);
+        json_t *cap = json_object_get(ip, "warmup_cap");
+        if (strcmp(addr, "127.0.0.2") == 0) {
+            assert_int_equal(json_integer_value(cap), 1000);
+            seen |= 1;
+        } else {
+            assert_true(cap != NULL && json_is_null(cap));
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_preview_without_from_or_to),
         cmocka_unit_test(template_put_replaces),
         cmocka_unit_test(campaign_null_fields),
+        cmocka_unit_test(pools_show_warmup_day_and_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
