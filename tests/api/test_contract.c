@@ -4,7 +4,8 @@
  * the product's description) where the other API tests do not already:
  * raw previews without from/to, replacement by PUT, null for optional
  * fields, the live pool state, and paging on every list. DNS points at a
- * dead loopback port and nothing is scheduled: nothing is sent anywhere.
+ * dead loopback port: nothing is sent anywhere (the one message a test
+ * sends is deferred every second, retry.schedule [1]).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,7 +58,8 @@ static int setup(void **state)
              "\"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": "
              "\"%s/ed.pem\", \"algorithm\": \"ed25519-sha256\"}], "
              "\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\", "
-             "\"warmup\": [[1, 1000], [2, 5000]]}, {\"addr\": \"127.0.0.3\"}]}]",
+             "\"warmup\": [[1, 1000], [2, 5000]]}, {\"addr\": \"127.0.0.3\"}]}], "
+             "\"retry\": {\"schedule\": [1], \"max_age\": 3600}",
              keydir);
     apitest_start_serve(&srv, "EDM_TEST_CONTRACT_KEYS", "ck", 0, extra);
     return 0;
@@ -205,6 +207,99 @@ static void pools_show_warmup_day_and_cap(void **state)
     json_decref(p);
 }
 
+/* Follows a list from its first page with the given limit; returns the
+ * number of items seen and checks each page's shape. */
+static size_t walk(const char *path, int limit, size_t *pages)
+{
+    char url[300], after[64] = "";
+    size_t seen = 0;
+    *pages = 0;
+    for (;;) {
+        snprintf(url, sizeof url, "%s%slimit=%d%s%s", path, strchr(path, '?') ? "&" : "?", limit,
+                 after[0] ? "&after=" : "", after);
+        json_t *p = req("GET", url, NULL, 200);
+        json_t *items = json_object_get(p, "items"), *next = json_object_get(p, "next");
+        assert_true(json_is_array(items));
+        assert_true(next != NULL && (json_is_null(next) || json_is_string(next)));
+        assert_true(json_array_size(items) <= (size_t)limit);
+        seen += json_array_size(items);
+        (*pages)++;
+        if (json_is_null(next)) {
+            json_decref(p);
+            return seen;
+        }
+        assert_int_equal(json_array_size(items), limit);
+        snprintf(after, sizeof after, "%s", json_string_value(next));
+        json_decref(p);
+        assert_true(*pages < 100);
+    }
+}
+
+/* Every list answers {items, next}, takes limit (1..1000, else 422
+ * naming it) and after, and pages through all its items, the short lists
+ * (pools, nodes, webhooks, a receipt's events) too. */
+static void every_list_pages(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        json_decref(req("POST", "/v1/webhooks",
+                        "{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"delivered\"]}", 201));
+    /* a transactional message to a domain the dead DNS cannot resolve:
+     * its receipt is deferred again every second (retry.schedule) */
+    json_t *m = req("POST", "/v1/messages",
+                    "{\"from\":\"a@example.com\",\"to\":[\"r@example.org\"],\"subject\":\"s\","
+                    "\"text\":\"t\"}",
+                    202);
+    int64_t rid = json_integer_value(
+        json_object_get(json_array_get(json_object_get(m, "recipients"), 0), "id"));
+    json_decref(m);
+    assert_true(rid > 0);
+    char events[96];
+    snprintf(events, sizeof events, "/v1/receipts/%lld/events", (long long)rid);
+    size_t total = 0;
+    for (int i = 0; i < 150 && total < 3; i++) {
+        json_t *e = req("GET", events, NULL, 200);
+        total = json_array_size(json_object_get(e, "items"));
+        json_decref(e);
+        if (total < 3)
+            edm_test_sleep_ms(100);
+    }
+    assert_true(total >= 3);
+    size_t pages;
+    assert_true(walk(events, 1, &pages) >= 3);
+    assert_true(pages >= 3);
+    assert_int_equal(walk("/v1/webhooks", 2, &pages), 3);
+    assert_int_equal(pages, 2);
+    assert_int_equal(walk("/v1/pools", 1, &pages), 2);
+    assert_int_equal(pages, 2);
+    assert_int_equal(walk("/v1/nodes", 1, &pages), 1);
+
+    char receipts[96], msg[96];
+    json_t *c = req("POST", "/v1/campaigns", "{\"name\":\"l\",\"from\":\"a@example.com\"}", 201);
+    snprintf(receipts, sizeof receipts, "/v1/campaigns/%lld/receipts", (long long)id_of(c));
+    json_decref(c);
+    snprintf(msg, sizeof msg, "/v1/messages?tag=none");
+    const char *lists[] = {
+        "/v1/templates", "/v1/campaigns", receipts,    "/v1/suppressions", msg,
+        "/v1/events",    "/v1/pools",     "/v1/nodes", "/v1/webhooks",     events};
+    const char *bad[] = {"0", "1001", "-1", "abc", ""};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        char url[300];
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            snprintf(url, sizeof url, "%s%slimit=%s", lists[i], strchr(lists[i], '?') ? "&" : "?",
+                     bad[k]);
+            expect_error("GET", url, NULL, 422, "invalid", "limit");
+        }
+        snprintf(url, sizeof url, "%s%safter=x", lists[i], strchr(lists[i], '?') ? "&" : "?");
+        expect_error("GET", url, NULL, 422, "invalid", "after");
+        snprintf(url, sizeof url, "%s%slimit=1000", lists[i], strchr(lists[i], '?') ? "&" : "?");
+        json_t *p = req("GET", url, NULL, 200);
+        assert_true(json_is_array(json_object_get(p, "items")));
+        assert_true(json_is_null(json_object_get(p, "next")));
+        json_decref(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +307,7 @@ int main(void)
         cmocka_unit_test(template_put_replaces),
         cmocka_unit_test(campaign_null_fields),
         cmocka_unit_test(pools_show_warmup_day_and_cap),
+        cmocka_unit_test(every_list_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
