@@ -300,6 +300,42 @@ static void every_list_pages(void **state)
     }
 }
 
+/* A suppression shows its value under the name it was given by (email
+ * or domain), in the 201 and in the list. */
+static void suppressions_name_email_or_domain(void **state)
+{
+    (void)state;
+    json_t *e =
+        req("POST", "/v1/suppressions", "{\"email\":\"Sup@X.test\",\"reason\":\"manual\"}", 201);
+    assert_string_equal(json_string_value(json_object_get(e, "email")), "sup@x.test");
+    assert_true(json_is_null(json_object_get(e, "domain")));
+    assert_string_equal(json_string_value(json_object_get(e, "reason")), "manual");
+    json_decref(e);
+    json_t *d =
+        req("POST", "/v1/suppressions", "{\"domain\":\"spam.test\",\"reason\":\"policy\"}", 201);
+    assert_string_equal(json_string_value(json_object_get(d, "domain")), "spam.test");
+    assert_true(json_is_null(json_object_get(d, "email")));
+    json_decref(d);
+    json_t *l = req("GET", "/v1/suppressions", NULL, 200);
+    int seen = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(l, "items"), i, s)
+    {
+        const char *em = json_string_value(json_object_get(s, "email"));
+        const char *dm = json_string_value(json_object_get(s, "domain"));
+        if (em && strcmp(em, "sup@x.test") == 0 && json_is_null(json_object_get(s, "domain")))
+            seen |= 1;
+        if (dm && strcmp(dm, "spam.test") == 0 && json_is_null(json_object_get(s, "email")))
+            seen |= 2;
+    }
+    assert_int_equal(seen, 3);
+    json_decref(l);
+    json_decref(req("DELETE", "/v1/suppressions?email=sup@x.test", NULL, 204));
+    json_decref(req("DELETE", "/v1/suppressions?domain=spam.test", NULL, 204));
+    expect_error("DELETE", "/v1/suppressions?domain=spam.test", NULL, 404, "not_found", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +344,7 @@ int main(void)
         cmocka_unit_test(campaign_null_fields),
         cmocka_unit_test(pools_show_warmup_day_and_cap),
         cmocka_unit_test(every_list_pages),
+        cmocka_unit_test(suppressions_name_email_or_domain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
