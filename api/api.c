@@ -87,10 +87,16 @@ int edm_api_start(uv_loop_t *loop, const edm_api_config *cfg, edm_store *store,
         return EDM_EINVAL;
     }
     api->idem = api_idem_new();
+    /* api.max_body_bytes bounds every body: a JSON body is also buffered
+     * whole, so it has a lower cap of its own (16 MiB), never a higher one */
+    size_t max_body = cfg->max_body ? cfg->max_body : (size_t)1 << 30;
+    size_t max_json = cfg->max_json_body ? cfg->max_json_body : 16 * 1024 * 1024;
+    if (max_json > max_body)
+        max_json = max_body;
     http_limits lim = {
         .max_header = cfg->max_header ? cfg->max_header : 32 * 1024,
-        .max_body = cfg->max_body ? cfg->max_body : (size_t)1 << 30,
-        .max_buffered_body = cfg->max_json_body ? cfg->max_json_body : 16 * 1024 * 1024,
+        .max_body = max_body,
+        .max_buffered_body = max_json,
         .header_timeout_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms : 10000,
         .idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 60000,
         .min_body_rate = cfg->min_body_rate ? cfg->min_body_rate : 1024,

@@ -37,7 +37,8 @@ typedef struct edm_api_engine {
     int (*pool_exists)(void *ctx, const char *name);
     /* POST /v1/templates/{id}/preview with raw=true: the whole message as
      * it would go on the wire (composed and DKIM-signed) for template `tpl`
-     * (the stored object), `vars`, and optional from/to. Returns 0 with a
+     * (the stored object), `vars`, and optional from/to (NULL: the
+     * engine's defaults, never a failure). Returns 0 with a
      * malloc'd *msg, or a negative EDM_E* code with a message in err. */
     int (*render_raw)(void *ctx, json_t *tpl, json_t *vars, const char *from, const char *to,
                       char **msg, size_t *len, char *err, size_t errlen);
@@ -46,8 +47,8 @@ typedef struct edm_api_engine {
 typedef struct edm_api_config {
     const char *listen;         /* "127.0.0.1:8025", "[::1]:8025"; NULL: 127.0.0.1:8025 */
     const char *keys_env;       /* NULL: "EDM_API_KEYS" */
-    size_t max_body;            /* streamed uploads; 0: 1 GiB */
-    size_t max_json_body;       /* other bodies; 0: 16 MiB */
+    size_t max_body;            /* any body (api.max_body_bytes); 0: 1 GiB */
+    size_t max_json_body;       /* buffered (JSON) bodies, never over max_body; 0: 16 MiB */
     size_t max_header;          /* 0: 32 KiB */
     unsigned header_timeout_ms; /* accept to the end of the head; 0: 10 s */
     unsigned idle_timeout_ms;   /* 0: 60 s */

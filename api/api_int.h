@@ -95,6 +95,11 @@ void api_error(api_call *c, int status, const char *code, const char *field, con
 void api_store_error(api_call *c, int rc, const char *what);
 /* {"items": items, "next": "N" | null} (takes items). */
 json_t *api_list(json_t *items, int64_t next);
+/* The same for one page of a list held whole (takes all): the items after
+ * cursor `after`, at most limit. by_id: all is in ascending "id" order and
+ * the cursor is the last id shown; else the cursor is a position (for
+ * lists that only grow at the end, or that are small and live). */
+json_t *api_list_page(json_t *all, int64_t after, int limit, int by_id);
 /* The same error body, for answers made outside a call (http, auth). */
 char *api_error_body(const char *code, const char *field, const char *message, size_t *len);
 

@@ -4,7 +4,7 @@
  * store errors to statuses, list pages, query strings, paging, and field
  * validation that names the field (422).
  *
- * Entry points: api_reply, api_error, api_store_error, api_list,
+ * Entry points: api_reply, api_error, api_store_error, api_list, api_list_page,
  * api_error_body, api_query, api_paging, api_field_*, api_fields_known,
  * api_check_text. See api_int.h for their contracts.
  */
@@ -117,6 +117,26 @@ json_t *api_list(json_t *items, int64_t next)
     if (v == NULL)
         EDM_PANIC("out of memory");
     return v;
+}
+
+json_t *api_list_page(json_t *all, int64_t after, int limit, int by_id)
+{
+    json_t *items = json_array();
+    size_t n = json_array_size(all), i = 0;
+    if (by_id) {
+        while (i < n && json_integer_value(json_object_get(json_array_get(all, i), "id")) <= after)
+            i++;
+    } else {
+        i = (uint64_t)after < n ? (size_t)after : n;
+    }
+    for (; i < n && json_array_size(items) < (size_t)limit; i++)
+        json_array_append(items, json_array_get(all, i));
+    int64_t next = 0;
+    if (i < n && json_array_size(items) > 0)
+        next = by_id ? json_integer_value(json_object_get(json_array_get(all, i - 1), "id"))
+                     : (int64_t)i;
+    json_decref(all);
+    return api_list(items, next);
 }
 
 static int hexval(char h)

@@ -36,7 +36,9 @@ void edm_engine_kick(edm_engine *e);
 /* Wakes the scheduler at once (a campaign changed state through the API). */
 void edm_engine_wake(edm_engine *e);
 /* The whole signed message for a template preview (see
- * edm_message_preview), with the engine's keys and secret. */
+ * edm_message_preview), with the engine's keys and secret. from NULL:
+ * preview@ the first DKIM key's domain (example.com without keys); to
+ * NULL: vars' "email" if it is an address, else recipient@example.com. */
 int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *from,
                           const char *to, char **msg, size_t *len, char *err, size_t errlen);
 /* Messages sent in the last minute by a campaign (0: all campaigns). */

@@ -5,8 +5,10 @@
  * (rules in engine/campaign/lifecycle.c; 409 from a wrong state), and stats.
  *
  * Fields: name, template_id, from, reply_to, pool, send_at, headers, tags,
- * unsubscribe, max_per_hour. Each is checked here and a wrong one is
+ * unsubscribe, max_per_hour, track. Each is checked here and a wrong one is
  * answered 422 with its name in "field" (headers.X-Name for one header).
+ * null unsets a field (its default: pool "default", headers {}, tags []),
+ * except name and from, which cannot be null.
  */
 #include "api/api_int.h"
 #include "api/rows_json.h"
@@ -169,6 +171,13 @@ static int campaign_check(api_call *c, json_t *b, int creating)
     int64_t n;
     if (api_fields_known(c, b, campaign_fields) != 0)
         return -1;
+    /* name and from cannot be unset (null) */
+    static const char *const needed[] = {"name", "from"};
+    for (size_t i = 0; i < 2; i++)
+        if (json_is_null(json_object_get(b, needed[i]))) {
+            api_error(c, 422, "required", needed[i], "%s cannot be null", needed[i]);
+            return -1;
+        }
     if (api_field_string(c, b, "name", creating, 200, &s) < 0)
         return -1;
     if (s && s[0] == '\0') {
@@ -201,6 +210,13 @@ static int campaign_check(api_call *c, json_t *b, int creating)
     unsigned bits;
     if (api_check_track(c, b, &bits) != 0)
         return -1;
+    /* null for these is their default (the store keeps no null there) */
+    if (json_is_null(json_object_get(b, "pool")))
+        json_object_set_new(b, "pool", json_string("default"));
+    if (json_is_null(json_object_get(b, "headers")))
+        json_object_set_new(b, "headers", json_object());
+    if (json_is_null(json_object_get(b, "tags")))
+        json_object_set_new(b, "tags", json_array());
     return 0;
 }
 

@@ -17,7 +17,7 @@ void api_events_list(api_call *c)
     int r = api_query(c, "type", tbuf, sizeof tbuf);
     if (r < 0 || (r > 0 && (type = edm_event_type_parse(tbuf)) < 0)) {
         api_error(c, 422, "invalid", "type",
-                  "type must be one of attempt, dsn, complaint, unsubscribe");
+                  "type must be one of attempt, dsn, complaint, unsubscribe, open, click");
         return;
     }
     edm_store *st = c->api->store;

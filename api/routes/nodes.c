@@ -10,6 +10,10 @@
 
 void api_nodes_list(api_call *c)
 {
+    int limit;
+    int64_t after;
+    if (api_paging(c, &limit, &after) != 0)
+        return;
     edm_store *st = c->api->store;
     json_t *items = NULL;
     int rc = st->ops->node_list(st, edm_time_now(), &items);
@@ -17,5 +21,5 @@ void api_nodes_list(api_call *c)
         api_store_error(c, rc, "node");
         return;
     }
-    api_reply(c, 200, api_list(items, 0));
+    api_reply(c, 200, api_list_page(items, after, limit, 0));
 }

@@ -8,6 +8,10 @@
 
 void api_pools_get(api_call *c)
 {
+    int limit;
+    int64_t after;
+    if (api_paging(c, &limit, &after) != 0)
+        return;
     json_t *items = NULL;
     if (c->api->engine.pools)
         items = c->api->engine.pools(c->api->engine.ctx);
@@ -15,5 +19,5 @@ void api_pools_get(api_call *c)
         json_decref(items);
         items = json_array();
     }
-    api_reply(c, 200, api_list(items, 0));
+    api_reply(c, 200, api_list_page(items, after, limit, 0));
 }

@@ -6,10 +6,12 @@
  *  - POST /v1/templates/{id}/preview {"vars": any JSON, "strict": bool,
  *    "raw": bool, "from": addr, "to": addr}: renders the stored template
  *    for vars and answers {"subject","html","text"}; strict reports the
- *    variables the data lacks (422, field "vars"). raw=true (which needs
- *    from and to: 422 "required" naming the one missing) asks the engine
+ *    variables the data lacks (422, field "vars"). raw=true asks the engine
  *    for the whole composed and signed message (edm_api_engine.render_raw)
  *    and answers it as message/rfc822; without that hook it answers 501.
+ *    from and to are optional (the engine picks a sender on its first DKIM
+ *    domain and vars' email, see edm_engine_render_raw); given, they must
+ *    be a mailbox and an address (422 naming them).
  *
  * The plain preview compiles and renders on libuv's thread pool
  * (uv_queue_work), never on the loop: the API and the engine go on while
@@ -22,6 +24,7 @@
  */
 #include "api/api_int.h"
 #include "api/rows_json.h"
+#include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "templates/template.h"
@@ -152,6 +155,12 @@ void api_templates_preview(api_call *c)
     if (api_fields_known(c, b, fields) != 0 || api_field_string(c, b, "from", 0, 998, &from) < 0 ||
         api_field_string(c, b, "to", 0, 998, &to) < 0)
         return;
+    if ((from && api_check_mailbox(c, "from", from) != 0))
+        return;
+    if (to && !edm_addr_sendable(to)) {
+        api_error(c, 422, "invalid_address", "to", "to is not a valid address");
+        return;
+    }
     json_t *raw = json_object_get(b, "raw"), *strict = json_object_get(b, "strict");
     if ((raw && !json_is_boolean(raw)) || (strict && !json_is_boolean(strict))) {
         api_error(c, 422, "invalid_type", raw && !json_is_boolean(raw) ? "raw" : "strict",
@@ -182,11 +191,6 @@ void api_templates_preview(api_call *c)
             api_error(c, 501, "not_implemented", "raw",
                       "raw=true (the composed, DKIM-signed message) is not available in this "
                       "server: it needs the engine's message composition and signing");
-        } else if (from == NULL || to == NULL) {
-            /* the composed message needs both addresses (its From picks
-             * the DKIM keys) */
-            api_error(c, 422, "required", from ? "to" : "from", "%s is required with raw=true",
-                      from ? "to" : "from");
         } else if ((rc = en->render_raw(en->ctx, tpl, vars, from, to, &msg, &len, err,
                                         sizeof err)) != 0) {
             api_error(c, 422, "render_failed", NULL, "%s", err[0] ? err : edm_strerror(rc));

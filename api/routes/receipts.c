@@ -7,7 +7,8 @@
  *  - GET /v1/campaigns/{id}/receipts.ndjson (same filters): every receipt,
  *    one JSON object a line, streamed page by page as the socket drains:
  *    the first bytes go out at once and memory stays at one page;
- *  - GET /v1/receipts/{id}/events: one recipient's attempt history.
+ *  - GET /v1/receipts/{id}/events?after=&limit=: one recipient's history,
+ *    oldest first, paged by position (events are only ever appended).
  */
 #include "engine/base/addr.h"
 #include "api/api_int.h"
@@ -163,6 +164,10 @@ void api_receipts_ndjson(api_call *c)
 
 void api_receipts_events(api_call *c)
 {
+    int limit;
+    int64_t after;
+    if (api_paging(c, &limit, &after) != 0)
+        return;
     edm_store *st = c->api->store;
     json_t *r = NULL;
     int rc = c->id > 0 ? st->ops->receipt_get(st, c->id, &r) : EDM_ENOTFOUND;
@@ -177,5 +182,5 @@ void api_receipts_events(api_call *c)
         api_store_error(c, rc, "receipt");
         return;
     }
-    api_reply(c, 200, api_list(items, 0));
+    api_reply(c, 200, api_list_page(items, after, limit, 0));
 }

@@ -4,6 +4,8 @@
  * recipient addresses (lower case, A-label domains), so a suppression
  * matches however the address was written in an upload.
  *
+ * An entry is {id, value, kind ("email" or "domain"), email, domain (the
+ * value under its kind's name, the other null), reason, created_at}.
  * Bodies: {"email": "a@b.c", "reason": "..."} or {"domain": "b.c", ...}
  * (or {"value": ...}: an address if it has an '@', else a domain).
  * DELETE takes the value from ?email=, ?domain= or ?value= (or a body of
@@ -42,6 +44,19 @@ static int read_value(api_call *c, const char *email, const char *domain, const 
     return 0;
 }
 
+/* A suppression as the API shows it: the store's {id, value, kind,
+ * reason, created_at} plus the value under its kind's name ("email" or
+ * "domain", the other null), as it was given. */
+static json_t *shown(json_t *s)
+{
+    const char *kind = json_string_value(json_object_get(s, "kind"));
+    int domain = kind && strcmp(kind, "domain") == 0;
+    json_t *v = json_object_get(s, "value");
+    json_object_set(s, "email", domain ? json_null() : v);
+    json_object_set(s, "domain", domain ? v : json_null());
+    return s;
+}
+
 void api_suppressions_list(api_call *c)
 {
     int limit;
@@ -54,6 +69,12 @@ void api_suppressions_list(api_call *c)
     if (rc != 0) {
         api_store_error(c, rc, "suppression");
         return;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(page.items, i, s)
+    {
+        shown(s);
     }
     api_reply(c, 200, api_list(page.items, page.next));
 }
@@ -84,7 +105,7 @@ void api_suppressions_create(api_call *c)
         api_store_error(c, rc, "suppression");
         return;
     }
-    api_reply(c, 201, out);
+    api_reply(c, 201, shown(out));
 }
 
 void api_suppressions_delete(api_call *c)

@@ -4,7 +4,8 @@
  *
  * A template is {name, subject, html, text, partials}: name and subject
  * required, html or text (at least one), partials an object of name ->
- * source; it must compile (preview.c) before it is stored.
+ * source; it must compile (preview.c) before it is stored. PUT replaces
+ * the whole template: a part it leaves out (or null) is gone.
  * Header-bound text (name, subject) may not hold NUL; every string is
  * checked for NUL bytes.
  */
@@ -64,13 +65,33 @@ static int template_check(api_call *c, json_t *b)
     return api_template_compile_check(c, b);
 }
 
+/* The whole template a create or PUT stores: a part not given (or null)
+ * is none (html, text) or empty (partials), so PUT replaces every field. */
+static json_t *template_body(json_t *b)
+{
+    json_t *p = json_object_get(b, "partials");
+    json_t *t = json_pack("{s:O,s:O,s:O*,s:O*,s:o}", "name", json_object_get(b, "name"), "subject",
+                          json_object_get(b, "subject"), "html", json_object_get(b, "html"), "text",
+                          json_object_get(b, "text"), "partials",
+                          p && !json_is_null(p) ? json_incref(p) : json_object());
+    if (t == NULL)
+        EDM_PANIC("out of memory");
+    if (json_object_get(t, "html") == NULL)
+        json_object_set_new(t, "html", json_null());
+    if (json_object_get(t, "text") == NULL)
+        json_object_set_new(t, "text", json_null());
+    return t;
+}
+
 void api_templates_create(api_call *c)
 {
     if (template_check(c, c->body) != 0)
         return;
     edm_store *st = c->api->store;
     edm_template_row t;
-    int rc = st->ops->template_create(st, c->body, &t);
+    json_t *body = template_body(c->body);
+    int rc = st->ops->template_create(st, body, &t);
+    json_decref(body);
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;
@@ -120,7 +141,9 @@ void api_templates_put(api_call *c)
     if (template_check(c, c->body) != 0)
         return;
     edm_template_row t;
-    rc = st->ops->template_update(st, c->id, c->body, &t);
+    json_t *body = template_body(c->body);
+    rc = st->ops->template_update(st, c->id, body, &t);
+    json_decref(body);
     if (rc != 0) {
         api_store_error(c, rc, "template");
         return;

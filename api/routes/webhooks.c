@@ -67,6 +67,10 @@ void api_webhooks_create(api_call *c)
 
 void api_webhooks_list(api_call *c)
 {
+    int limit;
+    int64_t after;
+    if (api_paging(c, &limit, &after) != 0)
+        return;
     edm_store *st = c->api->store;
     json_t *items = NULL;
     int rc = st->ops->webhook_list(st, &items);
@@ -74,7 +78,7 @@ void api_webhooks_list(api_call *c)
         api_store_error(c, rc, "webhook");
         return;
     }
-    api_reply(c, 200, api_list(items, 0));
+    api_reply(c, 200, api_list_page(items, after, limit, 1));
 }
 
 void api_webhooks_delete(api_call *c)

@@ -220,17 +220,19 @@ json_t *edm_pools_json(const edm_pools *ps, uint64_t now_ms, int64_t now_unix)
         for (size_t k = 0; k < p->nips; k++) {
             const edm_pool_ip *ip = &p->ips[k];
             uint64_t hour = edm_window_sum(&ip->hour, wall_ms(now_unix));
+            int64_t cap = edm_pool_ip_day_cap(ip, now_unix);
             json_array_append_new(
                 ips,
-                json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b}", "addr",
-                          ip->addr, "helo", ip->helo, "sent_last_hour", (json_int_t)hour,
+                json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:I, s:o}",
+                          "addr", ip->addr, "helo", ip->helo, "sent_last_hour", (json_int_t)hour,
                           "rate_per_minute", (json_int_t)edm_window_sum(&ip->minute, now_ms),
                           "sent_today", (json_int_t)edm_window_sum(&ip->day, wall_ms(now_unix)),
                           "sent_total", (json_int_t)ip->sent_total, "max_per_hour",
-                          (json_int_t)ip->max_per_hour, "day_cap",
-                          (json_int_t)edm_pool_ip_day_cap(ip, now_unix), "connections",
+                          (json_int_t)ip->max_per_hour, "day_cap", (json_int_t)cap, "connections",
                           (json_int_t)ip->connections, "weight", ip->weight, "has_capacity",
-                          edm_pool_ip_has_capacity(ip, now_ms, now_unix)));
+                          edm_pool_ip_has_capacity(ip, now_ms, now_unix), "warmup_day",
+                          (json_int_t)warmup_day(ip, now_unix), "warmup_cap",
+                          cap > 0 ? json_integer(cap) : json_null()));
         }
         json_array_append_new(arr, json_pack("{s:s, s:o}", "name", p->name, "ips", ips));
     }

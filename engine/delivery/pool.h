@@ -70,8 +70,9 @@ edm_pool_ip *edm_pool_choose(edm_pool *p, uint64_t now_ms, int64_t now_unix);
 void edm_pool_ip_sent(edm_pools *ps, edm_pool_ip *ip, uint64_t now_ms, int64_t now_unix);
 
 /* GET /v1/pools: [{name, ips:[{addr, helo, sent_last_hour, sent_today,
- * max_per_hour, day_cap, warmup_day, rate_per_minute, connections,
- * weight}]}]. */
+ * sent_total, max_per_hour, day_cap (0: none), warmup_day (1 on the first
+ * sending day, and before it), warmup_cap (today's warm-up cap, null:
+ * none), rate_per_minute, connections, weight, has_capacity}]}]. */
 json_t *edm_pools_json(const edm_pools *ps, uint64_t now_ms, int64_t now_unix);
 
 #endif

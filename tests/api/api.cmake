@@ -5,7 +5,7 @@ add_executable(api_server ${CMAKE_CURRENT_LIST_DIR}/api_server.c)
 target_link_libraries(api_server PRIVATE edm_api edm_engine)
 foreach(t api_test_http api_test_routes api_test_openapi api_test_serve api_test_unsendable
           api_test_faults api_test_under_load api_test_messages smtp_test_submission api_test_public
-          api_test_tracking api_test_webhooks api_test_stream_rate)
+          api_test_tracking api_test_webhooks api_test_stream_rate api_test_contract)
   if(TARGET ${t})
     target_sources(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/apitest.c)
     add_dependencies(${t} api_server)

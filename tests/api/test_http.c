@@ -189,6 +189,24 @@ static void limits_413_431_400(void **state)
         apitest_req(&t, "POST", path, "email\nok@x.test\n", 16, "text/csv", NULL, NULL, &out, NULL),
         200);
     free(out);
+    /* a JSON body over max_body is 413 too (not only uploads), with or
+     * without a Content-Length */
+    edm_buf js = EDM_BUF_INIT;
+    edm_buf_append_str(&js, "{\"name\":\"");
+    while (js.len < 6000)
+        edm_buf_append_char(&js, 'n');
+    edm_buf_append_str(&js, "\",\"subject\":\"s\",\"text\":\"t\"}");
+    assert_int_equal(
+        apitest_req(&t, "POST", "/v1/templates", js.data, js.len, NULL, NULL, NULL, &out, NULL),
+        413);
+    assert_non_null(strstr(out, "\"code\":\"too_large\""));
+    free(out);
+    assert_int_equal(apitest_req(&t, "POST", "/v1/templates", js.data, js.len, NULL,
+                                 "Transfer-Encoding: chunked", NULL, &out, NULL),
+                     413);
+    assert_non_null(strstr(out, "\"code\":\"too_large\""));
+    free(out);
+    edm_buf_free(&js);
 
     /* a head of 40 KB */
     int fd = apitest_connect(&t);
