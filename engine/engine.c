@@ -406,19 +406,7 @@ int edm_engine_render_raw(edm_engine *e, json_t *tpl, json_t *vars, const char *
 {
     edm_buf out = EDM_BUF_INIT;
     const edm_config *cfg = e->cfg;
-    /* A preview names no sender or recipient unless asked: a sender on the
-     * first DKIM key's domain (so the preview is signed as mail from it
-     * would be), the data's own "email" as the recipient. */
-    char from_buf[300];
-    if (from == NULL) {
-        snprintf(from_buf, sizeof from_buf, "preview@%s",
-                 e->nkeys ? edm_dkim_key_domain(e->keys[0]) : "example.com");
-        from = from_buf;
-    }
-    if (to == NULL) {
-        const char *email = json_string_value(json_object_get(vars, "email"));
-        to = email && edm_addr_sendable(email) ? email : "recipient@example.com";
-    }
+    /* from or to NULL: the preview's own (edm_message_preview) */
     int rc = edm_message_preview(tpl, vars, from, to, e->keys, e->nkeys, cfg->unsubscribe.url,
                                  cfg->bounce_domain, cfg->message_id_domain,
                                  edm_pipeline_secret(e->pipeline),

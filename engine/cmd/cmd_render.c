@@ -5,7 +5,8 @@
  * rendered with DATA.json (any JSON value) as one JSON object.
  *
  * With --raw it prints instead the whole message as it would go on the
- * wire (after DATA, before dot-stuffing): composed from --from/--to, the
+ * wire (after DATA, before dot-stuffing): composed from --from/--to
+ * (defaults: edm_message_preview's), the
  * config's unsubscribe URL, bounce and Message-ID domains, and signed
  * with the config's DKIM keys for the From domain, exactly as the API's
  * preview with raw=true builds it (edm_message_preview, delivery id 0).
@@ -40,10 +41,12 @@ static const char usage[] =
     "and exits 1.\n"
     "  --strict        fail (exit 1) listing the variables DATA.json lacks\n"
     "  --raw           print the whole message as it would go on the wire, composed\n"
-    "                  and DKIM-signed with the config's keys (needs --from, --to)\n"
+    "                  and DKIM-signed with the config's keys\n"
     "  -c FILE         configuration (DKIM keys, unsubscribe URL, domains; for --raw)\n"
-    "  --from ADDR     sender, \"Name <addr>\" or addr (for --raw)\n"
-    "  --to ADDR       recipient address (for --raw)\n";
+    "  --from ADDR     sender, \"Name <addr>\" or addr (for --raw; default\n"
+    "                  preview@ the first DKIM key's domain)\n"
+    "  --to ADDR       recipient address (for --raw; default DATA's \"email\",\n"
+    "                  else recipient@example.com)\n";
 
 static json_t *part(const edm_buf *b, int present)
 {
@@ -147,10 +150,6 @@ int edm_cmd_render(int argc, char **argv)
     }
     if (nfiles != 2) {
         fprintf(stderr, "edm render: expected TEMPLATE.json and DATA.json\n%s", usage);
-        return 2;
-    }
-    if (raw && (from == NULL || to == NULL)) {
-        fprintf(stderr, "edm render: --raw needs --from and --to\n%s", usage);
         return 2;
     }
     json_t *tmpl = edm_cmd_load_json("render", "template", files[0], JSON_DECODE_ANY);

@@ -214,9 +214,19 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
     char *addr = NULL, *name = NULL, *sender = NULL, msgid[256];
     edm_tpl_set *set = NULL;
     edm_tpl_error terr;
-    if (from == NULL || to == NULL) {
-        snprintf(err, errlen, "%s: required", from == NULL ? "from" : "to");
-        return EDM_EINVAL;
+    /* Unnamed, a sender on the first key's domain (so the preview is
+     * signed as that domain's mail would be) and the data's own email. */
+    char from_buf[300];
+    if (from == NULL) {
+        snprintf(from_buf, sizeof from_buf, "preview@%s",
+                 nkeys ? edm_dkim_key_domain(keys[0]) : "example.com");
+        from = from_buf;
+    }
+    if (to == NULL) {
+        const char *email = json_is_object(vars)
+                                ? json_string_value(json_object_get(vars, "email"))
+                                : NULL;
+        to = email && edm_addr_sendable(email) ? email : "recipient@example.com";
     }
     int rc = edm_message_parse_from(from, &addr, &name);
     if (rc != 0) {

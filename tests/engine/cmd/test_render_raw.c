@@ -202,8 +202,6 @@ static void usage_and_input_errors(void **state)
         int status;
         const char *says;
     } t[] = {
-        {"--raw -c edm.json --from news@example.com t.json d.json", 2, "--from and --to"},
-        {"--raw -c edm.json --to b@example.net t.json d.json", 2, "--from and --to"},
         {"--raw -c edm.json --from 'not an address' --to b@example.net t.json d.json", 1, "from"},
         {"--raw -c edm.json --from news@example.com --to 'b@example.net, c@evil.example' t.json "
          "d.json",
@@ -218,6 +216,39 @@ static void usage_and_input_errors(void **state)
             fail_msg("render %s: exit %d, output: %s", t[i].args, st, out);
         free(out);
     }
+}
+
+/* --from and --to are optional (PRODUCT.md's synopsis): the sender is
+ * preview@ the first DKIM key's domain, so the message is signed; the
+ * recipient is the data's email, else recipient@example.com. */
+static void raw_default_addresses(void **state)
+{
+    (void)state;
+    put("e.json", "{\"name\": \"Ann\", \"offer\": \"x\", \"email\": \"ann@x.test\"}\n");
+    char *out = NULL;
+    int st = run("--raw -c edm.json t.json e.json", &out);
+    if (st != 0)
+        fail_msg("render --raw without --from/--to: exit %d: %s", st, out);
+    char *from = field(out, "From"), *to = field(out, "To"), *sig = field(out, "DKIM-Signature");
+    assert_non_null(from);
+    assert_non_null(to);
+    assert_non_null(sig);
+    assert_non_null(strstr(from, "preview@example.com"));
+    assert_non_null(strstr(to, "ann@x.test"));
+    assert_non_null(strstr(sig, "d=example.com"));
+    free(from);
+    free(to);
+    free(sig);
+    free(out);
+    out = NULL;
+    st = run("--raw -c edm.json --from news@example.com t.json d.json", &out);
+    if (st != 0)
+        fail_msg("render --raw without --to: exit %d: %s", st, out);
+    to = field(out, "To");
+    assert_non_null(to);
+    assert_non_null(strstr(to, "recipient@example.com"));
+    free(to);
+    free(out);
 }
 
 /* Without --raw: the three parts as JSON, for data of any JSON type (as
@@ -318,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_message_verifies),
         cmocka_unit_test(usage_and_input_errors),
+        cmocka_unit_test(raw_default_addresses),
         cmocka_unit_test(plain_render),
         cmocka_unit_test(raw_secret_sources),
     };
