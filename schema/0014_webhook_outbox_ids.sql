@@ -24,4 +24,12 @@ INSERT INTO main.webhook_outbox (id, webhook_id, delivery_id, event_id, event, a
     SELECT id, webhook_id, delivery_id, event_id, event, at, attempts, next_attempt_at
     FROM temp.webhook_outbox_keep ORDER BY id;
 DROP TABLE temp.webhook_outbox_keep;
+-- Ids delivered before this migration are not known (they were reused):
+-- where webhooks exist, new ids start past any count of rows a database
+-- can have held, the time in milliseconds (below 2^53: exact in JSON).
+DELETE FROM sqlite_sequence WHERE name = 'webhook_outbox';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'webhook_outbox', max(coalesce((SELECT max(id) FROM main.webhook_outbox), 0),
+                                 CAST(strftime('%s', 'now') AS INTEGER) * 1000)
+    WHERE EXISTS (SELECT 1 FROM webhooks);
 CREATE INDEX main.webhook_outbox_due ON webhook_outbox(webhook_id, id);
