@@ -285,7 +285,7 @@ static void tracked_campaign(void **state)
     char want[200];
     snprintf(want, sizeof want, "\r\nLocation: https://shop.example/p/%s?u=%s&x=1\r\n", skus[0],
              names[0]);
-    head_only(clicks[0][0], "HTTP/1.1 302 ", want);
+    head_only(clicks[0][0], "HTTP/1.1 302 Found\r\n", want);
     head_only(opens[0], "HTTP/1.1 200 ", "\r\nContent-Type: image/gif\r\n");
     edm_test_sleep_ms(200); /* past a flush: anything queued is written */
     json_t *none = events("click");
