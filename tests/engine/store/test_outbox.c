@@ -8,7 +8,8 @@
  *   deferred, bounced and failed outcomes, a recipient suppressed at
  *   upload, a DSN turning a delivery bounced, a complaint, an
  *   unsubscribe, an open and a click; in order per receipt; a webhook gets
- *   only what it subscribed to; ack and retry;
+ *   only what it subscribed to; a failed or suppressed recipient (no
+ *   event row) comes with its status and, failed, the reason; ack and retry;
  * - an event's `id` (what a receiver de-duplicates by) is never given to
  *   another event, not even after the outbox was emptied;
  * - the template a campaign started with is what track_source answers
@@ -253,9 +254,17 @@ static void every_outcome_reaches_the_outbox(void **state)
         } else if (strcmp(ev, "complained") == 0) {
             assert_string_equal(json_string_value(json_object_get(e, "type")), "complaint");
             seen++;
+        } else if (strcmp(ev, "failed") == 0) {
+            /* no event row: the receipt's state and why it failed */
+            assert_string_equal(json_string_value(json_object_get(e, "status")), "failed");
+            assert_string_equal(json_string_value(json_object_get(e, "response")), "550 test");
+            seen++;
+        } else if (strcmp(ev, "suppressed") == 0) {
+            assert_string_equal(json_string_value(json_object_get(e, "status")), "suppressed");
+            seen++;
         }
     }
-    assert_int_equal(seen, 3);
+    assert_int_equal(seen, 5);
     json_decref(b);
 
     /* The click-only webhook got the click only. */
