@@ -211,9 +211,9 @@ static void test_postfix_dsn_by_envelope(void **state)
  * envelope: each bounces delivery 0. */
 static void test_plain_text_forms(void **state)
 {
-    static const char *const files[] = {"exim_failed.eml", "qmail_failed.eml",
-                                        "exchange_failed.eml", "gmail_failed.eml",
-                                        "remote_550_multi.eml"};
+    static const char *const files[] = {
+        "exim_failed.eml",      "qmail_failed.eml",    "exchange_failed.eml",    "gmail_failed.eml",
+        "remote_550_multi.eml", "sendmail_failed.eml", "postfix_text_failed.eml"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         teardown(state);
         assert_int_equal(setup(state), 0);
