@@ -162,7 +162,7 @@ static int dsn(const edm_fb_ctx *c, const fb_report *r, int64_t id, int64_t now,
         snprintf(f->text, sizeof f->text, "DSN %s %s", fb_action_name(x->action), x->status);
     EDM_OUTCOME_PUT(f->mx_host, x->remote_mta);
     f->category = failed ? v.category : EDM_CATEGORY_NONE;
-    if (failed && (v.category == EDM_CATEGORY_BAD_MAILBOX || v.category == EDM_CATEGORY_BAD_DOMAIN))
+    if (failed && edm_category_hard(v.category))
         f->suppress = "bounce";
     int rc = apply(c, f, failed ? EDM_FB_BOUNCED : EDM_FB_DELAYED, out);
     edm_free(f);

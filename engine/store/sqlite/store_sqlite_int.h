@@ -60,7 +60,7 @@ typedef struct sq_ckpt sq_ckpt;
 #define SQ_TRACK_STMTS 8
 
 /* Statements of store_sqlite_record.c (recording outcomes). */
-#define SQ_RECORD_STMTS 4
+#define SQ_RECORD_STMTS 5
 
 typedef struct sq_store {
     edm_store base;
