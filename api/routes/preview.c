@@ -6,7 +6,8 @@
  *  - POST /v1/templates/{id}/preview {"vars": any JSON, "strict": bool,
  *    "raw": bool, "from": addr, "to": addr}: renders the stored template
  *    for vars and answers {"subject","html","text"}; strict reports the
- *    variables the data lacks (422, field "vars"). raw=true asks the engine
+ *    variables the data lacks (422, field "vars"). raw=true (which needs
+ *    from and to: 422 "required" naming the one missing) asks the engine
  *    for the whole composed and signed message (edm_api_engine.render_raw)
  *    and answers it as message/rfc822; without that hook it answers 501.
  *
@@ -181,6 +182,11 @@ void api_templates_preview(api_call *c)
             api_error(c, 501, "not_implemented", "raw",
                       "raw=true (the composed, DKIM-signed message) is not available in this "
                       "server: it needs the engine's message composition and signing");
+        } else if (from == NULL || to == NULL) {
+            /* the composed message needs both addresses (its From picks
+             * the DKIM keys) */
+            api_error(c, 422, "required", from ? "to" : "from", "%s is required with raw=true",
+                      from ? "to" : "from");
         } else if ((rc = en->render_raw(en->ctx, tpl, vars, from, to, &msg, &len, err,
                                         sizeof err)) != 0) {
             api_error(c, 422, "render_failed", NULL, "%s", err[0] ? err : edm_strerror(rc));

@@ -10,6 +10,7 @@
 #include "engine/config/config.h"
 #include "engine/store/store.h"
 
+#include <jansson.h>
 #include <uv.h>
 
 int edm_cmd_version(int argc, char **argv);
@@ -32,6 +33,11 @@ int edm_cmd_config_only(int argc, char **argv, const char *usage, const char **p
 /* Loads the config (path NULL: defaults); prints each error as
  * "edm CMD: error" on stderr and returns -1 on failure. */
 int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg);
+/* Loads the JSON file path (jansson flags: JSON_DECODE_ANY...); on failure
+ * prints "edm CMD: WHAT PATH: line L, col C: reason" on stderr (without
+ * the position when the file could not be read; what may be NULL) and
+ * returns NULL. */
+json_t *edm_cmd_load_json(const char *cmd, const char *what, const char *path, size_t flags);
 /* Runs loop until nothing keeps it alive, closes what is left and the
  * loop; from then on SIGINT and SIGTERM are ignored (the command is
  * finishing cleanly). */

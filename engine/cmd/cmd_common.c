@@ -1,7 +1,8 @@
 /*
  * engine/cmd/cmd_common.c: what several subcommands share: the -c/--config
- * option and loading the configuration with its errors printed, and
- * opening the store named by the configuration.
+ * option and loading the configuration with its errors printed, loading
+ * a JSON input file with its error's position, and opening the store
+ * named by the configuration.
  */
 #include "engine/cmd/cmd.h"
 #include "engine/config/config.h"
@@ -38,6 +39,22 @@ int edm_cmd_load_config(const char *cmd, const char *path, edm_config *cfg)
         fprintf(stderr, "edm %s: %s\n", cmd, errs.msg[i]);
     edm_config_errors_free(&errs);
     return -1;
+}
+
+json_t *edm_cmd_load_json(const char *cmd, const char *what, const char *path, size_t flags)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, flags, &e);
+    if (j != NULL)
+        return j;
+    /* jansson gives line -1 when the file cannot be opened or read */
+    if (e.line > 0)
+        fprintf(stderr, "edm %s: %s%s%s: line %d, col %d: %s\n", cmd, what ? what : "",
+                what ? " " : "", path, e.line, e.column, e.text);
+    else
+        fprintf(stderr, "edm %s: %s%s%s: %s\n", cmd, what ? what : "", what ? " " : "", path,
+                e.text);
+    return NULL;
 }
 
 int edm_cmd_open_store(const char *cmd, const edm_config *cfg, edm_store **st)

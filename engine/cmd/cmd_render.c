@@ -45,16 +45,6 @@ static const char usage[] =
     "  --from ADDR     sender, \"Name <addr>\" or addr (for --raw)\n"
     "  --to ADDR       recipient address (for --raw)\n";
 
-static json_t *load(const char *path, const char *what)
-{
-    json_error_t jerr;
-    json_t *j = json_load_file(path, JSON_DECODE_ANY, &jerr);
-    if (j == NULL)
-        fprintf(stderr, "edm render: %s %s: line %d, col %d: %s\n", what, path, jerr.line,
-                jerr.column, jerr.text);
-    return j;
-}
-
 static json_t *part(const edm_buf *b, int present)
 {
     return present ? json_stringn_nocheck(edm_buf_cstr(b), b->len) : json_null();
@@ -163,10 +153,10 @@ int edm_cmd_render(int argc, char **argv)
         fprintf(stderr, "edm render: --raw needs --from and --to\n%s", usage);
         return 2;
     }
-    json_t *tmpl = load(files[0], "template");
+    json_t *tmpl = edm_cmd_load_json("render", "template", files[0], JSON_DECODE_ANY);
     if (tmpl == NULL)
         return 1;
-    json_t *data = load(files[1], "data");
+    json_t *data = edm_cmd_load_json("render", "data", files[1], JSON_DECODE_ANY);
     if (data == NULL) {
         json_decref(tmpl);
         return 1;

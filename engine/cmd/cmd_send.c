@@ -5,7 +5,9 @@
  * the recipients (bad rows are reported with their line and kept out; the
  * rest go on), starts the campaign at once and runs the engine until every
  * recipient is in a terminal state, drawing a progress bar on stderr, then
- * prints a summary (per state and per bounce category) on stdout.
+ * prints a summary (per state and per bounce category) on stdout. A
+ * template that does not compile is refused before anything is stored
+ * (its part, line and column printed, exit 1).
  *
  * Exit status: 0 when the campaign completed (whatever each recipient's
  * outcome), 1 on a setup error or when interrupted (SIGINT/SIGTERM: what
@@ -21,6 +23,7 @@
 #include "engine/cmd/cmd.h"
 #include "engine/engine.h"
 #include "engine/ingest/import.h"
+#include "templates/template.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -117,12 +120,9 @@ static int import_recipients(struct send *s, const char *path)
 
 static json_t *load_template(const char *path)
 {
-    json_error_t e;
-    json_t *t = json_load_file(path, 0, &e);
-    if (t == NULL) {
-        fprintf(stderr, "edm send: %s:%d:%d: %s\n", path, e.line, e.column, e.text);
+    json_t *t = edm_cmd_load_json("send", NULL, path, 0);
+    if (t == NULL)
         return NULL;
-    }
     if (!json_is_object(t)) {
         fprintf(stderr, "edm send: %s: expected a JSON object {subject, html, text, partials}\n",
                 path);
@@ -144,6 +144,18 @@ static json_t *load_template(const char *path)
             return NULL;
         }
     }
+    /* A template that does not compile would only fail every recipient:
+     * refuse it here, with its part and position, before anything is
+     * stored. */
+    edm_tpl_set *set = NULL;
+    edm_tpl_error err;
+    memset(&err, 0, sizeof err);
+    if (edm_tpl_set_compile(&set, t, &err) != 0) {
+        fprintf(stderr, "edm send: %s: %s%s%s\n", path, err.part, err.part[0] ? ": " : "", err.msg);
+        json_decref(t);
+        return NULL;
+    }
+    edm_tpl_set_free(set);
     if (!json_object_get(t, "name"))
         json_object_set_new(t, "name", json_string(path));
     return t;

@@ -107,6 +107,20 @@ static json_t *inbound_json(const struct edm_config_inbound *in)
                      "command_timeout", in->command_timeout, "data_timeout", in->data_timeout);
 }
 
+static json_t *submission_json(const struct edm_config_submission *s)
+{
+    return json_pack("{s:o s:o s:o s:o s:o s:I s:i s:i s:i s:i s:i s:i s:i s:i}", "listen",
+                     jstrv(s->listen, s->nlisten), "tls_listen",
+                     jstrv(s->tls_listen, s->ntls_listen), "cert", jstr(s->cert), "key",
+                     jstr(s->key), "trusted_networks", jstrv(s->trusted_networks, s->ntrusted),
+                     "max_message_bytes", (json_int_t)s->max_message_bytes, "max_recipients",
+                     s->max_recipients, "max_connections_per_ip", s->max_connections_per_ip,
+                     "max_connections", s->max_connections, "auth_failure_delay_ms",
+                     s->auth_failure_delay_ms, "auth_max_failures", s->auth_max_failures,
+                     "auth_lockout", s->auth_lockout, "command_timeout", s->command_timeout,
+                     "data_timeout", s->data_timeout);
+}
+
 char *edm_config_to_json(const edm_config *cfg)
 {
     const struct edm_config_timeouts *t = &cfg->smtp.timeouts;
@@ -160,7 +174,8 @@ char *edm_config_to_json(const edm_config *cfg)
                                       (json_int_t)cfg->webhooks.retry_min, "max_age",
                                       (json_int_t)cfg->webhooks.max_age, "ca_file",
                                       jstr(cfg->webhooks.ca_file))) != 0 ||
-        json_object_set_new(root, "inbound", inbound_json(&cfg->inbound)) != 0)
+        json_object_set_new(root, "inbound", inbound_json(&cfg->inbound)) != 0 ||
+        json_object_set_new(root, "submission", submission_json(&cfg->submission)) != 0)
         EDM_PANIC("config_to_json: cannot build the JSON (out of memory?)");
     char *text = json_dumps(root, JSON_INDENT(2));
     json_decref(root);

@@ -236,6 +236,10 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
     char *addr = NULL, *name = NULL, *sender = NULL, msgid[256];
     edm_tpl_set *set = NULL;
     edm_tpl_error terr;
+    if (from == NULL || to == NULL) {
+        snprintf(err, errlen, "%s: required", from == NULL ? "from" : "to");
+        return EDM_EINVAL;
+    }
     int rc = edm_message_parse_from(from, &addr, &name);
     if (rc != 0) {
         snprintf(err, errlen, "from: not an email address: %s", from);

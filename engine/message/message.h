@@ -81,7 +81,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
  * ("Name <addr>" or addr), To `to`, signed with the keys of the From
  * domain among keys,
  * List-Unsubscribe from cfg->unsubscribe.url, delivery id 0. Appends to
- * out; on failure returns a negative code with the reason in err. */
+ * out; on failure (EDM_EINVAL when from or to is NULL) returns a negative
+ * code with the reason in err. */
 int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from, const char *to,
                         edm_dkim_key *const *keys, size_t nkeys, const char *unsub_url,
                         const char *bounce_domain, const char *msgid_domain,

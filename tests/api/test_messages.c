@@ -141,7 +141,38 @@ static void messages_end_to_end(void **state)
     assert_string_equal(json_string_value(json_object_get(m, "source")), "api");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "counts"), "delivered")),
                      2);
-    assert_null(json_object_get(json_array_get(mr, 0), "campaign_id"));
+    /* every receipt field is there; campaign_id is null (the parent is
+     * the message, not a campaign) */
+    static const char *const fields[] = {"id",
+                                         "campaign_id",
+                                         "email",
+                                         "status",
+                                         "attempts",
+                                         "smtp_code",
+                                         "enhanced_code",
+                                         "response",
+                                         "bounce_category",
+                                         "mx_host",
+                                         "mx_ip",
+                                         "source_ip",
+                                         "tls",
+                                         "message_id",
+                                         "remote_queue_id",
+                                         "queued_at",
+                                         "first_attempt_at",
+                                         "last_attempt_at",
+                                         "delivered_at",
+                                         "next_attempt_at",
+                                         "feedback",
+                                         "feedback_at",
+                                         "opened_at",
+                                         "clicked_at"};
+    json_t *r0 = json_array_get(mr, 0);
+    assert_int_equal(json_object_size(r0), sizeof fields / sizeof fields[0]);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (json_object_get(r0, fields[i]) == NULL)
+            fail_msg("message receipt without %s", fields[i]);
+    assert_true(json_is_null(json_object_get(r0, "campaign_id")));
     json_decref(m);
     json_decref(a);
 

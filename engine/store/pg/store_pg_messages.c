@@ -191,7 +191,8 @@ static int message_object(pg_store *s, const PGresult *q, int row, json_t **out)
     int pending = 0;
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *rec = pg_receipt_object(r, i);
-        json_object_del(rec, "campaign_id"); /* the parent is the message */
+        /* the parent is the message: campaign_id null, as in sqlite */
+        json_object_set_new(rec, "campaign_id", json_null());
         const char *state = json_string_value(json_object_get(rec, "status"));
         int stt = edm_dstate_parse(state);
         pending |= stt >= 0 && !edm_dstate_is_terminal((enum edm_dstate)stt);

@@ -274,8 +274,9 @@ static int message_object(sq_store *s, sqlite3_stmt *q, json_t **out)
     int rc, pending = 0;
     while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
         json_t *rec = sq_receipt_object(r);
-        /* The parent is the message, not a campaign. */
-        json_object_del(rec, "campaign_id");
+        /* The parent is the message, not a campaign: campaign_id is null
+         * (every receipt has every field). */
+        json_object_set_new(rec, "campaign_id", json_null());
         const char *state = json_string_value(json_object_get(rec, "status"));
         int st = edm_dstate_parse(state);
         pending |= st >= 0 && !edm_dstate_is_terminal((enum edm_dstate)st);

@@ -1,7 +1,8 @@
 /*
- * tests/engine/cmd/test_cli.c: the edm binary itself: version and --help on
- * every command, `edm serve` with no config (creates ./edm.db, stops
- * cleanly on SIGTERM and SIGINT, a second start reuses the database),
+ * tests/engine/cmd/test_cli.c: the edm binary itself: version, --help and
+ * usage errors (exit 2) on every command, `edm serve` with no config
+ * (creates ./edm.db, stops cleanly on SIGTERM and SIGINT, a second start
+ * reuses the database),
  * `edm migrate` (fresh, re-run, refused on a newer schema, refused on a
  * file that is not SQLite).
  */
@@ -30,7 +31,8 @@ static void version_and_help(void **state)
     assert_int_equal(edm_test_run(cmd, &out), 0);
     assert_memory_equal(out, "edm ", 4);
     free(out);
-    static const char *const cmds[] = {"serve", "migrate", "check-config", "version"};
+    static const char *const cmds[] = {"serve", "migrate", "check-config", "version",
+                                       "send",  "status",  "render"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s %s --help", edm_test_bin(), cmds[i]);
         assert_int_equal(edm_test_run(cmd, &out), 0);
@@ -43,9 +45,18 @@ static void version_and_help(void **state)
     assert_int_equal(edm_test_run(cmd, &out), 2);
     assert_non_null(strstr(out, "unknown command 'frobnicate'"));
     free(out);
-    snprintf(cmd, sizeof cmd, "%s serve --bogus", edm_test_bin());
-    assert_int_equal(edm_test_run(cmd, &out), 2);
-    free(out);
+    /* an argument no command takes is a usage error (exit 2), also for
+     * the commands without options */
+    static const char *const bogus[] = {"serve --bogus", "version --bogus",
+                                        "migrate extra", "check-config extra",
+                                        "status 1 2",    "render --bogus t.json d.json"};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s", edm_test_bin(), bogus[i]);
+        int rc = edm_test_run(cmd, &out);
+        if (rc != 2 || strstr(out, "usage: edm ") == NULL)
+            fail_msg("edm %s: exit %d, output: %s", bogus[i], rc, out);
+        free(out);
+    }
 }
 
 static int count_rows(const char *db, const char *sql)

@@ -105,7 +105,21 @@ static void send_delivers_and_summarises(void **state)
     assert_int_equal(
         run_in(f, "send -c edm.json --template nope.json --recipients r.csv --from a@b.test", &out),
         1);
-    assert_non_null(strstr(out, "nope.json"));
+    assert_non_null(strstr(out, "nope.json: unable to open"));
+    assert_null(strstr(out, "-1"));
+    free(out);
+    /* A template that does not compile: its part and position, exit 1,
+     * and no campaign is created (nothing would be sent but failures). */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/bad.json", f->dir);
+    const char *bad = "{\"subject\": \"Hi\", \"html\": \"<p>\\n{{#items}}x</p>\", \"text\": \"t\"}";
+    edm_test_write_file(path, bad, strlen(bad));
+    assert_int_equal(
+        run_in(f, "send -c edm.json --template bad.json --recipients r.csv --from a@b.test", &out),
+        1);
+    if (strstr(out, "bad.json: html: line 2, col 1: unclosed section \"items\"") == NULL)
+        fail_msg("no template error with its position in:\n%s", out);
+    assert_null(strstr(out, "campaign "));
     free(out);
 }
 

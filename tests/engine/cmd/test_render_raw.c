@@ -5,7 +5,9 @@
  * used), and the bytes it prints pass dkimpy and mailauth@4, parse back
  * with Python's email package to the rendered values, and carry
  * List-Unsubscribe tokens signed with the engine's secret. Usage and
- * input errors give their exit status and a message.
+ * input errors give their exit status and a message. Plain `edm render`:
+ * {"subject","html","text"} for data of any JSON type, and a template
+ * error's part and position with exit 1.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +220,59 @@ static void usage_and_input_errors(void **state)
     }
 }
 
+/* Without --raw: the three parts as JSON, for data of any JSON type (as
+ * the Mustache spec's tests use); a template error gives its part, line
+ * and column and exit 1; an unreadable file is named, with no position. */
+static void plain_render(void **state)
+{
+    (void)state;
+    put("dot.json", "{\"subject\": \"S {{.}}\", \"html\": \"{{#.}}<{{.}}>{{/.}}\","
+                    " \"text\": \"T {{name}}\"}");
+    put("str.json", "\"a&b\"");
+    put("list.json", "[1, 2]");
+    put("num.json", "42");
+    put("null.json", "null");
+    static const struct {
+        const char *data, *want;
+    } ok[] = {
+        {"str.json",
+         "{\n  \"subject\": \"S a&b\",\n  \"html\": \"<a&amp;b>\",\n  \"text\": \"T \"\n}\n"},
+        {"list.json",
+         "{\n  \"subject\": \"S \",\n  \"html\": \"<1><2>\",\n  \"text\": \"T \"\n}\n"},
+        {"num.json", "{\n  \"subject\": \"S 42\",\n  \"html\": \"<42>\",\n  \"text\": \"T \"\n}\n"},
+        {"null.json", "{\n  \"subject\": \"S \",\n  \"html\": \"\",\n  \"text\": \"T \"\n}\n"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char args[256], *out = NULL;
+        snprintf(args, sizeof args, "dot.json %s 2>/dev/null", ok[i].data);
+        int st = run(args, &out);
+        if (st != 0 || strcmp(out, ok[i].want) != 0)
+            fail_msg("render %s: exit %d, output: %s", args, st, out);
+        free(out);
+    }
+    put("bad.json", "{\"subject\": \"S\", \"html\": \"<p>\\n  {{#items}}\", \"text\": \"t\"}");
+    static const struct {
+        const char *args;
+        int status;
+        const char *says;
+    } bad[] = {
+        {"bad.json d.json", 1, "edm render: html: line 2, col 3: unclosed section \"items\""},
+        {"nope.json d.json", 1, "edm render: template nope.json: unable to open nope.json"},
+        {"t.json nope.json", 1, "edm render: data nope.json: unable to open nope.json"},
+        {"t.json bad-data.json", 1, "edm render: data bad-data.json: line 1, col "},
+        {"t.json", 2, "expected TEMPLATE.json and DATA.json"},
+        {"--bogus t.json d.json", 2, "unknown option '--bogus'"},
+    };
+    put("bad-data.json", "{\"name\": }");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = NULL;
+        int st = run(bad[i].args, &out);
+        if (st != bad[i].status || strstr(out, bad[i].says) == NULL || strstr(out, "-1") != NULL)
+            fail_msg("render %s: exit %d, output: %s", bad[i].args, st, out);
+        free(out);
+    }
+}
+
 /* Without the environment variable: the secret of an existing database
  * (never a database created as a side effect), else a throwaway one. */
 static void raw_secret_sources(void **state)
@@ -263,6 +318,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raw_message_verifies),
         cmocka_unit_test(usage_and_input_errors),
+        cmocka_unit_test(plain_render),
         cmocka_unit_test(raw_secret_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,8 @@
  * server timeouts (engine/config/config_submission.c, docs/config.md):
  * defaults (RFC 5321 4.5.3.2: 300 s for commands, 180 s between DATA
  * blocks), values taken, and out-of-range values refused with the key
- * path; trusted networks and machine_ips checked entry by entry.
+ * path; trusted networks and machine_ips checked entry by entry; the
+ * section in the effective config (check-config), read back the same.
  * (test_config.c holds the general table of bad configs.)
  */
 #include <setjmp.h>
@@ -12,7 +13,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/base/alloc.h"
 #include "engine/config/config.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -81,11 +85,82 @@ static void networks(void **state)
     }
 }
 
+/* The effective config (`edm check-config`) shows "submission" with every
+ * key, defaults filled in, and reads back as the same configuration. */
+static void effective_json(void **state)
+{
+    (void)state;
+    edm_config cfg;
+    char errs[1024];
+    assert_int_equal(load("{}", &cfg, errs, sizeof errs), 0);
+    char *text = edm_config_to_json(&cfg);
+    edm_config_free(&cfg);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    assert_non_null(j);
+    json_t *s = json_object_get(j, "submission");
+    assert_true(json_is_object(s));
+    static const char *const keys[] = {"listen",
+                                       "tls_listen",
+                                       "cert",
+                                       "key",
+                                       "trusted_networks",
+                                       "max_message_bytes",
+                                       "max_recipients",
+                                       "max_connections_per_ip",
+                                       "max_connections",
+                                       "auth_failure_delay_ms",
+                                       "auth_max_failures",
+                                       "auth_lockout",
+                                       "command_timeout",
+                                       "data_timeout"};
+    assert_int_equal(json_object_size(s), sizeof keys / sizeof keys[0]);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (json_object_get(s, keys[i]) == NULL)
+            fail_msg("submission.%s missing from the effective config", keys[i]);
+    assert_int_equal(json_integer_value(json_object_get(s, "max_message_bytes")), 26214400);
+    assert_int_equal(json_integer_value(json_object_get(s, "max_recipients")), 1000);
+    assert_true(json_is_null(json_object_get(s, "cert")));
+    assert_int_equal(json_array_size(json_object_get(s, "listen")), 0);
+    json_decref(j);
+    edm_free(text);
+
+    const char *given = "{\"submission\": {\"listen\": [\"127.0.0.1:5870\"], \"tls_listen\": "
+                        "[\"127.0.0.1:4650\"], \"cert\": \"/k/mail.crt\", \"key\": \"/k/mail.key\","
+                        " \"trusted_networks\": [\"127.0.0.0/8\"], \"max_message_bytes\": 2048,"
+                        " \"max_recipients\": 7, \"max_connections_per_ip\": 3,"
+                        " \"max_connections\": 9, \"auth_failure_delay_ms\": 0,"
+                        " \"auth_max_failures\": 2, \"auth_lockout\": 60,"
+                        " \"command_timeout\": 30, \"data_timeout\": 40}}";
+    assert_int_equal(load(given, &cfg, errs, sizeof errs), 0);
+    char *first = edm_config_to_json(&cfg);
+    edm_config_free(&cfg);
+    j = json_loads(first, 0, &je);
+    assert_non_null(j);
+    s = json_object_get(j, "submission");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(s, "tls_listen"), 0)),
+                        "127.0.0.1:4650");
+    assert_string_equal(json_string_value(json_object_get(s, "cert")), "/k/mail.crt");
+    assert_int_equal(json_integer_value(json_object_get(s, "auth_lockout")), 60);
+    json_decref(j);
+    assert_int_equal(load(first, &cfg, errs, sizeof errs), 0);
+    assert_int_equal(cfg.submission.nlisten, 1);
+    assert_int_equal(cfg.submission.ntrusted, 1);
+    assert_int_equal(cfg.submission.max_message_bytes, 2048);
+    assert_int_equal(cfg.submission.data_timeout, 40);
+    char *second = edm_config_to_json(&cfg);
+    assert_string_equal(first, second);
+    edm_config_free(&cfg);
+    edm_free(first);
+    edm_free(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(timeouts),
         cmocka_unit_test(networks),
+        cmocka_unit_test(effective_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
