@@ -172,6 +172,61 @@ static int one_click_body(const char *b)
     return 0;
 }
 
+/* Finds the first n bytes of needle in hay[0..len), or NULL. */
+static const char *find_bytes(const char *hay, size_t len, const char *needle, size_t n)
+{
+    return n && len >= n ? memmem(hay, len, needle, n) : NULL;
+}
+
+/* multipart/form-data (RFC 7578), which RFC 8058 3.1 says the one-click
+ * POST SHOULD use: a part named List-Unsubscribe whose value is One-Click.
+ * ctype is the request's Content-Type. */
+static int one_click_multipart(const char *ctype, const char *b, size_t len)
+{
+    const char *bp = ctype ? strcasestr(ctype, "boundary=") : NULL;
+    if (bp == NULL || strncasecmp(ctype, "multipart/form-data", 19) != 0)
+        return 0;
+    bp += 9;
+    char delim[80] = "\r\n--"; /* CRLF, "--", the boundary (RFC 2046: 1-70 chars) */
+    size_t dl = 4;
+    int quoted = *bp == '"';
+    for (bp += quoted; *bp && dl + 1 < sizeof delim; bp++) {
+        if (quoted ? *bp == '"' : (*bp == ';' || *bp == ' ' || *bp == '\t'))
+            break;
+        delim[dl++] = *bp;
+    }
+    if (dl == 4 || (quoted && *bp != '"'))
+        return 0;
+    const char *end = b + len, *p;
+    if (len >= dl - 2 && memcmp(b, delim + 2, dl - 2) == 0)
+        p = b + dl - 2; /* the body opens with the first delimiter */
+    else if ((p = find_bytes(b, len, delim, dl)) != NULL)
+        p += dl; /* after a preamble */
+    else
+        return 0;
+    /* p: just after a delimiter. */
+    while (end - p >= 2 && !(p[0] == '-' && p[1] == '-')) {
+        const char *eol = find_bytes(p, (size_t)(end - p), "\r\n", 2);
+        const char *hend = eol ? find_bytes(eol, (size_t)(end - eol), "\r\n\r\n", 4) : NULL;
+        if (hend == NULL)
+            return 0;
+        const char *v = hend + 4;
+        const char *next = find_bytes(v, (size_t)(end - v), delim, dl);
+        if (next == NULL)
+            return 0;
+        char hdr[512]; /* the part's header fields, with the CRLF before them */
+        size_t hl = (size_t)(hend - eol) + 2;
+        snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr ? hl : sizeof hdr - 1), eol);
+        if ((strcasestr(hdr, "name=\"List-Unsubscribe\"") ||
+             strcasestr(hdr, "name=List-Unsubscribe\r") ||
+             strcasestr(hdr, "name=List-Unsubscribe;")) &&
+            next - v == 9 && memcmp(v, "One-Click", 9) == 0)
+            return 1;
+        p = next + dl;
+    }
+    return 0;
+}
+
 static void on_complete(void *ctx, http_req *req)
 {
     edm_public *pub = ctx;
@@ -189,17 +244,17 @@ static void on_complete(void *ctx, http_req *req)
         return;
     }
     if (req->method == HTTP_GET) {
-        char html[512];
-        snprintf(html, sizeof html,
-                 "<p>Do you want to stop receiving these emails?</p>"
-                 "<form method=\"post\" action=\"/u/%.*s\">"
-                 "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
-                 "<button type=\"submit\">Unsubscribe</button></form>",
-                 (int)n, tok);
-        page(req, 200, "Unsubscribe", html);
+        /* No action: the form posts to the page's own URL, which stays
+         * right behind a proxy that serves base_url under a path. */
+        page(req, 200, "Unsubscribe",
+             "<p>Do you want to stop receiving these emails?</p>"
+             "<form method=\"post\">"
+             "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+             "<button type=\"submit\">Unsubscribe</button></form>");
         return;
     }
-    if (!one_click_body(edm_buf_cstr(&req->body))) {
+    if (!one_click_body(edm_buf_cstr(&req->body)) &&
+        !one_click_multipart(http_req_header(req, "Content-Type"), req->body.data, req->body.len)) {
         page(req, 400, "Bad request", "<p>The body must be List-Unsubscribe=One-Click.</p>");
         return;
     }

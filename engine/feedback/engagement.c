@@ -247,7 +247,8 @@ static edm_tpl_set *source_of(edm_engagement *e, const edm_track_target *t, int 
 }
 
 /* Renders delivery t's HTML and keeps the URLs of its tracked links in ent. */
-static int render_links(edm_engagement *e, const edm_track_target *t, engagement_entry *ent)
+static int render_links(edm_engagement *e, int64_t id, const edm_track_target *t,
+                        engagement_entry *ent)
 {
     int rc = 0;
     edm_tpl_set *set = source_of(e, t, &rc);
@@ -263,6 +264,20 @@ static int render_links(edm_engagement *e, const edm_track_target *t, engagement
     }
     if (!json_object_get(vars, "email"))
         json_object_set_new(vars, "email", json_string(t->email));
+    /* {{unsubscribe_url}} as the message had it (engine/message/message.c):
+     * with a base_url there is always an https URL. */
+    if (!t->is_message && !json_object_get(vars, "unsubscribe_url")) {
+        char tok[EDM_VERP_TOKEN_MAX];
+        const char *u = t->unsubscribe ? t->unsubscribe : e->unsub_url;
+        edm_buf_reset(&e->urls);
+        if (edm_verp_token(tok, EDM_VERP_UNSUB, e->secret, e->secret_len, (uint64_t)id) < 0 ||
+            (u ? edm_verp_unsub_url(&e->urls, u, tok)
+               : edm_buf_appendf(&e->urls, "%s/u/%s", e->base_url, tok)) != 0) {
+            json_decref(vars);
+            return EDM_ENOTFOUND;
+        }
+        json_object_set_new(vars, "unsubscribe_url", json_stringn(e->urls.data, e->urls.len));
+    }
     edm_tpl_error terr;
     rc = edm_tpl_set_render(set, vars, NULL, &e->parts, &terr);
     json_decref(vars);
@@ -296,7 +311,7 @@ static engagement_entry *resolve(edm_engagement *e, int64_t id, int need_links, 
     ent->campaign_id = t.campaign_id;
     ent->track = t.track;
     if (need_links && (t.track & EDM_TRACK_CLICKS))
-        *rc = render_links(e, &t, ent);
+        *rc = render_links(e, id, &t, ent);
     edm_vars_clear(&t.vars);
     edm_free(t.unsubscribe);
     if (*rc != 0) {

@@ -13,6 +13,7 @@
 #include "engine/feedback/report.h"
 #include "engine/message/verp.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -87,7 +88,25 @@ static int64_t addr_id(const edm_fb_ctx *c, const char *addr, enum edm_verp_kind
     return (int64_t)id;
 }
 
-/* The delivery a report is about: its tokens, then its Message-ID. */
+/* The recipient a report names, lower-cased into out ("" if none): an
+ * ARF's Original-Rcpt-To, a DSN's first failed (else delayed) recipient,
+ * the one dsn() below applies. */
+static void report_rcpt(const fb_report *r, char *out, size_t n)
+{
+    const char *a = r->kind == FB_KIND_ARF ? r->arf_rcpt : "";
+    for (int want = FB_ACTION_FAILED; r->kind == FB_KIND_DSN && !*a && want <= FB_ACTION_DELAYED;
+         want++)
+        for (size_t i = 0; i < r->nrcpts && !*a; i++)
+            if ((int)r->rcpts[i].action == want)
+                a = r->rcpts[i].final_rcpt[0] ? r->rcpts[i].final_rcpt : r->rcpts[i].original_rcpt;
+    size_t k = 0;
+    for (; a[k] && k + 1 < n; k++)
+        out[k] = (char)tolower((unsigned char)a[k]);
+    out[k] = '\0';
+}
+
+/* The delivery a report is about: its tokens, then its Message-ID (when
+ * several deliveries share it, the one to the recipient it names). */
 static int64_t report_id(const edm_fb_ctx *c, const fb_report *r)
 {
     uint64_t id;
@@ -102,7 +121,10 @@ static int64_t report_id(const edm_fb_ctx *c, const fb_report *r)
             id && id <= INT64_MAX)
             return (int64_t)id;
     int64_t found;
-    if (r->message_id[0] && c->st->ops->delivery_by_message_id(c->st, r->message_id, &found) == 0)
+    char rcpt[256];
+    report_rcpt(r, rcpt, sizeof rcpt);
+    if (r->message_id[0] &&
+        c->st->ops->delivery_by_message_id(c->st, r->message_id, rcpt, &found) == 0)
         return found;
     return 0;
 }
@@ -140,7 +162,7 @@ static int dsn(const edm_fb_ctx *c, const fb_report *r, int64_t id, int64_t now,
         snprintf(f->text, sizeof f->text, "DSN %s %s", fb_action_name(x->action), x->status);
     EDM_OUTCOME_PUT(f->mx_host, x->remote_mta);
     f->category = failed ? v.category : EDM_CATEGORY_NONE;
-    if (failed && (v.category == EDM_CATEGORY_BAD_MAILBOX || v.category == EDM_CATEGORY_BAD_DOMAIN))
+    if (failed && edm_category_hard(v.category))
         f->suppress = "bounce";
     int rc = apply(c, f, failed ? EDM_FB_BOUNCED : EDM_FB_DELAYED, out);
     edm_free(f);

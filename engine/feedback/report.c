@@ -116,7 +116,9 @@ int fb_code_in(const char *p, size_t n, const char **at)
             continue;
         if (i > 0 && (isalnum((unsigned char)p[i - 1]) || p[i - 1] == '.' || p[i - 1] == '-'))
             continue;
-        if (i + 3 < n && p[i + 3] != ' ' && p[i + 3] != '-' && p[i + 3] != '\n')
+        /* "550 ", "550-", "550" at the end of a line, or Yahoo's "554: " */
+        if (i + 3 < n && p[i + 3] != ' ' && p[i + 3] != '-' && p[i + 3] != '\n' &&
+            !(p[i + 3] == ':' && (i + 4 == n || p[i + 4] == ' ')))
             continue;
         if (at)
             *at = p + i;

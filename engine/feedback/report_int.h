@@ -17,7 +17,7 @@ void fb_copy(char *out, size_t size, const char *p, size_t n);
 /* The first RFC 3463 code "c.s.d" (class 2, 4 or 5) in p[0..n) into
  * out[16]; 1 if found. */
 int fb_enhanced_in(const char *p, size_t n, char out[16]);
-/* The first SMTP reply code (4xx or 5xx, then a space, '-' or end) in
+/* The first SMTP reply code (4xx or 5xx, then a space, '-', ": " or end) in
  * p[0..n) at the start of a word; 0 if none. *at gets where it starts. */
 int fb_code_in(const char *p, size_t n, const char **at);
 /* The first thing that looks like an address (local@domain) in p[0..n)

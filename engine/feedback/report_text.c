@@ -4,14 +4,20 @@
  * program", Exim's "created automatically by mail delivery software"
  * (failures and delay warnings), Exchange's "Delivery has failed to these
  * recipients or groups" (with "Remote Server returned '550 ...'" or
- * "#550 5.1.1 ... ##"), and Gmail's "Delivery to the following recipient
- * failed permanently" and "Your message wasn't delivered to".
+ * "#550 5.1.1 ... ##"), Gmail's "Delivery to the following recipient
+ * failed permanently" and "Your message wasn't delivered to", Yahoo's
+ * "Sorry, we were unable to deliver your message to the following
+ * address", Sendmail's "The following addresses had permanent fatal
+ * errors" (and its delay warnings), and Postfix's text notice ("This is
+ * the mail system at host", when it comes without its delivery-status
+ * part).
  *
  * Each form is recognised by a phrase; the recipient is the first address
  * after the form's marker phrase, the diagnostic the first line carrying
  * an SMTP reply code (with its continuation lines) before the copy of the
  * message, the status the RFC 3463 code in it (else 5.0.0 or 4.0.0 from
- * the reply class or the wording). English wording only.
+ * the reply class or the wording); with no reply code, the rest of the
+ * recipient's line, else the line after it. English wording only.
  */
 #include "engine/feedback/report_int.h"
 
@@ -41,12 +47,31 @@ static const struct form forms[] = {
      {"address(es) failed:", "has not yet been delivered is:", "not yet been delivered are:",
       "recipients."},
      {"has not yet been delivered", "delay reason"}},
+    {"yahoo",
+     {"unable to deliver your message to the following address"},
+     {"following address"},
+     {NULL}},
+    {"sendmail",
+     {"following addresses had permanent fatal errors",
+      "following addresses had transient non-fatal errors", "this is a warning message only",
+      "could not send message for past"},
+     {"permanent fatal errors -----", "transient non-fatal errors -----",
+      "transcript of session follows -----"},
+     {"transient non-fatal errors", "this is a warning message only",
+      "could not send message for past"}},
+    {"postfix",
+     {"this is the mail system at host"},
+     {"the mail system\n"},
+     {"this is a warning only", "delayed mail"}},
 };
 
 /* Where the copy of the returned message starts (the region ends there). */
-static const char *const copy_markers[] = {
-    "--- below this line is a copy of the message", "------ this is a copy of the message",
-    "----- original message -----", "original message headers:", NULL};
+static const char *const copy_markers[] = {"--- below this line is a copy of the message",
+                                           "------ this is a copy of the message",
+                                           "----- original message -----",
+                                           "original message headers:",
+                                           "----- original message follows",
+                                           NULL};
 
 static size_t line_len(const char *p, const char *end)
 {
@@ -117,14 +142,23 @@ int fb_text_bounce(const char *text, size_t n, fb_report *r)
             x->action = FB_ACTION_DELAYED;
     diagnostic(mark, end, x);
     if (x->diagnostic[0] == '\0') {
-        /* qmail without a remote reply: the line after the address. */
+        /* No remote reply: the rest of the recipient's line (Sendmail's
+         * "<a@b>... Deferred: Connection timed out"), else the line after
+         * it (qmail's). */
         const char *a = fb_find(mark, (size_t)(end - mark), x->final_rcpt);
         if (a) {
-            const char *p = a + line_len(a, end) + 1;
-            while (p < end && *p == '\n')
-                p++;
-            if (p < end)
-                fb_copy(x->diagnostic, sizeof x->diagnostic, p, line_len(p, end));
+            const char *rest = a + strlen(x->final_rcpt), *eol = a + line_len(a, end);
+            while (rest < eol && strchr(">.: \t", *rest))
+                rest++;
+            if (eol - rest >= 3) {
+                fb_copy(x->diagnostic, sizeof x->diagnostic, rest, (size_t)(eol - rest));
+            } else {
+                const char *p = eol + 1;
+                while (p < end && *p == '\n')
+                    p++;
+                if (p < end)
+                    fb_copy(x->diagnostic, sizeof x->diagnostic, p, line_len(p, end));
+            }
         }
     }
     if (!fb_enhanced_in(x->diagnostic, strlen(x->diagnostic), x->status)) {

@@ -79,13 +79,7 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     if (is_8bit)
         *is_8bit = 0;
     err[0] = '\0';
-    edm_tpl_opts opts = {.strict = c->strict};
-    edm_tpl_error terr;
-    int rc = edm_tpl_set_render(c->tpl, vars, &opts, &w->parts, &terr);
-    if (rc != 0) {
-        snprintf(err, errlen, "template %s: %s", terr.part[0] ? terr.part : "render", terr.msg);
-        return rc;
-    }
+    int rc;
     const char *from_domain = edm_message_addr_domain(c->from_addr);
     const char *bounce_domain = c->bounce_domain ? c->bounce_domain : from_domain;
 
@@ -121,6 +115,34 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
     const char *url = c->unsub_url || c->public_url ? "" : NULL;
     if (edm_buf_append_char(&w->scratch, '\0') != 0)
         return EDM_ENOMEM;
+
+    /* The recipient's variables, with {{unsubscribe_url}}: the https URL
+     * of List-Unsubscribe, else its mailto: (docs/templates.md), unless
+     * the data names one. Campaign mail only. */
+    json_t *own = NULL;
+    if (!c->no_unsubscribe && (vars == NULL || json_is_object(vars)) &&
+        json_object_get(vars, "unsubscribe_url") == NULL) {
+        own = vars ? json_copy((json_t *)vars) : json_object();
+        json_t *link = url ? json_string(w->scratch.data + url_off)
+                           : json_sprintf("mailto:%s", w->scratch.data + mailto_off);
+        int bad = own == NULL || link == NULL;
+        if (bad)
+            json_decref(link);
+        else /* takes link, also when it fails */
+            bad = json_object_set_new(own, "unsubscribe_url", link) != 0;
+        if (bad) {
+            json_decref(own);
+            return EDM_ENOMEM;
+        }
+    }
+    edm_tpl_opts opts = {.strict = c->strict};
+    edm_tpl_error terr;
+    rc = edm_tpl_set_render(c->tpl, own ? own : vars, &opts, &w->parts, &terr);
+    json_decref(own);
+    if (rc != 0) {
+        snprintf(err, errlen, "template %s: %s", terr.part[0] ? terr.part : "render", terr.msg);
+        return rc;
+    }
 
     /* Reply-To as the campaign gives it: "addr" or "Name <addr>", checked
      * by the validator the API uses (engine/base/addr.c). */

@@ -92,8 +92,8 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
 
 /* Messages that arrive whole (SMTP submission; engine/message/message_raw.c).
  * prepare appends to out the message raw[0..len) (CRLF, dot-unstuffed)
- * ready to store: Date and Message-ID (on msgid_domain) added when
- * missing, Bcc and Return-Path fields removed; *from gets the From
+ * ready to store: Date and Message-ID (on msgid_domain, else the From
+ * field's domain) added when missing, Bcc and Return-Path fields removed; *from gets the From
  * field's value, unfolded (edm_free). EDM_EINVAL (reason in err)
  * when it has no header section or no From. */
 int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domain, int64_t now,

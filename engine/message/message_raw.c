@@ -1,8 +1,9 @@
 /*
  * engine/message/message_raw.c: messages that arrive whole (SMTP
  * submission, docs/smtp.md "Submission"): made ready once when they are
- * accepted (edm_message_raw_prepare: Date and Message-ID added when
- * missing, Bcc and Return-Path removed) and built per recipient by the
+ * accepted (edm_message_raw_prepare: Date and Message-ID, on the
+ * message_id_domain or the From domain, added when missing, Bcc and
+ * Return-Path removed) and built per recipient by the
  * pipeline (edm_message_build_raw: VERP envelope sender, DKIM signatures
  * of the From domain's keys in front, the bytes otherwise as received).
  *
@@ -11,6 +12,7 @@
  * first line that is not a field) is refused.
  */
 #include "engine/message/message.h"
+#include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 #include "engine/message/verp.h"
@@ -139,6 +141,14 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
         edm_buf_appendf(out, "Date: %s\r\n", d);
     }
     if (!p.has_msgid) {
+        /* On msgid_domain, else the From domain, as the composer does
+         * (docs/messages.md); a From that does not parse is refused by the
+         * caller, the message never sent. */
+        edm_mailbox mb;
+        const char *why;
+        if ((msgid_domain == NULL || *msgid_domain == '\0') &&
+            edm_addr_mailbox(p.from, strlen(p.from), &mb, &why) == 0)
+            msgid_domain = mb.addr + mb.domain_off;
         unsigned char r[12];
         if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
             memset(r, 0, sizeof r);

@@ -24,6 +24,11 @@ const char *edm_category_name(enum edm_category c)
     return category_names[c];
 }
 
+int edm_category_hard(enum edm_category c)
+{
+    return c == EDM_CATEGORY_BAD_MAILBOX || c == EDM_CATEGORY_BAD_DOMAIN;
+}
+
 const char *edm_failure_name(enum edm_failure f)
 {
     EDM_ASSERT((unsigned)f < sizeof failure_names / sizeof failure_names[0]);

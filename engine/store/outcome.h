@@ -62,6 +62,10 @@ enum edm_category {
 #define EDM_CATEGORY_COUNT 14
 /* The stored name ("bad_mailbox", ...); "" for EDM_CATEGORY_NONE. */
 const char *edm_category_name(enum edm_category c);
+/* 1 for a hard bounce's category (the mailbox or the domain does not
+ * exist): such a bounce, at SMTP time or in a later DSN, puts the address
+ * on the suppression list with reason "bounce" (docs/api.md, "Receipts"). */
+int edm_category_hard(enum edm_category c);
 
 /* The SMTP step a reply answers (or a failure happened at): some codes
  * mean more at some steps (a bare 550 to RCPT TO is an unknown mailbox; at

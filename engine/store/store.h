@@ -283,10 +283,13 @@ struct edm_store_ops {
     /* feedback (engine/store/feedback.h): apply one DSN, complaint or
      * unsubscribe in one transaction (EDM_ENOTFOUND: no such delivery);
      * find a delivery by the Message-ID it was sent with (without <>;
-     * EDM_ENOTFOUND if none); every event in id order as a cursor feed
+     * EDM_ENOTFOUND if none): when several share it (a message submitted
+     * over SMTP goes to each recipient as it is), the one to email (lower
+     * case; NULL: no preference), else the first; every event in id order as a cursor feed
      * (type -1: every type), shaped as GET /v1/events shows them. */
     int (*feedback_apply)(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
-    int (*delivery_by_message_id)(edm_store *st, const char *message_id, int64_t *id);
+    int (*delivery_by_message_id)(edm_store *st, const char *message_id, const char *email,
+                                  int64_t *id);
     int (*event_list)(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 
     /* idempotency: remembered answers for Idempotency-Key (24 h). */

@@ -187,6 +187,30 @@ static void one_click_and_feedback_routes(void **state)
     assert_string_equal(ans, "email,reason\r\nuser0@example.org,unsubscribe\r\n"
                              "a@example.org,\"manual, by hand\"\r\nexample.net,domain\r\n");
     free(ans);
+
+    /* RFC 8058 3.1: the one-click POST SHOULD come as multipart/form-data
+     * (curl -F), and may carry other fields beside it; it unsubscribes as
+     * the urlencoded form does. A multipart body without the field is 400. */
+    int64_t id1 = json_integer_value(json_object_get(json_array_get(items, 1), "id"));
+    char tok1[EDM_VERP_TOKEN_MAX], cmd[1024];
+    assert_true(edm_verp_token(tok1, EDM_VERP_UNSUB, secret, slen, (uint64_t)id1) > 0);
+    const char *forms[][2] = {{"-F List-Unsubscribe=Other", "400"},
+                              {"-F a=b -F List-Unsubscribe=One-Click", "200"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "curl -s -o /dev/null -w '%%{http_code}' %s http://127.0.0.1:%d/u/%s", forms[i][0],
+                 pub_port, tok1);
+        char *code = NULL;
+        edm_test_run(cmd, &code);
+        assert_non_null(code);
+        assert_string_equal(code, forms[i][1]);
+        free(code);
+    }
+    json_t *multi = req("GET", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(multi, "items"), 1), "feedback")),
+                        "unsubscribed");
+    json_decref(multi);
     json_decref(list);
     apitest_stop(&srv);
 }

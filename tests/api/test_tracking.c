@@ -201,7 +201,8 @@ static void tracked_campaign(void **state)
         "<a href=\\\"mailto:help@example.com\\\">mail</a> <a href=\\\"#top\\\">top</a> "
         "<a data-notrack href=\\\"https://notrack.example/{{city}}\\\">nt</a> "
         "<A class=x HREF='https://news.example/{{name}}'>news</A> "
-        "<a href=\\\"https://prefs.example/unsubscribe?u={{name}}\\\">unsub</a>"
+        "<a href=\\\"https://prefs.example/unsubscribe?u={{name}}\\\">unsub</a> "
+        "<a href=\\\"{{unsubscribe_url}}\\\">stop</a>"
         "</body></html>\"}";
     json_t *t = req("POST", "/v1/templates", tbody, 201);
     int64_t tid = json_integer_value(json_object_get(t, "id"));
@@ -240,13 +241,15 @@ static void tracked_campaign(void **state)
     assert_int_equal(stat_int(stats, "counts", "delivered"), 3);
     json_decref(stats);
 
-    /* Every message: two tracked links, four untouched, the pixel last. */
+    /* Every message: two tracked links, five untouched (the last one
+     * {{unsubscribe_url}}, the one-click URL of List-Unsubscribe), the
+     * pixel last. */
     link ls[64];
     size_t n = read_links(dump, ls, 64);
-    assert_int_equal(n, 3 * 7);
+    assert_int_equal(n, 3 * 8);
     char clicks[3][2][512], opens[3][512];
     memset(clicks, 0, sizeof clicks);
-    for (size_t i = 0; i < n; i += 7) {
+    for (size_t i = 0; i < n; i += 8) {
         int r = who(ls[i].to);
         assert_string_equal(ls[i + 0].kind, "href");
         assert_true(strncmp(ls[i + 0].url, BASE "/c/", strlen(BASE) + 3) == 0);
@@ -259,11 +262,12 @@ static void tracked_campaign(void **state)
         char unsub[128];
         snprintf(unsub, sizeof unsub, "https://prefs.example/unsubscribe?u=%s", names[r]);
         assert_string_equal(ls[i + 5].url, unsub);
-        assert_string_equal(ls[i + 6].kind, "img");
-        assert_true(strncmp(ls[i + 6].url, BASE "/o/", strlen(BASE) + 3) == 0);
+        assert_true(strncmp(ls[i + 6].url, BASE "/u/", strlen(BASE) + 3) == 0);
+        assert_string_equal(ls[i + 7].kind, "img");
+        assert_true(strncmp(ls[i + 7].url, BASE "/o/", strlen(BASE) + 3) == 0);
         snprintf(clicks[r][0], 512, "%s", ls[i].url);
         snprintf(clicks[r][1], 512, "%s", ls[i + 4].url);
-        snprintf(opens[r], 512, "%s", ls[i + 6].url);
+        snprintf(opens[r], 512, "%s", ls[i + 7].url);
     }
 
     /* Forged, altered and misused tokens: 404, nothing recorded. */
@@ -285,7 +289,7 @@ static void tracked_campaign(void **state)
     char want[200];
     snprintf(want, sizeof want, "\r\nLocation: https://shop.example/p/%s?u=%s&x=1\r\n", skus[0],
              names[0]);
-    head_only(clicks[0][0], "HTTP/1.1 302 ", want);
+    head_only(clicks[0][0], "HTTP/1.1 302 Found\r\n", want);
     head_only(opens[0], "HTTP/1.1 200 ", "\r\nContent-Type: image/gif\r\n");
     edm_test_sleep_ms(200); /* past a flush: anything queued is written */
     json_t *none = events("click");

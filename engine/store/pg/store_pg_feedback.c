@@ -131,14 +131,17 @@ int pg_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_don
     return rc;
 }
 
-int pg_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id)
+int pg_delivery_by_message_id(edm_store *st, const char *message_id, const char *email, int64_t *id)
 {
     pg_params p;
     pgp_init(&p);
     pgp_text(&p, message_id);
-    PGresult *r =
-        pg_run(PG(st), "SELECT id FROM deliveries WHERE message_id = $1 ORDER BY id LIMIT 1", &p,
-               "delivery by message id");
+    pgp_text(&p, email && *email ? email : NULL);
+    /* email = NULL is NULL for every row: no preference */
+    PGresult *r = pg_run(PG(st),
+                         "SELECT id FROM deliveries WHERE message_id = $1 "
+                         "ORDER BY (email = $2::text) DESC NULLS LAST, id LIMIT 1",
+                         &p, "delivery by message id");
     if (r == NULL)
         return EDM_EDB;
     int found = PQntuples(r) == 1;

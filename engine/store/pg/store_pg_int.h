@@ -137,7 +137,8 @@ int pg_outbox_retry(edm_store *st, int64_t webhook_id, int64_t last_id, int64_t 
 
 /* store_pg_feedback.c */
 int pg_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
-int pg_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id);
+int pg_delivery_by_message_id(edm_store *st, const char *message_id, const char *email,
+                              int64_t *id);
 int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 /* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
 int pg_feedback_stats(pg_store *s, int64_t campaign_id, json_t *stats);

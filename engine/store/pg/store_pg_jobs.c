@@ -537,6 +537,29 @@ int pg_record(edm_store *st, const edm_outcome *results, size_t n)
         rc = record_batch(s, order + start, end - start);
         start = end;
     }
+    /* Hard bounces suppress their address (edm_category_hard), in the
+     * same transaction; one already listed keeps its reason. */
+    edm_buf hard = EDM_BUF_INIT;
+    edm_buf_append_char(&hard, '{');
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (order[i]->status == EDM_DSTATE_BOUNCED && edm_category_hard(order[i]->category))
+            arr_int(&hard, order[i]->id, 0);
+    if (rc == 0 && hard.len > 1) {
+        if (edm_buf_append_char(&hard, '}') != 0 || hard.data == NULL) {
+            rc = EDM_ENOMEM;
+        } else {
+            pg_params p;
+            pgp_init(&p);
+            pgp_text(&p, hard.data);
+            pgp_int(&p, edm_time_now());
+            rc = pg_do(s,
+                       "INSERT INTO suppressions(value, kind, reason, created_at) "
+                       "SELECT lower(email), 'email', 'bounce', $2 FROM deliveries "
+                       "WHERE id = ANY($1::bigint[]) ON CONFLICT (value) DO NOTHING",
+                       &p, "record suppression");
+        }
+    }
+    edm_buf_free(&hard);
     edm_free(order);
     if (rc == 0)
         rc = pg_commit(s);

@@ -399,15 +399,16 @@ int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
     pgp_init(&p);
     pgp_int(&p, webhook_id);
     pgp_int(&p, (int64_t)limit);
-    PGresult *r = pg_run(s,
-                         "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, "
-                         "o.at, o.attempts, o.next_attempt_at, "
-                         "(o.event_id IS NOT NULL)::integer, " PG_EVENT_COLUMNS
-                         " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
-                         "LEFT JOIN deliveries d ON d.id = o.delivery_id "
-                         "LEFT JOIN campaigns c ON c.id = d.campaign_id "
-                         "WHERE o.webhook_id = $1 ORDER BY o.id LIMIT $2",
-                         &p, "outbox");
+    PGresult *r =
+        pg_run(s,
+               "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, "
+               "o.at, o.attempts, o.next_attempt_at, "
+               "(o.event_id IS NOT NULL)::integer, d.status, d.response, " PG_EVENT_COLUMNS
+               " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
+               "LEFT JOIN deliveries d ON d.id = o.delivery_id "
+               "LEFT JOIN campaigns c ON c.id = d.campaign_id "
+               "WHERE o.webhook_id = $1 ORDER BY o.id LIMIT $2",
+               &p, "outbox");
     if (r == NULL) {
         lease_give_back(s, webhook_id);
         return EDM_EDB;
@@ -420,7 +421,13 @@ int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
             *first_created = pg_int(r, i, 6);
             *attempts = (int)pg_int(r, i, 7);
         }
-        json_t *o = pg_int(r, i, 9) ? pg_event_object(r, i, 10) : json_object();
+        json_t *o = pg_int(r, i, 9) ? pg_event_object(r, i, 12) : json_object();
+        if (!pg_int(r, i, 9) && !PQgetisnull(r, i, 10)) {
+            /* failed or suppressed: no event row; the receipt's state and
+             * why it failed */
+            json_object_set_new(o, "status", json_string(edm_dstate_name((int)pg_int(r, i, 10))));
+            json_object_set_new(o, "response", pg_text_col(r, i, 11));
+        }
         json_object_del(o, "attempted_at");
         json_object_set_new(o, "id", json_integer(pg_int(r, i, 0)));
         json_object_set_new(o, "event", pg_text_col(r, i, 1));

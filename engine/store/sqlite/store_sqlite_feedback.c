@@ -142,18 +142,20 @@ int sq_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_don
     return rc;
 }
 
-int sq_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id)
+int sq_delivery_by_message_id(edm_store *st, const char *message_id, const char *email, int64_t *id)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    /* the index holds the Message-ID's key; the row confirms the text */
+    /* the index holds the Message-ID's key; the row confirms the text;
+     * email = NULL is NULL for every row: no preference */
     int rc = prepare(s, &q,
                      "SELECT id FROM deliveries WHERE message_key = ?2 AND message_id = ?1 "
-                     "ORDER BY id LIMIT 1");
+                     "ORDER BY email = ?3 DESC, id LIMIT 1");
     if (rc != 0)
         return rc;
     sq_bind_text(q, 1, message_id);
     sqlite3_bind_int64(q, 2, sq_message_key(message_id));
+    sq_bind_text(q, 3, email && *email ? email : NULL);
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(q, 0);

@@ -60,7 +60,7 @@ typedef struct sq_ckpt sq_ckpt;
 #define SQ_TRACK_STMTS 8
 
 /* Statements of store_sqlite_record.c (recording outcomes). */
-#define SQ_RECORD_STMTS 4
+#define SQ_RECORD_STMTS 5
 
 typedef struct sq_store {
     edm_store base;
@@ -210,7 +210,8 @@ int sq_node_list(edm_store *st, int64_t now, json_t **items);
 
 /* Ops implemented in store_sqlite_feedback.c. */
 int sq_feedback_apply(edm_store *st, const edm_feedback_rec *f, edm_feedback_done *done);
-int sq_delivery_by_message_id(edm_store *st, const char *message_id, int64_t *id);
+int sq_delivery_by_message_id(edm_store *st, const char *message_id, const char *email,
+                              int64_t *id);
 int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page);
 /* Adds complaints, unsubscribes and complaint_rate to a campaign's stats. */
 int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats);

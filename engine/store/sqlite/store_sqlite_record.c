@@ -16,6 +16,10 @@
  * (nothing is switched). Turning triggers off or on expires the
  * connection's prepared statements (they are prepared again on next use):
  * a few per batch, not per row.
+ *
+ * A hard bounce (edm_category_hard) puts its address on the suppression
+ * list, reason "bounce", in the same transaction; one already listed
+ * keeps its reason.
  */
 #include "engine/store/sqlite/store_sqlite_int.h"
 #include "engine/base/alloc.h"
@@ -30,6 +34,7 @@ enum {
     RS_HOOKS, /* does any webhook exist? */
     RS_ADD,   /* a counter grows (created when new) */
     RS_SUB,   /* a counter shrinks */
+    RS_HARD,  /* a hard bounce's address is suppressed */
     RS_N
 };
 
@@ -42,6 +47,9 @@ static const char *const rs_sql[RS_N] = {
                "DO UPDATE SET n = n + excluded.n",
     [RS_SUB] = "UPDATE campaign_counts SET n = n + ?4 "
                "WHERE campaign_id = ?1 AND status = ?2 AND category = ?3",
+    [RS_HARD] = "INSERT INTO suppressions(value, kind, reason, created_at) "
+                "SELECT lower(email), 'email', 'bounce', ?2 FROM deliveries WHERE id = ?1 "
+                "ON CONFLICT(value) DO NOTHING",
 };
 
 _Static_assert(RS_N <= SQ_RECORD_STMTS, "record_stmts holds every statement");
@@ -263,6 +271,18 @@ int sq_record(edm_store *st, const edm_outcome *results, size_t n)
             rc = note_counts(s, &ds, order[i]);
         if (rc == 0)
             rc = record_one(s, order[i]);
+        if (rc == 0 && order[i]->status == EDM_DSTATE_BOUNCED &&
+            edm_category_hard(order[i]->category)) {
+            sqlite3_stmt *h = rs_stmt(s, RS_HARD);
+            if (h == NULL) {
+                rc = EDM_EDB;
+            } else {
+                sqlite3_bind_int64(h, 1, order[i]->id);
+                sqlite3_bind_int64(
+                    h, 2, order[i]->attempted_at ? order[i]->attempted_at : edm_time_now());
+                rc = sq_step_done(s, h, "record suppression");
+            }
+        }
     }
     edm_free(order);
     if (rc == 0 && counting)

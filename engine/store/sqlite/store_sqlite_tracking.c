@@ -521,7 +521,8 @@ int sq_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
     *count_out = 0;
     int rc = prepare(s, &q,
                      "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, o.at, "
-                     "o.attempts, o.next_attempt_at, o.event_id IS NOT NULL, " EDM_SQ_EVENT_COLUMNS
+                     "o.attempts, o.next_attempt_at, o.event_id IS NOT NULL, d.status, "
+                     "d.response, " EDM_SQ_EVENT_COLUMNS
                      " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
                      "LEFT JOIN deliveries d ON d.id = o.delivery_id "
                      "LEFT JOIN campaigns c ON c.id = d.campaign_id "
@@ -538,7 +539,14 @@ int sq_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
             *first_created = sqlite3_column_int64(q, 6);
             *attempts = sqlite3_column_int(q, 7);
         }
-        json_t *o = sqlite3_column_int(q, 9) ? sq_event_object(q, 10) : json_object();
+        json_t *o = sqlite3_column_int(q, 9) ? sq_event_object(q, 12) : json_object();
+        if (!sqlite3_column_int(q, 9) && sqlite3_column_type(q, 10) != SQLITE_NULL) {
+            /* failed or suppressed: no event row; the receipt's state and
+             * why it failed */
+            json_object_set_new(o, "status",
+                                json_string(edm_dstate_name(sqlite3_column_int(q, 10))));
+            json_object_set_new(o, "response", sq_text_col(q, 11));
+        }
         json_object_del(o, "attempted_at");
         json_object_set_new(o, "id", json_integer(sqlite3_column_int64(q, 0)));
         json_object_set_new(o, "event", sq_text_col(q, 1));

@@ -211,9 +211,9 @@ static void test_postfix_dsn_by_envelope(void **state)
  * envelope: each bounces delivery 0. */
 static void test_plain_text_forms(void **state)
 {
-    static const char *const files[] = {"exim_failed.eml", "qmail_failed.eml",
-                                        "exchange_failed.eml", "gmail_failed.eml",
-                                        "remote_550_multi.eml"};
+    static const char *const files[] = {
+        "exim_failed.eml",      "qmail_failed.eml",    "exchange_failed.eml",    "gmail_failed.eml",
+        "remote_550_multi.eml", "sendmail_failed.eml", "postfix_text_failed.eml"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         teardown(state);
         assert_int_equal(setup(state), 0);
@@ -336,6 +336,60 @@ static void test_complaints(void **state)
     free(msg);
 }
 
+/* One Message-ID for several recipients (a message submitted over SMTP
+ * goes to each of its recipients byte for byte): a report matched by
+ * Message-ID alone goes to the recipient it names (ARF Original-Rcpt-To,
+ * a DSN's Final-Recipient), not to the first delivery with that id. */
+static void test_shared_message_id(void **state)
+{
+    struct fx *f = *state;
+    edm_outcome o[2];
+    memset(o, 0, sizeof o);
+    for (int i = 0; i < 2; i++) {
+        o[i].id = f->ids[i + 1];
+        o[i].status = EDM_DSTATE_DELIVERED;
+        o[i].attempted_at = 1000;
+        o[i].code = 250;
+        snprintf(o[i].message_id, sizeof o[i].message_id, "shared.1@example.com");
+    }
+    assert_int_equal(f->st->ops->record(f->st, o, 2), 0);
+    json_t *before = snapshot(f, 2);
+    /* user@example.org (index 2) complains; slow@ (index 1) came first. */
+    const char *arf =
+        "From: fbl@isp.example\nTo: fbl@bounce.example.com\nSubject: complaint\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\n\n"
+        "--b\nContent-Type: text/plain\n\nabuse report\n\n"
+        "--b\nContent-Type: message/feedback-report\n\n"
+        "Feedback-Type: abuse\nVersion: 1\nOriginal-Rcpt-To: <User@Example.org>\n\n"
+        "--b\nContent-Type: text/rfc822-headers\n\n"
+        "From: shop@example.com\nSubject: order\nMessage-ID: <shared.1@example.com>\n\n"
+        "--b--\n";
+    edm_fb_result r;
+    assert_int_equal(
+        edm_feedback_message(&f->ctx, "fbl@bounce.example.com", arf, strlen(arf), 3000, &r), 0);
+    assert_int_equal(r.what, EDM_FB_COMPLAINED);
+    assert_int_equal(r.delivery_id, f->ids[2]);
+    others_unchanged(f, before, 2);
+    /* A DSN without a token, to a feedback address: Final-Recipient. */
+    before = snapshot(f, 1);
+    const char *dsn =
+        "From: MAILER-DAEMON@isp.example\nTo: fbl@bounce.example.com\nSubject: failed\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+        "--b\nContent-Type: text/plain\n\nfailed\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; isp.example\n\n"
+        "Final-Recipient: rfc822; slow@example.org\nAction: failed\nStatus: 5.1.1\n\n"
+        "--b\nContent-Type: text/rfc822-headers\n\n"
+        "From: shop@example.com\nMessage-ID: <shared.1@example.com>\n\n"
+        "--b--\n";
+    assert_int_equal(
+        edm_feedback_message(&f->ctx, "fbl@bounce.example.com", dsn, strlen(dsn), 3100, &r), 0);
+    assert_int_equal(r.what, EDM_FB_BOUNCED);
+    assert_int_equal(r.delivery_id, f->ids[1]);
+    others_unchanged(f, before, 1);
+}
+
 /* Forged tokens, an unknown Message-ID and an auto-reply change nothing. */
 static void test_forged_and_unrelated(void **state)
 {
@@ -425,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plain_text_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delayed_then_deferred_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complaints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_message_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_and_unrelated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsubscribe, setup, teardown),
     };

@@ -2,7 +2,8 @@
  * tests/engine/feedback/test_report.c: the DSN and ARF parser
  * (engine/feedback/report.c, report_text.c) over the samples in
  * tests/engine/feedback/samples/: RFC 3464 reports as Postfix and Gmail
- * write them, the plain-text forms of Exim, qmail, Exchange and Gmail,
+ * write them, the plain-text forms of Exim, qmail, Exchange, Gmail, Yahoo,
+ * Sendmail (failure and delay warning) and Postfix (its text alone),
  * ARF as RFC 5965's example, Yahoo (base64, CRLF) and Microsoft JMRP send
  * them, and a message that is neither. Each case checks every field the
  * processor uses. Placeholders XBTOKENX, XUTOKENX and XMSGIDX stand where
@@ -60,6 +61,16 @@ static const struct want cases[] = {
      NULL, ""},
     {"gmail_failed.eml", FB_KIND_DSN, "gmail", FB_ACTION_FAILED, "5.1.1", 550,
      "550 5.1.1 unnecessary spaces.", "nobody@example.org", "XMSGIDX", "xbtokenx", NULL, ""},
+    {"yahoo_failed.eml", FB_KIND_DSN, "yahoo", FB_ACTION_FAILED, "5.0.0", 554,
+     "554: delivery error: dd This user doesn't have a yahoo.com account", "nobody@example.org",
+     "XMSGIDX", "xbtokenx", NULL, ""},
+    {"sendmail_failed.eml", FB_KIND_DSN, "sendmail", FB_ACTION_FAILED, "5.1.1", 550,
+     "550 5.1.1 <nobody@example.org>... User unknown", "nobody@example.org", "XMSGIDX", "xbtokenx",
+     NULL, ""},
+    {"sendmail_delayed.eml", FB_KIND_DSN, "sendmail", FB_ACTION_DELAYED, "4.0.0", 0, "Deferred",
+     "slow@example.org", "XMSGIDX", "xbtokenx", NULL, ""},
+    {"postfix_text_failed.eml", FB_KIND_DSN, "postfix", FB_ACTION_FAILED, "5.1.1", 550, "550 5.1.1",
+     "nobody@example.org", "XMSGIDX", "xbtokenx", NULL, ""},
     {"arf_rfc5965.eml", FB_KIND_ARF, "arf", FB_ACTION_NONE, NULL, 0, NULL, NULL,
      "8787KJKJ3K4J3K4J3K4J3.mail@example.net", NULL, NULL, "abuse"},
     {"arf_yahoo_base64.eml", FB_KIND_ARF, "arf", FB_ACTION_NONE, NULL, 0, NULL, NULL, "XMSGIDX",

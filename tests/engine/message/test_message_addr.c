@@ -139,12 +139,14 @@ static void accepted_addresses_compose(void **state)
 
 /* List-Unsubscribe: the public listener's one-click URL when no other URL
  * is configured (docs/feedback.md); unsubscribe.url or the campaign's own
- * wins over it; none of them: mailto only, and no List-Unsubscribe-Post. */
+ * wins over it; none of them: mailto only, and no List-Unsubscribe-Post.
+ * The body's {{unsubscribe_url}} (strict render) is that https URL, else
+ * the mailto: (docs/templates.md). */
 static void list_unsubscribe_urls(void **state)
 {
     (void)state;
     static const unsigned char secret[] = "0123456789abcdef0123456789abcdef";
-    json_t *tpl = json_pack("{s:s, s:s}", "subject", "s", "text", "t");
+    json_t *tpl = json_pack("{s:s, s:s}", "subject", "s", "text", "stop: [{{unsubscribe_url}}]");
     edm_tpl_set *set;
     edm_tpl_error terr;
     assert_int_equal(edm_tpl_set_compile(&set, tpl, &terr), 0);
@@ -168,7 +170,8 @@ static void list_unsubscribe_urls(void **state)
                              .public_url = cases[i].pub,
                              .bounce_domain = "b.x.test",
                              .secret = secret,
-                             .secret_len = sizeof secret};
+                             .secret_len = sizeof secret,
+                             .strict = 1};
         edm_buf out = EDM_BUF_INIT;
         char *sender = NULL, msgid[256], err[256];
         assert_int_equal(edm_message_build(&w, &c, 7, "r@x.test", NULL, 1700000000, 0, &out,
@@ -179,17 +182,50 @@ static void list_unsubscribe_urls(void **state)
         assert_non_null(lu);
         snprintf(want, sizeof want, "<mailto:unsubscribe+%s@b.x.test>", tok);
         assert_non_null(strstr(lu, want));
+        char body[512];
         if (cases[i].url_fmt) {
             snprintf(want, sizeof want, cases[i].url_fmt, tok);
             assert_non_null(strstr(lu, want));
             assert_non_null(field(msg, "List-Unsubscribe-Post"));
+            snprintf(body, sizeof body, "stop: [%.*s]", (int)strlen(want) - 2, want + 1);
         } else {
             assert_null(strstr(lu, "https://"));
             assert_null(field(msg, "List-Unsubscribe-Post"));
+            snprintf(body, sizeof body, "stop: [mailto:unsubscribe+%s@b.x.test]", tok);
         }
+        assert_non_null(strstr(msg, body));
         edm_buf_free(&out);
         edm_free(sender);
     }
+
+    /* The data's own unsubscribe_url wins; transactional mail (no
+     * List-Unsubscribe) has none, so a strict render misses it. */
+    edm_message_ctx c = {.tpl = set,
+                         .from_addr = "a@x.test",
+                         .public_url = "https://mail.example.com",
+                         .secret = secret,
+                         .secret_len = sizeof secret,
+                         .strict = 1};
+    json_t *vars = json_pack("{s:s}", "unsubscribe_url", "https://prefs.example/x");
+    edm_buf out = EDM_BUF_INIT;
+    char *sender = NULL, msgid[256], err[256];
+    assert_int_equal(edm_message_build(&w, &c, 7, "r@x.test", vars, 1700000000, 0, &out, &sender,
+                                       msgid, NULL, err, sizeof err),
+                     0);
+    assert_non_null(strstr(edm_buf_cstr(&out), "stop: [https://prefs.example/x]"));
+    assert_null(json_object_get(vars, "email")); /* the caller's object is left alone */
+    assert_int_equal(json_object_size(vars), 1);
+    json_decref(vars);
+    edm_buf_free(&out);
+    edm_free(sender);
+    sender = NULL;
+    c.no_unsubscribe = 1;
+    assert_int_not_equal(edm_message_build(&w, &c, 7, "r@x.test", NULL, 1700000000, 0, &out,
+                                           &sender, msgid, NULL, err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "unsubscribe_url"));
+    edm_buf_free(&out);
+    edm_free(sender);
     edm_message_worker_free(&w);
     edm_tpl_set_free(set);
 }

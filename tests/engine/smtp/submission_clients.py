@@ -212,6 +212,12 @@ for p in files:
     ok = dkim.DKIM(msg).verify(dnsfunc=dnsfunc)
     check(ok, "%s: DKIM does not verify" % p)
     check(b"smuggled" not in msg or b"hello" in msg, "%s: smuggled message delivered" % p)
+    # smtplib's messages have no Message-ID: edm adds one on the From
+    # domain (message_id_domain is not set), as the composer does
+    if b"Subject: swaks" not in msg:
+        mid = re.search(rb"\nMessage-ID: <[^@>]+@([^>]+)>\r?\n", msg)
+        check(mid is not None and mid.group(1) == b"example.com",
+              "%s: Message-ID added on the From domain: %r" % (p, mid and mid.group(0)))
 check(copies == 5, "five copies delivered (4 messages, one with 2 recipients): %d" % copies)
 print("ok" if not failures else "%d failures" % len(failures))
 sys.exit(1 if failures else 0)

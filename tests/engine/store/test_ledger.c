@@ -132,9 +132,9 @@ static void migration_keeps_receipts(void **state)
     edm_page_free(&page);
 
     int64_t id = 0;
-    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "1.2.3@m.example", &id), 0);
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "1.2.3@m.example", NULL, &id), 0);
     assert_int_equal(id, 1);
-    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "9.9.9@m.example", &id),
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "9.9.9@m.example", NULL, &id),
                      EDM_ENOTFOUND);
 
     /* the texts are gone from the rows; the receipts view still shows them */
@@ -205,7 +205,7 @@ static void outcomes_share_strings(void **state)
     assert_field(r, "source_ip", "127.0.0.2");
     json_decref(r);
     int64_t id = 0;
-    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "7.x@m.test", &id), 0);
+    assert_int_equal(f->st->ops->delivery_by_message_id(f->st, "7.x@m.test", NULL, &id), 0);
     assert_int_equal(id, jobs[7].id);
     /* 3 domains, 2 MX hosts, 2 MX addresses, 1 source address */
     assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM strings"), 8);
@@ -263,7 +263,8 @@ static void message_keys_follow_sending_order(void **state)
     for (int round = 0; round < 2; round++) {
         for (size_t i = 0; i < n; i++) {
             int64_t id = 0;
-            assert_int_equal(f->st->ops->delivery_by_message_id(f->st, out[i].message_id, &id), 0);
+            assert_int_equal(
+                f->st->ops->delivery_by_message_id(f->st, out[i].message_id, NULL, &id), 0);
             assert_int_equal(id, jobs[i].id);
         }
         if (round == 1)

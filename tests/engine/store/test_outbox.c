@@ -8,7 +8,10 @@
  *   deferred, bounced and failed outcomes, a recipient suppressed at
  *   upload, a DSN turning a delivery bounced, a complaint, an
  *   unsubscribe, an open and a click; in order per receipt; a webhook gets
- *   only what it subscribed to; ack and retry;
+ *   only what it subscribed to; a failed or suppressed recipient (no
+ *   event row) comes with its status and, failed, the reason; ack and retry;
+ * - an event's `id` (what a receiver de-duplicates by) is never given to
+ *   another event, not even after the outbox was emptied;
  * - the template a campaign started with is what track_source answers
  *   after the template is edited;
  * - on PostgreSQL, two store handles (two nodes) never get a batch of the
@@ -251,9 +254,17 @@ static void every_outcome_reaches_the_outbox(void **state)
         } else if (strcmp(ev, "complained") == 0) {
             assert_string_equal(json_string_value(json_object_get(e, "type")), "complaint");
             seen++;
+        } else if (strcmp(ev, "failed") == 0) {
+            /* no event row: the receipt's state and why it failed */
+            assert_string_equal(json_string_value(json_object_get(e, "status")), "failed");
+            assert_string_equal(json_string_value(json_object_get(e, "response")), "550 test");
+            seen++;
+        } else if (strcmp(ev, "suppressed") == 0) {
+            assert_string_equal(json_string_value(json_object_get(e, "status")), "suppressed");
+            seen++;
         }
     }
-    assert_int_equal(seen, 3);
+    assert_int_equal(seen, 5);
     json_decref(b);
 
     /* The click-only webhook got the click only. */
@@ -342,6 +353,40 @@ static void sources_taken_when_sending_starts(void **state)
     edm_store_jobs_free(jobs, n);
 }
 
+/* A receiver de-duplicates by `id` (docs/tracking.md): once a batch is
+ * acknowledged and the outbox is empty, the next event must not get an id
+ * that was delivered before (SQLite reuses the largest rowid of an emptied
+ * table unless the key is AUTOINCREMENT, schema/0014). */
+static void outbox_ids_never_reused(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    int64_t now = edm_time_now();
+    int64_t wid = make_webhook(st, EDM_WEBHOOK_SUPPRESSED);
+    int64_t cid = edm_test_store_campaign(st, "<p>x</p>", "x");
+    int64_t seen = 0;
+    for (int i = 0; i < 3; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "r%d@d.test", i);
+        json_t *sv = NULL;
+        assert_int_equal(st->ops->suppression_add(st, email, "test", &sv), 0);
+        json_decref(sv);
+        edm_test_store_upload(st, cid, email, 0, 1, EDM_ADD_SUPPRESSED);
+        int64_t last;
+        int att;
+        json_t *b = batch(st, wid, now, 100, &last, &att);
+        assert_int_equal(json_array_size(b), 1);
+        int64_t id = json_integer_value(json_object_get(json_array_get(b, 0), "id"));
+        assert_string_equal(json_string_value(json_object_get(json_array_get(b, 0), "email")),
+                            email);
+        json_decref(b);
+        assert_true(id > seen);
+        seen = id;
+        assert_int_equal(st->ops->outbox_ack(st, wid, last), 0);
+        assert_null(batch(st, wid, now, 100, &last, &att));
+    }
+}
+
 /* PostgreSQL only: several nodes share one database there (one SQLite
  * database has one engine, engine/engine.c's file lock). */
 static void one_node_posts_a_webhook_at_a_time(void **state)
@@ -398,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(every_outcome_reaches_the_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(sources_taken_when_sending_starts, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_ids_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(one_node_posts_a_webhook_at_a_time, setup, teardown),
     };
     /* The last test is PostgreSQL's: listed only when running there. */

@@ -621,6 +621,68 @@ static void claim_record_release_and_receipts(void **state)
     edm_store_jobs_free(jobs, n);
 }
 
+/* Hard bounces at SMTP time suppress the address, as a DSN's do
+ * (PRODUCT.md "Receipts", docs/api.md): bounced as bad_mailbox or
+ * bad_domain adds it with reason "bounce" in the same transaction; other
+ * bounces (a full mailbox, expired) and deliveries do not; an address
+ * already listed keeps its reason. */
+static void hard_bounces_suppress(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    int64_t cid = make_campaign(st);
+    int counts[3] = {0, 0, 0};
+    upload(st, cid, 6, "hb.test", counts);
+    assert_int_equal(counts[EDM_ADD_ACCEPTED], 6);
+    int64_t cursor = 0, now = edm_time_now();
+    edm_job *jobs;
+    size_t n;
+    assert_int_equal(st->ops->claim(st, cid, now, 60, &cursor, 10, &jobs, &n), 0);
+    assert_int_equal(n, 6);
+    json_t *sv = NULL; /* listed after the upload, by hand */
+    assert_int_equal(st->ops->suppression_add(st, jobs[5].email, "manual", &sv), 0);
+    json_decref(sv);
+    static const struct {
+        enum edm_dstate status;
+        enum edm_category cat;
+    } res[6] = {{EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX},
+                {EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_DOMAIN},
+                {EDM_DSTATE_BOUNCED, EDM_CATEGORY_MAILBOX_FULL},
+                {EDM_DSTATE_BOUNCED, EDM_CATEGORY_EXPIRED},
+                {EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE},
+                {EDM_DSTATE_BOUNCED, EDM_CATEGORY_BAD_MAILBOX}};
+    edm_outcome o[6];
+    memset(o, 0, sizeof o);
+    for (size_t i = 0; i < n; i++) {
+        o[i].id = jobs[i].id;
+        o[i].status = res[i].status;
+        o[i].category = res[i].cat;
+        o[i].attempted = 1;
+        o[i].attempted_at = now;
+        o[i].code = res[i].status == EDM_DSTATE_DELIVERED ? 250 : 550;
+        snprintf(o[i].text, sizeof o[i].text, "%d x", o[i].code);
+    }
+    assert_int_equal(st->ops->record(st, o, n), 0);
+    edm_page page = {0};
+    assert_int_equal(st->ops->suppression_list(st, 0, 100, &page), 0);
+    char got[512] = "";
+    size_t i;
+    json_t *e;
+    json_array_foreach(page.items, i, e)
+    {
+        size_t l = strlen(got);
+        snprintf(got + l, sizeof got - l, "%s%s:%s", l ? " " : "",
+                 json_string_value(json_object_get(e, "value")),
+                 json_string_value(json_object_get(e, "reason")));
+    }
+    edm_page_free(&page);
+    char want[512];
+    snprintf(want, sizeof want, "%s:manual %s:bounce %s:bounce", jobs[5].email, jobs[0].email,
+             jobs[1].email);
+    assert_string_equal(got, want);
+    edm_store_jobs_free(jobs, n);
+}
+
 static void claim_survives_allocation_failure(void **state)
 {
     edm_store *st = ((struct edm_test_store_fx *)*state)->st;
@@ -694,6 +756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(big_upload_leaves_planner_statistics, setup, teardown),
         cmocka_unit_test_setup_teardown(attached_handle_claims_for_the_node, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_record_release_and_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(hard_bounces_suppress, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
     };
