@@ -31,6 +31,14 @@ void config_submission_defaults(struct edm_config_submission *s)
     s->auth_lockout = 300;
     s->command_timeout = 300;
     s->data_timeout = 180;
+    /* An application on this host submits without AUTH (as Postfix's
+     * mynetworks trusts the host): AUTH is only offered under TLS, so a
+     * listener without a certificate would otherwise take nobody's mail.
+     * An explicit list, [] included, replaces it. */
+    s->trusted_networks = edm_xcalloc(3, sizeof *s->trusted_networks);
+    s->trusted_networks[0] = edm_xstrdup("127.0.0.0/8");
+    s->trusted_networks[1] = edm_xstrdup("::1/128");
+    s->ntrusted = 2;
 }
 
 void config_submission_free(struct edm_config_submission *s)

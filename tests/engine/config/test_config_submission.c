@@ -71,6 +71,18 @@ static void networks(void **state)
                      0);
     assert_int_equal(cfg.submission.ntrusted, 3);
     edm_config_free(&cfg);
+    /* by default the host itself is trusted; [] trusts nobody */
+    assert_int_equal(load("{\"submission\": {\"listen\": [\"127.0.0.1:2587\"]}}", &cfg, errs,
+                          sizeof errs),
+                     0);
+    assert_int_equal(cfg.submission.ntrusted, 2);
+    assert_string_equal(cfg.submission.trusted_networks[0], "127.0.0.0/8");
+    assert_string_equal(cfg.submission.trusted_networks[1], "::1/128");
+    edm_config_free(&cfg);
+    assert_int_equal(load("{\"submission\": {\"trusted_networks\": []}}", &cfg, errs, sizeof errs),
+                     0);
+    assert_int_equal(cfg.submission.ntrusted, 0);
+    edm_config_free(&cfg);
     static const char *const bad[] = {"10.0.0.0/33", "2001:db8::/129", "10.0.0.0/", "10.0.0.0/8x",
                                       "example.com"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
