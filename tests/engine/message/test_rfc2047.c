@@ -6,7 +6,9 @@
  * words, an unknown charset, bytes that are not UTF-8, control
  * characters) against the text edm stores; the cut at EDM_RFC2047_MAX on
  * a character boundary (a huge field too); every result valid UTF-8
- * without control characters.
+ * without control characters; and edm_message_raw_prepare handing the
+ * Subject back (NULL without one, "" for an empty one) while the bytes
+ * stay as received.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/utf8.h"
+#include "engine/message/message.h"
 #include "engine/message/rfc2047.h"
 
 #include <stdio.h>
@@ -170,11 +173,59 @@ static void over_long(void **state)
     edm_buf_free(&in);
 }
 
+/* prepare hands the Subject back; the bytes it keeps are the received ones. */
+static void prepare_subject(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *msg, *want; /* want NULL: no Subject */
+    } pc[] = {
+        {"From: a@example.com\r\nSubject: =?UTF-8?B?w6lsw6h2ZQ==?=\r\n\r\nbody\r\n",
+         "\xc3\xa9l\xc3\xa8ve"},
+        {"From: a@example.com\r\nsubject: Order\r\n =?ISO-8859-1?Q?n=B0_5?=\r\n\r\nbody\r\n",
+         "Order n\xc2\xb0 5"},
+        {"From: a@example.com\r\nSubject:\r\n\r\nbody\r\n", ""},
+        {"From: a@example.com\r\n\r\nbody\r\n", NULL},
+        {"Subject: first\r\nFrom: a@example.com\r\nSubject: second\r\n\r\nbody\r\n", "first"},
+    };
+    for (size_t i = 0; i < sizeof pc / sizeof pc[0]; i++) {
+        edm_buf out = EDM_BUF_INIT;
+        char *from = NULL, *subject = NULL, err[128];
+        const char *msg = pc[i].msg;
+        assert_int_equal(edm_message_raw_prepare(msg, strlen(msg), "example.com", 1700000000, &out,
+                                                 &from, &subject, err, sizeof err),
+                         0);
+        assert_string_equal(from, "a@example.com");
+        if (pc[i].want == NULL)
+            assert_null(subject);
+        else
+            assert_string_equal(subject, pc[i].want);
+        /* The header fields as received come first, the body last. */
+        const char *blank = strstr(msg, "\r\n\r\n");
+        assert_memory_equal(out.data, msg, (size_t)(blank - msg) + 2);
+        assert_string_equal(out.data + out.len - strlen(blank + 2), blank + 2);
+        edm_free(from);
+        edm_free(subject);
+        edm_buf_free(&out);
+    }
+    /* Refused messages hand nothing back. */
+    edm_buf out = EDM_BUF_INIT;
+    char *from = NULL, *subject = (char *)"x", err[128];
+    const char *msg = "Subject: s\r\nTo: b@example.com\r\n\r\nbody\r\n";
+    assert_int_equal(edm_message_raw_prepare(msg, strlen(msg), NULL, 1700000000, &out, &from,
+                                             &subject, err, sizeof err),
+                     EDM_EINVAL);
+    assert_null(from);
+    assert_null(subject);
+    edm_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decode_table),
         cmocka_unit_test(over_long),
+        cmocka_unit_test(prepare_subject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
