@@ -94,10 +94,13 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
  * prepare appends to out the message raw[0..len) (CRLF, dot-unstuffed)
  * ready to store: Date and Message-ID (on msgid_domain, else the From
  * field's domain) added when missing, Bcc and Return-Path fields removed; *from gets the From
- * field's value, unfolded (edm_free). EDM_EINVAL (reason in err)
- * when it has no header section or no From. */
+ * field's value, unfolded, and *subject the first Subject field's text
+ * (unfolded, RFC 2047 words decoded, valid UTF-8 without control
+ * characters, at most EDM_RFC2047_MAX bytes: rfc2047.h), NULL without
+ * one (both edm_free; the bytes in out keep the field as received).
+ * EDM_EINVAL (reason in err) when it has no header section or no From. */
 int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domain, int64_t now,
-                            edm_buf *out, char **from, char *err, size_t errlen);
+                            edm_buf *out, char **from, char **subject, char *err, size_t errlen);
 /* build_raw is edm_message_build for a prepared message: DKIM signatures
  * (c->keys) then the bytes as stored; *sender the VERP envelope sender;
  * msgid its Message-ID; an 8bit message fails when !allow_8bit. */

@@ -3,7 +3,8 @@
  * submission, docs/smtp.md "Submission"): made ready once when they are
  * accepted (edm_message_raw_prepare: Date and Message-ID, on the
  * message_id_domain or the From domain, added when missing, Bcc and
- * Return-Path removed) and built per recipient by the
+ * Return-Path removed; the From value and the Subject, decoded by
+ * rfc2047.c, handed back to be recorded) and built per recipient by the
  * pipeline (edm_message_build_raw: VERP envelope sender, DKIM signatures
  * of the From domain's keys in front, the bytes otherwise as received).
  *
@@ -15,6 +16,7 @@
 #include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/message/rfc2047.h"
 #include "engine/message/verp.h"
 
 #include <ctype.h>
@@ -75,7 +77,8 @@ static int name_is(const char *name, size_t nlen, const char *want)
 typedef struct prep {
     edm_buf *out;
     int has_date, has_msgid, has_from;
-    char *from; /* the From field's value, unfolded */
+    char *from;    /* the From field's value, unfolded */
+    char *subject; /* the first Subject field's text (rfc2047.c), or NULL */
 } prep;
 
 /* The value of field f[0..flen) after its colon, unfolded, trimmed. */
@@ -107,13 +110,16 @@ static int prep_field(void *ctx, const char *f, size_t flen, const char *name, s
         p->has_from = 1;
         p->from = field_value(f, flen, nlen);
     }
+    if (name_is(name, nlen, "Subject") && p->subject == NULL)
+        p->subject = edm_rfc2047_decode(f + nlen + 1, flen - nlen - 1);
     return edm_buf_append(p->out, f, flen);
 }
 
 int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domain, int64_t now,
-                            edm_buf *out, char **from, char *err, size_t errlen)
+                            edm_buf *out, char **from, char **subject, char *err, size_t errlen)
 {
     *from = NULL;
+    *subject = NULL;
     long hl = header_len(raw, len);
     if (hl < 0) {
         snprintf(err, errlen, "the message has no header section");
@@ -124,11 +130,13 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
     if (each_field(raw, (size_t)hl, prep_field, &p) != 0) {
         out->len = start;
         edm_free(p.from);
+        edm_free(p.subject);
         snprintf(err, errlen, "malformed header section (or two From fields)");
         return EDM_EINVAL;
     }
     if (!p.has_from) {
         out->len = start;
+        edm_free(p.subject);
         snprintf(err, errlen, "the message has no From field");
         return EDM_EINVAL;
     }
@@ -160,9 +168,11 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
     if (edm_buf_append(out, raw + hl, len - (size_t)hl) != 0) {
         out->len = start;
         edm_free(p.from);
+        edm_free(p.subject);
         return EDM_ENOMEM;
     }
     *from = p.from;
+    *subject = p.subject;
     return 0;
 }
 

@@ -13,7 +13,8 @@
  *    of them lock the IP out for auth_lockout seconds (454, then 421 at
  *    connect).
  *  - What: each message is prepared (engine/message/message_raw.c: Date and
- *    Message-ID added when missing, Bcc dropped), its From checked, and
+ *    Message-ID added when missing, Bcc dropped, its Subject decoded to be
+ *    recorded, the bytes otherwise as received), its From checked, and
  *    committed to the store as one transactional message with one delivery
  *    per recipient before `250 2.0.0 Ok: queued as <id>`.
  */
@@ -134,10 +135,10 @@ static void on_data(void *ctx, smtp_sconn *c, const char *from, char *const *rcp
     const edm_config *cfg = s->o.cfg;
     int64_t now = edm_time_now();
     edm_buf raw = EDM_BUF_INIT;
-    char err[160], *hfrom = NULL;
+    char err[160], *hfrom = NULL, *subject = NULL;
     edm_mailbox mb;
     const char *why;
-    if (edm_message_raw_prepare(msg, len, cfg->message_id_domain, now, &raw, &hfrom, err,
+    if (edm_message_raw_prepare(msg, len, cfg->message_id_domain, now, &raw, &hfrom, &subject, err,
                                 sizeof err) != 0) {
         snprintf(reply, replylen, "550 5.6.0 %s", err);
         goto out;
@@ -157,6 +158,7 @@ static void on_data(void *ctx, smtp_sconn *c, const char *from, char *const *rcp
     }
     edm_message_new m = {.source = "smtp",
                          .from = hfrom,
+                         .subject = subject, /* recorded for the API; sent as received */
                          .raw = raw.data,
                          .rawlen = raw.len,
                          .envelope_from = from,
@@ -181,6 +183,7 @@ static void on_data(void *ctx, smtp_sconn *c, const char *from, char *const *rcp
     edm_free(outs);
 out:
     edm_free(hfrom);
+    edm_free(subject);
     edm_buf_free(&raw);
 }
 

@@ -5,9 +5,12 @@
 # swaks and Python's smtplib submit over STARTTLS with AUTH and over
 # implicit TLS; bad passwords, no TLS, relaying without AUTH and the SMTP
 # smuggling sequences get the right replies and deliver nothing; the
-# receipts are found by the id of each 250; every delivered copy carries a
-# DKIM signature that dkimpy verifies. Prints what failed; exit 1 then.
+# receipts are found by the id of each 250 and show each message's Subject
+# (an RFC 2047 one decoded) while the copies carry it as sent; every
+# delivered copy carries a DKIM signature that dkimpy verifies. Prints
+# what failed; exit 1 then.
 import glob
+import base64
 import json
 import re
 import smtplib
@@ -40,6 +43,11 @@ def ctx():
 
 MSG = "From: Shop <shop@example.com>\r\nTo: {to}\r\nSubject: {subj}\r\n\r\nHello from {subj}\r\n"
 queued = []
+subjects = {}  # message id -> the subject GET /v1/messages/{id} shows
+# An encoded Subject (RFC 2047, two words folded apart: they join)
+EW_TEXT = "Ihre Bestellung \u00b7 Gr\u00fc\u00dfe \u2603"
+EW_SUBJ = ("=?UTF-8?B?" + base64.b64encode(EW_TEXT[:16].encode()).decode() + "?=\r\n "
+           "=?UTF-8?Q?" + "".join("=%02X" % b for b in EW_TEXT[16:].encode()) + "?=")
 
 # 1. swaks: STARTTLS, AUTH PLAIN
 out = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % sub, "--tls", "--auth", "PLAIN",
@@ -51,6 +59,7 @@ m = re.search(r"250 2\.0\.0 Ok: queued as (\d+)", out)
 check(m is not None, "swaks STARTTLS+AUTH PLAIN queued: " + out[-400:])
 if m:
     queued.append(int(m.group(1)))
+    subjects[queued[-1]] = "swaks"
 
 # 2. smtplib: STARTTLS, login (AUTH PLAIN or LOGIN)
 def send(s, frm, to, body):
@@ -75,6 +84,7 @@ m = re.match(rb"2\.0\.0 Ok: queued as (\d+)", resp)
 check(code == 250 and m, "smtplib STARTTLS+login: %d %r" % (code, resp))
 if m:
     queued.append(int(m.group(1)))
+    subjects[queued[-1]] = "smtplib"
 s.quit()
 
 # 3. smtplib over implicit TLS, AUTH LOGIN explicitly
@@ -88,6 +98,7 @@ m = re.match(rb"2\.0\.0 Ok: queued as (\d+)", resp)
 check(code == 250 and m, "implicit TLS: %d %r" % (code, resp))
 if m:
     queued.append(int(m.group(1)))
+    subjects[queued[-1]] = "tls"
 s.quit()
 
 # 4. a bad password: 535 (after the delay), nothing accepted after it
@@ -121,14 +132,15 @@ code, _ = s.mail("shop@example.com")
 check(code == 530, "relay without AUTH: 530, got %d" % code)
 s.quit()
 
-# 7. a trusted network (127.0.0.9) sends without AUTH
+# 7. a trusted network (127.0.0.9) sends without AUTH (an encoded Subject)
 s = smtplib.SMTP("127.0.0.1", sub, timeout=30, source_address=("127.0.0.9", 0))
 s.ehlo("client.test")
-code, resp = send(s, "app@example.com", ["eve@a.test"], MSG.format(to="eve@a.test", subj="trusted"))
+code, resp = send(s, "app@example.com", ["eve@a.test"], MSG.format(to="eve@a.test", subj=EW_SUBJ))
 m = re.match(rb"2\.0\.0 Ok: queued as (\d+)", resp)
 check(code == 250 and m, "trusted network without AUTH: %d %r" % (code, resp))
 if m:
     queued.append(int(m.group(1)))
+    subjects[queued[-1]] = EW_TEXT
 s.quit()
 
 
@@ -183,12 +195,16 @@ while pending and time.time() < deadline:
             check(all(r["status"] == "delivered" for r in m["recipients"]),
                   "message %d delivered: %r" % (i, m["recipients"]))
             check(m["source"] == "smtp", "message %d from smtp" % i)
+            check(m["subject"] == subjects[i], "message %d subject %r, want %r" %
+                  (i, m["subject"], subjects[i]))
             pending.discard(i)
     time.sleep(0.1)
 check(not pending, "not delivered in 30 s: %r" % pending)
 items = get("/v1/messages?limit=100")["items"]
 check(sorted(m["id"] for m in items) == sorted(queued), "only the 250s became messages: %r" %
       [m["id"] for m in items])
+check(all(m["subject"] == subjects.get(m["id"]) for m in items),
+      "the list shows each subject: %r" % [(m["id"], m["subject"]) for m in items])
 
 # 10. every delivered copy is DKIM-signed and verifies (dkimpy, DNS from a file)
 name, txt = open(dns_txt).read().strip().split(" ", 1)
@@ -197,7 +213,7 @@ def dnsfunc(n, timeout=5):
 
 time.sleep(0.5)
 files = [p for p in glob.glob(dump + "/**", recursive=True) if not p.endswith("/")]
-copies = 0
+copies = encoded_copies = 0
 for p in files:
     try:
         raw = open(p, "rb").read()
@@ -218,6 +234,13 @@ for p in files:
         mid = re.search(rb"\nMessage-ID: <[^@>]+@([^>]+)>\r?\n", msg)
         check(mid is not None and mid.group(1) == b"example.com",
               "%s: Message-ID added on the From domain: %r" % (p, mid and mid.group(0)))
+    # the Subject goes out as it came in, encoded words and fold included
+    if b"Hello from =?UTF-8?B?" in msg:
+        lf = msg.replace(b"\r\n", b"\n")
+        check(b"\nSubject: " + EW_SUBJ.replace("\r\n", "\n").encode() + b"\n" in lf,
+              "%s: the encoded Subject sent as received" % p)
+        encoded_copies += 1
+check(encoded_copies == 1, "one copy with the encoded Subject: %d" % encoded_copies)
 check(copies == 5, "five copies delivered (4 messages, one with 2 recipients): %d" % copies)
 print("ok" if not failures else "%d failures" % len(failures))
 sys.exit(1 if failures else 0)
