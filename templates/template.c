@@ -261,6 +261,40 @@ int edm_tpl_set_has_text(const edm_tpl_set *s)
     return s->text != NULL;
 }
 
+static int expr_names(const struct tpl_expr *e, const char *key)
+{
+    if (e == NULL)
+        return 0;
+    if (e->kind == TPL_E_PATH) {
+        for (uint16_t i = 0; i < e->path.nseg; i++)
+            if (strcmp(e->path.seg[i].key, key) == 0)
+                return 1;
+        return 0;
+    }
+    for (int i = 0; e->kind == TPL_E_CALL && i < e->nargs; i++)
+        if (expr_names(e->args[i], key))
+            return 1;
+    return 0;
+}
+
+static int prog_names(const struct tpl_prog *p, const char *key)
+{
+    for (uint32_t j = 0; p && j < p->nops; j++)
+        if (expr_names(p->ops[j].expr, key))
+            return 1;
+    return 0;
+}
+
+int edm_tpl_set_names(const edm_tpl_set *s, const char *key)
+{
+    if (prog_names(s->subject, key) || prog_names(s->html, key) || prog_names(s->text, key))
+        return 1;
+    for (size_t i = 0; i < s->lib.n; i++)
+        if (prog_names(s->lib.e[i].prog, key))
+            return 1;
+    return 0;
+}
+
 void tpl_memo_next(struct tpl_memo *m)
 {
     if (++m->epoch == 0) {

@@ -94,6 +94,11 @@ int edm_tpl_set_compile(edm_tpl_set **out, const json_t *tmpl, edm_tpl_error *er
 void edm_tpl_set_free(edm_tpl_set *s);
 int edm_tpl_set_has_html(const edm_tpl_set *s);
 int edm_tpl_set_has_text(const edm_tpl_set *s);
+/* 1 when a tag of the set (subject, html, text or a partial) names key as
+ * one of its path's segments ({{key}}, {{#key}}, {{a.key}}, a helper's
+ * argument), else 0. What a template reaches without naming it (the keys
+ * {{#each}} walks over a whole object) does not count. */
+int edm_tpl_set_names(const edm_tpl_set *s, const char *key);
 
 /* One recipient's rendered parts. Reuse one per worker thread: renders
  * reset the buffers but keep their memory. */

@@ -120,7 +120,9 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
      * of List-Unsubscribe, else its mailto: (docs/templates.md), unless
      * the data names one. Campaign mail only. */
     json_t *own = NULL;
-    if (!c->no_unsubscribe && (vars == NULL || json_is_object(vars)) &&
+    int named = c->names_unsub_url ? c->names_unsub_url > 0
+                                   : edm_tpl_set_names(c->tpl, "unsubscribe_url");
+    if (named && !c->no_unsubscribe && (vars == NULL || json_is_object(vars)) &&
         json_object_get(vars, "unsubscribe_url") == NULL) {
         own = vars ? json_copy((json_t *)vars) : json_object();
         json_t *link = url ? json_string(w->scratch.data + url_off)

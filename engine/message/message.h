@@ -40,6 +40,11 @@ typedef struct edm_message_ctx {
     size_t secret_len;
     int strict;         /* a variable the recipient lacks fails the message */
     int no_unsubscribe; /* transactional: no List-Unsubscribe */
+    /* Does tpl name {{unsubscribe_url}} (edm_tpl_set_names)? 1 yes, -1
+     * no, 0 not known: asked for each message. The variable is only
+     * added for a template that names it (a copy of the data per
+     * message otherwise). */
+    int names_unsub_url;
     unsigned track;     /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (engine/store/rows.h); needs
                            public_url (docs/tracking.md) */
 } edm_message_ctx;

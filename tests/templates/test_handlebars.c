@@ -126,8 +126,44 @@ static void test_cases(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* edm_tpl_set_names: a key named by any tag of any part or partial, as a
+ * variable, a section, a path segment or a helper's argument; text that
+ * merely contains the word does not count. */
+static void test_set_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *tmpl;
+        int named;
+    } t[] = {
+        {"{\"subject\":\"s\",\"text\":\"{{u}}\"}", 1},
+        {"{\"subject\":\"{{#u}}x{{/u}}\",\"text\":\"t\"}", 1},
+        {"{\"subject\":\"s\",\"html\":\"{{^u}}x{{/u}}\"}", 1},
+        {"{\"subject\":\"s\",\"text\":\"{{a.u}}\"}", 1},
+        {"{\"subject\":\"s\",\"text\":\"{{upper (default u 'x')}}\"}", 1},
+        {"{\"subject\":\"s\",\"text\":\"{{#if u}}y{{/if}}\"}", 1},
+        {"{\"subject\":\"s\",\"text\":\"{{>p}}\",\"partials\":{\"p\":\"{{{u}}}\"}}", 1},
+        {"{\"subject\":\"s\",\"text\":\"u {{uu}} {{x.uv}}\"}", 0},
+        {"{\"subject\":\"s\",\"text\":\"{{!u}}\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        json_error_t je;
+        json_t *j = json_loads(t[i].tmpl, 0, &je);
+        assert_non_null(j);
+        edm_tpl_set *set = NULL;
+        edm_tpl_error err;
+        if (edm_tpl_set_compile(&set, j, &err) != 0)
+            fail_msg("%s: %s", t[i].tmpl, err.msg);
+        if (edm_tpl_set_names(set, "u") != t[i].named)
+            fail_msg("%s: names u is %d, expected %d", t[i].tmpl, !t[i].named, t[i].named);
+        edm_tpl_set_free(set);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases),
+                                       cmocka_unit_test(test_set_names)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
