@@ -18,6 +18,7 @@
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
+#include "engine/message/message.h"
 #include "engine/store/vars.h"
 
 #include <stdio.h>
@@ -118,6 +119,9 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         json_object_update(all, vars);
     if (json_is_string(name) && !json_object_get(all, "name"))
         json_object_set(all, "name", name);
+    /* the To display name (engine/message/message.h) */
+    if (json_is_string(name) && json_string_length(name) > 0)
+        json_object_set(all, EDM_MESSAGE_TO_NAME_VAR, name);
     /* all strings: stored compactly, as an upload's; else JSON text */
     edm_buf names = EDM_BUF_INIT, vals = EDM_BUF_INIT;
     if (edm_vars_from_object(all, &names, &vals) == 1) {
