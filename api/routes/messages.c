@@ -67,6 +67,31 @@ static void rcpts_free(rcpt *r, size_t n)
     edm_free(r);
 }
 
+/* 1 if a string anywhere in v holds a NUL character (the store and the
+ * templates take none: docs/messages.md). */
+static int holds_nul(const json_t *v)
+{
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+    const char *k;
+    size_t i;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (holds_nul(m))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+        {
+            if (holds_nul(m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* to[i]: "addr" or {email, name?, vars?}, with the message's vars under
  * the recipient's. */
 static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *out)
@@ -104,6 +129,11 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         snprintf(field, sizeof field, "to[%zu]", i);
         api_error(c, 422, "invalid_type", field, "%s must be an address or {email, name, vars}",
                   field);
+        return -1;
+    }
+    if (holds_nul(name) || holds_nul(vars)) {
+        snprintf(field, sizeof field, "to[%zu].%s", i, holds_nul(name) ? "name" : "vars");
+        api_error(c, 422, "invalid", field, "%s must not contain NUL characters", field);
         return -1;
     }
     const char *why = "missing";
@@ -213,6 +243,10 @@ static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *
     json_t *vars = json_object_get(b, "vars");
     if (vars && !json_is_null(vars) && !json_is_object(vars)) {
         api_error(c, 422, "invalid_type", "vars", "vars must be an object");
+        return -1;
+    }
+    if (holds_nul(vars)) {
+        api_error(c, 422, "invalid", "vars", "vars must not contain NUL characters");
         return -1;
     }
     if (check_content(c, b, template_id) != 0)

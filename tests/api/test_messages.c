@@ -5,8 +5,8 @@
  * reach delivered with an attempt event (smtp-sink's copy has to[i].name as
  * the To display name), GET /v1/messages/{id} and the
  * list by tag and state, Idempotency-Key replay, messages hidden from the
- * campaign API, and every refused input (Bcc, CR/LF, 1,001 recipients, a
- * bad address, both content kinds) answered 422 with nothing stored.
+ * campaign API, and every refused input (Bcc, CR/LF, NUL in a name or a
+ * variable, 1,001 recipients, a bad address, both content kinds) answered 422 with nothing stored.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,6 +325,16 @@ static void messages_end_to_end(void **state)
         {"{\"from\":\"s@example.com\",\"to\":[\"a@a.test\"],\"subject\":\"s\",\"text\":\"t\","
          "\"bcc\":[\"x@y.test\"]}",
          "unknown_field", "bcc"},
+        /* NUL in a name or a variable: refused at the edge, not failed later */
+        {"{\"from\":\"s@example.com\",\"to\":[{\"email\":\"a@a.test\",\"name\":\"A\\u0000B\"}],"
+         "\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "to[0].name"},
+        {"{\"from\":\"s@example.com\",\"to\":[\"b@a.test\",{\"email\":\"a@a.test\","
+         "\"vars\":{\"l\":[\"x\\u0000\"]}}],\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "to[1].vars"},
+        {"{\"from\":\"s@example.com\",\"to\":[\"a@a.test\"],\"vars\":{\"v\":\"\\u0000\"},"
+         "\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "vars"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         apitest_expect_error(&t, "POST", "/v1/messages", bad[i].body, 422, bad[i].code,
