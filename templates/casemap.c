@@ -247,6 +247,14 @@ static size_t put_utf8(uint32_t cp, char *o)
 size_t tpl_case_step(int upper, const char *s, size_t n, size_t i, int *prev_cased, char *out,
                      size_t *used)
 {
+    unsigned char a = (unsigned char)s[i];
+    if (a < 0x80) { /* ASCII: no tables */
+        int lc = a >= 'a' && a <= 'z', uc = a >= 'A' && a <= 'Z';
+        out[0] = (char)(upper && lc ? a - 32 : !upper && uc ? a + 32 : a);
+        *prev_cased = lc || uc;
+        *used = 1;
+        return 1;
+    }
     uint32_t cp;
     size_t len = edm_utf8_decode((const unsigned char *)s + i, n - i, &cp);
     if (len == 0) { /* not UTF-8: the byte as it is */
