@@ -5,7 +5,7 @@
  *
  * Block helpers: if unless each with. Value helpers: default upper lower
  * urlencode date. Comparisons (usable as subexpressions): eq ne gt lt and
- * or not. upper/lower change ASCII letters only.
+ * or not. upper/lower map case as JavaScript does (templates/casemap.c).
  */
 #include "templates/tpl_int.h"
 
@@ -167,6 +167,8 @@ void tpl_val_text(const tpl_val *v, char *buf, size_t size, const char **s, size
     case TPL_V_INT: k = snprintf(buf, size, "%lld", v->i); break;
     case TPL_V_REAL:
         /* The shortest form that reads back the same, as JavaScript prints. */
+        if (v->d == 0) /* -0 prints as 0, as in JavaScript */
+            return tpl_val_text(&(tpl_val){.kind = TPL_V_INT, .i = 0}, buf, size, s, n);
         k = snprintf(buf, size, "%.15g", v->d);
         if (strtod(buf, NULL) != v->d)
             k = snprintf(buf, size, "%.17g", v->d);

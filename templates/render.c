@@ -334,12 +334,13 @@ static int transform(struct rs *r, enum tpl_helper h, const char *s, size_t n, i
     static const char hex[] = "0123456789ABCDEF";
     char buf[256];
     size_t k = 0;
+    int prev_cased = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (h == TPL_H_UPPER) {
-            buf[k++] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
-        } else if (h == TPL_H_LOWER) {
-            buf[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        if (h == TPL_H_UPPER || h == TPL_H_LOWER) {
+            size_t used;
+            k += tpl_case_step(h == TPL_H_UPPER, s, n, i, &prev_cased, buf + k, &used);
+            i += used - 1;
         } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                    c == '-' || c == '_' || c == '.' || c == '~') {
             buf[k++] = (char)c;
@@ -348,7 +349,7 @@ static int transform(struct rs *r, enum tpl_helper h, const char *s, size_t n, i
             buf[k++] = hex[c >> 4];
             buf[k++] = hex[c & 15];
         }
-        if (k > sizeof buf - 4) {
+        if (k > sizeof buf - 16) {
             int rc = put_val(r, buf, k, raw);
             if (rc != 0)
                 return rc;
@@ -491,7 +492,9 @@ static int section(struct rs *r, const struct tpl_op *ops, uint32_t at)
     case TPL_H_IF: return branch(r, ops, at, tpl_val_truthy(&v));
     case TPL_H_UNLESS: return branch(r, ops, at, !tpl_val_truthy(&v));
     case TPL_H_WITH:
-        if (!tpl_val_truthy(&v))
+        /* Handlebars' isEmpty: 0 is a value for with, not an empty one. */
+        if (!tpl_val_truthy(&v) && !((v.kind == TPL_V_INT && v.i == 0) ||
+                                     (v.kind == TPL_V_REAL && v.d == 0)))
             return branch(r, ops, at, 0);
         return scope(r, ops, at + 1, op->else_at, &v, -1, 0, NULL);
     case TPL_H_EACH:

@@ -279,4 +279,12 @@ void tpl_val_text(const tpl_val *v, char *buf, size_t size, const char **s, size
  * (strftime, UTC) into buf; returns the length, 0 if v is not a date. */
 size_t tpl_helper_date(const tpl_val *v, const char *fmt, char *buf, size_t size);
 
+/* casemap.c: upper- (upper != 0) or lower-cases the character at s[i] of
+ * s[0..n) into out (room for 12 bytes); sets *used to the bytes read and
+ * returns the bytes written. *prev_cased carries the final-sigma context
+ * from one call to the next (start with 0). Bytes that are not UTF-8 pass
+ * through. */
+size_t tpl_case_step(int upper, const char *s, size_t n, size_t i, int *prev_cased, char *out,
+                     size_t *used);
+
 #endif

@@ -18,6 +18,7 @@
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
+#include "engine/message/message.h"
 #include "engine/store/vars.h"
 
 #include <stdio.h>
@@ -66,6 +67,31 @@ static void rcpts_free(rcpt *r, size_t n)
     edm_free(r);
 }
 
+/* 1 if a string anywhere in v holds a NUL character (the store and the
+ * templates take none: docs/messages.md). */
+static int holds_nul(const json_t *v)
+{
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+    const char *k;
+    size_t i;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (holds_nul(m))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+        {
+            if (holds_nul(m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* to[i]: "addr" or {email, name?, vars?}, with the message's vars under
  * the recipient's. */
 static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *out)
@@ -105,6 +131,11 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
                   field);
         return -1;
     }
+    if (holds_nul(name) || holds_nul(vars)) {
+        snprintf(field, sizeof field, "to[%zu].%s", i, holds_nul(name) ? "name" : "vars");
+        api_error(c, 422, "invalid", field, "%s must not contain NUL characters", field);
+        return -1;
+    }
     const char *why = "missing";
     if (email == NULL || strlen(email) != json_string_length(ev) ||
         edm_addr_normalize(email, strlen(email), out->email, &out->domain_off, &why) != 0) {
@@ -118,6 +149,9 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         json_object_update(all, vars);
     if (json_is_string(name) && !json_object_get(all, "name"))
         json_object_set(all, "name", name);
+    /* the To display name (engine/message/message.h) */
+    if (json_is_string(name) && json_string_length(name) > 0)
+        json_object_set(all, EDM_MESSAGE_TO_NAME_VAR, name);
     /* all strings: stored compactly, as an upload's; else JSON text */
     edm_buf names = EDM_BUF_INIT, vals = EDM_BUF_INIT;
     if (edm_vars_from_object(all, &names, &vals) == 1) {
@@ -209,6 +243,10 @@ static int check_message(api_call *c, json_t *b, int64_t *template_id, int64_t *
     json_t *vars = json_object_get(b, "vars");
     if (vars && !json_is_null(vars) && !json_is_object(vars)) {
         api_error(c, 422, "invalid_type", "vars", "vars must be an object");
+        return -1;
+    }
+    if (holds_nul(vars)) {
+        api_error(c, 422, "invalid", "vars", "vars must not contain NUL characters");
         return -1;
     }
     if (check_content(c, b, template_id) != 0)

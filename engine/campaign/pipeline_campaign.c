@@ -101,6 +101,7 @@ void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
         .secret_len = p->secret_len,
         .strict = 1,
         .no_unsubscribe = c->is_message,
+        .to_name_from_vars = c->is_message,
         .names_unsub_url = c->tpl && edm_tpl_set_names(c->tpl, "unsubscribe_url") ? 1 : -1,
         .track = cfg->public.base_url ? c->track : 0,
     };

@@ -184,6 +184,9 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .from_addr = c->from_addr,
         .from_name = c->from_name,
         .to_addr = rcpt,
+        .to_name = c->to_name_from_vars && json_is_object(vars)
+                       ? json_string_value(json_object_get(vars, EDM_MESSAGE_TO_NAME_VAR))
+                       : NULL,
         .reply_to = c->reply_to ? reply.addr : NULL,
         .reply_to_name = reply_name,
         .subject = edm_buf_cstr(&w->parts.subject),

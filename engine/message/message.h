@@ -47,7 +47,15 @@ typedef struct edm_message_ctx {
     int names_unsub_url;
     unsigned track;     /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (engine/store/rows.h); needs
                            public_url (docs/tracking.md) */
+    /* Transactional: the To display name is the recipient's variable
+     * EDM_MESSAGE_TO_NAME_VAR (a string), as POST /v1/messages stores
+     * to[i].name there. */
+    int to_name_from_vars;
 } edm_message_ctx;
+
+/* The variable that carries a transactional recipient's to[i].name (a
+ * name no template writes by accident: "@" names are data variables). */
+#define EDM_MESSAGE_TO_NAME_VAR "@to_name"
 
 typedef struct edm_message_worker {
     edm_tpl_msg parts;

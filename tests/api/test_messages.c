@@ -2,10 +2,11 @@
  * tests/api/test_messages.c: POST /v1/messages and its reads inside the
  * real `edm serve`, delivering to a real smtp-sink (Postfix's) through a
  * route on loopback: 202 with one receipt id per recipient, the receipts
- * reach delivered with an attempt event, GET /v1/messages/{id} and the
+ * reach delivered with an attempt event (smtp-sink's copy has to[i].name as
+ * the To display name), GET /v1/messages/{id} and the
  * list by tag and state, Idempotency-Key replay, messages hidden from the
- * campaign API, and every refused input (Bcc, CR/LF, 1,001 recipients, a
- * bad address, both content kinds) answered 422 with nothing stored.
+ * campaign API, and every refused input (Bcc, CR/LF, NUL in a name or a
+ * variable, 1,001 recipients, a bad address, both content kinds) answered 422 with nothing stored.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,22 +19,29 @@
 #include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define req apitest_expect
 
 static pid_t sink_pid;
 static int sink_port;
+static char *sink_dir; /* smtp-sink writes each message it takes here */
 
 static void sink_start(void)
 {
     sink_port = edm_test_free_port("127.0.0.1");
-    char addr[64];
+    char addr[64], dump[600];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", sink_port);
-    char *argv[] = {"smtp-sink", "-u", "nobody", addr, "64", NULL};
+    sink_dir = edm_test_tmpdir("msgsink");
+    assert_non_null(sink_dir);
+    assert_int_equal(chmod(sink_dir, 0777), 0); /* smtp-sink writes as nobody */
+    snprintf(dump, sizeof dump, "%s/m.", sink_dir);
+    char *argv[] = {"smtp-sink", "-u", "nobody", "-d", dump, addr, "64", NULL};
     sink_pid = edm_test_spawn(argv, NULL);
     assert_true(sink_pid > 0);
     assert_int_equal(edm_test_wait_port("127.0.0.1", sink_port, 5000), 0);
@@ -44,6 +52,45 @@ static void sink_stop(void)
     if (sink_pid > 0)
         edm_test_stop(sink_pid, 1000);
     sink_pid = 0;
+    if (sink_dir) {
+        edm_test_rmtree(sink_dir);
+        free(sink_dir);
+        sink_dir = NULL;
+    }
+}
+
+/* Does msg (as smtp-sink dumps it: lines end in LF) have this line? */
+static int has_line(const char *msg, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = msg; (p = strstr(p, line)) != NULL; p++)
+        if ((p == msg || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\r'))
+            return 1;
+    return 0;
+}
+
+/* The message smtp-sink took for rcpt (malloc'd), or NULL. */
+static char *sink_message_for(const char *rcpt)
+{
+    char want[300], path[1200];
+    snprintf(want, sizeof want, "X-Rcpt-Args: <%s>", rcpt);
+    DIR *d = opendir(sink_dir);
+    assert_non_null(d);
+    struct dirent *e;
+    char *found = NULL;
+    while (found == NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", sink_dir, e->d_name);
+        size_t len;
+        char *m = edm_test_read_file(path, &len);
+        if (m && strstr(m, want))
+            found = m;
+        else
+            free(m);
+    }
+    closedir(d);
+    return found;
 }
 
 static const char *status_of(json_t *rcpts, const char *email)
@@ -89,7 +136,7 @@ static void messages_end_to_end(void **state)
     /* a suppressed address gets its receipt, state suppressed */
     json_decref(req(&t, "POST", "/v1/suppressions", "{\"email\":\"gone@b.test\"}", 201));
     const char *body = "{\"from\":\"Shop <shop@example.com>\","
-                       "\"to\":[\"ann@a.test\",{\"email\":\"Bob@B.test\",\"name\":\"Bob\","
+                       "\"to\":[\"ann@a.test\",{\"email\":\"Bob@B.test\",\"name\":\"Bob \u00c9mile\\r\\nBcc: x@evil.test\","
                        "\"vars\":{\"order\":\"42\"}},\"gone@b.test\",\"ann@a.test\"],"
                        "\"subject\":\"Order {{order}}\",\"text\":\"Hi {{name}}, order {{order}}\","
                        "\"vars\":{\"order\":\"7\",\"name\":\"friend\"},"
@@ -138,6 +185,18 @@ static void messages_end_to_end(void **state)
     assert_string_equal(status_of(mr, "ann@a.test"), "delivered");
     assert_string_equal(status_of(mr, "bob@b.test"), "delivered");
     assert_string_equal(status_of(mr, "gone@b.test"), "suppressed");
+    /* to[i].name is the To display name (an encoded word, its CR LF gone,
+     * no Bcc field); a plain address has none (not the vars' "name") */
+    char *bob = sink_message_for("bob@b.test"), *ann = sink_message_for("ann@a.test");
+    assert_non_null(bob);
+    assert_non_null(ann);
+    if (!has_line(bob, "To: =?UTF-8?B?Qm9iIMOJbWlsZSBCY2M6IHhAZXZpbC50ZXN0?= <bob@b.test>"))
+        fail_msg("To of bob: %.600s", bob);
+    assert_null(strstr(bob, "\nBcc:"));
+    if (!has_line(ann, "To: ann@a.test"))
+        fail_msg("To of ann: %.600s", ann);
+    free(bob);
+    free(ann);
     assert_string_equal(json_string_value(json_object_get(m, "source")), "api");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "counts"), "delivered")),
                      2);
@@ -266,6 +325,16 @@ static void messages_end_to_end(void **state)
         {"{\"from\":\"s@example.com\",\"to\":[\"a@a.test\"],\"subject\":\"s\",\"text\":\"t\","
          "\"bcc\":[\"x@y.test\"]}",
          "unknown_field", "bcc"},
+        /* NUL in a name or a variable: refused at the edge, not failed later */
+        {"{\"from\":\"s@example.com\",\"to\":[{\"email\":\"a@a.test\",\"name\":\"A\\u0000B\"}],"
+         "\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "to[0].name"},
+        {"{\"from\":\"s@example.com\",\"to\":[\"b@a.test\",{\"email\":\"a@a.test\","
+         "\"vars\":{\"l\":[\"x\\u0000\"]}}],\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "to[1].vars"},
+        {"{\"from\":\"s@example.com\",\"to\":[\"a@a.test\"],\"vars\":{\"v\":\"\\u0000\"},"
+         "\"subject\":\"s\",\"text\":\"t\"}",
+         "invalid", "vars"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         apitest_expect_error(&t, "POST", "/v1/messages", bad[i].body, 422, bad[i].code,

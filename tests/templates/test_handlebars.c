@@ -47,6 +47,10 @@ static const struct hb_case cases[] = {
     {"{{#with user}}{{first}} {{last}}{{/with}}", "{\"user\":{\"first\":\"Ann\",\"last\":\"Lee\"}}",
      "Ann Lee"},
     {"{{#with user}}x{{else}}no user{{/with}}", "{}", "no user"},
+    /* with uses Handlebars' isEmpty: 0 is a value, false and [] are not */
+    {"{{#with u}}[{{this}}]{{else}}none{{/with}}", "{\"u\":0}", "[0]"},
+    {"{{#with u}}[{{this}}]{{else}}none{{/with}}", "{\"u\":false}", "none"},
+    {"{{#with u}}[{{this}}]{{else}}none{{/with}}", "{\"u\":[]}", "none"},
     {"{{this.a}} {{./a}} {{a}}", "{\"a\":\"v\"}", "v v v"},
     {"{{items.1.name}} {{items.[0].name}} {{items.length}}",
      "{\"items\":[{\"name\":\"a\"},{\"name\":\"b\"}]}", "b a 2"},
@@ -58,6 +62,14 @@ static const struct hb_case cases[] = {
     {"{{default a b \"c\"}}", "{\"b\":\"B\"}", "B"},
     {"{{upper name}} {{lower name}}", "{\"name\":\"Ann <X>\"}", "ANN &lt;X&gt; ann &lt;x&gt;"},
     {"{{{upper name}}}", "{\"name\":\"a<b\"}", "A<B"},
+    /* upper/lower map every script as JavaScript's toUpperCase/toLowerCase
+     * (full mappings such as ß -> SS, the final sigma), and then escape */
+    {"{{upper x}}|{{lower x}}",
+     "{\"x\":\"Émile straße ﬁn Σίσυφος ΟΔΟΣ Привет ǅ İ <é>\"}",
+     "ÉMILE STRASSE FIN ΣΊΣΥΦΟΣ ΟΔΟΣ ПРИВЕТ Ǆ İ &lt;É&gt;|"
+     "émile straße ﬁn σίσυφος οδος привет ǆ i̇ &lt;é&gt;"},
+    {"{{{upper x}}}", "{\"x\":\"ça <va>\"}", "ÇA <VA>"},
+    {"{{upper x}}", "{\"x\":\"a\\u00ff\\u0101\"}", "AŸĀ"},
     {"{{urlencode q}}", "{\"q\":\"a b&c=d/é\"}", "a%20b%26c%3Dd%2F%C3%A9"},
     {"{{date d \"%Y-%m-%d\"}}", "{\"d\":\"2026-11-27T13:10:21Z\"}", "2026-11-27"},
     {"{{date d \"%d/%m/%Y %H:%M\"}}", "{\"d\":1795784400}", "27/11/2026 13:00"},
@@ -78,6 +90,7 @@ static const struct hb_case cases[] = {
      * "[object Object]" and "1,2") */
     {"{{t}} {{f}} {{n}} {{r}} {{z}}", "{\"t\":true,\"f\":false,\"n\":-3,\"r\":0.5,\"z\":null}",
      "true false -3 0.5 "},
+    {"{{n}}", "{\"n\":-0.0}", "0"},
     {"{{o}}|{{a}}", "{\"o\":{\"x\":1},\"a\":[1]}", "|"},
     /* HTML escaping matches Handlebars */
     {"{{s}}", "{\"s\":\"<a href='x'>&\\\"`=</a>\"}",

@@ -4,7 +4,8 @@
  * specification's data vendored with its licence: the required modules and
  * the optional ~inheritance and ~dynamic-names) through edm_tpl_compile +
  * edm_tpl_render in HTML mode, as the files are, and prints per-module
- * counts ("sections: 34/34"). A missing directory or module fails.
+ * counts ("sections: 34/34"). A missing directory or module fails, and
+ * so does a .json file of the directory that is not in the list.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "templates/template.h"
 #include "engine/base/err.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,35 @@ static void test_module(void **state)
     assert_int_equal(pass, n);
 }
 
+/* Every .json file of the directory is one of the modules above, so a
+ * module added to the specification is run (or this fails), never skipped. */
+static void test_no_module_left_out(void **state)
+{
+    const char *dir = *state;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        fail_msg("%s: cannot open", dir);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 5, ".json") != 0)
+            continue;
+        files++;
+        int known = 0;
+        for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++)
+            known |= strcmp(modules[i], e->d_name) == 0;
+        if (!known) {
+            char name[256];
+            snprintf(name, sizeof name, "%s", e->d_name);
+            closedir(d);
+            fail_msg("%s/%s is not run by this test", dir, name);
+        }
+    }
+    closedir(d);
+    assert_int_equal(files, sizeof modules / sizeof modules[0]);
+}
+
 int main(void)
 {
     const char *dir = getenv("EDM_MUSTACHE_SPEC");
@@ -102,14 +133,17 @@ int main(void)
     }
     enum { N = sizeof modules / sizeof modules[0] };
     char *paths[N];
-    struct CMUnitTest tests[N];
+    struct CMUnitTest tests[N + 1];
     for (size_t i = 0; i < N; i++) {
         paths[i] = malloc(strlen(dir) + strlen(modules[i]) + 2);
         sprintf(paths[i], "%s/%s", dir, modules[i]);
         struct CMUnitTest t = {modules[i], test_module, NULL, NULL, paths[i]};
         tests[i] = t;
     }
-    int rc = _cmocka_run_group_tests("mustache_spec", tests, N, NULL, NULL);
+    struct CMUnitTest all = {"no_module_left_out", test_no_module_left_out, NULL, NULL,
+                             (void *)dir};
+    tests[N] = all;
+    int rc = _cmocka_run_group_tests("mustache_spec", tests, N + 1, NULL, NULL);
     print_message("required: %d/%d, optional (~): %d/%d\n", g_req_pass, g_req_total, g_opt_pass,
                   g_opt_total);
     for (size_t i = 0; i < N; i++)

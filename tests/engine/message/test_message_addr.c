@@ -260,12 +260,71 @@ static void refused_by_both(void **state)
     assert_int_equal(edm_header_name_check("X-Campaign"), EDM_HEADER_NAME_OK);
 }
 
+/* Transactional mail: POST /v1/messages' to[i].name, kept in the
+ * recipient's variables, is the To display name: quoted when ASCII,
+ * encoded words when not, never a line break; campaign mail ignores it. */
+static void to_name_from_vars(void **state)
+{
+    (void)state;
+    edm_tpl_set *set = NULL;
+    edm_tpl_error terr;
+    json_t *tpl = json_pack("{s:s,s:s}", "subject", "Hi", "text", "Hello");
+    assert_int_equal(edm_tpl_set_compile(&set, tpl, &terr), 0);
+    json_decref(tpl);
+    static const unsigned char secret[32] = {1};
+    edm_message_worker w;
+    assert_int_equal(edm_message_worker_init(&w), 0);
+    static const struct {
+        const char *name;
+        int flag;
+        const char *to_field;
+    } cases[] = {
+        {"Ann Lee", 1, " \"Ann Lee\" <r@x.test>"},
+        {"Zo\xc3\xab", 1, " =?UTF-8?B?Wm/Dqw==?= <r@x.test>"},
+        {"Ann\r\nBcc: v@evil.test", 1, " \"Ann Bcc: v@evil.test\" <r@x.test>"},
+        {"Ann\xe2\x80\xa8\xc2\x85X", 1, " \"Ann X\" <r@x.test>"}, /* U+2028, U+0085 */
+        {"Ann Lee", 0, " r@x.test"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        edm_message_ctx c = {.tpl = set,
+                             .from_addr = "a@x.test",
+                             .secret = secret,
+                             .secret_len = sizeof secret,
+                             .no_unsubscribe = 1,
+                             .to_name_from_vars = cases[i].flag};
+        json_t *vars = json_pack("{s:s,s:s}", EDM_MESSAGE_TO_NAME_VAR, cases[i].name, "name", "n");
+        edm_buf out = EDM_BUF_INIT;
+        char *sender = NULL, msgid[256], err[256];
+        if (edm_message_build(&w, &c, 7, "r@x.test", vars, 1700000000, 0, &out, &sender, msgid,
+                              NULL, err, sizeof err) != 0)
+            fail_msg("case %zu: not composed: %s", i, err);
+        const char *msg = edm_buf_cstr(&out);
+        const char *hend = strstr(msg, "\r\n\r\n");
+        assert_non_null(hend);
+        for (const char *p = msg; p < hend; p++) /* header: ASCII, CR only in CRLF */
+            if ((unsigned char)*p >= 0x80 || (*p == '\r' && p[1] != '\n') ||
+                (*p == '\n' && (p == msg || p[-1] != '\r')))
+                fail_msg("case %zu: byte 0x%02x in the header", i, (unsigned char)*p);
+        assert_null(strstr(msg, "\nBcc:"));
+        const char *f = field(msg, "To");
+        assert_non_null(f);
+        if (strcmp(f, cases[i].to_field) != 0)
+            fail_msg("case %zu: To:%s", i, f);
+        json_decref(vars);
+        edm_buf_free(&out);
+        edm_free(sender);
+    }
+    edm_message_worker_free(&w);
+    edm_tpl_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accepted_addresses_compose),
         cmocka_unit_test(refused_by_both),
         cmocka_unit_test(list_unsubscribe_urls),
+        cmocka_unit_test(to_name_from_vars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
