@@ -248,8 +248,9 @@ static enum edm_dest_result dest_result(const edm_dest *dest, const edm_pool_ip 
     const struct edm_config_domain *d = dest->rule;
     if (o->status == EDM_DSTATE_DELIVERED)
         return EDM_DEST_DELIVERED;
-    if (o->status == EDM_DSTATE_DEFERRED && o->code != 0 &&
-        edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
+    /* backoff.on may name 4xx and 5xx prefixes: a matching 5xx pauses the
+     * address too (its message bounces all the same). */
+    if (o->code >= 400 && edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
         return EDM_DEST_BACKOFF;
     if (o->code >= 500 && ip->addr && strstr(o->text, ip->addr))
         return EDM_DEST_BLOCK_5XX;
@@ -289,7 +290,7 @@ static void msg_done(const smtp_result *res, void *arg)
                 (unsigned long long)(x->paused_until > now ? (x->paused_until - now) / 1000 : 0),
                 o.code, o.enhanced);
     }
-    if (dr == EDM_DEST_BACKOFF) {
+    if (dr == EDM_DEST_BACKOFF && o.status == EDM_DSTATE_DEFERRED) {
         /* This message waits for the end of the pause. */
         int pause = dest->rule->backoff_pause;
         o.next_attempt_at = edm_time_now() + pause;

@@ -492,6 +492,40 @@ static void backoff_pauses_only_that_ip(void **state)
     json_decref(j);
 }
 
+/* backoff.on may name 5xx prefixes ("550", "5.7.1"): such a reply pauses
+ * the address that got it like a 4xx does (the message itself bounces);
+ * the other address carries the rest. */
+static void backoff_on_a_5xx_prefix_pauses_that_ip(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BOUNCE, 1, "127.0.0.2"}};
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"5.1.1\"], \"pause\": "
+          "300}}]}",
+          rules, 1, 2);
+    submit_n(f, "r%d@a.test", 30);
+    wait_outcomes(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 29);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_BOUNCED), 1);
+    size_t hit = 0;
+    for (size_t i = 0; i < f->ngot; i++)
+        if (f->got[i].kind == EDM_DSTATE_BOUNCED) {
+            assert_string_equal(f->got[i].source_ip, "127.0.0.2");
+            assert_int_equal(f->got[i].code, 550);
+            hit = i;
+        }
+    for (size_t i = hit + 1; i < f->ngot; i++)
+        assert_string_equal(f->got[i].source_ip, "127.0.0.3");
+    json_t *j = edm_relay_json(f->relay);
+    json_t *ps = json_object_get(j, "paused_domains");
+    assert_int_equal(json_array_size(ps), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "ip")),
+                        "127.0.0.2");
+    json_decref(j);
+}
+
 /* Three 5xx in a row naming the source address block it for the
  * destination: the rest goes from the pool's other address. */
 static void block_list_5xx_moves_traffic(void **state)
@@ -581,6 +615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(weight_zero_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(connections_per_ip_and_total, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_only_that_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(backoff_on_a_5xx_prefix_pauses_that_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(block_list_5xx_moves_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_rule_shares_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),
