@@ -399,6 +399,36 @@ static void per_ip_weights_and_connection_caps(void **state)
     assert_int_equal(zero.messages, 0);
 }
 
+/* Weights split the messages, not only the connections: with every
+ * address at its max_connections (one each here, or two with a new
+ * connection every 10 messages), weights 3 and 1 still send 75% and 25%
+ * (within 5 points). Before, each address took messages as fast as its
+ * connections did: 50% each. */
+static void weights_split_messages_at_the_connection_cap(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\","
+          " \"weight\": 3}, {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\","
+          " \"max_connections\": 1, \"max_messages_per_connection\": 100},"
+          " {\"match\": \"b.test\", \"max_connections\": 2, \"max_messages_per_connection\": 10}]}",
+          NULL, 0, 1);
+    submit_n(f, "r%d@a.test", 40);
+    submit_n(f, "r%d@b.test", 80);
+    wait_outcomes(f, 120);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 40);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 80);
+    for (int d = 0; d < 2; d++) {
+        const char *dom = d ? "@b.test" : "@a.test";
+        unsigned from2 = 0;
+        for (size_t i = 0; i < f->ngot; i++)
+            from2 += strstr(f->got[i].rcpt, dom) && strcmp(f->got[i].source_ip, "127.0.0.2") == 0;
+        double share = 100.0 * from2 / (d ? 80 : 40);
+        if (share < 70 || share > 80)
+            fail_msg("%s: 127.0.0.2 sent %.1f%%, want 75%% +-5", dom, share);
+    }
+}
+
 /* A pool whose only address has weight 0 sends nothing: the queue is
  * deferred without an attempt. */
 static void weight_zero_sends_nothing(void **state)
@@ -613,6 +643,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_gives_everything_back, setup, teardown),
         cmocka_unit_test_setup_teardown(per_ip_weights_and_connection_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(weight_zero_sends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(weights_split_messages_at_the_connection_cap, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(connections_per_ip_and_total, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_only_that_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_on_a_5xx_prefix_pauses_that_ip, setup, teardown),
