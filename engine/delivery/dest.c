@@ -26,8 +26,10 @@ static void ip_buckets(edm_dest *d, edm_dest_ip *x, uint64_t now)
     const struct edm_config_domain *r = d->rule;
     edm_bucket_init(&x->minute, r->max_per_minute * x->level, 60000, edm_config_domain_burst(r),
                     now);
-    edm_bucket_init(&x->hour, r->max_per_hour, 3600000, per_minute_burst(r->max_per_hour / 60),
-                    now);
+    /* The hour's bucket keeps to the rule's burst too; by default one
+     * second's worth of max_per_hour, at least 1. */
+    edm_bucket_init(&x->hour, r->max_per_hour, 3600000,
+                    r->burst > 0 ? r->burst : per_minute_burst(r->max_per_hour / 60), now);
 }
 
 edm_dest *edm_dest_new(const char *key, const char *pool, const struct edm_config_domain *rule,

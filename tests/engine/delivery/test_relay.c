@@ -119,6 +119,28 @@ static void messages_leave_evenly_spaced(void **state)
     assert_true(f->got[5].at_ms - f->got[0].at_ms >= 490);
 }
 
+/* burst holds for max_per_hour too: 36000 an hour (10 a second) with
+ * burst 2 lets 2 leave back to back, then one every 100 ms; without
+ * burst, one second's worth (10) goes first. */
+static void max_per_hour_keeps_to_burst(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"max_per_hour\": 36000, \"burst\": 2},"
+          " {\"match\": \"b.test\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"max_per_hour\": 36000}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 14);
+    submit_n(f, "r%d@b.test", 14);
+    wait_outcomes(f, 12);
+    spin(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 2);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 10);
+    edm_time_advance_ms(60 * 1000);
+    wait_outcomes(f, 28);
+}
+
 /* A reply matching backoff.on pauses that destination for backoff.pause:
  * what waits for it is deferred to the end of the pause without an
  * attempt, other domains go on, and after the pause it sends again. */
@@ -633,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_connections_holds_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(max_per_minute_holds_messages_back, setup, teardown),
         cmocka_unit_test_setup_teardown(messages_leave_evenly_spaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_per_hour_keeps_to_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(refused_credentials_pause_the_route, setup, teardown),
