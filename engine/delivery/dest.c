@@ -242,6 +242,7 @@ static void set_level(edm_dest *d, edm_dest_ip *x, double level, uint64_t now)
 {
     x->level = level;
     edm_bucket_set_rate(&x->minute, d->rule->max_per_minute * level, 60000, now);
+    edm_bucket_set_rate(&x->hour, d->rule->max_per_hour * level, 3600000, now);
 }
 
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now)
