@@ -171,14 +171,18 @@ static const char *ip_text(const edm_pool_ip *ip)
 
 /* Messages split by weight (dest.h's edm_dest_turn): which other addresses
  * have work for rs's destination on an open connection now (a session
- * busy, or one whose site has mail queued). */
-static void mark_competing(edm_relay *r, rsess *rs)
+ * busy, or one whose site has mail queued) and may still send (not at
+ * their hourly or warm-up cap). */
+static void mark_competing(edm_relay *r, rsess *rs, uint64_t now)
 {
     edm_dest *d = rs->dest;
+    int64_t now_unix = edm_time_now();
     for (size_t k = 0; k < d->nips; k++)
         d->ips[k].competing = 0;
     for (rsess *o = *holders(r, rs->site, d); o; o = o->dnext)
-        if (o != rs && o->dest == d && (o->site->head || !r->o.transport->idle(o->s)))
+        if (o != rs && o->dest == d && !d->ips[o->ipi].competing &&
+            (o->site->head || !r->o.transport->idle(o->s)) &&
+            edm_pool_ip_has_capacity(o->ip, now, now_unix))
             d->ips[o->ipi].competing = 1;
 }
 
@@ -226,7 +230,7 @@ static const smtp_message *next_msg(void *arg)
     /* A new connection's first message is not held: the session would
      * end before it connects (the choice of its address was weighted). */
     if (rs->dest->nips > 1 && rs->msgs > 0) {
-        mark_competing(r, rs);
+        mark_competing(r, rs, now);
         if (!edm_dest_turn(rs->dest, rs->ipi, now))
             return SMTP_LATER; /* woken when another address has sent */
     }
