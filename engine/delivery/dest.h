@@ -34,8 +34,8 @@ typedef struct edm_dest_ip {
     double level;          /* share of the rule's rate allowed: 1 = full */
     unsigned block_run;    /* 5xx in a row whose text names the address */
     uint64_t sent;
-    int64_t share;  /* messages owed by weight (edm_dest_turn): + behind, - ahead */
-    int competing;  /* scratch for edm_dest_turn: also has work for the destination */
+    int64_t share; /* messages owed by weight (edm_dest_turn): + behind, - ahead */
+    int competing; /* scratch for edm_dest_turn: also has work for the destination */
 } edm_dest_ip;
 
 typedef struct edm_dest {

@@ -7,10 +7,11 @@
  * arrival time of every message and the connections open at once from
  * each address. MX answers come from the table resolver, so two domains
  * can share one MX host. Cases: weights split within 5 points and weight
- * 0 sends nothing, also with every address at its connection cap; per-address connections and rate hold (rate within 10%
- * of the limit, no more than `burst` back to back); two domains sharing
- * an MX share limits; a backoff reply pauses only the address that got it.
- * A restart keeping counters is tests/engine/delivery/test_shaping.c's.
+ * 0 sends nothing, also with every address at its connection cap;
+ * per-address connections and rate hold (rate within 10% of the limit,
+ * no more than `burst` back to back); two domains sharing an MX share
+ * limits; a backoff reply pauses only the address that got it. A restart
+ * keeping counters is tests/engine/delivery/test_shaping.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
