@@ -117,6 +117,11 @@ static void on_beat(uv_timer_t *t)
                 edm_store_errmsg(e->st));
     else if (e->pipeline)
         edm_pipeline_set_nodes(e->pipeline, nodes);
+    /* Source addresses' counters not saved since their last sends (a
+     * burst that ended within a second of the previous save): a crash
+     * then loses at most this second, not everything since. */
+    if (e->pools.pools)
+        edm_pools_save(&e->pools, edm_time_now());
 }
 
 static void beat_closed(uv_handle_t *h)

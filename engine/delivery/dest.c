@@ -26,8 +26,10 @@ static void ip_buckets(edm_dest *d, edm_dest_ip *x, uint64_t now)
     const struct edm_config_domain *r = d->rule;
     edm_bucket_init(&x->minute, r->max_per_minute * x->level, 60000, edm_config_domain_burst(r),
                     now);
-    edm_bucket_init(&x->hour, r->max_per_hour, 3600000, per_minute_burst(r->max_per_hour / 60),
-                    now);
+    /* The hour's bucket keeps to the rule's burst too; by default one
+     * second's worth of max_per_hour, at least 1. */
+    edm_bucket_init(&x->hour, r->max_per_hour, 3600000,
+                    r->burst > 0 ? r->burst : per_minute_burst(r->max_per_hour / 60), now);
 }
 
 edm_dest *edm_dest_new(const char *key, const char *pool, const struct edm_config_domain *rule,
@@ -130,6 +132,29 @@ enum edm_dest_pick edm_dest_pick(edm_dest *d, uint64_t now, int64_t now_unix, si
     }
     if (best == NULL)
         return EDM_DEST_PICK_BUSY;
+    /* An address ahead of its weight's share of the messages
+     * (edm_dest_turn) opens no new connection while the destination has
+     * others open: one that is not ahead does, else the site waits (and
+     * is drained again when another address has sent). */
+    if (d->connections > 0 && best->share + total <= 0) {
+        best = NULL;
+        for (size_t i = 0; i < d->nips; i++) {
+            edm_pool_ip *pi = &d->p->ips[i];
+            edm_dest_ip *x = &d->ips[i];
+            if (pi->weight <= 0 || x->paused_until > now ||
+                !edm_pool_ip_has_capacity(pi, now, now_unix) || x->connections >= conn_cap(d, x) ||
+                x->share + total <= 0)
+                continue;
+            if (best == NULL || x->credit + pi->weight > best->credit + d->p->ips[best_i].weight) {
+                best = x;
+                best_i = i;
+            }
+        }
+        if (best == NULL) {
+            d->held = 1;
+            return EDM_DEST_PICK_BUSY;
+        }
+    }
     /* Credit for every eligible address (busy ones too, so that they catch
      * up when a connection frees), bounded so that a long-busy address
      * does not take every connection afterwards. */
@@ -146,6 +171,49 @@ enum edm_dest_pick edm_dest_pick(edm_dest *d, uint64_t now, int64_t now_unix, si
     best->credit -= total;
     *ip = best_i;
     return EDM_DEST_PICK_OK;
+}
+
+/* Does address k take part in the split by weight now? */
+static int in_turn(const edm_dest *d, size_t k, size_t ip, uint64_t now)
+{
+    return d->p->ips[k].weight > 0 && d->ips[k].paused_until <= now &&
+           (k == ip || d->ips[k].competing);
+}
+
+int edm_dest_turn(edm_dest *d, size_t ip, uint64_t now)
+{
+    int64_t total = 0;
+    int others = 0;
+    for (size_t k = 0; k < d->nips; k++)
+        if (in_turn(d, k, ip, now)) {
+            total += d->p->ips[k].weight;
+            others |= k != ip;
+        }
+    if (!others || d->ips[ip].share + total > 0)
+        return 1;
+    d->held = 1;
+    return 0;
+}
+
+/* Smooth weighted round robin over messages: every address in the split
+ * earns its weight, the sender pays the total. Bounded both ways, so
+ * that an address that was slow or alone does not owe or claim a run. */
+static void charge_turn(edm_dest *d, size_t ip, uint64_t now)
+{
+    int64_t total = 0;
+    for (size_t k = 0; k < d->nips; k++)
+        if (in_turn(d, k, ip, now))
+            total += d->p->ips[k].weight;
+    for (size_t k = 0; k < d->nips; k++) {
+        if (!in_turn(d, k, ip, now))
+            continue;
+        edm_dest_ip *x = &d->ips[k];
+        x->share += d->p->ips[k].weight - (k == ip ? total : 0);
+        if (x->share > 4 * total)
+            x->share = 4 * total;
+        if (x->share < -4 * total)
+            x->share = -4 * total;
+    }
 }
 
 uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now)
@@ -165,6 +233,7 @@ uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now)
     edm_bucket_take(&x->minute, now);
     edm_bucket_take(&x->hour, now);
     edm_bucket_take(&d->total_minute, now);
+    charge_turn(d, ip, now);
     x->sent++;
     return 0;
 }
@@ -173,6 +242,7 @@ static void set_level(edm_dest *d, edm_dest_ip *x, double level, uint64_t now)
 {
     x->level = level;
     edm_bucket_set_rate(&x->minute, d->rule->max_per_minute * level, 60000, now);
+    edm_bucket_set_rate(&x->hour, d->rule->max_per_hour * level, 3600000, now);
 }
 
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now)

@@ -34,6 +34,8 @@ typedef struct edm_dest_ip {
     double level;          /* share of the rule's rate allowed: 1 = full */
     unsigned block_run;    /* 5xx in a row whose text names the address */
     uint64_t sent;
+    int64_t share; /* messages owed by weight (edm_dest_turn): + behind, - ahead */
+    int competing; /* scratch for edm_dest_turn: also has work for the destination */
 } edm_dest_ip;
 
 typedef struct edm_dest {
@@ -44,6 +46,7 @@ typedef struct edm_dest {
     edm_dest_ip *ips;
     size_t nips;
     unsigned connections; /* from every address */
+    int held;             /* an address waited for its turn by weight */
     edm_bucket total_minute;
     void *wait_head, *wait_tail; /* the owner's list of what waits for a connection */
     void *sessions;              /* the owner's list of sessions holding one */
@@ -83,6 +86,15 @@ enum edm_dest_pick edm_dest_pick(edm_dest *d, uint64_t now, int64_t now_unix, si
  * each of its buckets; UINT64_MAX: the address is paused for the
  * destination (end the session); else milliseconds until it may. */
 uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now);
+/* Messages split by weight too, not only connections (a deep queue fills
+ * every address's max_connections, and per-address rates are equal):
+ * before taking a message, address ip asks whether it is its turn among
+ * the addresses whose `competing` flag the caller has set (those that
+ * have work for the destination on an open connection now). 1: it may
+ * send; 0: it is a message ahead of its weight's share, wait until
+ * another address has sent (d->held is set so that the caller wakes it).
+ * Alone, an address always may, and owes nothing for it. */
+int edm_dest_turn(edm_dest *d, size_t ip, uint64_t now);
 /* Records a result. Returns 1 when it paused the address (backoff or
  * block), 0 otherwise. */
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now);

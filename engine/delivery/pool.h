@@ -11,8 +11,9 @@
  * Warm-up days count from the first day (UTC) the address sent; that day
  * and the hour and day counters are kept in the store (ip_counters) so a
  * restart changes nothing: read at edm_pools_init, written at the first
- * send, at most once a second after, and by edm_pools_free. A crash loses
- * at most the last second's counts.
+ * send, at most once a second after, by the engine's once-a-second
+ * heartbeat when counts are left unsaved, and by edm_pools_free. A crash
+ * loses at most the last second's counts.
  */
 #ifndef EDM_POOL_H
 #define EDM_POOL_H

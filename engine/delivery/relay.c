@@ -169,6 +169,37 @@ static const char *ip_text(const edm_pool_ip *ip)
     return ip->addr ? ip->addr : "*";
 }
 
+/* Messages split by weight (dest.h's edm_dest_turn): which other addresses
+ * have work for rs's destination on an open connection now (a session
+ * busy, or one whose site has mail queued) and may still send (not at
+ * their hourly or warm-up cap). */
+static void mark_competing(edm_relay *r, rsess *rs, uint64_t now)
+{
+    edm_dest *d = rs->dest;
+    int64_t now_unix = edm_time_now();
+    for (size_t k = 0; k < d->nips; k++)
+        d->ips[k].competing = 0;
+    for (rsess *o = *holders(r, rs->site, d); o; o = o->dnext)
+        if (o != rs && o->dest == d && !d->ips[o->ipi].competing &&
+            (o->site->head || !r->o.transport->idle(o->s)) &&
+            edm_pool_ip_has_capacity(o->ip, now, now_unix))
+            d->ips[o->ipi].competing = 1;
+}
+
+/* An address sent for d while another waited for its turn: the waiting
+ * sessions' sites are drained (soon, from the run queue), which asks
+ * their idle sessions again. */
+static void wake_held(edm_relay *r, rsess *rs)
+{
+    edm_dest *d = rs->dest;
+    d->held = 0;
+    for (rsess *o = *holders(r, rs->site, d); o; o = o->dnext)
+        if (o->dest == d && o->ipi != rs->ipi && o->site->head && r->o.transport->idle(o->s))
+            relay_wake_later(r, o->site, 1);
+    if (d->wait_head) /* a site that found the address it could open ahead */
+        relay_wake_later(r, d->wait_head, 1);
+}
+
 static const smtp_message *next_msg(void *arg)
 {
     rsess *rs = arg;
@@ -196,6 +227,13 @@ static const smtp_message *next_msg(void *arg)
         return NULL;
     if (!edm_pool_ip_has_capacity(rs->ip, now, edm_time_now()))
         return NULL;
+    /* A new connection's first message is not held: the session would
+     * end before it connects (the choice of its address was weighted). */
+    if (rs->dest->nips > 1 && rs->msgs > 0) {
+        mark_competing(r, rs, now);
+        if (!edm_dest_turn(rs->dest, rs->ipi, now))
+            return SMTP_LATER; /* woken when another address has sent */
+    }
     uint64_t wait = edm_dest_take(rs->dest, rs->ipi, now);
     if (wait == UINT64_MAX)
         return NULL;
@@ -203,6 +241,8 @@ static const smtp_message *next_msg(void *arg)
         relay_wake_later(r, st, wait);
         return SMTP_LATER;
     }
+    if (rs->dest->held)
+        wake_held(r, rs);
     edm_outmsg *m = st->head;
     st->head = m->next;
     if (st->head == NULL)
@@ -248,8 +288,9 @@ static enum edm_dest_result dest_result(const edm_dest *dest, const edm_pool_ip 
     const struct edm_config_domain *d = dest->rule;
     if (o->status == EDM_DSTATE_DELIVERED)
         return EDM_DEST_DELIVERED;
-    if (o->status == EDM_DSTATE_DEFERRED && o->code != 0 &&
-        edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
+    /* backoff.on may name 4xx and 5xx prefixes: a matching 5xx pauses the
+     * address too (its message bounces all the same). */
+    if (o->code >= 400 && edm_backoff_matches(d->backoff_on, d->nbackoff_on, o->code, o->enhanced))
         return EDM_DEST_BACKOFF;
     if (o->code >= 500 && ip->addr && strstr(o->text, ip->addr))
         return EDM_DEST_BLOCK_5XX;
@@ -289,7 +330,7 @@ static void msg_done(const smtp_result *res, void *arg)
                 (unsigned long long)(x->paused_until > now ? (x->paused_until - now) / 1000 : 0),
                 o.code, o.enhanced);
     }
-    if (dr == EDM_DEST_BACKOFF) {
+    if (dr == EDM_DEST_BACKOFF && o.status == EDM_DSTATE_DEFERRED) {
         /* This message waits for the end of the pause. */
         int pause = dest->rule->backoff_pause;
         o.next_attempt_at = edm_time_now() + pause;

@@ -119,6 +119,28 @@ static void messages_leave_evenly_spaced(void **state)
     assert_true(f->got[5].at_ms - f->got[0].at_ms >= 490);
 }
 
+/* burst holds for max_per_hour too: 36000 an hour (10 a second) with
+ * burst 2 lets 2 leave back to back, then one every 100 ms; without
+ * burst, one second's worth (10) goes first. */
+static void max_per_hour_keeps_to_burst(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"max_per_hour\": 36000, \"burst\": 2},"
+          " {\"match\": \"b.test\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"max_per_hour\": 36000}]}",
+          NULL, 0, 0);
+    submit_n(f, "r%d@a.test", 14);
+    submit_n(f, "r%d@b.test", 14);
+    wait_outcomes(f, 12);
+    spin(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 2);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 10);
+    edm_time_advance_ms(60 * 1000);
+    wait_outcomes(f, 28);
+}
+
 /* A reply matching backoff.on pauses that destination for backoff.pause:
  * what waits for it is deferred to the end of the pause without an
  * attempt, other domains go on, and after the pause it sends again. */
@@ -399,6 +421,36 @@ static void per_ip_weights_and_connection_caps(void **state)
     assert_int_equal(zero.messages, 0);
 }
 
+/* Weights split the messages, not only the connections: with every
+ * address at its max_connections (one each here, or two with a new
+ * connection every 10 messages), weights 3 and 1 still send 75% and 25%
+ * (within 5 points). Before, each address took messages as fast as its
+ * connections did: 50% each. */
+static void weights_split_messages_at_the_connection_cap(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\","
+          " \"weight\": 3}, {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\","
+          " \"max_connections\": 1, \"max_messages_per_connection\": 100},"
+          " {\"match\": \"b.test\", \"max_connections\": 2, \"max_messages_per_connection\": 10}]}",
+          NULL, 0, 1);
+    submit_n(f, "r%d@a.test", 40);
+    submit_n(f, "r%d@b.test", 80);
+    wait_outcomes(f, 120);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 40);
+    assert_int_equal(count_kind(f, "@b.test", EDM_DSTATE_DELIVERED), 80);
+    for (int d = 0; d < 2; d++) {
+        const char *dom = d ? "@b.test" : "@a.test";
+        unsigned from2 = 0;
+        for (size_t i = 0; i < f->ngot; i++)
+            from2 += strstr(f->got[i].rcpt, dom) && strcmp(f->got[i].source_ip, "127.0.0.2") == 0;
+        double share = 100.0 * from2 / (d ? 80 : 40);
+        if (share < 70 || share > 80)
+            fail_msg("%s: 127.0.0.2 sent %.1f%%, want 75%% +-5", dom, share);
+    }
+}
+
 /* A pool whose only address has weight 0 sends nothing: the queue is
  * deferred without an attempt. */
 static void weight_zero_sends_nothing(void **state)
@@ -492,6 +544,40 @@ static void backoff_pauses_only_that_ip(void **state)
     json_decref(j);
 }
 
+/* backoff.on may name 5xx prefixes ("550", "5.7.1"): such a reply pauses
+ * the address that got it like a 4xx does (the message itself bounces);
+ * the other address carries the rest. */
+static void backoff_on_a_5xx_prefix_pauses_that_ip(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BOUNCE, 1, "127.0.0.2"}};
+    start(f,
+          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"5.1.1\"], \"pause\": "
+          "300}}]}",
+          rules, 1, 2);
+    submit_n(f, "r%d@a.test", 30);
+    wait_outcomes(f, 30);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 29);
+    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_BOUNCED), 1);
+    size_t hit = 0;
+    for (size_t i = 0; i < f->ngot; i++)
+        if (f->got[i].kind == EDM_DSTATE_BOUNCED) {
+            assert_string_equal(f->got[i].source_ip, "127.0.0.2");
+            assert_int_equal(f->got[i].code, 550);
+            hit = i;
+        }
+    for (size_t i = hit + 1; i < f->ngot; i++)
+        assert_string_equal(f->got[i].source_ip, "127.0.0.3");
+    json_t *j = edm_relay_json(f->relay);
+    json_t *ps = json_object_get(j, "paused_domains");
+    assert_int_equal(json_array_size(ps), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "ip")),
+                        "127.0.0.2");
+    json_decref(j);
+}
+
 /* Three 5xx in a row naming the source address block it for the
  * destination: the rest goes from the pool's other address. */
 static void block_list_5xx_moves_traffic(void **state)
@@ -569,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_connections_holds_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(max_per_minute_holds_messages_back, setup, teardown),
         cmocka_unit_test_setup_teardown(messages_leave_evenly_spaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_per_hour_keeps_to_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_a_domain_until_the_pause_ends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(refused_credentials_pause_the_route, setup, teardown),
@@ -579,8 +666,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_gives_everything_back, setup, teardown),
         cmocka_unit_test_setup_teardown(per_ip_weights_and_connection_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(weight_zero_sends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(weights_split_messages_at_the_connection_cap, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(connections_per_ip_and_total, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_only_that_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(backoff_on_a_5xx_prefix_pauses_that_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(block_list_5xx_moves_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(mx_rule_shares_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(route_caps_connections_across_domains, setup, teardown),

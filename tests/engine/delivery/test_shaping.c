@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine/config/config.h"
+#include "engine/delivery/dest.h"
 #include "engine/delivery/pool.h"
 #include "engine/delivery/shaper.h"
 #include "engine/store/store.h"
@@ -197,6 +198,39 @@ static void counters_survive_a_restart(void **state)
     free(dir);
 }
 
+/* After a backoff pause an address resumes at a reduced rate also under
+ * a rule that caps only max_per_hour: 36000 an hour is one message every
+ * 100 ms, a quarter of it one every 400 ms; deliveries climb it back. */
+static void backoff_reduces_an_hourly_rate(void **state)
+{
+    (void)state;
+    static const char json[] = "{\"pools\": [{\"name\": \"default\", \"ips\": ["
+                               "{\"addr\": \"127.0.0.2\"}]}], \"domains\": [{\"match\": \"*\","
+                               " \"max_per_hour\": 36000, \"burst\": 1,"
+                               " \"backoff\": {\"on\": [\"421\"], \"pause\": 10}}]}";
+    edm_config cfg;
+    edm_config_errors errs;
+    assert_int_equal(edm_config_load_string(json, strlen(json), "t", NULL, &cfg, &errs), 0);
+    edm_pools ps;
+    assert_int_equal(edm_pools_init(&ps, &cfg, NULL), 0);
+    edm_dest *d = edm_dest_new("a.test", "default", edm_config_domain_for(&cfg, "a.test"),
+                               edm_pools_find(&ps, NULL), 1000);
+    assert_int_equal(edm_dest_take(d, 0, 1000), 0);
+    assert_int_equal(edm_dest_take(d, 0, 1100), 0); /* full rate: one every 100 ms */
+    assert_int_equal(edm_dest_result(d, 0, EDM_DEST_BACKOFF, 1100), 1);
+    assert_int_equal(edm_dest_take(d, 0, 5000), UINT64_MAX); /* paused */
+    uint64_t t = 1100 + 10000;
+    assert_int_equal(edm_dest_take(d, 0, t), 0);
+    assert_true(edm_dest_take(d, 0, t + 100) > 0); /* a quarter: not yet */
+    assert_int_equal(edm_dest_take(d, 0, t + 400), 0);
+    for (int i = 0; i < 20; i++)
+        edm_dest_result(d, 0, EDM_DEST_DELIVERED, t + 400);
+    assert_int_equal(edm_dest_take(d, 0, t + 500), 0); /* back to the full rate */
+    edm_dest_free(d);
+    edm_pools_free(&ps);
+    edm_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +239,7 @@ int main(void)
         cmocka_unit_test(backoff_prefixes),
         cmocka_unit_test(pool_weights_caps_and_warmup),
         cmocka_unit_test(counters_survive_a_restart),
+        cmocka_unit_test(backoff_reduces_an_hourly_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,10 +7,11 @@
  * arrival time of every message and the connections open at once from
  * each address. MX answers come from the table resolver, so two domains
  * can share one MX host. Cases: weights split within 5 points and weight
- * 0 sends nothing; per-address connections and rate hold (rate within 10%
- * of the limit, no more than `burst` back to back); two domains sharing
- * an MX share limits; a backoff reply pauses only the address that got it.
- * A restart keeping counters is tests/engine/delivery/test_shaping.c's.
+ * 0 sends nothing, also with every address at its connection cap;
+ * per-address connections and rate hold (rate within 10% of the limit,
+ * no more than `burst` back to back); two domains sharing an MX share
+ * limits; a backoff reply pauses only the address that got it. A restart
+ * keeping counters is tests/engine/delivery/test_shaping.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +212,25 @@ static void weights_split_at_the_receiver(void **state)
     assert_int_equal(smtp_fake_max_open_from(f->mx, "127.0.0.5"), 0);
 }
 
+/* Weights split the messages even when every address is at its
+ * max_connections (one connection each): 3 and 1 give 75% and 25%
+ * at the receiver (within 5 points). */
+static void weights_split_at_the_connection_cap(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\", \"weight\": 3},"
+          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+          " \"max_messages_per_connection\": 100}]",
+          NULL, 0);
+    submit_n(f, "r%d@a.test", 200);
+    wait_outcomes(f, 200, 60);
+    assert_int_equal(smtp_fake_messages(f->mx), 200);
+    double share = 100.0 * (double)arrived_from(f, "127.0.0.2") / 200;
+    if (share < 70 || share > 80)
+        fail_msg("127.0.0.2: %.1f%% of the messages, want 75%% +-5", share);
+}
+
 /* Per address: at most max_connections open, messages at max_per_minute
  * (within 10%), never more than burst back to back. */
 static void per_ip_connections_and_rate_hold(void **state)
@@ -309,6 +329,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(weights_split_at_the_receiver, setup, teardown),
+        cmocka_unit_test_setup_teardown(weights_split_at_the_connection_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(per_ip_connections_and_rate_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(domains_sharing_an_mx_share_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_only_the_ip_that_got_the_reply, setup,
