@@ -497,32 +497,33 @@ static void connections_per_ip_and_total(void **state)
     assert_int_equal(counts(f)->max_open, 3);
 }
 
-/* A backoff reply pauses only the address that got it, for that
- * destination: the others carry the queue, nothing more leaves from the
- * paused one, and GET /v1/pools's state shows it paused. */
-static void backoff_pauses_only_that_ip(void **state)
+/* Two addresses, one connection each, backoff.on `on`: the fake answers
+ * one message from 127.0.0.2 with *rule (outcome kind, reply code). That
+ * address is paused for the destination, 127.0.0.3 carries the rest of 30
+ * messages, and GET /v1/pools's state shows the pause. */
+static void backoff_pauses_the_first_ip(struct fx *f, const transport_fake_rule *rule,
+                                        const char *on, int kind, int code)
 {
-    struct fx *f = *state;
-    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1, "127.0.0.2"}};
-    start(f,
-          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
-          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
-          " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"421\"], \"pause\": "
-          "300}}]}",
-          rules, 1, 2);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+             " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+             " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"%s\"], \"pause\": "
+             "300}}]}",
+             on);
+    start(f, cfg, rule, 1, 2);
     submit_n(f, "r%d@a.test", 30);
     wait_outcomes(f, 30);
     assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 29);
-    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DEFERRED), 1);
-    unsigned from2 = transport_fake_source_counts(f->tp, "127.0.0.2").messages;
-    size_t paused_at = 0;
+    assert_int_equal(count_kind(f, "@a.test", kind), 1);
+    size_t hit = 0;
     for (size_t i = 0; i < f->ngot; i++)
-        if (f->got[i].kind == EDM_DSTATE_DEFERRED) {
+        if (f->got[i].kind == kind) {
             assert_string_equal(f->got[i].source_ip, "127.0.0.2");
-            assert_int_equal(f->got[i].code, 421);
-            paused_at = i;
+            assert_int_equal(f->got[i].code, code);
+            hit = i;
         }
-    for (size_t i = paused_at + 1; i < f->ngot; i++)
+    for (size_t i = hit + 1; i < f->ngot; i++)
         assert_string_equal(f->got[i].source_ip, "127.0.0.3");
     json_t *j = edm_relay_json(f->relay);
     json_t *ps = json_object_get(j, "paused_domains");
@@ -530,13 +531,24 @@ static void backoff_pauses_only_that_ip(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "ip")),
                         "127.0.0.2");
     json_decref(j);
+}
+
+/* A backoff reply pauses only the address that got it, for that
+ * destination: the others carry the queue, nothing more leaves from the
+ * paused one, and GET /v1/pools's state shows it paused. */
+static void backoff_pauses_only_that_ip(void **state)
+{
+    struct fx *f = *state;
+    static const transport_fake_rule rules[] = {{"@a.test", TF_BACKOFF, 1, "127.0.0.2"}};
+    backoff_pauses_the_first_ip(f, rules, "421", EDM_DSTATE_DEFERRED, 421);
+    unsigned from2 = transport_fake_source_counts(f->tp, "127.0.0.2").messages;
     /* More mail during the pause: from 127.0.0.3 only. */
     submit_n(f, "later%d@a.test", 5);
     wait_outcomes(f, 35);
     assert_int_equal(transport_fake_source_counts(f->tp, "127.0.0.2").messages, from2);
     /* After the pause 127.0.0.2 may send again, at a reduced rate. */
     edm_time_advance_ms(301 * 1000);
-    j = edm_relay_json(f->relay);
+    json_t *j = edm_relay_json(f->relay);
     json_t *st = json_array_get(json_object_get(j, "ip_states"), 0);
     assert_non_null(st);
     assert_true(json_real_value(json_object_get(st, "level")) < 1);
@@ -549,33 +561,8 @@ static void backoff_pauses_only_that_ip(void **state)
  * the other address carries the rest. */
 static void backoff_on_a_5xx_prefix_pauses_that_ip(void **state)
 {
-    struct fx *f = *state;
     static const transport_fake_rule rules[] = {{"@a.test", TF_BOUNCE, 1, "127.0.0.2"}};
-    start(f,
-          "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
-          " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
-          " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"5.1.1\"], \"pause\": "
-          "300}}]}",
-          rules, 1, 2);
-    submit_n(f, "r%d@a.test", 30);
-    wait_outcomes(f, 30);
-    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_DELIVERED), 29);
-    assert_int_equal(count_kind(f, "@a.test", EDM_DSTATE_BOUNCED), 1);
-    size_t hit = 0;
-    for (size_t i = 0; i < f->ngot; i++)
-        if (f->got[i].kind == EDM_DSTATE_BOUNCED) {
-            assert_string_equal(f->got[i].source_ip, "127.0.0.2");
-            assert_int_equal(f->got[i].code, 550);
-            hit = i;
-        }
-    for (size_t i = hit + 1; i < f->ngot; i++)
-        assert_string_equal(f->got[i].source_ip, "127.0.0.3");
-    json_t *j = edm_relay_json(f->relay);
-    json_t *ps = json_object_get(j, "paused_domains");
-    assert_int_equal(json_array_size(ps), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ps, 0), "ip")),
-                        "127.0.0.2");
-    json_decref(j);
+    backoff_pauses_the_first_ip(*state, rules, "5.1.1", EDM_DSTATE_BOUNCED, 550);
 }
 
 /* Three 5xx in a row naming the source address block it for the
