@@ -505,12 +505,13 @@ static void backoff_pauses_the_first_ip(struct fx *f, const transport_fake_rule 
                                         const char *on, int kind, int code)
 {
     char cfg[512];
-    snprintf(cfg, sizeof cfg,
-             "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
-             " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
-             " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"%s\"], \"pause\": "
-             "300}}]}",
-             on);
+    snprintf(
+        cfg, sizeof cfg,
+        "{\"pools\": [{\"name\": \"default\", \"ips\": [{\"addr\": \"127.0.0.2\"},"
+        " {\"addr\": \"127.0.0.3\"}]}], \"domains\": [{\"match\": \"*\", \"max_connections\": 1,"
+        " \"max_messages_per_connection\": 100, \"backoff\": {\"on\": [\"%s\"], \"pause\": "
+        "300}}]}",
+        on);
     start(f, cfg, rule, 1, 2);
     submit_n(f, "r%d@a.test", 30);
     wait_outcomes(f, 30);
