@@ -147,7 +147,10 @@ static int parse_rcpt(api_call *c, json_t *v, size_t i, json_t *common, rcpt *ou
         json_object_update(all, common);
     if (json_is_object(vars))
         json_object_update(all, vars);
-    if (json_is_string(name) && !json_object_get(all, "name"))
+    /* {{name}}: the recipient's own vars first, then to[i].name, then the
+     * message's vars (what is said of one recipient beats what is said
+     * of all) */
+    if (json_is_string(name) && !json_object_get(vars, "name"))
         json_object_set(all, "name", name);
     /* the To display name (engine/message/message.h) */
     if (json_is_string(name) && json_string_length(name) > 0)

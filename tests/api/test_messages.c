@@ -192,7 +192,18 @@ static void messages_end_to_end(void **state)
     assert_non_null(ann);
     if (!has_line(bob, "To: =?UTF-8?B?Qm9iIMOJbWlsZSBCY2M6IHhAZXZpbC50ZXN0?= <bob@b.test>"))
         fail_msg("To of bob: %.600s", bob);
+    /* no Bcc field in the header; in the body, {{name}} is to[i].name
+     * (over the message's vars' "name"), its line break kept as text */
+    char *body_of_bob = strstr(bob, "\n\n"); /* smtp-sink's lines end in LF */
+    if (body_of_bob == NULL)
+        body_of_bob = strstr(bob, "\n\r\n");
+    assert_non_null(body_of_bob);
+    *body_of_bob = '\0';
     assert_null(strstr(bob, "\nBcc:"));
+    if (strstr(body_of_bob + 2, "Hi Bob") == NULL)
+        fail_msg("body of bob: %.600s", body_of_bob + 2);
+    if (strstr(ann, "Hi friend") == NULL)
+        fail_msg("body of ann: %.600s", ann);
     if (!has_line(ann, "To: ann@a.test"))
         fail_msg("To of ann: %.600s", ann);
     free(bob);
