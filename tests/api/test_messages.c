@@ -136,7 +136,8 @@ static void messages_end_to_end(void **state)
     /* a suppressed address gets its receipt, state suppressed */
     json_decref(req(&t, "POST", "/v1/suppressions", "{\"email\":\"gone@b.test\"}", 201));
     const char *body = "{\"from\":\"Shop <shop@example.com>\","
-                       "\"to\":[\"ann@a.test\",{\"email\":\"Bob@B.test\",\"name\":\"Bob \u00c9mile\\r\\nBcc: x@evil.test\","
+                       "\"to\":[\"ann@a.test\",{\"email\":\"Bob@B.test\",\"name\":\"Bob "
+                       "\u00c9mile\\r\\nBcc: x@evil.test\","
                        "\"vars\":{\"order\":\"42\"}},\"gone@b.test\",\"ann@a.test\"],"
                        "\"subject\":\"Order {{order}}\",\"text\":\"Hi {{name}}, order {{order}}\","
                        "\"vars\":{\"order\":\"7\",\"name\":\"friend\"},"
