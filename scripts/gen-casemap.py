@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # scripts/gen-casemap.py: prints the case tables of templates/casemap.c
 # (runs of code points with one offset, and the multi-code-point mappings)
-# from Python's Unicode data; paste its output over the tables there.
+# from Python's Unicode data; paste its output over the tables there,
+# then run clang-format -i templates/casemap.c.
 import sys
 # Simple 1:1 mappings as runs (lo, hi, stride, delta), and full (multi code point) mappings.
 def runs(fn):

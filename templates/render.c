@@ -493,8 +493,8 @@ static int section(struct rs *r, const struct tpl_op *ops, uint32_t at)
     case TPL_H_UNLESS: return branch(r, ops, at, !tpl_val_truthy(&v));
     case TPL_H_WITH:
         /* Handlebars' isEmpty: 0 is a value for with, not an empty one. */
-        if (!tpl_val_truthy(&v) && !((v.kind == TPL_V_INT && v.i == 0) ||
-                                     (v.kind == TPL_V_REAL && v.d == 0)))
+        if (!tpl_val_truthy(&v) &&
+            !((v.kind == TPL_V_INT && v.i == 0) || (v.kind == TPL_V_REAL && v.d == 0)))
             return branch(r, ops, at, 0);
         return scope(r, ops, at + 1, op->else_at, &v, -1, 0, NULL);
     case TPL_H_EACH:

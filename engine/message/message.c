@@ -120,8 +120,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
      * of List-Unsubscribe, else its mailto: (docs/templates.md), unless
      * the data names one. Campaign mail only. */
     json_t *own = NULL;
-    int named = c->names_unsub_url ? c->names_unsub_url > 0
-                                   : edm_tpl_set_names(c->tpl, "unsubscribe_url");
+    int named =
+        c->names_unsub_url ? c->names_unsub_url > 0 : edm_tpl_set_names(c->tpl, "unsubscribe_url");
     if (named && !c->no_unsubscribe && (vars == NULL || json_is_object(vars)) &&
         json_object_get(vars, "unsubscribe_url") == NULL) {
         own = vars ? json_copy((json_t *)vars) : json_object();
@@ -250,9 +250,8 @@ int edm_message_preview(const json_t *tpl, const json_t *vars, const char *from,
         from = from_buf;
     }
     if (to == NULL) {
-        const char *email = json_is_object(vars)
-                                ? json_string_value(json_object_get(vars, "email"))
-                                : NULL;
+        const char *email =
+            json_is_object(vars) ? json_string_value(json_object_get(vars, "email")) : NULL;
         to = email && edm_addr_sendable(email) ? email : "recipient@example.com";
     }
     int rc = edm_message_parse_from(from, &addr, &name);

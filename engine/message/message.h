@@ -45,8 +45,8 @@ typedef struct edm_message_ctx {
      * added for a template that names it (a copy of the data per
      * message otherwise). */
     int names_unsub_url;
-    unsigned track;     /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (engine/store/rows.h); needs
-                           public_url (docs/tracking.md) */
+    unsigned track; /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (engine/store/rows.h); needs
+                       public_url (docs/tracking.md) */
     /* Transactional: the To display name is the recipient's variable
      * EDM_MESSAGE_TO_NAME_VAR (a string), as POST /v1/messages stores
      * to[i].name there. */

@@ -64,8 +64,7 @@ static const struct hb_case cases[] = {
     {"{{{upper name}}}", "{\"name\":\"a<b\"}", "A<B"},
     /* upper/lower map every script as JavaScript's toUpperCase/toLowerCase
      * (full mappings such as ß -> SS, the final sigma), and then escape */
-    {"{{upper x}}|{{lower x}}",
-     "{\"x\":\"Émile straße ﬁn Σίσυφος ΟΔΟΣ Привет ǅ İ <é>\"}",
+    {"{{upper x}}|{{lower x}}", "{\"x\":\"Émile straße ﬁn Σίσυφος ΟΔΟΣ Привет ǅ İ <é>\"}",
      "ÉMILE STRASSE FIN ΣΊΣΥΦΟΣ ΟΔΟΣ ПРИВЕТ Ǆ İ &lt;É&gt;|"
      "émile straße ﬁn σίσυφος οδος привет ǆ i̇ &lt;é&gt;"},
     {"{{{upper x}}}", "{\"x\":\"ça <va>\"}", "ÇA <VA>"},

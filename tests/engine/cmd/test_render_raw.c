@@ -347,10 +347,8 @@ static void raw_secret_sources(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(raw_message_verifies),
-        cmocka_unit_test(usage_and_input_errors),
-        cmocka_unit_test(raw_default_addresses),
-        cmocka_unit_test(plain_render),
+        cmocka_unit_test(raw_message_verifies),  cmocka_unit_test(usage_and_input_errors),
+        cmocka_unit_test(raw_default_addresses), cmocka_unit_test(plain_render),
         cmocka_unit_test(raw_secret_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

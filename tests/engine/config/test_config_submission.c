@@ -72,9 +72,8 @@ static void networks(void **state)
     assert_int_equal(cfg.submission.ntrusted, 3);
     edm_config_free(&cfg);
     /* by default the host itself is trusted; [] trusts nobody */
-    assert_int_equal(load("{\"submission\": {\"listen\": [\"127.0.0.1:2587\"]}}", &cfg, errs,
-                          sizeof errs),
-                     0);
+    assert_int_equal(
+        load("{\"submission\": {\"listen\": [\"127.0.0.1:2587\"]}}", &cfg, errs, sizeof errs), 0);
     assert_int_equal(cfg.submission.ntrusted, 2);
     assert_string_equal(cfg.submission.trusted_networks[0], "127.0.0.0/8");
     assert_string_equal(cfg.submission.trusted_networks[1], "::1/128");
