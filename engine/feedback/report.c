@@ -15,6 +15,7 @@
 #include "engine/base/base64.h"
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
+#include "engine/base/hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -311,20 +312,15 @@ static void set_message_id(fb_report *r, const char *v)
 
 /* ---- the MIME walk ---- */
 
-static int hexval(char c)
-{
-    return isdigit((unsigned char)c)    ? c - '0'
-           : isxdigit((unsigned char)c) ? (tolower(c) - 'a' + 10)
-                                        : -1;
-}
-
 static int qp_decode(edm_buf *out, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '=' && i + 1 < n && p[i + 1] == '\n') {
             i++;
-        } else if (p[i] == '=' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-            if (edm_buf_append_char(out, (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]))) != 0)
+        } else if (p[i] == '=' && i + 2 < n && edm_hex_value(p[i + 1]) >= 0 &&
+                   edm_hex_value(p[i + 2]) >= 0) {
+            if (edm_buf_append_char(
+                    out, (char)(edm_hex_value(p[i + 1]) * 16 + edm_hex_value(p[i + 2]))) != 0)
                 return EDM_ENOMEM;
             i += 2;
         } else if (edm_buf_append_char(out, p[i]) != 0) {

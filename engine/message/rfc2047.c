@@ -29,6 +29,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/base64.h"
 #include "engine/base/err.h"
+#include "engine/base/hex.h"
 #include "engine/base/utf8.h"
 
 #include <ctype.h>
@@ -138,14 +139,6 @@ static int ew_parse(const char *s, size_t n, ew *w)
     return 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (unsigned char)toupper(c);
-    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* The bytes w encodes, appended to b. 0, or -1 if the text is malformed. */
 static int ew_bytes(const ew *w, edm_buf *b)
 {
@@ -160,8 +153,8 @@ static int ew_bytes(const ew *w, edm_buf *b)
         if (t[i] == '_') {
             c = ' ';
         } else if (t[i] == '=') {
-            int hi = i + 2 < w->tlen ? hexval(t[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(t[i + 2]) : -1;
+            int hi = i + 2 < w->tlen ? edm_hex_value(t[i + 1]) : -1;
+            int lo = hi >= 0 ? edm_hex_value(t[i + 2]) : -1;
             if (lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

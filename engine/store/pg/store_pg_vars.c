@@ -9,6 +9,7 @@
  * row is read again, committed by the other node.
  */
 #include "engine/store/pg/store_pg_int.h"
+#include "engine/base/hex.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
 
@@ -76,11 +77,6 @@ int pg_vars_encode(pg_store *s, const edm_recipient *r)
     return rc == 0 ? 1 : rc;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int pg_vars_col(pg_store *s, const PGresult *q, int r, int cj, int cb, edm_vars *v)
 {
     *v = (edm_vars){0};
@@ -97,7 +93,7 @@ int pg_vars_col(pg_store *s, const PGresult *q, int r, int cj, int cb, edm_vars 
         if (b == NULL)
             return EDM_ENOMEM;
         for (size_t i = 0; i < len; i++) {
-            int hi = hexval(h[2 + 2 * i]), lo = hexval(h[3 + 2 * i]);
+            int hi = edm_hex_value(h[2 + 2 * i]), lo = edm_hex_value(h[3 + 2 * i]);
             if (hi < 0 || lo < 0) {
                 edm_free(b);
                 snprintf(s->err, sizeof s->err, "vars_bin: not a hex bytea");
