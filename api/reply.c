@@ -11,6 +11,7 @@
 #include "api/api_int.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/base/hex.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 
@@ -139,17 +140,6 @@ json_t *api_list_page(json_t *all, int64_t after, int limit, int by_id)
     return api_list(items, next);
 }
 
-static int hexval(char h)
-{
-    if (h >= '0' && h <= '9')
-        return h - '0';
-    if (h >= 'a' && h <= 'f')
-        return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F')
-        return h - 'A' + 10;
-    return -1;
-}
-
 int api_query(const api_call *c, const char *name, char *out, size_t outlen)
 {
     size_t nlen = strlen(name);
@@ -164,8 +154,8 @@ int api_query(const api_call *c, const char *name, char *out, size_t outlen)
                 if (ch == '+') {
                     ch = ' ';
                 } else if (ch == '%') {
-                    int hi = i + 2 < plen ? hexval(q[i + 1]) : -1;
-                    int lo = i + 2 < plen ? hexval(q[i + 2]) : -1;
+                    int hi = i + 2 < plen ? edm_hex_value(q[i + 1]) : -1;
+                    int lo = i + 2 < plen ? edm_hex_value(q[i + 2]) : -1;
                     if (hi < 0 || lo < 0)
                         return -1;
                     ch = (char)(hi * 16 + lo);

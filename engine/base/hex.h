@@ -1,7 +1,7 @@
 /*
  * engine/base/hex.h: the value of one hexadecimal digit, for the decoders
  * that read "=XX" (quoted-printable, RFC 2047 Q words) and PostgreSQL's
- * hex bytea.
+ * hex bytea, and the API's %XX query decoding.
  */
 #ifndef EDM_HEX_H
 #define EDM_HEX_H
