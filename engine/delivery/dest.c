@@ -2,6 +2,8 @@
  * engine/delivery/dest.c: a destination's per-source-IP limits and
  * adaptive backoff (see dest.h): connection caps, evenly spaced token
  * buckets, smooth weighted round robin per destination, pauses and blocks.
+ * The split of messages by weight is exact while every address sends; one
+ * that is slow at the receiver holds the others at most EDM_DEST_HOLD_MS.
  */
 #include "engine/delivery/dest.h"
 #include "engine/base/alloc.h"
@@ -216,6 +218,11 @@ static void charge_turn(edm_dest *d, size_t ip, uint64_t now)
     }
 }
 
+uint64_t edm_dest_holds_until(const edm_dest *d, size_t ip)
+{
+    return d->ips[ip].last_take + EDM_DEST_HOLD_MS;
+}
+
 uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now)
 {
     edm_dest_ip *x = &d->ips[ip];
@@ -235,6 +242,7 @@ uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now)
     edm_bucket_take(&d->total_minute, now);
     charge_turn(d, ip, now);
     x->sent++;
+    x->last_take = now;
     return 0;
 }
 

@@ -34,8 +34,9 @@ typedef struct edm_dest_ip {
     double level;          /* share of the rule's rate allowed: 1 = full */
     unsigned block_run;    /* 5xx in a row whose text names the address */
     uint64_t sent;
-    int64_t share; /* messages owed by weight (edm_dest_turn): + behind, - ahead */
-    int competing; /* scratch for edm_dest_turn: also has work for the destination */
+    int64_t share;      /* messages owed by weight (edm_dest_turn): + behind, - ahead */
+    uint64_t last_take; /* monotonic ms of its last message (edm_dest_take); 0: none */
+    int competing;      /* scratch for edm_dest_turn: also has work for the destination */
 } edm_dest_ip;
 
 typedef struct edm_dest {
@@ -69,6 +70,15 @@ enum edm_dest_result {
     EDM_DEST_OTHER
 };
 
+/* The longest one address waits for its turn by weight on another that
+ * is slow at the receiver: replies that come late without a 4xx (a
+ * tarpit), so that backoff never pauses it. An address busy with a
+ * message it took this long ago no longer holds the others
+ * (edm_dest_holds_until): they send anyway, and the split deviates
+ * until it sends again. An address that waits for its own rate's next
+ * token still holds them: that is pacing, and weights hold under it. */
+#define EDM_DEST_HOLD_MS 1000
+
 /* Consecutive 5xx naming the address that block it; the block lasts this
  * many pauses (at least an hour). */
 #define EDM_DEST_BLOCK_RUN    3
@@ -92,9 +102,16 @@ uint64_t edm_dest_take(edm_dest *d, size_t ip, uint64_t now);
  * the addresses whose `competing` flag the caller has set (those that
  * have work for the destination on an open connection now). 1: it may
  * send; 0: it is a message ahead of its weight's share, wait until
- * another address has sent (d->held is set so that the caller wakes it).
+ * another address has sent (d->held is set so that the caller wakes it)
+ * or, at the latest, until a busy one stops holding it
+ * (edm_dest_holds_until).
  * Alone, an address always may, and owes nothing for it. */
 int edm_dest_turn(edm_dest *d, size_t ip, uint64_t now);
+/* Until when (monotonic ms) a session of address ip busy with a message
+ * for d holds the others to their turn: EDM_DEST_HOLD_MS after its last
+ * message was taken. The caller counts such a session as competing only
+ * before then, and wakes a held address then. */
+uint64_t edm_dest_holds_until(const edm_dest *d, size_t ip);
 /* Records a result. Returns 1 when it paused the address (backoff or
  * block), 0 otherwise. */
 int edm_dest_result(edm_dest *d, size_t ip, enum edm_dest_result res, uint64_t now);

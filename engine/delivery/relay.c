@@ -170,20 +170,35 @@ static const char *ip_text(const edm_pool_ip *ip)
 }
 
 /* Messages split by weight (dest.h's edm_dest_turn): which other addresses
- * have work for rs's destination on an open connection now (a session
- * busy, or one whose site has mail queued) and may still send (not at
- * their hourly or warm-up cap). */
-static void mark_competing(edm_relay *r, rsess *rs, uint64_t now)
+ * have work for rs's destination on an open connection now and may still
+ * send (not at their hourly or warm-up cap): a session waiting for a
+ * token or its turn with mail queued, or one busy with a message taken
+ * less than EDM_DEST_HOLD_MS ago (one slow at the receiver holds the
+ * others no longer). Returns when the first busy one counted stops
+ * holding (monotonic ms; 0: none does). */
+static uint64_t mark_competing(edm_relay *r, rsess *rs, uint64_t now)
 {
     edm_dest *d = rs->dest;
     int64_t now_unix = edm_time_now();
+    uint64_t until = 0;
     for (size_t k = 0; k < d->nips; k++)
         d->ips[k].competing = 0;
-    for (rsess *o = *holders(r, rs->site, d); o; o = o->dnext)
-        if (o != rs && o->dest == d && !d->ips[o->ipi].competing &&
-            (o->site->head || !r->o.transport->idle(o->s)) &&
-            edm_pool_ip_has_capacity(o->ip, now, now_unix))
-            d->ips[o->ipi].competing = 1;
+    for (rsess *o = *holders(r, rs->site, d); o; o = o->dnext) {
+        if (o == rs || o->dest != d || d->ips[o->ipi].competing ||
+            !edm_pool_ip_has_capacity(o->ip, now, now_unix))
+            continue;
+        if (r->o.transport->idle(o->s)) {
+            d->ips[o->ipi].competing = o->site->head != NULL;
+            continue;
+        }
+        uint64_t holds = edm_dest_holds_until(d, o->ipi);
+        if (holds <= now)
+            continue; /* slow at the receiver: sends anyway */
+        d->ips[o->ipi].competing = 1;
+        if (until == 0 || holds < until)
+            until = holds;
+    }
+    return until;
 }
 
 /* An address sent for d while another waited for its turn: the waiting
@@ -230,9 +245,14 @@ static const smtp_message *next_msg(void *arg)
     /* A new connection's first message is not held: the session would
      * end before it connects (the choice of its address was weighted). */
     if (rs->dest->nips > 1 && rs->msgs > 0) {
-        mark_competing(r, rs, now);
-        if (!edm_dest_turn(rs->dest, rs->ipi, now))
-            return SMTP_LATER; /* woken when another address has sent */
+        uint64_t holds = mark_competing(r, rs, now);
+        if (!edm_dest_turn(rs->dest, rs->ipi, now)) {
+            /* Woken when another address has sent, or when a busy one
+             * stops holding it. */
+            if (holds)
+                relay_wake_later(r, st, holds - now);
+            return SMTP_LATER;
+        }
     }
     uint64_t wait = edm_dest_take(rs->dest, rs->ipi, now);
     if (wait == UINT64_MAX)

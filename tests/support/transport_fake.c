@@ -35,6 +35,11 @@ struct transport_fake {
     unsigned next_qid;
     transport_fake_source src[16];
     size_t nsrc;
+    struct {
+        char addr[64];
+        unsigned ms;
+    } slow[4]; /* transport_fake_delay_source */
+    size_t nslow;
 };
 
 typedef struct tf_session {
@@ -48,6 +53,7 @@ typedef struct tf_session {
     enum tf_state state;
     const smtp_message *m; /* in hand while BUSY */
     unsigned count;        /* messages completed */
+    unsigned delay_ms;     /* per message: the fake's, or its source's */
     int abort_req;         /* abort() during done(): ends after it returns */
     int failed;            /* closed() reports a failure */
     char fail_text[160];
@@ -132,7 +138,7 @@ static void take(tf_session *s, int first)
     source_of(f, s->source)->messages++;
     if (++f->c.in_flight > f->c.max_in_flight)
         f->c.max_in_flight = f->c.in_flight;
-    uv_timer_start(&s->timer, on_timer, f->delay_ms, 0);
+    uv_timer_start(&s->timer, on_timer, s->delay_ms, 0);
 }
 
 /* Reports the message in hand with a reply (code > 0) or as a network
@@ -194,7 +200,7 @@ static void complete(tf_session *s, enum tf_action act, const char *why)
     EDM_OUTCOME_PUT(o.mx_host, s->host);
     EDM_OUTCOME_PUT(o.mx_ip, s->ip);
     EDM_OUTCOME_PUT(o.source_ip, s->source);
-    o.duration_ms = f->delay_ms;
+    o.duration_ms = s->delay_ms;
     smtp_result res = {.msg = m, .rcpts = &o, .outcome = &o};
     edm_outcome judged = o;
     classify_outcome(&judged);
@@ -284,6 +290,10 @@ static void *tf_open(void *ctx, uv_loop_t *loop, const smtp_options *o, const ed
         snprintf(s->ip, sizeof s->ip, "%s", o->targets[0].ip ? o->targets[0].ip : "");
     }
     snprintf(f->last_source, sizeof f->last_source, "%s", s->source);
+    s->delay_ms = f->delay_ms;
+    for (size_t i = 0; i < f->nslow; i++)
+        if (strcmp(f->slow[i].addr, s->source) == 0)
+            s->delay_ms = f->slow[i].ms;
     f->c.opened++;
     if (++f->c.open > f->c.max_open)
         f->c.max_open = f->c.open;
@@ -394,6 +404,14 @@ void transport_fake_free(transport_fake *f)
     edm_free(f->dlv);
     edm_free(f->used);
     edm_free(f);
+}
+
+void transport_fake_delay_source(transport_fake *f, const char *addr, unsigned delay_ms)
+{
+    if (f->nslow == sizeof f->slow / sizeof f->slow[0])
+        EDM_PANIC("transport_fake: too many slow source addresses");
+    snprintf(f->slow[f->nslow].addr, sizeof f->slow[f->nslow].addr, "%s", addr);
+    f->slow[f->nslow++].ms = delay_ms;
 }
 
 const transport_fake_counts *transport_fake_counts_of(const transport_fake *f)

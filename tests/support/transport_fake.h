@@ -11,7 +11,9 @@
  * engine/smtp/smtp_msg.c does; any other delivered), or a 5xx block
  * naming the source address, or a relay refusing our credentials (535 at
  * AUTH: the message deferred, then the session ends with that reply as its
- * failure). A rule may apply to one source address only. A session honours
+ * failure). A rule may apply to one source address only. One source
+ * address may be slower than the rest (transport_fake_delay_source: a
+ * receiver that tarpits it, replies late and refuses nothing). A session honours
  * max_messages and idle_ms from its options, answers kick() while idle, and
  * reports closed() from the loop, as engine/smtp/smtp_session.c does.
  *
@@ -72,6 +74,9 @@ typedef struct transport_fake transport_fake;
 /* rules are kept by pointer (must outlive the fake); delay_ms per message. */
 transport_fake *transport_fake_new(uv_loop_t *loop, const transport_fake_rule *rules, size_t nrules,
                                    unsigned delay_ms);
+/* Messages from source address addr take delay_ms instead (sessions
+ * opened from now on); at most four addresses. */
+void transport_fake_delay_source(transport_fake *f, const char *addr, unsigned delay_ms);
 /* Fails the test if a session is still open. */
 void transport_fake_free(transport_fake *f);
 /* The ops table; the context is the fake. */

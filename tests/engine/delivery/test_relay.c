@@ -8,7 +8,9 @@
  * the domain's max_per_minute, a backoff reply pausing one domain until
  * the pause is over, a source address's max_per_hour and warm-up caps,
  * DNS and connection failures, an 8bit message refused for want of
- * 8BITMIME given back unsent, and stop giving every message back.
+ * 8BITMIME given back unsent, stop giving every message back, weights
+ * splitting connections and messages, and a slow address holding the
+ * other by weight only briefly.
  * Each case asserts on the outcomes the relay hands back and on what the
  * fake transport was asked to do. The fixture: tests/support/
  * relay_fixture.c; connections carrying on across domains:
@@ -451,6 +453,51 @@ static void weights_split_messages_at_the_connection_cap(void **state)
     }
 }
 
+/* A receiver that tarpits one address (its replies take 2.5 s, no 4xx:
+ * backoff never pauses it) holds the other address by weight for at most
+ * EDM_DEST_HOLD_MS at a time: then a timer wakes the fast address and it
+ * sends anyway, far more than its weight's share of the slow one's
+ * messages. Before, it waited for each of the slow address's messages (a
+ * handful in 6 s). ips: the pool's two addresses, 127.0.0.2 fast and
+ * 127.0.0.3 slow. */
+static void slow_address_holds_briefly(struct fx *f, const char *ips)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"pools\": [{\"name\": \"default\", \"ips\": [%s]}], \"domains\":"
+             " [{\"match\": \"*\", \"max_connections\": 1,"
+             " \"max_messages_per_connection\": 1000}]}",
+             ips);
+    start(f, json, NULL, 0, 2);
+    transport_fake_delay_source(f->tp, "127.0.0.3", 2500);
+    submit_n(f, "r%d@a.test", 100);
+    uint64_t deadline = edm_time_mono_ms() + 6000;
+    while (transport_fake_source_counts(f->tp, "127.0.0.2").delivered < 60 &&
+           edm_time_mono_ms() < deadline) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(1);
+    }
+    transport_fake_source fast = transport_fake_source_counts(f->tp, "127.0.0.2");
+    transport_fake_source slow = transport_fake_source_counts(f->tp, "127.0.0.3");
+    assert_true(slow.messages >= 1); /* it did compete */
+    if (fast.delivered < 60 || fast.delivered < 5 * slow.messages)
+        fail_msg("fast address delivered %u, slow one took %u: the fast one was held",
+                 fast.delivered, slow.messages);
+}
+
+static void slow_address_of_equal_weight_holds_briefly(void **state)
+{
+    slow_address_holds_briefly(*state, "{\"addr\": \"127.0.0.2\"}, {\"addr\": \"127.0.0.3\"}");
+}
+
+/* The slow address three times heavier: the fast one owes it three
+ * messages for each of its own. */
+static void slow_heavy_address_holds_briefly(void **state)
+{
+    slow_address_holds_briefly(*state, "{\"addr\": \"127.0.0.2\"},"
+                                       " {\"addr\": \"127.0.0.3\", \"weight\": 3}");
+}
+
 /* A pool whose only address has weight 0 sends nothing: the queue is
  * deferred without an attempt. */
 static void weight_zero_sends_nothing(void **state)
@@ -656,6 +703,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(weight_zero_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(weights_split_messages_at_the_connection_cap, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(slow_address_of_equal_weight_holds_briefly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(slow_heavy_address_holds_briefly, setup, teardown),
         cmocka_unit_test_setup_teardown(connections_per_ip_and_total, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_pauses_only_that_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(backoff_on_a_5xx_prefix_pauses_that_ip, setup, teardown),
