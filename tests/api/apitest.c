@@ -106,6 +106,19 @@ void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, siz
     wait_up(t, "edm serve");
 }
 
+void apitest_restart_serve(apitest *t)
+{
+    int st = edm_test_stop(t->pid, 10000);
+    t->pid = 0;
+    assert_int_equal(st, 0);
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/edm.json", t->dir);
+    char *argv[] = {(char *)edm_test_bin(), "serve", "-c", cfg, NULL};
+    t->pid = edm_test_spawn(argv, t->log);
+    assert_true(t->pid > 0);
+    wait_up(t, "edm serve (restarted)");
+}
+
 void apitest_stop(apitest *t)
 {
     if (t->pid <= 0)

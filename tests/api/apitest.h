@@ -38,6 +38,9 @@ void apitest_start_opts(apitest *t, const char *keys, size_t max_body, unsigned 
  * loopback port, so nothing leaves the machine. */
 void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, size_t max_body,
                          const char *config_extra);
+/* Stops a server started by apitest_start_serve (asserting a clean exit)
+ * and starts `edm serve` again on the same config, database and port. */
+void apitest_restart_serve(apitest *t);
 /* Stops it (SIGTERM) and asserts a clean exit (ASan leak check included). */
 void apitest_stop(apitest *t);
 

@@ -8,6 +8,8 @@
  * sent anywhere. Then the lifecycle's timing against a real SMTP server
  * (smtp-sink behind a route): pause, resume and cancel take effect within
  * a second, send_at in the past starts at once, wrong transitions are 409.
+ * Last, the ids of a deleted campaign, its receipts and events never come
+ * back, across a restart too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,11 +257,161 @@ static void lifecycle_with_a_real_server(void **state)
     edm_test_stop(sink, 2000);
 }
 
+/* Schedules campaign cid to start now and waits (up to 30 s) until it is
+ * completed with every one of its n recipients delivered. */
+static void send_all(apitest *t, int64_t cid, int64_t n)
+{
+    assert_status(act(t, cid, "schedule", "{\"send_at\":\"2020-01-01T00:00:00Z\"}", 200),
+                  "running");
+    char st[32] = "";
+    for (int i = 0; i < 1500; i++) {
+        if (count_of(t, cid, "delivered", st, sizeof st) == n && strcmp(st, "completed") == 0)
+            return;
+        edm_test_sleep_ms(20);
+    }
+    fail_msg("campaign %lld: %lld of %lld delivered, status %s", (long long)cid,
+             (long long)count_of(t, cid, "delivered", NULL, 0), (long long)n, st);
+}
+
+/* A new draft campaign on template tid with n recipients; its id. */
+static int64_t campaign_of(apitest *t, long long tid, const char *name, int n)
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"template_id\":%lld,\"from\":\"news@example.com\"}", name, tid);
+    json_t *c = req(t, "POST", "/v1/campaigns", body, 201);
+    int64_t cid = json_integer_value(json_object_get(c, "id"));
+    json_decref(c);
+    edm_buf csv = EDM_BUF_INIT;
+    edm_buf_append_str(&csv, "email\n");
+    for (int i = 0; i < n; i++)
+        edm_buf_appendf(&csv, "%s%d@r.test\n", name, i);
+    json_decref(apitest_upload(t, cid, "text/csv", edm_buf_cstr(&csv), 200));
+    edm_buf_free(&csv);
+    return cid;
+}
+
+/* The receipt ids of campaign cid: their count, the lowest and highest. */
+static size_t receipt_ids(apitest *t, int64_t cid, int64_t *lo, int64_t *hi)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts?limit=1000", (long long)cid);
+    json_t *page = req(t, "GET", path, NULL, 200);
+    json_t *items = json_object_get(page, "items");
+    *lo = INT64_MAX;
+    *hi = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        int64_t id = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+        *lo = id < *lo ? id : *lo;
+        *hi = id > *hi ? id : *hi;
+    }
+    size_t n = json_array_size(items);
+    json_decref(page);
+    return n;
+}
+
+/* GET /v1/events?after=after as a polling reader sees it: the items (ids
+ * increasing, asserted), at most 1,000; *last is the last id (after when
+ * none). */
+static json_t *events_after(apitest *t, int64_t after, int64_t *last)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/events?after=%lld&limit=1000", (long long)after);
+    json_t *page = req(t, "GET", path, NULL, 200);
+    json_t *items = json_incref(json_object_get(page, "items"));
+    json_decref(page);
+    *last = after;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        int64_t id = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+        assert_true(id > *last);
+        *last = id;
+    }
+    return items;
+}
+
+/* The campaign of the i-th event of items. */
+static int64_t event_campaign(json_t *items, size_t i)
+{
+    return json_integer_value(json_object_get(json_array_get(items, i), "campaign_id"));
+}
+
+/* DELETE /v1/campaigns/{id} of the newest campaign (docs/api.md): its
+ * campaign, receipt and event ids, which the API had shown, never name
+ * anything else later, across a restart too: the next campaign's ids are
+ * all past them, and a reader of /v1/events?after= that had passed the
+ * deleted events sees every new one. */
+static void deleted_ids_never_come_back(void **state)
+{
+    (void)state;
+    int sink_port = edm_test_free_port("127.0.0.1");
+    char addr[64], extra[512];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", sink_port);
+    char *argv[] = {"smtp-sink", "-u", "nobody", "-m", "100", addr, "128", NULL};
+    pid_t sink = edm_test_spawn(argv, "/dev/null");
+    assert_true(sink > 0);
+    assert_int_equal(edm_test_wait_port("127.0.0.1", sink_port, 10000), 0);
+    snprintf(extra, sizeof extra,
+             "\"smtp\": {\"tls\": \"none\"}, \"routes\": [{\"match\": \"*.test\", "
+             "\"relay\": \"%s\"}]",
+             addr);
+    apitest t;
+    apitest_start_serve(&t, "EDM_TEST_SERVE_KEYS", "serve-key", 0, extra);
+    json_t *tpl = req(&t, "POST", "/v1/templates",
+                      "{\"name\":\"d\",\"subject\":\"Hi\",\"text\":\"Hello\"}", 201);
+    long long tid = (long long)json_integer_value(json_object_get(tpl, "id"));
+    json_decref(tpl);
+
+    /* A, then B: B holds the highest campaign, receipt and event ids */
+    int64_t a = campaign_of(&t, tid, "a", 3);
+    send_all(&t, a, 3);
+    int64_t b = campaign_of(&t, tid, "b", 3);
+    send_all(&t, b, 3);
+    assert_true(b > a);
+    int64_t lo, a_hi, b_hi, seen;
+    assert_int_equal(receipt_ids(&t, a, &lo, &a_hi), 3);
+    assert_int_equal(receipt_ids(&t, b, &lo, &b_hi), 3);
+    assert_true(lo > a_hi);
+    json_t *ev = events_after(&t, 0, &seen);
+    assert_int_equal(json_array_size(ev), 6);
+    for (size_t i = 0; i < 6; i++) /* one attempt each, B's last */
+        assert_int_equal(event_campaign(ev, i), i < 3 ? a : b);
+    json_decref(ev);
+
+    char path[96];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld", (long long)b);
+    char *out = NULL;
+    assert_int_equal(apitest_req(&t, "DELETE", path, NULL, 0, NULL, NULL, NULL, &out, NULL), 204);
+    free(out);
+    apitest_expect_error(&t, "GET", path, NULL, 404, "not_found", NULL);
+    int64_t none;
+    ev = events_after(&t, 0, &none);
+    assert_int_equal(json_array_size(ev), 3);
+    json_decref(ev);
+    apitest_restart_serve(&t);
+
+    /* C: every id past everything seen before */
+    int64_t c = campaign_of(&t, tid, "c", 3);
+    assert_true(c > b);
+    int64_t c_lo, c_hi;
+    assert_int_equal(receipt_ids(&t, c, &c_lo, &c_hi), 3);
+    assert_true(c_lo > b_hi);
+    send_all(&t, c, 3);
+    int64_t last;
+    ev = events_after(&t, seen, &last);
+    assert_int_equal(json_array_size(ev), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(event_campaign(ev, i), c);
+    json_decref(ev);
+    apitest_stop(&t);
+    edm_test_stop(sink, 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(serve_end_to_end),
         cmocka_unit_test(lifecycle_with_a_real_server),
+        cmocka_unit_test(deleted_ids_never_come_back),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

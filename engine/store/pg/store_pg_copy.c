@@ -5,7 +5,8 @@
  * go table by table, parents first, with COPY ... FROM STDIN in text
  * format inside one transaction, so the target has everything or nothing.
  * Columns are the SQLite table's own, the same names on both sides (the
- * migrations are the same). Identity sequences move past the copied ids.
+ * migrations are the same). Identity sequences move past the copied ids
+ * and past any id SQLite gave out before (sqlite_sequence).
  * Variables (engine/store/vars.h): var_names is copied with its ids, so a
  * delivery's compact bytes, which name their names row by id, go as they
  * are into deliveries.vars_bin; JSON text stays in deliveries.vars.
@@ -181,6 +182,23 @@ static int migrate_both(const char *sqlite_path, const char *uri, char *err, siz
     return 0;
 }
 
+/* The highest id SQLite ever gave a row of table (AUTOINCREMENT,
+ * schema/0014 and 0015), deleted rows included: PostgreSQL's sequence
+ * starts past it, so no id shown before the copy names another row after. */
+static int64_t sqlite_sequence(sqlite3 *db, const char *table)
+{
+    sqlite3_stmt *st;
+    int64_t seq = 0;
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM sqlite_sequence WHERE name = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return seq;
+}
+
 int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
                                   void (*progress)(const char *table, int64_t rows, void *arg),
                                   void *arg, char *err, size_t errlen)
@@ -246,8 +264,8 @@ int edm_store_pg_copy_from_sqlite(const char *sqlite_path, const char *uri,
         char sql[256];
         snprintf(sql, sizeof sql,
                  "SELECT setval(pg_get_serial_sequence('%s', 'id'), "
-                 "coalesce(max(id), 0) + 1, false) FROM %s",
-                 ids[i], ids[i]);
+                 "greatest(coalesce(max(id), 0), %lld) + 1, false) FROM %s",
+                 ids[i], (long long)sqlite_sequence(db, ids[i]), ids[i]);
         if ((rc = pg_exec(c, sql, err, errlen)) != 0) {
             pg_exec(c, "ROLLBACK", err + strlen(err), 0);
             goto out;

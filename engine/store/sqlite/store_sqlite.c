@@ -8,8 +8,10 @@
  * receipts, suppressions) in store_sqlite_objects.c.
  *
  * Entry point: edm_store_sqlite_open(path, &st, err, errlen). Migrations
- * run there, each in its own transaction, recorded in schema_version; a
- * database whose version is newer than this binary's is refused.
+ * run there, each in its own transaction with foreign keys off (a migration
+ * may make a parent table again) and checked before it commits, recorded in
+ * schema_version; a database whose version is newer than this binary's is
+ * refused.
  *
  * Limits: one connection, used from one thread (and one more for WAL
  * checkpoints on a thread of their own: store_sqlite_ckpt.c); its memory
@@ -228,6 +230,48 @@ static int current_version(sq_store *s, int *version)
     return rc == SQLITE_ROW ? 0 : sq_fail(s, "read schema version");
 }
 
+/* A migration may make a table again (schema/0006, 0014, 0015: SQLite
+ * cannot change a column's constraints in place). With foreign keys on,
+ * dropping a parent table would delete its children's rows first, so they
+ * are off while migrations run (they can only be switched outside a
+ * transaction) and each migration must leave none broken before it
+ * commits (SQLite's "making other kinds of table schema changes"). */
+static int foreign_keys_intact(sq_store *s, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, "prepare foreign key check");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(s->err, sizeof s->err, "migration %s: a row of %s names a missing %s row", name,
+                 (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 2));
+    else if (rc != SQLITE_DONE)
+        sq_fail(s, "foreign key check");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : EDM_EDB;
+}
+
+static int apply(sq_store *s, const struct edm_migration *m)
+{
+    int rc;
+    if ((rc = exec(s, "BEGIN IMMEDIATE", "begin migration")) != 0)
+        return rc;
+    char what[128];
+    snprintf(what, sizeof what, "migration %s", m->name);
+    char rec[256];
+    snprintf(rec, sizeof rec, "INSERT INTO schema_version VALUES (%d, '%s', %lld)", m->version,
+             m->name, (long long)edm_time_now());
+    if ((rc = exec(s, m->sql, what)) != 0 || (rc = foreign_keys_intact(s, m->name)) != 0 ||
+        (rc = exec(s, rec, "record migration")) != 0 ||
+        (rc = exec(s, "COMMIT", "commit migration")) != 0) {
+        exec(s, "ROLLBACK", "rollback");
+        return rc;
+    }
+    edm_log(EDM_LOG_INFO, "store", "event=migrated version=%d name=%s", m->version, m->name);
+    return 0;
+}
+
 static int migrate(sq_store *s)
 {
     int rc = exec(s,
@@ -247,28 +291,16 @@ static int migrate(sq_store *s)
                  s->path, cur, sup);
         return EDM_ESTATE;
     }
-    for (const struct edm_migration *m = edm_migrations; m->version; m++) {
-        if (m->version <= cur)
-            continue;
-        if ((rc = exec(s, "BEGIN IMMEDIATE", "begin migration")) != 0)
-            return rc;
-        char what[128];
-        snprintf(what, sizeof what, "migration %s", m->name);
-        if ((rc = exec(s, m->sql, what)) != 0) {
-            exec(s, "ROLLBACK", "rollback");
-            return rc;
-        }
-        char rec[256];
-        snprintf(rec, sizeof rec, "INSERT INTO schema_version VALUES (%d, '%s', %lld)", m->version,
-                 m->name, (long long)edm_time_now());
-        if ((rc = exec(s, rec, "record migration")) != 0 ||
-            (rc = exec(s, "COMMIT", "commit migration")) != 0) {
-            exec(s, "ROLLBACK", "rollback");
-            return rc;
-        }
-        edm_log(EDM_LOG_INFO, "store", "event=migrated version=%d name=%s", m->version, m->name);
-    }
-    return 0;
+    if (cur == sup)
+        return 0;
+    if ((rc = exec(s, "PRAGMA foreign_keys=OFF", "foreign keys off")) != 0)
+        return rc;
+    for (const struct edm_migration *m = edm_migrations; m->version && rc == 0; m++)
+        if (m->version > cur)
+            rc = apply(s, m);
+    /* a migration that failed half-way may have left legacy renames on */
+    int rc2 = exec(s, "PRAGMA legacy_alter_table=OFF; PRAGMA foreign_keys=ON", "foreign keys on");
+    return rc ? rc : rc2;
 }
 
 static void sq_close(edm_store *st)
