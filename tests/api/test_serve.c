@@ -157,6 +157,25 @@ static void assert_status(json_t *c, const char *want)
     json_decref(c);
 }
 
+/* Postfix's smtp-sink on a free loopback port and `edm serve` routing
+ * "*.test" to it, with `rules` (more config after the route, or ""). */
+static pid_t start_sink_and_serve(apitest *t, const char *rules)
+{
+    int sink_port = edm_test_free_port("127.0.0.1");
+    char addr[64], extra[512];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", sink_port);
+    char *argv[] = {"smtp-sink", "-u", "nobody", "-m", "100", addr, "128", NULL};
+    pid_t sink = edm_test_spawn(argv, "/dev/null");
+    assert_true(sink > 0);
+    assert_int_equal(edm_test_wait_port("127.0.0.1", sink_port, 10000), 0);
+    snprintf(extra, sizeof extra,
+             "\"smtp\": {\"tls\": \"none\"}, \"routes\": [{\"match\": \"*.test\", "
+             "\"relay\": \"%s\"}]%s",
+             addr, rules);
+    apitest_start_serve(t, "EDM_TEST_SERVE_KEYS", "serve-key", 0, extra);
+    return sink;
+}
+
 /* The lifecycle through `edm serve`'s API with a real SMTP server
  * (Postfix's smtp-sink behind a route): send_at in the past starts at
  * once; pause stops sending within a second; resume goes back to running
@@ -167,20 +186,9 @@ static void assert_status(json_t *c, const char *want)
 static void lifecycle_with_a_real_server(void **state)
 {
     (void)state;
-    int sink_port = edm_test_free_port("127.0.0.1");
-    char addr[64], extra[512];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", sink_port);
-    char *argv[] = {"smtp-sink", "-u", "nobody", "-m", "100", addr, "128", NULL};
-    pid_t sink = edm_test_spawn(argv, "/dev/null");
-    assert_true(sink > 0);
-    assert_int_equal(edm_test_wait_port("127.0.0.1", sink_port, 10000), 0);
-    snprintf(extra, sizeof extra,
-             "\"smtp\": {\"tls\": \"none\"}, \"routes\": [{\"match\": \"*.test\", "
-             "\"relay\": \"%s\"}], \"domains\": [{\"match\": \"r.test\", "
-             "\"max_per_minute\": 1200, \"burst\": 1}]",
-             addr);
     apitest t;
-    apitest_start_serve(&t, "EDM_TEST_SERVE_KEYS", "serve-key", 0, extra);
+    pid_t sink = start_sink_and_serve(
+        &t, ", \"domains\": [{\"match\": \"r.test\", \"max_per_minute\": 1200, \"burst\": 1}]");
     json_t *tpl = req(&t, "POST", "/v1/templates",
                       "{\"name\":\"l\",\"subject\":\"Hi\",\"text\":\"Hello {{n}}\"}", 201);
     long long tid = (long long)json_integer_value(json_object_get(tpl, "id"));
@@ -343,19 +351,8 @@ static int64_t event_campaign(json_t *items, size_t i)
 static void deleted_ids_never_come_back(void **state)
 {
     (void)state;
-    int sink_port = edm_test_free_port("127.0.0.1");
-    char addr[64], extra[512];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", sink_port);
-    char *argv[] = {"smtp-sink", "-u", "nobody", "-m", "100", addr, "128", NULL};
-    pid_t sink = edm_test_spawn(argv, "/dev/null");
-    assert_true(sink > 0);
-    assert_int_equal(edm_test_wait_port("127.0.0.1", sink_port, 10000), 0);
-    snprintf(extra, sizeof extra,
-             "\"smtp\": {\"tls\": \"none\"}, \"routes\": [{\"match\": \"*.test\", "
-             "\"relay\": \"%s\"}]",
-             addr);
     apitest t;
-    apitest_start_serve(&t, "EDM_TEST_SERVE_KEYS", "serve-key", 0, extra);
+    pid_t sink = start_sink_and_serve(&t, "");
     json_t *tpl = req(&t, "POST", "/v1/templates",
                       "{\"name\":\"d\",\"subject\":\"Hi\",\"text\":\"Hello\"}", 201);
     long long tid = (long long)json_integer_value(json_object_get(tpl, "id"));
