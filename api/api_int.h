@@ -166,6 +166,22 @@ int api_check_tags(api_call *c, json_t *t);
  * Answers 422 and returns -1 when wrong. */
 int api_check_track(api_call *c, json_t *b, unsigned *bits);
 
+/* The attachments of POST /v1/messages (api/routes/messages_attach.c):
+ * items[i] points into data[i] (the decoded bytes) and into the body's
+ * strings, so the body outlives them. */
+#define API_MAX_ATTACHMENTS      20
+#define API_MAX_ATTACHMENT_BYTES (10 * 1024 * 1024) /* decoded, all of them */
+#define API_MAX_FILENAME         255                /* bytes of UTF-8 */
+typedef struct api_attachments {
+    edm_attachment_new *items;
+    edm_buf *data;
+    size_t n;
+} api_attachments;
+/* Checks and decodes b's attachments (absent or null: none). Returns 0,
+ * or -1 having answered 422 naming the field (out is then empty). */
+int api_message_attachments(api_call *c, json_t *b, api_attachments *out);
+void api_attachments_free(api_attachments *a);
+
 void api_messages_create(api_call *c);
 void api_messages_list(api_call *c);
 void api_messages_get(api_call *c);

@@ -9,8 +9,10 @@
  * Fields: from, to (addresses or {email, name, vars}), reply_to, either
  * subject + html/text or template_id (+ vars for every recipient),
  * headers (X- names and a short allow-list; engine/base/header.c checks
- * names and values), tags, pool, send_at. A wrong one answers 422 naming it
- * (to[3].email, headers.Bcc); nothing is stored then.
+ * names and values), tags, pool, send_at, attachments (checked and decoded
+ * by messages_attach.c, stored once with the message). A wrong one answers
+ * 422 naming it (to[3].email, headers.Bcc, attachments[1].content);
+ * nothing is stored then.
  */
 #include "api/api_int.h"
 #include "engine/base/addr.h"
@@ -28,9 +30,9 @@
 
 #define MAX_RECIPIENTS 1000
 
-static const char *const message_fields[] = {"from", "to",          "reply_to", "subject", "html",
-                                             "text", "template_id", "vars",     "headers", "tags",
-                                             "pool", "send_at",     "track",    NULL};
+static const char *const message_fields[] = {
+    "from",    "to",   "reply_to", "subject", "html",  "text",        "template_id", "vars",
+    "headers", "tags", "pool",     "send_at", "track", "attachments", NULL};
 
 /* Header fields a transactional message may set besides X-*. */
 static const char *const allowed_headers[] = {"Auto-Submitted", "Precedence", "Importance",
@@ -289,6 +291,7 @@ void api_messages_create(api_call *c)
     int64_t *ids = edm_xcalloc(n, sizeof *ids);
     enum edm_add_outcome *outs = edm_xcalloc(n, sizeof *outs);
     json_t *common = json_object_get(b, "vars");
+    api_attachments att = {0};
     for (size_t i = 0; i < n; i++) {
         if (parse_rcpt(c, json_array_get(to, i), i, json_is_object(common) ? common : NULL,
                        &rs[i]) != 0)
@@ -297,6 +300,10 @@ void api_messages_create(api_call *c)
                                 rs[i].vars,  rs[i].names,
                                 rs[i].vals,  rs[i].vals_len};
     }
+    /* after the recipients: a bad address answers before megabytes are
+     * decoded */
+    if (api_message_attachments(c, b, &att) != 0)
+        goto out;
     json_t *h = json_object_get(b, "headers"), *t = json_object_get(b, "tags");
     char *hj = json_is_object(h) ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     char *tj = json_is_array(t) ? json_dumps(t, JSON_COMPACT) : NULL;
@@ -312,6 +319,8 @@ void api_messages_create(api_call *c)
         .subject = json_string_value(json_object_get(b, "subject")),
         .html = json_string_value(json_object_get(b, "html")),
         .text = json_string_value(json_object_get(b, "text")),
+        .attachments = att.items,
+        .nattachments = att.n,
         .rcpts = er,
         .nrcpts = n,
     };
@@ -338,6 +347,7 @@ void api_messages_create(api_call *c)
         e->message_queued(e->ctx, id);
     api_reply(c, 202, json_pack("{s:I, s:o}", "id", (json_int_t)id, "recipients", arr));
 out:
+    api_attachments_free(&att);
     rcpts_free(rs, n);
     edm_free(er);
     edm_free(ids);

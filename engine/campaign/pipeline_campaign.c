@@ -32,6 +32,8 @@ void pl_campaign_unref(pl_campaign *c)
         edm_free((char *)c->headers[i].value);
     }
     edm_free(c->headers);
+    edm_attachment_rows_free(c->attach_rows, c->nattach);
+    edm_free(c->attach);
     edm_tpl_set_free(c->tpl);
     edm_free(c->keys);
     edm_free(c);
@@ -104,6 +106,8 @@ void pl_campaign_finish(edm_pipeline *p, pl_campaign *c)
         .to_name_from_vars = c->is_message,
         .names_unsub_url = c->tpl && edm_tpl_set_names(c->tpl, "unsubscribe_url") ? 1 : -1,
         .track = cfg->public.base_url ? c->track : 0,
+        .attachments = c->attach,
+        .n_attachments = c->nattach,
     };
     c->next = p->campaigns;
     p->campaigns = c;

@@ -52,6 +52,11 @@ typedef struct pl_campaign {
     char *from_addr, *from_name, *reply_to, *pool, *unsub_url, *feedback_id;
     edm_mime_header *headers;
     size_t nheaders;
+    /* a message's attachments (pipeline_txn.c), loaded once with it: the
+     * rows own the bytes, the composer's views point into them */
+    edm_attachment_row *attach_rows;
+    edm_mime_attachment *attach;
+    size_t nattach;
     edm_tpl_set *tpl;
     edm_dkim_key **keys;
     size_t nkeys;

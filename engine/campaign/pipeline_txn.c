@@ -4,7 +4,8 @@
  * the pipeline. Their deliveries are claimed by due time ahead of every
  * campaign's, up to TXN_RESERVE beyond max_pending so that a big campaign
  * filling the pipeline never holds them back, and each message is loaded
- * once (its template compiled, or its raw bytes kept) into a pl_campaign
+ * once (its template compiled and its attachments kept, or its raw bytes
+ * kept) into a pl_campaign
  * marked is_message, which renders, signs, relays and records exactly like
  * a campaign's; the relay queues them ahead of campaign mail.
  */
@@ -21,6 +22,24 @@
 static char *dup_nonempty(const char *v)
 {
     return v && *v ? edm_xstrdup(v) : NULL;
+}
+
+/* Takes the attachments of mr into c: every recipient's message carries
+ * them, from this one copy. */
+static void take_attachments(pl_campaign *c, edm_message_row *mr)
+{
+    if (mr->nattachments == 0)
+        return;
+    c->attach_rows = mr->attachments;
+    c->nattach = mr->nattachments;
+    mr->attachments = NULL;
+    mr->nattachments = 0;
+    c->attach = edm_xcalloc(c->nattach, sizeof *c->attach);
+    for (size_t i = 0; i < c->nattach; i++)
+        c->attach[i] = (edm_mime_attachment){.filename = c->attach_rows[i].filename,
+                                             .content_type = c->attach_rows[i].content_type,
+                                             .data = c->attach_rows[i].data,
+                                             .len = c->attach_rows[i].len};
 }
 
 /* Loads message id into the pipeline's list; NULL if it is gone. */
@@ -74,10 +93,11 @@ static pl_campaign *message_load(edm_pipeline *p, int64_t id)
         if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)
             pl_campaign_break(c, "template error: %s", terr.msg);
     }
+    take_attachments(c, &mr);
     edm_message_row_clear(&mr);
     pl_campaign_finish(p, c);
-    edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d", (long long)id,
-            c->nkeys, c->raw != NULL);
+    edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d attachments=%zu",
+            (long long)id, c->nkeys, c->raw != NULL, c->nattach);
     return c;
 }
 

@@ -201,6 +201,8 @@ int edm_message_build(edm_message_worker *w, const edm_message_ctx *c, int64_t d
         .feedback_id = c->feedback_id,
         .msgid_domain = c->msgid_domain,
         .date = now,
+        .attachments = c->attachments,
+        .n_attachments = c->n_attachments,
         .allow_8bit = allow_8bit,
     };
     edm_buf_reset(&w->composed);

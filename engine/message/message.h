@@ -51,6 +51,11 @@ typedef struct edm_message_ctx {
      * EDM_MESSAGE_TO_NAME_VAR (a string), as POST /v1/messages stores
      * to[i].name there. */
     int to_name_from_vars;
+    /* Transactional (POST /v1/messages): the message's attachments, the
+     * same for every recipient (multipart/mixed); loaded once per message
+     * and owned by whoever owns the context. */
+    const edm_mime_attachment *attachments;
+    size_t n_attachments;
 } edm_message_ctx;
 
 /* The variable that carries a transactional recipient's to[i].name (a

@@ -298,7 +298,7 @@ static int is_token(const char *s, size_t n)
 /* "type/subtype" with token parts, not a multipart or message type (an
  * attachment is a leaf: declaring it multipart would let its bytes shape
  * the structure). */
-static int leaf_type_ok(const char *t)
+int edm_mime_attachment_type_ok(const char *t)
 {
     const char *slash = t ? strchr(t, '/') : NULL;
     if (slash == NULL || strlen(t) > 100 || !is_token(t, (size_t)(slash - t)) ||
@@ -309,7 +309,8 @@ static int leaf_type_ok(const char *t)
 
 static int attachment_entity(edm_mime *m, const edm_mime_attachment *a, edm_buf *out)
 {
-    const char *type = leaf_type_ok(a->content_type) ? a->content_type : "application/octet-stream";
+    const char *type =
+        edm_mime_attachment_type_ok(a->content_type) ? a->content_type : "application/octet-stream";
     const char *name = a->filename && *a->filename ? a->filename : "attachment";
     mime_fold f;
     mime_fold_begin(&f, out, "Content-Type");

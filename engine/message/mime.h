@@ -94,6 +94,10 @@ int edm_mime_is_8bit(const edm_mime *m);
  * or the signer owns (From, To, Date, Message-ID, DKIM-Signature,
  * Content-*, List-Unsubscribe, ...). */
 int edm_mime_header_name_ok(const char *name);
+/* 1 if t may be an attachment's content type: "type/subtype" of RFC 2045
+ * tokens, at most 100 bytes, not multipart/ nor message/ (an attachment
+ * is a leaf); the composer sends any other as application/octet-stream. */
+int edm_mime_attachment_type_ok(const char *t);
 /* 1 if addr is an address the composer accepts (ASCII local@domain). */
 int edm_mime_addr_ok(const char *addr);
 

@@ -45,6 +45,16 @@ void edm_campaign_row_clear(edm_campaign_row *r)
     memset(r, 0, sizeof *r);
 }
 
+void edm_attachment_rows_free(edm_attachment_row *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        edm_free(a[i].filename);
+        edm_free(a[i].content_type);
+        edm_free(a[i].data);
+    }
+    edm_free(a);
+}
+
 void edm_message_row_clear(edm_message_row *r)
 {
     if (r == NULL)
@@ -56,6 +66,7 @@ void edm_message_row_clear(edm_message_row *r)
     edm_free(r->text);
     edm_free(r->raw);
     edm_free(r->envelope_from);
+    edm_attachment_rows_free(r->attachments, r->nattachments);
     memset(r, 0, sizeof *r);
 }
 

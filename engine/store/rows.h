@@ -83,9 +83,18 @@ typedef struct edm_campaign_page {
     int64_t next;
 } edm_campaign_page;
 
+/* One attachment of a transactional message (schema/0016): its file name
+ * (UTF-8), MIME type and decoded bytes. */
+typedef struct edm_attachment_row {
+    char *filename;
+    char *content_type;
+    unsigned char *data; /* len bytes (never NULL, even for 0) */
+    size_t len;
+} edm_attachment_row;
+
 /* A transactional message as the pipeline loads it: the campaigns row of
- * kind 1 (from, reply_to, pool, headers, tags, template_id, send_at) and
- * its one copy of the content. */
+ * kind 1 (from, reply_to, pool, headers, tags, template_id, send_at), its
+ * one copy of the content and its attachments, in the order given. */
 typedef struct edm_message_row {
     edm_campaign_row c;
     char *source; /* "api" or "smtp" */
@@ -93,9 +102,13 @@ typedef struct edm_message_row {
     char *raw; /* SMTP: the message as received, or NULL */
     size_t rawlen;
     char *envelope_from;
+    edm_attachment_row *attachments;
+    size_t nattachments;
 } edm_message_row;
 
 void edm_message_row_clear(edm_message_row *r);
+/* Frees n attachment rows and the array. */
+void edm_attachment_rows_free(edm_attachment_row *a, size_t n);
 void edm_template_row_clear(edm_template_row *r);
 void edm_campaign_row_clear(edm_campaign_row *r);
 void edm_template_page_free(edm_template_page *p);

@@ -103,6 +103,15 @@ typedef struct edm_ip_counters {
     const char *hour, *day;
 } edm_ip_counters;
 
+/* An attachment of a message to create: its bytes, decoded (the caller
+ * checked the name and type: api/routes/messages_attach.c). */
+typedef struct edm_attachment_new {
+    const char *filename;
+    const char *content_type;
+    const void *data;
+    size_t len;
+} edm_attachment_new;
+
 /* A transactional message to create (POST /v1/messages, SMTP submission):
  * one copy of the content and one delivery per recipient
  * (docs/api.md, "Transactional messages"). Either template_id, or
@@ -121,8 +130,10 @@ typedef struct edm_message_new {
     const char *subject, *html, *text;
     const char *raw; /* NULL unless SMTP */
     size_t rawlen;
-    const char *envelope_from; /* SMTP: MAIL FROM, or NULL */
-    unsigned track;            /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (rows.h) */
+    const char *envelope_from;             /* SMTP: MAIL FROM, or NULL */
+    unsigned track;                        /* EDM_TRACK_OPENS | EDM_TRACK_CLICKS (rows.h) */
+    const edm_attachment_new *attachments; /* API: stored once, in this order */
+    size_t nattachments;
     const edm_recipient *rcpts;
     size_t nrcpts;
 } edm_message_new;
@@ -302,10 +313,11 @@ struct edm_store_ops {
      * docs/smtp.md "Commit before 250"), and fills *id, receipt_ids[i] (0
      * for a duplicate of an earlier recipient) and outcomes[i] (ACCEPTED,
      * DUPLICATE, or SUPPRESSED: a receipt in state suppressed, never sent).
-     * load gives the pipeline the message (EDM_ENOTFOUND for a campaign
-     * id). get and list answer JSON: {id, source, from, reply_to, subject,
-     * template_id, pool, tags,
-     * send_at, created_at, status ("pending" or "done"), counts,
+     * load gives the pipeline the message with its attachments
+     * (EDM_ENOTFOUND for a campaign id). get and list answer JSON: {id,
+     * source, from, reply_to, subject, template_id, pool, tags,
+     * send_at, created_at, attachments: [{filename, content_type, size}]
+     * (never the bytes), status ("pending" or "done"), counts,
      * recipients: [receipt...]}; list filters by tag and by a recipient's
      * state, ids after `after` ascending. */
     int (*message_create)(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,

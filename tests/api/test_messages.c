@@ -7,6 +7,10 @@
  * list by tag and state, Idempotency-Key replay, messages hidden from the
  * campaign API, and every refused input (Bcc, CR/LF, NUL in a name or a
  * variable, 1,001 recipients, a bad address, both content kinds) answered 422 with nothing stored.
+ * Attachments: each recipient's message as smtp-sink took it is
+ * multipart/mixed with the bytes sent (Python's email package), DKIM
+ * valid (dkimpy; tests/api/attach_check.py); GET shows their metadata;
+ * every refused attachment is 422 naming it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/base/base64.h"
 #include "engine/base/buf.h"
 #include "tests/api/apitest.h"
 #include "tests/support/store_backend.h"
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define req apitest_expect
 
@@ -367,10 +373,214 @@ static void messages_end_to_end(void **state)
     sink_stop();
 }
 
+/* attach_check.py's reading of one message smtp-sink took (txt: the DKIM
+ * key record to verify against). */
+static json_t *attach_check(const char *msg, const char *txt)
+{
+    char path[1200], cmd[4096];
+    snprintf(path, sizeof path, "%s/check.eml", sink_dir);
+    assert_int_equal(edm_test_write_file(path, msg, strlen(msg)), 0);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s '%s'",
+             edm_test_src("tests/api/attach_check.py"), path, txt);
+    char *out = NULL;
+    int rc = edm_test_run(cmd, &out);
+    if (rc != 0)
+        fail_msg("attach_check.py: %d %s", rc, out ? out : "");
+    json_t *v = json_loads(out, 0, NULL);
+    if (v == NULL)
+        fail_msg("attach_check.py: %s", out);
+    free(out);
+    unlink(path);
+    return v;
+}
+
+/* A body of POST /v1/messages to a@a.test with these attachments. */
+static char *attach_body(json_t *attachments)
+{
+    json_t *b = json_pack("{s:s, s:[s], s:s, s:s, s:o}", "from", "shop@example.com", "to",
+                          "a@a.test", "subject", "s", "text", "t", "attachments", attachments);
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    return s;
+}
+
+static json_t *att(const char *filename, const char *content)
+{
+    return json_pack("{s:s, s:s}", "filename", filename, "content", content);
+}
+
+/* POST /v1/messages with attachments: a PDF (its type from the name), a
+ * text file with a long non-ASCII name (RFC 2231) and an empty file. The
+ * 202, GET (and the list) with the attachments' metadata and never their
+ * bytes, then every recipient's message as smtp-sink took it: read by
+ * Python's email package, multipart/mixed without defects, each
+ * attachment's decoded bytes equal to what was sent, DKIM (dkimpy) valid
+ * over it all. Then every refused input (not base64, no file name, CR/LF
+ * or NUL in it, no content, a multipart type, content_id, 21 files, over
+ * 10 MiB decoded) is 422 naming the field, and nothing is stored. */
+static void messages_with_attachments(void **state)
+{
+    (void)state;
+    sink_start();
+    char *keydir = edm_test_tmpdir("attachkey");
+    assert_non_null(keydir);
+    char cmd[1400], extra[2048], txt[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/k.pem 2>&1",
+             keydir);
+    assert_int_equal(edm_test_run(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "openssl pkey -in %s/k.pem -pubout -outform DER | base64 -w0",
+             keydir);
+    char *pub = NULL;
+    assert_int_equal(edm_test_run(cmd, &pub), 0);
+    snprintf(txt, sizeof txt, "v=DKIM1; k=rsa; p=%s", pub);
+    free(pub);
+    snprintf(extra, sizeof extra,
+             "\"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": "
+             "\"%s/k.pem\"}], \"pools\": [{\"name\": \"default\"}], "
+             "\"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.1:%d\"}]",
+             keydir, sink_port);
+    apitest t;
+    apitest_start_serve(&t, "EDM_TEST_ATT_KEYS", "att-key", 0, extra);
+
+    unsigned char pdf[1000];
+    memcpy(pdf, "%PDF-1.4\n", 9);
+    for (size_t i = 9; i < sizeof pdf; i++)
+        pdf[i] = (unsigned char)(i * 37 + 11);
+    const char *txtfile = "Gr\xc3\xbc\xc3\x9f"
+                          "e aus K\xc3\xb6ln\r\n";
+    const char *name2 = "Rechnung M\xc3\xa4rz \xe2\x80\x93 \xc3\x9c"
+                        "bersicht f\xc3\xbcr Kunden 2026.txt";
+    edm_buf b64pdf = EDM_BUF_INIT, b64txt = EDM_BUF_INIT;
+    assert_int_equal(edm_base64_encode(&b64pdf, pdf, sizeof pdf, 0), 0);
+    assert_int_equal(edm_base64_encode(&b64txt, txtfile, strlen(txtfile), 0), 0);
+    json_t *in = json_pack(
+        "{s:s, s:[s, s], s:s, s:s, s:s, s:[o, {s:s, s:s, s:s}, o]}", "from",
+        "Shop <shop@example.com>", "to", "ann@a.test", "bob@b.test", "subject", "Invoice {{email}}",
+        "text", "Your invoice, {{email}}", "html", "<p>Your invoice, {{email}}</p>", "attachments",
+        att("invoice.pdf", edm_buf_cstr(&b64pdf)), "filename", name2, "content",
+        edm_buf_cstr(&b64txt), "content_type", "text/plain", att("empty.bin", ""));
+    char *body = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    json_t *a = req(&t, "POST", "/v1/messages", body, 202);
+    free(body);
+    int64_t id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+
+    /* the metadata, never the bytes */
+    json_t *want =
+        json_pack("[{s:s, s:s, s:i}, {s:s, s:s, s:i}, {s:s, s:s, s:i}]", "filename", "invoice.pdf",
+                  "content_type", "application/pdf", "size", (int)sizeof pdf, "filename", name2,
+                  "content_type", "text/plain", "size", (int)strlen(txtfile), "filename",
+                  "empty.bin", "content_type", "application/octet-stream", "size", 0);
+    json_t *m = wait_done(&t, id);
+    if (!json_equal(json_object_get(m, "attachments"), want))
+        fail_msg("GET attachments: %s", json_dumps(json_object_get(m, "attachments"), 0));
+    json_t *rs = json_object_get(m, "recipients");
+    assert_string_equal(status_of(rs, "ann@a.test"), "delivered");
+    assert_string_equal(status_of(rs, "bob@b.test"), "delivered");
+    json_decref(m);
+    json_t *l = req(&t, "GET", "/v1/messages", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+    assert_true(json_equal(
+        json_object_get(json_array_get(json_object_get(l, "items"), 0), "attachments"), want));
+    json_decref(l);
+    json_decref(want);
+
+    /* every recipient's message carries them, byte for byte, signed */
+    json_t *parts =
+        json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "filename", "invoice.pdf",
+                  "content_type", "application/pdf", "b64", edm_buf_cstr(&b64pdf), "filename",
+                  name2, "content_type", "text/plain", "b64", edm_buf_cstr(&b64txt), "filename",
+                  "empty.bin", "content_type", "application/octet-stream", "b64", "");
+    const char *rcpts[] = {"ann@a.test", "bob@b.test"};
+    for (size_t i = 0; i < 2; i++) {
+        char *raw = sink_message_for(rcpts[i]);
+        assert_non_null(raw);
+        json_t *r = attach_check(raw, txt);
+        char *dump = json_dumps(r, 0);
+        if (strcmp(json_string_value(json_object_get(r, "type")), "multipart/mixed") != 0 ||
+            json_array_size(json_object_get(r, "defects")) != 0 ||
+            strcmp(json_string_value(json_object_get(r, "dkim")), "pass") != 0 ||
+            !json_equal(json_object_get(r, "attachments"), parts))
+            fail_msg("message to %s: %s\n%.2000s", rcpts[i], dump, raw);
+        char hello[64];
+        snprintf(hello, sizeof hello, "Your invoice, %s", rcpts[i]);
+        assert_string_equal(json_string_value(json_object_get(r, "text")), hello);
+        free(dump);
+        json_decref(r);
+        free(raw);
+    }
+    json_decref(parts);
+
+    /* refused input: 422 naming the field, nothing stored */
+    const char *b64 = edm_buf_cstr(&b64pdf);
+    struct {
+        json_t *attachments;
+        const char *code, *field;
+    } bad[] = {
+        {json_pack("[o, o]", att("a.pdf", b64), att("b.pdf", "not base64!")), "invalid",
+         "attachments[1].content"},
+        {json_pack("[{s:s}]", "content", b64), "required", "attachments[0].filename"},
+        {json_pack("[o]", att("", b64)), "required", "attachments[0].filename"},
+        {json_pack("[o]", att("a.pdf\r\nBcc: x@evil.test", b64)), "invalid",
+         "attachments[0].filename"},
+        {json_pack("[o]", json_pack("{s:s#, s:s}", "filename", "a\0.pdf", (int)6, "content", b64)),
+         "invalid", "attachments[0].filename"},
+        {json_pack("[{s:s}]", "filename", "a.pdf"), "required", "attachments[0].content"},
+        {json_pack("[{s:s, s:i}]", "filename", "a.pdf", "content", 1), "invalid_type",
+         "attachments[0].content"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "a.pdf", "content", b64, "content_type",
+                   "multipart/mixed"),
+         "invalid", "attachments[0].content_type"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "a.pdf", "content", b64, "content_type", "pdf"),
+         "invalid", "attachments[0].content_type"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "content_id",
+                   "logo1"),
+         "unknown_field", "attachments[0].content_id"},
+        {json_pack("[s]", "a.pdf"), "invalid_type", "attachments[0]"},
+        {json_pack("{s:s}", "filename", "a.pdf"), "invalid_type", "attachments"},
+        {json_array(), NULL, NULL}, /* 21 attachments, below */
+        {json_array(), NULL, NULL}, /* over 10 MiB in all, below */
+    };
+    size_t nbad = sizeof bad / sizeof bad[0];
+    for (int i = 0; i < 21; i++)
+        json_array_append_new(bad[nbad - 2].attachments, att("a.txt", "YQ=="));
+    bad[nbad - 2].code = "invalid";
+    bad[nbad - 2].field = "attachments";
+    /* two of 5.5 MiB: each fine alone, 11 MiB together */
+    size_t half = 5632 * 1024;
+    char *big = malloc(EDM_BASE64_LEN(half) + 1);
+    assert_non_null(big);
+    memset(big, 'A', EDM_BASE64_LEN(half));
+    big[EDM_BASE64_LEN(half)] = '\0';
+    json_array_append_new(bad[nbad - 1].attachments, att("a.bin", big));
+    json_array_append_new(bad[nbad - 1].attachments, att("b.bin", big));
+    free(big);
+    bad[nbad - 1].code = "too_large";
+    bad[nbad - 1].field = "attachments";
+    for (size_t i = 0; i < nbad; i++) {
+        char *bb = attach_body(bad[i].attachments);
+        apitest_expect_error(&t, "POST", "/v1/messages", bb, 422, bad[i].code, bad[i].field);
+        free(bb);
+    }
+    l = req(&t, "GET", "/v1/messages", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+    json_decref(l);
+
+    edm_buf_free(&b64pdf);
+    edm_buf_free(&b64txt);
+    apitest_stop(&t);
+    sink_stop();
+    edm_test_rmtree(keydir);
+    free(keydir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(messages_end_to_end),
+        cmocka_unit_test(messages_with_attachments),
     };
     int rc =
         cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);

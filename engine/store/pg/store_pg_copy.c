@@ -23,10 +23,22 @@
 
 /* Parents before children; campaign_counts is rebuilt by the triggers,
  * nodes and schema_version belong to the target. */
-static const char *const tables[] = {
-    "settings",    "templates",         "campaigns",       "message_content", "campaign_sources",
-    "var_names",   "deliveries",        "delivery_events", "suppressions",    "idempotency",
-    "ip_counters", "engagement_counts", "webhooks",        "webhook_outbox",  NULL};
+static const char *const tables[] = {"settings",
+                                     "templates",
+                                     "campaigns",
+                                     "message_content",
+                                     "message_attachments",
+                                     "campaign_sources",
+                                     "var_names",
+                                     "deliveries",
+                                     "delivery_events",
+                                     "suppressions",
+                                     "idempotency",
+                                     "ip_counters",
+                                     "engagement_counts",
+                                     "webhooks",
+                                     "webhook_outbox",
+                                     NULL};
 
 /* What to read from SQLite for a table: its own rows, but the compact
  * ledger's string ids (schema/0007_compact_ledger.sql) as the text
@@ -63,6 +75,7 @@ static int is_bytea(const char *table, const char *col)
 {
     return (strcmp(table, "settings") == 0 && strcmp(col, "value") == 0) ||
            (strcmp(table, "message_content") == 0 && strcmp(col, "raw") == 0) ||
+           (strcmp(table, "message_attachments") == 0 && strcmp(col, "data") == 0) ||
            (strcmp(table, "deliveries") == 0 && strcmp(col, "vars_bin") == 0);
 }
 

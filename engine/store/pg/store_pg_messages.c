@@ -1,9 +1,10 @@
 /*
  * engine/store/pg/store_pg_messages.c: the PostgreSQL backend's
  * transactional messages (schema/pg/0004_messages.sql): creating one (a
- * campaigns row of kind 1, its content, one deliveries row per recipient
- * with txn = 1, in one transaction), loading it for the pipeline, the
- * API's reads, and the due-time claim of transactional deliveries
+ * campaigns row of kind 1, its content and attachments (schema/pg/0016),
+ * one deliveries row per recipient with txn = 1, in one transaction),
+ * loading it for the pipeline, the API's reads (attachments' metadata,
+ * never their bytes), and the due-time claim of transactional deliveries
  * (FOR UPDATE SKIP LOCKED: nodes sharing the database never claim the
  * same row at once).
  *
@@ -24,11 +25,39 @@ static const char SQL_CAMPAIGN[] =
 static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+static const char SQL_ATTACH_INSERT[] =
+    "INSERT INTO message_attachments(campaign_id, idx, filename, content_type, data) "
+    "VALUES ($1, $2, $3, $4, $5)";
+static const char SQL_ATTACH_LOAD[] = "SELECT filename, content_type, data FROM "
+                                      "message_attachments WHERE campaign_id = $1 ORDER BY idx";
+static const char SQL_ATTACH_META[] =
+    "SELECT filename, content_type, octet_length(data) FROM message_attachments "
+    "WHERE campaign_id = $1 ORDER BY idx";
 static const char SQL_DELIVERY[] =
     "INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, next_attempt_at, "
     "txn, vars_bin) VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (SELECT 1 FROM suppressions WHERE "
     "value IN ($2, $3)) THEN 4 ELSE 0 END, $5, $6, 1, $7) ON CONFLICT (email, campaign_id) DO "
     "NOTHING RETURNING id, status";
+
+/* The message's attachments, one row each (inside the create's
+ * transaction). */
+static int add_attachments(pg_store *s, int64_t id, const edm_message_new *m)
+{
+    for (size_t i = 0; i < m->nattachments; i++) {
+        const edm_attachment_new *a = &m->attachments[i];
+        pg_params p;
+        pgp_init(&p);
+        pgp_int(&p, id);
+        pgp_int(&p, (int64_t)i);
+        pgp_text(&p, a->filename);
+        pgp_text(&p, a->content_type);
+        pgp_bytes(&p, a->len ? a->data : "", a->len);
+        int rc = pg_do(s, SQL_ATTACH_INSERT, &p, "insert message attachment");
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
 
 int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
                       int64_t *receipt_ids, enum edm_add_outcome *outcomes)
@@ -77,7 +106,8 @@ int pg_message_create(edm_store *st, const edm_message_new *m, int64_t now, int6
     else
         pgp_null(&p);
     pgp_text(&p, m->envelope_from);
-    if ((rc = pg_do(s, SQL_CONTENT, &p, "insert message content")) != 0)
+    if ((rc = pg_do(s, SQL_CONTENT, &p, "insert message content")) != 0 ||
+        (rc = add_attachments(s, *id, m)) != 0)
         goto fail;
     for (size_t i = 0; i < m->nrcpts; i++) {
         const edm_recipient *rc_ = &m->rcpts[i];
@@ -119,6 +149,38 @@ fail:
     return rc;
 }
 
+/* The attachments of message id into out (in the order given). */
+static int load_attachments(pg_store *s, int64_t id, edm_message_row *out)
+{
+    pg_params p;
+    pgp_init(&p);
+    pgp_int(&p, id);
+    PGresult *r = pg_run(s, SQL_ATTACH_LOAD, &p, "load message attachments");
+    if (r == NULL)
+        return EDM_EDB;
+    int n = PQntuples(r);
+    if (n > 0)
+        out->attachments = edm_xcalloc((size_t)n, sizeof *out->attachments);
+    for (int i = 0; i < n; i++) {
+        edm_attachment_row *a = &out->attachments[out->nattachments];
+        size_t len = 0;
+        unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 2), &len);
+        if (b == NULL) {
+            PQclear(r);
+            return EDM_ENOMEM;
+        }
+        a->filename = pg_dup(r, i, 0);
+        a->content_type = pg_dup(r, i, 1);
+        a->data = edm_xmalloc(len ? len : 1);
+        memcpy(a->data, b, len);
+        a->len = len;
+        PQfreemem(b);
+        out->nattachments++;
+    }
+    PQclear(r);
+    return 0;
+}
+
 int pg_message_load(edm_store *st, int64_t id, edm_message_row *out)
 {
     pg_store *s = PG(st);
@@ -158,24 +220,54 @@ int pg_message_load(edm_store *st, int64_t id, edm_message_row *out)
     }
     out->envelope_from = pg_dup(r, 0, 22);
     PQclear(r);
-    return 0;
+    int rc = load_attachments(s, id, out);
+    if (rc != 0)
+        edm_message_row_clear(out);
+    return rc;
 }
 
 #define MESSAGE_SELECT                                                                             \
     "SELECT c.id, mc.source, c.from_addr, c.reply_to, mc.subject, c.template_id, c.pool, c.tags, " \
     "c.send_at, c.created_at FROM campaigns c JOIN message_content mc ON mc.campaign_id = c.id "
 
+/* [{filename, content_type, size}] of message id: never the bytes. */
+static int attachments_json(pg_store *s, int64_t id, json_t **out)
+{
+    pg_params p;
+    pgp_init(&p);
+    pgp_int(&p, id);
+    PGresult *r = pg_run(s, SQL_ATTACH_META, &p, "message attachments");
+    if (r == NULL)
+        return EDM_EDB;
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "filename", pg_text_col(r, i, 0),
+                                             "content_type", pg_text_col(r, i, 1), "size",
+                                             (json_int_t)pg_int(r, i, 2)));
+    PQclear(r);
+    *out = arr;
+    return 0;
+}
+
+/* A row of MESSAGE_SELECT with its attachments' metadata, its recipients'
+ * receipts and counts. */
 static int message_object(pg_store *s, const PGresult *q, int row, json_t **out)
 {
     int64_t id = pg_int(q, row, 0);
+    json_t *att;
+    int arc = attachments_json(s, id, &att);
+    if (arc != 0)
+        return arc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, id);
     PGresult *r = pg_run(
         s, "SELECT " PG_RECEIPT_COLUMNS " FROM deliveries WHERE campaign_id = $1 ORDER BY id", &p,
         "message receipts");
-    if (r == NULL)
+    if (r == NULL) {
+        json_decref(att);
         return EDM_EDB;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(id));
     json_object_set_new(o, "source", pg_text_col(q, row, 1));
@@ -187,6 +279,7 @@ static int message_object(pg_store *s, const PGresult *q, int row, json_t **out)
     json_object_set_new(o, "tags", pg_json_col(q, row, 7, "[]"));
     json_object_set_new(o, "send_at", pg_time_col(q, row, 8));
     json_object_set_new(o, "created_at", pg_time_col(q, row, 9));
+    json_object_set_new(o, "attachments", att);
     json_t *rcpts = json_array(), *counts = json_object();
     int pending = 0;
     for (int i = 0; i < PQntuples(r); i++) {

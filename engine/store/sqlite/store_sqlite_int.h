@@ -52,7 +52,7 @@ enum sq_stmt {
 #define SQ_RECEIPT_VARIANTS 64
 
 /* Statements of store_sqlite_messages.c. */
-#define SQ_MSG_STMTS 8
+#define SQ_MSG_STMTS 10
 
 typedef struct sq_ckpt sq_ckpt;
 

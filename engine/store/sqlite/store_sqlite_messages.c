@@ -1,9 +1,10 @@
 /*
  * engine/store/sqlite/store_sqlite_messages.c: the SQLite backend's
  * transactional messages (schema/0004_messages.sql): creating one (a
- * campaigns row of kind 1, its one copy of the content, one deliveries
- * row per recipient with txn = 1, all in one transaction), loading it for
- * the pipeline, the API's reads (one message with its receipts, a page of
+ * campaigns row of kind 1, its one copy of the content and of each
+ * attachment (schema/0016), one deliveries row per recipient with txn = 1,
+ * all in one transaction), loading it for the pipeline, the API's reads
+ * (one message with its attachments' metadata and its receipts, a page of
  * messages filtered by tag and recipient state), and the due-time claim of
  * transactional deliveries.
  *
@@ -24,6 +25,9 @@ enum {
     MS_CLAIM,
     MS_LOAD_CONTENT,
     MS_RECEIPTS,
+    MS_ATTACH_INSERT,
+    MS_ATTACH_LOAD,
+    MS_ATTACH_META,
 };
 
 static const char *const msg_sql[SQ_MSG_STMTS] = {
@@ -43,6 +47,12 @@ static const char *const msg_sql[SQ_MSG_STMTS] = {
     [MS_LOAD_CONTENT] = "SELECT source, subject, html, text, raw, envelope_from FROM "
                         "message_content WHERE campaign_id = ?1",
     [MS_RECEIPTS] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE campaign_id = ?1 ORDER BY id",
+    [MS_ATTACH_INSERT] = "INSERT INTO message_attachments(campaign_id, idx, filename, "
+                         "content_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [MS_ATTACH_LOAD] = "SELECT filename, content_type, data FROM message_attachments "
+                       "WHERE campaign_id = ?1 ORDER BY idx",
+    [MS_ATTACH_META] = "SELECT filename, content_type, length(data) FROM message_attachments "
+                       "WHERE campaign_id = ?1 ORDER BY idx",
 };
 
 static sqlite3_stmt *msg_stmt(sq_store *s, int which)
@@ -100,6 +110,29 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
 
 static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, int64_t *id,
                           int64_t *receipt_ids, enum edm_add_outcome *outcomes);
+
+/* The message's attachments, one row each (inside message_insert's
+ * transaction). */
+static int add_attachments(sq_store *s, int64_t id, const edm_message_new *m)
+{
+    for (size_t i = 0; i < m->nattachments; i++) {
+        const edm_attachment_new *a = &m->attachments[i];
+        sqlite3_stmt *q = msg_stmt(s, MS_ATTACH_INSERT);
+        if (q == NULL)
+            return EDM_EDB;
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
+        sq_bind_text(q, 3, a->filename);
+        sq_bind_text(q, 4, a->content_type);
+        /* a zero-length blob, not NULL, for an empty file */
+        sqlite3_bind_blob64(q, 5, a->len ? a->data : "", a->len, SQLITE_STATIC);
+        int rc = sq_step_done(s, q, "insert message attachment");
+        sqlite3_clear_bindings(q);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
 
 int sq_message_create(edm_store *st, const edm_message_new *m, int64_t now, int64_t *id,
                       int64_t *receipt_ids, enum edm_add_outcome *outcomes)
@@ -178,7 +211,7 @@ static int message_insert(sq_store *s, const edm_message_new *m, int64_t now, in
     sq_bind_text(q, 7, m->envelope_from);
     rc = sq_step_done(s, q, "insert message content");
     sqlite3_clear_bindings(q);
-    if (rc != 0)
+    if (rc != 0 || (rc = add_attachments(s, *id, m)) != 0)
         goto fail;
     for (size_t i = 0; i < m->nrcpts; i++)
         if ((rc = add_recipient(s, *id, m, i, now, any_suppressions, &receipt_ids[i],
@@ -198,6 +231,32 @@ static char *col_dup(sqlite3_stmt *q, int i)
 {
     const char *t = (const char *)sqlite3_column_text(q, i);
     return t ? edm_strndup(t, (size_t)sqlite3_column_bytes(q, i)) : NULL;
+}
+
+/* The attachments of message id into out (in the order given). */
+static int load_attachments(sq_store *s, int64_t id, edm_message_row *out)
+{
+    sqlite3_stmt *q = msg_stmt(s, MS_ATTACH_LOAD);
+    if (q == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(q, 1, id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (out->nattachments == cap) {
+            cap = cap ? cap * 2 : 4;
+            out->attachments = edm_xrealloc(out->attachments, cap * sizeof *out->attachments);
+        }
+        edm_attachment_row *a = &out->attachments[out->nattachments++];
+        a->filename = col_dup(q, 0);
+        a->content_type = col_dup(q, 1);
+        a->len = (size_t)sqlite3_column_bytes(q, 2);
+        a->data = edm_xmalloc(a->len ? a->len : 1);
+        if (a->len)
+            memcpy(a->data, sqlite3_column_blob(q, 2), a->len);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : sq_fail(s, "load message attachments");
 }
 
 int sq_message_load(edm_store *st, int64_t id, edm_message_row *out)
@@ -240,6 +299,10 @@ int sq_message_load(edm_store *st, int64_t id, edm_message_row *out)
         edm_message_row_clear(out);
         return rc == SQLITE_DONE ? EDM_ENOTFOUND : sq_fail(s, "load message content");
     }
+    if ((rc = load_attachments(s, id, out)) != 0) {
+        edm_message_row_clear(out);
+        return rc;
+    }
     return 0;
 }
 
@@ -249,7 +312,30 @@ int sq_message_load(edm_store *st, int64_t id, edm_message_row *out)
     "SELECT c.id, mc.source, c.from_addr, c.reply_to, mc.subject, c.template_id, c.pool, c.tags, " \
     "c.send_at, c.created_at FROM campaigns c JOIN message_content mc ON mc.campaign_id = c.id "
 
-/* A row of MESSAGE_SELECT with its recipients' receipts and counts. */
+/* [{filename, content_type, size}] of message id: never the bytes. */
+static int attachments_json(sq_store *s, int64_t id, json_t **out)
+{
+    sqlite3_stmt *q = msg_stmt(s, MS_ATTACH_META);
+    if (q == NULL)
+        return EDM_EDB;
+    sqlite3_bind_int64(q, 1, id);
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "filename", sq_text_col(q, 0),
+                                             "content_type", sq_text_col(q, 1), "size",
+                                             (json_int_t)sqlite3_column_int64(q, 2)));
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return sq_fail(s, "message attachments");
+    }
+    *out = arr;
+    return 0;
+}
+
+/* A row of MESSAGE_SELECT with its attachments' metadata, its recipients'
+ * receipts and counts. */
 static int message_object(sq_store *s, sqlite3_stmt *q, json_t **out)
 {
     int64_t id = sqlite3_column_int64(q, 0);
@@ -264,6 +350,13 @@ static int message_object(sq_store *s, sqlite3_stmt *q, json_t **out)
     json_object_set_new(o, "tags", sq_json_col(q, 7, "[]"));
     json_object_set_new(o, "send_at", sq_time_col(q, 8));
     json_object_set_new(o, "created_at", sq_time_col(q, 9));
+    json_t *att;
+    int arc = attachments_json(s, id, &att);
+    if (arc != 0) {
+        json_decref(o);
+        return arc;
+    }
+    json_object_set_new(o, "attachments", att);
     sqlite3_stmt *r = msg_stmt(s, MS_RECEIPTS);
     if (r == NULL) {
         json_decref(o);

@@ -4,7 +4,8 @@
  * database on a throwaway cluster: templates, campaigns with their
  * receipts, events and stats, suppressions, the token secret, a
  * transactional message with raw bytes (tabs, backslashes, CR LF) read
- * back the same through both backends; recipients' variables in both
+ * back the same through both backends, and one with attachments (every
+ * byte value, a UTF-8 file name: schema/0016); recipients' variables in both
  * stored forms (JSON text, and the compact form with its names rows:
  * engine/store/vars.h) read back as the same objects; new ids continue
  * after the copied ones (a new names row too); a second copy into the now
@@ -26,6 +27,9 @@
 #include <string.h>
 
 static const char raw_msg[] = "Subject: a\tb\\c\r\n\r\nline one\r\nback\\slash\ttab\r\n";
+static unsigned char att_bytes[256]; /* every byte value */
+static const char att_name[] = "R\xc3\xa9sum\xc3\xa9\t\\.bin";
+static int64_t att_msg_id; /* the message that has them */
 
 /* A small store with a bit of everything; returns the campaign id. */
 static int64_t fill(edm_store *st, int64_t *msg_id)
@@ -97,6 +101,19 @@ static int64_t fill(edm_store *st, int64_t *msg_id)
     int64_t rid;
     enum edm_add_outcome mo;
     assert_int_equal(st->ops->message_create(st, &m, 3000, msg_id, &rid, &mo), 0);
+    for (size_t i = 0; i < sizeof att_bytes; i++)
+        att_bytes[i] = (unsigned char)i;
+    edm_attachment_new att[] = {{att_name, "application/octet-stream", att_bytes, sizeof att_bytes},
+                                {"empty.txt", "text/plain", "", 0}};
+    edm_message_new ma = {.source = "api",
+                          .from = "a@example.com",
+                          .subject = "s",
+                          .text = "t",
+                          .attachments = att,
+                          .nattachments = 2,
+                          .rcpts = &mr,
+                          .nrcpts = 1};
+    assert_int_equal(st->ops->message_create(st, &ma, 3000, &att_msg_id, &rid, &mo), 0);
     int64_t cid = c.id;
     edm_template_row_clear(&t);
     edm_campaign_row_clear(&c);
@@ -120,6 +137,8 @@ static json_t *snapshot(edm_store *st, int64_t cid, int64_t msg_id)
     json_object_set_new(s, "suppressions", p.items);
     assert_int_equal(st->ops->message_get(st, msg_id, &v), 0);
     json_object_set_new(s, "message", v);
+    assert_int_equal(st->ops->message_get(st, att_msg_id, &v), 0);
+    json_object_set_new(s, "message_attachments", v);
     /* the variables of every queued recipient, as the templates see them */
     int64_t cursor = 0;
     edm_job *jobs;
@@ -173,7 +192,7 @@ static void migrate_to_copies_everything(void **state)
     int rc = edm_test_run(cmd, &out);
     if (rc != 0)
         fail_msg("edm migrate --to: %d\n%s", rc, out ? out : "");
-    assert_non_null(strstr(out, "deliveries       51 rows"));
+    assert_non_null(strstr(out, "deliveries       52 rows"));
     free(out);
 
     assert_int_equal(edm_store_open(uri, &st, err, sizeof err), 0);
@@ -196,6 +215,14 @@ static void migrate_to_copies_everything(void **state)
     assert_int_equal(st->ops->message_load(st, msg_id, &m), 0);
     assert_int_equal(m.rawlen, sizeof raw_msg - 1);
     assert_memory_equal(m.raw, raw_msg, m.rawlen);
+    edm_message_row_clear(&m);
+    assert_int_equal(st->ops->message_load(st, att_msg_id, &m), 0);
+    assert_int_equal(m.nattachments, 2);
+    assert_string_equal(m.attachments[0].filename, att_name);
+    assert_int_equal(m.attachments[0].len, sizeof att_bytes);
+    assert_memory_equal(m.attachments[0].data, att_bytes, sizeof att_bytes);
+    assert_string_equal(m.attachments[1].content_type, "text/plain");
+    assert_int_equal(m.attachments[1].len, 0);
     edm_message_row_clear(&m);
     assert_int_equal(st->ops->template_get(st, 1, &t), 0);
     assert_string_equal(t.name, "t\tab");
@@ -229,7 +256,7 @@ static void migrate_to_copies_everything(void **state)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "already holds"));
     free(out);
-    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries"), 52);
+    assert_int_equal(edm_test_pg_int(uri, "SELECT count(*) FROM deliveries"), 53);
 
     json_decref(before);
     json_decref(after);
