@@ -90,6 +90,8 @@ int edm_pipeline_new(const edm_pipeline_opts *o, edm_pipeline **out)
         p->o.max_pending = 4000;
     if (p->o.claim_batch == 0)
         p->o.claim_batch = 500;
+    if (p->o.max_pending_bytes == 0)
+        p->o.max_pending_bytes = (size_t)64 << 20;
     const char *env =
         o->cfg->unsubscribe.secret_env ? getenv(o->cfg->unsubscribe.secret_env) : NULL;
     if (env && strlen(env) >= 16) {

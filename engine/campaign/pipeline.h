@@ -34,6 +34,12 @@ typedef struct edm_pipeline_opts {
     size_t nkeys;
     size_t max_pending; /* 0: 4000 */
     size_t claim_batch; /* 0: 500 */
+    /* Transactional messages in flight (claimed, not done), in estimated
+     * bytes: a message with big attachments, or a big submitted one, to
+     * many recipients is claimed a few recipients at a time, since each
+     * recipient's copy is held until it is sent. At least one is always
+     * taken. 0: 64 MiB. */
+    size_t max_pending_bytes;
     /* Optional: a second handle on the same store, used only on the thread
      * pool to write outcomes there while the loop goes on (PostgreSQL: a
      * write is a round trip and a server's work, not to be waited for on

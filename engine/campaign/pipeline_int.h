@@ -57,6 +57,9 @@ typedef struct pl_campaign {
     edm_attachment_row *attach_rows;
     edm_mime_attachment *attach;
     size_t nattach;
+    /* a message: the estimated size of one recipient's copy (its raw
+     * bytes, or its sources and base64 attachments), for max_pending_bytes */
+    size_t job_bytes;
     edm_tpl_set *tpl;
     edm_dkim_key **keys;
     size_t nkeys;
@@ -68,8 +71,10 @@ struct edm_pipeline {
     edm_pipeline_opts o;
     pl_campaign *campaigns;
     edm_idset in_flight;
-    size_t pending;       /* all campaigns */
-    size_t rendering;     /* jobs in render batches */
+    size_t pending;   /* all campaigns */
+    size_t txn_bytes; /* messages' job_bytes of their pending jobs (o.max_pending_bytes) */
+    int txn_full;     /* the last claim of messages gave some back: txn_bytes was at the bound */
+    size_t rendering; /* jobs in render batches */
     edm_outcome *results; /* buffered outcomes, complete, as the store records them */
     size_t nresults, capresults;
     /* Outcomes being written on the thread pool (o.record_st): still in

@@ -43,6 +43,23 @@ static void take_attachments(pl_campaign *c, edm_message_row *mr)
 }
 
 /* Loads message id into the pipeline's list; NULL if it is gone. */
+/* One recipient's copy of message c, estimated: the raw message, or the
+ * sources (HTML and text parts) and the attachments in base64 (4/3, with
+ * line ends), with room for the headers and the signature. */
+static size_t copy_bytes(const pl_campaign *c, const edm_message_row *mr)
+{
+    size_t n = 4096 + c->rawlen;
+    if (mr->subject)
+        n += strlen(mr->subject);
+    if (mr->html)
+        n += strlen(mr->html);
+    if (mr->text)
+        n += strlen(mr->text);
+    for (size_t i = 0; i < c->nattach; i++)
+        n += c->attach[i].len / 57 * 78 + 78;
+    return n;
+}
+
 static pl_campaign *message_load(edm_pipeline *p, int64_t id)
 {
     edm_store *st = p->o.st;
@@ -94,6 +111,7 @@ static pl_campaign *message_load(edm_pipeline *p, int64_t id)
             pl_campaign_break(c, "template error: %s", terr.msg);
     }
     take_attachments(c, &mr);
+    c->job_bytes = copy_bytes(c, &mr);
     edm_message_row_clear(&mr);
     pl_campaign_finish(p, c);
     edm_log(EDM_LOG_DEBUG, "pipeline", "message=%lld event=loaded keys=%zu raw=%d attachments=%zu",
@@ -114,6 +132,7 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, int suppressed, 
     edm_idset_add(&p->in_flight, job->id);
     c->pending++;
     p->pending++;
+    p->txn_bytes += c->job_bytes;
     if (c->broken) {
         pl_fail_job(p, c, job, EDM_DSTATE_FAILED, c->broken_reason);
         drop_job(job);
@@ -140,12 +159,21 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, int suppressed, 
     b->jobs[b->n++].job = *job;
 }
 
+/* Room for more copies of messages under o.max_pending_bytes: after the
+ * bound was reached, only once half of it is free again (not a claim
+ * and a give-back after every copy sent). */
+static int bytes_room(const edm_pipeline *p)
+{
+    size_t max = p->o.max_pending_bytes;
+    return p->txn_bytes == 0 || p->txn_bytes < (p->txn_full ? max / 2 : max);
+}
+
 void pl_pump_txn(edm_pipeline *p)
 {
     /* Only when something may be due (a kick, a scheduler tick): not a
      * claim statement after every outcome of a campaign. */
     size_t cap = p->o.max_pending + TXN_RESERVE;
-    while (p->txn_wake && !p->stopping && p->pending < cap) {
+    while (p->txn_wake && !p->stopping && p->pending < cap && bytes_room(p)) {
         size_t want = cap - p->pending;
         if (want > p->o.claim_batch)
             want = p->o.claim_batch;
@@ -156,7 +184,8 @@ void pl_pump_txn(edm_pipeline *p)
                     edm_store_errmsg(p->o.st));
             return;
         }
-        size_t taken = 0;
+        size_t taken = 0, nback = 0;
+        int64_t *back = NULL;
         pl_batch *open = NULL;
         unsigned char *suppressed = n ? pl_suppressed(p, jobs, n) : NULL;
         for (size_t i = 0; i < n; i++) {
@@ -171,6 +200,14 @@ void pl_pump_txn(edm_pipeline *p)
                 drop_job(job); /* in flight already (a lease ran out), or gone */
                 continue;
             }
+            if (p->txn_bytes > 0 && p->txn_bytes >= p->o.max_pending_bytes) {
+                /* the copies in flight are big enough: the rest waits */
+                if (back == NULL)
+                    back = edm_xcalloc(n, sizeof *back);
+                back[nback++] = job->id;
+                drop_job(job);
+                continue;
+            }
             take(p, c, job, suppressed[i], &open);
             taken++;
         }
@@ -178,6 +215,13 @@ void pl_pump_txn(edm_pipeline *p)
             pl_queue_batch(p, open);
         edm_free(suppressed);
         edm_free(jobs);
+        p->txn_full = nback > 0;
+        if (nback > 0) {
+            /* due again at once: claimed when enough copies are sent */
+            p->o.st->ops->unclaim(p->o.st, back, nback, edm_time_now());
+            edm_free(back);
+            break;
+        }
         if (n < want)
             p->txn_wake = 0; /* everything due is claimed */
         if (taken == 0 || n < want)

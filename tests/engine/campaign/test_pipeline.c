@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "engine/base/alloc.h"
+#include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
 #include "engine/campaign/pipeline.h"
@@ -51,9 +52,10 @@ struct fx {
      * relay's done callback. */
     size_t claimed, outcomes, outstanding_max;
     size_t max_pending;
-    int utf8;          /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
-    int refuse_writes; /* the store's record fails as on a full disk */
-    size_t refused;    /* record calls refused */
+    size_t max_pending_bytes; /* start_pipeline's, 0: the default */
+    int utf8;                 /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
+    int refuse_writes;        /* the store's record fails as on a full disk */
+    size_t refused;           /* record calls refused */
     /* claim calls that returned jobs, the fewest and most they asked for
      * and returned; suppression look-ups per batch and per job */
     size_t claim_calls, claim_limit_min, claim_limit_max, claim_n_min;
@@ -176,7 +178,8 @@ static void start_pipeline(struct fx *f, size_t max_pending, size_t claim_batch)
                             .cfg = &f->cfg,
                             .relay = f->relay,
                             .max_pending = max_pending,
-                            .claim_batch = claim_batch};
+                            .claim_batch = claim_batch,
+                            .max_pending_bytes = f->max_pending_bytes};
     assert_int_equal(edm_pipeline_new(&po, &f->pl), 0);
     edm_relay_set_ctx(f->relay, f->pl);
     f->hooks = edm_pipeline_sched_hooks(f->pl);
@@ -775,12 +778,68 @@ static void transactional_message_overtakes_a_running_campaign(void **state)
     assert_true(tc->delivered < 3000 / 2); /* the campaign was still going */
 }
 
+/* A big message to many recipients (every copy held until it is sent) is
+ * claimed a few copies at a time under max_pending_bytes: a 300 KB
+ * submitted message to 20 recipients, with room for 20 connections and
+ * a bound of 1 MiB, has at most 4 copies in flight, and every recipient
+ * gets it. */
+static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 20);
+    f->max_pending_bytes = 1 << 20;
+    start_pipeline(f, 100, 50);
+    static const char head[] = "From: Shop <shop@example.com>\r\nTo: list@a.test\r\n"
+                               "Subject: Catalogue\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+                               "Message-ID: <big.1@example.com>\r\n\r\n";
+    edm_buf raw = EDM_BUF_INIT;
+    edm_buf_append(&raw, head, sizeof head - 1);
+    for (int i = 0; i < 4000; i++)
+        edm_buf_append(
+            &raw, "0123456789012345678901234567890123456789012345678901234567890123456789\r\n", 72);
+    enum { N = 20 };
+    edm_recipient r[N];
+    char emails[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(emails[i], sizeof emails[i], "r%d@a.test", i);
+        r[i] = (edm_recipient){.email = emails[i], .domain = "a.test", .vars_json = NULL};
+    }
+    edm_message_new m = {.source = "smtp",
+                         .from = "Shop <shop@example.com>",
+                         .raw = (const char *)raw.data,
+                         .rawlen = raw.len,
+                         .envelope_from = "shop@example.com",
+                         .rcpts = r,
+                         .nrcpts = N};
+    int64_t id = 0, rid[N];
+    enum edm_add_outcome out[N];
+    assert_int_equal(f->st->ops->message_create(f->st, &m, edm_time_now(), &id, rid, out), 0);
+    edm_buf_free(&raw);
+    edm_pipeline_kick(f->pl);
+    const transport_fake_counts *tc = transport_fake_counts_of(f->tp);
+    uint64_t deadline = edm_time_mono_ms() + 10000;
+    while (tc->delivered < N) {
+        assert_true(edm_time_mono_ms() < deadline);
+        uv_run(&f->loop, UV_RUN_ONCE);
+        edm_pipeline_flush(f->pl);
+    }
+    printf("copies in flight at most: %u\n", tc->max_in_flight);
+    assert_true(tc->max_in_flight <= 4);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(transport_fake_delivered_to(f->tp, emails[i]), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(deferrals_follow_the_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(big_messages_are_claimed_a_few_copies_at_a_time, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(window_is_refilled_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
                                         teardown),
