@@ -169,6 +169,7 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
         }
     }
     const char *from = cr.from;
+    c->job_bytes = pl_copy_bytes(NULL, NULL, NULL); /* broken: fails, holds nothing */
     if (from == NULL || edm_message_parse_from(from, &c->from_addr, &c->from_name) != 0) {
         pl_campaign_break(c, "invalid from address: %s", from ? from : "(none)");
     } else {
@@ -182,6 +183,7 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
         } else {
             if (pl_tpl_compile(&c->tpl, &tr, &terr) != 0)
                 pl_campaign_break(c, "template error: %s", terr.msg);
+            c->job_bytes = pl_copy_bytes(tr.subject, tr.html, tr.text);
             edm_template_row_clear(&tr);
         }
     }
@@ -190,6 +192,15 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id)
     edm_log(EDM_LOG_INFO, "pipeline", "campaign=%lld event=loaded keys=%zu", (long long)id,
             c->nkeys);
     return c;
+}
+
+size_t pl_copy_bytes(const char *subject, const char *html, const char *text)
+{
+    size_t n = 4096; /* the headers, the signatures, the MIME parts' own */
+    n += subject ? strlen(subject) : 0;
+    n += html ? strlen(html) : 0;
+    n += text ? strlen(text) : 0;
+    return n;
 }
 
 pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id)

@@ -91,6 +91,7 @@ static size_t take_jobs(edm_pipeline *p, pl_campaign *c, edm_job *jobs, size_t n
         edm_idset_add(&p->in_flight, job->id);
         c->pending++;
         p->pending++;
+        p->pending_bytes += c->job_bytes;
         taken++;
         if (c->broken || suppressed[i]) {
             pl_fail_job(p, c, job, c->broken ? EDM_DSTATE_FAILED : EDM_DSTATE_SUPPRESSED,
@@ -148,6 +149,7 @@ static void claim_after(uv_work_t *req, int status)
     pl_campaign *c = k->c;
     p->claims--;
     p->claims_want -= k->want;
+    p->claims_bytes -= k->want * c->job_bytes;
     c->claiming = 0;
     if (status != 0 || k->rc != 0) {
         c->drained = 1; /* tried again at the tick, not at once in a loop */
@@ -194,6 +196,7 @@ static void claim_start(edm_pipeline *p, pl_campaign *c, int64_t now, size_t wan
     k->req.data = k;
     p->claims++;
     p->claims_want += want;
+    p->claims_bytes += want * c->job_bytes;
     if (uv_queue_work(p->o.loop, &k->req, claim_work, claim_after) != 0)
         EDM_PANIC("uv_queue_work failed");
 }
@@ -206,6 +209,12 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     if (c->claiming)
         return 0;
     size_t want = room < p->o.claim_batch ? room : p->o.claim_batch;
+    /* and within max_pending_bytes: copies of a big template are held
+     * a few at a time (at least one) */
+    size_t used = p->pending_bytes + p->claims_bytes, max = p->o.max_pending_bytes;
+    size_t fit = used < max ? (max - used) / c->job_bytes : 0;
+    if (want > fit)
+        want = used == 0 ? 1 : fit;
     if (!edm_bucket_unlimited(&c->rate)) {
         uint64_t now = edm_time_mono_ms();
         size_t allowed = 0;

@@ -57,8 +57,8 @@ typedef struct pl_campaign {
     edm_attachment_row *attach_rows;
     edm_mime_attachment *attach;
     size_t nattach;
-    /* a message: the estimated size of one recipient's copy (its raw
-     * bytes, or its sources and base64 attachments), for max_pending_bytes */
+    /* the estimated size of one recipient's copy (the template's sources,
+     * a message's raw bytes or base64 attachments), for max_pending_bytes */
     size_t job_bytes;
     edm_tpl_set *tpl;
     edm_dkim_key **keys;
@@ -71,10 +71,11 @@ struct edm_pipeline {
     edm_pipeline_opts o;
     pl_campaign *campaigns;
     edm_idset in_flight;
-    size_t pending;   /* all campaigns */
-    size_t txn_bytes; /* messages' job_bytes of their pending jobs (o.max_pending_bytes) */
-    int txn_full;     /* the last claim of messages gave some back: txn_bytes was at the bound */
-    size_t rendering; /* jobs in render batches */
+    size_t pending;       /* all campaigns */
+    size_t pending_bytes; /* job_bytes of every pending job (o.max_pending_bytes) */
+    size_t claims_bytes;  /* job_bytes of what claims under way may bring */
+    int txn_full; /* the last claim of messages gave some back: pending_bytes was at the bound */
+    size_t rendering;     /* jobs in render batches */
     edm_outcome *results; /* buffered outcomes, complete, as the store records them */
     size_t nresults, capresults;
     /* Outcomes being written on the thread pool (o.record_st): still in
@@ -133,6 +134,8 @@ typedef struct pl_batch {
 int64_t pl_campaign_share(const edm_pipeline *p, int64_t max_per_hour);
 pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id);
 pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id);
+/* One recipient's copy estimated from its sources (job_bytes). */
+size_t pl_copy_bytes(const char *subject, const char *html, const char *text);
 void pl_campaign_unref(pl_campaign *c);
 /* Drops campaigns that stopped running and have nothing pending. */
 void pl_campaigns_prune(edm_pipeline *p);

@@ -118,10 +118,8 @@ void pl_job_done(edm_pipeline *p, pl_campaign *c)
     EDM_ASSERT(c->pending > 0 && p->pending > 0);
     c->pending--;
     p->pending--;
-    if (c->is_message) {
-        EDM_ASSERT(p->txn_bytes >= c->job_bytes);
-        p->txn_bytes -= c->job_bytes;
-    }
+    EDM_ASSERT(p->pending_bytes >= c->job_bytes);
+    p->pending_bytes -= c->job_bytes;
 }
 
 static void free_outmsg(edm_outmsg *m)

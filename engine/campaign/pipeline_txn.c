@@ -43,18 +43,11 @@ static void take_attachments(pl_campaign *c, edm_message_row *mr)
 }
 
 /* Loads message id into the pipeline's list; NULL if it is gone. */
-/* One recipient's copy of message c, estimated: the raw message, or the
- * sources (HTML and text parts) and the attachments in base64 (4/3, with
- * line ends), with room for the headers and the signature. */
+/* One recipient's copy of message c, estimated: the raw message, or its
+ * sources and the attachments in base64 (4/3, with line ends). */
 static size_t copy_bytes(const pl_campaign *c, const edm_message_row *mr)
 {
-    size_t n = 4096 + c->rawlen;
-    if (mr->subject)
-        n += strlen(mr->subject);
-    if (mr->html)
-        n += strlen(mr->html);
-    if (mr->text)
-        n += strlen(mr->text);
+    size_t n = pl_copy_bytes(mr->subject, mr->html, mr->text) + c->rawlen;
     for (size_t i = 0; i < c->nattach; i++)
         n += c->attach[i].len / 57 * 78 + 78;
     return n;
@@ -132,7 +125,7 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, int suppressed, 
     edm_idset_add(&p->in_flight, job->id);
     c->pending++;
     p->pending++;
-    p->txn_bytes += c->job_bytes;
+    p->pending_bytes += c->job_bytes;
     if (c->broken) {
         pl_fail_job(p, c, job, EDM_DSTATE_FAILED, c->broken_reason);
         drop_job(job);
@@ -165,7 +158,7 @@ static void take(edm_pipeline *p, pl_campaign *c, edm_job *job, int suppressed, 
 static int bytes_room(const edm_pipeline *p)
 {
     size_t max = p->o.max_pending_bytes;
-    return p->txn_bytes == 0 || p->txn_bytes < (p->txn_full ? max / 2 : max);
+    return p->pending_bytes == 0 || p->pending_bytes < (p->txn_full ? max / 2 : max);
 }
 
 void pl_pump_txn(edm_pipeline *p)
@@ -200,7 +193,7 @@ void pl_pump_txn(edm_pipeline *p)
                 drop_job(job); /* in flight already (a lease ran out), or gone */
                 continue;
             }
-            if (p->txn_bytes > 0 && p->txn_bytes >= p->o.max_pending_bytes) {
+            if (p->pending_bytes > 0 && p->pending_bytes >= p->o.max_pending_bytes) {
                 /* the copies in flight are big enough: the rest waits */
                 if (back == NULL)
                     back = edm_xcalloc(n, sizeof *back);

@@ -54,6 +54,7 @@ struct fx {
     size_t max_pending;
     size_t max_pending_bytes; /* start_pipeline's, 0: the default */
     int utf8;                 /* make_campaign: a UTF-8 body (composed 8bit when allowed) */
+    const char *body;         /* make_campaign: this text and HTML body instead */
     int refuse_writes;        /* the store's record fails as on a full disk */
     size_t refused;           /* record calls refused */
     /* claim calls that returned jobs, the fewest and most they asked for
@@ -243,9 +244,10 @@ static int teardown(void **state)
 static void make_campaign(struct fx *f, const char *fmt, int n)
 {
     edm_store *st = f->st;
+    const char *html = f->utf8 ? "<p>Grüße, {{name}}</p>" : "<p>Hello {{name}}</p>";
+    const char *text = f->utf8 ? "Grüße, {{name}}" : "Hello {{name}}";
     json_t *tf = json_pack("{s:s, s:s, s:s, s:s}", "name", "t", "subject", "Hi {{name}}", "html",
-                           f->utf8 ? "<p>Grüße, {{name}}</p>" : "<p>Hello {{name}}</p>", "text",
-                           f->utf8 ? "Grüße, {{name}}" : "Hello {{name}}");
+                           f->body ? f->body : html, "text", f->body ? f->body : text);
     edm_template_row t;
     assert_int_equal(st->ops->template_create(st, tf, &t), 0);
     json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "c", "template_id", (json_int_t)t.id, "from",
@@ -832,6 +834,32 @@ static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
         assert_int_equal(transport_fake_delivered_to(f->tp, emails[i]), 1);
 }
 
+/* So is a campaign with a big template: 100 KB of text and of HTML a
+ * copy, 30 recipients, 20 connections and a bound of 1 MiB hold at most 5
+ * copies in flight; everyone gets theirs. */
+static void big_templates_are_claimed_a_few_copies_at_a_time(void **state)
+{
+    struct fx *f = *state;
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 20);
+    f->max_pending_bytes = 1 << 20;
+    start_pipeline(f, 100, 50);
+    char *body = edm_xcalloc(100 * 1024 + 1, 1);
+    for (size_t i = 0; i < 100 * 1024; i++)
+        body[i] = i % 72 == 71 ? '\n' : (char)('a' + i % 26);
+    f->body = body;
+    make_campaign(f, "r%d@a.test", 30);
+    tick(f, 1);
+    wait_state(f, EDM_DSTATE_DELIVERED, 30);
+    edm_free(body);
+    const transport_fake_counts *tc = transport_fake_counts_of(f->tp);
+    printf("copies in flight at most: %u\n", tc->max_in_flight);
+    assert_true(tc->max_in_flight <= 5);
+    assert_int_equal(tc->delivered, 30);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -839,6 +867,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(deferred_past_max_age_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(max_pending_bounds_what_is_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(big_messages_are_claimed_a_few_copies_at_a_time, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(big_templates_are_claimed_a_few_copies_at_a_time, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(window_is_refilled_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_stops_claims_and_lets_in_flight_finish, setup,
