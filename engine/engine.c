@@ -2,7 +2,9 @@
  * engine/engine.c: builds and tears down the engine (see engine.h). Order
  * of construction: TLS context, DKIM keys, pools, DNS, relay (with the DNS
  * resolver and the SMTP transport as its seams), pipeline, scheduler;
- * teardown in reverse, each part closing its own handles.
+ * teardown in reverse, each part closing its own handles. The heartbeat
+ * (node beat, address counters) also kicks the purge of deleted campaigns
+ * (engine/campaign/purge.c).
  */
 #include "engine/engine.h"
 #include "engine/base/addr.h"
@@ -12,6 +14,7 @@
 #include "engine/base/log.h"
 #include "engine/message/message.h"
 #include "engine/campaign/pipeline.h"
+#include "engine/campaign/purge.h"
 #include "engine/delivery/pool.h"
 #include "engine/delivery/relay.h"
 #include "engine/delivery/resolve.h"
@@ -49,6 +52,7 @@ struct edm_engine {
     int stopping;
     int lock_fd;      /* flock on <db>.lock: one engine per SQLite database */
     uv_timer_t *beat; /* the node's heartbeat (its own allocation: closed async) */
+    edm_purge *purge; /* deleted campaigns' rows (SQLite), kicked by the heartbeat */
     int joined;
 };
 
@@ -122,6 +126,8 @@ static void on_beat(uv_timer_t *t)
      * then loses at most this second, not everything since. */
     if (e->pools.pools)
         edm_pools_save(&e->pools, edm_time_now());
+    /* A campaign deleted since (or before a restart): its rows go now. */
+    edm_purge_kick(e->purge);
 }
 
 static void beat_closed(uv_handle_t *h)
@@ -136,6 +142,8 @@ static void beat_stop(edm_engine *e)
         uv_close((uv_handle_t *)e->beat, beat_closed);
         e->beat = NULL;
     }
+    edm_purge_free(e->purge);
+    e->purge = NULL;
 }
 
 /* Takes the database's engine lock: two engines on one SQLite store would
@@ -218,6 +226,8 @@ int edm_engine_start(uv_loop_t *loop, const edm_config *cfg, edm_store *st, edm_
     uv_timer_init(loop, e->beat);
     e->beat->data = e;
     uv_timer_start(e->beat, on_beat, 1000, 1000);
+    e->purge = edm_purge_new(loop, st);
+    edm_purge_kick(e->purge); /* what a restart left to purge */
     if ((e->tls = tls_client_ctx_new(err, errlen)) == NULL) {
         engine_free(e);
         return EDM_ETLS;

@@ -223,7 +223,20 @@ struct edm_store_ops {
     int (*campaign_list)(edm_store *st, int status, int64_t after, int limit,
                          edm_campaign_page *page);
     int (*campaign_update)(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out);
+    /* Deletes a campaign with its receipts, their events and its counters;
+     * EDM_ENOTFOUND if there is none (or it was deleted already). On
+     * SQLite one short write marks it: from the return on, every read
+     * hides it and its rows (as if gone), and campaign_purge removes them
+     * later. PostgreSQL deletes it all here (concurrent connections: the
+     * others do not wait for it). */
     int (*campaign_delete)(edm_store *st, int64_t id);
+    /* Removes rows of deleted campaigns in one short transaction: up to
+     * `rows` receipts (with their events), and a campaign once it has none
+     * left. Returns the rows removed, 0 when nothing is left to purge, or a
+     * negative EDM_E*. Campaigns marked before a crash or restart are
+     * purged all the same. NULL: campaign_delete leaves nothing behind
+     * (PostgreSQL). engine/campaign/purge.c is the caller. */
+    int (*campaign_purge)(edm_store *st, int rows);
     /* Compare-and-set of the campaign state: succeeds only if the current
      * state's bit is in from_mask (EDM_ESTATE otherwise). send_at >= 0 sets
      * it (seconds), -1 leaves it. Stamps started_at/completed_at. The rules

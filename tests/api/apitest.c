@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *server_bin(void)
@@ -117,6 +119,20 @@ void apitest_restart_serve(apitest *t)
     t->pid = edm_test_spawn(argv, t->log);
     assert_true(t->pid > 0);
     wait_up(t, "edm serve (restarted)");
+}
+
+void apitest_kill_restart_serve(apitest *t)
+{
+    assert_int_equal(kill(t->pid, SIGKILL), 0);
+    int st;
+    assert_int_equal(waitpid(t->pid, &st, 0), t->pid);
+    t->pid = 0;
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/edm.json", t->dir);
+    char *argv[] = {(char *)edm_test_bin(), "serve", "-c", cfg, NULL};
+    t->pid = edm_test_spawn(argv, t->log);
+    assert_true(t->pid > 0);
+    wait_up(t, "edm serve (after SIGKILL)");
 }
 
 void apitest_stop(apitest *t)

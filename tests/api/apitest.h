@@ -41,6 +41,9 @@ void apitest_start_serve(apitest *t, const char *keys_env, const char *keys, siz
 /* Stops a server started by apitest_start_serve (asserting a clean exit)
  * and starts `edm serve` again on the same config, database and port. */
 void apitest_restart_serve(apitest *t);
+/* Kills a server started by apitest_start_serve with SIGKILL (no clean
+ * exit: a crash) and starts `edm serve` again on the same config. */
+void apitest_kill_restart_serve(apitest *t);
 /* Stops it (SIGTERM) and asserts a clean exit (ASan leak check included). */
 void apitest_stop(apitest *t);
 

@@ -8,8 +8,9 @@
  * sent anywhere. Then the lifecycle's timing against a real SMTP server
  * (smtp-sink behind a route): pause, resume and cancel take effect within
  * a second, send_at in the past starts at once, wrong transitions are 409.
- * Last, the ids of a deleted campaign, its receipts and events never come
- * back, across a restart too.
+ * Then the ids of a deleted campaign, its receipts and events never come
+ * back, across a restart too. Last, DELETE of a big campaign hides it at
+ * once and purges its rows in the background, across a crash too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -403,12 +404,169 @@ static void deleted_ids_never_come_back(void **state)
     edm_test_stop(sink, 2000);
 }
 
+/* ---- DELETE of a big campaign: hidden at once, purged in chunks ---- */
+
+/* The test-only knobs of engine/campaign/purge.c: small chunks far apart,
+ * so the purge of a few hundred recipients lasts seconds. */
+static void slow_purge(int on)
+{
+    if (on) {
+        setenv("EDM_PURGE_TEST_ROWS", "20", 1);
+        setenv("EDM_PURGE_TEST_GAP_MS", "200", 1);
+    } else {
+        unsetenv("EDM_PURGE_TEST_ROWS");
+        unsetenv("EDM_PURGE_TEST_GAP_MS");
+    }
+}
+
+/* Rows of campaign cid left in the database: the campaign, its receipts,
+ * their events and its counters (through a second connection). */
+static long long rows_of(apitest *t, int64_t cid)
+{
+    char sql[512];
+    long long c = (long long)cid;
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM campaigns WHERE id = %lld) + "
+             "(SELECT count(*) FROM deliveries WHERE campaign_id = %lld) + "
+             "(SELECT count(*) FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
+             "WHERE d.campaign_id = %lld) + "
+             "(SELECT count(*) FROM campaign_counts WHERE campaign_id = %lld)",
+             c, c, c, c);
+    long long n = edm_test_store_value(t->db, sql);
+    assert_true(n >= 0);
+    return n;
+}
+
+/* Waits (up to 60 s) until nothing of campaign cid is left in the database. */
+static void wait_purged(apitest *t, int64_t cid)
+{
+    for (int i = 0; i < 600 && rows_of(t, cid) > 0; i++)
+        edm_test_sleep_ms(100);
+    assert_int_equal(rows_of(t, cid), 0);
+}
+
+/* Campaign cid, deleted, is gone for every read of the API while the rest
+ * answers: the campaign, its stats, its receipts (a list, a stream, one
+ * receipt's events), the campaign list, the event feed (which still holds
+ * campaign keep's n_keep events), a second DELETE, and health. */
+static void assert_gone(apitest *t, int64_t cid, int64_t receipt, int64_t keep, size_t n_keep)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld", (long long)cid);
+    apitest_expect_error(t, "GET", path, NULL, 404, "not_found", NULL);
+    apitest_expect_error(t, "DELETE", path, NULL, 404, "not_found", NULL);
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/stats", (long long)cid);
+    apitest_expect_error(t, "GET", path, NULL, 404, "not_found", NULL);
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)cid);
+    apitest_expect_error(t, "GET", path, NULL, 404, "not_found", NULL);
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts.ndjson", (long long)cid);
+    apitest_expect_error(t, "GET", path, NULL, 404, "not_found", NULL);
+    snprintf(path, sizeof path, "/v1/receipts/%lld/events", (long long)receipt);
+    apitest_expect_error(t, "GET", path, NULL, 404, "not_found", NULL);
+    json_t *page = req(t, "GET", "/v1/campaigns?limit=1000", NULL, 200);
+    json_t *items = json_object_get(page, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        assert_true(json_integer_value(json_object_get(json_array_get(items, i), "id")) != cid);
+    json_decref(page);
+    int64_t last;
+    json_t *ev = events_after(t, 0, &last);
+    assert_int_equal(json_array_size(ev), n_keep);
+    for (size_t i = 0; i < json_array_size(ev); i++)
+        assert_int_equal(event_campaign(ev, i), keep);
+    json_decref(ev);
+    json_decref(req(t, "GET", "/v1/health", NULL, 200));
+}
+
+/* A sent campaign of n recipients beside a small one (keep, 3): their ids
+ * and one receipt of the big one. */
+static void two_sent(apitest *t, int n, int64_t *keep, int64_t *big, int64_t *receipt)
+{
+    json_t *tpl = req(t, "POST", "/v1/templates",
+                      "{\"name\":\"p\",\"subject\":\"Hi\",\"text\":\"Hello\"}", 201);
+    long long tid = (long long)json_integer_value(json_object_get(tpl, "id"));
+    json_decref(tpl);
+    *keep = campaign_of(t, tid, "k", 3);
+    send_all(t, *keep, 3);
+    *big = campaign_of(t, tid, "b", n);
+    send_all(t, *big, n);
+    int64_t hi;
+    assert_int_equal(receipt_ids(t, *big, receipt, &hi), (size_t)n);
+}
+
+static void delete_campaign(apitest *t, int64_t cid)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/campaigns/%lld", (long long)cid);
+    char *out = NULL;
+    assert_int_equal(apitest_req(t, "DELETE", path, NULL, 0, NULL, NULL, NULL, &out, NULL), 204);
+    free(out);
+}
+
+/* DELETE of a completed campaign of 600 recipients (1,200 rows with their
+ * events) answers 204 at once; from then on the API shows nothing of it,
+ * while on SQLite its rows are still being purged in chunks (the checks
+ * ran during the purge: rows were left after them too), and the API and
+ * health answer meanwhile. Then nothing of it is left in the database;
+ * the other campaign is untouched. On PostgreSQL the rows go at once. */
+static void delete_purges_in_the_background(void **state)
+{
+    (void)state;
+    slow_purge(1);
+    apitest t;
+    pid_t sink = start_sink_and_serve(&t, "");
+    int64_t keep, big, receipt;
+    two_sent(&t, 600, &keep, &big, &receipt);
+    assert_true(rows_of(&t, big) > 1 + 600 + 600); /* and its counters */
+    delete_campaign(&t, big);
+    int pg = edm_test_store_is_pg();
+    if (!pg)
+        assert_true(rows_of(&t, big) > 0);
+    assert_gone(&t, big, receipt, keep, 3);
+    if (!pg)
+        assert_true(rows_of(&t, big) > 0);
+    wait_purged(&t, big);
+    assert_gone(&t, big, receipt, keep, 3);
+    int64_t lo, hi;
+    assert_int_equal(receipt_ids(&t, keep, &lo, &hi), 3);
+    apitest_stop(&t);
+    edm_test_stop(sink, 2000);
+    slow_purge(0);
+}
+
+/* edm serve killed (SIGKILL) in the middle of a purge: after the restart
+ * nothing of the campaign is visible, and the purge completes. */
+static void purge_resumes_after_a_crash(void **state)
+{
+    (void)state;
+    slow_purge(1);
+    apitest t;
+    pid_t sink = start_sink_and_serve(&t, "");
+    int64_t keep, big, receipt;
+    two_sent(&t, 400, &keep, &big, &receipt);
+    long long all = rows_of(&t, big);
+    delete_campaign(&t, big);
+    int pg = edm_test_store_is_pg();
+    /* wait until a chunk has gone (not all of them) */
+    for (int i = 0; i < 200 && rows_of(&t, big) == all; i++)
+        edm_test_sleep_ms(50);
+    apitest_kill_restart_serve(&t);
+    if (!pg)
+        assert_true(rows_of(&t, big) > 0);
+    assert_gone(&t, big, receipt, keep, 3);
+    wait_purged(&t, big);
+    apitest_stop(&t);
+    edm_test_stop(sink, 2000);
+    slow_purge(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(serve_end_to_end),
         cmocka_unit_test(lifecycle_with_a_real_server),
         cmocka_unit_test(deleted_ids_never_come_back),
+        cmocka_unit_test(delete_purges_in_the_background),
+        cmocka_unit_test(purge_resumes_after_a_crash),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }

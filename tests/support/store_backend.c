@@ -176,3 +176,11 @@ void edm_test_store_upload(edm_store *st, int64_t cid, const char *fmt, int from
     }
     assert_int_equal(st->ops->upload_end(up, 1), 0);
 }
+
+int edm_test_store_purge(edm_store *st)
+{
+    int n = 1;
+    while (st->ops->campaign_purge && (n = st->ops->campaign_purge(st, 7)) > 0)
+        ;
+    return n < 0 ? n : 0;
+}

@@ -36,6 +36,11 @@ long long edm_test_store_value(const char *where, const char *sql);
  * contents, and frees dir: a store test's teardown. */
 void edm_test_store_release(edm_store *st, char *dir);
 
+/* Runs the purge of deleted campaigns to its end, as the engine does in
+ * the background (store.h campaign_purge; nothing to do on PostgreSQL).
+ * Returns 0 or the store's error. */
+int edm_test_store_purge(edm_store *st);
+
 /* A store test's fixture: a temporary directory, the store's location
  * (edm_test_store_where) and, once opened, the handle. */
 struct edm_test_store_fx {

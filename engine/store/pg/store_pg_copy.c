@@ -181,14 +181,23 @@ static int copy_table(sqlite3 *db, PGconn *c, const char *table, int64_t *rows, 
     return rc;
 }
 
-/* Both stores opened (and so migrated) by their backends, then closed. */
+/* Both stores opened (and so migrated) by their backends, then closed.
+ * Campaigns deleted on SQLite whose rows were not purged yet (the engine
+ * does it in the background: schema/0018_campaign_purge.sql) are purged
+ * first, so the copy has nothing of them. */
 static int migrate_both(const char *sqlite_path, const char *uri, char *err, size_t errlen)
 {
     edm_store *st;
     int rc = edm_store_sqlite_open(sqlite_path, &st, err, errlen);
     if (rc != 0)
         return rc;
+    while ((rc = st->ops->campaign_purge(st, 20000)) > 0)
+        ;
+    if (rc < 0)
+        snprintf(err, errlen, "purging deleted campaigns: %s", edm_store_errmsg(st));
     edm_store_close(st);
+    if (rc < 0)
+        return rc;
     if ((rc = edm_store_pg_open(uri, &st, err, errlen)) != 0)
         return rc;
     edm_store_close(st);

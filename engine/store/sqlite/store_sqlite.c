@@ -80,8 +80,10 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_CAMPAIGN_GET] =
         "SELECT id, name, template_id, from_addr, reply_to, pool, status, "
         "send_at, headers, tags, unsubscribe, max_per_hour, created_at, "
-        "updated_at, started_at, completed_at, track FROM campaigns WHERE id = ?1 AND kind = 0",
-    [SQ_RECEIPT_GET] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE id = ?1",
+        "updated_at, started_at, completed_at, track FROM campaigns WHERE id = ?1 AND kind = 0 "
+        "AND " SQ_SHOWN("id"),
+    [SQ_RECEIPT_GET] =
+        "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE id = ?1 AND " SQ_SHOWN("campaign_id"),
     [SQ_SUPPRESSION_CHECK] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     /* ?1: a JSON array of the batch's emails and domains */
     [SQ_SUPPRESSION_FILTER] = "SELECT value FROM suppressions WHERE value IN "
@@ -412,7 +414,7 @@ static int sq_campaign_transition(edm_store *st, int64_t id, unsigned from_mask,
         "send_at = CASE WHEN ?5 >= 0 THEN ?5 ELSE send_at END, "
         "started_at = CASE WHEN ?2 = 2 THEN coalesce(started_at, ?4) ELSE started_at END, "
         "completed_at = CASE WHEN ?2 IN (4, 5) THEN ?4 ELSE completed_at END "
-        "WHERE id = ?1 AND ((1 << status) & ?3) != 0";
+        "WHERE id = ?1 AND ((1 << status) & ?3) != 0 AND " SQ_SHOWN("id");
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare transition");
     sqlite3_bind_int64(q, 1, id);
@@ -430,14 +432,16 @@ static int sq_campaign_transition(edm_store *st, int64_t id, unsigned from_mask,
     return rc == 0 ? EDM_ESTATE : rc;
 }
 
+/* Campaigns in state ?1, deleted ones left out. */
+#define CAMPAIGN_IDS "SELECT id FROM campaigns WHERE status = ?1 AND " SQ_SHOWN("id")
+
 static int sq_campaign_ids(edm_store *st, enum edm_cstate state, int64_t due, int64_t **ids,
                            size_t *n)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    const char *sql = due >= 0 ? "SELECT id FROM campaigns WHERE status = ?1 AND "
-                                 "coalesce(send_at, 0) <= ?2 ORDER BY id"
-                               : "SELECT id FROM campaigns WHERE status = ?1 ORDER BY id";
+    const char *sql = due >= 0 ? CAMPAIGN_IDS " AND coalesce(send_at, 0) <= ?2 ORDER BY id"
+                               : CAMPAIGN_IDS " ORDER BY id";
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare campaign ids");
     sqlite3_bind_int(q, 1, (int)state);
@@ -528,6 +532,7 @@ static const struct edm_store_ops sqlite_ops = {
     .campaign_list = sq_campaign_list,
     .campaign_update = sq_campaign_update,
     .campaign_delete = sq_campaign_delete,
+    .campaign_purge = sq_campaign_purge,
     .campaign_transition = sq_campaign_transition,
     .campaign_ids = sq_campaign_ids,
     .campaign_has_pending = sq_campaign_has_pending,

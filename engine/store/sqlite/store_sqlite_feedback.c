@@ -34,8 +34,9 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
 static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
 {
     sqlite3_stmt *q;
-    int rc =
-        prepare(s, &q, "SELECT campaign_id, email, status, feedback FROM deliveries WHERE id = ?1");
+    int rc = prepare(s, &q,
+                     "SELECT campaign_id, email, status, feedback FROM deliveries WHERE id = ?1 "
+                     "AND " SQ_SHOWN("campaign_id"));
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, f->delivery_id);
@@ -150,7 +151,7 @@ int sq_delivery_by_message_id(edm_store *st, const char *message_id, const char 
      * email = NULL is NULL for every row: no preference */
     int rc = prepare(s, &q,
                      "SELECT id FROM deliveries WHERE message_key = ?2 AND message_id = ?1 "
-                     "ORDER BY email = ?3 DESC, id LIMIT 1");
+                     "AND " SQ_SHOWN("campaign_id") " ORDER BY email = ?3 DESC, id LIMIT 1");
     if (rc != 0)
         return rc;
     sq_bind_text(q, 1, message_id);
@@ -193,6 +194,13 @@ json_t *sq_event_object(sqlite3_stmt *q, int first)
     return e;
 }
 
+/* The event feed's rows, those of deleted campaigns left out; the
+ * conditions follow. */
+#define EVENTS_SELECT                                                                              \
+    "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " EDM_SQ_EVENT_COLUMNS                    \
+    " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id WHERE " SQ_SHOWN(           \
+        "d.campaign_id") " AND "
+
 int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page)
 {
     sq_store *s = SQ(st);
@@ -200,17 +208,11 @@ int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *p
     page->next = 0;
     if (limit <= 0 || limit > 1000)
         limit = 100;
-    const char *sql =
-        type < 0 ? "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " EDM_SQ_EVENT_COLUMNS
-                   " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
-                   "WHERE e.id > ?1 ORDER BY e.id LIMIT ?2"
-        : type == EDM_EVENT_ATTEMPT
-            ? "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " EDM_SQ_EVENT_COLUMNS
-              " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
-              "WHERE e.id > ?1 AND e.type IS NULL ORDER BY e.id LIMIT ?2"
-            : "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " EDM_SQ_EVENT_COLUMNS
-              " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
-              "WHERE e.type = ?3 AND e.id > ?1 ORDER BY e.type, e.id LIMIT ?2";
+    const char *sql = type < 0                    ? EVENTS_SELECT "e.id > ?1 ORDER BY e.id LIMIT ?2"
+                      : type == EDM_EVENT_ATTEMPT ? EVENTS_SELECT
+                          "e.id > ?1 AND e.type IS NULL ORDER BY e.id LIMIT ?2"
+                                                  : EVENTS_SELECT
+                          "e.type = ?3 AND e.id > ?1 ORDER BY e.type, e.id LIMIT ?2";
     sqlite3_stmt *q;
     int rc = prepare(s, &q, sql);
     if (rc != 0)

@@ -78,6 +78,7 @@ typedef struct sq_store {
     edm_vars_cache vars; /* store_sqlite_vars.c's names cache */
     edm_buf vars_buf;    /* the compact bytes of the row being written */
     sq_ckpt *ckpt;       /* store_sqlite_ckpt.c's thread, NULL: automatic checkpoints */
+    int purge_idle;      /* store_sqlite_purge.c: 1 once no campaign is left to purge */
     char err[512];
 } sq_store;
 
@@ -188,7 +189,6 @@ int sq_template_update(edm_store *st, int64_t id, json_t *fields, edm_template_r
 int sq_template_delete(edm_store *st, int64_t id);
 int sq_campaign_create(edm_store *st, json_t *fields, edm_campaign_row *out);
 int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, edm_campaign_row *out);
-int sq_campaign_delete(edm_store *st, int64_t id);
 int sq_campaign_stats(edm_store *st, int64_t id, json_t **out);
 int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter *f,
                     edm_page *page);
@@ -200,6 +200,18 @@ int sq_suppression_delete(edm_store *st, const char *value);
 int sq_suppression_check(edm_store *st, const char *email, const char *domain);
 int sq_idem_get(edm_store *st, const char *key, int *status, char **body);
 int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
+
+/* Ops implemented in store_sqlite_purge.c (schema/0018_campaign_purge.sql). */
+int sq_campaign_delete(edm_store *st, int64_t id);
+int sq_campaign_purge(edm_store *st, int rows);
+/* 1 if campaign id is deleted (its purge pending), 0 if not (or no such
+ * campaign), or a negative EDM_E*. */
+int sq_campaign_deleted(sq_store *s, int64_t id);
+/* SQL: campaign id `col` is not deleted (its purge pending): what every
+ * read of campaigns, and of receipts and events by their own id, adds.
+ * The subquery reads campaign_purges (a handful of rows) once per
+ * statement. */
+#define SQ_SHOWN(col) col " NOT IN (SELECT campaign_id FROM campaign_purges)"
 
 /* Ops implemented in store_sqlite_nodes.c. */
 int sq_node_join(edm_store *st, const edm_node_info *n);

@@ -303,11 +303,6 @@ int sq_campaign_update(edm_store *st, int64_t id, json_t *fields, edm_campaign_r
     return rc || out == NULL ? rc : sq_campaign_get(st, id, out);
 }
 
-int sq_campaign_delete(edm_store *st, int64_t id)
-{
-    return delete_by_id(SQ(st), "DELETE FROM campaigns WHERE id = ?1", id);
-}
-
 int sq_campaign_stats(edm_store *st, int64_t id, json_t **out)
 {
     sq_store *s = SQ(st);
@@ -427,6 +422,10 @@ int sq_receipt_list(edm_store *st, int64_t campaign_id, const edm_receipt_filter
     int feedback = -1;
     if (f->feedback && (feedback = edm_feedback_parse(f->feedback)) < 0)
         return EDM_EINVAL;
+    /* a stream that began before the campaign was deleted ends here */
+    int gone = sq_campaign_deleted(s, campaign_id);
+    if (gone != 0)
+        return gone > 0 ? EDM_ENOTFOUND : gone;
     sqlite3_stmt *q = receipt_stmt(s, mask);
     if (q == NULL)
         return EDM_EDB;

@@ -224,10 +224,11 @@ int sq_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_ca
     if (status >= EDM_CSTATE_COUNT)
         return EDM_EINVAL;
     sqlite3_stmt *q;
-    const char *sql = status >= 0 ? CAMPAIGN_SELECT
-                          "WHERE id > ?1 AND kind = 0 AND status = ?3 ORDER BY id LIMIT ?2"
-                                  : CAMPAIGN_SELECT
-                          "WHERE id > ?1 AND kind = 0 ORDER BY id LIMIT ?2";
+    const char *sql =
+        status >= 0 ? CAMPAIGN_SELECT
+            "WHERE id > ?1 AND kind = 0 AND status = ?3 AND " SQ_SHOWN("id") " ORDER BY id LIMIT ?2"
+                    : CAMPAIGN_SELECT
+            "WHERE id > ?1 AND kind = 0 AND " SQ_SHOWN("id") " ORDER BY id LIMIT ?2";
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sq_fail(s, "prepare list");
     sqlite3_bind_int64(q, 1, after);

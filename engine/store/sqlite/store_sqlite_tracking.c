@@ -57,8 +57,9 @@ static const char *const track_sql[TK_N] = {
                   "FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id "
                   "LEFT JOIN templates t ON t.id = c.template_id "
                   "LEFT JOIN campaign_sources s ON s.campaign_id = d.campaign_id "
-                  "WHERE d.id = ?1",
-    [TK_DELIVERY] = "SELECT campaign_id, status FROM deliveries WHERE id = ?1",
+                  "WHERE d.id = ?1 AND " SQ_SHOWN("d.campaign_id"),
+    [TK_DELIVERY] =
+        "SELECT campaign_id, status FROM deliveries WHERE id = ?1 AND " SQ_SHOWN("campaign_id"),
     [TK_FIRST_LINK] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "
                       "machine = ?3 AND link IS ?4 LIMIT 1",
     [TK_FIRST_ANY] = "SELECT 1 FROM delivery_events WHERE delivery_id = ?1 AND type = ?2 AND "

@@ -20,6 +20,7 @@
 #include "engine/base/buf.h"
 #include "engine/store/store.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/store_backend.h"
 #include "tests/support/testlib.h"
 
 #include <stdio.h>
@@ -185,7 +186,24 @@ static void migrate_to_copies_everything(void **state)
     assert_int_equal(st->ops->template_delete(st, t.id), 0);
     edm_template_row_clear(&t);
     json_decref(tf);
+    /* a campaign deleted, its rows not purged yet (the engine does it in
+     * the background): the copy has nothing of it */
+    int64_t filled = edm_test_store_value(db, "SELECT count(*) FROM deliveries");
+    json_t *cf = json_pack("{s:s, s:I, s:s}", "name", "gone", "template_id", (json_int_t)1, "from",
+                           "a@example.com");
+    edm_campaign_row gone;
+    assert_int_equal(st->ops->campaign_create(st, cf, &gone), 0);
+    json_decref(cf);
+    edm_upload *gup;
+    assert_int_equal(st->ops->upload_begin(st, gone.id, &gup), 0);
+    edm_recipient gr[2] = {{.email = "g1@x.test", .domain = "x.test"},
+                           {.email = "g2@x.test", .domain = "x.test"}};
+    enum edm_add_outcome go[2];
+    assert_int_equal(st->ops->upload_add(gup, gr, 2, go), 0);
+    assert_int_equal(st->ops->upload_end(gup, 1), 0);
+    assert_int_equal(st->ops->campaign_delete(st, gone.id), 0);
     edm_store_close(st);
+    assert_int_equal(edm_test_store_value(db, "SELECT count(*) FROM deliveries"), filled + 2);
 
     snprintf(cmd, sizeof cmd, "%s migrate -c %s --to '%s'", edm_test_bin(), cfg, uri);
     char *out = NULL;
@@ -194,6 +212,11 @@ static void migrate_to_copies_everything(void **state)
         fail_msg("edm migrate --to: %d\n%s", rc, out ? out : "");
     assert_non_null(strstr(out, "deliveries       52 rows"));
     free(out);
+    char gsql[96];
+    snprintf(gsql, sizeof gsql, "SELECT count(*) FROM campaigns WHERE id = %lld",
+             (long long)gone.id);
+    assert_int_equal(edm_test_pg_int(uri, gsql), 0);
+    edm_campaign_row_clear(&gone);
 
     assert_int_equal(edm_store_open(uri, &st, err, sizeof err), 0);
     json_t *after = snapshot(st, cid, msg_id);

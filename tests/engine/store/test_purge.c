@@ -1,0 +1,180 @@
+/*
+ * tests/engine/store/test_purge.c: campaign_delete and campaign_purge
+ * (store.h, schema/0018_campaign_purge.sql), on SQLite and PostgreSQL.
+ * Once deleted, a campaign is gone for every read of the interface (get,
+ * list, the scheduler's ids, a second delete, its receipts, the event
+ * feed) while its rows may still be there; on SQLite the purge then takes
+ * them in chunks of the size asked, the campaign row last, and a reopened
+ * store resumes it. The other campaign is untouched and every counter
+ * stays exact.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/base/err.h"
+#include "engine/store/store.h"
+#include "tests/support/store_backend.h"
+#include "tests/support/testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int setup(void **state)
+{
+    return edm_test_store_fx_new(state, "purge", 1);
+}
+
+static int teardown(void **state)
+{
+    return edm_test_store_fx_free(state);
+}
+
+/* Sends every recipient of campaign cid (n of them): one attempt event
+ * each; returns the first receipt id. */
+static int64_t send_all(edm_store *st, int64_t cid, size_t n)
+{
+    int64_t cursor = 0;
+    edm_job *jobs;
+    size_t got;
+    assert_int_equal(st->ops->claim(st, cid, 1000, 60, &cursor, n, &jobs, &got), 0);
+    assert_int_equal(got, n);
+    edm_outcome o[32];
+    assert_true(n <= 32);
+    memset(o, 0, sizeof o);
+    for (size_t i = 0; i < n; i++) {
+        o[i].id = jobs[i].id;
+        o[i].attempted = 1;
+        o[i].attempted_at = 2000;
+        o[i].status = EDM_DSTATE_DELIVERED;
+        o[i].code = 250;
+    }
+    assert_int_equal(st->ops->record(st, o, n), 0);
+    int64_t first = jobs[0].id;
+    edm_store_jobs_free(jobs, got);
+    return first;
+}
+
+/* Rows of campaign cid in the database: receipts, their events, counters
+ * and the campaign itself. */
+static long long rows_of(const char *path, int64_t cid)
+{
+    char sql[512];
+    long long c = (long long)cid;
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM campaigns WHERE id = %lld) + "
+             "(SELECT count(*) FROM deliveries WHERE campaign_id = %lld) + "
+             "(SELECT count(*) FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
+             "WHERE d.campaign_id = %lld) + "
+             "(SELECT count(*) FROM campaign_counts WHERE campaign_id = %lld AND n != 0)",
+             c, c, c, c);
+    return edm_test_store_value(path, sql);
+}
+
+/* Campaign cid is gone for every read; keep's 5 events are the feed. */
+static void assert_gone(edm_store *st, int64_t cid, int64_t receipt, int64_t keep)
+{
+    assert_int_equal(st->ops->campaign_get(st, cid, NULL), EDM_ENOTFOUND);
+    assert_int_equal(st->ops->campaign_delete(st, cid), EDM_ENOTFOUND);
+    json_t *r = NULL;
+    assert_int_equal(st->ops->receipt_get(st, receipt, &r), EDM_ENOTFOUND);
+    edm_campaign_page cp;
+    assert_int_equal(st->ops->campaign_list(st, -1, 0, 100, &cp), 0);
+    assert_int_equal(cp.n, 1);
+    assert_int_equal(cp.items[0].id, keep);
+    edm_campaign_page_free(&cp);
+    int64_t *ids;
+    size_t n;
+    assert_int_equal(st->ops->campaign_ids(st, EDM_CSTATE_DRAFT, -1, &ids, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], keep);
+    free(ids);
+    edm_receipt_filter f = {.limit = 100};
+    edm_page page = {0};
+    int rc = st->ops->receipt_list(st, cid, &f, &page);
+    assert_true(rc == EDM_ENOTFOUND || (rc == 0 && json_array_size(page.items) == 0));
+    json_decref(page.items);
+    assert_int_equal(st->ops->event_list(st, -1, 0, 100, &page), 0);
+    assert_int_equal(json_array_size(page.items), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(page.items, i), "campaign_id")),
+            keep);
+    json_decref(page.items);
+}
+
+static void deleted_campaign_is_hidden_then_purged_in_chunks(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    int64_t tid = edm_test_store_template(st, NULL, "x");
+    int64_t keep = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, keep, "k%d@d.test", 0, 5, EDM_ADD_ACCEPTED);
+    send_all(st, keep, 5);
+    int64_t big = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
+    int64_t receipt = send_all(st, big, 25);
+    long long all = rows_of(f->path, big);
+    assert_int_equal(all, 1 + 25 + 25 + 1);
+
+    assert_int_equal(st->ops->campaign_delete(st, big), 0);
+    assert_gone(st, big, receipt, keep);
+    if (edm_test_store_is_pg()) {
+        assert_null(st->ops->campaign_purge);
+        assert_int_equal(rows_of(f->path, big), 0);
+    } else {
+        /* nothing went yet; then 10 receipts (with their events) at a
+         * time, the campaign row with the last 5, then nothing to do */
+        assert_int_equal(rows_of(f->path, big), all);
+        assert_int_equal(st->ops->campaign_purge(st, 10), 10);
+        assert_gone(st, big, receipt, keep);
+        assert_int_equal(rows_of(f->path, big), all - 20);
+        assert_int_equal(st->ops->campaign_purge(st, 10), 10);
+        assert_int_equal(st->ops->campaign_purge(st, 10), 5 + 1);
+        assert_int_equal(rows_of(f->path, big), 0);
+        assert_int_equal(st->ops->campaign_purge(st, 10), 0);
+    }
+    assert_gone(st, big, receipt, keep);
+    assert_int_equal(rows_of(f->path, keep), 1 + 5 + 5 + 1);
+}
+
+/* A store closed in the middle of a purge (a stop, a crash: the mark is
+ * committed with the delete) purges the rest once opened again. */
+static void purge_resumes_after_reopen(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    int64_t tid = edm_test_store_template(st, NULL, "x");
+    int64_t keep = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, keep, "k%d@d.test", 0, 5, EDM_ADD_ACCEPTED);
+    send_all(st, keep, 5);
+    int64_t big = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
+    int64_t receipt = send_all(st, big, 25);
+    assert_int_equal(st->ops->campaign_delete(st, big), 0);
+    if (st->ops->campaign_purge)
+        assert_int_equal(st->ops->campaign_purge(st, 10), 10);
+    edm_store_close(st);
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
+    st = f->st;
+    assert_gone(st, big, receipt, keep);
+    if (!edm_test_store_is_pg())
+        assert_true(rows_of(f->path, big) > 0);
+    assert_int_equal(edm_test_store_purge(st), 0);
+    assert_int_equal(rows_of(f->path, big), 0);
+    assert_gone(st, big, receipt, keep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(deleted_campaign_is_hidden_then_purged_in_chunks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(purge_resumes_after_reopen, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
+}
