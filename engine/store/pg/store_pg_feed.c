@@ -15,7 +15,7 @@
  * had its transaction id before it took the id (each writer of these rows
  * has locked or updated a receipt first: FOR UPDATE, UPDATE deliveries;
  * that assigns it), so below R. Once no transaction below R runs
- * (R <= pg_snapshot_xmin of a snapshot), L is settled, and stays so.
+ * (R <= the xmin of a snapshot), L is settled, and stays so.
  *
  * Each call makes a candidate and checks it and the oldest one not yet
  * settled, kept per connection (pg_feed_bound); without concurrent writers
@@ -24,6 +24,10 @@
  * reader waits, it never skips. Cost per call: four short statements and
  * one transaction id (no write, no flush: the transaction is rolled back).
  *
+ * The txid_* functions, not PostgreSQL 13's pg_current_xact_id() and
+ * pg_snapshot_xmin(pg_current_snapshot()), which answer the same 64-bit
+ * ids: they also run on PostgreSQL 12 (docs/postgresql.md).
+ *
  * Entry point: pg_feed_settled(s, b, seq, &upto): 0 or EDM_E*. Limits: the
  * sequence must hand out ids one at a time (CACHE 1, the default of the
  * identity columns): a session's cache would give out ids below L later.
@@ -31,14 +35,14 @@
 #include "engine/base/err.h"
 #include "engine/store/pg/store_pg_int.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 
-/* The first column of a one-row result as an unsigned number (xid8, a
- * bigint): 0 with *ok = 0 when there is none. */
+/* The first column of a one-row result (a transaction id or a sequence
+ * value, bigint) of sql, a string with static storage (pg_run): 0 with
+ * *ok = 0 when there is none. */
 static uint64_t one_value(pg_store *s, const char *sql, const char *what, int *ok)
 {
-    PGresult *r = pg_run_once(s, sql, NULL, what);
+    PGresult *r = pg_run(s, sql, NULL, what);
     *ok = r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
     uint64_t v = *ok ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
@@ -54,7 +58,7 @@ static int candidate(pg_store *s, const char *last_sql, uint64_t *l, uint64_t *r
         return rc;
     *l = one_value(s, last_sql, "feed last id", &ok);
     if (ok)
-        *r = one_value(s, "SELECT pg_current_xact_id()", "feed xid", &ok);
+        *r = one_value(s, "SELECT txid_current()", "feed xid", &ok);
     /* nothing written: rolled back, no commit record to flush */
     int rb = pg_do(s, "ROLLBACK", NULL, "feed rollback");
     s->in_tx = 0;
@@ -68,7 +72,7 @@ int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t
     if (rc != 0)
         return rc;
     uint64_t xmin =
-        one_value(s, "SELECT pg_snapshot_xmin(pg_current_snapshot())", "feed xmin", &ok);
+        one_value(s, "SELECT txid_snapshot_xmin(txid_current_snapshot())", "feed xmin", &ok);
     if (!ok)
         return EDM_EDB;
     if (r <= xmin) {
