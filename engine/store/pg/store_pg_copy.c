@@ -183,7 +183,7 @@ static int copy_table(sqlite3 *db, PGconn *c, const char *table, int64_t *rows, 
 
 /* Both stores opened (and so migrated) by their backends, then closed.
  * Campaigns deleted on SQLite whose rows were not purged yet (the engine
- * does it in the background: schema/0018_campaign_purge.sql) are purged
+ * does it in the background: schema/0017_campaign_purge.sql) are purged
  * first, so the copy has nothing of them. */
 static int migrate_both(const char *sqlite_path, const char *uri, char *err, size_t errlen)
 {

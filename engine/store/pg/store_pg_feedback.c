@@ -4,7 +4,9 @@
  * DSN, complaint or unsubscribe applied to its receipt with its event and
  * suppression in one transaction (the receipt's row locked FOR UPDATE, so
  * two nodes applying reports for it at once see each other's result);
- * deliveries by Message-ID; the events feed; the feedback counts of a
+ * deliveries by Message-ID; the events feed (up to the settled bound of
+ * store_pg_feed.c, so it never passes an event that commits late); the
+ * feedback counts of a
  * campaign's stats. Attempt events carry type NULL; the others 1 dsn,
  * 2 complaint, 3 unsubscribe.
  */
@@ -178,23 +180,37 @@ json_t *pg_event_object(const PGresult *q, int r, int first)
     return e;
 }
 
+/* The feed passes no id above the settled bound (store_pg_feed.c): an
+ * event whose transaction may still commit below a later one is not shown
+ * yet, nor any after it, and `next` does not pass it (null: the end of the
+ * feed for now; the reader polls again from the last id it saw). The scan
+ * stays a range of the primary key (or of delivery_events_type), now
+ * bounded on both sides. */
 int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *page)
 {
     page->items = NULL;
     page->next = 0;
     if (limit <= 0 || limit > 1000)
         limit = 100;
+    pg_store *s = PG(st);
+    int64_t upto;
+    int rc = pg_feed_settled(s, &s->events_bound,
+                             "SELECT last_value - (NOT is_called)::int FROM delivery_events_id_seq",
+                             &upto);
+    if (rc != 0)
+        return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, after);
     pgp_int(&p, limit + 1);
     pgp_int(&p, type);
+    pgp_int(&p, upto);
     /* type -1: every event; 0: attempts (type NULL); else that type */
-    PGresult *r = pg_run(PG(st),
+    PGresult *r = pg_run(s,
                          "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " PG_EVENT_COLUMNS
                          " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
-                         "WHERE e.id > $1 AND ($3::integer < 0 OR ($3::integer = 0 AND e.type IS "
-                         "NULL) OR e.type = $3::integer) ORDER BY e.id LIMIT $2",
+                         "WHERE e.id > $1 AND e.id <= $4 AND ($3::integer < 0 OR ($3::integer = 0 "
+                         "AND e.type IS NULL) OR e.type = $3::integer) ORDER BY e.id LIMIT $2",
                          &p, "events");
     if (r == NULL)
         return EDM_EDB;

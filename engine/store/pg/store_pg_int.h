@@ -16,6 +16,15 @@
 #define PG_MAX_STMTS  96
 #define PG_MAX_PARAMS 24
 
+/* The settled bound of one id sequence (store_pg_feed.c): every id <= safe
+ * is committed or never will be; pend_l waits to be so once no
+ * transaction below pend_r runs (pend_r 0: none waits). */
+typedef struct pg_feed_bound {
+    uint64_t safe;
+    uint64_t pend_l;
+    uint64_t pend_r;
+} pg_feed_bound;
+
 typedef struct pg_store {
     edm_store base;
     PGconn *conn;
@@ -26,10 +35,12 @@ typedef struct pg_store {
     int64_t lease;     /* seconds a heartbeat keeps the node alive */
     char sqlstate[6];  /* of the last failure */
     char err[512];
-    int64_t uploaded;    /* rows this connection uploaded since its last ANALYZE */
-    int64_t analyzed_at; /* rows it had uploaded in all at that ANALYZE */
-    edm_vars_cache vars; /* store_pg_vars.c's names cache */
-    edm_buf vars_buf;    /* the compact bytes of the row being written */
+    int64_t uploaded;           /* rows this connection uploaded since its last ANALYZE */
+    int64_t analyzed_at;        /* rows it had uploaded in all at that ANALYZE */
+    edm_vars_cache vars;        /* store_pg_vars.c's names cache */
+    edm_buf vars_buf;           /* the compact bytes of the row being written */
+    pg_feed_bound events_bound; /* GET /v1/events (pg_event_list) */
+    pg_feed_bound outbox_bound; /* webhook batches (pg_outbox_batch) */
 } pg_store;
 
 #define PG(st) ((pg_store *)(st))
@@ -150,6 +161,12 @@ int pg_engagement_stats(pg_store *s, int64_t campaign_id, json_t *stats);
     "e.type, e.attempted_at, e.status, e.smtp_code, e.enhanced_code, e.response, e.mx_host, "      \
     "e.mx_ip, e.source_ip, e.tls, e.duration_ms, e.url, e.link, e.machine, e.user_agent, e.ip"
 json_t *pg_event_object(const PGresult *q, int r, int first);
+
+/* store_pg_feed.c: *upto becomes the settled bound of the sequence whose
+ * last value last_sql reads (one row: last_value - (NOT is_called)::int);
+ * readers by id cursor pass no id above it. 0 or EDM_E*; outside a
+ * transaction only. */
+int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t *upto);
 
 /* store_pg_jobs.c */
 /* Variables (store_pg_vars.c, schema/pg/0013_var_names.sql): the

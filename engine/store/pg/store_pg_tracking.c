@@ -11,9 +11,11 @@
  * in its own transaction. Reading a batch takes the webhook's sender
  * lease (webhooks.sender_node, sender_until) for this node; a webhook
  * another node holds answers no batch, so one node at a time posts a
- * webhook's events, oldest first. Acknowledging or delaying the batch
- * gives the lease back; a node that dies holding it loses it after
- * PG_SENDER_LEASE seconds.
+ * webhook's events, oldest first. A batch holds no id above the settled
+ * bound (store_pg_feed.c), so acknowledging it (ids up to its last) never
+ * deletes a row that committed after it was read. Acknowledging or
+ * delaying the batch gives the lease back; a node that dies holding it
+ * loses it after PG_SENDER_LEASE seconds.
  */
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
@@ -393,12 +395,21 @@ int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
     int rc = head_due(s, webhook_id, now);
     if (rc <= 0)
         return rc;
+    /* The batch passes no id above the settled bound (store_pg_feed.c):
+     * acknowledging it deletes ids up to its last, so no lower id may
+     * commit after it was read. */
+    int64_t upto;
+    if ((rc = pg_feed_settled(s, &s->outbox_bound,
+                              "SELECT last_value - (NOT is_called)::int FROM webhook_outbox_id_seq",
+                              &upto)) != 0)
+        return rc;
     if ((rc = lease_take(s, webhook_id, now)) <= 0)
         return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, webhook_id);
     pgp_int(&p, (int64_t)limit);
+    pgp_int(&p, upto);
     PGresult *r =
         pg_run(s,
                "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, "
@@ -407,7 +418,7 @@ int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
                " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
                "LEFT JOIN deliveries d ON d.id = o.delivery_id "
                "LEFT JOIN campaigns c ON c.id = d.campaign_id "
-               "WHERE o.webhook_id = $1 ORDER BY o.id LIMIT $2",
+               "WHERE o.webhook_id = $1 AND o.id <= $3 ORDER BY o.id LIMIT $2",
                &p, "outbox");
     if (r == NULL) {
         lease_give_back(s, webhook_id);

@@ -201,7 +201,7 @@ int sq_suppression_check(edm_store *st, const char *email, const char *domain);
 int sq_idem_get(edm_store *st, const char *key, int *status, char **body);
 int sq_idem_put(edm_store *st, const char *key, int status, const char *body);
 
-/* Ops implemented in store_sqlite_purge.c (schema/0018_campaign_purge.sql). */
+/* Ops implemented in store_sqlite_purge.c (schema/0017_campaign_purge.sql). */
 int sq_campaign_delete(edm_store *st, int64_t id);
 int sq_campaign_purge(edm_store *st, int rows);
 /* 1 if campaign id is deleted (its purge pending), 0 if not (or no such

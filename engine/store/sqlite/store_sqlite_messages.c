@@ -350,7 +350,7 @@ static int message_object(sq_store *s, sqlite3_stmt *q, json_t **out)
     json_object_set_new(o, "tags", sq_json_col(q, 7, "[]"));
     json_object_set_new(o, "send_at", sq_time_col(q, 8));
     json_object_set_new(o, "created_at", sq_time_col(q, 9));
-    json_t *att;
+    json_t *att = NULL;
     int arc = attachments_json(s, id, &att);
     if (arc != 0) {
         json_decref(o);

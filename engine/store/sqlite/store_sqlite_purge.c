@@ -1,6 +1,6 @@
 /*
  * engine/store/sqlite/store_sqlite_purge.c: deleting a campaign on SQLite
- * without a long transaction (schema/0018_campaign_purge.sql). The store
+ * without a long transaction (schema/0017_campaign_purge.sql). The store
  * has one connection, used from the loop thread: deleting 200,000 receipts
  * with their events in one transaction held the engine and the API for
  * most of a second. So:

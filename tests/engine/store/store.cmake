@@ -1,7 +1,7 @@
 # tests/engine/store/store.cmake: the store's suites run a second time on
 # PostgreSQL (tests/support/store_backend.h): a throwaway cluster each.
 foreach(t store_test_store store_test_counts store_test_outbox store_test_vars store_test_ids
-          store_test_attachments store_test_purge)
+          store_test_attachments store_test_purge store_test_feed)
   add_test(NAME ${t}_pg COMMAND ${t})
   set_tests_properties(${t}_pg PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${EDM_TEST_ENV};EDM_TEST_STORE=pg")

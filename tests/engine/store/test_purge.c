@@ -1,6 +1,6 @@
 /*
  * tests/engine/store/test_purge.c: campaign_delete and campaign_purge
- * (store.h, schema/0018_campaign_purge.sql), on SQLite and PostgreSQL.
+ * (store.h, schema/0017_campaign_purge.sql), on SQLite and PostgreSQL.
  * Once deleted, a campaign is gone for every read of the interface (get,
  * list, the scheduler's ids, a second delete, its receipts, the event
  * feed) while its rows may still be there; on SQLite the purge then takes

@@ -1,4 +1,4 @@
--- schema/0018_campaign_purge.sql: DELETE /v1/campaigns/{id} without a long
+-- schema/0017_campaign_purge.sql: DELETE /v1/campaigns/{id} without a long
 -- transaction (docs/api.md). The delete inserts the campaign here, in one
 -- short write: from then on every read hides the campaign, its receipts
 -- and their events (engine/store/sqlite/store_sqlite_purge.c), and the

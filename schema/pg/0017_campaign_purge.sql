@@ -1,5 +1,5 @@
--- schema/pg/0018_campaign_purge.sql: the counterpart of
--- schema/0018_campaign_purge.sql, which lets SQLite delete a campaign in
+-- schema/pg/0017_campaign_purge.sql: the counterpart of
+-- schema/0017_campaign_purge.sql, which lets SQLite delete a campaign in
 -- the background. PostgreSQL deletes a campaign with its rows in one
 -- statement, which does not hold up its other connections: nothing to
 -- change but to say so. (`edm migrate --to` purges what SQLite has marked
