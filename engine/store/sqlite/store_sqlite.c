@@ -34,6 +34,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* SQ_UPLOAD_INSERT_MANY's rows: SQ_UPLOAD_ROWS of them. */
+#define UP_ROW    "(?, ?, ?, ?, ?, ?, 0)"
+#define UP_ROWS4  UP_ROW ", " UP_ROW ", " UP_ROW ", " UP_ROW
+#define UP_ROWS16 UP_ROWS4 ", " UP_ROWS4 ", " UP_ROWS4 ", " UP_ROWS4
+_Static_assert(SQ_UPLOAD_ROWS == 16, "UP_ROWS16 writes SQ_UPLOAD_ROWS rows");
+
 static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
     [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
@@ -46,6 +52,11 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_UPLOAD_SUPPRESSED] = "SELECT 1 FROM suppressions WHERE value IN (?1, ?2) LIMIT 1",
     [SQ_UPLOAD_INSERT] = "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain_id, vars, "
                          "status, queued_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    /* SQ_UPLOAD_ROWS of the above; RETURNING names the rows inserted (not
+     * the duplicates OR IGNORE skipped) */
+    [SQ_UPLOAD_INSERT_MANY] =
+        "INSERT OR IGNORE INTO deliveries(campaign_id, email, domain_id, "
+        "vars, status, queued_at, next_attempt_at) VALUES " UP_ROWS16 " RETURNING email",
     [SQ_CLAIM_RETRY] = "UPDATE deliveries SET next_attempt_at = ?4 WHERE id IN (SELECT id FROM "
                        "deliveries WHERE campaign_id = ?1 AND status = 1 AND "
                        "next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3) "

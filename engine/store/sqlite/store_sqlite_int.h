@@ -11,6 +11,11 @@
 
 #include <sqlite3.h>
 
+/* Recipients an upload inserts in one statement (SQ_UPLOAD_INSERT_MANY):
+ * a statement's own cost, AUTOINCREMENT's sequence update among it, is
+ * paid once for them. */
+#define SQ_UPLOAD_ROWS 16
+
 /* Statements kept prepared for the life of the handle. */
 enum sq_stmt {
     SQ_BEGIN,
@@ -21,6 +26,7 @@ enum sq_stmt {
     SQ_SETTING_REPLACE,
     SQ_UPLOAD_SUPPRESSED,
     SQ_UPLOAD_INSERT,
+    SQ_UPLOAD_INSERT_MANY, /* SQ_UPLOAD_ROWS rows in one statement */
     SQ_CLAIM_RETRY,
     SQ_CLAIM_QUEUED,
     SQ_UNCLAIM,

@@ -56,58 +56,122 @@ int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
     return 0;
 }
 
+/* Is r on the suppression list? 1 yes, 0 no, or an error (< 0). */
+static int upload_suppressed(edm_upload *u, const edm_recipient *r)
+{
+    if (!u->any_suppressions)
+        return 0;
+    sqlite3_stmt *q = sq_stmt(u->s, SQ_UPLOAD_SUPPRESSED);
+    if (q == NULL)
+        return EDM_EDB;
+    sq_bind_text(q, 1, r->email);
+    sq_bind_text(q, 2, r->domain);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(u->s, "suppression check");
+    return rc == SQLITE_ROW;
+}
+
+/* Binds row r as the six parameters from `first` on of ins. */
+static int bind_row(edm_upload *u, sqlite3_stmt *ins, int first, const edm_recipient *r,
+                    int suppressed)
+{
+    int rc;
+    sqlite3_bind_int64(ins, first, u->campaign_id);
+    sq_bind_text(ins, first + 1, r->email);
+    if ((rc = sq_bind_string(u->s, ins, first + 2, r->domain)) != 0 ||
+        (rc = sq_vars_bind(u->s, ins, first + 3, r)) != 0)
+        return rc;
+    sqlite3_bind_int(ins, first + 4, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
+    sqlite3_bind_int64(ins, first + 5, u->now);
+    return 0;
+}
+
+/* Commits every UPLOAD_BATCH rows. */
+static int upload_counted(edm_upload *u, size_t n)
+{
+    int rc = 0;
+    u->in_batch += n;
+    if (u->in_batch >= UPLOAD_BATCH) {
+        u->in_batch = 0;
+        if ((rc = sq_commit(u->s)) == 0)
+            rc = sq_begin(u->s);
+    }
+    return rc;
+}
+
 static int add_one(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
 {
     sq_store *s = u->s;
-    int rc, suppressed = 0;
-    if (u->any_suppressions) {
-        sqlite3_stmt *q = sq_stmt(s, SQ_UPLOAD_SUPPRESSED);
-        if (q == NULL)
-            return EDM_EDB;
-        sq_bind_text(q, 1, r->email);
-        sq_bind_text(q, 2, r->domain);
-        rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return sq_fail(s, "suppression check");
-        suppressed = rc == SQLITE_ROW;
-    }
-
+    int rc, suppressed = upload_suppressed(u, r);
+    if (suppressed < 0)
+        return suppressed;
     sqlite3_stmt *ins = sq_stmt(s, SQ_UPLOAD_INSERT);
     if (ins == NULL)
         return EDM_EDB;
-    sqlite3_bind_int64(ins, 1, u->campaign_id);
-    sq_bind_text(ins, 2, r->email);
-    if ((rc = sq_bind_string(s, ins, 3, r->domain)) != 0)
-        return rc;
-    if ((rc = sq_vars_bind(s, ins, 4, r)) != 0)
-        return rc;
-    sqlite3_bind_int(ins, 5, suppressed ? EDM_DSTATE_SUPPRESSED : EDM_DSTATE_QUEUED);
-    sqlite3_bind_int64(ins, 6, u->now);
-    if ((rc = sq_step_done(s, ins, "insert recipient")) != 0)
+    if ((rc = bind_row(u, ins, 1, r, suppressed)) != 0 ||
+        (rc = sq_step_done(s, ins, "insert recipient")) != 0)
         return rc;
     if (sqlite3_changes(s->db) == 0)
         *outcome = EDM_ADD_DUPLICATE;
     else
         *outcome = suppressed ? EDM_ADD_SUPPRESSED : EDM_ADD_ACCEPTED;
-    if (++u->in_batch >= UPLOAD_BATCH) {
-        u->in_batch = 0;
-        if ((rc = sq_commit(s)) != 0 || (rc = sq_begin(s)) != 0)
-            return rc;
-    }
-    return 0;
+    return upload_counted(u, 1);
 }
 
-/* One prepared insert a row: SQLite has no round trip to save. */
+/* SQ_UPLOAD_ROWS rows in one statement. The rows it returns are those
+ * inserted: a row whose address is not among them (or was taken by an
+ * earlier row of the same address) was a duplicate. */
+static int add_many(edm_upload *u, const edm_recipient *r, enum edm_add_outcome *outcome)
+{
+    sq_store *s = u->s;
+    unsigned char suppressed[SQ_UPLOAD_ROWS], inserted[SQ_UPLOAD_ROWS] = {0};
+    sqlite3_stmt *ins = sq_stmt(s, SQ_UPLOAD_INSERT_MANY);
+    if (ins == NULL)
+        return EDM_EDB;
+    int rc;
+    for (int i = 0; i < SQ_UPLOAD_ROWS; i++) {
+        if ((rc = upload_suppressed(u, &r[i])) < 0) {
+            sqlite3_clear_bindings(ins);
+            return rc;
+        }
+        suppressed[i] = (unsigned char)rc;
+        if ((rc = bind_row(u, ins, 1 + 6 * i, &r[i], rc)) != 0) {
+            sqlite3_clear_bindings(ins);
+            return rc;
+        }
+    }
+    while ((rc = sqlite3_step(ins)) == SQLITE_ROW) {
+        const char *email = (const char *)sqlite3_column_text(ins, 0);
+        for (int i = 0; email && i < SQ_UPLOAD_ROWS; i++)
+            if (!inserted[i] && strcmp(r[i].email, email) == 0) {
+                inserted[i] = 1;
+                break;
+            }
+    }
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s, "insert recipients");
+    for (int i = 0; i < SQ_UPLOAD_ROWS; i++)
+        outcome[i] = !inserted[i]    ? EDM_ADD_DUPLICATE
+                     : suppressed[i] ? EDM_ADD_SUPPRESSED
+                                     : EDM_ADD_ACCEPTED;
+    return upload_counted(u, SQ_UPLOAD_ROWS);
+}
+
+/* SQ_UPLOAD_ROWS rows a statement, the rest one by one. */
 int sq_upload_add(edm_upload *u, const edm_recipient *rows, size_t n,
                   enum edm_add_outcome *outcomes)
 {
-    for (size_t i = 0; i < n; i++) {
-        int rc = add_one(u, &rows[i], &outcomes[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    size_t i = 0;
+    int rc = 0;
+    for (; rc == 0 && i + SQ_UPLOAD_ROWS <= n; i += SQ_UPLOAD_ROWS)
+        rc = add_many(u, &rows[i], &outcomes[i]);
+    for (; rc == 0 && i < n; i++)
+        rc = add_one(u, &rows[i], &outcomes[i]);
+    return rc;
 }
 
 int sq_upload_end(edm_upload *u, int commit)

@@ -313,8 +313,12 @@ static void upload_many_rows_in_one_call(void **state)
     edm_upload *up;
     assert_int_equal(st->ops->upload_begin(st, cid, &up), 0);
     assert_int_equal(st->ops->upload_add(up, rows, N, out), 0);
-    enum edm_add_outcome again = EDM_ADD_ACCEPTED;
+    enum edm_add_outcome again = EDM_ADD_ACCEPTED, again16[16];
     assert_int_equal(st->ops->upload_add(up, &rows[9], 1, &again), 0);
+    /* sixteen at once (SQLite's rows per statement), every one known */
+    assert_int_equal(st->ops->upload_add(up, &rows[100], 16, again16), 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(again16[i], EDM_ADD_DUPLICATE);
     assert_int_equal(st->ops->upload_end(up, 1), 0);
     int counts[3] = {0};
     for (int i = 0; i < N; i++)
