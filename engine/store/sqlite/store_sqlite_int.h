@@ -121,6 +121,9 @@ void sq_strings_clear(sq_store *s);
  * names id found or inserted: inside a write transaction), JSON text, or
  * NULL. */
 int sq_vars_bind(sq_store *s, sqlite3_stmt *q, int i, const edm_recipient *r);
+/* Is r on the suppression list, by q: a statement "... WHERE value IN
+ * (?1 email, ?2 domain)" (upload, messages)? 1 yes, 0 no, < 0 an error. */
+int sq_recipient_suppressed(sq_store *s, sqlite3_stmt *q, const edm_recipient *r);
 /* Reads column i (BLOB: compact; TEXT: JSON; NULL) into v. 0 or EDM_E*. */
 int sq_vars_col(sq_store *s, sqlite3_stmt *q, int i, edm_vars *v);
 /* WAL checkpoints on a thread of their own (store_sqlite_ckpt.c): start

@@ -57,11 +57,8 @@ int sq_upload_begin(edm_store *st, int64_t campaign_id, edm_upload **up)
 }
 
 /* Is r on the suppression list? 1 yes, 0 no, or an error (< 0). */
-static int upload_suppressed(edm_upload *u, const edm_recipient *r)
+int sq_recipient_suppressed(sq_store *s, sqlite3_stmt *q, const edm_recipient *r)
 {
-    if (!u->any_suppressions)
-        return 0;
-    sqlite3_stmt *q = sq_stmt(u->s, SQ_UPLOAD_SUPPRESSED);
     if (q == NULL)
         return EDM_EDB;
     sq_bind_text(q, 1, r->email);
@@ -69,8 +66,15 @@ static int upload_suppressed(edm_upload *u, const edm_recipient *r)
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_fail(u->s, "suppression check");
+        return sq_fail(s, "suppression check");
     return rc == SQLITE_ROW;
+}
+
+static int upload_suppressed(edm_upload *u, const edm_recipient *r)
+{
+    return u->any_suppressions
+               ? sq_recipient_suppressed(u->s, sq_stmt(u->s, SQ_UPLOAD_SUPPRESSED), r)
+               : 0;
 }
 
 /* Binds row r as the six parameters from `first` on of ins. */

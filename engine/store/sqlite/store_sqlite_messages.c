@@ -71,19 +71,10 @@ static int add_recipient(sq_store *s, int64_t id, const edm_message_new *m, size
                          int any_suppressions, int64_t *receipt_id, enum edm_add_outcome *outcome)
 {
     const edm_recipient *r = &m->rcpts[i];
-    int suppressed = 0;
-    if (any_suppressions) {
-        sqlite3_stmt *q = msg_stmt(s, MS_SUPPRESSED);
-        if (q == NULL)
-            return EDM_EDB;
-        sq_bind_text(q, 1, r->email);
-        sq_bind_text(q, 2, r->domain);
-        int rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return sq_fail(s, "suppression check");
-        suppressed = rc == SQLITE_ROW;
-    }
+    int suppressed =
+        any_suppressions ? sq_recipient_suppressed(s, msg_stmt(s, MS_SUPPRESSED), r) : 0;
+    if (suppressed < 0)
+        return suppressed;
     sqlite3_stmt *q = msg_stmt(s, MS_DELIVERY);
     if (q == NULL)
         return EDM_EDB;

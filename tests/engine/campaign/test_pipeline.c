@@ -780,6 +780,18 @@ static void transactional_message_overtakes_a_running_campaign(void **state)
     assert_true(tc->delivered < 3000 / 2); /* the campaign was still going */
 }
 
+/* 20 connections (more than a bound of 1 MiB of copies lets through),
+ * replies after 20 ms. */
+static void big_copies_fixture(struct fx *f)
+{
+    fixture(f,
+            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
+            " \"max_messages_per_connection\": 1000}]}",
+            NULL, 0, 20);
+    f->max_pending_bytes = 1 << 20;
+    start_pipeline(f, 100, 50);
+}
+
 /* A big message to many recipients (every copy held until it is sent) is
  * claimed a few copies at a time under max_pending_bytes: a 300 KB
  * submitted message to 20 recipients, with room for 20 connections and
@@ -788,12 +800,7 @@ static void transactional_message_overtakes_a_running_campaign(void **state)
 static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
 {
     struct fx *f = *state;
-    fixture(f,
-            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
-            " \"max_messages_per_connection\": 1000}]}",
-            NULL, 0, 20);
-    f->max_pending_bytes = 1 << 20;
-    start_pipeline(f, 100, 50);
+    big_copies_fixture(f);
     static const char head[] = "From: Shop <shop@example.com>\r\nTo: list@a.test\r\n"
                                "Subject: Catalogue\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
                                "Message-ID: <big.1@example.com>\r\n\r\n";
@@ -840,12 +847,7 @@ static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
 static void big_templates_are_claimed_a_few_copies_at_a_time(void **state)
 {
     struct fx *f = *state;
-    fixture(f,
-            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
-            " \"max_messages_per_connection\": 1000}]}",
-            NULL, 0, 20);
-    f->max_pending_bytes = 1 << 20;
-    start_pipeline(f, 100, 50);
+    big_copies_fixture(f);
     char *body = edm_xcalloc(100 * 1024 + 1, 1);
     for (size_t i = 0; i < 100 * 1024; i++)
         body[i] = i % 72 == 71 ? '\n' : (char)('a' + i % 26);
