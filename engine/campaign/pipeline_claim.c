@@ -214,7 +214,7 @@ static size_t claim_for(edm_pipeline *p, pl_campaign *c, size_t room)
     size_t used = p->pending_bytes + p->claims_bytes, max = p->o.max_pending_bytes;
     size_t fit = used < max ? (max - used) / c->job_bytes : 0;
     if (want > fit)
-        want = used == 0 ? 1 : fit;
+        want = fit > 0 ? fit : (size_t)(used == 0); /* one when nothing is held */
     if (!edm_bucket_unlimited(&c->rate)) {
         uint64_t now = edm_time_mono_ms();
         size_t allowed = 0;
