@@ -116,6 +116,11 @@ static const char *const stmt_sql[SQ_COUNT] = {
     [SQ_VARNAMES_TEXT] = "SELECT names FROM var_names WHERE id = ?1",
 };
 
+int sq_prepare(sq_store *s, sqlite3_stmt **q, const char *sql)
+{
+    return sqlite3_prepare_v2(s->db, sql, -1, q, NULL) == SQLITE_OK ? 0 : sq_fail(s, "prepare");
+}
+
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id)
 {
     if (s->stmts[id] == NULL &&

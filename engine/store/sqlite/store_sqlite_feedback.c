@@ -14,11 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int prepare(sq_store *s, sqlite3_stmt **q, const char *sql)
-{
-    return sqlite3_prepare_v2(s->db, sql, -1, q, NULL) == SQLITE_OK ? 0 : sq_fail(s, "prepare");
-}
-
 static int step_done(sq_store *s, sqlite3_stmt *q, const char *what)
 {
     int rc = sqlite3_step(q);
@@ -34,9 +29,9 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
 static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT campaign_id, email, status, feedback FROM deliveries WHERE id = ?1 "
-                     "AND " SQ_SHOWN("campaign_id"));
+    int rc = sq_prepare(s, &q,
+                        "SELECT campaign_id, email, status, feedback FROM deliveries WHERE id = ?1 "
+                        "AND " SQ_SHOWN("campaign_id"));
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, f->delivery_id);
@@ -54,10 +49,10 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
     int add_event = 1;
     if (f->type == EDM_EVENT_DSN) {
         if (f->bounce && (d->status == EDM_DSTATE_DELIVERED || d->status == EDM_DSTATE_DEFERRED)) {
-            if ((rc = prepare(s, &q,
-                              "UPDATE deliveries SET status = 3, smtp_code = ?2, "
-                              "enhanced_code = ?3, response = ?4, bounce_category = ?5, "
-                              "next_attempt_at = 0 WHERE id = ?1")) != 0)
+            if ((rc = sq_prepare(s, &q,
+                                 "UPDATE deliveries SET status = 3, smtp_code = ?2, "
+                                 "enhanced_code = ?3, response = ?4, bounce_category = ?5, "
+                                 "next_attempt_at = 0 WHERE id = ?1")) != 0)
                 return rc;
             sqlite3_bind_int64(q, 1, f->delivery_id);
             if (f->code)
@@ -77,9 +72,9 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
          * an empty feedback; a repeat changes nothing. */
         add_event = feedback != want && (want == EDM_FEEDBACK_COMPLAINED || feedback == 0);
         if (add_event) {
-            if ((rc = prepare(s, &q,
-                              "UPDATE deliveries SET feedback = ?2, feedback_at = ?3 "
-                              "WHERE id = ?1")) != 0)
+            if ((rc = sq_prepare(s, &q,
+                                 "UPDATE deliveries SET feedback = ?2, feedback_at = ?3 "
+                                 "WHERE id = ?1")) != 0)
                 return rc;
             sqlite3_bind_int64(q, 1, f->delivery_id);
             sqlite3_bind_int(q, 2, want);
@@ -90,10 +85,10 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
         }
     }
     if (add_event) {
-        if ((rc = prepare(s, &q,
-                          "INSERT INTO delivery_events(delivery_id, attempted_at, status, "
-                          "smtp_code, enhanced_code, response, mx_host_id, type) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) != 0)
+        if ((rc = sq_prepare(s, &q,
+                             "INSERT INTO delivery_events(delivery_id, attempted_at, status, "
+                             "smtp_code, enhanced_code, response, mx_host_id, type) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) != 0)
             return rc;
         sqlite3_bind_int64(q, 1, f->delivery_id);
         sqlite3_bind_int64(q, 2, f->at);
@@ -112,10 +107,10 @@ static int apply(sq_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
         d->event = 1;
     }
     if (f->suppress) {
-        if ((rc = prepare(s, &q,
-                          "INSERT INTO suppressions(value, kind, reason, created_at) "
-                          "VALUES (lower(?1), 'email', ?2, ?3) ON CONFLICT(value) DO NOTHING")) !=
-            0)
+        if ((rc = sq_prepare(
+                 s, &q,
+                 "INSERT INTO suppressions(value, kind, reason, created_at) "
+                 "VALUES (lower(?1), 'email', ?2, ?3) ON CONFLICT(value) DO NOTHING")) != 0)
             return rc;
         sq_bind_text(q, 1, d->email);
         sq_bind_text(q, 2, f->suppress);
@@ -149,9 +144,9 @@ int sq_delivery_by_message_id(edm_store *st, const char *message_id, const char 
     sqlite3_stmt *q;
     /* the index holds the Message-ID's key; the row confirms the text;
      * email = NULL is NULL for every row: no preference */
-    int rc = prepare(s, &q,
-                     "SELECT id FROM deliveries WHERE message_key = ?2 AND message_id = ?1 "
-                     "AND " SQ_SHOWN("campaign_id") " ORDER BY email = ?3 DESC, id LIMIT 1");
+    int rc = sq_prepare(s, &q,
+                        "SELECT id FROM deliveries WHERE message_key = ?2 AND message_id = ?1 "
+                        "AND " SQ_SHOWN("campaign_id") " ORDER BY email = ?3 DESC, id LIMIT 1");
     if (rc != 0)
         return rc;
     sq_bind_text(q, 1, message_id);
@@ -214,7 +209,7 @@ int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *p
                                                   : EVENTS_SELECT
                           "e.type = ?3 AND e.id > ?1 ORDER BY e.type, e.id LIMIT ?2";
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, sql);
+    int rc = sq_prepare(s, &q, sql);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, after);
@@ -250,9 +245,9 @@ int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *p
 int sq_feedback_stats(sq_store *s, int64_t campaign_id, json_t *stats)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT feedback, count(*) FROM deliveries WHERE campaign_id = ?1 AND "
-                     "feedback IS NOT NULL GROUP BY 1");
+    int rc = sq_prepare(s, &q,
+                        "SELECT feedback, count(*) FROM deliveries WHERE campaign_id = ?1 AND "
+                        "feedback IS NOT NULL GROUP BY 1");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, campaign_id);

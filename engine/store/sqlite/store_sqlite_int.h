@@ -92,6 +92,8 @@ typedef struct sq_store {
 
 /* Prepared statement for id, prepared on first use; NULL on failure (err set). */
 sqlite3_stmt *sq_stmt(sq_store *s, enum sq_stmt id);
+/* A one-off statement (the caller finalizes it): 0, or the error recorded. */
+int sq_prepare(sq_store *s, sqlite3_stmt **q, const char *sql);
 /* Records the db's error message ("what: msg") and returns EDM_EBUSY when
  * another process holds the lock, else EDM_EDB. */
 int sq_fail(sq_store *s, const char *what);

@@ -29,18 +29,13 @@
 #include "engine/base/err.h"
 #include "engine/base/timeutil.h"
 
-static int prepare(sq_store *s, sqlite3_stmt **q, const char *sql)
-{
-    return sqlite3_prepare_v2(s->db, sql, -1, q, NULL) == SQLITE_OK ? 0 : sq_fail(s, "prepare");
-}
-
 int sq_campaign_delete(edm_store *st, int64_t id)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "INSERT INTO campaign_purges(campaign_id, deleted_at) "
-                     "SELECT id, ?2 FROM campaigns WHERE id = ?1 AND " SQ_SHOWN("id"));
+    int rc = sq_prepare(s, &q,
+                        "INSERT INTO campaign_purges(campaign_id, deleted_at) "
+                        "SELECT id, ?2 FROM campaigns WHERE id = ?1 AND " SQ_SHOWN("id"));
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, id);
@@ -58,7 +53,7 @@ int sq_campaign_delete(edm_store *st, int64_t id)
 int sq_campaign_deleted(sq_store *s, int64_t id)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, "SELECT 1 FROM campaign_purges WHERE campaign_id = ?1");
+    int rc = sq_prepare(s, &q, "SELECT 1 FROM campaign_purges WHERE campaign_id = ?1");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, id);
@@ -73,7 +68,8 @@ int sq_campaign_deleted(sq_store *s, int64_t id)
 static int next_marked(sq_store *s, int64_t *id)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, "SELECT campaign_id FROM campaign_purges ORDER BY campaign_id LIMIT 1");
+    int rc =
+        sq_prepare(s, &q, "SELECT campaign_id FROM campaign_purges ORDER BY campaign_id LIMIT 1");
     if (rc != 0)
         return rc;
     rc = sqlite3_step(q);
@@ -89,7 +85,7 @@ static int next_marked(sq_store *s, int64_t *id)
 static int run(sq_store *s, const char *sql, int64_t id, int limit, int *n)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, sql);
+    int rc = sq_prepare(s, &q, sql);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, id);

@@ -16,11 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int prepare(sq_store *s, sqlite3_stmt **q, const char *sql)
-{
-    return sqlite3_prepare_v2(s->db, sql, -1, q, NULL) == SQLITE_OK ? 0 : sq_fail(s, "prepare");
-}
-
 /* Steps a one-off statement to its end and finalizes it. */
 static int step_fin(sq_store *s, sqlite3_stmt *q, const char *what)
 {
@@ -142,10 +137,10 @@ int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out)
         return rc;
     memset(out, 0, sizeof *out);
     sqlite3_stmt *q;
-    rc = prepare(s, &q,
-                 "SELECT mc.subject, mc.html, mc.text FROM message_content mc "
-                 "WHERE mc.campaign_id = ?1 AND mc.raw IS NULL AND "
-                 "(SELECT template_id FROM campaigns WHERE id = ?1) IS NULL");
+    rc = sq_prepare(s, &q,
+                    "SELECT mc.subject, mc.html, mc.text FROM message_content mc "
+                    "WHERE mc.campaign_id = ?1 AND mc.raw IS NULL AND "
+                    "(SELECT template_id FROM campaigns WHERE id = ?1) IS NULL");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, campaign_id);
@@ -160,7 +155,7 @@ int sq_track_source(edm_store *st, int64_t campaign_id, edm_template_row *out)
         return 0;
     if (rc != SQLITE_DONE)
         return sq_fail(s, "track source");
-    if ((rc = prepare(s, &q, "SELECT template_id FROM campaigns WHERE id = ?1")) != 0)
+    if ((rc = sq_prepare(s, &q, "SELECT template_id FROM campaigns WHERE id = ?1")) != 0)
         return rc;
     sqlite3_bind_int64(q, 1, campaign_id);
     rc = sqlite3_step(q);
@@ -353,9 +348,9 @@ static void add_counts(json_t *o, int machine, int64_t total, int64_t uniq)
 int sq_engagement_stats(sq_store *s, int64_t campaign_id, json_t *stats)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT what, link, machine, total, uniq, url FROM engagement_counts "
-                     "WHERE campaign_id = ?1 ORDER BY what, link, machine");
+    int rc = sq_prepare(s, &q,
+                        "SELECT what, link, machine, total, uniq, url FROM engagement_counts "
+                        "WHERE campaign_id = ?1 ORDER BY what, link, machine");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, campaign_id);
@@ -424,10 +419,10 @@ int sq_webhook_create(edm_store *st, const char *url, unsigned events, const cha
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "INSERT INTO webhooks(url, events, secret, created_at) "
-                     "VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER)) "
-                     "RETURNING id, url, events, created_at");
+    int rc = sq_prepare(s, &q,
+                        "INSERT INTO webhooks(url, events, secret, created_at) "
+                        "VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER)) "
+                        "RETURNING id, url, events, created_at");
     if (rc != 0)
         return rc;
     sq_bind_text(q, 1, url);
@@ -446,11 +441,11 @@ int sq_webhook_list(edm_store *st, json_t **items)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "SELECT w.id, w.url, w.events, w.created_at, "
-                     "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id), "
-                     "(SELECT max(attempts) FROM webhook_outbox o WHERE o.webhook_id = w.id) "
-                     "FROM webhooks w ORDER BY w.id");
+    int rc = sq_prepare(s, &q,
+                        "SELECT w.id, w.url, w.events, w.created_at, "
+                        "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id), "
+                        "(SELECT max(attempts) FROM webhook_outbox o WHERE o.webhook_id = w.id) "
+                        "FROM webhooks w ORDER BY w.id");
     if (rc != 0)
         return rc;
     *items = json_array();
@@ -473,7 +468,7 @@ int sq_webhook_delete(edm_store *st, int64_t id)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, "DELETE FROM webhooks WHERE id = ?1");
+    int rc = sq_prepare(s, &q, "DELETE FROM webhooks WHERE id = ?1");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, id);
@@ -488,7 +483,7 @@ int sq_webhook_all(edm_store *st, edm_webhook_row **rows, size_t *n)
     sqlite3_stmt *q;
     *rows = NULL;
     *n = 0;
-    int rc = prepare(s, &q, "SELECT id, url, events, secret FROM webhooks ORDER BY id");
+    int rc = sq_prepare(s, &q, "SELECT id, url, events, secret FROM webhooks ORDER BY id");
     if (rc != 0)
         return rc;
     size_t cap = 0;
@@ -520,14 +515,15 @@ int sq_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
     sqlite3_stmt *q;
     *body = NULL;
     *count_out = 0;
-    int rc = prepare(s, &q,
-                     "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, o.at, "
-                     "o.attempts, o.next_attempt_at, o.event_id IS NOT NULL, d.status, "
-                     "d.response, " EDM_SQ_EVENT_COLUMNS
-                     " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
-                     "LEFT JOIN deliveries d ON d.id = o.delivery_id "
-                     "LEFT JOIN campaigns c ON c.id = d.campaign_id "
-                     "WHERE o.webhook_id = ?1 ORDER BY o.id LIMIT ?2");
+    int rc =
+        sq_prepare(s, &q,
+                   "SELECT o.id, o.event, o.delivery_id, d.campaign_id, c.kind, d.email, o.at, "
+                   "o.attempts, o.next_attempt_at, o.event_id IS NOT NULL, d.status, "
+                   "d.response, " EDM_SQ_EVENT_COLUMNS
+                   " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
+                   "LEFT JOIN deliveries d ON d.id = o.delivery_id "
+                   "LEFT JOIN campaigns c ON c.id = d.campaign_id "
+                   "WHERE o.webhook_id = ?1 ORDER BY o.id LIMIT ?2");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, webhook_id);
@@ -577,7 +573,7 @@ int sq_outbox_ack(edm_store *st, int64_t webhook_id, int64_t last_id)
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, "DELETE FROM webhook_outbox WHERE webhook_id = ?1 AND id <= ?2");
+    int rc = sq_prepare(s, &q, "DELETE FROM webhook_outbox WHERE webhook_id = ?1 AND id <= ?2");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, webhook_id);
@@ -589,9 +585,9 @@ int sq_outbox_retry(edm_store *st, int64_t webhook_id, int64_t last_id, int64_t 
 {
     sq_store *s = SQ(st);
     sqlite3_stmt *q;
-    int rc = prepare(s, &q,
-                     "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?3 "
-                     "WHERE webhook_id = ?1 AND id <= ?2");
+    int rc = sq_prepare(s, &q,
+                        "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?3 "
+                        "WHERE webhook_id = ?1 AND id <= ?2");
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(q, 1, webhook_id);

@@ -194,16 +194,23 @@ static void check_held_back(edm_store *st, PGconn *a, int64_t e0, int64_t r1, in
     assert_int_equal(rc[1], r2);
 }
 
+/* Three receipts, the first delivered: its event, alone in the feed. */
+static int64_t first_event(edm_store *st, int64_t r[3])
+{
+    int64_t ev[4], next;
+    receipts(st, 3, r);
+    record_delivered(st, r, 1);
+    assert_int_equal(feed(st, 0, 100, ev, 4, &next, NULL), 1);
+    return ev[0];
+}
+
 /* T1 begins and takes its event id first, T2 after it and commits first. */
 static void late_commit_held_back(void **state)
 {
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
-    int64_t r[3], ev[4], next;
-    receipts(st, 3, r);
-    record_delivered(st, r, 1);
-    assert_int_equal(feed(st, 0, 100, ev, 4, &next, NULL), 1);
-    int64_t e0 = ev[0];
+    int64_t r[3];
+    int64_t e0 = first_event(st, r);
 
     PGconn *a = conn(f->path), *b = conn(f->path);
     sql(a, "BEGIN");
@@ -225,11 +232,8 @@ static void late_commit_older_xid_held_back(void **state)
 {
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
-    int64_t r[3], ev[4], next;
-    receipts(st, 3, r);
-    record_delivered(st, r, 1);
-    assert_int_equal(feed(st, 0, 100, ev, 4, &next, NULL), 1);
-    int64_t e0 = ev[0];
+    int64_t r[3];
+    int64_t e0 = first_event(st, r);
 
     PGconn *a = conn(f->path), *b = conn(f->path);
     sql(b, "BEGIN");
