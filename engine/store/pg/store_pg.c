@@ -72,6 +72,10 @@ void pgp_bytes(pg_params *p, const void *v, size_t len)
 
 /* ---- running statements ---- */
 
+/* Session settings made at connect; PQreset opens a new session, so they
+ * are made again after it. */
+#define SESSION_SETTINGS "SET client_min_messages = warning; SET TIME ZONE 'UTC'"
+
 static void fail(pg_store *s, const char *what, const PGresult *r)
 {
     const char *msg = r ? PQresultErrorMessage(r) : "";
@@ -90,6 +94,13 @@ static void fail(pg_store *s, const char *what, const PGresult *r)
         PQreset(s->conn);
         s->nprepared = 0;
         s->in_tx = 0;
+        if (PQstatus(s->conn) == CONNECTION_OK) {
+            PGresult *set = PQexec(s->conn, SESSION_SETTINGS);
+            if (PQresultStatus(set) != PGRES_COMMAND_OK)
+                edm_log(EDM_LOG_ERROR, "store", "op=\"session settings\" err=\"%s\"",
+                        PQerrorMessage(s->conn));
+            PQclear(set);
+        }
     }
 }
 
@@ -620,8 +631,7 @@ int edm_store_pg_open(const char *conninfo, edm_store **out, char *err, size_t e
         goto fail;
     }
     PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
-    if ((rc = exec_script(s, "SET client_min_messages = warning; SET TIME ZONE 'UTC'",
-                          "session settings")) != 0)
+    if ((rc = exec_script(s, SESSION_SETTINGS, "session settings")) != 0)
         goto fail;
     if ((rc = migrate(s)) != 0)
         goto fail;

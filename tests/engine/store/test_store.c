@@ -748,6 +748,36 @@ static void idempotency_and_settings(void **state)
     assert_string_equal(edm_cstate_name(EDM_CSTATE_PAUSED), "paused");
 }
 
+/* PostgreSQL: the server ends edm's session (a restart, an admin's
+ * pg_terminate_backend). The call that finds it gone fails and the store
+ * reconnects (engine/store/pg/store_pg.c fail(), with its session
+ * settings made again), so the next call works. SQLite has no session. */
+static void a_dropped_session_reconnects(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    if (!edm_test_store_is_pg())
+        skip();
+    edm_store *st = f->st;
+    assert_int_equal(st->ops->setting_put(st, "k", "1"), 0);
+    long long pid = edm_test_store_value(f->path, "SELECT pid FROM pg_stat_activity WHERE datname "
+                                                  "= current_database() AND pid <> "
+                                                  "pg_backend_pid()");
+    assert_true(pid > 0);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)::int", pid);
+    assert_int_equal(edm_test_store_value(f->path, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld", pid);
+    for (int i = 0; i < 500 && edm_test_store_value(f->path, sql) != 0; i++)
+        edm_test_sleep_ms(10);
+    assert_int_equal(edm_test_store_value(f->path, sql), 0);
+    char *v = NULL;
+    assert_int_equal(st->ops->setting_get(st, "k", &v), EDM_EDB);
+    assert_int_equal(st->ops->setting_put(st, "k", "2"), 0);
+    assert_int_equal(st->ops->setting_get(st, "k", &v), 0);
+    assert_string_equal(v, "2");
+    edm_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hard_bounces_suppress, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_and_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_dropped_session_reconnects, setup, teardown),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }
