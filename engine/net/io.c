@@ -7,9 +7,14 @@
  * from libuv checks `closing` first: after io_close the owner hears only
  * IO_CLOSED. Reads land in one per-thread scratch buffer (libuv calls
  * alloc and read back to back), then go to the input buffer, through
- * OpenSSL under TLS. Limits: one write in flight at a time (later writes
- * are gathered behind it); IPv4 and IPv6 literals only (names are
- * resolved by engine/net/dns.c).
+ * OpenSSL under TLS. A flush first writes at once (uv_try_write): a
+ * uv_write that completes still costs an epoll_ctl (libuv stops POLLOUT
+ * it never started), one system call a message on a pipelined session;
+ * only what the socket does not take goes through uv_write. IO_DRAINED is
+ * always asynchronous: after an immediate write an idle handle emits it
+ * on the loop's next iteration, as uv_write's callback would. Limits: one
+ * write in flight at a time (later writes are gathered behind it); IPv4
+ * and IPv6 literals only (names are resolved by engine/net/dns.c).
  */
 #include "engine/net/io.h"
 #include "engine/base/err.h"
@@ -58,7 +63,8 @@ int io_init(io_conn *io, uv_loop_t *loop, io_cb cb, void *arg)
     /* Both only fail for a broken loop. */
     EDM_ASSERT(uv_timer_init(loop, &io->timer) == 0);
     EDM_ASSERT(uv_tcp_init(loop, &io->tcp) == 0);
-    io->handles = 2;
+    EDM_ASSERT(uv_idle_init(loop, &io->drain) == 0);
+    io->handles = 3;
     return 0;
 }
 
@@ -304,14 +310,45 @@ static void write_cb(uv_write_t *req, int status)
     emit(io, IO_DRAINED);
 }
 
+static void drain_cb(uv_idle_t *h)
+{
+    io_conn *io = container_of(h, io_conn, drain);
+    uv_idle_stop(&io->drain);
+    io->drain_due = 0;
+    if (io->closing || io->writing)
+        return; /* closed; or a later write is in flight: its callback drains */
+    if (io->out.len > 0) {
+        if (io_flush(io) != 0) {
+            char why[sizeof io->errmsg];
+            memcpy(why, io->errmsg, sizeof why);
+            fail(io, EDM_EIO, "%s", why);
+        }
+        return;
+    }
+    emit(io, IO_DRAINED);
+}
+
 int io_flush(io_conn *io)
 {
     if (io->writing || io->closing || io->out.len == 0)
         return 0;
+    /* At once what the socket takes; EAGAIN (full, or still connecting)
+     * and errors go to uv_write, which queues or reports them. */
+    uv_buf_t b = uv_buf_init(io->out.data, (unsigned)io->out.len);
+    int n = uv_try_write((uv_stream_t *)&io->tcp, &b, 1);
+    if (n == (int)io->out.len) {
+        edm_buf_reset(&io->out);
+        if (!io->drain_due) {
+            io->drain_due = 1;
+            uv_idle_start(&io->drain, drain_cb);
+        }
+        return 0;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
     edm_buf t = io->wire;
     io->wire = io->out;
     io->out = t;
-    uv_buf_t b = uv_buf_init(io->wire.data, (unsigned)io->wire.len);
+    b = uv_buf_init(io->wire.data + done, (unsigned)(io->wire.len - done));
     int rc = uv_write(&io->write_req, (uv_stream_t *)&io->tcp, &b, 1, write_cb);
     if (rc != 0) {
         snprintf(io->errmsg, sizeof io->errmsg, "write: %s", uv_strerror(rc));
@@ -361,8 +398,9 @@ void io_set_timeout(io_conn *io, uint64_t ms)
 
 static void close_cb(uv_handle_t *h)
 {
-    io_conn *io =
-        h->type == UV_TIMER ? container_of(h, io_conn, timer) : container_of(h, io_conn, tcp);
+    io_conn *io = h->type == UV_TIMER  ? container_of(h, io_conn, timer)
+                  : h->type == UV_IDLE ? container_of(h, io_conn, drain)
+                                       : container_of(h, io_conn, tcp);
     if (--io->handles > 0)
         return;
     if (io->tls_state)
@@ -380,5 +418,6 @@ void io_close(io_conn *io)
     io->closing = 1;
     uv_timer_stop(&io->timer);
     uv_close((uv_handle_t *)&io->timer, close_cb);
+    uv_close((uv_handle_t *)&io->drain, close_cb);
     uv_close((uv_handle_t *)&io->tcp, close_cb);
 }

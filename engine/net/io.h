@@ -44,6 +44,7 @@ typedef void (*io_cb)(io_conn *io, enum io_event ev, void *arg);
 struct io_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_idle_t drain; /* IO_DRAINED after a write that went out at once */
     uv_connect_t connect_req;
     uv_write_t write_req;
     uv_loop_t *loop;
@@ -56,6 +57,7 @@ struct io_conn {
     tls_conn tls;
     int tls_state; /* 0 plain, 1 handshaking, 2 established */
     int writing;
+    int drain_due; /* drain is started: IO_DRAINED comes next iteration */
     int closing;
     int handles; /* open libuv handles */
     int err;     /* EDM_E* of the last IO_ERROR */
