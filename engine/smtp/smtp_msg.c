@@ -148,21 +148,21 @@ int smtp_msg_refusal(smtp_session *s, struct slot *sl)
 void smtp_msg_stage_transaction(smtp_session *s, struct slot *sl)
 {
     const smtp_message *m = sl->m;
-    smtp_session_stage(s, "MAIL FROM:<%s>", m->sender ? m->sender : "");
-    if (s->caps & SMTP_CAP_SIZE)
-        smtp_session_stage(s, " SIZE=%zu", m->len);
-    if ((m->flags & SMTP_MSG_8BITMIME) && (s->caps & SMTP_CAP_8BITMIME))
-        smtp_session_stage(s, " BODY=8BITMIME");
-    if (sl->utf8 && (s->caps & SMTP_CAP_SMTPUTF8))
-        smtp_session_stage(s, " SMTPUTF8");
-    smtp_session_stage(s, "\r\n");
+    char size[24];
+    snprintf(size, sizeof size, "%zu", m->len);
+    int has_size = (s->caps & SMTP_CAP_SIZE) != 0;
+    int body8 = (m->flags & SMTP_MSG_8BITMIME) && (s->caps & SMTP_CAP_8BITMIME);
+    int utf8 = sl->utf8 && (s->caps & SMTP_CAP_SMTPUTF8);
+    smtp_session_put(s, "MAIL FROM:<", m->sender ? m->sender : "", ">", has_size ? " SIZE=" : "",
+                     has_size ? size : "", body8 ? " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "",
+                     "\r\n", NULL);
     sl->mail_sent = 1;
     s->conn_msgs++;
     if (!(s->caps & SMTP_CAP_PIPELINING))
         return;
     for (; sl->rcpt_sent < m->nrcpts; sl->rcpt_sent++)
-        smtp_session_stage(s, "RCPT TO:<%s>\r\n", m->rcpts[sl->rcpt_sent]);
-    smtp_session_stage(s, "DATA\r\n");
+        smtp_session_put(s, "RCPT TO:<", m->rcpts[sl->rcpt_sent], ">\r\n", NULL);
+    smtp_session_put(s, "DATA\r\n", NULL);
     sl->data_sent = 1;
 }
 
@@ -204,9 +204,7 @@ void smtp_msg_stage_body(smtp_session *s, struct slot *sl)
     }
     sl->body_off = (size_t)(p - m->data);
     if (p == end) {
-        if (!sl->body_bol)
-            smtp_session_stage(s, "\r\n");
-        smtp_session_stage(s, ".\r\n");
+        smtp_session_put(s, sl->body_bol ? ".\r\n" : "\r\n.\r\n", NULL);
         sl->body_done = 1;
     }
 }

@@ -178,6 +178,16 @@ void smtp_session_stage(smtp_session *s, const char *fmt, ...)
     va_end(ap);
 }
 
+void smtp_session_put(smtp_session *s, ...)
+{
+    va_list ap;
+    va_start(ap, s);
+    for (const char *p; (p = va_arg(ap, const char *)) != NULL;)
+        if (edm_buf_append(&s->stage, p, strlen(p)) != 0)
+            EDM_PANIC("out of memory");
+    va_end(ap);
+}
+
 int smtp_session_send_staged(smtp_session *s)
 {
     int rc = 0;
@@ -275,14 +285,14 @@ void smtp_session_enter(smtp_session *s, enum smtp_state st)
         break;
     case SMTP_S_RCPT:
         if (c->rcpt_sent == c->rcpt_recv) {
-            smtp_session_stage(s, "RCPT TO:<%s>\r\n", c->m->rcpts[c->rcpt_sent++]);
+            smtp_session_put(s, "RCPT TO:<", c->m->rcpts[c->rcpt_sent++], ">\r\n", NULL);
             smtp_session_send_staged(s);
         }
         break;
     case SMTP_S_DATA:
         if (!c->data_sent) {
             c->data_sent = 1;
-            smtp_session_stage(s, "DATA\r\n");
+            smtp_session_put(s, "DATA\r\n", NULL);
             smtp_session_send_staged(s);
         }
         break;
@@ -435,7 +445,7 @@ static void on_reply(smtp_session *s)
             } else {
                 /* Nothing to deliver but the server wants data: end it empty. */
                 c->discard = 1;
-                smtp_session_stage(s, ".\r\n");
+                smtp_session_put(s, ".\r\n", NULL);
                 if (smtp_session_send_staged(s) == 0)
                     smtp_session_enter(s, SMTP_S_DOT);
             }
