@@ -288,17 +288,10 @@ int io_write(io_conn *io, const void *data, size_t len)
     return edm_buf_append(&io->out, data, len);
 }
 
-static void write_cb(uv_write_t *req, int status)
+/* The last write is out: what was written since goes next, else the
+ * owner hears IO_DRAINED. */
+static void drained(io_conn *io)
 {
-    io_conn *io = container_of(req, io_conn, write_req);
-    io->writing = 0;
-    edm_buf_reset(&io->wire);
-    if (io->closing)
-        return;
-    if (status < 0) {
-        fail(io, EDM_EIO, "write: %s", uv_strerror(status));
-        return;
-    }
     if (io->out.len > 0) {
         if (io_flush(io) != 0) {
             char why[sizeof io->errmsg];
@@ -310,6 +303,20 @@ static void write_cb(uv_write_t *req, int status)
     emit(io, IO_DRAINED);
 }
 
+static void write_cb(uv_write_t *req, int status)
+{
+    io_conn *io = container_of(req, io_conn, write_req);
+    io->writing = 0;
+    edm_buf_reset(&io->wire);
+    if (io->closing)
+        return;
+    if (status < 0) {
+        fail(io, EDM_EIO, "write: %s", uv_strerror(status));
+        return;
+    }
+    drained(io);
+}
+
 static void drain_cb(uv_idle_t *h)
 {
     io_conn *io = container_of(h, io_conn, drain);
@@ -317,15 +324,7 @@ static void drain_cb(uv_idle_t *h)
     io->drain_due = 0;
     if (io->closing || io->writing)
         return; /* closed; or a later write is in flight: its callback drains */
-    if (io->out.len > 0) {
-        if (io_flush(io) != 0) {
-            char why[sizeof io->errmsg];
-            memcpy(why, io->errmsg, sizeof why);
-            fail(io, EDM_EIO, "%s", why);
-        }
-        return;
-    }
-    emit(io, IO_DRAINED);
+    drained(io);
 }
 
 int io_flush(io_conn *io)
