@@ -28,14 +28,24 @@
  * pg_snapshot_xmin(pg_current_snapshot()), which answer the same 64-bit
  * ids: they also run on PostgreSQL 12 (docs/postgresql.md).
  *
- * Entry point: pg_feed_settled(s, b, seq, &upto): 0 or EDM_E*. Limits: the
+ * The lists read by a cursor (campaigns, messages, templates,
+ * suppressions: GET ...?after=) are bounded the same way
+ * (pg_list_settled): their rows are inserted by statements that may be
+ * their transaction's first write, so those take the id after the
+ * transaction id explicitly (PG_ID_AFTER_XID); the suppressions that
+ * feedback and outcomes add come after an update of the receipt.
+ *
+ * Entry points: pg_feed_settled(s, b, seq, &upto), pg_list_settled(s,
+ * table, &upto): 0 or EDM_E*. Limits: the
  * sequence must hand out ids one at a time (CACHE 1, the default of the
  * identity columns): a session's cache would give out ids below L later.
  */
 #include "engine/base/err.h"
 #include "engine/store/pg/store_pg_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The first column of a one-row result (a transaction id or a sequence
  * value, bigint) of sql, a string with static storage (pg_run): 0 with
@@ -92,4 +102,25 @@ int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t
      * first to settle) */
     *upto = (int64_t)b->safe;
     return 0;
+}
+
+int pg_list_settled(pg_store *s, const char *table, int64_t *upto)
+{
+    static const struct {
+        const char *table;
+        size_t bound; /* offset in pg_store */
+        const char *sql;
+    } lists[] = {
+        {"campaigns", offsetof(pg_store, campaigns_bound),
+         "SELECT last_value - (NOT is_called)::int FROM campaigns_id_seq"},
+        {"templates", offsetof(pg_store, templates_bound),
+         "SELECT last_value - (NOT is_called)::int FROM templates_id_seq"},
+        {"suppressions", offsetof(pg_store, suppressions_bound),
+         "SELECT last_value - (NOT is_called)::int FROM suppressions_id_seq"},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (strcmp(lists[i].table, table) == 0)
+            return pg_feed_settled(s, (pg_feed_bound *)((char *)s + lists[i].bound), lists[i].sql,
+                                   upto);
+    EDM_PANIC("pg_list_settled: no list %s", table);
 }

@@ -35,12 +35,15 @@ typedef struct pg_store {
     int64_t lease;     /* seconds a heartbeat keeps the node alive */
     char sqlstate[6];  /* of the last failure */
     char err[512];
-    int64_t uploaded;           /* rows this connection uploaded since its last ANALYZE */
-    int64_t analyzed_at;        /* rows it had uploaded in all at that ANALYZE */
-    edm_vars_cache vars;        /* store_pg_vars.c's names cache */
-    edm_buf vars_buf;           /* the compact bytes of the row being written */
-    pg_feed_bound events_bound; /* GET /v1/events (pg_event_list) */
-    pg_feed_bound outbox_bound; /* webhook batches (pg_outbox_batch) */
+    int64_t uploaded;                 /* rows this connection uploaded since its last ANALYZE */
+    int64_t analyzed_at;              /* rows it had uploaded in all at that ANALYZE */
+    edm_vars_cache vars;              /* store_pg_vars.c's names cache */
+    edm_buf vars_buf;                 /* the compact bytes of the row being written */
+    pg_feed_bound events_bound;       /* GET /v1/events (pg_event_list) */
+    pg_feed_bound outbox_bound;       /* webhook batches (pg_outbox_batch) */
+    pg_feed_bound campaigns_bound;    /* campaigns and messages lists (after=) */
+    pg_feed_bound templates_bound;    /* templates list */
+    pg_feed_bound suppressions_bound; /* suppressions list */
 } pg_store;
 
 #define PG(st) ((pg_store *)(st))
@@ -167,6 +170,13 @@ json_t *pg_event_object(const PGresult *q, int r, int first);
  * readers by id cursor pass no id above it. 0 or EDM_E*; outside a
  * transaction only. */
 int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t *upto);
+/* The same for a list read with after= (campaigns, messages, templates,
+ * suppressions): the bound of table's id sequence ("campaigns", ...). */
+int pg_list_settled(pg_store *s, const char *table, int64_t *upto);
+/* The id of a row inserted into one of those tables by a statement that
+ * may be its transaction's first write: taken after the transaction id
+ * (the scalar subquery's FROM runs first), as the bound requires. */
+#define PG_ID_AFTER_XID(seq) "(SELECT nextval('" seq "') FROM (SELECT txid_current()) x)"
 
 /* store_pg_jobs.c */
 /* Variables (store_pg_vars.c, schema/pg/0013_var_names.sql): the

@@ -18,10 +18,12 @@
 #include <string.h>
 
 static const char SQL_CAMPAIGN[] =
-    "INSERT INTO campaigns(kind, name, from_addr, reply_to, pool, status, send_at, headers, tags, "
-    "template_id, created_at, updated_at, track) VALUES (1, 'message', $1, $2, "
-    "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, '[]'), $7, $8, $8, $9) "
-    "RETURNING id";
+    "INSERT INTO campaigns(id, kind, name, from_addr, reply_to, pool, status, send_at, headers, "
+    "tags, template_id, created_at, updated_at, track) VALUES (" PG_ID_AFTER_XID(
+        "campaigns_id_seq") ", 1, 'message', $1, $2, "
+                            "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, "
+                            "'[]'), $7, $8, $8, $9) "
+                            "RETURNING id";
 static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -323,15 +325,20 @@ int pg_message_list(edm_store *st, const char *tag, const char *status, int64_t 
     int state = -1;
     if (status && (state = edm_dstate_parse(status)) < 0)
         return EDM_EINVAL;
+    int64_t upto;
+    int rc = pg_list_settled(s, "campaigns", &upto);
+    if (rc != 0)
+        return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, after);
     pgp_int(&p, limit + 1);
     pgp_text(&p, tag);
     pgp_int(&p, state);
+    pgp_int(&p, upto);
     PGresult *q = pg_run(s,
                          MESSAGE_SELECT
-                         "WHERE c.kind = 1 AND c.id > $1 "
+                         "WHERE c.kind = 1 AND c.id > $1 AND c.id <= $5::bigint "
                          "AND ($3::text IS NULL OR (c.tags::jsonb) ? $3::text) "
                          "AND ($4::integer < 0 OR EXISTS (SELECT 1 FROM deliveries d WHERE "
                          "d.campaign_id = c.id AND d.status = $4::integer)) ORDER BY c.id LIMIT $2",
@@ -339,7 +346,7 @@ int pg_message_list(edm_store *st, const char *tag, const char *status, int64_t 
     if (q == NULL)
         return EDM_EDB;
     page->items = json_array();
-    int rows = PQntuples(q), rc = 0;
+    int rows = PQntuples(q);
     for (int i = 0; rc == 0 && i < rows && i < limit; i++) {
         json_t *o;
         if ((rc = message_object(s, q, i, &o)) == 0)

@@ -107,8 +107,11 @@ static int write_object(pg_store *s, const char *table, const struct col *cols, 
     char *tmps[16] = {0};
     int rc = 0;
     if (id == 0) {
-        edm_buf_appendf(&sql, "INSERT INTO %s(created_at, updated_at", table);
-        edm_buf_append_str(&vals, "$1, $1");
+        /* the id after the transaction id: lists read by a cursor are
+         * bounded by the sequence (pg_list_settled) */
+        edm_buf_appendf(&sql, "INSERT INTO %s(id, created_at, updated_at", table);
+        edm_buf_appendf(
+            &vals, "(SELECT nextval('%s_id_seq') FROM (SELECT txid_current()) x), $1, $1", table);
     } else {
         edm_buf_appendf(&sql, "UPDATE %s SET updated_at = $1", table);
     }
@@ -397,11 +400,14 @@ int pg_suppression_add(edm_store *st, const char *value, const char *reason, jso
     pgp_text(&p, strchr(v, '@') ? "email" : "domain");
     pgp_text(&p, reason ? reason : "");
     pgp_int(&p, edm_time_now());
-    PGresult *r = pg_run(PG(st),
-                         "INSERT INTO suppressions(value, kind, reason, created_at) "
-                         "VALUES ($1, $2, $3, $4) ON CONFLICT (value) DO UPDATE SET "
-                         "reason = excluded.reason RETURNING id, value, kind, reason, created_at",
-                         &p, "add suppression");
+    PGresult *r = pg_run(
+        PG(st),
+        "INSERT INTO suppressions(id, value, kind, reason, created_at) "
+        "VALUES (" PG_ID_AFTER_XID("suppressions_id_seq") ", $1, $2, $3, $4) "
+                                                          "ON CONFLICT (value) DO UPDATE SET "
+                                                          "reason = excluded.reason RETURNING id, "
+                                                          "value, kind, reason, created_at",
+        &p, "add suppression");
     edm_free(v);
     if (r == NULL)
         return EDM_EDB;
@@ -415,13 +421,18 @@ int pg_suppression_list(edm_store *st, int64_t after, int limit, edm_page *page)
 {
     page->items = NULL;
     page->next = 0;
+    int64_t upto;
+    int rc = pg_list_settled(PG(st), "suppressions", &upto);
+    if (rc != 0)
+        return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, after);
     pgp_int(&p, limit + 1);
+    pgp_int(&p, upto);
     PGresult *r = pg_run(PG(st),
                          "SELECT id, value, kind, reason, created_at FROM suppressions "
-                         "WHERE id > $1 ORDER BY id LIMIT $2",
+                         "WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2",
                          &p, "list suppressions");
     if (r == NULL)
         return EDM_EDB;

@@ -155,11 +155,17 @@ static void list_rows(const PGresult *q, int limit, size_t size,
 int pg_template_list(edm_store *st, int64_t after, int limit, edm_template_page *page)
 {
     memset(page, 0, sizeof *page);
+    int64_t upto;
+    int rc = pg_list_settled(PG(st), "templates", &upto);
+    if (rc != 0)
+        return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, after);
     pgp_int(&p, limit + 1);
-    PGresult *q = pg_run(PG(st), TEMPLATE_SELECT "WHERE id > $1 ORDER BY id LIMIT $2", &p, "list");
+    pgp_int(&p, upto);
+    PGresult *q = pg_run(PG(st), TEMPLATE_SELECT "WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2",
+                         &p, "list");
     if (q == NULL)
         return EDM_EDB;
     void *items;
@@ -174,15 +180,21 @@ int pg_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_ca
     memset(page, 0, sizeof *page);
     if (status >= EDM_CSTATE_COUNT)
         return EDM_EINVAL;
+    int64_t upto;
+    int rc = pg_list_settled(PG(st), "campaigns", &upto);
+    if (rc != 0)
+        return rc;
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, after);
     pgp_int(&p, limit + 1);
     pgp_int(&p, status);
-    PGresult *q = pg_run(PG(st),
-                         CAMPAIGN_SELECT "WHERE id > $1 AND kind = 0 AND ($3::integer < 0 OR "
-                                         "status = $3::integer) ORDER BY id LIMIT $2",
-                         &p, "list");
+    pgp_int(&p, upto);
+    PGresult *q =
+        pg_run(PG(st),
+               CAMPAIGN_SELECT "WHERE id > $1 AND id <= $4 AND kind = 0 AND ($3::integer < 0 "
+                               "OR status = $3::integer) ORDER BY id LIMIT $2",
+               &p, "list");
     if (q == NULL)
         return EDM_EDB;
     void *items;

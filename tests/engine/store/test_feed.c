@@ -17,8 +17,13 @@
  * - on PostgreSQL, the same for a webhook's outbox: a batch never holds
  *   T2's row while T1's lower one may still commit, so acknowledging the
  *   batch cannot delete T1's row unsent.
+ * - on PostgreSQL, the lists read with after= (suppressions, campaigns)
+ *   the same way: a row inserted by a transaction still open holds back
+ *   one that the store added and committed after it; once it commits,
+ *   both, in id order.
  * The writers' SQL is the store's own: lock the receipt (FOR UPDATE, as
- * feedback and tracking do; record updates it), then insert its event.
+ * feedback and tracking do; record updates it), then insert its event;
+ * a list's row takes its id after the transaction id (PG_ID_AFTER_XID).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -306,6 +311,97 @@ static void outbox_late_commit_not_lost(void **state)
     PQfinish(b);
 }
 
+/* The ids of a list's page (suppressions or campaigns), their number,
+ * and next (0 for null). */
+static size_t list_ids(edm_store *st, int campaigns, int64_t after, int64_t *ids, size_t cap,
+                       int64_t *next)
+{
+    size_t n;
+    if (campaigns) {
+        edm_campaign_page page;
+        assert_int_equal(st->ops->campaign_list(st, -1, after, 100, &page), 0);
+        n = page.n;
+        assert_true(n <= cap);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = page.items[i].id;
+        *next = page.next;
+        edm_campaign_page_free(&page);
+    } else {
+        edm_page page = {0};
+        assert_int_equal(st->ops->suppression_list(st, after, 100, &page), 0);
+        n = json_array_size(page.items);
+        assert_true(n <= cap);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = json_integer_value(json_object_get(json_array_get(page.items, i), "id"));
+        *next = page.next;
+        json_decref(page.items);
+    }
+    for (size_t i = 1; i < n; i++)
+        assert_true(ids[i] > ids[i - 1]);
+    return n;
+}
+
+/* A list's row from T1 (open, on a, the lower id) and one the store adds
+ * and commits after it: the list shows neither until T1 commits. */
+static void list_late_commit_held_back(struct edm_test_store_fx *f, int campaigns)
+{
+    edm_store *st = f->st;
+    int64_t ids[8], next, first, mine;
+    if (campaigns) {
+        first = edm_test_store_campaign(st, "<p>x</p>", NULL);
+    } else {
+        json_t *o;
+        assert_int_equal(st->ops->suppression_add(st, "first@x.test", "manual", &o), 0);
+        first = json_integer_value(json_object_get(o, "id"));
+        json_decref(o);
+    }
+    assert_int_equal(list_ids(st, campaigns, 0, ids, 8, &next), 1);
+    assert_int_equal(ids[0], first);
+
+    PGconn *a = conn(f->path);
+    sql(a, "BEGIN");
+    if (campaigns)
+        sql(a,
+            "INSERT INTO campaigns(id, name, from_addr, created_at, updated_at) VALUES ((SELECT "
+            "nextval('campaigns_id_seq') FROM (SELECT txid_current()) x), 't1', 'a@x.test', "
+            "%lld, %lld)",
+            (long long)edm_time_now(), (long long)edm_time_now());
+    else
+        sql(a, "INSERT INTO suppressions(id, value, kind, reason, created_at) VALUES ((SELECT "
+               "nextval('suppressions_id_seq') FROM (SELECT txid_current()) x), 't1@x.test', "
+               "'email', 'manual', 1)");
+    if (campaigns) {
+        mine = edm_test_store_campaign(st, "<p>y</p>", NULL);
+    } else {
+        json_t *o;
+        assert_int_equal(st->ops->suppression_add(st, "t2@x.test", "manual", &o), 0);
+        mine = json_integer_value(json_object_get(o, "id"));
+        json_decref(o);
+    }
+    /* T2's row is committed, T1's lower one may still be: neither */
+    assert_int_equal(list_ids(st, campaigns, 0, ids, 8, &next), 1);
+    assert_int_equal(ids[0], first);
+    assert_int_equal(next, 0);
+    assert_int_equal(list_ids(st, campaigns, first, ids, 8, &next), 0);
+
+    sql(a, "COMMIT");
+    assert_int_equal(list_ids(st, campaigns, first, ids, 8, &next), 2);
+    assert_true(ids[0] < mine); /* T1's row took the lower id */
+    assert_int_equal(ids[1], mine);
+    assert_int_equal(next, 0);
+    PQfinish(a);
+}
+
+static void suppressions_late_commit_held_back(void **state)
+{
+    list_late_commit_held_back(*state, 0);
+}
+
+static void campaigns_late_commit_held_back(void **state)
+{
+    list_late_commit_held_back(*state, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +409,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(late_commit_held_back, setup, teardown),
         cmocka_unit_test_setup_teardown(late_commit_older_xid_held_back, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_late_commit_not_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(suppressions_late_commit_held_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(campaigns_late_commit_held_back, setup, teardown),
     };
     /* SQLite has one writer at a time (BEGIN IMMEDIATE, ids given out
      * inside it): the concurrent cases are PostgreSQL's, listed only when
