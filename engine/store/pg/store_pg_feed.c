@@ -28,15 +28,21 @@
  * pg_snapshot_xmin(pg_current_snapshot()), which answer the same 64-bit
  * ids: they also run on PostgreSQL 12 (docs/postgresql.md).
  *
- * The lists read by a cursor (campaigns, messages, templates,
- * suppressions: GET ...?after=) are bounded the same way
- * (pg_list_settled): their rows are inserted by statements that may be
- * their transaction's first write, so those take the id after the
- * transaction id explicitly (PG_ID_AFTER_XID); the suppressions that
- * feedback and outcomes add come after an update of the receipt.
+ * The lists read by a cursor (campaigns and messages, templates,
+ * suppressions: GET ...?after=) are not polled feeds: a row added and then
+ * listed must show at once, and an unrelated transaction left open on the
+ * server must not hold a list back. Their writers are few and all edm's,
+ * so they are bounded exactly instead (pg_list_settled): every writer
+ * takes the list's advisory lock, shared, before it takes an id
+ * (PG_LIST_ID, PG_LIST_LOCK), and holds it to its end; a reader takes it
+ * exclusively for a moment and reads the sequence: every id up to that
+ * value belongs to a writer that has ended, and later writers get ids
+ * above it. The reader only tries the lock (no queue, no error logged),
+ * up to LIST_TRIES times 2 ms apart; while writers keep it, it keeps its
+ * previous bound: rows show late, never skipped.
  *
  * Entry points: pg_feed_settled(s, b, seq, &upto), pg_list_settled(s,
- * table, &upto): 0 or EDM_E*. Limits: the
+ * list, &upto): 0 or EDM_E*. Limits: the
  * sequence must hand out ids one at a time (CACHE 1, the default of the
  * identity columns): a session's cache would give out ids below L later.
  */
@@ -46,6 +52,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* 2 ms apart: a list waits at most about 50 ms for its writers */
+#define LIST_TRIES 25
 
 /* The first column of a one-row result (a transaction id or a sequence
  * value, bigint) of sql, a string with static storage (pg_run): 0 with
@@ -104,23 +114,41 @@ int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t
     return 0;
 }
 
-int pg_list_settled(pg_store *s, const char *table, int64_t *upto)
+int pg_list_settled(pg_store *s, enum pg_list l, int64_t *upto)
 {
     static const struct {
-        const char *table;
-        size_t bound; /* offset in pg_store */
-        const char *sql;
-    } lists[] = {
-        {"campaigns", offsetof(pg_store, campaigns_bound),
-         "SELECT last_value - (NOT is_called)::int FROM campaigns_id_seq"},
-        {"templates", offsetof(pg_store, templates_bound),
-         "SELECT last_value - (NOT is_called)::int FROM templates_id_seq"},
-        {"suppressions", offsetof(pg_store, suppressions_bound),
-         "SELECT last_value - (NOT is_called)::int FROM suppressions_id_seq"},
+        const char *try_lock;
+        const char *last;
+    } lists[PG_LIST_COUNT] = {
+        [PG_LIST_CAMPAIGNS] = {"SELECT pg_try_advisory_xact_lock(" PG_LOCK_CAMPAIGNS ")::int",
+                               "SELECT last_value - (NOT is_called)::int FROM campaigns_id_seq"},
+        [PG_LIST_TEMPLATES] = {"SELECT pg_try_advisory_xact_lock(" PG_LOCK_TEMPLATES ")::int",
+                               "SELECT last_value - (NOT is_called)::int FROM templates_id_seq"},
+        [PG_LIST_SUPPRESSIONS] = {"SELECT pg_try_advisory_xact_lock(" PG_LOCK_SUPPRESSIONS ")::int",
+                                  "SELECT last_value - (NOT is_called)::int FROM "
+                                  "suppressions_id_seq"},
     };
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
-        if (strcmp(lists[i].table, table) == 0)
-            return pg_feed_settled(s, (pg_feed_bound *)((char *)s + lists[i].bound), lists[i].sql,
-                                   upto);
-    EDM_PANIC("pg_list_settled: no list %s", table);
+    EDM_ASSERT((unsigned)l < PG_LIST_COUNT);
+    int rc = 0;
+    for (int t = 0; t < LIST_TRIES; t++) {
+        if (t > 0) {
+            struct timespec ms = {0, 2000000};
+            nanosleep(&ms, NULL);
+        }
+        if ((rc = pg_begin(s)) != 0)
+            return rc;
+        int ok;
+        uint64_t got = one_value(s, lists[l].try_lock, "list lock", &ok);
+        uint64_t last = ok && got == 1 ? one_value(s, lists[l].last, "list last id", &ok) : 0;
+        int locked = ok && got == 1;
+        pg_rollback(s); /* nothing written: the lock goes with it */
+        if (!ok)
+            return EDM_EDB;
+        if (locked) {
+            s->list_safe[l] = (int64_t)last;
+            break;
+        }
+    }
+    *upto = s->list_safe[l];
+    return 0;
 }

@@ -107,6 +107,9 @@ static int apply(pg_store *s, const edm_feedback_rec *f, edm_feedback_done *d)
         pgp_text(&p, d->email);
         pgp_text(&p, f->suppress);
         pgp_int(&p, f->at);
+        /* under the list's lock, for GET /v1/suppressions?after= */
+        if ((rc = pg_do(s, PG_LIST_LOCK(PG_LOCK_SUPPRESSIONS), NULL, "suppressions lock")) != 0)
+            return rc;
         if ((rc = pg_do(s,
                         "INSERT INTO suppressions(value, kind, reason, created_at) "
                         "VALUES (lower($1), 'email', $2, $3) ON CONFLICT (value) DO NOTHING",

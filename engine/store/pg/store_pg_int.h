@@ -25,6 +25,9 @@ typedef struct pg_feed_bound {
     uint64_t pend_r;
 } pg_feed_bound;
 
+/* The tables read by a cursor in lists (after=), store_pg_feed.c. */
+enum pg_list { PG_LIST_CAMPAIGNS, PG_LIST_TEMPLATES, PG_LIST_SUPPRESSIONS, PG_LIST_COUNT };
+
 typedef struct pg_store {
     edm_store base;
     PGconn *conn;
@@ -41,9 +44,7 @@ typedef struct pg_store {
     edm_buf vars_buf;                 /* the compact bytes of the row being written */
     pg_feed_bound events_bound;       /* GET /v1/events (pg_event_list) */
     pg_feed_bound outbox_bound;       /* webhook batches (pg_outbox_batch) */
-    pg_feed_bound campaigns_bound;    /* campaigns and messages lists (after=) */
-    pg_feed_bound templates_bound;    /* templates list */
-    pg_feed_bound suppressions_bound; /* suppressions list */
+    int64_t list_safe[PG_LIST_COUNT]; /* pg_list_settled's latest bounds */
 } pg_store;
 
 #define PG(st) ((pg_store *)(st))
@@ -170,13 +171,21 @@ json_t *pg_event_object(const PGresult *q, int r, int first);
  * readers by id cursor pass no id above it. 0 or EDM_E*; outside a
  * transaction only. */
 int pg_feed_settled(pg_store *s, pg_feed_bound *b, const char *last_sql, int64_t *upto);
-/* The same for a list read with after= (campaigns, messages, templates,
- * suppressions): the bound of table's id sequence ("campaigns", ...). */
-int pg_list_settled(pg_store *s, const char *table, int64_t *upto);
+/* The same for a list read with after= (campaigns and messages,
+ * templates, suppressions): no id above *upto may still commit. */
+int pg_list_settled(pg_store *s, enum pg_list l, int64_t *upto);
+/* The advisory lock key of a list's writers (shared) and readers. */
+#define PG_LOCK_CAMPAIGNS    "1701080322" /* "edm" + 2 */
+#define PG_LOCK_TEMPLATES    "1701080323"
+#define PG_LOCK_SUPPRESSIONS "1701080324"
 /* The id of a row inserted into one of those tables by a statement that
- * may be its transaction's first write: taken after the transaction id
- * (the scalar subquery's FROM runs first), as the bound requires. */
-#define PG_ID_AFTER_XID(seq) "(SELECT nextval('" seq "') FROM (SELECT txid_current()) x)"
+ * inserts one row: taken under the list's lock, held shared to the end of
+ * the transaction (the function scan in FROM runs before the projection
+ * that takes the id). */
+#define PG_LIST_ID(seq, key)                                                                       \
+    "(SELECT nextval('" seq "') FROM (SELECT 1 FROM pg_advisory_xact_lock_shared(" key ")) x)"
+/* The same lock for a statement that inserts many: run first. */
+#define PG_LIST_LOCK(key) "SELECT pg_advisory_xact_lock_shared(" key ")"
 
 /* store_pg_jobs.c */
 /* Variables (store_pg_vars.c, schema/pg/0013_var_names.sql): the

@@ -552,11 +552,14 @@ int pg_record(edm_store *st, const edm_outcome *results, size_t n)
             pgp_init(&p);
             pgp_text(&p, hard.data);
             pgp_int(&p, edm_time_now());
-            rc = pg_do(s,
-                       "INSERT INTO suppressions(value, kind, reason, created_at) "
-                       "SELECT lower(email), 'email', 'bounce', $2 FROM deliveries "
-                       "WHERE id = ANY($1::bigint[]) ON CONFLICT (value) DO NOTHING",
-                       &p, "record suppression");
+            /* under the list's lock, for GET /v1/suppressions?after= */
+            rc = pg_do(s, PG_LIST_LOCK(PG_LOCK_SUPPRESSIONS), NULL, "suppressions lock");
+            if (rc == 0)
+                rc = pg_do(s,
+                           "INSERT INTO suppressions(value, kind, reason, created_at) "
+                           "SELECT lower(email), 'email', 'bounce', $2 FROM deliveries "
+                           "WHERE id = ANY($1::bigint[]) ON CONFLICT (value) DO NOTHING",
+                           &p, "record suppression");
         }
     }
     edm_buf_free(&hard);

@@ -19,11 +19,12 @@
 
 static const char SQL_CAMPAIGN[] =
     "INSERT INTO campaigns(id, kind, name, from_addr, reply_to, pool, status, send_at, headers, "
-    "tags, template_id, created_at, updated_at, track) VALUES (" PG_ID_AFTER_XID(
-        "campaigns_id_seq") ", 1, 'message', $1, $2, "
-                            "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, "
-                            "'[]'), $7, $8, $8, $9) "
-                            "RETURNING id";
+    "tags, template_id, created_at, updated_at, track) VALUES (" PG_LIST_ID(
+        "campaigns_id_seq",
+        PG_LOCK_CAMPAIGNS) ", 1, 'message', $1, $2, "
+                           "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, "
+                           "'[]'), $7, $8, $8, $9) "
+                           "RETURNING id";
 static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -326,7 +327,7 @@ int pg_message_list(edm_store *st, const char *tag, const char *status, int64_t 
     if (status && (state = edm_dstate_parse(status)) < 0)
         return EDM_EINVAL;
     int64_t upto;
-    int rc = pg_list_settled(s, "campaigns", &upto);
+    int rc = pg_list_settled(s, PG_LIST_CAMPAIGNS, &upto);
     if (rc != 0)
         return rc;
     pg_params p;

@@ -107,11 +107,12 @@ static int write_object(pg_store *s, const char *table, const struct col *cols, 
     char *tmps[16] = {0};
     int rc = 0;
     if (id == 0) {
-        /* the id after the transaction id: lists read by a cursor are
-         * bounded by the sequence (pg_list_settled) */
+        /* the id under the list's lock (pg_list_settled) */
         edm_buf_appendf(&sql, "INSERT INTO %s(id, created_at, updated_at", table);
-        edm_buf_appendf(
-            &vals, "(SELECT nextval('%s_id_seq') FROM (SELECT txid_current()) x), $1, $1", table);
+        edm_buf_append_str(&vals, strcmp(table, "campaigns") == 0
+                                      ? PG_LIST_ID("campaigns_id_seq", PG_LOCK_CAMPAIGNS)
+                                      : PG_LIST_ID("templates_id_seq", PG_LOCK_TEMPLATES));
+        edm_buf_append_str(&vals, ", $1, $1");
     } else {
         edm_buf_appendf(&sql, "UPDATE %s SET updated_at = $1", table);
     }
@@ -400,14 +401,15 @@ int pg_suppression_add(edm_store *st, const char *value, const char *reason, jso
     pgp_text(&p, strchr(v, '@') ? "email" : "domain");
     pgp_text(&p, reason ? reason : "");
     pgp_int(&p, edm_time_now());
-    PGresult *r = pg_run(
-        PG(st),
-        "INSERT INTO suppressions(id, value, kind, reason, created_at) "
-        "VALUES (" PG_ID_AFTER_XID("suppressions_id_seq") ", $1, $2, $3, $4) "
-                                                          "ON CONFLICT (value) DO UPDATE SET "
-                                                          "reason = excluded.reason RETURNING id, "
-                                                          "value, kind, reason, created_at",
-        &p, "add suppression");
+    PGresult *r =
+        pg_run(PG(st),
+               "INSERT INTO suppressions(id, value, kind, reason, created_at) "
+               "VALUES (" PG_LIST_ID("suppressions_id_seq",
+                                     PG_LOCK_SUPPRESSIONS) ", $1, $2, $3, $4) "
+                                                           "ON CONFLICT (value) DO UPDATE SET "
+                                                           "reason = excluded.reason RETURNING id, "
+                                                           "value, kind, reason, created_at",
+               &p, "add suppression");
     edm_free(v);
     if (r == NULL)
         return EDM_EDB;
@@ -422,7 +424,7 @@ int pg_suppression_list(edm_store *st, int64_t after, int limit, edm_page *page)
     page->items = NULL;
     page->next = 0;
     int64_t upto;
-    int rc = pg_list_settled(PG(st), "suppressions", &upto);
+    int rc = pg_list_settled(PG(st), PG_LIST_SUPPRESSIONS, &upto);
     if (rc != 0)
         return rc;
     pg_params p;

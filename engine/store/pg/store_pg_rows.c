@@ -156,7 +156,7 @@ int pg_template_list(edm_store *st, int64_t after, int limit, edm_template_page 
 {
     memset(page, 0, sizeof *page);
     int64_t upto;
-    int rc = pg_list_settled(PG(st), "templates", &upto);
+    int rc = pg_list_settled(PG(st), PG_LIST_TEMPLATES, &upto);
     if (rc != 0)
         return rc;
     pg_params p;
@@ -181,7 +181,7 @@ int pg_campaign_list(edm_store *st, int status, int64_t after, int limit, edm_ca
     if (status >= EDM_CSTATE_COUNT)
         return EDM_EINVAL;
     int64_t upto;
-    int rc = pg_list_settled(PG(st), "campaigns", &upto);
+    int rc = pg_list_settled(PG(st), PG_LIST_CAMPAIGNS, &upto);
     if (rc != 0)
         return rc;
     pg_params p;

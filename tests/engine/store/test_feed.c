@@ -17,13 +17,14 @@
  * - on PostgreSQL, the same for a webhook's outbox: a batch never holds
  *   T2's row while T1's lower one may still commit, so acknowledging the
  *   batch cannot delete T1's row unsent.
- * - on PostgreSQL, the lists read with after= (suppressions, campaigns)
- *   the same way: a row inserted by a transaction still open holds back
- *   one that the store added and committed after it; once it commits,
- *   both, in id order.
+ * - on PostgreSQL, the lists read with after= (suppressions, campaigns):
+ *   a row inserted by a transaction still open holds back one that the
+ *   store added and committed after it; once it commits, both, in id
+ *   order; and a transaction left open elsewhere (a receipt locked) does
+ *   not hold back a row added after it began.
  * The writers' SQL is the store's own: lock the receipt (FOR UPDATE, as
  * feedback and tracking do; record updates it), then insert its event;
- * a list's row takes its id after the transaction id (PG_ID_AFTER_XID).
+ * a list's row takes its id under the list's advisory lock (PG_LIST_ID).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -363,12 +364,14 @@ static void list_late_commit_held_back(struct edm_test_store_fx *f, int campaign
     if (campaigns)
         sql(a,
             "INSERT INTO campaigns(id, name, from_addr, created_at, updated_at) VALUES ((SELECT "
-            "nextval('campaigns_id_seq') FROM (SELECT txid_current()) x), 't1', 'a@x.test', "
+            "nextval('campaigns_id_seq') FROM (SELECT 1 FROM "
+            "pg_advisory_xact_lock_shared(1701080322)) x), 't1', 'a@x.test', "
             "%lld, %lld)",
             (long long)edm_time_now(), (long long)edm_time_now());
     else
         sql(a, "INSERT INTO suppressions(id, value, kind, reason, created_at) VALUES ((SELECT "
-               "nextval('suppressions_id_seq') FROM (SELECT txid_current()) x), 't1@x.test', "
+               "nextval('suppressions_id_seq') FROM (SELECT 1 FROM "
+               "pg_advisory_xact_lock_shared(1701080324)) x), 't1@x.test', "
                "'email', 'manual', 1)");
     if (campaigns) {
         mine = edm_test_store_campaign(st, "<p>y</p>", NULL);
@@ -392,6 +395,31 @@ static void list_late_commit_held_back(struct edm_test_store_fx *f, int campaign
     PQfinish(a);
 }
 
+/* An unrelated transaction left open (it holds a transaction id older
+ * than the new row's) does not hold the list back: the row shows at once. */
+static void list_not_held_by_other_transactions(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    int64_t r[1], ids[8], next;
+    receipts(st, 1, r);
+    PGconn *a = conn(f->path);
+    sql(a, "BEGIN");
+    lock_receipt(a, r[0]);
+    sql(a, "SELECT txid_current()");
+    json_t *o;
+    assert_int_equal(st->ops->suppression_add(st, "now@x.test", "manual", &o), 0);
+    int64_t sid = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    int64_t cid = edm_test_store_campaign(st, "<p>z</p>", NULL);
+    assert_int_equal(list_ids(st, 0, 0, ids, 8, &next), 1);
+    assert_int_equal(ids[0], sid);
+    assert_int_equal(list_ids(st, 1, 0, ids, 8, &next), 2); /* receipts()'s campaign too */
+    assert_int_equal(ids[1], cid);
+    sql(a, "ROLLBACK");
+    PQfinish(a);
+}
+
 static void suppressions_late_commit_held_back(void **state)
 {
     list_late_commit_held_back(*state, 0);
@@ -411,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(outbox_late_commit_not_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(suppressions_late_commit_held_back, setup, teardown),
         cmocka_unit_test_setup_teardown(campaigns_late_commit_held_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_not_held_by_other_transactions, setup, teardown),
     };
     /* SQLite has one writer at a time (BEGIN IMMEDIATE, ids given out
      * inside it): the concurrent cases are PostgreSQL's, listed only when
