@@ -179,6 +179,83 @@ static void campaign_null_fields(void **state)
     json_decref(c);
 }
 
+/* The first event of receipt rid in GET /v1/events (polled until the
+ * engine has recorded one; the dead DNS defers every second). */
+static json_t *first_event_of(int64_t rid)
+{
+    for (int i = 0; i < 150; i++) {
+        char url[96], after[32] = "0";
+        for (int page = 0; page < 100; page++) {
+            snprintf(url, sizeof url, "/v1/events?limit=1000&after=%s", after);
+            json_t *p = req("GET", url, NULL, 200);
+            size_t k;
+            json_t *e;
+            json_array_foreach(json_object_get(p, "items"), k, e)
+            {
+                if (json_integer_value(json_object_get(e, "receipt_id")) == rid) {
+                    json_incref(e);
+                    json_decref(p);
+                    return e;
+                }
+            }
+            json_t *next = json_object_get(p, "next");
+            int more = json_is_string(next);
+            if (more)
+                snprintf(after, sizeof after, "%s", json_string_value(next));
+            json_decref(p);
+            if (!more)
+                break;
+        }
+        edm_test_sleep_ms(100);
+    }
+    fail_msg("no event of receipt %lld in /v1/events", (long long)rid);
+    return NULL;
+}
+
+/* An event of a transactional message's recipient names the message
+ * (message_id) and no campaign (campaign_id null), as its receipt and
+ * its webhook events do; a campaign recipient's event names its
+ * campaign and no message. */
+static void events_name_their_message_or_campaign(void **state)
+{
+    (void)state;
+    json_t *m = req("POST", "/v1/messages",
+                    "{\"from\":\"a@example.com\",\"to\":[\"ev@example.org\"],\"subject\":\"s\","
+                    "\"text\":\"t\"}",
+                    202);
+    int64_t mid = id_of(m);
+    int64_t rid = json_integer_value(
+        json_object_get(json_array_get(json_object_get(m, "recipients"), 0), "id"));
+    json_decref(m);
+    json_t *e = first_event_of(rid);
+    assert_true(json_is_null(json_object_get(e, "campaign_id")));
+    assert_int_equal(json_integer_value(json_object_get(e, "message_id")), mid);
+    assert_string_equal(json_string_value(json_object_get(e, "email")), "ev@example.org");
+    json_decref(e);
+
+    char body[200], path[96];
+    snprintf(body, sizeof body, "{\"name\":\"ev\",\"from\":\"a@example.com\",\"template_id\":%lld}",
+             (long long)make_template());
+    json_t *c = req("POST", "/v1/campaigns", body, 201);
+    int64_t cid = id_of(c);
+    json_decref(c);
+    json_decref(apitest_upload(&srv, cid, "application/json",
+                               "[{\"email\":\"ev@example.net\",\"name\":\"Ev\"}]", 200));
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/schedule", (long long)cid);
+    json_decref(req("POST", path, "{}", 200));
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)cid);
+    json_t *r = req("GET", path, NULL, 200);
+    rid = id_of(json_array_get(json_object_get(r, "items"), 0));
+    json_decref(r);
+    e = first_event_of(rid);
+    assert_int_equal(json_integer_value(json_object_get(e, "campaign_id")), cid);
+    assert_true(json_is_null(json_object_get(e, "message_id")));
+    json_decref(e);
+    /* stop its retries: the later tests count nothing of it */
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/cancel", (long long)cid);
+    json_decref(req("POST", path, NULL, 200));
+}
+
 /* GET /v1/pools shows each address's warm-up day and cap. */
 static void pools_show_warmup_day_and_cap(void **state)
 {
@@ -345,6 +422,7 @@ int main(void)
         cmocka_unit_test(pools_show_warmup_day_and_cap),
         cmocka_unit_test(every_list_pages),
         cmocka_unit_test(suppressions_name_email_or_domain),
+        cmocka_unit_test(events_name_their_message_or_campaign),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
