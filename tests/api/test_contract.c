@@ -75,7 +75,9 @@ static int teardown(void **state)
 
 /* raw=true with nothing but vars is the whole message, signed: the
  * sender defaults to the DKIM domain, the recipient to vars' email; a
- * given from/to that is not an address is 422 naming it. */
+ * given from/to that is not an address is 422 naming it. raw=true works
+ * as a query parameter too (the product's "raw=true gives the full
+ * signed message"). */
 static void raw_preview_without_from_or_to(void **state)
 {
     (void)state;
@@ -103,6 +105,27 @@ static void raw_preview_without_from_or_to(void **state)
                  "from");
     expect_error("POST", path, "{\"raw\":true,\"to\":\"Ann <ann@x.test>\"}", 422, "invalid_address",
                  "to");
+    /* raw=true as a query parameter, with or without a body */
+    char qpath[128];
+    snprintf(qpath, sizeof qpath, "%s?raw=true", path);
+    body = "{\"vars\":{\"name\":\"Bo\"}}";
+    st = apitest_req(&srv, "POST", qpath, body, strlen(body), NULL, NULL, NULL, &out, &hdr);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(hdr, "message/rfc822"));
+    assert_non_null(strstr(out, "Subject: Hi Bo"));
+    assert_non_null(strstr(out, "DKIM-Signature:"));
+    free(out);
+    free(hdr);
+    st = apitest_req(&srv, "POST", qpath, NULL, 0, NULL, NULL, NULL, &out, NULL);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(out, "To: recipient@example.com"));
+    free(out);
+    snprintf(qpath, sizeof qpath, "%s?raw=false", path);
+    json_t *parts = req("POST", qpath, body, 200);
+    assert_string_equal(json_string_value(json_object_get(parts, "subject")), "Hi Bo");
+    json_decref(parts);
+    snprintf(qpath, sizeof qpath, "%s?raw=yes", path);
+    expect_error("POST", qpath, body, 422, "invalid", "raw");
     /* the server is still there */
     json_decref(req("GET", "/v1/health", NULL, 200));
 }
