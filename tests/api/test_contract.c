@@ -238,7 +238,7 @@ static json_t *first_event_of(int64_t rid)
 /* An event of a transactional message's recipient names the message
  * (message_id) and no campaign (campaign_id null), as its receipt and
  * its webhook events do; a campaign recipient's event names its
- * campaign and no message. */
+ * campaign and no message. A message's counts name every state. */
 static void events_name_their_message_or_campaign(void **state)
 {
     (void)state;
@@ -255,6 +255,30 @@ static void events_name_their_message_or_campaign(void **state)
     assert_int_equal(json_integer_value(json_object_get(e, "message_id")), mid);
     assert_string_equal(json_string_value(json_object_get(e, "email")), "ev@example.org");
     json_decref(e);
+    /* the message's counts name every state, as a campaign's stats do */
+    char mpath[96];
+    snprintf(mpath, sizeof mpath, "/v1/messages/%lld", (long long)mid);
+    m = req("GET", mpath, NULL, 200);
+    json_t *counts = json_object_get(m, "counts");
+    static const char *const states[] = {"queued",     "deferred", "delivered", "bounced",
+                                         "suppressed", "failed",   "cancelled"};
+    json_int_t sum = 0;
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        json_t *n = json_object_get(counts, states[k]);
+        if (!json_is_integer(n))
+            fail_msg("counts.%s missing", states[k]);
+        sum += json_integer_value(n);
+    }
+    assert_int_equal(json_object_size(counts), 7);
+    assert_int_equal(sum, 1);
+    assert_int_equal(json_integer_value(json_object_get(counts, "delivered")), 0);
+    json_decref(m);
+    m = req("GET", "/v1/messages?limit=1000", NULL, 200);
+    size_t k;
+    json_t *item;
+    json_array_foreach(json_object_get(m, "items"), k, item)
+        assert_int_equal(json_object_size(json_object_get(item, "counts")), 7);
+    json_decref(m);
 
     char body[200], path[96];
     snprintf(body, sizeof body, "{\"name\":\"ev\",\"from\":\"a@example.com\",\"template_id\":%lld}",
