@@ -455,6 +455,26 @@ static void suppressions_name_email_or_domain(void **state)
     }
     assert_int_equal(seen, 3);
     json_decref(l);
+    /* without a reason (JSON or CSV) an entry's reason is "manual" */
+    e = req("POST", "/v1/suppressions", "{\"email\":\"noreason@x.test\"}", 201);
+    assert_string_equal(json_string_value(json_object_get(e, "reason")), "manual");
+    json_decref(e);
+    char *out = NULL;
+    const char *csv = "email,reason\nnr1@x.test,\nnr2@x.test,complaint\n";
+    assert_int_equal(apitest_req(&srv, "POST", "/v1/suppressions", csv, strlen(csv), "text/csv",
+                                 NULL, NULL, &out, NULL),
+                     200);
+    free(out);
+    assert_int_equal(
+        apitest_req(&srv, "GET", "/v1/suppressions.csv", NULL, 0, NULL, NULL, NULL, &out, NULL),
+        200);
+    assert_non_null(strstr(out, "noreason@x.test,manual"));
+    assert_non_null(strstr(out, "nr1@x.test,manual"));
+    assert_non_null(strstr(out, "nr2@x.test,complaint"));
+    free(out);
+    json_decref(req("DELETE", "/v1/suppressions?email=noreason@x.test", NULL, 204));
+    json_decref(req("DELETE", "/v1/suppressions?email=nr1@x.test", NULL, 204));
+    json_decref(req("DELETE", "/v1/suppressions?email=nr2@x.test", NULL, 204));
     json_decref(req("DELETE", "/v1/suppressions?email=sup@x.test", NULL, 204));
     json_decref(req("DELETE", "/v1/suppressions?domain=spam.test", NULL, 204));
     expect_error("DELETE", "/v1/suppressions?domain=spam.test", NULL, 404, "not_found", NULL);
