@@ -193,6 +193,14 @@ static void campaign_null_fields(void **state)
     assert_string_equal(json_string_value(json_object_get(c, "pool")), "default");
     assert_string_equal(json_string_value(json_object_get(c, "name")), "n");
     json_decref(c);
+    /* track null is both off, on either store */
+    c = req("PATCH", path, "{\"track\":{\"opens\":true,\"clicks\":true}}", 200);
+    assert_true(json_is_true(json_object_get(json_object_get(c, "track"), "opens")));
+    json_decref(c);
+    c = req("PATCH", path, "{\"track\":null}", 200);
+    assert_true(json_is_false(json_object_get(json_object_get(c, "track"), "opens")));
+    assert_true(json_is_false(json_object_get(json_object_get(c, "track"), "clicks")));
+    json_decref(c);
     expect_error("PATCH", path, "{\"name\":null}", 422, "required", "name");
     expect_error("PATCH", path, "{\"from\":null}", 422, "required", "from");
     expect_error("POST", "/v1/campaigns", "{\"name\":\"n\",\"from\":null}", 422, "required",
