@@ -311,6 +311,44 @@ static void events_name_their_message_or_campaign(void **state)
     json_decref(req("POST", path, NULL, 200));
 }
 
+/* A recipient upload sent as application/json that is not JSON is 400
+ * malformed_json with its position, and nothing of it is written; CSV
+ * and NDJSON under their own types, and JSON arrays or objects under
+ * application/json, are read as before. */
+static void upload_not_json_is_400(void **state)
+{
+    (void)state;
+    json_t *c = req("POST", "/v1/campaigns", "{\"name\":\"u\",\"from\":\"a@example.com\"}", 201);
+    int64_t cid = id_of(c);
+    json_decref(c);
+    char path[96], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    const char *bodies[] = {"email\nx@example.org\n", "  \n  not json", "\"x@example.org\""};
+    const char *where[] = {"line 1, column 1", "line 2, column 3", "line 1, column 1"};
+    for (size_t i = 0; i < 3; i++) {
+        int st = apitest_req(&srv, "POST", path, bodies[i], strlen(bodies[i]), "application/json",
+                             NULL, NULL, &out, NULL);
+        if (st != 400 || strstr(out, "\"malformed_json\"") == NULL || strstr(out, where[i]) == NULL)
+            fail_msg("upload %zu: %d %s", i, st, out ? out : "");
+        free(out);
+    }
+    json_t *u =
+        apitest_upload(&srv, cid, "application/json", "[{\"email\":\"a@example.org\"}]", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    u = apitest_upload(&srv, cid, "application/json", " {\"email\":\"b@example.org\"}\n", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    u = apitest_upload(&srv, cid, "text/csv", "email\nc@example.org\n", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    /* the refused bodies wrote nothing: three recipients in all */
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/stats", (long long)cid);
+    json_t *st = req("GET", path, NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), 3);
+    json_decref(st);
+}
+
 /* GET /v1/pools shows each address's warm-up day and cap. */
 static void pools_show_warmup_day_and_cap(void **state)
 {
@@ -498,6 +536,7 @@ int main(void)
         cmocka_unit_test(every_list_pages),
         cmocka_unit_test(suppressions_name_email_or_domain),
         cmocka_unit_test(events_name_their_message_or_campaign),
+        cmocka_unit_test(upload_not_json_is_400),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
