@@ -7,7 +7,8 @@
  * Fields: name, template_id, from, reply_to, pool, send_at, headers, tags,
  * unsubscribe, max_per_hour, track. Each is checked here and a wrong one is
  * answered 422 with its name in "field" (headers.X-Name for one header).
- * null unsets a field (its default: pool "default", headers {}, tags []),
+ * null unsets a field (its default: pool "default", headers {}, tags [],
+ * track both off),
  * except name and from, which cannot be null.
  */
 #include "api/api_int.h"
@@ -217,6 +218,8 @@ static int campaign_check(api_call *c, json_t *b, int creating)
         json_object_set_new(b, "headers", json_object());
     if (json_is_null(json_object_get(b, "tags")))
         json_object_set_new(b, "tags", json_array());
+    if (json_is_null(json_object_get(b, "track")))
+        json_object_set_new(b, "track", json_pack("{s:b,s:b}", "opens", 0, "clicks", 0));
     return 0;
 }
 

@@ -354,6 +354,20 @@ out:
     edm_free(outs);
 }
 
+/* A message's counts name every delivery state, 0 for those none of its
+ * recipients is in, as a campaign's stats do (the store counts the
+ * states it saw). */
+static void counts_complete(json_t *msg)
+{
+    json_t *seen = json_object_get(msg, "counts"), *all = json_object();
+    for (int s = 0; s < EDM_DSTATE_COUNT; s++) {
+        const char *name = edm_dstate_name((enum edm_dstate)s);
+        json_t *n = seen ? json_object_get(seen, name) : NULL;
+        json_object_set_new(all, name, json_integer(n ? json_integer_value(n) : 0));
+    }
+    json_object_set_new(msg, "counts", all);
+}
+
 void api_messages_get(api_call *c)
 {
     edm_store *st = c->api->store;
@@ -363,6 +377,7 @@ void api_messages_get(api_call *c)
         api_store_error(c, rc, "message");
         return;
     }
+    counts_complete(o);
     api_reply(c, 200, o);
 }
 
@@ -393,6 +408,9 @@ void api_messages_list(api_call *c)
         api_store_error(c, rc, "message");
         return;
     }
+    size_t i;
+    json_t *m;
+    json_array_foreach(page.items, i, m) counts_complete(m);
     api_reply(c, 200, api_list(page.items, page.next));
     page.items = NULL;
     edm_page_free(&page);

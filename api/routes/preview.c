@@ -4,7 +4,7 @@
  *    stored (422 naming the part, "subject", "html", "text" or
  *    "partials.NAME", with line and column in the message);
  *  - POST /v1/templates/{id}/preview {"vars": any JSON, "strict": bool,
- *    "raw": bool, "from": addr, "to": addr}: renders the stored template
+ *    "raw": bool, "from": addr, "to": addr} (raw also as ?raw=true): renders the stored template
  *    for vars and answers {"subject","html","text"}; strict reports the
  *    variables the data lacks (422, field "vars"). raw=true asks the engine
  *    for the whole composed and signed message (edm_api_engine.render_raw)
@@ -167,6 +167,16 @@ void api_templates_preview(api_call *c)
                   "%s must be true or false", raw && !json_is_boolean(raw) ? "raw" : "strict");
         return;
     }
+    /* raw also as a query parameter (?raw=true, ?raw), the body's wins */
+    int want_raw = json_is_true(raw);
+    char qraw[8];
+    int qr = raw ? 0 : api_query(c, "raw", qraw, sizeof qraw);
+    if (qr > 0 && (qraw[0] == '\0' || strcmp(qraw, "true") == 0 || strcmp(qraw, "1") == 0))
+        want_raw = 1;
+    else if (qr < 0 || (qr > 0 && strcmp(qraw, "false") != 0 && strcmp(qraw, "0") != 0)) {
+        api_error(c, 422, "invalid", "raw", "raw must be true or false");
+        return;
+    }
     edm_store *st = c->api->store;
     edm_template_row row;
     int rc = c->id > 0 ? st->ops->template_get(st, c->id, &row) : EDM_ENOTFOUND;
@@ -183,7 +193,7 @@ void api_templates_preview(api_call *c)
         return;
     }
     json_t *vars = json_object_get(b, "vars");
-    if (json_is_true(raw)) {
+    if (want_raw) {
         const edm_api_engine *en = &c->api->engine;
         char *msg = NULL, err[256] = "";
         size_t len = 0;

@@ -12,6 +12,9 @@
  * keeps the first EDM_IMPORT_REJECTED_MAX entries (bounded memory for a
  * 1,000,000-line upload of garbage); rejected_total counts them all.
  *
+ * A body sent as application/json must start as JSON ('[' or '{'), else
+ * 400 malformed_json with the position (nothing is read or written).
+ *
  * The campaign must be draft, scheduled or paused (409 otherwise; checked
  * again at each batch). A client that goes away mid-upload keeps the
  * batches already written; the rows of the unwritten batch are dropped.
@@ -26,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Rows per store transaction on the loop thread: a bounded slice (a few
  * milliseconds), so that a 1,000,000-row upload never holds the loop for
@@ -35,6 +39,11 @@
 typedef struct upload_state {
     api_call *call;
     edm_import *im;
+    /* Content-Type: application/json: until its first significant byte,
+     * the body must show it is JSON (an array or objects), else 400 */
+    int json_pending;
+    long line, col;
+    int64_t bytes;
 } upload_state;
 
 static void state_free(void *p)
@@ -113,6 +122,15 @@ static int begin(api_call *c)
         .check = edm_lifecycle_import_check,
         .batch_rows = API_UPLOAD_BATCH_ROWS,
     };
+    const char *ct = http_req_header(c->req, "content-type");
+    if (ct != NULL) {
+        while (*ct == ' ')
+            ct++;
+        size_t n = strcspn(ct, "; ");
+        u->json_pending = n == 16 && strncasecmp(ct, "application/json", n) == 0;
+    }
+    u->line = 1;
+    u->col = 1;
     if (edm_import_new(st, c->id, &o, &u->im) != 0) {
         api_error(c, 503, "no_memory", NULL, "out of memory");
         return 1;
@@ -120,9 +138,36 @@ static int begin(api_call *c)
     return 0;
 }
 
+/* A body sent as application/json that does not start (after white
+ * space) with '[' or '{' is malformed JSON:
+ * 400 with its position, before any row is read (nothing is written). */
+static int json_start_ok(api_call *c, upload_state *u, const char *data, size_t len)
+{
+    for (size_t i = 0; u->json_pending && i < len; i++, u->bytes++) {
+        unsigned char ch = (unsigned char)data[i];
+        if (ch == '\n') {
+            u->line++;
+            u->col = 1;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r') {
+            u->col++;
+        } else if (ch == '[' || ch == '{') {
+            u->json_pending = 0;
+        } else {
+            api_error(c, 400, "malformed_json", NULL,
+                      "malformed JSON at line %ld, column %ld (byte %lld): '[' or '{' expected "
+                      "(a JSON array of recipients, or one object per line)",
+                      u->line, u->col, (long long)u->bytes + 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int body(api_call *c, const char *data, size_t len)
 {
     upload_state *u = c->state;
+    if (!json_start_ok(c, u, data, len))
+        return 1;
     int rc = edm_import_feed(u->im, data, len);
     if (rc != 0) {
         fail(c, u, rc);

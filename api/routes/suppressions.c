@@ -96,7 +96,9 @@ void api_suppressions_create(api_call *c)
         return;
     edm_store *st = c->api->store;
     json_t *out = NULL;
-    int rc = st->ops->suppression_add(st, norm, reason ? reason : "", &out);
+    /* an entry always has a reason: one added by hand without one is
+     * "manual" (edm's own are bounce, complaint and unsubscribe) */
+    int rc = st->ops->suppression_add(st, norm, reason && reason[0] ? reason : "manual", &out);
     if (rc == EDM_EEXIST) {
         api_error(c, 409, "exists", "email", "%s is already suppressed", norm);
         return;

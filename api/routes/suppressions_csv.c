@@ -151,8 +151,8 @@ void api_suppressions_import(api_call *c)
             rc = EDM_EINVAL;
             why = "reason is longer than 1000 bytes";
         }
-        if (rc == 0)
-            rc = st->ops->suppression_add(st, norm, reason, NULL);
+        if (rc == 0) /* no reason: "manual", as for a JSON POST */
+            rc = st->ops->suppression_add(st, norm, reason[0] ? reason : "manual", NULL);
         if (rc == 0) {
             accepted++;
         } else {

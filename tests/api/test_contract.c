@@ -75,7 +75,9 @@ static int teardown(void **state)
 
 /* raw=true with nothing but vars is the whole message, signed: the
  * sender defaults to the DKIM domain, the recipient to vars' email; a
- * given from/to that is not an address is 422 naming it. */
+ * given from/to that is not an address is 422 naming it. raw=true works
+ * as a query parameter too (the product's "raw=true gives the full
+ * signed message"). */
 static void raw_preview_without_from_or_to(void **state)
 {
     (void)state;
@@ -103,6 +105,27 @@ static void raw_preview_without_from_or_to(void **state)
                  "from");
     expect_error("POST", path, "{\"raw\":true,\"to\":\"Ann <ann@x.test>\"}", 422, "invalid_address",
                  "to");
+    /* raw=true as a query parameter, with or without a body */
+    char qpath[128];
+    snprintf(qpath, sizeof qpath, "%s?raw=true", path);
+    body = "{\"vars\":{\"name\":\"Bo\"}}";
+    st = apitest_req(&srv, "POST", qpath, body, strlen(body), NULL, NULL, NULL, &out, &hdr);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(hdr, "message/rfc822"));
+    assert_non_null(strstr(out, "Subject: Hi Bo"));
+    assert_non_null(strstr(out, "DKIM-Signature:"));
+    free(out);
+    free(hdr);
+    st = apitest_req(&srv, "POST", qpath, NULL, 0, NULL, NULL, NULL, &out, NULL);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(out, "To: recipient@example.com"));
+    free(out);
+    snprintf(qpath, sizeof qpath, "%s?raw=false", path);
+    json_t *parts = req("POST", qpath, body, 200);
+    assert_string_equal(json_string_value(json_object_get(parts, "subject")), "Hi Bo");
+    json_decref(parts);
+    snprintf(qpath, sizeof qpath, "%s?raw=yes", path);
+    expect_error("POST", qpath, body, 422, "invalid", "raw");
     /* the server is still there */
     json_decref(req("GET", "/v1/health", NULL, 200));
 }
@@ -170,6 +193,14 @@ static void campaign_null_fields(void **state)
     assert_string_equal(json_string_value(json_object_get(c, "pool")), "default");
     assert_string_equal(json_string_value(json_object_get(c, "name")), "n");
     json_decref(c);
+    /* track null is both off, on either store */
+    c = req("PATCH", path, "{\"track\":{\"opens\":true,\"clicks\":true}}", 200);
+    assert_true(json_is_true(json_object_get(json_object_get(c, "track"), "opens")));
+    json_decref(c);
+    c = req("PATCH", path, "{\"track\":null}", 200);
+    assert_true(json_is_false(json_object_get(json_object_get(c, "track"), "opens")));
+    assert_true(json_is_false(json_object_get(json_object_get(c, "track"), "clicks")));
+    json_decref(c);
     expect_error("PATCH", path, "{\"name\":null}", 422, "required", "name");
     expect_error("PATCH", path, "{\"from\":null}", 422, "required", "from");
     expect_error("POST", "/v1/campaigns", "{\"name\":\"n\",\"from\":null}", 422, "required",
@@ -177,6 +208,145 @@ static void campaign_null_fields(void **state)
     c = req("GET", path, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(c, "from")), "a@example.com");
     json_decref(c);
+}
+
+/* The first event of receipt rid in GET /v1/events (polled until the
+ * engine has recorded one; the dead DNS defers every second). */
+static json_t *first_event_of(int64_t rid)
+{
+    for (int i = 0; i < 150; i++) {
+        char url[96], after[32] = "0";
+        for (int page = 0; page < 100; page++) {
+            snprintf(url, sizeof url, "/v1/events?limit=1000&after=%s", after);
+            json_t *p = req("GET", url, NULL, 200);
+            size_t k;
+            json_t *e;
+            json_array_foreach(json_object_get(p, "items"), k, e)
+            {
+                if (json_integer_value(json_object_get(e, "receipt_id")) == rid) {
+                    json_incref(e);
+                    json_decref(p);
+                    return e;
+                }
+            }
+            json_t *next = json_object_get(p, "next");
+            int more = json_is_string(next);
+            if (more)
+                snprintf(after, sizeof after, "%s", json_string_value(next));
+            json_decref(p);
+            if (!more)
+                break;
+        }
+        edm_test_sleep_ms(100);
+    }
+    fail_msg("no event of receipt %lld in /v1/events", (long long)rid);
+    return NULL;
+}
+
+/* An event of a transactional message's recipient names the message
+ * (message_id) and no campaign (campaign_id null), as its receipt and
+ * its webhook events do; a campaign recipient's event names its
+ * campaign and no message. A message's counts name every state. */
+static void events_name_their_message_or_campaign(void **state)
+{
+    (void)state;
+    json_t *m = req("POST", "/v1/messages",
+                    "{\"from\":\"a@example.com\",\"to\":[\"ev@example.org\"],\"subject\":\"s\","
+                    "\"text\":\"t\"}",
+                    202);
+    int64_t mid = id_of(m);
+    int64_t rid = json_integer_value(
+        json_object_get(json_array_get(json_object_get(m, "recipients"), 0), "id"));
+    json_decref(m);
+    json_t *e = first_event_of(rid);
+    assert_true(json_is_null(json_object_get(e, "campaign_id")));
+    assert_int_equal(json_integer_value(json_object_get(e, "message_id")), mid);
+    assert_string_equal(json_string_value(json_object_get(e, "email")), "ev@example.org");
+    json_decref(e);
+    /* the message's counts name every state, as a campaign's stats do */
+    char mpath[96];
+    snprintf(mpath, sizeof mpath, "/v1/messages/%lld", (long long)mid);
+    m = req("GET", mpath, NULL, 200);
+    json_t *counts = json_object_get(m, "counts");
+    static const char *const states[] = {"queued",     "deferred", "delivered", "bounced",
+                                         "suppressed", "failed",   "cancelled"};
+    json_int_t sum = 0;
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        json_t *n = json_object_get(counts, states[k]);
+        if (!json_is_integer(n))
+            fail_msg("counts.%s missing", states[k]);
+        sum += json_integer_value(n);
+    }
+    assert_int_equal(json_object_size(counts), 7);
+    assert_int_equal(sum, 1);
+    assert_int_equal(json_integer_value(json_object_get(counts, "delivered")), 0);
+    json_decref(m);
+    m = req("GET", "/v1/messages?limit=1000", NULL, 200);
+    size_t k;
+    json_t *item;
+    json_array_foreach(json_object_get(m, "items"), k, item)
+        assert_int_equal(json_object_size(json_object_get(item, "counts")), 7);
+    json_decref(m);
+
+    char body[200], path[96];
+    snprintf(body, sizeof body, "{\"name\":\"ev\",\"from\":\"a@example.com\",\"template_id\":%lld}",
+             (long long)make_template());
+    json_t *c = req("POST", "/v1/campaigns", body, 201);
+    int64_t cid = id_of(c);
+    json_decref(c);
+    json_decref(apitest_upload(&srv, cid, "application/json",
+                               "[{\"email\":\"ev@example.net\",\"name\":\"Ev\"}]", 200));
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/schedule", (long long)cid);
+    json_decref(req("POST", path, "{}", 200));
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/receipts", (long long)cid);
+    json_t *r = req("GET", path, NULL, 200);
+    rid = id_of(json_array_get(json_object_get(r, "items"), 0));
+    json_decref(r);
+    e = first_event_of(rid);
+    assert_int_equal(json_integer_value(json_object_get(e, "campaign_id")), cid);
+    assert_true(json_is_null(json_object_get(e, "message_id")));
+    json_decref(e);
+    /* stop its retries: the later tests count nothing of it */
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/cancel", (long long)cid);
+    json_decref(req("POST", path, NULL, 200));
+}
+
+/* A recipient upload sent as application/json that is not JSON is 400
+ * malformed_json with its position, and nothing of it is written; CSV
+ * and NDJSON under their own types, and JSON arrays or objects under
+ * application/json, are read as before. */
+static void upload_not_json_is_400(void **state)
+{
+    (void)state;
+    json_t *c = req("POST", "/v1/campaigns", "{\"name\":\"u\",\"from\":\"a@example.com\"}", 201);
+    int64_t cid = id_of(c);
+    json_decref(c);
+    char path[96], *out = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/recipients", (long long)cid);
+    const char *bodies[] = {"email\nx@example.org\n", "  \n  not json", "\"x@example.org\""};
+    const char *where[] = {"line 1, column 1", "line 2, column 3", "line 1, column 1"};
+    for (size_t i = 0; i < 3; i++) {
+        int st = apitest_req(&srv, "POST", path, bodies[i], strlen(bodies[i]), "application/json",
+                             NULL, NULL, &out, NULL);
+        if (st != 400 || strstr(out, "\"malformed_json\"") == NULL || strstr(out, where[i]) == NULL)
+            fail_msg("upload %zu: %d %s", i, st, out ? out : "");
+        free(out);
+    }
+    json_t *u =
+        apitest_upload(&srv, cid, "application/json", "[{\"email\":\"a@example.org\"}]", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    u = apitest_upload(&srv, cid, "application/json", " {\"email\":\"b@example.org\"}\n", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    u = apitest_upload(&srv, cid, "text/csv", "email\nc@example.org\n", 200);
+    assert_int_equal(json_integer_value(json_object_get(u, "accepted")), 1);
+    json_decref(u);
+    /* the refused bodies wrote nothing: three recipients in all */
+    snprintf(path, sizeof path, "/v1/campaigns/%lld/stats", (long long)cid);
+    json_t *st = req("GET", path, NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), 3);
+    json_decref(st);
 }
 
 /* GET /v1/pools shows each address's warm-up day and cap. */
@@ -331,6 +501,26 @@ static void suppressions_name_email_or_domain(void **state)
     }
     assert_int_equal(seen, 3);
     json_decref(l);
+    /* without a reason (JSON or CSV) an entry's reason is "manual" */
+    e = req("POST", "/v1/suppressions", "{\"email\":\"noreason@x.test\"}", 201);
+    assert_string_equal(json_string_value(json_object_get(e, "reason")), "manual");
+    json_decref(e);
+    char *out = NULL;
+    const char *csv = "email,reason\nnr1@x.test,\nnr2@x.test,complaint\n";
+    assert_int_equal(apitest_req(&srv, "POST", "/v1/suppressions", csv, strlen(csv), "text/csv",
+                                 NULL, NULL, &out, NULL),
+                     200);
+    free(out);
+    assert_int_equal(
+        apitest_req(&srv, "GET", "/v1/suppressions.csv", NULL, 0, NULL, NULL, NULL, &out, NULL),
+        200);
+    assert_non_null(strstr(out, "noreason@x.test,manual"));
+    assert_non_null(strstr(out, "nr1@x.test,manual"));
+    assert_non_null(strstr(out, "nr2@x.test,complaint"));
+    free(out);
+    json_decref(req("DELETE", "/v1/suppressions?email=noreason@x.test", NULL, 204));
+    json_decref(req("DELETE", "/v1/suppressions?email=nr1@x.test", NULL, 204));
+    json_decref(req("DELETE", "/v1/suppressions?email=nr2@x.test", NULL, 204));
     json_decref(req("DELETE", "/v1/suppressions?email=sup@x.test", NULL, 204));
     json_decref(req("DELETE", "/v1/suppressions?domain=spam.test", NULL, 204));
     expect_error("DELETE", "/v1/suppressions?domain=spam.test", NULL, 404, "not_found", NULL);
@@ -345,6 +535,8 @@ int main(void)
         cmocka_unit_test(pools_show_warmup_day_and_cap),
         cmocka_unit_test(every_list_pages),
         cmocka_unit_test(suppressions_name_email_or_domain),
+        cmocka_unit_test(events_name_their_message_or_campaign),
+        cmocka_unit_test(upload_not_json_is_400),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

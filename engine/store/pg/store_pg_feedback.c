@@ -209,21 +209,27 @@ int pg_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *p
     pgp_int(&p, type);
     pgp_int(&p, upto);
     /* type -1: every event; 0: attempts (type NULL); else that type */
-    PGresult *r = pg_run(s,
-                         "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " PG_EVENT_COLUMNS
-                         " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
-                         "WHERE e.id > $1 AND e.id <= $4 AND ($3::integer < 0 OR ($3::integer = 0 "
-                         "AND e.type IS NULL) OR e.type = $3::integer) ORDER BY e.id LIMIT $2",
-                         &p, "events");
+    PGresult *r =
+        pg_run(s,
+               "SELECT e.id, e.delivery_id, d.campaign_id, d.email, d.txn, " PG_EVENT_COLUMNS
+               " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id "
+               "WHERE e.id > $1 AND e.id <= $4 AND ($3::integer < 0 OR ($3::integer = 0 "
+               "AND e.type IS NULL) OR e.type = $3::integer) ORDER BY e.id LIMIT $2",
+               &p, "events");
     if (r == NULL)
         return EDM_EDB;
     json_t *items = json_array();
     int rows = PQntuples(r);
     for (int i = 0; i < rows && i < limit; i++) {
-        json_t *e = pg_event_object(r, i, 4);
+        json_t *e = pg_event_object(r, i, 5);
         json_object_set_new(e, "id", json_integer(pg_int(r, i, 0)));
         json_object_set_new(e, "receipt_id", json_integer(pg_int(r, i, 1)));
-        json_object_set_new(e, "campaign_id", json_integer(pg_int(r, i, 2)));
+        /* a message's recipient: campaign_id null and the message's id,
+         * as in its receipts and its webhook events (d.txn) */
+        json_int_t parent = pg_int(r, i, 2);
+        int txn = pg_int(r, i, 4) != 0;
+        json_object_set_new(e, "campaign_id", txn ? json_null() : json_integer(parent));
+        json_object_set_new(e, "message_id", txn ? json_integer(parent) : json_null());
         json_object_set_new(e, "email", pg_text_col(r, i, 3));
         json_array_append_new(items, e);
     }

@@ -190,9 +190,10 @@ json_t *sq_event_object(sqlite3_stmt *q, int first)
 }
 
 /* The event feed's rows, those of deleted campaigns left out; the
- * conditions follow. */
+ * conditions follow. d.txn tells a transactional message's recipient
+ * (its parent is a message, not a campaign). */
 #define EVENTS_SELECT                                                                              \
-    "SELECT e.id, e.delivery_id, d.campaign_id, d.email, " EDM_SQ_EVENT_COLUMNS                    \
+    "SELECT e.id, e.delivery_id, d.campaign_id, d.email, d.txn, " EDM_SQ_EVENT_COLUMNS             \
     " FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id WHERE " SQ_SHOWN(           \
         "d.campaign_id") " AND "
 
@@ -225,10 +226,15 @@ int sq_event_list(edm_store *st, int type, int64_t after, int limit, edm_page *p
             break;
         }
         last = sqlite3_column_int64(q, 0);
-        json_t *e = sq_event_object(q, 4);
+        json_t *e = sq_event_object(q, 5);
         json_object_set_new(e, "id", json_integer(last));
         json_object_set_new(e, "receipt_id", json_integer(sqlite3_column_int64(q, 1)));
-        json_object_set_new(e, "campaign_id", json_integer(sqlite3_column_int64(q, 2)));
+        /* a message's recipient: campaign_id null and the message's id,
+         * as in its receipts and its webhook events */
+        json_int_t parent = sqlite3_column_int64(q, 2);
+        int txn = sqlite3_column_int(q, 4) != 0;
+        json_object_set_new(e, "campaign_id", txn ? json_null() : json_integer(parent));
+        json_object_set_new(e, "message_id", txn ? json_integer(parent) : json_null());
         json_object_set_new(e, "email", sq_text_col(q, 3));
         json_array_append_new(items, e);
         count++;

@@ -9,9 +9,10 @@ endforeach()
 
 # The engine end to end (campaigns sent to the fake SMTP server), every API
 # route, `edm serve`, transactional messages, feedback, opens, clicks and
-# webhooks, on PostgreSQL.
+# webhooks, the API contract checks, on PostgreSQL.
 foreach(t engine_test_delivery api_test_routes api_test_serve api_test_messages
-          feedback_test_feedback api_test_tracking api_test_webhooks webhook_test_hooks)
+          feedback_test_feedback api_test_tracking api_test_webhooks webhook_test_hooks
+          api_test_contract)
   add_test(NAME ${t}_pg COMMAND ${t})
   set_tests_properties(${t}_pg PROPERTIES TIMEOUT 300
                        ENVIRONMENT "${EDM_TEST_ENV};EDM_TEST_STORE=pg")
