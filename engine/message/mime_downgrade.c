@@ -46,6 +46,8 @@ typedef struct dg {
     edm_buf *out;
     char *err;
     size_t errlen;
+    const char *bnd[EDM_MIME_DOWNGRADE_DEPTH + 2]; /* the enclosing boundaries */
+    size_t nbnd;
 } dg;
 
 static int dg_fail(dg *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -277,14 +279,45 @@ static const char *next_line(const char *s, const char *end)
     return end;
 }
 
+/* 1 if a line of the encoded body e[0..n) starts with "--" and one of
+ * the enclosing boundaries (it would end its part early). */
+static int delimiter_in(const dg *d, const char *e, size_t n)
+{
+    for (const char *ls = e, *end = e + n; ls < end; ls = next_line(ls, end)) {
+        if (end - ls < 2 || ls[0] != '-' || ls[1] != '-')
+            continue;
+        for (size_t i = 0; i < d->nbnd; i++) {
+            size_t bl = strlen(d->bnd[i]);
+            if ((size_t)(end - ls) >= bl + 2 && memcmp(ls + 2, d->bnd[i], bl) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int entity(dg *d, const char *p, size_t n, const char *deftype, int top, int bounded,
                   int depth);
+
+static int parts(dg *d, const char *body, const char *end, const fields *f, const char *deftype,
+                 int depth);
 
 /* The body of a multipart, boundary f->bnd, from body to end. */
 static int multipart(dg *d, const char *body, const char *end, const fields *f, int depth)
 {
     const char *deftype =
         strcmp(f->type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
+    int rc;
+    EDM_ASSERT(d->nbnd < sizeof d->bnd / sizeof d->bnd[0]);
+    d->bnd[d->nbnd++] = f->bnd;
+    rc = parts(d, body, end, f, deftype, depth);
+    d->nbnd--;
+    return rc;
+}
+
+/* multipart's walk over the lines of body[0..end). */
+static int parts(dg *d, const char *body, const char *end, const fields *f, const char *deftype,
+                 int depth)
+{
     size_t bl = strlen(f->bnd);
     const char *part = NULL; /* start of the current part, NULL in the preamble */
     const char *ls = body;   /* a line start */
@@ -373,12 +406,23 @@ static int entity(dg *d, const char *p, size_t n, const char *deftype, int top, 
     if (strcmp(type, "message/partial") == 0 || strcmp(type, "message/external-body") == 0)
         return dg_fail(d, "8-bit bytes in a %s part (RFC 2046: 7bit only)", type);
     int text = strncmp(type, "text/", 5) == 0;
-    if ((rc = write_header(d, p, hl, text ? "quoted-printable" : "base64", add_version)) != 0)
+    size_t mark = d->out->len;
+    if (text) {
+        if ((rc = write_header(d, p, hl, "quoted-printable", add_version)) != 0 ||
+            (rc = edm_buf_append(d->out, p + hl, bo - hl)) != 0)
+            return rc;
+        size_t at = d->out->len;
+        if ((rc = mime_enc_qp(d->out, body, (size_t)(end - body))) != 0)
+            return rc;
+        if (!delimiter_in(d, d->out->data + at, d->out->len - at))
+            return 0;
+        /* A soft line break put an enclosing boundary at a line start:
+         * base64, whose alphabet has no '-', cannot. */
+        d->out->len = mark;
+    }
+    if ((rc = write_header(d, p, hl, "base64", add_version)) != 0 ||
+        (rc = edm_buf_append(d->out, p + hl, bo - hl)) != 0)
         return rc;
-    if ((rc = edm_buf_append(d->out, p + hl, bo - hl)) != 0)
-        return rc;
-    if (text)
-        return mime_enc_qp(d->out, body, (size_t)(end - body));
     size_t before = d->out->len;
     if ((rc = edm_base64_encode(d->out, body, (size_t)(end - body), 76)) != 0)
         return rc;

@@ -290,6 +290,44 @@ static void seven_bit_untouched(void **state)
     edm_buf_free(&want);
 }
 
+/* Quoted-printable would put the enclosing boundary at a line start (a
+ * soft break before "--b" of a long line): that part goes base64. */
+static void qp_break_before_a_boundary(void **state)
+{
+    (void)state;
+    char x75[76], in[1024], want[1024];
+    memset(x75, 'x', 75);
+    x75[75] = '\0';
+    snprintf(in, sizeof in,
+             "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+             "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s--b\r\n\xc3\xa9\r\n"
+             "--b--\r\n",
+             x75);
+    snprintf(want, sizeof want,
+             "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+             "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: base64\r\n\r\n"
+             "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4\r\n"
+             "eHh4eHh4eHh4eHh4eHh4eHh4LS1iDQrDqQ==\r\n"
+             "--b--\r\n");
+    expect(in, want);
+    /* One x less: the break falls elsewhere, quoted-printable it is. */
+    x75[74] = '\0';
+    snprintf(in, sizeof in,
+             "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+             "--b\r\n\r\n%s--b\r\n\xc3\xa9\r\n--b--\r\n",
+             x75);
+    snprintf(want, sizeof want,
+             "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+             "MIME-Version: 1.0\r\n\r\n"
+             "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n%s-=\r\n-b\r\n"
+             "=C3=A9\r\n--b--\r\n",
+             x75);
+    expect(in, want);
+}
+
 static void refusals(void **state)
 {
     (void)state;
@@ -461,15 +499,11 @@ static void alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(single_part_text),
-        cmocka_unit_test(multipart_text_and_binary),
-        cmocka_unit_test(nested_multipart),
-        cmocka_unit_test(part_without_fields),
-        cmocka_unit_test(message_rfc822_walked),
-        cmocka_unit_test(seven_bit_untouched),
-        cmocka_unit_test(refusals),
-        cmocka_unit_test(round_trip_python),
-        cmocka_unit_test(alloc_failures),
+        cmocka_unit_test(single_part_text),           cmocka_unit_test(multipart_text_and_binary),
+        cmocka_unit_test(nested_multipart),           cmocka_unit_test(part_without_fields),
+        cmocka_unit_test(message_rfc822_walked),      cmocka_unit_test(seven_bit_untouched),
+        cmocka_unit_test(qp_break_before_a_boundary), cmocka_unit_test(refusals),
+        cmocka_unit_test(round_trip_python),          cmocka_unit_test(alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
