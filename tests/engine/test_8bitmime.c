@@ -134,12 +134,13 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
+/* A store, a loop, a DKIM key for example.com (its record in
+ * dir/msgs/dns.txt for dkimpy), a fake server with 8BITMIME for a.test and
+ * one without for b.test, and the config routing to them. */
+static void fixture(struct fx *f, const char *tag)
 {
-    (void)state;
-    struct fx fx = {0}, *f = &fx;
-    f->dir = edm_test_tmpdir("8bitmime");
     char path[4200], err[512], cmd[9000];
+    f->dir = edm_test_tmpdir(tag);
     snprintf(path, sizeof path, "%s/edm.db", f->dir);
     assert_int_equal(edm_store_open(path, &f->st, err, sizeof err), 0);
     assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -169,6 +170,29 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
     for (size_t i = 0; rc && i < errs.count; i++)
         fprintf(stderr, "config: %s\n", errs.msg[i]);
     assert_int_equal(rc, 0);
+}
+
+/* Stops the fakes and closes everything fixture opened. */
+static void fixture_done(struct fx *f)
+{
+    smtp_fake_close(f->with);
+    smtp_fake_close(f->without);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    smtp_fake_free(f->with);
+    smtp_fake_free(f->without);
+    uv_walk(&f->loop, close_walk, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    edm_config_free(&f->cfg);
+    edm_test_store_release(f->st, f->dir);
+}
+
+static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
+{
+    (void)state;
+    struct fx fx = {0}, *f = &fx;
+    fixture(f, "8bitmime");
+    char err[512], cmd[9000];
 
     setup_campaign(f);
     assert_int_equal(f->st->ops->campaign_transition(f->st, f->cid,
@@ -254,16 +278,7 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
         fail_msg("python email:\n%s", out);
     free(out);
 
-    smtp_fake_close(f->with);
-    smtp_fake_close(f->without);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    smtp_fake_free(f->with);
-    smtp_fake_free(f->without);
-    uv_walk(&f->loop, close_walk, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    edm_config_free(&f->cfg);
-    edm_test_store_release(f->st, f->dir);
+    fixture_done(f);
 }
 
 /* A submitted message (as engine/smtp/submission.c's on_data stores it). */
@@ -306,36 +321,8 @@ static void submitted_8bit_message_to_a_server_without_8bitmime(void **state)
 {
     (void)state;
     struct fx fx = {0}, *f = &fx;
-    f->dir = edm_test_tmpdir("8bitmime-raw");
-    char path[4200], err[512], cmd[9000];
-    snprintf(path, sizeof path, "%s/edm.db", f->dir);
-    assert_int_equal(edm_store_open(path, &f->st, err, sizeof err), 0);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out s1.pem "
-             "2>/dev/null && mkdir msgs && echo \"s1._domainkey.example.com v=DKIM1; k=rsa; "
-             "p=$(openssl pkey -in s1.pem -pubout -outform DER | base64 -w0)\" > msgs/dns.txt",
-             f->dir);
-    assert_int_equal(edm_test_run(cmd, NULL), 0);
-    smtp_fake_config with = {.ip = "127.0.0.1"}, without = {.ip = "127.0.0.1", .no_8bitmime = 1};
-    f->with = smtp_fake_start(&f->loop, &with);
-    f->without = smtp_fake_start(&f->loop, &without);
-    assert_non_null(f->with);
-    assert_non_null(f->without);
-    char json[2048];
-    snprintf(json, sizeof json,
-             "{\"db\": \"edm.db\", \"smtp\": {\"helo\": \"edm.test\", \"tls\": \"none\"},"
-             " \"routes\": [{\"match\": \"a.test\", \"relay\": \"127.0.0.1:%d\"},"
-             "              {\"match\": \"b.test\", \"relay\": \"127.0.0.1:%d\"}],"
-             " \"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": \"s1.pem\","
-             "            \"algorithm\": \"rsa-sha256\"}],"
-             " \"retry\": {\"schedule\": [60], \"max_age\": 600}}",
-             smtp_fake_port(f->with), smtp_fake_port(f->without));
-    edm_config_errors errs;
-    int rc = edm_config_load_string(json, strlen(json), "test", f->dir, &f->cfg, &errs);
-    for (size_t i = 0; rc && i < errs.count; i++)
-        fprintf(stderr, "config: %s\n", errs.msg[i]);
-    assert_int_equal(rc, 0);
+    fixture(f, "8bitmime-raw");
+    char err[512], cmd[9000];
 
     /* Stored as the submission server stores it. */
     edm_buf raw = EDM_BUF_INIT;
@@ -441,16 +428,7 @@ static void submitted_8bit_message_to_a_server_without_8bitmime(void **state)
         fail_msg("python email:\n%s", out);
     free(out);
 
-    smtp_fake_close(f->with);
-    smtp_fake_close(f->without);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    smtp_fake_free(f->with);
-    smtp_fake_free(f->without);
-    uv_walk(&f->loop, close_walk, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    edm_config_free(&f->cfg);
-    edm_test_store_release(f->st, f->dir);
+    fixture_done(f);
 }
 
 int main(void)
