@@ -219,6 +219,7 @@ int edm_message_build_raw(edm_message_worker *w, const edm_message_ctx *c, int64
         char why[160];
         int rc = edm_mime_downgrade(&down, raw, len, why, sizeof why);
         if (rc != 0) {
+            edm_buf_free(&down);
             snprintf(err, errlen, "an 8bit message and a server without 8BITMIME: %s", why);
             return rc;
         }

@@ -7,7 +7,8 @@
  * refusals (8-bit header fields, preamble, a base64 body, no boundary,
  * nesting); a round trip of every byte value and awkward text lines
  * decoded again by Python's email package and compared with the original
- * parts; allocation failures.
+ * parts; allocation failures; edm_message_build_raw with and without
+ * allow_8bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "engine/base/alloc.h"
 #include "engine/base/base64.h"
 #include "engine/base/err.h"
+#include "engine/message/message.h"
 #include "engine/message/mime_downgrade.h"
 #include "tests/support/testlib.h"
 
@@ -496,6 +498,73 @@ static void alloc_failures(void **state)
     edm_buf_free(&want);
 }
 
+/* edm_message_build_raw (message_raw.c): as stored with allow_8bit and
+ * flagged 8bit; converted and not flagged without; refused with the
+ * reason when it cannot be converted, nothing appended. */
+static void build_raw_converts(void **state)
+{
+    (void)state;
+    static const char raw[] = "From: a@example.com\r\nMessage-ID: <m.1@example.com>\r\n"
+                              "MIME-Version: 1.0\r\n"
+                              "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                              "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                              "Grüße\r\n--b\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n"
+                              "--b--\r\n";
+    static const unsigned char secret[32] = "a secret of 32 bytes for VERP..";
+    edm_message_ctx c = {.from_addr = "a@example.com", .secret = secret, .secret_len = 32};
+    edm_message_worker w;
+    assert_int_equal(edm_message_worker_init(&w), 0);
+    edm_buf out = EDM_BUF_INIT, want = EDM_BUF_INIT;
+    char *sender = NULL, msgid[256], err[256];
+    int is_8bit = -1;
+    assert_int_equal(edm_message_build_raw(&w, &c, 7, raw, sizeof raw - 1, 1700000000, 1, &out,
+                                           &sender, msgid, &is_8bit, err, sizeof err),
+                     0);
+    assert_int_equal(is_8bit, 1);
+    assert_int_equal(out.len, sizeof raw - 1);
+    assert_memory_equal(out.data, raw, out.len);
+    assert_string_equal(msgid, "m.1@example.com");
+    assert_non_null(sender);
+    edm_free(sender);
+    edm_buf_reset(&out);
+
+    assert_int_equal(edm_message_build_raw(&w, &c, 7, raw, sizeof raw - 1, 1700000000, 0, &out,
+                                           &sender, msgid, &is_8bit, err, sizeof err),
+                     0);
+    assert_int_equal(is_8bit, 0);
+    assert_int_equal(edm_mime_downgrade(&want, raw, sizeof raw - 1, err, sizeof err), 0);
+    assert_int_equal(out.len, want.len);
+    assert_memory_equal(out.data, want.data, want.len);
+    assert_false(has8(out.data, out.len));
+    assert_non_null(strstr(want.data, "\r\n\r\nGr=C3=BC=C3=9Fe\r\n--b\r\n"));
+    assert_non_null(strstr(want.data, "\r\n\r\niVBORw==\r\n--b--\r\n"));
+    edm_free(sender);
+    edm_buf_reset(&out);
+
+    /* Cannot be made 7bit: one after a part was converted, one at once. */
+    static const char *const bad[] = {
+        "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\n\r\nü\r\n--b--\r\népilogue\r\n",
+        "From: a@example.com\r\nSubject: Grüße\r\n\r\nGrüße\r\n",
+    };
+    static const char *const why[] = {"epilogue", "SMTPUTF8"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(edm_buf_append_str(&out, "kept"), 0);
+        sender = NULL;
+        assert_int_equal(edm_message_build_raw(&w, &c, 7, bad[i], strlen(bad[i]), 1700000000, 0,
+                                               &out, &sender, msgid, &is_8bit, err, sizeof err),
+                         EDM_EINVAL);
+        assert_non_null(strstr(err, "an 8bit message and a server without 8BITMIME: "));
+        assert_non_null(strstr(err, why[i]));
+        assert_null(sender);
+        assert_int_equal(out.len, 4);
+        edm_buf_reset(&out);
+    }
+    edm_buf_free(&out);
+    edm_buf_free(&want);
+    edm_message_worker_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +573,7 @@ int main(void)
         cmocka_unit_test(message_rfc822_walked),      cmocka_unit_test(seven_bit_untouched),
         cmocka_unit_test(qp_break_before_a_boundary), cmocka_unit_test(refusals),
         cmocka_unit_test(round_trip_python),          cmocka_unit_test(alloc_failures),
+        cmocka_unit_test(build_raw_converts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
