@@ -121,7 +121,10 @@ int edm_message_raw_prepare(const char *raw, size_t len, const char *msgid_domai
                             edm_buf *out, char **from, char **subject, char *err, size_t errlen);
 /* build_raw is edm_message_build for a prepared message: DKIM signatures
  * (c->keys) then the bytes as stored; *sender the VERP envelope sender;
- * msgid its Message-ID; an 8bit message fails when !allow_8bit. */
+ * msgid its Message-ID. An 8bit message with !allow_8bit is converted
+ * first (edm_mime_downgrade: 8-bit parts quoted-printable or base64) and
+ * signed as converted; it fails (EDM_EINVAL, reason in err) only when it
+ * cannot be (8-bit bytes in a header field need SMTPUTF8). */
 int edm_message_build_raw(edm_message_worker *w, const edm_message_ctx *c, int64_t delivery_id,
                           const char *raw, size_t len, int64_t now, int allow_8bit, edm_buf *out,
                           char **sender, char *msgid, int *is_8bit, char *err, size_t errlen);

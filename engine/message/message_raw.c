@@ -6,7 +6,9 @@
  * Return-Path removed; the From value and the Subject, decoded by
  * rfc2047.c, handed back to be recorded) and built per recipient by the
  * pipeline (edm_message_build_raw: VERP envelope sender, DKIM signatures
- * of the From domain's keys in front, the bytes otherwise as received).
+ * of the From domain's keys in front, the bytes otherwise as received; for
+ * a server without 8BITMIME, a message with 8-bit body bytes converted to
+ * 7bit first by mime_downgrade.c, and signed as converted).
  *
  * The header section is read as RFC 5322 fields (name, colon, value with
  * folded continuation lines); a message without one (no blank line, or a
@@ -16,6 +18,7 @@
 #include "engine/base/addr.h"
 #include "engine/base/alloc.h"
 #include "engine/base/err.h"
+#include "engine/message/mime_downgrade.h"
 #include "engine/message/rfc2047.h"
 #include "engine/message/verp.h"
 
@@ -208,9 +211,21 @@ int edm_message_build_raw(edm_message_worker *w, const edm_message_ctx *c, int64
     int eight = 0;
     for (size_t i = 0; i < len && !eight; i++)
         eight = (unsigned char)raw[i] >= 0x80;
+    /* For a server without 8BITMIME the 8-bit parts go quoted-printable or
+     * base64 (docs/messages.md), and the signatures below are made over
+     * the converted bytes, the ones sent. */
+    edm_buf down = EDM_BUF_INIT;
     if (eight && !allow_8bit) {
-        snprintf(err, errlen, "an 8bit message and a server without 8BITMIME");
-        return EDM_EINVAL;
+        char why[160];
+        int rc = edm_mime_downgrade(&down, raw, len, why, sizeof why);
+        if (rc != 0) {
+            edm_buf_free(&down);
+            snprintf(err, errlen, "an 8bit message and a server without 8BITMIME: %s", why);
+            return rc;
+        }
+        raw = down.data;
+        len = down.len;
+        eight = 0;
     }
     const char *from_domain = edm_message_addr_domain(c->from_addr);
     const char *bounce_domain = c->bounce_domain ? c->bounce_domain : from_domain;
@@ -218,15 +233,19 @@ int edm_message_build_raw(edm_message_worker *w, const edm_message_ctx *c, int64
     int rc = edm_verp_address(&w->scratch, EDM_VERP_BOUNCE, "bounces", bounce_domain, c->secret,
                               c->secret_len, (uint64_t)delivery_id);
     if (rc != 0) {
+        edm_buf_free(&down);
         snprintf(err, errlen, "envelope sender: %s", edm_strerror(rc));
         return rc;
     }
     size_t start = out->len;
     if (c->nkeys && (rc = edm_dkim_sign(w->signer, c->keys, c->nkeys, raw, len, now, out)) != 0) {
+        edm_buf_free(&down);
         snprintf(err, errlen, "dkim: %s", edm_strerror(rc));
         return rc;
     }
-    if ((rc = edm_buf_append(out, raw, len)) != 0) {
+    rc = edm_buf_append(out, raw, len);
+    edm_buf_free(&down);
+    if (rc != 0) {
         out->len = start;
         return rc;
     }

@@ -7,6 +7,14 @@
  * gets an 8-bit byte (the relay gave the 8bit messages back and the
  * pipeline composed them again as quoted-printable); and every message
  * as received verifies with dkimpy and parses with Python's email package.
+ *
+ * Then a message that arrived whole (the SMTP submission path: prepared by
+ * edm_message_raw_prepare, stored by message_create), 8bit text, 8bit
+ * HTML and an 8bit attachment, to one recipient behind each server: the
+ * one without 8BITMIME gets it converted (mime_downgrade.c: the text
+ * parts quoted-printable, the attachment base64), both end delivered at
+ * the first attempt, both copies verify with dkimpy, and Python's email
+ * package reads the same decoded parts from both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,10 +22,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/base/alloc.h"
 #include "engine/base/log.h"
 #include "engine/base/timeutil.h"
 #include "engine/config/config.h"
 #include "engine/engine.h"
+#include "engine/message/message.h"
 #include "engine/store/store.h"
 #include "tests/support/smtp_fake.h"
 #include "tests/support/store_backend.h"
@@ -124,12 +134,13 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
+/* A store, a loop, a DKIM key for example.com (its record in
+ * dir/msgs/dns.txt for dkimpy), a fake server with 8BITMIME for a.test and
+ * one without for b.test, and the config routing to them. */
+static void fixture(struct fx *f, const char *tag)
 {
-    (void)state;
-    struct fx fx = {0}, *f = &fx;
-    f->dir = edm_test_tmpdir("8bitmime");
     char path[4200], err[512], cmd[9000];
+    f->dir = edm_test_tmpdir(tag);
     snprintf(path, sizeof path, "%s/edm.db", f->dir);
     assert_int_equal(edm_store_open(path, &f->st, err, sizeof err), 0);
     assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -159,6 +170,29 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
     for (size_t i = 0; rc && i < errs.count; i++)
         fprintf(stderr, "config: %s\n", errs.msg[i]);
     assert_int_equal(rc, 0);
+}
+
+/* Stops the fakes and closes everything fixture opened. */
+static void fixture_done(struct fx *f)
+{
+    smtp_fake_close(f->with);
+    smtp_fake_close(f->without);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    smtp_fake_free(f->with);
+    smtp_fake_free(f->without);
+    uv_walk(&f->loop, close_walk, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    edm_config_free(&f->cfg);
+    edm_test_store_release(f->st, f->dir);
+}
+
+static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
+{
+    (void)state;
+    struct fx fx = {0}, *f = &fx;
+    fixture(f, "8bitmime");
+    char err[512], cmd[9000];
 
     setup_campaign(f);
     assert_int_equal(f->st->ops->campaign_transition(f->st, f->cid,
@@ -244,16 +278,157 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
         fail_msg("python email:\n%s", out);
     free(out);
 
-    smtp_fake_close(f->with);
-    smtp_fake_close(f->without);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    smtp_fake_free(f->with);
-    smtp_fake_free(f->without);
-    uv_walk(&f->loop, close_walk, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    edm_config_free(&f->cfg);
-    edm_test_store_release(f->st, f->dir);
+    fixture_done(f);
+}
+
+/* A submitted message (as engine/smtp/submission.c's on_data stores it). */
+static const char submitted[] =
+    "From: =?utf-8?B?56S65L6L5ZWG5Z+O?= <news@example.com>\r\n"
+    "To: r1@a.test, r2@b.test\r\n"
+    "Subject: =?utf-8?B?5pil5a2j5paw5ZOB?=\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"mixed\"\r\n"
+    "\r\n"
+    "This is a multi-part message in MIME format.\r\n"
+    "--mixed\r\n"
+    "Content-Type: multipart/alternative; boundary=\"alt\"\r\n"
+    "\r\n"
+    "--alt\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "张伟您好：春季新品现已全面上市，全场八折！\r\n"
+    "Grüße aus Köln – größer, schöner.\r\n"
+    "From here on, a line of more than seventy-six columns, to be broken by a soft line break.\r\n"
+    "--alt\r\n"
+    "Content-Type: text/html; charset=utf-8\r\n"
+    "\r\n"
+    "<p>张伟您好：<a href=\"https://shop.example.com/?a=1&amp;b=2\">立即选购</a></p>\r\n"
+    "--alt--\r\n"
+    "--mixed\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"data.bin\"\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "\x80\x81\xfe\xff binary \xc0\xc1\r\n"
+    "--mixed\r\n"
+    "Content-Type: text/plain; charset=us-ascii\r\n"
+    "\r\n"
+    "An ASCII part, kept as it is.\r\n"
+    "--mixed--\r\n";
+
+static void submitted_8bit_message_to_a_server_without_8bitmime(void **state)
+{
+    (void)state;
+    struct fx fx = {0}, *f = &fx;
+    fixture(f, "8bitmime-raw");
+    char err[512], cmd[9000];
+
+    /* Stored as the submission server stores it. */
+    edm_buf raw = EDM_BUF_INIT;
+    char *hfrom = NULL, *subject = NULL;
+    assert_int_equal(edm_message_raw_prepare(submitted, sizeof submitted - 1, NULL, edm_time_now(),
+                                             &raw, &hfrom, &subject, err, sizeof err),
+                     0);
+    edm_recipient rs[2] = {{.email = "r1@a.test", .domain = "a.test"},
+                           {.email = "r2@b.test", .domain = "b.test"}};
+    edm_message_new m = {.source = "smtp",
+                         .from = hfrom,
+                         .subject = subject,
+                         .raw = raw.data,
+                         .rawlen = raw.len,
+                         .envelope_from = "news@example.com",
+                         .rcpts = rs,
+                         .nrcpts = 2};
+    int64_t id = 0, rids[2];
+    enum edm_add_outcome outs[2];
+    assert_int_equal(f->st->ops->message_create(f->st, &m, edm_time_now(), &id, rids, outs), 0);
+    assert_int_equal(outs[0], EDM_ADD_ACCEPTED);
+    assert_int_equal(outs[1], EDM_ADD_ACCEPTED);
+    edm_free(hfrom);
+    edm_free(subject);
+
+    assert_int_equal(edm_engine_start(&f->loop, &f->cfg, f->st, &f->eng, err, sizeof err), 0);
+    char status[32] = "";
+    uint64_t deadline = edm_time_mono_ms() + 30000;
+    while (strcmp(status, "done") != 0 && edm_time_mono_ms() < deadline) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        edm_test_sleep_ms(5);
+        json_t *mj = NULL;
+        assert_int_equal(f->st->ops->message_get(f->st, id, &mj), 0);
+        snprintf(status, sizeof status, "%s", json_string_value(json_object_get(mj, "status")));
+        json_decref(mj);
+    }
+    edm_engine_stop(f->eng, on_stopped, f);
+    while (!f->stopped)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_string_equal(status, "done");
+
+    /* Both recipients delivered, at the first attempt. */
+    json_t *mj = NULL;
+    assert_int_equal(f->st->ops->message_get(f->st, id, &mj), 0);
+    json_t *rcpts = json_object_get(mj, "recipients");
+    assert_int_equal(json_array_size(rcpts), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = json_array_get(rcpts, i);
+        if (strcmp(json_string_value(json_object_get(r, "status")), "delivered") != 0)
+            fail_msg("recipient %zu: %s", i, json_dumps(r, 0));
+        assert_int_equal(json_integer_value(json_object_get(r, "attempts")), 1);
+    }
+    json_decref(mj);
+
+    /* The server with 8BITMIME got the message as stored, declared 8bit;
+     * the one without not one 8-bit byte: the 8bit parts re-encoded, the
+     * rest as it was. */
+    assert_int_equal(smtp_fake_messages(f->with), 1);
+    assert_int_equal(count(smtp_fake_log(f->with), " BODY=8BITMIME\n"), 1);
+    const edm_buf *w8 = smtp_fake_message(f->with, 0);
+    assert_true(w8->len > raw.len);
+    assert_memory_equal(w8->data + w8->len - raw.len, raw.data, raw.len);
+    assert_int_equal(smtp_fake_messages(f->without), 1);
+    assert_null(strstr(smtp_fake_log(f->without), "BODY="));
+    const edm_buf *w7 = smtp_fake_message(f->without, 0);
+    assert_false(has_8bit(w7));
+    assert_int_equal(count(w7->data, "Content-Transfer-Encoding: quoted-printable\r\n"), 2);
+    assert_int_equal(count(w7->data, "Content-Transfer-Encoding: base64\r\n"), 1);
+    assert_int_equal(count(w7->data, "Content-Transfer-Encoding: 8bit\r\n"), 0);
+    assert_non_null(strstr(w7->data, "\r\n--mixed\r\nContent-Type: text/plain; "
+                                     "charset=us-ascii\r\n\r\nAn ASCII part, kept as it is.\r\n"
+                                     "--mixed--\r\n"));
+    edm_buf_free(&raw);
+
+    /* Both copies verify as received; both read back to the same parts. */
+    char msgs[4300];
+    snprintf(msgs, sizeof msgs, "%s/msgs", f->dir);
+    dump(f->with, msgs, "with");
+    dump(f->without, msgs, "without");
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s",
+             edm_test_src("tests/engine/message/dkim_check.py"), msgs);
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    if (count(out, " pass 1\n") != 2)
+        fail_msg("dkimpy:\n%s", out);
+    free(out);
+    snprintf(
+        cmd, sizeof cmd,
+        "/usr/bin/python3 -c 'import email, email.policy, sys\n"
+        "def parts(p):\n"
+        "    m = email.message_from_bytes(open(p, \"rb\").read(), policy=email.policy.default)\n"
+        "    bad = [x.defects for x in m.walk() if x.defects]\n"
+        "    return bad, [(x.get_content_type(), x.get_payload(decode=True).replace(b\"\\r\\n\", "
+        "b\"\\n\")) for x in m.walk() if not x.is_multipart()]\n"
+        "ba, a = parts(sys.argv[1] + \"/with0.eml\")\n"
+        "bb, b = parts(sys.argv[1] + \"/without0.eml\")\n"
+        "t = [p for c, p in b if c == \"text/plain\"][0].decode()\n"
+        "ok = not ba and not bb and a == b and len(a) == 4 and \"春季新品现已全面上市\" in t\n"
+        "print(\"ok\" if ok else \"FAIL %%r %%r\" %% (ba + bb, [a, b]))' %s",
+        msgs);
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    if (strcmp(out, "ok\n") != 0)
+        fail_msg("python email:\n%s", out);
+    free(out);
+
+    fixture_done(f);
 }
 
 int main(void)
@@ -261,6 +436,7 @@ int main(void)
     edm_log_set_level(getenv("EDM_TEST_DEBUG") ? EDM_LOG_DEBUG : EDM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(utf8_campaign_to_servers_with_and_without_8bitmime),
+        cmocka_unit_test(submitted_8bit_message_to_a_server_without_8bitmime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
