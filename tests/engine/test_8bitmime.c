@@ -137,6 +137,23 @@ static size_t count(const char *hay, const char *needle)
 /* A store, a loop, a DKIM key for example.com (its record in
  * dir/msgs/dns.txt for dkimpy), a fake server with 8BITMIME for a.test and
  * one without for b.test, and the config routing to them. */
+/* Every message both servers got, written under msgs (its path), passes
+ * dkimpy: `want` of them. */
+static void dkim_check_both(struct fx *f, char *msgs, size_t n, size_t want)
+{
+    char cmd[9000];
+    snprintf(msgs, n, "%s/msgs", f->dir);
+    dump(f->with, msgs, "with");
+    dump(f->without, msgs, "without");
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s",
+             edm_test_src("tests/engine/message/dkim_check.py"), msgs);
+    assert_int_equal(edm_test_run(cmd, &out), 0);
+    if (count(out, " pass 1\n") != want)
+        fail_msg("dkimpy:\n%s", out);
+    free(out);
+}
+
 static void fixture(struct fx *f, const char *tag)
 {
     char path[4200], err[512], cmd[9000];
@@ -253,15 +270,8 @@ static void utf8_campaign_to_servers_with_and_without_8bitmime(void **state)
 
     /* Both forms verify as received, and parse without defects. */
     char msgs[4300];
-    snprintf(msgs, sizeof msgs, "%s/msgs", f->dir);
-    dump(f->with, msgs, "with");
-    dump(f->without, msgs, "without");
+    dkim_check_both(f, msgs, sizeof msgs, 2 * N_PER_DOMAIN);
     char *out = NULL;
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s",
-             edm_test_src("tests/engine/message/dkim_check.py"), msgs);
-    assert_int_equal(edm_test_run(cmd, &out), 0);
-    assert_int_equal(count(out, " pass 1\n"), 2 * N_PER_DOMAIN);
-    free(out);
     snprintf(
         cmd, sizeof cmd,
         "/usr/bin/python3 -c 'import email, email.policy, glob, sys\n"
@@ -399,16 +409,8 @@ static void submitted_8bit_message_to_a_server_without_8bitmime(void **state)
 
     /* Both copies verify as received; both read back to the same parts. */
     char msgs[4300];
-    snprintf(msgs, sizeof msgs, "%s/msgs", f->dir);
-    dump(f->with, msgs, "with");
-    dump(f->without, msgs, "without");
+    dkim_check_both(f, msgs, sizeof msgs, 2);
     char *out = NULL;
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s",
-             edm_test_src("tests/engine/message/dkim_check.py"), msgs);
-    assert_int_equal(edm_test_run(cmd, &out), 0);
-    if (count(out, " pass 1\n") != 2)
-        fail_msg("dkimpy:\n%s", out);
-    free(out);
     snprintf(
         cmd, sizeof cmd,
         "/usr/bin/python3 -c 'import email, email.policy, sys\n"
