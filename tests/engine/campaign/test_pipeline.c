@@ -460,7 +460,10 @@ static void max_pending_bounds_what_is_in_flight(void **state)
     fixture(f,
             "{\"domains\": [{\"match\": \"*\", \"max_connections\": 10,"
             " \"max_messages_per_connection\": 1000}]}",
-            NULL, 0, 3);
+            NULL, 0, 40);
+    /* 40 ms a message at the fake: long enough for the next batch to
+     * reach it on a busy machine (with 3 ms it sometimes did not, and
+     * max_in_flight stayed 1) */
     start_pipeline(f, 4, 2);
     make_campaign(f, "r%d@a.test", 30);
     tick(f, 1);
