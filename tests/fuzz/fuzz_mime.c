@@ -1,12 +1,12 @@
 /*
  * tests/fuzz/fuzz_mime.c: header safety under arbitrary bytes. The input,
  * split at NUL bytes, fills the display names, subject, two custom header
- * values, Feedback-ID, text, HTML, an attachment's name and type; the
- * first byte's low bit asks for 8bit. Composition must succeed and the
- * message must keep its shape whatever the bytes: CRLF line ends only, no
- * line over 998 octets, a header block of printable ASCII holding exactly
- * the fields we wrote in our order, and (7bit transports) exactly the
- * boundary lines of the structure.
+ * values, Feedback-ID, text, HTML, an attachment's name and type (also
+ * those of an inline part, Content-ID <logo@x>, when the first byte's bit
+ * 1 is set: multipart/related); the first byte's low bit asks for 8bit. Composition must succeed
+ * and the message must keep its shape whatever the bytes: CRLF line ends only, no line over 998
+ * octets, a header block of printable ASCII holding exactly the fields we wrote in our order, and
+ * (7bit transports) exactly the boundary lines of the structure.
  */
 #include "engine/message/dkim_int.h"
 #include "engine/base/err.h"
@@ -34,7 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int eight = size > 0 && (data[0] & 1);
     edm_mime_header hdrs[2] = {{"X-A", f[3]}, {"X-B", f[4]}};
-    edm_mime_attachment att = {f[8], f[9], data, size};
+    int inl = size > 0 && (data[0] & 2);
+    edm_mime_attachment att[2] = {
+        {.filename = f[8], .content_type = f[9], .data = data, .len = size},
+        {.filename = f[8],
+         .content_type = f[9],
+         .data = data,
+         .len = size,
+         .content_id = "logo@x"}};
     edm_mime_msg msg = {.from_addr = "a@example.com",
                         .from_name = f[0],
                         .to_addr = "b@example.com",
@@ -47,8 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         .text_len = len[6],
                         .html = f[7],
                         .html_len = len[7],
-                        .attachments = &att,
-                        .n_attachments = 1,
+                        .attachments = att,
+                        .n_attachments = inl ? 2 : 1,
                         .unsub_url = "https://example.com/u?t=1",
                         .date = 1795784761,
                         .allow_8bit = eight};
@@ -107,11 +114,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     EDM_ASSERT(body > 0 && body <= out.len);
     if (!eight) {
-        /* mixed (open, 1 attachment, close) + alternative (open, html, close) */
+        /* mixed (open, 1 attachment, close) + alternative (open, html,
+         * close), + related (open, 1 inline part, close) */
         size_t bounds = 0;
         for (const char *q = out.data; (q = strstr(q, "\r\n--=_")) != NULL; q += 2)
             bounds++;
-        EDM_ASSERT(bounds == 6);
+        EDM_ASSERT(bounds == (inl ? 9u : 6u));
     }
     free(fields);
     edm_buf_free(&out);
