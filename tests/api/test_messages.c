@@ -621,7 +621,9 @@ static void messages_with_attachments(void **state)
  * mixed(related(alternative(text, html), png), pdf) without defects, the
  * png with Content-ID <logo@x>, disposition inline and its file name, both
  * files' bytes as sent, the HTML still linking cid:logo@x, DKIM valid.
- * A message with inline parts only has no multipart/mixed. */
+ * A message with inline parts only has no multipart/mixed. With
+ * template_id, the template's html counts: a text-only template is 422
+ * attachments[0].content_id, one with html is accepted. */
 static void messages_with_inline_parts(void **state)
 {
     (void)state;
@@ -717,6 +719,44 @@ static void messages_with_inline_parts(void **state)
     json_decref(r);
     free(raw);
     json_decref(inl);
+
+    /* template_id: the template's html decides */
+    const char *kinds[] = {"text", "html"};
+    for (int k = 0; k < 2; k++) {
+        in = json_pack("{s:s, s:s, s:s}", "name", kinds[k], "subject", "S", kinds[k], "<p>x</p>");
+        body = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        a = req(&t, "POST", "/v1/templates", body, 201);
+        free(body);
+        json_int_t tid = json_integer_value(json_object_get(a, "id"));
+        json_decref(a);
+        in = json_pack("{s:s, s:[s], s:I, s:[{s:s, s:s, s:s}]}", "from", "shop@example.com", "to",
+                       "cy@c.test", "template_id", tid, "attachments", "filename", "logo.png",
+                       "content", edm_buf_cstr(&b64png), "content_id", "logo@x");
+        body = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        if (k == 0)
+            apitest_expect_error(&t, "POST", "/v1/messages", body, 422, "invalid",
+                                 "attachments[0].content_id");
+        else
+            a = req(&t, "POST", "/v1/messages", body, 202);
+        free(body);
+    }
+    m = wait_done(&t, json_integer_value(json_object_get(a, "id")));
+    json_decref(a);
+    assert_string_equal(status_of(json_object_get(m, "recipients"), "cy@c.test"), "delivered");
+    json_decref(m);
+    raw = sink_message_for("cy@c.test");
+    assert_non_null(raw);
+    r = attach_check(raw, txt);
+    assert_string_equal(json_string_value(json_object_get(r, "tree")),
+                        "multipart/related(text/html,image/png)");
+    assert_string_equal(json_string_value(json_object_get(r, "dkim")), "pass");
+    json_decref(r);
+    free(raw);
+    json_t *l = req(&t, "GET", "/v1/messages", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "items")), 3);
+    json_decref(l);
 
     edm_buf_free(&b64png);
     edm_buf_free(&b64pdf);
