@@ -2,8 +2,10 @@
  * tests/fuzz/fuzz_mime.c: header safety under arbitrary bytes. The input,
  * split at NUL bytes, fills the display names, subject, two custom header
  * values, Feedback-ID, text, HTML, an attachment's name and type (also
- * those of an inline part, Content-ID <logo@x>, when the first byte's bit
- * 1 is set: multipart/related); the first byte's low bit asks for 8bit. Composition must succeed
+ * those of an inline part when the first byte's bit 1 is set:
+ * multipart/related; its content_id is logo@x, or the 11th field when bit
+ * 2 is set: one that edm_mime_content_id_ok refuses fails the message);
+ * the first byte's low bit asks for 8bit. Composition must succeed
  * and the message must keep its shape whatever the bytes: CRLF line ends only, no line over 998
  * octets, a header block of printable ASCII holding exactly the fields we wrote in our order, and
  * (7bit transports) exactly the boundary lines of the structure.
@@ -16,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NF 10
+#define NF 11
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,13 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int eight = size > 0 && (data[0] & 1);
     edm_mime_header hdrs[2] = {{"X-A", f[3]}, {"X-B", f[4]}};
     int inl = size > 0 && (data[0] & 2);
+    const char *cid = size > 0 && (data[0] & 4) ? f[10] : "logo@x";
     edm_mime_attachment att[2] = {
         {.filename = f[8], .content_type = f[9], .data = data, .len = size},
-        {.filename = f[8],
-         .content_type = f[9],
-         .data = data,
-         .len = size,
-         .content_id = "logo@x"}};
+        {.filename = f[8], .content_type = f[9], .data = data, .len = size, .content_id = cid}};
     edm_mime_msg msg = {.from_addr = "a@example.com",
                         .from_name = f[0],
                         .to_addr = "b@example.com",
@@ -65,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int over = 0;
     for (int i = 0; i < 6; i++)
         over |= len[i] > EDM_MIME_MAX_FIELD;
+    over |= inl && *cid && !edm_mime_content_id_ok(cid);
     int rc = edm_mime_compose(m, &msg, &out);
     if (over) {
         EDM_ASSERT(rc == EDM_EINVAL && out.len == 0);
@@ -115,11 +115,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EDM_ASSERT(body > 0 && body <= out.len);
     if (!eight) {
         /* mixed (open, 1 attachment, close) + alternative (open, html,
-         * close), + related (open, 1 inline part, close) */
+         * close), + related (open, 1 inline part, close); an empty
+         * content_id is a second attachment (one delimiter more) */
         size_t bounds = 0;
         for (const char *q = out.data; (q = strstr(q, "\r\n--=_")) != NULL; q += 2)
             bounds++;
-        EDM_ASSERT(bounds == (inl ? 9u : 6u));
+        EDM_ASSERT(bounds == (!inl ? 6u : *cid ? 9u : 7u));
     }
     free(fields);
     edm_buf_free(&out);
