@@ -116,10 +116,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!eight) {
         /* mixed (open, 1 attachment, close) + alternative (open, html,
          * close), + related (open, 1 inline part, close); an empty
-         * content_id is a second attachment (one delimiter more) */
+         * content_id is a second attachment (one delimiter more). A
+         * message's boundaries are "=_" + a kind letter + the same random
+         * suffix: the top one (the last field, Content-Type) gives it,
+         * and only delimiter lines with it count (a text may hold "--=_"
+         * lines). */
+        const dkim_field *ct = &fields[n - 1];
+        const char *bp = strstr(ct->p, "boundary=\"=_");
+        EDM_ASSERT(bp != NULL && bp < ct->p + ct->len);
+        bp += strlen("boundary=\"=_") + 1;
+        size_t sl = strcspn(bp, "\"");
+        EDM_ASSERT(sl >= 16 && bp[sl] == '"');
         size_t bounds = 0;
         for (const char *q = out.data; (q = strstr(q, "\r\n--=_")) != NULL; q += 2)
-            bounds++;
+            bounds += q[6] != '\0' && strncmp(q + 7, bp, sl) == 0 && q[7 + sl] != '\0' &&
+                      strchr("\r-", q[7 + sl]) != NULL;
         EDM_ASSERT(bounds == (!inl ? 6u : *cid ? 9u : 7u));
     }
     free(fields);
