@@ -3,10 +3,10 @@
  * (docs/api.md, "Attachments"): an array of at most API_MAX_ATTACHMENTS
  * objects {filename, content (standard base64, RFC 4648 section 4, padded;
  * whitespace ignored), content_type?, content_id?}, at most
- * API_MAX_ATTACHMENT_BYTES
- * decoded in all. Entry points: api_message_attachments (checks and
- * decodes them all; any wrong one answers 422 naming it, e.g.
- * attachments[1].content, and nothing is stored), api_attachments_free.
+ * API_MAX_ATTACHMENT_BYTES decoded in all. Entry points:
+ * api_message_attachments (checks and decodes them all; any wrong one
+ * answers 422 naming it, e.g. attachments[1].content, and nothing is
+ * stored), api_message_attachments_inline, api_attachments_free.
  *
  * A missing content_type comes from the file name's extension (a short
  * table of common types), else application/octet-stream. content_id

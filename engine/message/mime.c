@@ -3,8 +3,9 @@
  *
  * Owns the message structure: header order, MIME tree (single text part,
  * multipart/alternative, multipart/mixed with base64 attachments,
- * multipart/related for inline parts), boundaries and Message-IDs. Header field syntax and safety
- * live in mime_hdr.c, body encodings in mime_enc.c.
+ * multipart/related for inline parts), boundaries and Message-IDs.
+ * Header field syntax and safety live in mime_hdr.c, body encodings in
+ * mime_enc.c.
  *
  * Entry points: edm_mime_new/free, edm_mime_compose, edm_mime_error,
  * edm_mime_message_id. compose returns 0 or a negative EDM_E* code with
@@ -14,7 +15,7 @@
  * Boundaries are "=_" followed by random hex: "=_" can never occur in
  * quoted-printable or base64 output, and 64 random bits make a clash with
  * 7bit or 8bit text negligible. Message-IDs are time.counter.random@domain.
- * The tree (docs/messages.md, "MIME structure"): the body is one text
+ * The tree (docs/messages.md, "Structure"): the body is one text
  * part or multipart/alternative(text, html); attachments with a
  * content_id are inline parts (Content-ID, disposition inline) that go
  * with the body in multipart/related(body, inline...), which needs an

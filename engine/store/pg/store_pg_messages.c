@@ -1,8 +1,9 @@
 /*
  * engine/store/pg/store_pg_messages.c: the PostgreSQL backend's
  * transactional messages (schema/pg/0004_messages.sql): creating one (a
- * campaigns row of kind 1, its content and attachments (schema/pg/0016),
- * one deliveries row per recipient with txn = 1, in one transaction),
+ * campaigns row of kind 1, its content and attachments (schema/pg/0016;
+ * an inline part's content_id: 0018), one deliveries row per recipient
+ * with txn = 1, in one transaction),
  * loading it for the pipeline, the API's reads (attachments' metadata,
  * never their bytes), and the due-time claim of transactional deliveries
  * (FOR UPDATE SKIP LOCKED: nodes sharing the database never claim the

@@ -2,11 +2,12 @@
  * engine/store/sqlite/store_sqlite_messages.c: the SQLite backend's
  * transactional messages (schema/0004_messages.sql): creating one (a
  * campaigns row of kind 1, its one copy of the content and of each
- * attachment (schema/0016), one deliveries row per recipient with txn = 1,
- * all in one transaction), loading it for the pipeline, the API's reads
- * (one message with its attachments' metadata and its receipts, a page of
- * messages filtered by tag and recipient state), and the due-time claim of
- * transactional deliveries.
+ * attachment (schema/0016; an inline part's content_id: 0018), one
+ * deliveries row per recipient with txn = 1, all in one transaction),
+ * loading it for the pipeline, the API's reads (one message with its
+ * attachments' metadata and its receipts, a page of messages filtered by
+ * tag and recipient state), and the due-time claim of transactional
+ * deliveries.
  *
  * Returns 0 or a negative EDM_E* code (EDM_ENOTFOUND for an id that is not
  * a message, EDM_EDB with the reason in edm_store_errmsg()).
