@@ -180,6 +180,11 @@ typedef struct api_attachments {
 /* Checks and decodes b's attachments (absent or null: none). Returns 0,
  * or -1 having answered 422 naming the field (out is then empty). */
 int api_message_attachments(api_call *c, json_t *b, api_attachments *out);
+/* Inline parts (a content_id) need an HTML body: b's html, or the html of
+ * template template_id (when not 0). Returns 0, or -1 having answered 422
+ * naming the first inline part's content_id. */
+int api_message_attachments_inline(api_call *c, json_t *b, int64_t template_id,
+                                   const api_attachments *a);
 void api_attachments_free(api_attachments *a);
 
 void api_messages_create(api_call *c);

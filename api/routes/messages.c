@@ -302,7 +302,8 @@ void api_messages_create(api_call *c)
     }
     /* after the recipients: a bad address answers before megabytes are
      * decoded */
-    if (api_message_attachments(c, b, &att) != 0)
+    if (api_message_attachments(c, b, &att) != 0 ||
+        api_message_attachments_inline(c, b, template_id, &att) != 0)
         goto out;
     json_t *h = json_object_get(b, "headers"), *t = json_object_get(b, "tags");
     char *hj = json_is_object(h) ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

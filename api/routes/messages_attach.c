@@ -2,15 +2,19 @@
  * api/routes/messages_attach.c: the `attachments` of POST /v1/messages
  * (docs/api.md, "Attachments"): an array of at most API_MAX_ATTACHMENTS
  * objects {filename, content (standard base64, RFC 4648 section 4, padded;
- * whitespace ignored), content_type?}, at most API_MAX_ATTACHMENT_BYTES
- * decoded in all. Entry points: api_message_attachments (checks and
- * decodes them all; any wrong one answers 422 naming it, e.g.
- * attachments[1].content, and nothing is stored), api_attachments_free.
+ * whitespace ignored), content_type?, content_id?}, at most
+ * API_MAX_ATTACHMENT_BYTES decoded in all. Entry points:
+ * api_message_attachments (checks and decodes them all; any wrong one
+ * answers 422 naming it, e.g. attachments[1].content, and nothing is
+ * stored), api_message_attachments_inline, api_attachments_free.
  *
  * A missing content_type comes from the file name's extension (a short
  * table of common types), else application/octet-stream. content_id
- * (inline parts for cid: links) is refused as an unknown field: the
- * composer has no multipart/related yet (engine/message/mime.c).
+ * makes the attachment an inline part for cid: links in the HTML
+ * (multipart/related: engine/message/mime.c): 1-250 bytes that
+ * edm_mime_content_id_ok takes, unique within the message, and the
+ * message needs an html body (api_message_attachments_inline, called once
+ * the body is known).
  */
 #include "api/api_int.h"
 #include "engine/base/alloc.h"
@@ -18,12 +22,14 @@
 #include "engine/base/buf.h"
 #include "engine/base/err.h"
 #include "engine/message/mime.h"
+#include "engine/store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-static const char *const attachment_fields[] = {"filename", "content", "content_type", NULL};
+static const char *const attachment_fields[] = {"filename", "content", "content_type", "content_id",
+                                                NULL};
 
 /* Types by file name extension, for a missing content_type. */
 static const struct {
@@ -147,6 +153,37 @@ static int check_type(api_call *c, json_t *o, size_t i, const char **type)
     return 0;
 }
 
+/* attachments[i].content_id: absent, or a Content-ID not used by an
+ * earlier attachment of the message (items[0..i) are checked). */
+static int check_content_id(api_call *c, json_t *o, size_t i, const api_attachments *out,
+                            const char **cid)
+{
+    char field[64];
+    snprintf(field, sizeof field, "attachments[%zu].content_id", i);
+    json_t *v;
+    int r = member_string(c, o, i, "content_id", &v);
+    *cid = NULL;
+    if (r <= 0)
+        return r;
+    const char *s = json_string_value(v);
+    if (json_string_length(v) != strlen(s) || !edm_mime_content_id_ok(s)) {
+        api_error(c, 422, "invalid", field,
+                  "%s must be 1-%d bytes of visible ASCII without spaces or <>: a token or "
+                  "id-left@id-right (RFC 2392), as in <img src=\"cid:logo@example.com\">",
+                  field, EDM_MIME_MAX_CONTENT_ID);
+        return -1;
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (out->items[j].content_id && strcmp(out->items[j].content_id, s) == 0) {
+            api_error(c, 422, "duplicate", field, "%s: attachments[%zu] has the same content_id",
+                      field, j);
+            return -1;
+        }
+    }
+    *cid = s;
+    return 0;
+}
+
 /* Decodes attachments[i].content into data; *total counts every decoded
  * byte so far. */
 static int decode_content(api_call *c, json_t *o, size_t i, edm_buf *data, size_t *total)
@@ -188,8 +225,8 @@ static int check_one(api_call *c, json_t *o, size_t i, api_attachments *out, siz
     char field[120];
     if (!json_is_object(o)) {
         snprintf(field, sizeof field, "attachments[%zu]", i);
-        api_error(c, 422, "invalid_type", field, "%s must be {filename, content, content_type}",
-                  field);
+        api_error(c, 422, "invalid_type", field,
+                  "%s must be {filename, content, content_type, content_id}", field);
         return -1;
     }
     const char *k;
@@ -201,15 +238,16 @@ static int check_one(api_call *c, json_t *o, size_t i, api_attachments *out, siz
             j++;
         if (attachment_fields[j] == NULL) {
             snprintf(field, sizeof field, "attachments[%zu].%.60s", i, k);
-            api_error(
-                c, 422, "unknown_field", field,
-                "%s is not a field of an attachment (filename, content, content_type)%s", field,
-                strcmp(k, "content_id") == 0 ? "; inline parts (cid:) are not supported" : "");
+            api_error(c, 422, "unknown_field", field,
+                      "%s is not a field of an attachment (filename, content, content_type, "
+                      "content_id)",
+                      field);
             return -1;
         }
     }
-    const char *type;
+    const char *type, *cid;
     if (check_filename(c, o, i) != 0 || check_type(c, o, i, &type) != 0 ||
+        check_content_id(c, o, i, out, &cid) != 0 ||
         decode_content(c, o, i, &out->data[i], total) != 0)
         return -1;
     out->items[i] = (edm_attachment_new){
@@ -217,6 +255,7 @@ static int check_one(api_call *c, json_t *o, size_t i, api_attachments *out, siz
         .content_type = type,
         .data = out->data[i].data,
         .len = out->data[i].len,
+        .content_id = cid,
     };
     return 0;
 }
@@ -250,6 +289,40 @@ int api_message_attachments(api_call *c, json_t *b, api_attachments *out)
         }
     }
     return 0;
+}
+
+int api_message_attachments_inline(api_call *c, json_t *b, int64_t template_id,
+                                   const api_attachments *a)
+{
+    size_t i = 0;
+    while (i < a->n && a->items[i].content_id == NULL)
+        i++;
+    if (i == a->n)
+        return 0;
+    int html;
+    if (template_id != 0) {
+        edm_store *st = c->api->store;
+        edm_template_row t;
+        memset(&t, 0, sizeof t);
+        int rc = st->ops->template_get(st, template_id, &t);
+        if (rc != 0) {
+            api_store_error(c, rc, "template");
+            return -1;
+        }
+        html = t.html != NULL;
+        edm_template_row_clear(&t);
+    } else {
+        html = json_is_string(json_object_get(b, "html"));
+    }
+    if (html)
+        return 0;
+    char field[64];
+    snprintf(field, sizeof field, "attachments[%zu].content_id", i);
+    api_error(c, 422, "invalid", field,
+              "%s: inline parts need an html body (they go in multipart/related with it, for "
+              "its cid: links)",
+              field);
+    return -1;
 }
 
 void api_attachments_free(api_attachments *a)

@@ -39,7 +39,8 @@ static void take_attachments(pl_campaign *c, edm_message_row *mr)
         c->attach[i] = (edm_mime_attachment){.filename = c->attach_rows[i].filename,
                                              .content_type = c->attach_rows[i].content_type,
                                              .data = c->attach_rows[i].data,
-                                             .len = c->attach_rows[i].len};
+                                             .len = c->attach_rows[i].len,
+                                             .content_id = c->attach_rows[i].content_id};
 }
 
 /* Loads message id into the pipeline's list; NULL if it is gone. */

@@ -2,9 +2,10 @@
  * engine/message/mime.c: the message composer (see mime.h).
  *
  * Owns the message structure: header order, MIME tree (single text part,
- * multipart/alternative, multipart/mixed with base64 attachments),
- * boundaries and Message-IDs. Header field syntax and safety live in
- * mime_hdr.c, body encodings in mime_enc.c.
+ * multipart/alternative, multipart/mixed with base64 attachments,
+ * multipart/related for inline parts), boundaries and Message-IDs.
+ * Header field syntax and safety live in mime_hdr.c, body encodings in
+ * mime_enc.c.
  *
  * Entry points: edm_mime_new/free, edm_mime_compose, edm_mime_error,
  * edm_mime_message_id. compose returns 0 or a negative EDM_E* code with
@@ -14,8 +15,14 @@
  * Boundaries are "=_" followed by random hex: "=_" can never occur in
  * quoted-printable or base64 output, and 64 random bits make a clash with
  * 7bit or 8bit text negligible. Message-IDs are time.counter.random@domain.
- * Known limits: ASCII addresses only (no SMTPUTF8); no Cc/Bcc; one level
- * of attachments (no inline images with Content-ID yet).
+ * The tree (docs/messages.md, "Structure"): the body is one text
+ * part or multipart/alternative(text, html); attachments with a
+ * content_id are inline parts (Content-ID, disposition inline) that go
+ * with the body in multipart/related(body, inline...), which needs an
+ * HTML body; regular attachments make multipart/mixed(body or related,
+ * attachments...). Without regular attachments there is no
+ * multipart/mixed.
+ * Known limits: ASCII addresses only (no SMTPUTF8); no Cc/Bcc.
  */
 #include "engine/message/mime.h"
 #include "engine/base/alloc.h"
@@ -35,8 +42,8 @@ struct edm_mime {
     edm_buf scratch; /* header sanitising */
     edm_buf tmp;     /* small formatted pieces */
     uint64_t counter;
-    uint64_t rng; /* splitmix64 state, seeded from RAND_bytes */
-    char boundary[2][40];
+    uint64_t rng;         /* splitmix64 state, seeded from RAND_bytes */
+    char boundary[3][40]; /* mixed, alternative, related */
     char msgid[320];
     char error[200];
     int eight_bit; /* the last message has an 8bit part */
@@ -126,6 +133,7 @@ static int new_ids(edm_mime *m, const edm_mime_msg *msg)
     hex(h, rnd, 8);
     snprintf(m->boundary[0], sizeof m->boundary[0], "=_m%s%llx", h, (unsigned long long)m->counter);
     snprintf(m->boundary[1], sizeof m->boundary[1], "=_a%s%llx", h, (unsigned long long)m->counter);
+    snprintf(m->boundary[2], sizeof m->boundary[2], "=_r%s%llx", h, (unsigned long long)m->counter);
     m->counter++;
     if (msg->message_id) {
         if (strlen(msg->message_id) >= sizeof m->msgid || !mime_addr_valid(msg->message_id))
@@ -184,6 +192,19 @@ static int validate(edm_mime *m, const edm_mime_msg *msg)
     for (size_t i = 0; i < msg->n_headers; i++)
         if (!edm_mime_header_name_ok(msg->headers[i].name))
             return fail(m, EDM_EINVAL, "headers[%zu]: name not allowed", i);
+    for (size_t i = 0; i < msg->n_attachments; i++) {
+        const char *cid = msg->attachments[i].content_id;
+        if (cid == NULL || *cid == '\0')
+            continue;
+        if (!edm_mime_content_id_ok(cid))
+            return fail(m, EDM_EINVAL, "attachments[%zu].content_id: not a Content-ID", i);
+        if (msg->html == NULL)
+            return fail(m, EDM_EINVAL,
+                        "attachments[%zu].content_id: inline parts need an html body", i);
+        for (size_t j = 0; j < i; j++)
+            if (msg->attachments[j].content_id && strcmp(msg->attachments[j].content_id, cid) == 0)
+                return fail(m, EDM_EINVAL, "attachments[%zu].content_id: used twice", i);
+    }
     return 0;
 }
 
@@ -307,6 +328,32 @@ int edm_mime_attachment_type_ok(const char *t)
     return strncasecmp(t, "multipart/", 10) != 0 && strncasecmp(t, "message/", 8) != 0;
 }
 
+/* 1 if a has a content_id: an inline part. */
+static int is_inline(const edm_mime_attachment *a)
+{
+    return a->content_id != NULL && a->content_id[0] != '\0';
+}
+
+/* 1-250 visible ASCII bytes without '<' or '>', at most one '@' and not
+ * at either end: a plain token or RFC 5322's id-left@id-right, written
+ * as Content-ID: <id> (RFC 2045 section 7, RFC 2392). */
+int edm_mime_content_id_ok(const char *id)
+{
+    size_t n = id ? strnlen(id, EDM_MIME_MAX_CONTENT_ID + 1) : 0;
+    if (n == 0 || n > EDM_MIME_MAX_CONTENT_ID)
+        return 0;
+    size_t ats = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c <= 32 || c >= 127 || c == '<' || c == '>')
+            return 0;
+        ats += c == '@';
+    }
+    return ats == 0 || (ats == 1 && id[0] != '@' && id[n - 1] != '@');
+}
+
+/* One attachment: a regular one (disposition attachment) or an inline
+ * part (disposition inline, Content-ID). */
 static int attachment_entity(edm_mime *m, const edm_mime_attachment *a, edm_buf *out)
 {
     const char *type =
@@ -318,16 +365,48 @@ static int attachment_entity(edm_mime *m, const edm_mime_attachment *a, edm_buf 
     int rc = mime_hdr_param(&f, &m->scratch, "name", name, strlen(name));
     if (rc != 0 || (rc = mime_fold_end(&f)) != 0)
         return rc;
+    const char *disposition = is_inline(a) ? "inline" : "attachment";
     mime_fold_begin(&f, out, "Content-Disposition");
-    mime_fold_atom(&f, "attachment", 10);
+    mime_fold_atom(&f, disposition, strlen(disposition));
     rc = mime_hdr_param(&f, &m->scratch, "filename", name, strlen(name));
-    if (rc != 0 || (rc = mime_fold_end(&f)) != 0 ||
-        (rc = edm_buf_append_str(out, "Content-Transfer-Encoding: base64\r\n\r\n")) != 0 ||
+    if (rc != 0 || (rc = mime_fold_end(&f)) != 0)
+        return rc;
+    if (is_inline(a) && (rc = edm_buf_appendf(out, "Content-ID: <%s>\r\n", a->content_id)) != 0)
+        return rc;
+    if ((rc = edm_buf_append_str(out, "Content-Transfer-Encoding: base64\r\n\r\n")) != 0 ||
         (rc = edm_base64_encode(out, a->data, a->len, 76)) != 0)
         return rc;
     if (a->len > 0)
         out->len -= 2; /* the boundary brings its own CRLF */
     return 0;
+}
+
+/* The body with its inline parts: multipart/related(body, inline...)
+ * (RFC 2387; its type parameter is the body's type), or the body alone
+ * when there are none. *multipart is set when the entity written is a
+ * multipart (it ends with a close delimiter). */
+static int related_entity(edm_mime *m, const edm_mime_msg *msg, size_t n_inline, edm_buf *out,
+                          int *multipart)
+{
+    *multipart = msg->text && msg->html;
+    if (n_inline == 0)
+        return body_entity(m, msg, out);
+    const char *b = m->boundary[2];
+    int rc = edm_buf_appendf(out,
+                             "Content-Type: multipart/related; type=\"%s\";\r\n "
+                             "boundary=\"%s\"\r\n\r\n--%s\r\n",
+                             *multipart ? "multipart/alternative" : "text/html", b, b);
+    if (rc != 0 || (rc = body_entity(m, msg, out)) != 0)
+        return rc;
+    for (size_t i = 0; i < msg->n_attachments; i++) {
+        if (!is_inline(&msg->attachments[i]))
+            continue;
+        if ((rc = edm_buf_appendf(out, "\r\n--%s\r\n", b)) != 0 ||
+            (rc = attachment_entity(m, &msg->attachments[i], out)) != 0)
+            return rc;
+    }
+    *multipart = 1;
+    return edm_buf_appendf(out, "\r\n--%s--", b);
 }
 
 static int compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
@@ -337,15 +416,22 @@ static int compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out)
         return rc;
     if ((rc = top_headers(m, msg, out)) != 0)
         return rc;
-    if (msg->n_attachments == 0) {
-        if ((rc = body_entity(m, msg, out)) != 0)
+    size_t n_inline = 0;
+    for (size_t i = 0; i < msg->n_attachments; i++)
+        n_inline += (size_t)is_inline(&msg->attachments[i]);
+    int multipart;
+    if (n_inline == msg->n_attachments) {
+        if ((rc = related_entity(m, msg, n_inline, out, &multipart)) != 0)
             return rc;
-        return msg->text && msg->html ? edm_buf_append(out, "\r\n", 2) : 0;
+        return multipart ? edm_buf_append(out, "\r\n", 2) : 0;
     }
     const char *b = m->boundary[0];
-    if ((rc = multipart_open(out, "mixed", b)) != 0 || (rc = body_entity(m, msg, out)) != 0)
+    if ((rc = multipart_open(out, "mixed", b)) != 0 ||
+        (rc = related_entity(m, msg, n_inline, out, &multipart)) != 0)
         return rc;
     for (size_t i = 0; i < msg->n_attachments; i++) {
+        if (is_inline(&msg->attachments[i]))
+            continue;
         if ((rc = edm_buf_appendf(out, "\r\n--%s\r\n", b)) != 0 ||
             (rc = attachment_entity(m, &msg->attachments[i], out)) != 0)
             return rc;

@@ -5,7 +5,10 @@
  * envelope data and attachments into one message with CRLF line ends,
  * appended to an edm_buf: text/plain or text/html alone, or
  * multipart/alternative (text, then HTML), inside multipart/mixed when
- * there are attachments (base64, 76 columns). A text body goes as it is
+ * there are attachments (base64, 76 columns). Attachments with a
+ * content_id are inline parts: they go with the body (which must have
+ * HTML) in multipart/related, itself inside multipart/mixed only when
+ * there are regular attachments too. A text body goes as it is
  * (7bit) when it is ASCII with lines of at most 998 octets, 8bit when it
  * also has UTF-8 and allow_8bit is set, else quoted-printable (76
  * columns); docs/messages.md has the exact rule.
@@ -36,6 +39,10 @@ typedef struct edm_mime_attachment {
     const char *content_type; /* "type/subtype"; application/octet-stream if NULL or invalid */
     const void *data;
     size_t len;
+    /* An inline part: Content-ID <content_id>, disposition inline, in
+     * multipart/related with the HTML body (edm_mime_content_id_ok); NULL
+     * or empty for a regular attachment. */
+    const char *content_id;
 } edm_mime_attachment;
 
 typedef struct edm_mime_msg {
@@ -77,7 +84,8 @@ void edm_mime_free(edm_mime *m);
  * part ends as that text ends (without CRLF if the text has no final line
  * end, which RFC 5322 allows); the SMTP layer adds the CRLF before the
  * final dot. Returns 0, EDM_EINVAL (bad address, header
- * name, URL or domain, a field value over EDM_MIME_MAX_FIELD:
+ * name, URL or domain, a field value over EDM_MIME_MAX_FIELD, a bad or
+ * repeated content_id, inline parts without html:
  * edm_mime_error says which), EDM_ENOMEM or
  * EDM_ETOOBIG (out's limit). On failure out keeps its previous length. */
 int edm_mime_compose(edm_mime *m, const edm_mime_msg *msg, edm_buf *out);
@@ -98,6 +106,13 @@ int edm_mime_header_name_ok(const char *name);
  * tokens, at most 100 bytes, not multipart/ nor message/ (an attachment
  * is a leaf); the composer sends any other as application/octet-stream. */
 int edm_mime_attachment_type_ok(const char *t);
+
+/* The longest content_id of an inline part. */
+#define EDM_MIME_MAX_CONTENT_ID 250
+/* 1 if id may be an inline part's content_id: 1-250 visible ASCII bytes,
+ * no '<' or '>' (written as Content-ID: <id>), a plain token or
+ * id-left@id-right (at most one '@', not at either end). */
+int edm_mime_content_id_ok(const char *id);
 /* 1 if addr is an address the composer accepts (ASCII local@domain). */
 int edm_mime_addr_ok(const char *addr);
 

@@ -51,6 +51,7 @@ void edm_attachment_rows_free(edm_attachment_row *a, size_t n)
         edm_free(a[i].filename);
         edm_free(a[i].content_type);
         edm_free(a[i].data);
+        edm_free(a[i].content_id);
     }
     edm_free(a);
 }

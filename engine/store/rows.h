@@ -84,12 +84,14 @@ typedef struct edm_campaign_page {
 } edm_campaign_page;
 
 /* One attachment of a transactional message (schema/0016): its file name
- * (UTF-8), MIME type and decoded bytes. */
+ * (UTF-8), MIME type and decoded bytes; content_id (schema/0018) makes it
+ * an inline part, NULL a regular attachment. */
 typedef struct edm_attachment_row {
     char *filename;
     char *content_type;
     unsigned char *data; /* len bytes (never NULL, even for 0) */
     size_t len;
+    char *content_id;
 } edm_attachment_row;
 
 /* A transactional message as the pipeline loads it: the campaigns row of

@@ -110,6 +110,7 @@ typedef struct edm_attachment_new {
     const char *content_type;
     const void *data;
     size_t len;
+    const char *content_id; /* an inline part (schema/0018), or NULL */
 } edm_attachment_new;
 
 /* A transactional message to create (POST /v1/messages, SMTP submission):

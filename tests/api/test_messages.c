@@ -10,7 +10,10 @@
  * Attachments: each recipient's message as smtp-sink took it is
  * multipart/mixed with the bytes sent (Python's email package), DKIM
  * valid (dkimpy; tests/api/attach_check.py); GET shows their metadata;
- * every refused attachment is 422 naming it.
+ * every refused attachment is 422 naming it. Inline parts (content_id):
+ * the copy smtp-sink took is mixed(related(alternative(text, html),
+ * image with Content-ID and an inline disposition), pdf), the bytes as
+ * sent, the HTML's cid: link kept, DKIM valid; GET shows the content_id.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -416,15 +419,19 @@ static json_t *att(const char *filename, const char *content)
  * Python's email package, multipart/mixed without defects, each
  * attachment's decoded bytes equal to what was sent, DKIM (dkimpy) valid
  * over it all. Then every refused input (not base64, no file name, CR/LF
- * or NUL in it, no content, a multipart type, content_id, 21 files, over
- * 10 MiB decoded) is 422 naming the field, and nothing is stored. */
-static void messages_with_attachments(void **state)
+ * or NUL in it, no content, a multipart type, a content_id with a space,
+ * in <>, with two '@', of 251 bytes, not a string, used twice, or in a
+ * message without html, an unknown field, 21 files, over 10 MiB decoded)
+ * is 422 naming the field, and nothing is stored. */
+/* smtp-sink and `edm serve` signing for example.com with a new key and
+ * routing *.test to the sink; txt gets the key's DKIM record. Returns the
+ * key's directory (malloc'd; the caller removes it). */
+static char *start_signed(apitest *t, char *txt, size_t txtlen)
 {
-    (void)state;
     sink_start();
     char *keydir = edm_test_tmpdir("attachkey");
     assert_non_null(keydir);
-    char cmd[1400], extra[2048], txt[1024];
+    char cmd[1400], extra[2048];
     snprintf(cmd, sizeof cmd,
              "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/k.pem 2>&1",
              keydir);
@@ -433,15 +440,23 @@ static void messages_with_attachments(void **state)
              keydir);
     char *pub = NULL;
     assert_int_equal(edm_test_run(cmd, &pub), 0);
-    snprintf(txt, sizeof txt, "v=DKIM1; k=rsa; p=%s", pub);
+    snprintf(txt, txtlen, "v=DKIM1; k=rsa; p=%s", pub);
     free(pub);
     snprintf(extra, sizeof extra,
              "\"dkim\": [{\"domain\": \"example.com\", \"selector\": \"s1\", \"key\": "
              "\"%s/k.pem\"}], \"pools\": [{\"name\": \"default\"}], "
              "\"routes\": [{\"match\": \"*.test\", \"relay\": \"127.0.0.1:%d\"}]",
              keydir, sink_port);
+    apitest_start_serve(t, "EDM_TEST_ATT_KEYS", "att-key", 0, extra);
+    return keydir;
+}
+
+static void messages_with_attachments(void **state)
+{
+    (void)state;
+    char txt[1024];
     apitest t;
-    apitest_start_serve(&t, "EDM_TEST_ATT_KEYS", "att-key", 0, extra);
+    char *keydir = start_signed(&t, txt, sizeof txt);
 
     unsigned char pdf[1000];
     memcpy(pdf, "%PDF-1.4\n", 9);
@@ -515,6 +530,9 @@ static void messages_with_attachments(void **state)
 
     /* refused input: 422 naming the field, nothing stored */
     const char *b64 = edm_buf_cstr(&b64pdf);
+    char cid251[252];
+    memset(cid251, 'c', 251);
+    cid251[251] = '\0';
     struct {
         json_t *attachments;
         const char *code, *field;
@@ -536,8 +554,29 @@ static void messages_with_attachments(void **state)
         {json_pack("[{s:s, s:s, s:s}]", "filename", "a.pdf", "content", b64, "content_type", "pdf"),
          "invalid", "attachments[0].content_type"},
         {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "content_id",
-                   "logo1"),
-         "unknown_field", "attachments[0].content_id"},
+                   "logo 1"),
+         "invalid", "attachments[0].content_id"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "content_id",
+                   "<logo@x>"),
+         "invalid", "attachments[0].content_id"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "content_id",
+                   "a@b@x"),
+         "invalid", "attachments[0].content_id"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "content_id",
+                   cid251),
+         "invalid", "attachments[0].content_id"},
+        {json_pack("[{s:s, s:s, s:i}]", "filename", "logo.png", "content", b64, "content_id", 7),
+         "invalid_type", "attachments[0].content_id"},
+        {json_pack("[{s:s, s:s, s:s}, o, {s:s, s:s, s:s}]", "filename", "a.png", "content", b64,
+                   "content_id", "logo@x", att("b.pdf", b64), "filename", "c.png", "content", b64,
+                   "content_id", "logo@x"),
+         "duplicate", "attachments[2].content_id"},
+        /* attach_body has text only: inline parts need html */
+        {json_pack("[o, {s:s, s:s, s:s}]", att("b.pdf", b64), "filename", "a.png", "content", b64,
+                   "content_id", "logo@x"),
+         "invalid", "attachments[1].content_id"},
+        {json_pack("[{s:s, s:s, s:s}]", "filename", "logo.png", "content", b64, "cid", "logo"),
+         "unknown_field", "attachments[0].cid"},
         {json_pack("[s]", "a.pdf"), "invalid_type", "attachments[0]"},
         {json_pack("{s:s}", "filename", "a.pdf"), "invalid_type", "attachments"},
         {json_array(), NULL, NULL}, /* 21 attachments, below */
@@ -576,11 +615,163 @@ static void messages_with_attachments(void **state)
     free(keydir);
 }
 
+/* POST /v1/messages with an inline logo (content_id "logo@x", cid: in
+ * the HTML) and a PDF: GET shows the content_id on the logo only, and
+ * every recipient's copy as smtp-sink took it is
+ * mixed(related(alternative(text, html), png), pdf) without defects, the
+ * png with Content-ID <logo@x>, disposition inline and its file name, both
+ * files' bytes as sent, the HTML still linking cid:logo@x, DKIM valid.
+ * A message with inline parts only has no multipart/mixed. With
+ * template_id, the template's html counts: a text-only template is 422
+ * attachments[0].content_id, one with html is accepted. */
+static void messages_with_inline_parts(void **state)
+{
+    (void)state;
+    char txt[1024];
+    apitest t;
+    char *keydir = start_signed(&t, txt, sizeof txt);
+
+    unsigned char png[600], pdf[700];
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    for (size_t i = 8; i < sizeof png; i++)
+        png[i] = (unsigned char)(i * 29 + 3);
+    memcpy(pdf, "%PDF-1.4\n", 9);
+    for (size_t i = 9; i < sizeof pdf; i++)
+        pdf[i] = (unsigned char)(i * 37 + 11);
+    edm_buf b64png = EDM_BUF_INIT, b64pdf = EDM_BUF_INIT;
+    assert_int_equal(edm_base64_encode(&b64png, png, sizeof png, 0), 0);
+    assert_int_equal(edm_base64_encode(&b64pdf, pdf, sizeof pdf, 0), 0);
+    const char *html = "<img src=\"cid:logo@x\" alt=\"Shop\"><p>Your receipt, {{email}}</p>";
+    json_t *in = json_pack("{s:s, s:[s], s:s, s:s, s:s, s:[{s:s, s:s, s:s}, o]}", "from",
+                           "Shop <shop@example.com>", "to", "ann@a.test", "subject", "Receipt",
+                           "text", "Your receipt, {{email}}", "html", html, "attachments",
+                           "filename", "logo.png", "content", edm_buf_cstr(&b64png), "content_id",
+                           "logo@x", att("receipt.pdf", edm_buf_cstr(&b64pdf)));
+    char *body = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    json_t *a = req(&t, "POST", "/v1/messages", body, 202);
+    free(body);
+    int64_t id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+
+    json_t *want =
+        json_pack("[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i}]", "filename", "logo.png", "content_type",
+                  "image/png", "size", (int)sizeof png, "content_id", "logo@x", "filename",
+                  "receipt.pdf", "content_type", "application/pdf", "size", (int)sizeof pdf);
+    json_t *m = wait_done(&t, id);
+    if (!json_equal(json_object_get(m, "attachments"), want))
+        fail_msg("GET attachments: %s", json_dumps(json_object_get(m, "attachments"), 0));
+    assert_string_equal(status_of(json_object_get(m, "recipients"), "ann@a.test"), "delivered");
+    json_decref(m);
+    json_decref(want);
+
+    char *raw = sink_message_for("ann@a.test");
+    assert_non_null(raw);
+    json_t *r = attach_check(raw, txt);
+    char *dump = json_dumps(r, 0);
+    json_t *inl = json_pack("[{s:s, s:s, s:s, s:s, s:s}]", "content_id", "<logo@x>", "disposition",
+                            "inline", "filename", "logo.png", "content_type", "image/png", "b64",
+                            edm_buf_cstr(&b64png));
+    json_t *atts = json_pack("[{s:s, s:s, s:s}]", "filename", "receipt.pdf", "content_type",
+                             "application/pdf", "b64", edm_buf_cstr(&b64pdf));
+    const char *h = json_string_value(json_object_get(r, "html"));
+    if (strcmp(json_string_value(json_object_get(r, "tree")),
+               "multipart/mixed(multipart/related(multipart/alternative(text/plain,text/html),"
+               "image/png),application/pdf)") != 0 ||
+        json_array_size(json_object_get(r, "defects")) != 0 ||
+        strcmp(json_string_value(json_object_get(r, "dkim")), "pass") != 0 ||
+        !json_equal(json_object_get(r, "inline"), inl) ||
+        !json_equal(json_object_get(r, "attachments"), atts) || h == NULL ||
+        strstr(h, "<img src=\"cid:logo@x\" alt=\"Shop\">") == NULL ||
+        strstr(h, "Your receipt, ann@a.test") == NULL)
+        fail_msg("message: %s\n%.3000s", dump, raw);
+    free(dump);
+    json_decref(r);
+    free(raw);
+    json_decref(atts);
+
+    /* inline parts only (html alone): multipart/related at the top */
+    in = json_pack("{s:s, s:[s], s:s, s:s, s:[{s:s, s:s, s:s}]}", "from", "shop@example.com", "to",
+                   "bob@b.test", "subject", "Logo", "html", "<img src=\"cid:logo@x\">",
+                   "attachments", "filename", "logo.png", "content", edm_buf_cstr(&b64png),
+                   "content_id", "logo@x");
+    body = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    a = req(&t, "POST", "/v1/messages", body, 202);
+    free(body);
+    id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+    m = wait_done(&t, id);
+    assert_string_equal(status_of(json_object_get(m, "recipients"), "bob@b.test"), "delivered");
+    json_decref(m);
+    raw = sink_message_for("bob@b.test");
+    assert_non_null(raw);
+    r = attach_check(raw, txt);
+    dump = json_dumps(r, 0);
+    if (strcmp(json_string_value(json_object_get(r, "tree")),
+               "multipart/related(text/html,image/png)") != 0 ||
+        json_array_size(json_object_get(r, "defects")) != 0 ||
+        strcmp(json_string_value(json_object_get(r, "dkim")), "pass") != 0 ||
+        !json_equal(json_object_get(r, "inline"), inl) ||
+        json_array_size(json_object_get(r, "attachments")) != 0)
+        fail_msg("message: %s\n%.3000s", dump, raw);
+    free(dump);
+    json_decref(r);
+    free(raw);
+    json_decref(inl);
+
+    /* template_id: the template's html decides */
+    const char *kinds[] = {"text", "html"};
+    for (int k = 0; k < 2; k++) {
+        in = json_pack("{s:s, s:s, s:s}", "name", kinds[k], "subject", "S", kinds[k], "<p>x</p>");
+        body = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        a = req(&t, "POST", "/v1/templates", body, 201);
+        free(body);
+        json_int_t tid = json_integer_value(json_object_get(a, "id"));
+        json_decref(a);
+        in = json_pack("{s:s, s:[s], s:I, s:[{s:s, s:s, s:s}]}", "from", "shop@example.com", "to",
+                       "cy@c.test", "template_id", tid, "attachments", "filename", "logo.png",
+                       "content", edm_buf_cstr(&b64png), "content_id", "logo@x");
+        body = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        if (k == 0)
+            apitest_expect_error(&t, "POST", "/v1/messages", body, 422, "invalid",
+                                 "attachments[0].content_id");
+        else
+            a = req(&t, "POST", "/v1/messages", body, 202);
+        free(body);
+    }
+    m = wait_done(&t, json_integer_value(json_object_get(a, "id")));
+    json_decref(a);
+    assert_string_equal(status_of(json_object_get(m, "recipients"), "cy@c.test"), "delivered");
+    json_decref(m);
+    raw = sink_message_for("cy@c.test");
+    assert_non_null(raw);
+    r = attach_check(raw, txt);
+    assert_string_equal(json_string_value(json_object_get(r, "tree")),
+                        "multipart/related(text/html,image/png)");
+    assert_string_equal(json_string_value(json_object_get(r, "dkim")), "pass");
+    json_decref(r);
+    free(raw);
+    json_t *l = req(&t, "GET", "/v1/messages", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(l, "items")), 3);
+    json_decref(l);
+
+    edm_buf_free(&b64png);
+    edm_buf_free(&b64pdf);
+    apitest_stop(&t);
+    sink_stop();
+    edm_test_rmtree(keydir);
+    free(keydir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(messages_end_to_end),
         cmocka_unit_test(messages_with_attachments),
+        cmocka_unit_test(messages_with_inline_parts),
     };
     int rc =
         cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);

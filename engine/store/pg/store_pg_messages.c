@@ -1,8 +1,9 @@
 /*
  * engine/store/pg/store_pg_messages.c: the PostgreSQL backend's
  * transactional messages (schema/pg/0004_messages.sql): creating one (a
- * campaigns row of kind 1, its content and attachments (schema/pg/0016),
- * one deliveries row per recipient with txn = 1, in one transaction),
+ * campaigns row of kind 1, its content and attachments (schema/pg/0016;
+ * an inline part's content_id: 0018), one deliveries row per recipient
+ * with txn = 1, in one transaction),
  * loading it for the pipeline, the API's reads (attachments' metadata,
  * never their bytes), and the due-time claim of transactional deliveries
  * (FOR UPDATE SKIP LOCKED: nodes sharing the database never claim the
@@ -29,12 +30,12 @@ static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 static const char SQL_ATTACH_INSERT[] =
-    "INSERT INTO message_attachments(campaign_id, idx, filename, content_type, data) "
-    "VALUES ($1, $2, $3, $4, $5)";
-static const char SQL_ATTACH_LOAD[] = "SELECT filename, content_type, data FROM "
+    "INSERT INTO message_attachments(campaign_id, idx, filename, content_type, data, content_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
+static const char SQL_ATTACH_LOAD[] = "SELECT filename, content_type, data, content_id FROM "
                                       "message_attachments WHERE campaign_id = $1 ORDER BY idx";
 static const char SQL_ATTACH_META[] =
-    "SELECT filename, content_type, octet_length(data) FROM message_attachments "
+    "SELECT filename, content_type, octet_length(data), content_id FROM message_attachments "
     "WHERE campaign_id = $1 ORDER BY idx";
 static const char SQL_DELIVERY[] =
     "INSERT INTO deliveries(campaign_id, email, domain, vars, status, queued_at, next_attempt_at, "
@@ -55,6 +56,7 @@ static int add_attachments(pg_store *s, int64_t id, const edm_message_new *m)
         pgp_text(&p, a->filename);
         pgp_text(&p, a->content_type);
         pgp_bytes(&p, a->len ? a->data : "", a->len);
+        pgp_text(&p, a->content_id);
         int rc = pg_do(s, SQL_ATTACH_INSERT, &p, "insert message attachment");
         if (rc != 0)
             return rc;
@@ -174,6 +176,7 @@ static int load_attachments(pg_store *s, int64_t id, edm_message_row *out)
         }
         a->filename = pg_dup(r, i, 0);
         a->content_type = pg_dup(r, i, 1);
+        a->content_id = pg_dup(r, i, 3);
         a->data = edm_xmalloc(len ? len : 1);
         memcpy(a->data, b, len);
         a->len = len;
@@ -233,7 +236,8 @@ int pg_message_load(edm_store *st, int64_t id, edm_message_row *out)
     "SELECT c.id, mc.source, c.from_addr, c.reply_to, mc.subject, c.template_id, c.pool, c.tags, " \
     "c.send_at, c.created_at FROM campaigns c JOIN message_content mc ON mc.campaign_id = c.id "
 
-/* [{filename, content_type, size}] of message id: never the bytes. */
+/* [{filename, content_type, size, content_id?}] of message id: never the
+ * bytes; content_id only for an inline part. */
 static int attachments_json(pg_store *s, int64_t id, json_t **out)
 {
     pg_params p;
@@ -243,10 +247,13 @@ static int attachments_json(pg_store *s, int64_t id, json_t **out)
     if (r == NULL)
         return EDM_EDB;
     json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "filename", pg_text_col(r, i, 0),
-                                             "content_type", pg_text_col(r, i, 1), "size",
-                                             (json_int_t)pg_int(r, i, 2)));
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *a = json_pack("{s:o, s:o, s:I}", "filename", pg_text_col(r, i, 0), "content_type",
+                              pg_text_col(r, i, 1), "size", (json_int_t)pg_int(r, i, 2));
+        if (!pg_isnull(r, i, 3))
+            json_object_set_new(a, "content_id", pg_text_col(r, i, 3));
+        json_array_append_new(arr, a);
+    }
     PQclear(r);
     *out = arr;
     return 0;

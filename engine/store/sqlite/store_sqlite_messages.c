@@ -2,11 +2,12 @@
  * engine/store/sqlite/store_sqlite_messages.c: the SQLite backend's
  * transactional messages (schema/0004_messages.sql): creating one (a
  * campaigns row of kind 1, its one copy of the content and of each
- * attachment (schema/0016), one deliveries row per recipient with txn = 1,
- * all in one transaction), loading it for the pipeline, the API's reads
- * (one message with its attachments' metadata and its receipts, a page of
- * messages filtered by tag and recipient state), and the due-time claim of
- * transactional deliveries.
+ * attachment (schema/0016; an inline part's content_id: 0018), one
+ * deliveries row per recipient with txn = 1, all in one transaction),
+ * loading it for the pipeline, the API's reads (one message with its
+ * attachments' metadata and its receipts, a page of messages filtered by
+ * tag and recipient state), and the due-time claim of transactional
+ * deliveries.
  *
  * Returns 0 or a negative EDM_E* code (EDM_ENOTFOUND for an id that is not
  * a message, EDM_EDB with the reason in edm_store_errmsg()).
@@ -48,11 +49,12 @@ static const char *const msg_sql[SQ_MSG_STMTS] = {
                         "message_content WHERE campaign_id = ?1",
     [MS_RECEIPTS] = "SELECT " RECEIPT_COLUMNS " FROM deliveries WHERE campaign_id = ?1 ORDER BY id",
     [MS_ATTACH_INSERT] = "INSERT INTO message_attachments(campaign_id, idx, filename, "
-                         "content_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [MS_ATTACH_LOAD] = "SELECT filename, content_type, data FROM message_attachments "
+                         "content_type, data, content_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [MS_ATTACH_LOAD] = "SELECT filename, content_type, data, content_id FROM message_attachments "
                        "WHERE campaign_id = ?1 ORDER BY idx",
-    [MS_ATTACH_META] = "SELECT filename, content_type, length(data) FROM message_attachments "
-                       "WHERE campaign_id = ?1 ORDER BY idx",
+    [MS_ATTACH_META] =
+        "SELECT filename, content_type, length(data), content_id FROM message_attachments "
+        "WHERE campaign_id = ?1 ORDER BY idx",
 };
 
 static sqlite3_stmt *msg_stmt(sq_store *s, int which)
@@ -117,6 +119,7 @@ static int add_attachments(sq_store *s, int64_t id, const edm_message_new *m)
         sq_bind_text(q, 4, a->content_type);
         /* a zero-length blob, not NULL, for an empty file */
         sqlite3_bind_blob64(q, 5, a->len ? a->data : "", a->len, SQLITE_STATIC);
+        sq_bind_text(q, 6, a->content_id);
         int rc = sq_step_done(s, q, "insert message attachment");
         sqlite3_clear_bindings(q);
         if (rc != 0)
@@ -245,6 +248,7 @@ static int load_attachments(sq_store *s, int64_t id, edm_message_row *out)
         a->data = edm_xmalloc(a->len ? a->len : 1);
         if (a->len)
             memcpy(a->data, sqlite3_column_blob(q, 2), a->len);
+        a->content_id = col_dup(q, 3);
     }
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? 0 : sq_fail(s, "load message attachments");
@@ -303,7 +307,8 @@ int sq_message_load(edm_store *st, int64_t id, edm_message_row *out)
     "SELECT c.id, mc.source, c.from_addr, c.reply_to, mc.subject, c.template_id, c.pool, c.tags, " \
     "c.send_at, c.created_at FROM campaigns c JOIN message_content mc ON mc.campaign_id = c.id "
 
-/* [{filename, content_type, size}] of message id: never the bytes. */
+/* [{filename, content_type, size, content_id?}] of message id: never the
+ * bytes; content_id only for an inline part. */
 static int attachments_json(sq_store *s, int64_t id, json_t **out)
 {
     sqlite3_stmt *q = msg_stmt(s, MS_ATTACH_META);
@@ -312,10 +317,13 @@ static int attachments_json(sq_store *s, int64_t id, json_t **out)
     sqlite3_bind_int64(q, 1, id);
     json_t *arr = json_array();
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "filename", sq_text_col(q, 0),
-                                             "content_type", sq_text_col(q, 1), "size",
-                                             (json_int_t)sqlite3_column_int64(q, 2)));
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        json_t *a = json_pack("{s:o, s:o, s:I}", "filename", sq_text_col(q, 0), "content_type",
+                              sq_text_col(q, 1), "size", (json_int_t)sqlite3_column_int64(q, 2));
+        if (sqlite3_column_type(q, 3) != SQLITE_NULL)
+            json_object_set_new(a, "content_id", sq_text_col(q, 3));
+        json_array_append_new(arr, a);
+    }
     sqlite3_reset(q);
     if (rc != SQLITE_DONE) {
         json_decref(arr);

@@ -5,7 +5,7 @@
  * receipts, events and stats, suppressions, the token secret, a
  * transactional message with raw bytes (tabs, backslashes, CR LF) read
  * back the same through both backends, and one with attachments (every
- * byte value, a UTF-8 file name: schema/0016); recipients' variables in both
+ * byte value, a UTF-8 file name: schema/0016; a content_id: 0018); recipients' variables in both
  * stored forms (JSON text, and the compact form with its names rows:
  * engine/store/vars.h) read back as the same objects; new ids continue
  * after the copied ones (a new names row too); a second copy into the now
@@ -104,8 +104,9 @@ static int64_t fill(edm_store *st, int64_t *msg_id)
     assert_int_equal(st->ops->message_create(st, &m, 3000, msg_id, &rid, &mo), 0);
     for (size_t i = 0; i < sizeof att_bytes; i++)
         att_bytes[i] = (unsigned char)i;
-    edm_attachment_new att[] = {{att_name, "application/octet-stream", att_bytes, sizeof att_bytes},
-                                {"empty.txt", "text/plain", "", 0}};
+    edm_attachment_new att[] = {
+        {att_name, "application/octet-stream", att_bytes, sizeof att_bytes, "logo.1@x.test"},
+        {"empty.txt", "text/plain", "", 0, NULL}};
     edm_message_new ma = {.source = "api",
                           .from = "a@example.com",
                           .subject = "s",
@@ -244,6 +245,8 @@ static void migrate_to_copies_everything(void **state)
     assert_string_equal(m.attachments[0].filename, att_name);
     assert_int_equal(m.attachments[0].len, sizeof att_bytes);
     assert_memory_equal(m.attachments[0].data, att_bytes, sizeof att_bytes);
+    assert_string_equal(m.attachments[0].content_id, "logo.1@x.test");
+    assert_null(m.attachments[1].content_id);
     assert_string_equal(m.attachments[1].content_type, "text/plain");
     assert_int_equal(m.attachments[1].len, 0);
     edm_message_row_clear(&m);

@@ -39,12 +39,19 @@ static char backslashes[501];
 static char long_name[101], long_file[151], long_8bit[1300];
 
 static edm_mime_attachment att_mixed[] = {
-    {"report.pdf", "application/pdf", bin256, sizeof bin256},
-    {"Grüße & Co \"2026\".txt", "text/plain", "hello\n", 6},
-    {long_file, "application/octet-stream", "0123456789", 10},
-    {"evil\r\nContent-Type: text/html\r\n.txt", "multipart/mixed", "x", 1}};
-static edm_mime_attachment att_odd[] = {{NULL, NULL, "", 0},
-                                        {"bad type.bin", "text/html; x=\"y\"", "abc", 3}};
+    {"report.pdf", "application/pdf", bin256, sizeof bin256, NULL},
+    {"Grüße & Co \"2026\".txt", "text/plain", "hello\n", 6, NULL},
+    {long_file, "application/octet-stream", "0123456789", 10, NULL},
+    {"evil\r\nContent-Type: text/html\r\n.txt", "multipart/mixed", "x", 1, NULL}};
+static edm_mime_attachment att_odd[] = {{NULL, NULL, "", 0, NULL},
+                                        {"bad type.bin", "text/html; x=\"y\"", "abc", 3, NULL}};
+/* Inline parts (content_id): multipart/related with the HTML body. */
+static edm_mime_attachment att_inline_mixed[] = {
+    {"report.pdf", "application/pdf", "%PDF-1.4\n", 9, NULL},
+    {"logo.png", "image/png", bin256, sizeof bin256, "logo@x"}};
+static edm_mime_attachment att_inline_only[] = {
+    {"Grüße Logo – groß.png", "image/png", bin256, sizeof bin256, "logo.1@shop.example.com"},
+    {"dot.gif", "image/gif", "GIF89a", 6, "dot"}};
 
 /* A newsletter as campaigns send it: attributes with '=' (=3D in
  * quoted-printable), German and Chinese text, a line starting with '.'. */
@@ -352,6 +359,50 @@ static mime_case cases[] = {
      .content_type = "multipart/mixed",
      .att_names = {"attachment", "bad type.bin"},
      .att_types = {"application/octet-stream", "application/octet-stream"}},
+    {.name = "inline_and_attachment",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "receipt",
+             .text = "your receipt\n",
+             .html = "<img src=\"cid:logo@x\"><p>your receipt</p>",
+             .attachments = att_inline_mixed,
+             .n_attachments = 2},
+     .subject = "receipt",
+     .text = "your receipt\n",
+     .html = "<img src=\"cid:logo@x\"><p>your receipt</p>",
+     .content_type = "multipart/mixed",
+     .att_names = {"report.pdf", "logo.png"},
+     .att_types = {"application/pdf", "image/png"},
+     .tree = "multipart/mixed(multipart/related(multipart/alternative(text/plain,text/html),"
+             "image/png),application/pdf)"},
+    {.name = "inline_only_html",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "logo",
+             .html = "<img src=\"cid:logo.1@shop.example.com\"><img src=\"cid:dot\">",
+             .attachments = att_inline_only,
+             .n_attachments = 2},
+     .subject = "logo",
+     .html = "<img src=\"cid:logo.1@shop.example.com\"><img src=\"cid:dot\">",
+     .content_type = "multipart/related",
+     .att_names = {"Grüße Logo – groß.png", "dot.gif"},
+     .att_types = {"image/png", "image/gif"},
+     .tree = "multipart/related(text/html,image/png,image/gif)"},
+    {.name = "inline_only_alternative",
+     .msg = {.from_addr = "a@example.com",
+             .to_addr = "b@example.com",
+             .subject = "logo",
+             .text = "Grüße\n",
+             .html = "<img src=\"cid:logo@x\"><p>Grüße</p>",
+             .attachments = att_inline_mixed + 1,
+             .n_attachments = 1},
+     .subject = "logo",
+     .text = "Grüße\n",
+     .html = "<img src=\"cid:logo@x\"><p>Grüße</p>",
+     .content_type = "multipart/related",
+     .att_names = {"logo.png"},
+     .att_types = {"image/png"},
+     .tree = "multipart/related(multipart/alternative(text/plain,text/html),image/png)"},
 };
 
 static void fill(void)
@@ -471,6 +522,8 @@ void mime_case_write(const char *dir, const char *prefix, const mime_case *c, co
         json_object_set_new(o, "text",
                             json_stringn(c->text, c->text_len ? c->text_len : strlen(c->text)));
     add_str(o, "html", c->html);
+    add_str(o, "tree", c->tree);
+    json_t *inl = json_array();
     for (size_t i = 0; i < m->n_attachments; i++) {
         edm_buf b = EDM_BUF_INIT;
         assert_int_equal(edm_base64_encode(&b, m->attachments[i].data, m->attachments[i].len, 0),
@@ -479,10 +532,14 @@ void mime_case_write(const char *dir, const char *prefix, const mime_case *c, co
         add_str(a, "filename", c->att_names[i]);
         add_str(a, "content_type", c->att_types[i]);
         json_object_set_new(a, "data", json_string(edm_buf_cstr(&b)));
-        json_array_append_new(atts, a);
+        const char *cid = m->attachments[i].content_id;
+        if (cid && *cid)
+            json_object_set_new(a, "content_id", json_string(cid));
+        json_array_append_new(cid && *cid ? inl : atts, a);
         edm_buf_free(&b);
     }
     json_object_set_new(o, "attachments", atts);
+    json_object_set_new(o, "inline", inl);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s%s.json", dir, prefix, c->name);
     assert_int_equal(json_dump_file(o, path, 0), 0);

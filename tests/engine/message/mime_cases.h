@@ -28,8 +28,9 @@ typedef struct mime_case {
     const char *html_cte; /* of the HTML part when it differs from cte */
     int eight_bit;        /* edm_mime_is_8bit must say so */
     const char *header_values[4];
-    const char *att_names[4];
+    const char *att_names[4]; /* of every attachment, inline parts too */
     const char *att_types[4];
+    const char *tree; /* the MIME tree, "multipart/x(a,b)"; NULL: not checked */
 } mime_case;
 
 /* The cases (with lengths filled in); *n gets their count. */

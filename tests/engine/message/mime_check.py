@@ -6,7 +6,9 @@
 # no line over 998 octets, CRLF line ends only, exactly the expected set of
 # header fields (an injection cannot add one), decoded addresses, display
 # names, subject, custom headers, MIME structure, text bodies and
-# attachments byte for byte, each text part's Content-Transfer-Encoding
+# attachments byte for byte, inline parts (disposition inline, their
+# Content-ID, name, type and bytes) and the MIME tree when given
+# ("tree": "multipart/x(a,b)"), each text part's Content-Transfer-Encoding
 # ("cte", or "plain_cte"/"html_cte" per part) and that a 7bit or 8bit part
 # holds the text as is (7bit: ASCII only).
 import base64
@@ -114,6 +116,28 @@ def problems(raw, exp):
                 out.append("text/%s raw body differs from the text" % sub)
             if parts[0]["Content-Transfer-Encoding"] == "7bit" and any(c >= 128 for c in body):
                 out.append("text/%s declared 7bit has 8-bit bytes" % sub)
+    def tree(p):
+        if not p.is_multipart():
+            return p.get_content_type()
+        return "%s(%s)" % (p.get_content_type(), ",".join(tree(s) for s in p.iter_parts()))
+
+    if "tree" in exp and tree(msg) != exp["tree"]:
+        out.append("tree %s, want %s" % (tree(msg), exp["tree"]))
+    inl = [p for p in msg.walk() if p["Content-ID"] is not None]
+    want_inl = exp.get("inline", [])
+    if len(inl) != len(want_inl):
+        out.append("%d inline parts, want %d" % (len(inl), len(want_inl)))
+    for p, w in zip(inl, want_inl):
+        if p.get_content_disposition() != "inline":
+            out.append("inline part disposition %r" % p.get_content_disposition())
+        if str(p["Content-ID"]) != "<%s>" % w["content_id"]:
+            out.append("Content-ID %r, want <%s>" % (str(p["Content-ID"]), w["content_id"]))
+        if p.get_filename() != w["filename"]:
+            out.append("inline filename %r, want %r" % (p.get_filename(), w["filename"]))
+        if p.get_content_type() != w["content_type"]:
+            out.append("inline type %r, want %r" % (p.get_content_type(), w["content_type"]))
+        if p.get_payload(decode=True) != base64.b64decode(w["data"]):
+            out.append("inline part %r bytes differ" % w["filename"])
     atts = [p for p in msg.walk() if p.is_attachment()]
     want_atts = exp.get("attachments", [])
     if len(atts) != len(want_atts):

@@ -243,6 +243,12 @@ static void rejects(void **state)
     static const edm_mime_header bad_space[] = {{"X Bad", "v"}};
     static const edm_mime_header bad_nl[] = {{"X-A\r\nBcc", "v"}};
     static const edm_mime_header bad_ct[] = {{"Content-Type", "text/html"}};
+    static const edm_mime_attachment cid_bad[] = {{"a.png", "image/png", "x", 1, "a b@x"}};
+    static const edm_mime_attachment cid_angle[] = {{"a.png", "image/png", "x", 1, "<a@x>"}};
+    static const edm_mime_attachment cid_two_at[] = {{"a.png", "image/png", "x", 1, "a@b@x"}};
+    static const edm_mime_attachment cid_twice[] = {{"a.png", "image/png", "x", 1, "a@x"},
+                                                    {"b.pdf", "application/pdf", "y", 1, NULL},
+                                                    {"c.png", "image/png", "z", 1, "a@x"}};
     static const struct {
         edm_mime_msg msg;
         const char *error;
@@ -283,6 +289,36 @@ static void rejects(void **state)
          "msgid_domain"},
         {{.from_addr = "a@example.com", .to_addr = "b@example.com", .message_id = "<x@y>"},
          "message_id"},
+        {{.from_addr = "a@example.com",
+          .to_addr = "b@example.com",
+          .html = "<p>x</p>",
+          .attachments = cid_bad,
+          .n_attachments = 1},
+         "attachments[0].content_id"},
+        {{.from_addr = "a@example.com",
+          .to_addr = "b@example.com",
+          .html = "<p>x</p>",
+          .attachments = cid_angle,
+          .n_attachments = 1},
+         "attachments[0].content_id"},
+        {{.from_addr = "a@example.com",
+          .to_addr = "b@example.com",
+          .html = "<p>x</p>",
+          .attachments = cid_two_at,
+          .n_attachments = 1},
+         "attachments[0].content_id"},
+        {{.from_addr = "a@example.com",
+          .to_addr = "b@example.com",
+          .html = "<p>x</p>",
+          .attachments = cid_twice,
+          .n_attachments = 3},
+         "attachments[2].content_id"},
+        {{.from_addr = "a@example.com",
+          .to_addr = "b@example.com",
+          .text = "no html",
+          .attachments = cid_twice,
+          .n_attachments = 1},
+         "html body"},
     };
     edm_buf out = EDM_BUF_INIT;
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

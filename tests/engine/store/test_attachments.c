@@ -4,8 +4,9 @@
  * SQLite and on PostgreSQL (tests/support/store_backend.h): stored once
  * per message whatever the number of recipients, loaded for the pipeline
  * byte for byte in the order given (NUL bytes, every byte value, an empty
- * file, a UTF-8 name), shown by get and list as metadata only, none for a
- * message without them, and a create that fails stores none of them.
+ * file, a UTF-8 name), an inline part's content_id (schema/0018) kept and
+ * shown, NULL and absent for the others, shown by get and list as
+ * metadata only, none for a message without them, and a create that fails stores none of them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,9 +73,9 @@ static void stored_once_loaded_whole_shown_as_metadata(void **state)
         bin[i] = (unsigned char)i; /* every byte value, NULs included */
     const char *name = "R\xc3\xa9sum\xc3\xa9 \xe2\x80\x93 2026.bin";
     const edm_attachment_new att[] = {
-        {"invoice.pdf", "application/pdf", "%PDF-1.4\n", 9},
-        {name, "application/octet-stream", bin, sizeof bin},
-        {"empty.txt", "text/plain", "", 0},
+        {"invoice.pdf", "application/pdf", "%PDF-1.4\n", 9, NULL},
+        {name, "application/octet-stream", bin, sizeof bin, "logo.1@x.test"},
+        {"empty.txt", "text/plain", "", 0, NULL},
     };
     int64_t id = create(st, att, 3, 0);
     int64_t plain = create(st, NULL, 0, 0);
@@ -94,6 +95,10 @@ static void stored_once_loaded_whole_shown_as_metadata(void **state)
         assert_string_equal(m.attachments[i].content_type, att[i].content_type);
         assert_int_equal(m.attachments[i].len, att[i].len);
         assert_non_null(m.attachments[i].data);
+        if (att[i].content_id)
+            assert_string_equal(m.attachments[i].content_id, att[i].content_id);
+        else
+            assert_null(m.attachments[i].content_id);
         if (att[i].len)
             assert_memory_equal(m.attachments[i].data, att[i].data, att[i].len);
     }
@@ -103,11 +108,11 @@ static void stored_once_loaded_whole_shown_as_metadata(void **state)
     assert_null(m.attachments);
     edm_message_row_clear(&m);
 
-    json_t *want =
-        json_pack("[{s:s, s:s, s:i}, {s:s, s:s, s:i}, {s:s, s:s, s:i}]", "filename", "invoice.pdf",
-                  "content_type", "application/pdf", "size", 9, "filename", name, "content_type",
-                  "application/octet-stream", "size", (int)sizeof bin, "filename", "empty.txt",
-                  "content_type", "text/plain", "size", 0);
+    json_t *want = json_pack("[{s:s, s:s, s:i}, {s:s, s:s, s:i, s:s}, {s:s, s:s, s:i}]", "filename",
+                             "invoice.pdf", "content_type", "application/pdf", "size", 9,
+                             "filename", name, "content_type", "application/octet-stream", "size",
+                             (int)sizeof bin, "content_id", "logo.1@x.test", "filename",
+                             "empty.txt", "content_type", "text/plain", "size", 0);
     json_t *o = NULL;
     assert_int_equal(st->ops->message_get(st, id, &o), 0);
     if (!json_equal(json_object_get(o, "attachments"), want))
@@ -131,8 +136,8 @@ static void failed_create_stores_nothing(void **state)
 {
     struct edm_test_store_fx *f = *state;
     const edm_attachment_new att[] = {
-        {"a.pdf", "application/pdf", "x", 1},
-        {NULL, "application/pdf", "y", 1},
+        {"a.pdf", "application/pdf", "x", 1, NULL},
+        {NULL, "application/pdf", "y", 1, NULL},
     };
     int64_t id = create(f->st, att, 2, 1);
     (void)id;

@@ -317,7 +317,8 @@ static void upgrade_from_14_keeps_rows_and_ids(void **state)
      * test_ledger does) keeps the sequences, not only the highest ids */
     edm_store_close(f->st);
     f->st = NULL;
-    /* (and undoes the later migrations that make tables: 0016's) */
+    /* (and undoes the later migrations that make tables: 0016's; 0018
+     * then adds its content_id column to the new table again) */
     assert_int_equal(edm_test_store_exec(f->path, "DELETE FROM schema_version WHERE version >= 15; "
                                                   "DROP TABLE message_attachments"),
                      0);

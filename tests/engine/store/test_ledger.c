@@ -271,8 +271,8 @@ static void message_keys_follow_sending_order(void **state)
             break;
         /* keys written by an older edm (a database at version 11, before
          * 0012 and the migrations after it, whose tables go too: 0013's
-         * var_names, 0016's message_attachments): 0012 runs again and
-         * redoes them */
+         * var_names, 0016's message_attachments, with 0018's column):
+         * 0012 runs again and redoes them */
         edm_store_close(f->st);
         f->st = NULL;
         exec_sql(f->path, "UPDATE deliveries SET message_key = 7 WHERE message_key IS NOT NULL; "
