@@ -325,8 +325,11 @@ void api_messages_create(api_call *c)
         .rcpts = er,
         .nrcpts = n,
     };
-    if (api_check_track(c, b, &m.track) != 0)
+    if (api_check_track(c, b, &m.track) != 0) {
+        free(hj); /* 422 already answered */
+        free(tj);
         goto out;
+    }
     edm_store *st = c->api->store;
     int64_t id;
     int rc = st->ops->message_create(st, &m, edm_time_now(), &id, ids, outs);
