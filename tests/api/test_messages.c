@@ -426,6 +426,18 @@ static json_t *att(const char *filename, const char *content)
 /* smtp-sink and `edm serve` signing for example.com with a new key and
  * routing *.test to the sink; txt gets the key's DKIM record. Returns the
  * key's directory (malloc'd; the caller removes it). */
+/* POST of in (taken) to path, answered status: the new object's id. */
+static int64_t post_id(apitest *t, const char *path, json_t *in, int status)
+{
+    char *body = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    json_t *a = req(t, "POST", path, body, status);
+    free(body);
+    int64_t id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+    return id;
+}
+
 static char *start_signed(apitest *t, char *txt, size_t txtlen)
 {
     sink_start();
@@ -475,12 +487,7 @@ static void messages_with_attachments(void **state)
         "text", "Your invoice, {{email}}", "html", "<p>Your invoice, {{email}}</p>", "attachments",
         att("invoice.pdf", edm_buf_cstr(&b64pdf)), "filename", name2, "content",
         edm_buf_cstr(&b64txt), "content_type", "text/plain", att("empty.bin", ""));
-    char *body = json_dumps(in, JSON_COMPACT);
-    json_decref(in);
-    json_t *a = req(&t, "POST", "/v1/messages", body, 202);
-    free(body);
-    int64_t id = json_integer_value(json_object_get(a, "id"));
-    json_decref(a);
+    int64_t id = post_id(&t, "/v1/messages", in, 202);
 
     /* the metadata, never the bytes */
     json_t *want =
@@ -647,12 +654,7 @@ static void messages_with_inline_parts(void **state)
                            "text", "Your receipt, {{email}}", "html", html, "attachments",
                            "filename", "logo.png", "content", edm_buf_cstr(&b64png), "content_id",
                            "logo@x", att("receipt.pdf", edm_buf_cstr(&b64pdf)));
-    char *body = json_dumps(in, JSON_COMPACT);
-    json_decref(in);
-    json_t *a = req(&t, "POST", "/v1/messages", body, 202);
-    free(body);
-    int64_t id = json_integer_value(json_object_get(a, "id"));
-    json_decref(a);
+    int64_t id = post_id(&t, "/v1/messages", in, 202);
 
     json_t *want =
         json_pack("[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i}]", "filename", "logo.png", "content_type",
@@ -695,12 +697,7 @@ static void messages_with_inline_parts(void **state)
                    "bob@b.test", "subject", "Logo", "html", "<img src=\"cid:logo@x\">",
                    "attachments", "filename", "logo.png", "content", edm_buf_cstr(&b64png),
                    "content_id", "logo@x");
-    body = json_dumps(in, JSON_COMPACT);
-    json_decref(in);
-    a = req(&t, "POST", "/v1/messages", body, 202);
-    free(body);
-    id = json_integer_value(json_object_get(a, "id"));
-    json_decref(a);
+    id = post_id(&t, "/v1/messages", in, 202);
     m = wait_done(&t, id);
     assert_string_equal(status_of(json_object_get(m, "recipients"), "bob@b.test"), "delivered");
     json_decref(m);
@@ -722,18 +719,14 @@ static void messages_with_inline_parts(void **state)
 
     /* template_id: the template's html decides */
     const char *kinds[] = {"text", "html"};
+    json_t *a = NULL;
     for (int k = 0; k < 2; k++) {
         in = json_pack("{s:s, s:s, s:s}", "name", kinds[k], "subject", "S", kinds[k], "<p>x</p>");
-        body = json_dumps(in, JSON_COMPACT);
-        json_decref(in);
-        a = req(&t, "POST", "/v1/templates", body, 201);
-        free(body);
-        json_int_t tid = json_integer_value(json_object_get(a, "id"));
-        json_decref(a);
+        json_int_t tid = post_id(&t, "/v1/templates", in, 201);
         in = json_pack("{s:s, s:[s], s:I, s:[{s:s, s:s, s:s}]}", "from", "shop@example.com", "to",
                        "cy@c.test", "template_id", tid, "attachments", "filename", "logo.png",
                        "content", edm_buf_cstr(&b64png), "content_id", "logo@x");
-        body = json_dumps(in, JSON_COMPACT);
+        char *body = json_dumps(in, JSON_COMPACT);
         json_decref(in);
         if (k == 0)
             apitest_expect_error(&t, "POST", "/v1/messages", body, 422, "invalid",
