@@ -49,9 +49,7 @@
 #include "engine/base/err.h"
 #include "engine/store/pg/store_pg_int.h"
 
-#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 /* 2 ms apart: a list waits at most about 50 ms for its writers */
@@ -141,8 +139,10 @@ int pg_list_settled(pg_store *s, enum pg_list l, int64_t *upto)
         uint64_t got = one_value(s, lists[l].try_lock, "list lock", &ok);
         uint64_t last = ok && got == 1 ? one_value(s, lists[l].last, "list last id", &ok) : 0;
         int locked = ok && got == 1;
-        pg_rollback(s); /* nothing written: the lock goes with it */
-        if (!ok)
+        /* nothing written: rolled back, the lock with it */
+        int rb = pg_do(s, "ROLLBACK", NULL, "list rollback");
+        s->in_tx = 0;
+        if (!ok || rb != 0)
             return EDM_EDB;
         if (locked) {
             s->list_safe[l] = (int64_t)last;
