@@ -18,14 +18,13 @@
 
 #include <string.h>
 
+/* a message's id, under the campaigns list's lock (store_pg_feed.c) */
+#define MESSAGE_ID PG_LIST_ID("campaigns_id_seq", PG_LOCK_CAMPAIGNS)
 static const char SQL_CAMPAIGN[] =
     "INSERT INTO campaigns(id, kind, name, from_addr, reply_to, pool, status, send_at, headers, "
-    "tags, template_id, created_at, updated_at, track) VALUES (" PG_LIST_ID(
-        "campaigns_id_seq",
-        PG_LOCK_CAMPAIGNS) ", 1, 'message', $1, $2, "
-                           "coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, "
-                           "'[]'), $7, $8, $8, $9) "
-                           "RETURNING id";
+    "tags, template_id, created_at, updated_at, track) VALUES (" MESSAGE_ID ", 1, 'message', "
+    "$1, $2, coalesce($3, 'default'), 0, $4, coalesce($5, '{}'), coalesce($6, '[]'), $7, $8, $8, "
+    "$9) RETURNING id";
 static const char SQL_CONTENT[] =
     "INSERT INTO message_content(campaign_id, source, subject, html, text, raw, envelope_from) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";

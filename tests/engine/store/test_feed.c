@@ -342,20 +342,25 @@ static size_t list_ids(edm_store *st, int campaigns, int64_t after, int64_t *ids
     return n;
 }
 
+/* A row the store adds to the list and commits (a campaign, or the
+ * suppression of email): its id. */
+static int64_t store_adds(edm_store *st, int campaigns, const char *email)
+{
+    if (campaigns)
+        return edm_test_store_campaign(st, "<p>x</p>", NULL);
+    json_t *o;
+    assert_int_equal(st->ops->suppression_add(st, email, "manual", &o), 0);
+    int64_t id = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    return id;
+}
+
 /* A list's row from T1 (open, on a, the lower id) and one the store adds
  * and commits after it: the list shows neither until T1 commits. */
 static void list_late_commit_held_back(struct edm_test_store_fx *f, int campaigns)
 {
     edm_store *st = f->st;
-    int64_t ids[8], next, first, mine;
-    if (campaigns) {
-        first = edm_test_store_campaign(st, "<p>x</p>", NULL);
-    } else {
-        json_t *o;
-        assert_int_equal(st->ops->suppression_add(st, "first@x.test", "manual", &o), 0);
-        first = json_integer_value(json_object_get(o, "id"));
-        json_decref(o);
-    }
+    int64_t ids[8], next, first = store_adds(st, campaigns, "first@x.test");
     assert_int_equal(list_ids(st, campaigns, 0, ids, 8, &next), 1);
     assert_int_equal(ids[0], first);
 
@@ -373,14 +378,7 @@ static void list_late_commit_held_back(struct edm_test_store_fx *f, int campaign
                "nextval('suppressions_id_seq') FROM (SELECT 1 FROM "
                "pg_advisory_xact_lock_shared(1701080324)) x), 't1@x.test', "
                "'email', 'manual', 1)");
-    if (campaigns) {
-        mine = edm_test_store_campaign(st, "<p>y</p>", NULL);
-    } else {
-        json_t *o;
-        assert_int_equal(st->ops->suppression_add(st, "t2@x.test", "manual", &o), 0);
-        mine = json_integer_value(json_object_get(o, "id"));
-        json_decref(o);
-    }
+    int64_t mine = store_adds(st, campaigns, "t2@x.test");
     /* T2's row is committed, T1's lower one may still be: neither */
     assert_int_equal(list_ids(st, campaigns, 0, ids, 8, &next), 1);
     assert_int_equal(ids[0], first);
@@ -407,11 +405,7 @@ static void list_not_held_by_other_transactions(void **state)
     sql(a, "BEGIN");
     lock_receipt(a, r[0]);
     sql(a, "SELECT txid_current()");
-    json_t *o;
-    assert_int_equal(st->ops->suppression_add(st, "now@x.test", "manual", &o), 0);
-    int64_t sid = json_integer_value(json_object_get(o, "id"));
-    json_decref(o);
-    int64_t cid = edm_test_store_campaign(st, "<p>z</p>", NULL);
+    int64_t sid = store_adds(st, 0, "now@x.test"), cid = store_adds(st, 1, NULL);
     assert_int_equal(list_ids(st, 0, 0, ids, 8, &next), 1);
     assert_int_equal(ids[0], sid);
     assert_int_equal(list_ids(st, 1, 0, ids, 8, &next), 2); /* receipts()'s campaign too */
