@@ -511,23 +511,37 @@ static void trickled_body_is_cut_off(void **state)
     apitest_stop(&t);
 }
 
+/* Occurrences of needle in the server's log. */
+static int log_count(const apitest *t, const char *needle)
+{
+    char *log = edm_test_read_file(t->log, NULL);
+    int n = 0;
+    for (const char *p = log ? log : ""; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
 /* 1,100 idle sockets held all 1,024 slots for 60 s and /v1/health was
- * refused. Now (16 slots, 8 per address, a 1 s head deadline): one address
- * gets 8, its 9th is closed at once; idle sockets from other addresses
- * fill the rest, and /v1/health still gets a slot (the oldest waiting
- * connection makes room); every idle socket is closed by the deadline. */
+ * refused. Now (16 slots, 8 per address, a 2 s head deadline): one address
+ * gets 8, its 9th and 10th are refused at accept; idle sockets from other
+ * addresses fill the rest, and /v1/health still gets a slot (the oldest
+ * waiting connection makes room); every idle socket is closed by the
+ * deadline. The server's log tells which rule closed what, so a loaded
+ * machine that answers slowly does not change the outcome. */
 static void idle_sockets_cannot_take_every_slot(void **state)
 {
     (void)state;
     apitest t;
-    apitest_start_opts(&t, KEY, 0, 1000, 0, "max_connections=16 max_per_ip=8");
+    apitest_start_opts(&t, KEY, 0, 2000, 0, "max_connections=16 max_per_ip=8");
     int64_t t0 = edm_time_now_ms();
     int one[10], many[8];
     for (int i = 0; i < 10; i++)
-        one[i] = connect_from(&t, "127.0.0.1");
+        one[i] = connect_from(&t, "127.0.0.3"); /* not the address wait_up used */
     for (int i = 8; i < 10; i++)
-        if (!closed_within(one[i], 500))
+        if (!closed_within(one[i], 3000))
             fail_msg("connection %d from one address was not refused", i + 1);
+    assert_int_equal(log_count(&t, "refused=\"too many connections from this address\""), 2);
     for (int i = 0; i < 8; i++) {
         char addr[32];
         snprintf(addr, sizeof addr, "127.0.0.%d", 10 + i);
@@ -535,7 +549,6 @@ static void idle_sockets_cannot_take_every_slot(void **state)
     }
     edm_test_sleep_ms(100);
     /* all 16 slots are taken by sockets that sent nothing */
-    int64_t h0 = edm_time_now_ms();
     int fd = connect_from(&t, "127.0.0.2");
     send_all(fd, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 55);
     char *resp = apitest_read_all(fd, 5000, NULL);
@@ -543,15 +556,17 @@ static void idle_sockets_cannot_take_every_slot(void **state)
     if (strstr(resp, "HTTP/1.1 200") == NULL)
         fail_msg("health with every slot taken: %s", resp);
     free(resp);
-    int64_t health_ms = edm_time_now_ms() - h0;
-    if (health_ms > 500)
-        fail_msg("health took %lld ms with every slot taken", (long long)health_ms);
-    /* the head deadline runs from accept: all are closed soon after 1 s */
+    /* it got its slot by closing the oldest idle socket, not by waiting
+     * for the deadline, and nothing was refused for want of a slot */
+    assert_true(log_count(&t, "closed=\"making room\" state=NEW") >= 1);
+    assert_int_equal(log_count(&t, "refused=\"too many connections\""), 0);
+    /* the head deadline (2 s, from accept) closes every idle socket, long
+     * before the 10 s default or the 60 s idle timeout would */
     for (int i = 0; i < 8; i++) {
-        assert_true(closed_within(one[i], 3000));
-        assert_true(closed_within(many[i], 3000));
+        assert_true(closed_within(one[i], 8000));
+        assert_true(closed_within(many[i], 8000));
     }
-    assert_true(edm_time_now_ms() - t0 < 3500);
+    assert_true(edm_time_now_ms() - t0 < 9000);
     for (int i = 0; i < 10; i++)
         close(one[i]);
     for (int i = 0; i < 8; i++)
