@@ -98,11 +98,12 @@ static void locked_database_answers_503_quickly(void **state)
     assert_int_equal(status, 503);
     assert_non_null(strstr(headers, "Retry-After: 1\r\n"));
     assert_non_null(strstr(body, "\"code\":\"busy\""));
-    /* The busy timeout was 5 s: a sanitizer build on a busy machine answers
-     * well within 1 s now (curl's own start-up included). */
-    assert_true(write_ms < 1000);
-    assert_true(health_ms < 1000);
-    assert_true(read_ms < 1000);
+    /* The busy timeout was 5 s: each answer now comes well before that,
+     * even from a sanitizer build on a loaded machine (curl's own start-up
+     * included); 3 s leaves CI's load its room and still tells the two apart. */
+    assert_true(write_ms < 3000);
+    assert_true(health_ms < 3000);
+    assert_true(read_ms < 3000);
     free(body);
     free(headers);
 

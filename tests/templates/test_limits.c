@@ -130,7 +130,7 @@ static json_t *array_data(int n)
 
 /* Four nested sections over a 300-element array are 8.1e9 iterations
  * (minutes of CPU before the budget): the render stops at the budget in
- * well under a second and names the innermost loop's tag. */
+ * well under a second (3 s allowed for a loaded machine) and names the innermost loop's tag. */
 static void test_work_budget(void **state)
 {
     (void)state;
@@ -141,7 +141,7 @@ static void test_work_budget(void **state)
     int64_t t0 = edm_time_now_ms();
     assert_int_equal(edm_tpl_render(t, big, NULL, &out, &err), EDM_ETOOBIG);
     int64_t took = edm_time_now_ms() - t0;
-    if (took > 1000)
+    if (took > 3000)
         fail_msg("the budget took %lld ms", (long long)took);
     assert_string_equal(err.msg, "line 2, col 19: render work over the limit of 1000000 steps "
                                  "(loops or partials run too often for this data)");
