@@ -416,7 +416,7 @@ int pg_outbox_batch(edm_store *st, int64_t webhook_id, int64_t now, size_t limit
                "o.at, o.attempts, o.next_attempt_at, "
                "(o.event_id IS NOT NULL)::integer, d.status, d.response, " PG_EVENT_COLUMNS
                " FROM webhook_outbox o LEFT JOIN delivery_events e ON e.id = o.event_id "
-               "LEFT JOIN deliveries d ON d.id = o.delivery_id "
+               "JOIN deliveries d ON d.id = o.delivery_id "
                "LEFT JOIN campaigns c ON c.id = d.campaign_id "
                "WHERE o.webhook_id = $1 AND o.id <= $3 ORDER BY o.id LIMIT $2",
                &p, "outbox");

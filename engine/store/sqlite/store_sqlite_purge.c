@@ -13,7 +13,9 @@
  *                       rows at once.
  *   sq_campaign_purge   one short transaction: up to `rows` receipts of the
  *                       lowest marked campaign (their events go with them:
- *                       ON DELETE CASCADE; the counters follow: triggers),
+ *                       ON DELETE CASCADE; the counters follow: triggers;
+ *                       their webhook posts not yet made: by the outbox's
+ *                       index on receipts, schema/0019),
  *                       or the campaign row itself once it has none left
  *                       (its mark, counters and sources: cascades,
  *                       triggers).
@@ -117,11 +119,18 @@ int sq_campaign_purge(edm_store *st, int rows)
     /* No ORDER BY: the first entries of an index on campaign_id, which
      * the previous chunks emptied; sorting would read the whole campaign
      * every time. */
-    int n = 0, gone = 0;
+    int n = 0, gone = 0, posts = 0;
+    /* their events waiting in the webhook outbox first (the same rows:
+     * the same query on the same index in one transaction) */
     rc = run(s,
-             "DELETE FROM deliveries WHERE id IN "
+             "DELETE FROM webhook_outbox WHERE delivery_id IN "
              "(SELECT id FROM deliveries WHERE campaign_id = ?1 LIMIT ?2)",
-             id, rows > 0 ? rows : 1, &n);
+             id, rows > 0 ? rows : 1, &posts);
+    if (rc == 0)
+        rc = run(s,
+                 "DELETE FROM deliveries WHERE id IN "
+                 "(SELECT id FROM deliveries WHERE campaign_id = ?1 LIMIT ?2)",
+                 id, rows > 0 ? rows : 1, &n);
     if (rc == 0 && n < (rows > 0 ? rows : 1))
         rc = run(s, "DELETE FROM campaigns WHERE id = ?1", id, 0, &gone);
     if (rc == 0)

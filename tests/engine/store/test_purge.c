@@ -6,7 +6,8 @@
  * feed) while its rows may still be there; on SQLite the purge then takes
  * them in chunks of the size asked, the campaign row last, and a reopened
  * store resumes it. The other campaign is untouched and every counter
- * stays exact.
+ * stays exact. Its events waiting in a webhook's outbox are not posted
+ * once it is deleted, and leave the outbox with its rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,12 +170,94 @@ static void purge_resumes_after_reopen(void **state)
     assert_gone(st, big, receipt, keep);
 }
 
+/* Events in a webhook's outbox (email:campaign, in order) of one batch;
+ * "" when none is due. *last_id: the batch's last id. */
+static void outbox_of(edm_store *st, int64_t wid, char *out, size_t len, int64_t *last_id)
+{
+    char *body = NULL;
+    size_t count = 0;
+    int64_t first = 0;
+    int attempts = 0;
+    *last_id = 0;
+    assert_int_equal(
+        st->ops->outbox_batch(st, wid, 3000, 100, last_id, &first, &attempts, &body, &count), 0);
+    out[0] = 0;
+    json_t *a = count ? json_loads(body, 0, NULL) : json_array();
+    free(body);
+    assert_int_equal(json_array_size(a), count);
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        const char *email = json_string_value(json_object_get(e, "email"));
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s:%lld", i ? " " : "", email ? email : "(null)",
+                 (long long)json_integer_value(json_object_get(e, "campaign_id")));
+    }
+    json_decref(a);
+}
+
+/* A deleted campaign's events were still posted to webhooks: on SQLite
+ * with its receipts' email and campaign while the purge ran, then with
+ * neither; on PostgreSQL with neither at once. Now the batch holds only
+ * the other campaign's, and the outbox keeps nothing of the deleted one. */
+static void deleted_campaign_events_are_not_posted(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    edm_store *st = f->st;
+    json_t *w = NULL;
+    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h", EDM_WEBHOOK_DELIVERED,
+                                             "whsec_x", &w),
+                     0);
+    int64_t wid = json_integer_value(json_object_get(w, "id"));
+    json_decref(w);
+    int64_t tid = edm_test_store_template(st, NULL, "x");
+    /* the deleted campaign's events first in the outbox, the kept one's after */
+    int64_t big = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
+    send_all(st, big, 25);
+    int64_t keep = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, keep, "k%d@d.test", 0, 2, EDM_ADD_ACCEPTED);
+    send_all(st, keep, 2);
+    char sql[256], got[2048], want[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM webhook_outbox WHERE webhook_id = %lld",
+             (long long)wid);
+    assert_int_equal(edm_test_store_value(f->path, sql), 25 + 2);
+
+    assert_int_equal(st->ops->campaign_delete(st, big), 0);
+    /* the receipts view (for people at the prompt) hides it too */
+    char view[128];
+    snprintf(view, sizeof view, "SELECT count(*) FROM receipts WHERE campaign_id IN (%lld, %lld)",
+             (long long)big, (long long)keep);
+    assert_int_equal(edm_test_store_value(f->path, view), 2);
+    snprintf(want, sizeof want, "k0@d.test:%lld k1@d.test:%lld", (long long)keep, (long long)keep);
+    int64_t last = 0;
+    outbox_of(st, wid, got, sizeof got, &last);
+    assert_string_equal(got, want);
+    if (st->ops->campaign_purge) {
+        /* 10 receipts purged take their 10 posts; the batch is the same */
+        assert_int_equal(st->ops->campaign_purge(st, 10), 10);
+        assert_int_equal(edm_test_store_value(f->path, sql), 15 + 2);
+        outbox_of(st, wid, got, sizeof got, &last);
+        assert_string_equal(got, want);
+    }
+    assert_int_equal(edm_test_store_purge(st), 0);
+    assert_int_equal(edm_test_store_value(f->path, sql), 2);
+    outbox_of(st, wid, got, sizeof got, &last);
+    assert_string_equal(got, want);
+    assert_int_equal(st->ops->outbox_ack(st, wid, last), 0);
+    assert_int_equal(edm_test_store_value(f->path, sql), 0);
+    outbox_of(st, wid, got, sizeof got, &last);
+    assert_string_equal(got, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(deleted_campaign_is_hidden_then_purged_in_chunks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(purge_resumes_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_campaign_events_are_not_posted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }
