@@ -203,6 +203,20 @@ size_t pl_copy_bytes(const char *subject, const char *html, const char *text)
     return n;
 }
 
+/* The sources say little of a copy's size when a section repeats for
+ * the recipient's data ({{#items}}...{{/items}} over a long list): the
+ * estimate grows to the biggest copy rendered, and every copy of c held
+ * now counts at the new size (each is released at c's job_bytes:
+ * pl_job_done), so max_pending_bytes holds from the next claim on. It
+ * never shrinks: a smaller copy later does not let bigger ones pile up. */
+void pl_copy_seen(edm_pipeline *p, pl_campaign *c, size_t bytes)
+{
+    if (bytes <= c->job_bytes)
+        return;
+    p->pending_bytes += (bytes - c->job_bytes) * c->pending;
+    c->job_bytes = bytes;
+}
+
 pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id)
 {
     for (pl_campaign *c = p->campaigns; c; c = c->next)

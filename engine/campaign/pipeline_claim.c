@@ -128,6 +128,7 @@ typedef struct pl_claim {
     pl_campaign *c; /* a counted reference */
     int64_t now, cursor;
     size_t want, n;
+    size_t bytes; /* the campaign's job_bytes when the claim started */
     edm_job *jobs;
     unsigned char *hit;
     int rc;
@@ -149,7 +150,7 @@ static void claim_after(uv_work_t *req, int status)
     pl_campaign *c = k->c;
     p->claims--;
     p->claims_want -= k->want;
-    p->claims_bytes -= k->want * c->job_bytes;
+    p->claims_bytes -= k->want * k->bytes;
     c->claiming = 0;
     if (status != 0 || k->rc != 0) {
         c->drained = 1; /* tried again at the tick, not at once in a loop */
@@ -196,7 +197,8 @@ static void claim_start(edm_pipeline *p, pl_campaign *c, int64_t now, size_t wan
     k->req.data = k;
     p->claims++;
     p->claims_want += want;
-    p->claims_bytes += want * c->job_bytes;
+    k->bytes = c->job_bytes;
+    p->claims_bytes += want * k->bytes;
     if (uv_queue_work(p->o.loop, &k->req, claim_work, claim_after) != 0)
         EDM_PANIC("uv_queue_work failed");
 }
@@ -399,6 +401,7 @@ void pl_render_after(uv_work_t *req, int status)
                 pl_job_done(p, b->c);
             }
         } else if (j->msg) {
+            pl_copy_seen(p, b->c, j->msg->data.len);
             edm_relay_submit(p->o.relay, j->msg);
         } else {
             edm_log(EDM_LOG_WARN, "pipeline", "campaign=%lld delivery=%lld event=failed err=\"%s\"",

@@ -58,7 +58,8 @@ typedef struct pl_campaign {
     edm_mime_attachment *attach;
     size_t nattach;
     /* the estimated size of one recipient's copy (the template's sources,
-     * a message's raw bytes or base64 attachments), for max_pending_bytes */
+     * a message's raw bytes or base64 attachments), for max_pending_bytes;
+     * raised to the biggest copy rendered (pl_copy_seen) */
     size_t job_bytes;
     edm_tpl_set *tpl;
     edm_dkim_key **keys;
@@ -136,6 +137,9 @@ pl_campaign *pl_campaign_load(edm_pipeline *p, int64_t id);
 pl_campaign *pl_campaign_find(edm_pipeline *p, int64_t id);
 /* One recipient's copy estimated from its sources (job_bytes). */
 size_t pl_copy_bytes(const char *subject, const char *html, const char *text);
+/* A copy of c was rendered at bytes: c's estimate rises to it if that is
+ * more, for the copies held already too. */
+void pl_copy_seen(edm_pipeline *p, pl_campaign *c, size_t bytes);
 void pl_campaign_unref(pl_campaign *c);
 /* Drops campaigns that stopped running and have nothing pending. */
 void pl_campaigns_prune(edm_pipeline *p);
