@@ -102,6 +102,12 @@ static void rcpt_kinds(void **state)
     assert_int_equal(edm_inbound_rcpt_kind(&o, a), EDM_INBOUND_BOUNCE);
     snprintf(a, sizeof a, "bounces+%s@other.test", alt);
     assert_int_equal(edm_inbound_rcpt_kind(&o, a), EDM_INBOUND_REFUSED);
+    /* postmaster (RFC 5321 4.5.1) is taken once it is listed as a feedback
+     * address (docs/feedback.md) */
+    cfg.inbound.feedback_addresses[1] = edm_xstrdup("postmaster@bounce.test");
+    cfg.inbound.nfeedback = 2;
+    assert_int_equal(edm_inbound_rcpt_kind(&o, "Postmaster@bounce.test"), EDM_INBOUND_FEEDBACK);
+    assert_int_equal(edm_inbound_rcpt_kind(&o, "postmaster@other.test"), EDM_INBOUND_REFUSED);
     edm_config_free(&cfg);
 }
 
