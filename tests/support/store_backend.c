@@ -151,6 +151,16 @@ int64_t edm_test_store_campaign_on(edm_store *st, int64_t template_id)
     return id;
 }
 
+int64_t edm_test_store_webhook(edm_store *st, unsigned events)
+{
+    json_t *w = NULL;
+    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h", events, "whsec_x", &w),
+                     0);
+    int64_t id = json_integer_value(json_object_get(w, "id"));
+    json_decref(w);
+    return id;
+}
+
 int64_t edm_test_store_campaign(edm_store *st, const char *html, const char *text)
 {
     return edm_test_store_campaign_on(st, edm_test_store_template(st, html, text));

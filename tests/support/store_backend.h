@@ -61,6 +61,9 @@ int64_t edm_test_store_template(edm_store *st, const char *html, const char *tex
 int64_t edm_test_store_campaign_on(edm_store *st, int64_t template_id);
 /* Both at once: a new template's draft campaign; returns the campaign id. */
 int64_t edm_test_store_campaign(edm_store *st, const char *html, const char *text);
+/* A webhook to https://hooks.example/h (never posted to: the store's
+ * outbox is what tests read) for the events bits given; returns its id. */
+int64_t edm_test_store_webhook(edm_store *st, unsigned events);
 /* Uploads recipients i = from .. from + n - 1 to campaign cid in one
  * upload: the address is fmt printed with (i, i % 3), e.g. "u%d@d.test" or
  * "u%d@d%d.test", its domain what follows '@'. Each add's outcome must be

@@ -786,14 +786,16 @@ static void transactional_message_overtakes_a_running_campaign(void **state)
     assert_true(tc->delivered < 3000 / 2); /* the campaign was still going */
 }
 
-/* 20 connections (more than a bound of 1 MiB of copies lets through),
+/* conns connections (more than a bound of 1 MiB of copies lets through),
  * replies after 20 ms. */
-static void big_copies_fixture(struct fx *f)
+static void big_copies_fixture(struct fx *f, int conns)
 {
-    fixture(f,
-            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 20,"
-            " \"max_messages_per_connection\": 1000}]}",
-            NULL, 0, 20);
+    char cfg[160];
+    snprintf(cfg, sizeof cfg,
+             "{\"domains\": [{\"match\": \"*\", \"max_connections\": %d,"
+             " \"max_messages_per_connection\": 1000}]}",
+             conns);
+    fixture(f, cfg, NULL, 0, 20);
     f->max_pending_bytes = 1 << 20;
     start_pipeline(f, 100, 50);
 }
@@ -806,7 +808,7 @@ static void big_copies_fixture(struct fx *f)
 static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
 {
     struct fx *f = *state;
-    big_copies_fixture(f);
+    big_copies_fixture(f, 20);
     static const char head[] = "From: Shop <shop@example.com>\r\nTo: list@a.test\r\n"
                                "Subject: Catalogue\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
                                "Message-ID: <big.1@example.com>\r\n\r\n";
@@ -853,7 +855,7 @@ static void big_messages_are_claimed_a_few_copies_at_a_time(void **state)
 static void big_templates_are_claimed_a_few_copies_at_a_time(void **state)
 {
     struct fx *f = *state;
-    big_copies_fixture(f);
+    big_copies_fixture(f, 20);
     char *body = edm_xcalloc(100 * 1024 + 1, 1);
     for (size_t i = 0; i < 100 * 1024; i++)
         body[i] = i % 72 == 71 ? '\n' : (char)('a' + i % 26);
@@ -877,12 +879,7 @@ static void big_templates_are_claimed_a_few_copies_at_a_time(void **state)
 static void expanding_sections_count_at_their_rendered_size(void **state)
 {
     struct fx *f = *state;
-    fixture(f,
-            "{\"domains\": [{\"match\": \"*\", \"max_connections\": 100,"
-            " \"max_messages_per_connection\": 1000}]}",
-            NULL, 0, 20);
-    f->max_pending_bytes = 1 << 20;
-    start_pipeline(f, 100, 50);
+    big_copies_fixture(f, 100);
     edm_buf body = EDM_BUF_INIT, vars = EDM_BUF_INIT;
     edm_buf_append_str(&body, "{{#rows}}<p>{{.}}: ");
     for (int i = 0; i < 1000; i++)

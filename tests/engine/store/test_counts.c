@@ -77,16 +77,6 @@ static edm_outcome outcome(int64_t id, enum edm_dstate s, enum edm_category cat,
     return o;
 }
 
-static void make_webhook(edm_store *st)
-{
-    json_t *w = NULL;
-    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h",
-                                             EDM_WEBHOOK_DELIVERED | EDM_WEBHOOK_BOUNCED, "whsec_x",
-                                             &w),
-                     0);
-    json_decref(w);
-}
-
 static int64_t stat_int(json_t *stats, const char *obj, const char *key)
 {
     return json_integer_value(json_object_get(json_object_get(stats, obj), key));
@@ -230,7 +220,7 @@ static void record_batches_keep_counters_exact(void **state)
     assert_counters_exact(f->path);
 
     /* With a webhook: the outbox rows come from the triggers. */
-    make_webhook(st);
+    edm_test_store_webhook(st, EDM_WEBHOOK_DELIVERED | EDM_WEBHOOK_BOUNCED);
     long long before = edm_test_store_value(f->path, "SELECT count(*) FROM webhook_outbox");
     res[0] = outcome(jb[3].id, EDM_DSTATE_DELIVERED, EDM_CATEGORY_NONE, now);
     res[1] = outcome(jb[4].id, EDM_DSTATE_BOUNCED, EDM_CATEGORY_SPAM_BLOCK, now);

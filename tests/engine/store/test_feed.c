@@ -286,12 +286,7 @@ static void outbox_late_commit_not_lost(void **state)
     edm_store *st = f->st;
     int64_t r[2], sent[8];
     receipts(st, 2, r);
-    json_t *w = NULL;
-    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h", EDM_WEBHOOK_DELIVERED,
-                                             "whsec_x", &w),
-                     0);
-    int64_t wid = json_integer_value(json_object_get(w, "id"));
-    json_decref(w);
+    int64_t wid = edm_test_store_webhook(st, EDM_WEBHOOK_DELIVERED);
 
     PGconn *a = conn(f->path), *b = conn(f->path);
     sql(a, "BEGIN");

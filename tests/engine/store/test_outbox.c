@@ -45,16 +45,6 @@ static int teardown(void **state)
     return edm_test_store_fx_free(state);
 }
 
-static int64_t make_webhook(edm_store *st, unsigned events)
-{
-    json_t *w = NULL;
-    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h", events, "whsec_x", &w),
-                     0);
-    int64_t id = json_integer_value(json_object_get(w, "id"));
-    json_decref(w);
-    return id;
-}
-
 /* The campaign's recipients claimed, in id order (n of them). */
 static void claim_all(edm_store *st, int64_t cid, int64_t now, edm_job **jobs, size_t *n)
 {
@@ -161,7 +151,8 @@ static void every_outcome_reaches_the_outbox(void **state)
     edm_store *st = f->st;
     int64_t now = edm_time_now();
     int64_t cid = edm_test_store_campaign(st, "<a href=\"https://x.example/\">x</a>", "x");
-    int64_t all = make_webhook(st, 511), clicks = make_webhook(st, EDM_WEBHOOK_CLICK);
+    int64_t all = edm_test_store_webhook(st, 511),
+            clicks = edm_test_store_webhook(st, EDM_WEBHOOK_CLICK);
     json_t *sv = NULL;
     assert_int_equal(st->ops->suppression_add(st, "s@x.test", "test", &sv), 0);
     json_decref(sv);
@@ -362,7 +353,7 @@ static void outbox_ids_never_reused(void **state)
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t now = edm_time_now();
-    int64_t wid = make_webhook(st, EDM_WEBHOOK_SUPPRESSED);
+    int64_t wid = edm_test_store_webhook(st, EDM_WEBHOOK_SUPPRESSED);
     int64_t cid = edm_test_store_campaign(st, "<p>x</p>", "x");
     int64_t seen = 0;
     for (int i = 0; i < 3; i++) {
@@ -396,7 +387,7 @@ static void one_node_posts_a_webhook_at_a_time(void **state)
     char err[512];
     assert_int_equal(edm_store_open(f->path, &b, err, sizeof err), 0);
     int64_t now = edm_time_now();
-    int64_t wid = make_webhook(a, EDM_WEBHOOK_SUPPRESSED);
+    int64_t wid = edm_test_store_webhook(a, EDM_WEBHOOK_SUPPRESSED);
     int64_t cid = edm_test_store_campaign(a, "<p>x</p>", "x");
     for (int i = 0; i < 6; i++) {
         char email[32];

@@ -59,6 +59,18 @@ static int64_t send_all(edm_store *st, int64_t cid, size_t n)
     return first;
 }
 
+/* A campaign on template tid with n recipients (fmt as
+ * edm_test_store_upload's), all sent; its id, *first its first receipt. */
+static int64_t sent_campaign(edm_store *st, int64_t tid, const char *fmt, int n, int64_t *first)
+{
+    int64_t cid = edm_test_store_campaign_on(st, tid);
+    edm_test_store_upload(st, cid, fmt, 0, n, EDM_ADD_ACCEPTED);
+    int64_t r = send_all(st, cid, (size_t)n);
+    if (first)
+        *first = r;
+    return cid;
+}
+
 /* Rows of campaign cid in the database: receipts, their events, counters
  * and the campaign itself. */
 static long long rows_of(const char *path, int64_t cid)
@@ -112,12 +124,8 @@ static void deleted_campaign_is_hidden_then_purged_in_chunks(void **state)
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t tid = edm_test_store_template(st, NULL, "x");
-    int64_t keep = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, keep, "k%d@d.test", 0, 5, EDM_ADD_ACCEPTED);
-    send_all(st, keep, 5);
-    int64_t big = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
-    int64_t receipt = send_all(st, big, 25);
+    int64_t receipt, keep = sent_campaign(st, tid, "k%d@d.test", 5, NULL);
+    int64_t big = sent_campaign(st, tid, "b%d@d.test", 25, &receipt);
     long long all = rows_of(f->path, big);
     assert_int_equal(all, 1 + 25 + 25 + 1);
 
@@ -149,12 +157,8 @@ static void purge_resumes_after_reopen(void **state)
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
     int64_t tid = edm_test_store_template(st, NULL, "x");
-    int64_t keep = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, keep, "k%d@d.test", 0, 5, EDM_ADD_ACCEPTED);
-    send_all(st, keep, 5);
-    int64_t big = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
-    int64_t receipt = send_all(st, big, 25);
+    int64_t receipt, keep = sent_campaign(st, tid, "k%d@d.test", 5, NULL);
+    int64_t big = sent_campaign(st, tid, "b%d@d.test", 25, &receipt);
     assert_int_equal(st->ops->campaign_delete(st, big), 0);
     if (st->ops->campaign_purge)
         assert_int_equal(st->ops->campaign_purge(st, 10), 10);
@@ -205,20 +209,11 @@ static void deleted_campaign_events_are_not_posted(void **state)
 {
     struct edm_test_store_fx *f = *state;
     edm_store *st = f->st;
-    json_t *w = NULL;
-    assert_int_equal(st->ops->webhook_create(st, "https://hooks.example/h", EDM_WEBHOOK_DELIVERED,
-                                             "whsec_x", &w),
-                     0);
-    int64_t wid = json_integer_value(json_object_get(w, "id"));
-    json_decref(w);
+    int64_t wid = edm_test_store_webhook(st, EDM_WEBHOOK_DELIVERED);
     int64_t tid = edm_test_store_template(st, NULL, "x");
     /* the deleted campaign's events first in the outbox, the kept one's after */
-    int64_t big = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, big, "b%d@d.test", 0, 25, EDM_ADD_ACCEPTED);
-    send_all(st, big, 25);
-    int64_t keep = edm_test_store_campaign_on(st, tid);
-    edm_test_store_upload(st, keep, "k%d@d.test", 0, 2, EDM_ADD_ACCEPTED);
-    send_all(st, keep, 2);
+    int64_t big = sent_campaign(st, tid, "b%d@d.test", 25, NULL);
+    int64_t keep = sent_campaign(st, tid, "k%d@d.test", 2, NULL);
     char sql[256], got[2048], want[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM webhook_outbox WHERE webhook_id = %lld",
              (long long)wid);
