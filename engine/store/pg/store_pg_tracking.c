@@ -367,15 +367,19 @@ static int lease_give_back(pg_store *s, int64_t webhook_id)
                  &p, "webhook lease end");
 }
 
-/* 1 when the webhook's oldest outbox row is due at now. */
+/* 1 when the webhook's oldest outbox row is due at now. A row whose
+ * receipt is gone (a campaign deleted while a feedback event of it was
+ * being recorded) is no head: it is never posted, and goes with the
+ * acknowledgement of a later row. */
 static int head_due(pg_store *s, int64_t webhook_id, int64_t now)
 {
     pg_params p;
     pgp_init(&p);
     pgp_int(&p, webhook_id);
     PGresult *r = pg_run(s,
-                         "SELECT next_attempt_at FROM webhook_outbox WHERE webhook_id = $1 "
-                         "ORDER BY id LIMIT 1",
+                         "SELECT o.next_attempt_at FROM webhook_outbox o "
+                         "JOIN deliveries d ON d.id = o.delivery_id WHERE o.webhook_id = $1 "
+                         "ORDER BY o.id LIMIT 1",
                          &p, "outbox head");
     if (r == NULL)
         return EDM_EDB;

@@ -246,6 +246,34 @@ static void deleted_campaign_events_are_not_posted(void **state)
     assert_string_equal(got, "");
 }
 
+/* Posts of campaigns deleted before migration 19 (their receipts gone,
+ * posted with neither email nor campaign) are deleted by it, once; the
+ * others stay. */
+static void migration_19_drops_posts_without_receipts(void **state)
+{
+    struct edm_test_store_fx *f = *state;
+    int64_t wid = edm_test_store_webhook(f->st, EDM_WEBHOOK_DELIVERED);
+    int64_t tid = edm_test_store_template(f->st, NULL, "x");
+    sent_campaign(f->st, tid, "k%d@d.test", 2, NULL);
+    edm_store_close(f->st);
+    f->st = NULL;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO webhook_outbox(webhook_id, delivery_id, event, at) "
+             "VALUES (%lld, 987654, 'delivered', 1); "
+             "DELETE FROM schema_version WHERE version >= 19",
+             (long long)wid);
+    assert_int_equal(edm_test_store_exec(f->path, sql), 0);
+    const char *count = "SELECT count(*) FROM webhook_outbox";
+    assert_int_equal(edm_test_store_value(f->path, count), 3);
+    char err[512];
+    assert_int_equal(edm_store_open(f->path, &f->st, err, sizeof err), 0);
+    assert_int_equal(edm_test_store_value(f->path, count), 2);
+    assert_int_equal(edm_test_store_value(f->path, "SELECT count(*) FROM webhook_outbox "
+                                                   "WHERE delivery_id = 987654"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +281,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(purge_resumes_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(deleted_campaign_events_are_not_posted, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_19_drops_posts_without_receipts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, edm_test_store_group_setup, edm_test_store_group_teardown);
 }
