@@ -135,7 +135,7 @@ void smtp_session_stage(smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Stages the strings given, up to a NULL (no formatting: the commands
  * every message sends). */
-void smtp_session_put(smtp_session *s, ...);
+void smtp_session_put(smtp_session *s, ...) __attribute__((sentinel));
 
 /* smtp_setup.c: before the first message. */
 /* Entry action of EHLO, HELO, STARTTLS and AUTH: sends the command. */

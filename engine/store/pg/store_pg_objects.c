@@ -399,6 +399,14 @@ static char *lower_dup(const char *v)
     return d;
 }
 
+/* one suppression, its id under the list's lock (pg_list_settled) */
+#define SUPPRESSION_ID PG_LIST_ID("suppressions_id_seq", PG_LOCK_SUPPRESSIONS)
+static const char SQL_SUPPRESSION_ADD[] =
+    "INSERT INTO suppressions(id, value, kind, reason, created_at) "
+    "VALUES (" SUPPRESSION_ID ", $1, $2, $3, $4) "
+    "ON CONFLICT (value) DO UPDATE SET reason = excluded.reason "
+    "RETURNING id, value, kind, reason, created_at";
+
 int pg_suppression_add(edm_store *st, const char *value, const char *reason, json_t **out)
 {
     char *v = lower_dup(value);
@@ -408,15 +416,7 @@ int pg_suppression_add(edm_store *st, const char *value, const char *reason, jso
     pgp_text(&p, strchr(v, '@') ? "email" : "domain");
     pgp_text(&p, reason ? reason : "");
     pgp_int(&p, edm_time_now());
-    PGresult *r =
-        pg_run(PG(st),
-               "INSERT INTO suppressions(id, value, kind, reason, created_at) "
-               "VALUES (" PG_LIST_ID("suppressions_id_seq",
-                                     PG_LOCK_SUPPRESSIONS) ", $1, $2, $3, $4) "
-                                                           "ON CONFLICT (value) DO UPDATE SET "
-                                                           "reason = excluded.reason RETURNING id, "
-                                                           "value, kind, reason, created_at",
-               &p, "add suppression");
+    PGresult *r = pg_run(PG(st), SQL_SUPPRESSION_ADD, &p, "add suppression");
     edm_free(v);
     if (r == NULL)
         return EDM_EDB;
